@@ -1,0 +1,96 @@
+/**
+ * Runs a TypeScript task function in the worker process. The function comes from the worker's DAG
+ * bag; its return value is the XCom. SkipTask/FailTask map to skip and no-retry failure.
+ */
+import type { TaskContext } from '../../sdk/context.js';
+import type { TaskFunction } from '../../sdk/dag.js';
+import type { Json } from '../../sdk/spec.js';
+import { TaskExecutionError, type ExecutionRequest, type ExecutionResult, type Executor, type RunContext } from './types.js';
+
+export interface FunctionLookup {
+  fn: TaskFunction<unknown, unknown>;
+  /** Set when the DAG file changed since the run's version was compiled. */
+  warning?: string;
+}
+
+export interface FunctionResolver {
+  resolve(dagId: string, taskId: string, specHash: string): FunctionLookup;
+}
+
+export class TaskFunctionNotFoundError extends Error {
+  override readonly name = 'TaskFunctionNotFoundError';
+}
+
+export function createInProcessExecutor(resolver: FunctionResolver): Executor {
+  return {
+    name: 'in_process',
+    async execute(req: ExecutionRequest): Promise<ExecutionResult> {
+      const x: RunContext = req.run ?? { specHash: '', runType: 'manual', logicalDate: null, dataIntervalStart: null, dataIntervalEnd: null, params: {}, conf: {} };
+      const { fn, warning } = resolver.resolve(req.dagId, req.taskId, x.specHash);
+      if (warning) req.log.write('system', warning);
+      const logicalDate = x.logicalDate ? new Date(x.logicalDate) : null;
+      const ctx: TaskContext = {
+        dagId: req.dagId,
+        taskId: req.taskId,
+        runId: req.runId,
+        logicalDate,
+        ds: logicalDate ? logicalDate.toISOString().slice(0, 10) : null,
+        dataIntervalStart: x.dataIntervalStart ? new Date(x.dataIntervalStart) : null,
+        dataIntervalEnd: x.dataIntervalEnd ? new Date(x.dataIntervalEnd) : null,
+        tryNumber: req.tryNumber,
+        mapIndex: req.mapIndex,
+        params: x.params,
+        conf: x.conf,
+        log: {
+          info: (m) => req.log.write('stdout', m),
+          warn: (m) => req.log.write('stdout', `WARNING ${m}`),
+          error: (m) => req.log.write('stderr', m),
+        },
+        signal: req.signal,
+        heartbeat: () => req.heartbeat({ executor: 'in_process', id: `${req.taskId}#${req.tryNumber}` }),
+      };
+      req.heartbeat({ executor: 'in_process', id: `${req.taskId}#${req.tryNumber}` });
+
+      // A function cannot be killed; on timeout or cancel we stop waiting for it and say so.
+      let timer: NodeJS.Timeout | undefined;
+      let onAbort: (() => void) | undefined;
+      const stop = new Promise<never>((_, reject) => {
+        if (req.timeoutMs !== null) {
+          timer = setTimeout(() => reject(new TaskExecutionError(`execution_timeout of ${req.timeoutMs! / 1000}s exceeded`, 'timeout')), req.timeoutMs);
+        }
+        onAbort = () => reject(new TaskExecutionError('the task was cancelled', 'cancelled'));
+        if (req.signal.aborted) onAbort();
+        else req.signal.addEventListener('abort', onAbort, { once: true });
+      });
+      try {
+        const value = await Promise.race([Promise.resolve().then(() => fn(req.input as never, ctx)), stop]);
+        return { returnValue: toJsonValue(value, req.taskId), exitCode: null };
+      } catch (err) {
+        throw toExecutionError(err);
+      } finally {
+        if (timer) clearTimeout(timer);
+        if (onAbort) req.signal.removeEventListener('abort', onAbort);
+      }
+    },
+  };
+}
+
+function toJsonValue(value: unknown, taskId: string): Json | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return JSON.parse(JSON.stringify(value)) as Json;
+  } catch (err) {
+    throw new TaskExecutionError(`task "${taskId}" returned a value that is not JSON-serialisable: ${(err as Error).message}`, 'error');
+  }
+}
+
+function toExecutionError(err: unknown): TaskExecutionError {
+  if (err instanceof TaskExecutionError) return err;
+  // Match by name: the DAG file may carry its own copy of the SDK classes.
+  const name = (err as { name?: unknown })?.name;
+  const message = err instanceof Error ? err.message : String(err);
+  if (name === 'SkipTask') return new TaskExecutionError(message || 'skipped by the task', 'skip');
+  if (name === 'FailTask') return new TaskExecutionError(message || 'failed by the task', 'fail');
+  const stack = err instanceof Error && err.stack ? err.stack.split('\n').slice(0, 8) : [];
+  return new TaskExecutionError(`${err instanceof Error ? err.name : 'Error'}: ${message}`, 'error', null, stack);
+}

@@ -1,0 +1,212 @@
+/**
+ * Pure translation of an ExecutionRequest into the batch/v1 Job the Kubernetes executor creates for
+ * one try. No I/O: unit-tested on its own and reused by the executor.
+ */
+import { createHash } from 'node:crypto';
+import type { V1Job, V1Toleration, V1Volume, V1VolumeMount, V1EnvVar } from '@kubernetes/client-node' with { 'resolution-mode': 'import' };
+import type { ExecutionRequest } from './types.js';
+
+/** The container's name inside the Job's pod (logs and statuses are read for it). */
+export const TASK_CONTAINER_NAME = 'task';
+/**
+ * Where the container writes its XCom return value as JSON. Kubernetes copies the file into the
+ * container's terminated state (`terminationMessagePath`, at most 4096 bytes), so no volume or
+ * sidecar is needed to get it out.
+ */
+export const XCOM_RETURN_PATH = '/updraft/xcom/return.json';
+/** Default node label that `resources.gpu_type` selects on. */
+export const DEFAULT_GPU_TYPE_LABEL = 'updraft.dev/gpu-type';
+export const GPU_RESOURCE = 'nvidia.com/gpu';
+
+export const LABEL_DAG_ID = 'updraft.dev/dag-id';
+export const LABEL_TASK_ID = 'updraft.dev/task-id';
+export const LABEL_RUN_ID = 'updraft.dev/run-id';
+export const LABEL_TRY_NUMBER = 'updraft.dev/try-number';
+export const LABEL_MAP_INDEX = 'updraft.dev/map-index';
+
+/** A container spec that cannot be turned into a Job (reported as a task failure of kind 'error'). */
+export class KubernetesSpecError extends Error {
+  override readonly name = 'KubernetesSpecError';
+}
+
+export interface JobManifestOptions {
+  /** Namespace used when the task's spec names none. */
+  namespace: string;
+  /** Pod terminationGracePeriodSeconds: how long a cancelled/timed-out pod gets to stop. */
+  deleteGraceSeconds: number;
+  /** Finished Jobs are garbage-collected after this many seconds (null: kept). */
+  ttlSecondsAfterFinished: number | null;
+  /** Node label `resources.gpu_type` selects on. */
+  gpuTypeLabel: string;
+  /** Extra annotations on every pod (e.g. sidecar injection switches, or the test cluster's kwok outcome). */
+  podAnnotations: Record<string, string>;
+}
+
+const MAX_NAME = 63;
+const HASH_LEN = 10;
+
+/** A DNS-1123 label fragment: lowercase alphanumerics and '-', no leading/trailing '-'. */
+function dnsFragment(value: string): string {
+  return value
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^-+|-+$/g, '');
+}
+
+/**
+ * The Job's name: deterministic per (dag, run, task, map index, try), so a re-attempt of the same
+ * try after a worker crash finds the Job instead of starting a second one. Readable prefix plus a
+ * hash of the exact identity (the prefix alone is lossy: sanitised and truncated to fit 63 chars).
+ */
+export function jobNameFor(request: Pick<ExecutionRequest, 'dagId' | 'runId' | 'taskId' | 'mapIndex' | 'tryNumber'>): string {
+  const hash = createHash('sha256')
+    .update([request.dagId, request.runId, request.taskId, String(request.mapIndex), String(request.tryNumber)].join('\u0000'))
+    .digest('hex')
+    .slice(0, HASH_LEN);
+  const mapPart = request.mapIndex >= 0 ? `-m${request.mapIndex}` : '';
+  const readable = dnsFragment(`${request.dagId}-${request.taskId}${mapPart}-t${request.tryNumber}`);
+  const prefix = readable.slice(0, MAX_NAME - HASH_LEN - 1).replace(/-+$/, '');
+  return prefix ? `${prefix}-${hash}` : `updraft-${hash}`;
+}
+
+/**
+ * A label value: at most 63 chars of [A-Za-z0-9-_.], starting and ending alphanumeric. Lossy, so
+ * the exact values are also written as annotations.
+ */
+export function labelValue(value: string): string {
+  const cleaned = value.replace(/[^A-Za-z0-9._-]+/g, '_');
+  return cleaned.slice(0, 63).replace(/^[^A-Za-z0-9]+/, '').replace(/[^A-Za-z0-9]+$/, '');
+}
+
+function identityLabels(request: ExecutionRequest): Record<string, string> {
+  return {
+    'app.kubernetes.io/managed-by': 'updraft',
+    [LABEL_DAG_ID]: labelValue(request.dagId),
+    [LABEL_TASK_ID]: labelValue(request.taskId),
+    [LABEL_RUN_ID]: labelValue(request.runId),
+    [LABEL_TRY_NUMBER]: String(request.tryNumber),
+    // -1 (not mapped) is not a valid label value (must start alphanumeric).
+    [LABEL_MAP_INDEX]: request.mapIndex >= 0 ? String(request.mapIndex) : 'none',
+  };
+}
+
+/** The exact identity, which the executor checks before re-attaching to an existing Job. */
+export function identityAnnotations(request: Pick<ExecutionRequest, 'dagId' | 'runId' | 'taskId' | 'mapIndex' | 'tryNumber'>): Record<string, string> {
+  return {
+    [LABEL_DAG_ID]: request.dagId,
+    [LABEL_TASK_ID]: request.taskId,
+    [LABEL_RUN_ID]: request.runId,
+    [LABEL_TRY_NUMBER]: String(request.tryNumber),
+    [LABEL_MAP_INDEX]: String(request.mapIndex),
+  };
+}
+
+const PULL_POLICY = { never: 'Never', if_not_present: 'IfNotPresent', always: 'Always' } as const;
+
+/** Namespace the try's Job lives in: the task's own, else the executor's default. */
+export function namespaceFor(request: ExecutionRequest, defaultNamespace: string): string {
+  return request.spec.container?.kubernetes.namespace ?? defaultNamespace;
+}
+
+export function buildJobManifest(request: ExecutionRequest, opts: JobManifestOptions): V1Job {
+  const container = request.spec.container;
+  if (!container) {
+    throw new KubernetesSpecError(`task "${request.spec.task_id}": the kubernetes executor needs spec.container (task kind is "${request.spec.kind}")`);
+  }
+  if (!container.image) {
+    throw new KubernetesSpecError(`task "${request.spec.task_id}": spec.container.image is empty; expected an image reference`);
+  }
+  const k8s = container.kubernetes;
+  const resources = request.spec.resources;
+
+  // Context variables win over the task's own env so a task cannot spoof its identity; the input
+  // goes last because it is the executor's to set. Sorted for a deterministic manifest.
+  const envMap: Record<string, string> = { ...container.env, ...request.contextEnv, UPDRAFT_INPUT: JSON.stringify(request.input ?? null) };
+  const env: V1EnvVar[] = Object.keys(envMap)
+    .sort()
+    .map((name) => ({ name, value: envMap[name] ?? '' }));
+
+  const limits: Record<string, string> = {};
+  if (resources.cpu) limits['cpu'] = resources.cpu;
+  if (resources.memory) limits['memory'] = resources.memory;
+  // requests = limits (Guaranteed QoS for cpu/memory). Extended resources cannot be overcommitted:
+  // the API defaults their request to the limit, so the GPU count goes in limits only.
+  const requests: Record<string, string> = { ...limits };
+  if (resources.gpu > 0) limits[GPU_RESOURCE] = String(resources.gpu);
+
+  const nodeSelector: Record<string, string> = { ...k8s.node_selector };
+  if (resources.gpu_type) nodeSelector[opts.gpuTypeLabel] = resources.gpu_type;
+
+  const tolerations: V1Toleration[] = k8s.tolerations.map((t) => {
+    const out: V1Toleration = { key: t.key, operator: t.operator };
+    if (t.value !== undefined) out.value = t.value;
+    if (t.effect !== undefined) out.effect = t.effect;
+    return out;
+  });
+
+  const volumes: V1Volume[] = [];
+  const volumeMounts: V1VolumeMount[] = [];
+  container.mounts.forEach((m, i) => {
+    const name = `mount-${i}`;
+    if (m.source.startsWith('pvc:')) {
+      const claimName = m.source.slice('pvc:'.length);
+      if (!claimName) throw new KubernetesSpecError(`task "${request.spec.task_id}": spec.container.mounts[${i}].source "pvc:" names no PersistentVolumeClaim`);
+      volumes.push({ name, persistentVolumeClaim: { claimName, readOnly: m.read_only } });
+    } else if (m.source.startsWith('/')) {
+      volumes.push({ name, hostPath: { path: m.source } });
+    } else {
+      throw new KubernetesSpecError(
+        `task "${request.spec.task_id}": spec.container.mounts[${i}].source "${m.source}" must be "pvc:<claim name>" or an absolute host path`,
+      );
+    }
+    volumeMounts.push({ name, mountPath: m.target, readOnly: m.read_only });
+  });
+
+  const labels = identityLabels(request);
+  const annotations = identityAnnotations(request);
+  const job: V1Job = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: jobNameFor(request), namespace: namespaceFor(request, opts.namespace), labels, annotations },
+    spec: {
+      // One pod per try: Updraft owns retries (each try is its own Job).
+      backoffLimit: 0,
+      completions: 1,
+      parallelism: 1,
+      ...(opts.ttlSecondsAfterFinished !== null ? { ttlSecondsAfterFinished: opts.ttlSecondsAfterFinished } : {}),
+      // Backstop for a timeout the executor could not enforce (worker gone): Kubernetes stops the
+      // Job itself a little after the executor would have.
+      ...(request.timeoutMs !== null ? { activeDeadlineSeconds: Math.ceil(request.timeoutMs / 1000) + 30 } : {}),
+      template: {
+        metadata: { labels: { ...labels }, annotations: { ...annotations, ...opts.podAnnotations } },
+        spec: {
+          restartPolicy: 'Never',
+          terminationGracePeriodSeconds: opts.deleteGraceSeconds,
+          containers: [
+            {
+              name: TASK_CONTAINER_NAME,
+              image: container.image,
+              ...(container.command !== null ? { command: container.command } : {}),
+              ...(container.args.length > 0 ? { args: container.args } : {}),
+              env,
+              ...(container.working_dir !== null ? { workingDir: container.working_dir } : {}),
+              imagePullPolicy: PULL_POLICY[container.pull_policy],
+              terminationMessagePath: XCOM_RETURN_PATH,
+              terminationMessagePolicy: 'File',
+              ...(Object.keys(limits).length > 0 ? { resources: { limits, ...(Object.keys(requests).length > 0 ? { requests } : {}) } } : {}),
+              ...(volumeMounts.length > 0 ? { volumeMounts } : {}),
+            },
+          ],
+          ...(volumes.length > 0 ? { volumes } : {}),
+          ...(Object.keys(nodeSelector).length > 0 ? { nodeSelector } : {}),
+          ...(tolerations.length > 0 ? { tolerations } : {}),
+          ...(k8s.service_account !== null ? { serviceAccountName: k8s.service_account } : {}),
+          ...(k8s.image_pull_secrets.length > 0 ? { imagePullSecrets: k8s.image_pull_secrets.map((name) => ({ name })) } : {}),
+          ...(container.network_mode === 'host' ? { hostNetwork: true } : {}),
+        },
+      },
+    },
+  };
+  return job;
+}

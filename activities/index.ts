@@ -1,0 +1,31 @@
+/**
+ * createActivities(deps): every activity the DAG-run workflow calls, wired to their dependencies
+ * (the samples' dependency-injection pattern). The workflow imports only the type of this.
+ */
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/database.js';
+import type { RunTaskRequest } from '../workflows/types.js';
+import { makeBookkeeping } from './bookkeeping.js';
+import type { Executor } from './executors/types.js';
+import { makeRunTask } from './run-task.js';
+import type { Masker } from './task-log.js';
+
+export interface ActivityDeps {
+  db: Kysely<Database>;
+  executorFor(req: RunTaskRequest): Executor;
+  logsFolder: string | null;
+  mask?: Masker;
+  hostname?: string;
+  allocateGpus?(req: RunTaskRequest): Promise<{ devices: string[]; release(): void }>;
+  heartbeatIntervalMs?: number;
+}
+
+// eslint-disable-next-line @typescript-eslint/explicit-module-boundary-types
+export function createActivities(deps: ActivityDeps) {
+  const bookkeeping = makeBookkeeping(deps.db);
+  return {
+    loadRun: bookkeeping.loadRun,
+    recordStates: bookkeeping.recordStates,
+    runTask: makeRunTask(deps),
+  };
+}

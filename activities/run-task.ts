@@ -1,0 +1,162 @@
+/**
+ * The runTask activity: one try of one task. It records the try in Postgres (start, end, state,
+ * exit code, XCom, logs), heartbeats the executor's handle, turns cancellation into killing the
+ * work, and reports failures as non-retryable ApplicationFailures so the workflow applies
+ * Airflow's retry rules. Temporal's own retries are left for infrastructure failures only.
+ */
+import os from 'node:os';
+import { Context, activityInfo } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/database.js';
+import { recordTryEnd, recordTryStart } from '../db/task-instance.repository.js';
+import { getXCom, setXCom } from '../db/xcom.repository.js';
+import type { Json } from '../sdk/spec.js';
+import { TaskInstanceState } from '../sdk/states.js';
+import { TaskFailureType, type RunTaskRequest, type RunTaskResult, type XComEntry } from '../workflows/types.js';
+import { TaskExecutionError, type ExecutionRequest, type Executor, type ExecutorHandle } from './executors/types.js';
+import { TaskLogWriter, type Masker } from './task-log.js';
+
+export interface RunTaskDeps {
+  db: Kysely<Database>;
+  /** Executor by task kind ('function', 'process', 'container', 'empty'). */
+  executorFor(req: RunTaskRequest): Executor;
+  logsFolder: string | null;
+  mask?: Masker;
+  hostname?: string;
+  /** GPU allocation hook (GPU workers); returns device ids and a release function. */
+  allocateGpus?(req: RunTaskRequest): Promise<{ devices: string[]; release(): void }>;
+  heartbeatIntervalMs?: number;
+}
+
+export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise<RunTaskResult> {
+  const hostname = deps.hostname ?? os.hostname();
+  return async function runTask(req: RunTaskRequest): Promise<RunTaskResult> {
+    const ctx = Context.current();
+    const info = activityInfo();
+    const key = { dag_id: req.dagId, run_id: req.runId, task_id: req.task.task_id, map_index: req.mapIndex };
+    const executor = deps.executorFor(req);
+    const log = new TaskLogWriter(deps.db, { ...key, try_number: req.tryNumber }, { logsFolder: deps.logsFolder, mask: deps.mask });
+    const startDate = new Date();
+    await recordTryStart(deps.db, {
+      ...key, try_number: req.tryNumber, max_tries: req.maxTries, hostname, executor: executor.name,
+      operator: req.task.operator, queue: req.task.queue, pool: req.task.pool, pool_slots: req.task.pool_slots,
+      priority_weight: req.task.priority_weight, start_date: startDate,
+    });
+    log.system(`${req.task.task_id} try ${req.tryNumber} of ${req.maxTries} on ${hostname} with the ${executor.name} executor` +
+      (info.attempt > 1 ? ` (attempt ${info.attempt}: an earlier attempt of this try was lost)` : ''));
+
+    const previousHandle = info.attempt > 1 ? (info.heartbeatDetails as ExecutorHandle | undefined) : undefined;
+    let handle: ExecutorHandle | undefined = previousHandle;
+    const beat = (): void => ctx.heartbeat(handle);
+    const ticker = setInterval(beat, deps.heartbeatIntervalMs ?? 1000);
+    ticker.unref();
+    const gpu = deps.allocateGpus ? await deps.allocateGpus(req) : { devices: [], release: () => undefined };
+
+    const finishTry = async (state: TaskInstanceState, extra: { exit_code?: number | null; error?: string | null }): Promise<void> => {
+      await recordTryEnd(deps.db, { ...key, try_number: req.tryNumber, state, end_date: new Date(), external_id: handle?.id ?? null, ...extra });
+    };
+
+    try {
+      const input = await resolveStoredRefs(deps.db, req.input);
+      const request: ExecutionRequest = {
+        dagId: req.dagId, runId: req.runId, taskId: req.task.task_id, mapIndex: req.mapIndex, tryNumber: req.tryNumber,
+        spec: req.task, input: input ?? undefined,
+        contextEnv: contextEnv(req),
+        timeoutMs: req.task.execution_timeout == null ? null : req.task.execution_timeout * 1000,
+        signal: ctx.cancellationSignal,
+        heartbeat: (h) => { handle = h; beat(); },
+        previousHandle, log, gpuDevices: gpu.devices,
+        run: {
+          specHash: req.specHash, runType: req.runType, logicalDate: req.logicalDate,
+          dataIntervalStart: req.dataIntervalStart, dataIntervalEnd: req.dataIntervalEnd, params: req.params, conf: req.conf,
+        },
+      };
+      const result = await executor.execute(request);
+      let xcom: XComEntry | null = null;
+      if (result.returnValue !== undefined) {
+        const size = await setXCom(deps.db, { ...key, key: 'return_value' }, result.returnValue);
+        xcom = size <= req.xcomInlineLimitBytes ? { inline: result.returnValue } : { stored: true, size };
+        if (!('inline' in xcom)) log.system(`XCom return_value is ${size} bytes: stored in Postgres and passed by reference`);
+      }
+      log.system(`${req.task.task_id} try ${req.tryNumber}: success`);
+      await finishTry(TaskInstanceState.SUCCESS, { exit_code: result.exitCode });
+      return { outcome: 'success', xcom };
+    } catch (err) {
+      const failure = err instanceof TaskExecutionError ? err : new TaskExecutionError(err instanceof Error ? err.message : String(err), 'error');
+      if (failure.kind === 'skip') {
+        log.system(`${req.task.task_id} skipped: ${failure.message}`);
+        await finishTry(TaskInstanceState.SKIPPED, { exit_code: failure.exitCode, error: failure.message });
+        return { outcome: 'skipped', reason: failure.message };
+      }
+      if (failure.kind === 'cancelled' || ctx.cancellationSignal.aborted) {
+        const details = ctx.cancellationDetails;
+        if (details?.workerShutdown) {
+          // Not a real cancel: the worker is stopping. Leave the try running; the next attempt re-attaches.
+          log.system('worker shutting down: this try continues on another attempt');
+          throw err;
+        }
+        log.system(`${req.task.task_id} try ${req.tryNumber} was cancelled; its work was stopped`);
+        await finishTry(TaskInstanceState.FAILED, { exit_code: failure.exitCode, error: 'cancelled' });
+        throw new CancelledFailure('task cancelled');
+      }
+      const noRetry = failure.kind === 'fail';
+      const retrying = !noRetry && req.tryNumber < req.maxTries;
+      const tail = failure.lastLines.length > 0 && !failure.message.includes(failure.lastLines[failure.lastLines.length - 1]!)
+        ? `\nlast log lines:\n${failure.lastLines.join('\n')}` : '';
+      const message = `${failure.message}${tail}`;
+      log.system(`${req.task.task_id} try ${req.tryNumber} failed (${failure.kind}): ${failure.message}` +
+        (retrying ? ' — up_for_retry' : noRetry ? ' — failing without retries' : ' — no retries left'));
+      await finishTry(retrying ? TaskInstanceState.UP_FOR_RETRY : TaskInstanceState.FAILED, { exit_code: failure.exitCode, error: message });
+      throw ApplicationFailure.create({
+        type: noRetry ? TaskFailureType.FAILED_NO_RETRY : TaskFailureType.FAILED,
+        message,
+        nonRetryable: true,
+        details: [{ kind: failure.kind, exitCode: failure.exitCode }],
+      });
+    } finally {
+      clearInterval(ticker);
+      gpu.release();
+      await log.close();
+    }
+  };
+}
+
+/** AIRFLOW_CTX_* (as Airflow exports them) and UPDRAFT_* for processes and containers. */
+export function contextEnv(req: RunTaskRequest): Record<string, string> {
+  const env: Record<string, string> = {
+    AIRFLOW_CTX_DAG_ID: req.dagId,
+    AIRFLOW_CTX_TASK_ID: req.task.task_id,
+    AIRFLOW_CTX_DAG_RUN_ID: req.runId,
+    AIRFLOW_CTX_TRY_NUMBER: String(req.tryNumber),
+    UPDRAFT_DAG_ID: req.dagId,
+    UPDRAFT_TASK_ID: req.task.task_id,
+    UPDRAFT_RUN_ID: req.runId,
+    UPDRAFT_TRY_NUMBER: String(req.tryNumber),
+    UPDRAFT_MAP_INDEX: String(req.mapIndex),
+  };
+  if (req.logicalDate) {
+    env.AIRFLOW_CTX_LOGICAL_DATE = req.logicalDate;
+    env.UPDRAFT_LOGICAL_DATE = req.logicalDate;
+  }
+  return env;
+}
+
+/** Replaces `$xcom_ref` markers (XComs too large to travel through Temporal) with stored values. */
+async function resolveStoredRefs(db: Kysely<Database>, value: Json | null): Promise<Json | null> {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return Promise.all(value.map((v) => resolveStoredRefs(db, v))) as Promise<Json[]>;
+  const ref = (value as { $xcom_ref?: { dag_id: string; run_id: string; task_id: string; map_index: number; key: string; path: string[] } }).$xcom_ref;
+  if (ref && Object.keys(value).length === 1) {
+    const stored = await getXCom(db, { dag_id: ref.dag_id, run_id: ref.run_id, task_id: ref.task_id, map_index: ref.map_index, key: ref.key });
+    let current: Json = (stored ?? null) as Json;
+    for (const k of ref.path) {
+      if (current === null || typeof current !== 'object') return null;
+      current = (Array.isArray(current) ? current[Number(k)] : current[k]) ?? null;
+    }
+    return current;
+  }
+  const out: Record<string, Json> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = (await resolveStoredRefs(db, v)) as Json;
+  return out;
+}

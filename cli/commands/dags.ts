@@ -1,0 +1,223 @@
+/** `updraft dags ...`: list, list-import-errors, show, trigger, test, list-runs, state, reserialize. */
+import type { Command } from 'commander';
+import { getDag, getLatestDagVersion, listDags } from '../../db/dag.repository.js';
+import { getDagRun, listDagRuns } from '../../db/dag-run.repository.js';
+import { listImportErrors } from '../../db/import-error.repository.js';
+import { renderDot, renderMermaid, renderText } from '../../sdk/graph-render.js';
+import type { DagSpec } from '../../sdk/spec.js';
+import { triggerDagRun, TriggerError } from '../../client/trigger.js';
+import { loadConfig } from '../../worker/config.js';
+import { DagBag } from '../../worker/dag-bag.js';
+import { syncDagBag } from '../../worker/dag-sync.js';
+import { startStack } from '../../worker/stack.js';
+import { freePort, isPortFree } from '../../worker/temporal-server.js';
+import { CliError, parseOutput, print } from '../output.js';
+import { openCliDatabase, openCliTemporal, readDevInfo, workflowUiUrl } from '../runtime.js';
+import { watchRun } from '../watch-run.js';
+
+function parseConf(raw: string | undefined): unknown {
+  if (raw === undefined) return {};
+  try {
+    return JSON.parse(raw);
+  } catch (err) {
+    throw new CliError(`--conf is not valid JSON: ${(err as Error).message} (example: --conf '{"rows": 10}')`, 2);
+  }
+}
+
+export function registerDagsCommands(program: Command): void {
+  const dags = program.command('dags').description('Manage DAGs and DAG runs');
+
+  dags
+    .command('list')
+    .description('List the DAGs the DAGs folder defines')
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action(async (o: { output?: string }) => {
+      const config = loadConfig();
+      const h = await openCliDatabase(config);
+      try {
+        // Re-parse so the list reflects the folder now, as `airflow dags list` does.
+        const bag = await DagBag.load(config.dagsFolder);
+        await syncDagBag(h.db, bag);
+        const rows = (await listDags(h.db, { is_active: true })).map((d) => ({ ...d, filepath: d.fileloc, owner: d.owners }));
+        print(rows, ['dag_id', 'filepath', 'owner', 'is_paused', 'schedule'], parseOutput(o.output));
+        if (bag.importErrors.length > 0) {
+          process.stderr.write('Failed to load all files. For details, run `updraft dags list-import-errors`\n');
+        }
+      } finally {
+        await h.close();
+      }
+    });
+
+  dags
+    .command('list-import-errors')
+    .description('List files that failed to load (exits 1 when there are any)')
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action(async (o: { output?: string }) => {
+      const config = loadConfig();
+      const h = await openCliDatabase(config);
+      try {
+        await syncDagBag(h.db, await DagBag.load(config.dagsFolder));
+        const errors = await listImportErrors(h.db);
+        print(errors.map((e) => ({ filepath: e.filename, error: e.stacktrace })), ['filepath', 'error'], parseOutput(o.output));
+        if (errors.length > 0) process.exitCode = 1;
+      } finally {
+        await h.close();
+      }
+    });
+
+  dags
+    .command('reserialize')
+    .description('Parse the DAGs folder and store every DAG version and import error')
+    .action(async () => {
+      const config = loadConfig();
+      const h = await openCliDatabase(config);
+      try {
+        const r = await syncDagBag(h.db, await DagBag.load(config.dagsFolder));
+        process.stdout.write(`${r.dags} DAG(s) stored, ${r.importErrors} import error(s)\n`);
+      } finally {
+        await h.close();
+      }
+    });
+
+  dags
+    .command('show <dag_id>')
+    .description('Show a DAG as text, Graphviz DOT or Mermaid')
+    .option('-f, --format <format>', 'text, dot or mermaid', 'text')
+    .action(async (dagId: string, o: { format: string }) => {
+      const config = loadConfig();
+      const bag = await DagBag.load(config.dagsFolder);
+      const dag = bag.get(dagId);
+      if (!dag) {
+        const broken = bag.importErrors.length ? ` (${bag.importErrors.length} file(s) failed to load: updraft dags list-import-errors)` : '';
+        throw new CliError(`DAG "${dagId}" not found in ${config.dagsFolder}${broken}`);
+      }
+      const render = { text: renderText, dot: renderDot, mermaid: renderMermaid }[o.format];
+      if (!render) throw new CliError(`--format must be text, dot or mermaid, got "${o.format}"`, 2);
+      process.stdout.write(`${render(dag.spec)}\n`);
+    });
+
+  dags
+    .command('trigger <dag_id>')
+    .description('Start a DAG run')
+    .option('-c, --conf <json>', 'JSON object passed to the run as conf')
+    .option('-r, --run-id <run_id>', 'run id (default manual__<timestamp>)')
+    .option('-w, --wait', 'show task states live until the run ends; the exit code says how it ended')
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action(async (dagId: string, o: { conf?: string; runId?: string; wait?: boolean; output?: string }) => {
+      const format = parseOutput(o.output);
+      const config = loadConfig();
+      const conf = parseConf(o.conf);
+      const h = await openCliDatabase(config);
+      const t = await openCliTemporal(config);
+      try {
+        const run = await triggerDagRun(h.db, t.client, { dagId, runId: o.runId, conf, runOptions: config.run }).catch((err) => {
+          if (err instanceof TriggerError) throw new CliError(err.message);
+          throw err;
+        });
+        const ui = t.uiUrl ? workflowUiUrl(t.uiUrl, config.namespace, run.workflowId) : null;
+        if (!o.wait) {
+          print([{ dag_id: dagId, run_id: run.runId, state: 'queued', workflow_id: run.workflowId, ui }], ['dag_id', 'run_id', 'state', 'workflow_id', 'ui'], format);
+          return;
+        }
+        const state = await watchRun(h.db, dagId, run.runId, { format, live: format === 'table' && process.stdout.isTTY === true });
+        if (ui && format === 'table') process.stdout.write(`Temporal UI: ${ui}\n`);
+        if (state !== 'success') process.exitCode = 1;
+      } finally {
+        await t.close();
+        await h.close();
+      }
+    });
+
+  dags
+    .command('test <dag_id>')
+    .description('Run a DAG once, in-process, on the embedded servers (no `updraft dev` needed)')
+    .option('-c, --conf <json>', 'JSON object passed to the run as conf')
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action(async (dagId: string, o: { conf?: string; output?: string }) => {
+      const format = parseOutput(o.output);
+      const config = loadConfig();
+      const conf = parseConf(o.conf);
+      if (readDevInfo(config)) {
+        throw new CliError('`updraft dev` is running and holds the embedded database; use `updraft dags trigger ' + dagId + ' --wait` instead');
+      }
+      const progress = (line: string): void => {
+        if (format === 'table') process.stderr.write(`${line}\n`);
+      };
+      // Use the dev ports when free so the run lands in the same Temporal history `updraft dev` shows.
+      const port = (await isPortFree(config.devTemporalPort)) ? config.devTemporalPort : await freePort();
+      const ui = await isPortFree(config.devUiPort);
+      const stack = await startStack({
+        config: { ...config, devTemporalPort: port },
+        embeddedTemporal: 'persistent',
+        ui,
+        log: progress,
+      });
+      try {
+        if (!stack.bag.get(dagId)) {
+          const broken = stack.bag.importErrors.length ? ` (${stack.bag.importErrors.length} file(s) failed to load: updraft dags list-import-errors)` : '';
+          throw new CliError(`DAG "${dagId}" not found in ${config.dagsFolder}${broken}`);
+        }
+        const run = await triggerDagRun(stack.database.db, stack.client, { dagId, conf, runOptions: config.run }).catch((err) => {
+          if (err instanceof TriggerError) throw new CliError(err.message);
+          throw err;
+        });
+        const state = await watchRun(stack.database.db, dagId, run.runId, { format, live: format === 'table' && process.stdout.isTTY === true });
+        if (format === 'table') {
+          process.stdout.write(`\nTask logs: ${config.logsFolder}/dag_id=${dagId}/ (or: updraft tasks logs ${dagId} ${run.runId} <task_id>)\n`);
+          const url = workflowUiUrl(stack.uiUrl ?? `http://127.0.0.1:${config.devUiPort}`, config.namespace, run.workflowId);
+          process.stdout.write(`Temporal UI: ${url}\n  (served while \`updraft dev\` runs; it keeps this run's history)\n`);
+        }
+        if (state !== 'success') process.exitCode = 1;
+      } finally {
+        await stack.stop();
+      }
+    });
+
+  dags
+    .command('list-runs <dag_id>')
+    .description("List a DAG's runs, newest first")
+    .option('--state <state>', 'only runs in this state')
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action(async (dagId: string, o: { state?: string; output?: string }) => {
+      const config = loadConfig();
+      const h = await openCliDatabase(config);
+      try {
+        if (!(await getDag(h.db, dagId))) throw new CliError(`DAG "${dagId}" not found`);
+        const runs = await listDagRuns(h.db, dagId, { state: o.state, limit: 100 });
+        print(runs, ['dag_id', 'run_id', 'state', 'run_type', 'logical_date', 'start_date', 'end_date'], parseOutput(o.output));
+      } finally {
+        await h.close();
+      }
+    });
+
+  dags
+    .command('state <dag_id> <run_id>')
+    .description("Print a DAG run's state")
+    .action(async (dagId: string, runId: string) => {
+      const config = loadConfig();
+      const h = await openCliDatabase(config);
+      try {
+        const run = await getDagRun(h.db, dagId, runId);
+        if (!run) throw new CliError(`DAG run "${runId}" of DAG "${dagId}" not found (see updraft dags list-runs ${dagId})`);
+        const conf = run.conf && Object.keys(run.conf as object).length > 0 ? `, ${JSON.stringify({ conf: run.conf })}` : '';
+        process.stdout.write(`${run.state}${conf}\n`);
+      } finally {
+        await h.close();
+      }
+    });
+
+  dags
+    .command('details <dag_id>')
+    .description("Print a DAG's latest compiled spec (JSON)")
+    .action(async (dagId: string) => {
+      const config = loadConfig();
+      const h = await openCliDatabase(config);
+      try {
+        const v = await getLatestDagVersion(h.db, dagId);
+        if (!v) throw new CliError(`DAG "${dagId}" not found`);
+        process.stdout.write(`${JSON.stringify({ version: v.version_number, hash: v.spec_hash, spec: v.spec as unknown as DagSpec }, null, 2)}\n`);
+      } finally {
+        await h.close();
+      }
+    });
+}

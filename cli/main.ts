@@ -1,0 +1,44 @@
+/** The `updraft` command. Airflow's command names and options where they exist. */
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { Command, CommanderError } from 'commander';
+import { registerDagsCommands } from './commands/dags.js';
+import { registerDevCommands } from './commands/dev.js';
+import { registerTasksCommands } from './commands/tasks.js';
+import { CliError } from './output.js';
+
+export function buildProgram(): Command {
+  const program = new Command('updraft')
+    .description('Airflow-compatible workflows on Temporal')
+    .version((require('../../package.json') as { version: string }).version)
+    .showHelpAfterError()
+    .exitOverride();
+  registerDevCommands(program);
+  registerDagsCommands(program);
+  registerTasksCommands(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  // The SDK logs every worker state change at INFO; the CLI shows its own progress instead.
+  Runtime.install({ logger: new DefaultLogger((process.env.UPDRAFT_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN') });
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof CliError) {
+      process.stderr.write(`Error: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`Error: ${err instanceof Error ? (process.env.UPDRAFT_DEBUG ? err.stack : err.message) : String(err)}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module || process.argv[1]?.endsWith('updraft.js')) {
+  void main(process.argv).then((code) => {
+    // Temporal's native runtime can keep the event loop alive; exit once the command is done.
+    process.exit(code);
+  });
+}

@@ -1,0 +1,57 @@
+/**
+ * Where the CLI finds the database and Temporal. A running `updraft dev` publishes its endpoints
+ * in .updraft/dev.json (PGlite is served over a local socket then, because PGlite itself is
+ * single-process); otherwise DATABASE_URL / TEMPORAL_ADDRESS, otherwise PGlite under .updraft/.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Client } from '@temporalio/client';
+import { openDatabase, type DatabaseHandle } from '../db/connect.js';
+import { migrateToLatest } from '../db/migrate.js';
+import type { UpdraftConfig } from '../worker/config.js';
+import { connectTemporal } from '../worker/stack.js';
+import { CliError } from './output.js';
+
+export interface DevInfo {
+  pid: number;
+  databaseUrl: string | null;
+  temporalAddress: string;
+  uiUrl: string | null;
+}
+
+export function devInfoPath(config: UpdraftConfig): string {
+  return path.join(config.home, 'dev.json');
+}
+
+/** The running `updraft dev`, if any (a stale file from a killed dev is ignored). */
+export function readDevInfo(config: UpdraftConfig): DevInfo | null {
+  try {
+    const info = JSON.parse(fs.readFileSync(devInfoPath(config), 'utf8')) as DevInfo;
+    process.kill(info.pid, 0);
+    return info;
+  } catch {
+    return null;
+  }
+}
+
+export async function openCliDatabase(config: UpdraftConfig): Promise<DatabaseHandle> {
+  const dev = readDevInfo(config);
+  const url = config.databaseUrl ?? dev?.databaseUrl ?? null;
+  const handle = await openDatabase(url ? { url } : { pglitePath: config.pglitePath });
+  await migrateToLatest(handle.db);
+  return handle;
+}
+
+export async function openCliTemporal(config: UpdraftConfig): Promise<{ client: Client; close(): Promise<void>; uiUrl: string | null }> {
+  const dev = readDevInfo(config);
+  const address = config.temporalAddress ?? dev?.temporalAddress ?? null;
+  if (!address) {
+    throw new CliError('no Temporal server: start one with `updraft dev` in another terminal, or set TEMPORAL_ADDRESS (`updraft dags test <id>` needs neither)');
+  }
+  const connection = await connectTemporal(address, config.namespace, 10_000);
+  return { client: new Client({ connection, namespace: config.namespace }), close: () => connection.close(), uiUrl: dev?.uiUrl ?? null };
+}
+
+export function workflowUiUrl(uiUrl: string, namespace: string, workflowId: string): string {
+  return `${uiUrl}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}

@@ -1,0 +1,113 @@
+/**
+ * Starting DAG runs (CLI `dags trigger`, `dags test`, later the REST API and schedules). The run is
+ * recorded in Postgres first (queued), then started as a Temporal workflow whose id is derived
+ * from dag_id and run_id, so the same run_id can never start twice.
+ */
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/database.js';
+import { getDag, getLatestDagVersion } from '../db/dag.repository.js';
+import { createDagRun, updateDagRunState } from '../db/dag-run.repository.js';
+import { DagRunExistsError } from '../db/errors.js';
+import type { Json } from '../sdk/spec.js';
+import { DagRunType } from '../sdk/states.js';
+import type { dagRun } from '../workflows/dag-run.js';
+import { DAG_ID, DAG_RUN_ID, DAG_RUN_STATE, LOGICAL_DATE, RUN_TYPE } from '../workflows/search-attributes.js';
+import { DAG_RUN_WORKFLOW, type DagRunInput, type RunOptions } from '../workflows/types.js';
+
+export class TriggerError extends Error {
+  override readonly name = 'TriggerError';
+}
+
+/** Workflow id of a DAG run: stable, unique per (dag_id, run_id), readable in the Temporal UI. */
+export function dagRunWorkflowId(dagId: string, runId: string): string {
+  return `dag:${dagId}:run:${runId}`;
+}
+
+/** Airflow's run id format: `manual__2025-01-01T00:00:00+00:00`. */
+export function defaultRunId(runType: string, at: Date): string {
+  return `${runType}__${at.toISOString().replace(/\.\d{3}Z$/, '+00:00').replace(/Z$/, '+00:00')}`;
+}
+
+const RUN_ID_PATTERN = /^[A-Za-z0-9_.:+-]+$/;
+
+export interface TriggerOptions {
+  dagId: string;
+  runId?: string;
+  conf?: unknown;
+  logicalDate?: Date | null;
+  runType?: (typeof DagRunType)[keyof typeof DagRunType];
+  runOptions: RunOptions;
+}
+
+export interface TriggeredRun {
+  dagId: string;
+  runId: string;
+  workflowId: string;
+  handle: WorkflowHandle<typeof dagRun>;
+}
+
+export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: TriggerOptions): Promise<TriggeredRun> {
+  const dag = await getDag(db, opts.dagId);
+  if (!dag) throw new TriggerError(`DAG "${opts.dagId}" not found: is it in the DAGs folder without import errors? (see \`updraft dags list-import-errors\`)`);
+  if (!dag.is_active) throw new TriggerError(`DAG "${opts.dagId}" is no longer in the DAGs folder (inactive)`);
+  const version = await getLatestDagVersion(db, opts.dagId);
+  if (!version) throw new TriggerError(`DAG "${opts.dagId}" has no parsed version yet; start a worker or run \`updraft dags reserialize\``);
+  const conf = opts.conf ?? {};
+  if (typeof conf !== 'object' || conf === null || Array.isArray(conf)) {
+    throw new TriggerError(`conf must be a JSON object like {"key": "value"}, got ${Array.isArray(conf) ? 'an array' : JSON.stringify(conf)}`);
+  }
+  const now = new Date();
+  const runType = opts.runType ?? DagRunType.MANUAL;
+  const runId = opts.runId ?? defaultRunId(runType, now);
+  if (!RUN_ID_PATTERN.test(runId) || runId.length > 250) {
+    throw new TriggerError(`run_id "${runId}" may contain only ASCII letters, digits and _ . : + - (at most 250 characters)`);
+  }
+  const logicalDate = opts.logicalDate === undefined ? now : opts.logicalDate;
+  const workflowId = dagRunWorkflowId(opts.dagId, runId);
+  try {
+    await createDagRun(db, {
+      dag_id: opts.dagId, run_id: runId, state: 'queued', run_type: runType, workflow_id: workflowId,
+      dag_version_id: version.id, logical_date: logicalDate, data_interval_start: logicalDate, data_interval_end: logicalDate,
+      conf: conf as Record<string, unknown>, queued_at: now,
+    });
+  } catch (err) {
+    if (err instanceof DagRunExistsError) throw new TriggerError(`a run with run_id "${runId}" already exists for DAG "${opts.dagId}"; pick another --run-id`);
+    throw err;
+  }
+  const input: DagRunInput = {
+    dagId: opts.dagId, runId, runType, dagVersionId: version.id, specHash: version.spec_hash,
+    logicalDate: logicalDate?.toISOString() ?? null,
+    dataIntervalStart: logicalDate?.toISOString() ?? null,
+    dataIntervalEnd: logicalDate?.toISOString() ?? null,
+    conf: conf as Record<string, Json>,
+    options: opts.runOptions,
+  };
+  try {
+    const handle = await client.workflow.start<typeof dagRun>(DAG_RUN_WORKFLOW, {
+      workflowId,
+      taskQueue: opts.runOptions.taskQueue,
+      args: [input],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      typedSearchAttributes: [
+        { key: DAG_ID, value: opts.dagId },
+        { key: DAG_RUN_ID, value: runId },
+        { key: RUN_TYPE, value: runType },
+        { key: DAG_RUN_STATE, value: 'queued' },
+        ...(logicalDate ? [{ key: LOGICAL_DATE, value: logicalDate }] : []),
+      ],
+      memo: { dag_version: version.version_number, spec_hash: version.spec_hash, conf },
+      staticSummary: `${opts.dagId} · ${runId}`,
+      staticDetails: `DAG **${opts.dagId}** version ${version.version_number} (\`${version.spec_hash.slice(0, 12)}\`), ${runType} run \`${runId}\``,
+    });
+    return { dagId: opts.dagId, runId, workflowId, handle };
+  } catch (err) {
+    const message = err instanceof WorkflowExecutionAlreadyStartedError
+      ? `a workflow for run_id "${runId}" already exists in Temporal`
+      : `could not start the run in Temporal: ${(err as Error).message}`;
+    await updateDagRunState(db, opts.dagId, runId, 'failed', { end_date: new Date(), last_error: message });
+    throw new TriggerError(message);
+  }
+}

@@ -1,0 +1,183 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/**
+ * Table types for the Postgres record. Columns are snake_case, as in Airflow's metadata database
+ * and REST API. Migrations in `migrations/` define the schema; these types must follow them.
+ */
+
+/**
+ * JSON text headed for a json/jsonb parameter, made only by `toJsonb` (db/json.ts). `pg` turns a
+ * JS array parameter into a Postgres array literal (`{1,2}`), which is not JSON; sending JSON text
+ * behaves the same on both drivers. The brand makes the compiler reject a raw value.
+ */
+export type JsonText = string & { readonly __jsonText: unique symbol };
+
+/** A jsonb column: parsed JSON when read, JSON text when written. */
+export type Jsonb<T, Insert extends JsonText | undefined = JsonText> = ColumnType<T, Insert, JsonText>;
+
+/** A timestamptz column: a Date when read; a Date or an ISO string when written. */
+export type Timestamp = ColumnType<Date, Date | string, Date | string>;
+export type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+/** A timestamptz column with a `now()` default. */
+export type TimestampDefaultNow = ColumnType<Date, Date | string | undefined, Date | string>;
+
+/** Any JSON value as it comes back from a jsonb column. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+export interface DagTable {
+  dag_id: string;
+  fileloc: string;
+  owners: string;
+  description: string | null;
+  tags: Jsonb<string[], JsonText | undefined>;
+  schedule: string | null;
+  is_paused: ColumnType<boolean, boolean | undefined, boolean>;
+  is_active: ColumnType<boolean, boolean | undefined, boolean>;
+  latest_version_id: number | null;
+  last_parsed_at: TimestampDefaultNow;
+}
+
+export interface DagVersionTable {
+  id: Generated<number>;
+  dag_id: string;
+  version_number: number;
+  spec_hash: string;
+  spec: Jsonb<JsonValue>;
+  created_at: TimestampDefaultNow;
+}
+
+export interface DagRunTable {
+  id: Generated<number>;
+  dag_id: string;
+  run_id: string;
+  dag_version_id: number | null;
+  state: string;
+  run_type: string;
+  logical_date: NullableTimestamp;
+  data_interval_start: NullableTimestamp;
+  data_interval_end: NullableTimestamp;
+  conf: Jsonb<{ [key: string]: JsonValue }, JsonText | undefined>;
+  queued_at: NullableTimestamp;
+  start_date: NullableTimestamp;
+  end_date: NullableTimestamp;
+  workflow_id: string;
+  last_error: string | null;
+  updated_at: TimestampDefaultNow;
+}
+
+export interface TaskInstanceTable {
+  dag_id: string;
+  run_id: string;
+  task_id: string;
+  map_index: ColumnType<number, number | undefined, number>;
+  /** NULL is Airflow's "no status" (created, not yet scheduled). */
+  state: string | null;
+  try_number: ColumnType<number, number | undefined, number>;
+  max_tries: ColumnType<number, number | undefined, number>;
+  start_date: NullableTimestamp;
+  end_date: NullableTimestamp;
+  /** Seconds, as in Airflow. */
+  duration: number | null;
+  hostname: string | null;
+  executor: string | null;
+  operator: string | null;
+  queue: string | null;
+  pool: ColumnType<string, string | undefined, string>;
+  pool_slots: ColumnType<number, number | undefined, number>;
+  priority_weight: ColumnType<number, number | undefined, number>;
+  exit_code: number | null;
+  /** What the executor ran the try as: a pid, a container name, a Kubernetes Job name. */
+  external_id: string | null;
+  error: string | null;
+  updated_at: TimestampDefaultNow;
+}
+
+/** One row per try of a task instance; the task_instance row mirrors the latest try. */
+export interface TaskInstanceHistoryTable {
+  id: Generated<number>;
+  dag_id: string;
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  try_number: number;
+  state: string;
+  start_date: NullableTimestamp;
+  end_date: NullableTimestamp;
+  duration: number | null;
+  hostname: string | null;
+  executor: string | null;
+  exit_code: number | null;
+  external_id: string | null;
+  error: string | null;
+}
+
+export interface XComTable {
+  dag_id: string;
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  key: string;
+  value: Jsonb<JsonValue>;
+  size_bytes: number;
+  created_at: TimestampDefaultNow;
+}
+
+export const LOG_STREAMS = ['stdout', 'stderr', 'system'] as const;
+export type LogStream = (typeof LOG_STREAMS)[number];
+
+export interface TaskLogTable {
+  id: Generated<number>;
+  dag_id: string;
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  try_number: number;
+  ts: TimestampDefaultNow;
+  stream: LogStream;
+  line: string;
+}
+
+export interface ImportErrorTable {
+  id: Generated<number>;
+  filename: string;
+  stacktrace: string;
+  timestamp: TimestampDefaultNow;
+}
+
+export interface Database {
+  dag: DagTable;
+  dag_version: DagVersionTable;
+  dag_run: DagRunTable;
+  task_instance: TaskInstanceTable;
+  task_instance_history: TaskInstanceHistoryTable;
+  xcom: XComTable;
+  task_log: TaskLogTable;
+  import_error: ImportErrorTable;
+}
+
+export type DagRow = Selectable<DagTable>;
+export type NewDagRow = Insertable<DagTable>;
+export type DagUpdate = Updateable<DagTable>;
+
+export type DagVersionRow = Selectable<DagVersionTable>;
+export type NewDagVersionRow = Insertable<DagVersionTable>;
+
+export type DagRunRow = Selectable<DagRunTable>;
+export type NewDagRunRow = Insertable<DagRunTable>;
+export type DagRunUpdate = Updateable<DagRunTable>;
+
+export type TaskInstanceRow = Selectable<TaskInstanceTable>;
+export type NewTaskInstanceRow = Insertable<TaskInstanceTable>;
+export type TaskInstanceUpdate = Updateable<TaskInstanceTable>;
+
+export type TaskInstanceHistoryRow = Selectable<TaskInstanceHistoryTable>;
+export type NewTaskInstanceHistoryRow = Insertable<TaskInstanceHistoryTable>;
+
+export type XComRow = Selectable<XComTable>;
+export type NewXComRow = Insertable<XComTable>;
+
+export type TaskLogRow = Selectable<TaskLogTable>;
+export type NewTaskLogRow = Insertable<TaskLogTable>;
+
+export type ImportErrorRow = Selectable<ImportErrorTable>;
+export type NewImportErrorRow = Insertable<ImportErrorTable>;

@@ -1,0 +1,273 @@
+/**
+ * The compiler: DagDefinition → DagSpec JSON, with validation. Every error names the DAG, the task
+ * and the field, e.g. `DAG "etl", task "load": retryDelay: expected a duration like '30s' ...`.
+ */
+import { canonicalJson } from './canonical-json.js';
+import { draftDag, type DagDefinition, type DeclaredTask, type TaskFunction } from './dag.js';
+import { toSeconds, type Duration } from './duration.js';
+import { DagDefinitionError } from './errors.js';
+import { topologicalOrder } from './graph.js';
+import type { ProcessTaskOptions, TaskDefaults } from './options.js';
+import { sha1Hex } from './semantics/sha1.js';
+import { SPEC_VERSION, type DagSpec, type InputTemplate, type Json, type TaskSpec, type VersionedDagSpec } from './spec.js';
+import { TRIGGER_RULE_ALIASES, isTriggerRule, type TriggerRule } from './trigger-rule.js';
+import { isXComArg, xcomArgOwner } from './xcom-arg.js';
+
+/** Airflow's KEY_REGEX for dag_id and task_id, and its 250-character limit. */
+const ID_PATTERN = /^[A-Za-z0-9_.-]+$/;
+const MAX_ID_LENGTH = 250;
+
+export const DEFAULT_TASK_ARGS: TaskDefaults = {
+  owner: 'updraft',
+  retries: 0,
+  retryDelay: 300,
+  retryExponentialBackoff: false,
+  maxRetryDelay: null,
+  executionTimeout: null,
+  triggerRule: 'all_success',
+  queue: null,
+  pool: 'default_pool',
+  poolSlots: 1,
+  priorityWeight: 1,
+  weightRule: 'downstream',
+};
+
+export interface CompiledDag {
+  spec: VersionedDagSpec;
+  /** In-process task functions by task id; only the worker calls them. */
+  functions: ReadonlyMap<string, TaskFunction<unknown, unknown>>;
+}
+
+export function validateId(value: unknown, what: 'dag_id' | 'task_id'): string | undefined {
+  if (typeof value !== 'string' || value.length === 0) return `${what} must be a non-empty string`;
+  if (value.length > MAX_ID_LENGTH) return `${what} "${value.slice(0, 40)}..." is longer than ${MAX_ID_LENGTH} characters`;
+  if (!ID_PATTERN.test(value)) {
+    return `${what} "${value}" may contain only ASCII letters, digits, '-', '.' and '_'`;
+  }
+  return undefined;
+}
+
+/** Compiles a DAG definition. `fileloc` is the file's path relative to the DAGs folder. */
+export function compileDag(definition: DagDefinition, fileloc: string): CompiledDag {
+  const options = definition.options;
+  const dagIdProblem = validateId(options?.dagId, 'dag_id');
+  if (dagIdProblem) throw new DagDefinitionError(`DAG in ${fileloc}: ${dagIdProblem}`, undefined, undefined, 'dagId');
+  const dagId = options.dagId;
+  const fail = (message: string, taskId?: string, field?: string): never => {
+    const where = taskId === undefined ? `DAG "${dagId}"` : `DAG "${dagId}", task "${taskId}"`;
+    throw new DagDefinitionError(`${where}: ${field ? `${field}: ` : ''}${message}`, dagId, taskId, field);
+  };
+
+  let draft;
+  try {
+    draft = draftDag(definition);
+  } catch (err) {
+    if (err instanceof DagDefinitionError) throw err;
+    return fail(`the DAG builder threw: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const firstError = draft.errors[0];
+  if (firstError) fail(firstError.message, firstError.taskId, firstError.field);
+
+  const byId = new Map<string, DeclaredTask>();
+  for (const t of draft.tasks) {
+    const problem = validateId(t.taskId, 'task_id');
+    if (problem) fail(problem, typeof t.taskId === 'string' ? t.taskId : undefined, 'taskId');
+    if (byId.has(t.taskId)) fail(`duplicate task_id "${t.taskId}" (task ids must be unique within a DAG)`, t.taskId, 'taskId');
+    byId.set(t.taskId, t);
+  }
+
+  const dagDefaults = { ...DEFAULT_TASK_ARGS, ...stripUndefined(options.defaultArgs ?? {}) };
+  const upstream = new Map<string, Set<string>>();
+  for (const t of draft.tasks) upstream.set(t.taskId, new Set());
+
+  const inputs = new Map<string, InputTemplate | null>();
+  for (const t of draft.tasks) {
+    const input =
+      t.input === undefined
+        ? null
+        : toTemplate(t.input, ['input'], (ref, path) => {
+            if (xcomArgOwner(ref) !== draft.owner) {
+              fail(`${path.join('.')} references task "${ref.taskId}" of another DAG`, t.taskId, 'input');
+            }
+            if (!byId.has(ref.taskId)) fail(`${path.join('.')} references unknown task "${ref.taskId}"`, t.taskId, 'input');
+            if (ref.taskId === t.taskId) fail(`${path.join('.')} references the task's own output`, t.taskId, 'input');
+            upstream.get(t.taskId)!.add(ref.taskId);
+          }, (path, what) => fail(`${path.join('.')} is ${what}; task inputs must be JSON (or XCom references)`, t.taskId, 'input'));
+    inputs.set(t.taskId, input);
+  }
+  for (const [from, to] of draft.chains) {
+    for (const ref of [from, to]) {
+      if (!byId.has(ref?.taskId)) fail(`chain() references unknown task "${String(ref?.taskId)}"`, undefined, 'chain');
+    }
+    if (from.taskId === to.taskId) fail(`chain() links task "${from.taskId}" to itself`, undefined, 'chain');
+    upstream.get(to.taskId)!.add(from.taskId);
+  }
+
+  const ids = draft.tasks.map((t) => t.taskId);
+  const upstreamLists = new Map<string, string[]>([...upstream].map(([id, ups]) => [id, [...ups].sort()]));
+  const topo = topologicalOrder(ids, upstreamLists);
+  if (!topo.ok) fail(`the graph has a cycle: ${topo.cycle.join(' -> ')}`);
+  const order = (topo as { order: string[] }).order;
+
+  const downstream = new Map<string, string[]>(ids.map((id) => [id, []]));
+  for (const id of order) for (const up of upstreamLists.get(id)!) downstream.get(up)!.push(id);
+
+  const functions = new Map<string, TaskFunction<unknown, unknown>>();
+  const tasks: TaskSpec[] = order.map((id) => {
+    const t = byId.get(id)!;
+    if (t.fn) functions.set(id, t.fn);
+    return compileTask(t, dagDefaults, upstreamLists.get(id)!, downstream.get(id)!.sort(), inputs.get(id) ?? null, fileloc, fail);
+  });
+
+  const spec: DagSpec = {
+    spec_version: SPEC_VERSION,
+    dag_id: dagId,
+    description: options.description ?? null,
+    schedule: options.schedule ?? null,
+    start_date: toIsoOrNull(options.startDate, 'startDate', fail),
+    end_date: toIsoOrNull(options.endDate, 'endDate', fail),
+    catchup: options.catchup ?? false,
+    max_active_runs: positiveInt(options.maxActiveRuns ?? 16, 'maxActiveRuns', fail),
+    max_active_tasks: positiveInt(options.maxActiveTasks ?? 16, 'maxActiveTasks', fail),
+    dagrun_timeout: options.dagrunTimeout === undefined ? null : duration(options.dagrunTimeout, 'dagrunTimeout', fail),
+    tags: [...(options.tags ?? [])],
+    owner: dagDefaults.owner,
+    params: jsonRecord(options.params ?? {}, 'params', fail),
+    doc_md: options.docMd ?? null,
+    fileloc,
+    tasks,
+  };
+  return { spec: { ...spec, hash: hashSpec(spec) }, functions };
+}
+
+/** sha1 of the canonical JSON of a spec (without its hash). */
+export function hashSpec(spec: DagSpec): string {
+  const { hash: _ignored, ...rest } = spec as VersionedDagSpec;
+  return sha1Hex(canonicalJson(rest));
+}
+
+type Fail = (message: string, taskId?: string, field?: string) => never;
+
+function compileTask(
+  t: DeclaredTask,
+  dagDefaults: TaskDefaults,
+  upstream: string[],
+  downstream: string[],
+  input: InputTemplate | null,
+  fileloc: string,
+  fail: Fail,
+): TaskSpec {
+  const o = { ...dagDefaults, ...stripUndefined(t.options) };
+  const id = t.taskId;
+  const f = (message: string, field: string): never => fail(message, id, field);
+  let rule = o.triggerRule as string;
+  rule = TRIGGER_RULE_ALIASES[rule] ?? rule;
+  if (!isTriggerRule(rule)) {
+    f(`unknown trigger rule "${String(o.triggerRule)}" (expected one of Airflow's 13 rules, e.g. all_success, all_done, none_failed_min_one_success)`, 'triggerRule');
+  }
+  if (!Number.isInteger(o.retries) || o.retries < 0) f(`expected a non-negative integer, got ${String(o.retries)}`, 'retries');
+  if (!['downstream', 'upstream', 'absolute'].includes(o.weightRule)) {
+    f(`expected 'downstream', 'upstream' or 'absolute', got ${String(o.weightRule)}`, 'weightRule');
+  }
+  const spec: TaskSpec = {
+    task_id: id,
+    kind: t.kind,
+    operator: t.kind === 'function' ? 'TypeScriptOperator' : t.kind === 'process' ? 'ProcessOperator' : 'EmptyOperator',
+    upstream,
+    downstream,
+    trigger_rule: rule as TriggerRule,
+    retries: o.retries,
+    retry_delay: durationField(o.retryDelay, 'retryDelay', f),
+    retry_exponential_backoff: Boolean(o.retryExponentialBackoff),
+    max_retry_delay: o.maxRetryDelay == null ? null : durationField(o.maxRetryDelay, 'maxRetryDelay', f),
+    execution_timeout: o.executionTimeout == null ? null : durationField(o.executionTimeout, 'executionTimeout', f),
+    queue: o.queue ?? null,
+    pool: o.pool,
+    pool_slots: positiveInt(o.poolSlots, 'poolSlots', (m, _t, field) => f(m, field ?? 'poolSlots')),
+    priority_weight: Number.isInteger(o.priorityWeight) ? o.priorityWeight : f(`expected an integer, got ${String(o.priorityWeight)}`, 'priorityWeight'),
+    weight_rule: o.weightRule,
+    owner: o.owner,
+    outlets: (t.options.outlets ?? []).map((a, i) => {
+      if (!a || typeof a.uri !== 'string' || a.uri.length === 0) f(`outlets[${i}] must be an asset with a non-empty uri`, 'outlets');
+      return { uri: a.uri, name: a.name ?? a.uri };
+    }),
+    doc_md: t.options.docMd ?? null,
+    input,
+    resources: { cpu: null, memory: null, gpu: 0, gpu_type: null },
+  };
+  if (t.kind === 'function') spec.function = { fileloc };
+  if (t.kind === 'process') {
+    const p = t.options as ProcessTaskOptions;
+    if (!Array.isArray(p.argv) || p.argv.length === 0 || !p.argv.every((a) => typeof a === 'string')) {
+      f('expected a non-empty array of strings (program and arguments)', 'argv');
+    }
+    if (p.shell && p.argv.length !== 1) f('with shell: true, argv must hold exactly one script string', 'argv');
+    for (const [k, v] of Object.entries(p.env ?? {})) {
+      if (typeof v !== 'string') f(`env.${k} must be a string, got ${typeof v}`, 'env');
+    }
+    spec.process = { argv: [...p.argv], env: { ...(p.env ?? {}) }, cwd: p.cwd ?? null, shell: p.shell ?? false };
+  }
+  return spec;
+}
+
+function toTemplate(
+  value: unknown,
+  path: string[],
+  onRef: (ref: Parameters<typeof xcomArgOwner>[0], path: string[]) => void,
+  onBad: (path: string[], what: string) => never,
+): InputTemplate {
+  if (isXComArg(value)) {
+    onRef(value, path);
+    return { $xcom: { task_id: value.taskId, key: value.key, path: [...value.path] } };
+  }
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : onBad(path, `the number ${value}`);
+  if (Array.isArray(value)) return value.map((v, i) => toTemplate(v, [...path, String(i)], onRef, onBad));
+  if (typeof value === 'object') {
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) onBad(path, `a ${(value as object).constructor?.name ?? 'class instance'}`);
+    const out: Record<string, Json> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      if (v === undefined) continue;
+      out[k] = toTemplate(v, [...path, k], onRef, onBad);
+    }
+    return out;
+  }
+  return onBad(path, `a ${typeof value}`);
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function durationField(value: Duration, field: string, f: (m: string, field: string) => never): number {
+  try {
+    return toSeconds(value);
+  } catch (err) {
+    return f((err as Error).message, field);
+  }
+}
+
+function duration(value: Duration, field: string, fail: Fail): number {
+  return durationField(value, field, (m, fld) => fail(m, undefined, fld));
+}
+
+function positiveInt(value: number, field: string, fail: Fail): number {
+  if (!Number.isInteger(value) || value < 1) return fail(`expected a positive integer, got ${String(value)}`, undefined, field);
+  return value;
+}
+
+function toIsoOrNull(value: string | Date | undefined, field: string, fail: Fail): string | null {
+  if (value === undefined) return null;
+  const d = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(d.getTime())) return fail(`expected an ISO date like '2025-01-01', got '${String(value)}'`, undefined, field);
+  return d.toISOString();
+}
+
+function jsonRecord(value: Record<string, Json>, field: string, fail: Fail): Record<string, Json> {
+  try {
+    return JSON.parse(JSON.stringify(value)) as Record<string, Json>;
+  } catch (err) {
+    return fail(`must be JSON: ${(err as Error).message}`, undefined, field);
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The DagSpec wire format: what the compiler emits, what Postgres stores in dag_version.spec and
+ * what the DAG-run workflow interprets. snake_case and Airflow's field names throughout.
+ *
+ * Durations are seconds (Airflow serialises timedelta as seconds). Any change to this file that is
+ * not purely additive must bump SPEC_VERSION and keep the interpreter able to run older specs.
+ */
+import type { TaskInstanceState } from './states.js';
+import type { TriggerRule } from './trigger-rule.js';
+
+export const SPEC_VERSION = 1 as const;
+
+/** A JSON value. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/**
+ * A reference to another task's XCom inside a task's input template. The reference is also the
+ * edge: the compiler adds `task_id` to the task's upstream list.
+ */
+export interface XComRef {
+  $xcom: { task_id: string; key: string; path: string[] };
+}
+
+/** A task's input: JSON in which `XComRef` objects are replaced by upstream values at run time. */
+export type InputTemplate = Json;
+
+export interface AssetRef {
+  uri: string;
+  name: string;
+}
+
+export interface ProcessOperatorSpec {
+  /** argv[0] is the program; no shell unless `shell` is true (then argv is [script]). */
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string | null;
+  shell: boolean;
+}
+
+export interface FunctionOperatorSpec {
+  /** Where the function lives: the DAG file, resolved by the worker's DAG bag. */
+  fileloc: string;
+}
+
+/** Resources a container (or GPU process) task asks for. */
+export interface ResourceSpec {
+  /** CPU cores, Kubernetes quantity syntax ("500m", "2"). */
+  cpu: string | null;
+  /** Memory, Kubernetes quantity syntax ("512Mi", "4Gi"). */
+  memory: string | null;
+  /** Number of GPUs (0 = none). */
+  gpu: number;
+  /** GPU type ("a100", "h100"); routes to that type's queue and node selector. */
+  gpu_type: string | null;
+}
+
+export interface MountSpec {
+  /** Host path (docker) or PVC name prefixed "pvc:" (kubernetes). */
+  source: string;
+  target: string;
+  read_only: boolean;
+}
+
+export interface ContainerOperatorSpec {
+  image: string;
+  /** Entrypoint override (docker Entrypoint / k8s command); null keeps the image's. */
+  command: string[] | null;
+  /** Arguments (docker Cmd / k8s args). */
+  args: string[];
+  env: Record<string, string>;
+  working_dir: string | null;
+  mounts: MountSpec[];
+  /** null: the configured default runtime. */
+  runtime: 'docker' | 'kubernetes' | null;
+  pull_policy: 'never' | 'if_not_present' | 'always';
+  network_mode: string | null;
+  kubernetes: {
+    namespace: string | null;
+    service_account: string | null;
+    image_pull_secrets: string[];
+    node_selector: Record<string, string>;
+    tolerations: Array<{ key: string; operator: 'Equal' | 'Exists'; value?: string; effect?: string }>;
+    /** Seconds a pod may stay unschedulable/pending before the try fails (null: configured default). */
+    pending_timeout: number | null;
+  };
+}
+
+export type TaskKind = 'function' | 'process' | 'container' | 'empty';
+
+export interface TaskSpec {
+  task_id: string;
+  kind: TaskKind;
+  /** Airflow-style operator name, for display ("TypeScriptOperator", "ProcessOperator", "EmptyOperator"). */
+  operator: string;
+  /** Direct upstream task ids (data edges and control edges), sorted. */
+  upstream: string[];
+  /** Direct downstream task ids, sorted (derived; kept so the interpreter need not recompute it). */
+  downstream: string[];
+  trigger_rule: TriggerRule;
+  retries: number;
+  retry_delay: number;
+  retry_exponential_backoff: boolean;
+  max_retry_delay: number | null;
+  execution_timeout: number | null;
+  queue: string | null;
+  pool: string;
+  pool_slots: number;
+  priority_weight: number;
+  weight_rule: 'downstream' | 'upstream' | 'absolute';
+  owner: string;
+  outlets: AssetRef[];
+  doc_md: string | null;
+  input: InputTemplate | null;
+  resources: ResourceSpec;
+  function?: FunctionOperatorSpec;
+  process?: ProcessOperatorSpec;
+  container?: ContainerOperatorSpec;
+}
+
+export interface DagSpec {
+  spec_version: typeof SPEC_VERSION;
+  dag_id: string;
+  description: string | null;
+  /** Cron string, preset ("@daily"), or null for manual-only DAGs. */
+  schedule: string | null;
+  start_date: string | null;
+  end_date: string | null;
+  catchup: boolean;
+  max_active_runs: number;
+  max_active_tasks: number;
+  dagrun_timeout: number | null;
+  tags: string[];
+  owner: string;
+  params: Record<string, Json>;
+  doc_md: string | null;
+  /** Path of the DAG file, relative to the DAGs folder. */
+  fileloc: string;
+  /** Tasks in a topological order (ties broken by task id), so iteration is deterministic. */
+  tasks: TaskSpec[];
+}
+
+/** A DagSpec with its content hash (sha1 hex of the canonical JSON of the spec). */
+export interface VersionedDagSpec extends DagSpec {
+  hash: string;
+}
+
+/** The per-task state the interpreter keeps, also what bookkeeping writes. */
+export interface TaskInstanceSnapshot {
+  task_id: string;
+  map_index: number;
+  state: TaskInstanceState;
+  try_number: number;
+}

@@ -1,0 +1,517 @@
+/// <reference types="mocha" />
+/**
+ * The Kubernetes executor. Unit tests of the Job manifest and the log de-duplication, then tests
+ * against a REAL control plane (kube-apiserver, Job controller, garbage collector, kube-scheduler)
+ * with kwok-faked nodes, started by `scripts/services/k8s.sh start`. Pod outcomes are chosen per
+ * test through pod annotations that the cluster's kwok Stages read (deploy/k8s-testenv/kwok-stages.yaml).
+ */
+import { expect } from 'chai';
+import { writeFileSync } from 'node:fs';
+import type { V1Pod } from '@kubernetes/client-node' with { 'resolution-mode': 'import' };
+import {
+  buildJobManifest,
+  createKubernetesExecutor,
+  jobNameFor,
+  labelValue,
+  XCOM_RETURN_PATH,
+  type JobManifestOptions,
+  type KubernetesExecutorOptions,
+} from '../../activities/executors/kubernetes.js';
+import { apiStatus, makeKubernetesClients, type KubernetesClients } from '../../activities/executors/kubernetes-client.js';
+import { PodLogFollower } from '../../activities/executors/kubernetes-logs.js';
+import { TaskExecutionError } from '../../activities/executors/types.js';
+import type { ExecutionRequest, ExecutorHandle, LogStream, TaskLogSink } from '../../activities/executors/types.js';
+import type { ContainerOperatorSpec, ResourceSpec, TaskSpec } from '../../sdk/spec.js';
+
+class RecordingSink implements TaskLogSink {
+  readonly lines: Array<{ stream: LogStream; line: string }> = [];
+  write(stream: LogStream, line: string): void {
+    this.lines.push({ stream, line });
+  }
+  tail(n: number): string[] {
+    return this.lines.slice(-n).map((l) => l.line);
+  }
+  of(stream: LogStream): string[] {
+    return this.lines.filter((l) => l.stream === stream).map((l) => l.line);
+  }
+}
+
+type ContainerOverrides = Partial<Omit<ContainerOperatorSpec, 'kubernetes'>> & { kubernetes?: Partial<ContainerOperatorSpec['kubernetes']> };
+
+function taskSpec(container: ContainerOverrides = {}, resources: Partial<ResourceSpec> = {}): TaskSpec {
+  return {
+    task_id: 'train',
+    kind: 'container',
+    operator: 'ContainerOperator',
+    upstream: [],
+    downstream: [],
+    trigger_rule: 'all_success',
+    retries: 0,
+    retry_delay: 300,
+    retry_exponential_backoff: false,
+    max_retry_delay: null,
+    execution_timeout: null,
+    queue: null,
+    pool: 'default_pool',
+    pool_slots: 1,
+    priority_weight: 1,
+    weight_rule: 'downstream',
+    owner: 'airflow',
+    outlets: [],
+    doc_md: null,
+    input: null,
+    resources: { cpu: null, memory: null, gpu: 0, gpu_type: null, ...resources },
+    container: {
+      image: 'registry.local/updraft/trainer:1',
+      command: null,
+      args: [],
+      env: {},
+      working_dir: null,
+      mounts: [],
+      runtime: 'kubernetes',
+      pull_policy: 'if_not_present',
+      network_mode: null,
+      ...container,
+      kubernetes: {
+        namespace: null,
+        service_account: null,
+        image_pull_secrets: [],
+        node_selector: {},
+        tolerations: [],
+        pending_timeout: null,
+        ...container.kubernetes,
+      },
+    },
+  };
+}
+
+interface TestRequest extends ExecutionRequest {
+  log: RecordingSink;
+  heartbeats: ExecutorHandle[];
+}
+
+const TEST_DAG = 'k8s_executor_test';
+let runCounter = 0;
+
+function request(spec: TaskSpec, overrides: Partial<Omit<ExecutionRequest, 'log' | 'heartbeat'>> = {}): TestRequest {
+  const heartbeats: ExecutorHandle[] = [];
+  runCounter += 1;
+  return {
+    dagId: TEST_DAG,
+    // Unique per test and per test process, so Jobs of earlier runs never collide.
+    runId: `manual__2026-01-01T00:00:00+00:00_${process.pid}_${Date.now()}_${runCounter}`,
+    taskId: spec.task_id,
+    mapIndex: -1,
+    tryNumber: 1,
+    spec,
+    input: { rows: [1, 2] },
+    contextEnv: { UPDRAFT_DAG_ID: TEST_DAG, AIRFLOW_CTX_TASK_ID: spec.task_id },
+    timeoutMs: null,
+    signal: new AbortController().signal,
+    previousHandle: undefined,
+    gpuDevices: [],
+    ...overrides,
+    log: new RecordingSink(),
+    heartbeats,
+    heartbeat: (handle) => heartbeats.push(handle),
+  };
+}
+
+async function expectFailure(promise: Promise<unknown>): Promise<TaskExecutionError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).to.be.instanceOf(TaskExecutionError);
+    return err as TaskExecutionError;
+  }
+  throw new Error('expected the execution to fail, but it succeeded');
+}
+
+const MANIFEST_OPTS: JobManifestOptions = {
+  namespace: 'batch',
+  deleteGraceSeconds: 10,
+  ttlSecondsAfterFinished: 3600,
+  gpuTypeLabel: 'updraft.dev/gpu-type',
+  podAnnotations: {},
+};
+
+describe('kubernetes executor: buildJobManifest', () => {
+  it('makes a deterministic DNS-1123 name per try that fits 63 characters', () => {
+    const base = { dagId: 'ML_Pipeline', runId: 'manual__2024-01-01T00:00:00+00:00', taskId: 'Train.Model', mapIndex: -1, tryNumber: 1 };
+    const name = jobNameFor(base);
+    expect(name).to.match(/^ml-pipeline-train-model-t1-[0-9a-f]{10}$/);
+    expect(jobNameFor({ ...base })).to.equal(name);
+    expect(jobNameFor({ ...base, tryNumber: 2 })).to.not.equal(name);
+    expect(jobNameFor({ ...base, runId: 'scheduled__2024-01-02' })).to.not.equal(name);
+    expect(jobNameFor({ ...base, mapIndex: 3 })).to.match(/^ml-pipeline-train-model-m3-t1-[0-9a-f]{10}$/);
+
+    const long = jobNameFor({ ...base, dagId: 'd'.repeat(80), taskId: 't'.repeat(80) });
+    expect(long.length).to.be.at.most(63);
+    expect(long).to.match(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    // Two ids that only differ past the truncation point still get different names.
+    expect(jobNameFor({ ...base, dagId: 'd'.repeat(80), taskId: `${'t'.repeat(79)}x` })).to.not.equal(long);
+    expect(jobNameFor({ ...base, dagId: '___', taskId: '***' })).to.match(/^t1-[0-9a-f]{10}$/);
+  });
+
+  it('sanitises label values and keeps the exact ids in annotations', () => {
+    expect(labelValue('manual__2024-01-01T00:00:00+00:00')).to.equal('manual__2024-01-01T00_00_00_00_00');
+    expect(labelValue('-x-')).to.equal('x');
+    expect(labelValue('a'.repeat(70))).to.have.length(63);
+
+    const job = buildJobManifest(request(taskSpec(), { runId: 'manual__2024-01-01T00:00:00+00:00', tryNumber: 2 }), MANIFEST_OPTS);
+    expect(job.metadata?.labels).to.deep.equal({
+      'app.kubernetes.io/managed-by': 'updraft',
+      'updraft.dev/dag-id': TEST_DAG,
+      'updraft.dev/task-id': 'train',
+      'updraft.dev/run-id': 'manual__2024-01-01T00_00_00_00_00',
+      'updraft.dev/try-number': '2',
+      'updraft.dev/map-index': 'none',
+    });
+    expect(job.metadata?.annotations).to.deep.equal({
+      'updraft.dev/dag-id': TEST_DAG,
+      'updraft.dev/task-id': 'train',
+      'updraft.dev/run-id': 'manual__2024-01-01T00:00:00+00:00',
+      'updraft.dev/try-number': '2',
+      'updraft.dev/map-index': '-1',
+    });
+    expect(job.spec?.template.metadata?.labels).to.deep.equal(job.metadata?.labels);
+  });
+
+  it('maps the container spec, resources, scheduling and pod settings', () => {
+    const spec = taskSpec(
+      {
+        command: ['python', '-m', 'train'],
+        args: ['--epochs', '3'],
+        env: { LR: '0.1', UPDRAFT_DAG_ID: 'spoofed' },
+        working_dir: '/work',
+        pull_policy: 'never',
+        mounts: [{ source: 'pvc:datasets', target: '/data', read_only: true }],
+        kubernetes: {
+          namespace: 'ml',
+          service_account: 'trainer',
+          image_pull_secrets: ['regcred'],
+          node_selector: { zone: 'a' },
+          tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
+        },
+      },
+      { cpu: '2', memory: '4Gi', gpu: 2, gpu_type: 'a100' },
+    );
+    const job = buildJobManifest(request(spec, { timeoutMs: 60_000 }), { ...MANIFEST_OPTS, podAnnotations: { 'sidecar.istio.io/inject': 'false' } });
+    expect(job.metadata?.namespace).to.equal('ml');
+    expect(job.spec?.backoffLimit).to.equal(0);
+    expect(job.spec?.ttlSecondsAfterFinished).to.equal(3600);
+    expect(job.spec?.activeDeadlineSeconds).to.equal(90);
+    const pod = job.spec?.template.spec;
+    expect(pod?.restartPolicy).to.equal('Never');
+    expect(pod?.terminationGracePeriodSeconds).to.equal(10);
+    expect(pod?.nodeSelector).to.deep.equal({ zone: 'a', 'updraft.dev/gpu-type': 'a100' });
+    expect(pod?.tolerations).to.deep.equal([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
+    expect(pod?.serviceAccountName).to.equal('trainer');
+    expect(pod?.imagePullSecrets).to.deep.equal([{ name: 'regcred' }]);
+    expect(pod?.volumes).to.deep.equal([{ name: 'mount-0', persistentVolumeClaim: { claimName: 'datasets', readOnly: true } }]);
+    expect(job.spec?.template.metadata?.annotations?.['sidecar.istio.io/inject']).to.equal('false');
+    const c = pod?.containers[0];
+    expect(c?.name).to.equal('task');
+    expect(c?.image).to.equal('registry.local/updraft/trainer:1');
+    expect(c?.command).to.deep.equal(['python', '-m', 'train']);
+    expect(c?.args).to.deep.equal(['--epochs', '3']);
+    expect(c?.workingDir).to.equal('/work');
+    expect(c?.imagePullPolicy).to.equal('Never');
+    expect(c?.terminationMessagePath).to.equal(XCOM_RETURN_PATH);
+    expect(c?.volumeMounts).to.deep.equal([{ name: 'mount-0', mountPath: '/data', readOnly: true }]);
+    expect(c?.resources).to.deep.equal({
+      limits: { cpu: '2', memory: '4Gi', 'nvidia.com/gpu': '2' },
+      requests: { cpu: '2', memory: '4Gi' },
+    });
+    expect(c?.env).to.deep.equal([
+      { name: 'AIRFLOW_CTX_TASK_ID', value: 'train' },
+      { name: 'LR', value: '0.1' },
+      { name: 'UPDRAFT_DAG_ID', value: TEST_DAG },
+      { name: 'UPDRAFT_INPUT', value: '{"rows":[1,2]}' },
+    ]);
+  });
+
+  it('maps pull policies, and leaves out what the spec does not set', () => {
+    const policy = (p: ContainerOperatorSpec['pull_policy']): string | undefined =>
+      buildJobManifest(request(taskSpec({ pull_policy: p })), MANIFEST_OPTS).spec?.template.spec?.containers[0]?.imagePullPolicy;
+    expect([policy('never'), policy('if_not_present'), policy('always')]).to.deep.equal(['Never', 'IfNotPresent', 'Always']);
+
+    const job = buildJobManifest(request(taskSpec()), { ...MANIFEST_OPTS, ttlSecondsAfterFinished: null });
+    expect(job.metadata?.namespace).to.equal('batch');
+    expect(job.spec).to.not.have.property('ttlSecondsAfterFinished');
+    expect(job.spec).to.not.have.property('activeDeadlineSeconds');
+    const pod = job.spec?.template.spec;
+    for (const key of ['nodeSelector', 'tolerations', 'serviceAccountName', 'imagePullSecrets', 'volumes', 'hostNetwork']) {
+      expect(pod, key).to.not.have.property(key);
+    }
+    for (const key of ['command', 'args', 'workingDir', 'resources', 'volumeMounts']) {
+      expect(pod?.containers[0], key).to.not.have.property(key);
+    }
+  });
+
+  it('rejects specs it cannot express, naming the field', () => {
+    const noContainer = { ...taskSpec(), kind: 'process' as const };
+    delete noContainer.container;
+    expect(() => buildJobManifest(request(noContainer), MANIFEST_OPTS)).to.throw(
+      'task "train": the kubernetes executor needs spec.container (task kind is "process")',
+    );
+    expect(() => buildJobManifest(request(taskSpec({ mounts: [{ source: 'data', target: '/d', read_only: false }] })), MANIFEST_OPTS)).to.throw(
+      'task "train": spec.container.mounts[0].source "data" must be "pvc:<claim name>" or an absolute host path',
+    );
+  });
+});
+
+describe('kubernetes executor: PodLogFollower', () => {
+  it('delivers every line once across polls, including lines sharing a timestamp', async () => {
+    const chunks = [
+      '2026-01-01T00:00:01.5Z a\n2026-01-01T00:00:01.5Z b\n2026-01-01T00:00:02Z par',
+      '2026-01-01T00:00:01.5Z a\n2026-01-01T00:00:01.5Z b\n2026-01-01T00:00:01.5Z c\n2026-01-01T00:00:02Z partial\n',
+      '2026-01-01T00:00:02.000000000Z partial\n2026-01-01T00:00:03Z last',
+    ];
+    const since: Array<number | undefined> = [];
+    const out: string[] = [];
+    const follower = new PodLogFollower(
+      (s) => {
+        since.push(s);
+        return Promise.resolve(chunks.shift() ?? '');
+      },
+      (line) => out.push(line),
+    );
+    await follower.poll();
+    await follower.poll();
+    await follower.poll(true);
+    expect(out).to.deep.equal(['a', 'b', 'c', 'partial', 'last']);
+    expect(since).to.deep.equal([undefined, Date.parse('2026-01-01T00:00:01Z') / 1000, Date.parse('2026-01-01T00:00:02Z') / 1000]);
+  });
+});
+
+describe('kubernetes executor against a real API server (scripts/services/k8s.sh)', function () {
+  this.timeout(90_000);
+  let clients: KubernetesClients;
+  let namespace: string;
+
+  before(async function () {
+    const kubeconfig = process.env['KUBECONFIG'];
+    const ns = process.env['UPDRAFT_TEST_K8S_NAMESPACE'];
+    if (!kubeconfig || !ns) {
+      throw new Error('KUBECONFIG and UPDRAFT_TEST_K8S_NAMESPACE are not set: run `eval "$(scripts/services/k8s.sh start)"` first');
+    }
+    namespace = ns;
+    clients = makeKubernetesClients({ kubeconfigPath: kubeconfig });
+    await clients.core.readNamespace({ name: namespace });
+  });
+
+  afterEach(async () => {
+    // GPU capacity is shared between tests: never leave a running pod behind.
+    await clients.batch.deleteCollectionNamespacedJob({ namespace, labelSelector: `updraft.dev/dag-id=${TEST_DAG}`, propagationPolicy: 'Background' });
+    await waitFor('test pods to be gone', async () => (await podsOf(`updraft.dev/dag-id=${TEST_DAG}`)).length === 0, 30_000);
+  });
+
+  function executor(podAnnotations: Record<string, string> = {}, extra: Partial<KubernetesExecutorOptions> = {}) {
+    return createKubernetesExecutor({
+      kubeconfigPath: process.env['KUBECONFIG'],
+      namespace,
+      pendingTimeoutMs: 3000,
+      pollIntervalMs: 150,
+      deleteGraceSeconds: 1,
+      podAnnotations,
+      ...extra,
+    });
+  }
+
+  async function podsOf(labelSelector: string): Promise<V1Pod[]> {
+    return (await clients.core.listNamespacedPod({ namespace, labelSelector })).items;
+  }
+
+  async function waitFor(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  }
+
+  async function jobGone(name: string): Promise<boolean> {
+    try {
+      const job = await clients.batch.readNamespacedJob({ name, namespace });
+      return job.metadata?.deletionTimestamp !== undefined && job.metadata.deletionTimestamp !== null;
+    } catch (err) {
+      if (apiStatus(err) === 404) return true;
+      throw err;
+    }
+  }
+
+  it('is named "kubernetes"', () => {
+    expect(executor().name).to.equal('kubernetes');
+  });
+
+  it('runs a Job to completion with the right labels and resources, and returns the XCom', async () => {
+    const req = request(taskSpec({ env: { MODE: 'fast' } }, { cpu: '500m', memory: '256Mi' }));
+    const result = await executor({ 'kwok.updraft.dev/termination-message': '{"rows": 42, "ok": true}' }).execute(req);
+    const name = jobNameFor(req);
+    expect(result).to.deep.equal({ returnValue: { rows: 42, ok: true }, exitCode: 0, handle: { executor: 'kubernetes', id: name, namespace } });
+    expect(req.heartbeats[0]).to.deep.equal({ executor: 'kubernetes', id: name, namespace });
+
+    // What the API server accepted and the Job controller did with it.
+    const job = await clients.batch.readNamespacedJob({ name, namespace });
+    expect(job.metadata?.labels?.['updraft.dev/dag-id']).to.equal(TEST_DAG);
+    expect(job.metadata?.labels?.['updraft.dev/run-id']).to.equal(labelValue(req.runId));
+    expect(job.metadata?.annotations?.['updraft.dev/run-id']).to.equal(req.runId);
+    expect(job.status?.succeeded).to.equal(1);
+    expect(job.status?.conditions?.find((c) => c.type === 'Complete')?.status).to.equal('True');
+    const pods = await podsOf(`batch.kubernetes.io/job-name=${name}`);
+    expect(pods).to.have.length(1);
+    const container = pods[0]?.spec?.containers[0];
+    expect(container?.resources).to.deep.equal({ limits: { cpu: '500m', memory: '256Mi' }, requests: { cpu: '500m', memory: '256Mi' } });
+    expect(container?.env?.find((e) => e.name === 'UPDRAFT_INPUT')?.value).to.equal('{"rows":[1,2]}');
+    expect(container?.env?.find((e) => e.name === 'MODE')?.value).to.equal('fast');
+    expect(pods[0]?.spec?.nodeName).to.match(/^cpu-\d$/);
+    expect(req.log.of('system')).to.include(`created Kubernetes Job ${namespace}/${name}`);
+  });
+
+  it('captures the pod log, each line exactly once', async () => {
+    const logFile = process.env['UPDRAFT_TEST_K8S_POD_LOG'];
+    if (!logFile) throw new Error('UPDRAFT_TEST_K8S_POD_LOG is not set: run `eval "$(scripts/services/k8s.sh start)"` first');
+    const nonce = `${process.pid}-${Date.now()}`;
+    const ts = (s: number): string => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString().replace('Z', '000000Z');
+    writeFileSync(
+      logFile,
+      [
+        `${ts(1)} stdout F epoch 1 ${nonce}`,
+        `${ts(2)} stdout F same-stamp a ${nonce}`,
+        `${ts(2)} stdout F same-stamp b ${nonce}`,
+        `${ts(3)} stderr F warning ${nonce}`,
+        '',
+      ].join('\n'),
+    );
+    // The pod stays Running 1.5 s, so the log is polled several times before the final read.
+    const req = request(taskSpec());
+    await executor({ 'kwok.updraft.dev/delay': '1500ms' }).execute(req);
+    expect(req.log.of('stdout')).to.deep.equal([`epoch 1 ${nonce}`, `same-stamp a ${nonce}`, `same-stamp b ${nonce}`, `warning ${nonce}`]);
+  });
+
+  it('schedules a GPU task onto a GPU node when it tolerates the GPU taint', async () => {
+    const spec = taskSpec(
+      { kubernetes: { tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }] } },
+      { gpu: 1, gpu_type: 'a100' },
+    );
+    const req = request(spec);
+    await executor().execute(req);
+    const pods = await podsOf(`batch.kubernetes.io/job-name=${jobNameFor(req)}`);
+    expect(pods[0]?.spec?.nodeName).to.match(/^gpu-\d$/);
+    expect(pods[0]?.spec?.containers[0]?.resources?.limits).to.deep.equal({ 'nvidia.com/gpu': '1' });
+  });
+
+  it('fails a GPU task without the toleration as unschedulable, logging the taint, and deletes the Job', async () => {
+    const req = request(taskSpec({}, { gpu: 1, gpu_type: 'a100' }));
+    const name = jobNameFor(req);
+    const err = await expectFailure(executor({}, { pendingTimeoutMs: 2000 }).execute(req));
+    expect(err.kind).to.equal('unschedulable');
+    const schedLines = req.log.of('system').filter((l) => l.includes('Unschedulable: '));
+    expect(schedLines, req.log.tail(10).join('\n')).to.have.length(1);
+    expect(schedLines[0]).to.match(/^pod .+ Unschedulable: 0\/4 nodes are available: /);
+    expect(schedLines[0]).to.include("2 node(s) didn't match Pod's node affinity/selector");
+    expect(schedLines[0]).to.include('2 node(s) had untolerated taint {nvidia.com/gpu: present}');
+    const reason = schedLines[0]?.replace(/^pod .+ Unschedulable: /, '');
+    expect(err.message).to.equal(`Kubernetes Job ${namespace}/${name} was not scheduled within 2s: ${reason}`);
+    expect(await jobGone(name)).to.equal(true);
+  });
+
+  it('reports "Insufficient nvidia.com/gpu" for an oversized request and fails after the pending timeout', async () => {
+    const spec = taskSpec(
+      { kubernetes: { tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists' }], pending_timeout: 2 } },
+      { gpu: 8, gpu_type: 'a100' },
+    );
+    const req = request(spec);
+    const started = Date.now();
+    const err = await expectFailure(executor({}, { pendingTimeoutMs: 60_000 }).execute(req));
+    expect(Date.now() - started).to.be.at.least(2000);
+    expect(err.kind).to.equal('unschedulable');
+    expect(err.message).to.include('was not scheduled within 2s: 0/4 nodes are available: 2 Insufficient nvidia.com/gpu');
+    const schedLines = req.log.of('system').filter((l) => l.includes('Insufficient nvidia.com/gpu'));
+    expect(schedLines).to.have.length(1);
+    expect(await jobGone(jobNameFor(req))).to.equal(true);
+  });
+
+  it('fails with the container exit code and the last log lines', async () => {
+    const req = request(taskSpec());
+    const err = await expectFailure(executor({ 'kwok.updraft.dev/outcome': 'fail', 'kwok.updraft.dev/exit-code': '3' }).execute(req));
+    expect(err.kind).to.equal('exit');
+    expect(err.exitCode).to.equal(3);
+    expect(err.message).to.equal(`Kubernetes Job ${namespace}/${jobNameFor(req)} failed: container exited with code 3 (Error)`);
+    expect(err.lastLines).to.deep.equal(req.log.tail(20));
+    expect(err.lastLines.length).to.be.greaterThan(1);
+  });
+
+  it('maps OOMKilled to "oom" and exit code 99 to "skip"', async () => {
+    const oomReq = request(taskSpec());
+    const oom = await expectFailure(
+      executor({ 'kwok.updraft.dev/outcome': 'fail', 'kwok.updraft.dev/exit-code': '137', 'kwok.updraft.dev/reason': 'OOMKilled' }).execute(oomReq),
+    );
+    expect(oom.kind).to.equal('oom');
+    expect(oom.message).to.equal(`Kubernetes Job ${namespace}/${jobNameFor(oomReq)}: container was OOMKilled (exit code 137)`);
+
+    const skipReq = request(taskSpec());
+    const skip = await expectFailure(executor({ 'kwok.updraft.dev/outcome': 'fail', 'kwok.updraft.dev/exit-code': '99' }).execute(skipReq));
+    expect(skip.kind).to.equal('skip');
+    expect(skip.exitCode).to.equal(99);
+  });
+
+  it('on cancellation deletes the Job and its pods', async () => {
+    const controller = new AbortController();
+    const req = request(taskSpec(), { signal: controller.signal });
+    const name = jobNameFor(req);
+    const running = executor({ 'kwok.updraft.dev/outcome': 'forever' }).execute(req);
+    running.catch(() => undefined);
+    await waitFor('the pod to run', async () => (await podsOf(`batch.kubernetes.io/job-name=${name}`)).some((p) => p.status?.phase === 'Running'));
+    controller.abort();
+    const err = await expectFailure(running);
+    expect(err.kind).to.equal('cancelled');
+    expect(err.message).to.equal(`Kubernetes Job ${namespace}/${name} cancelled; deleted it`);
+    // The garbage collector (propagationPolicy Background) removes the pod; kwok finalises it.
+    await waitFor('the Job to be deleted', () => jobGone(name));
+    await waitFor('the pods to be deleted', async () => (await podsOf(`batch.kubernetes.io/job-name=${name}`)).length === 0);
+  });
+
+  it('on timeout deletes the Job and fails with "timeout"', async () => {
+    const req = request(taskSpec(), { timeoutMs: 1500 });
+    const name = jobNameFor(req);
+    const err = await expectFailure(executor({ 'kwok.updraft.dev/outcome': 'forever' }).execute(req));
+    expect(err.kind).to.equal('timeout');
+    expect(err.message).to.equal(`Kubernetes Job ${namespace}/${name} timed out after 1.5s; deleted it`);
+    await waitFor('the Job to be deleted', () => jobGone(name));
+    await waitFor('the pods to be deleted', async () => (await podsOf(`batch.kubernetes.io/job-name=${name}`)).length === 0);
+  });
+
+  it('re-attaches to the Job of the same try instead of creating a second one', async () => {
+    const first = request(taskSpec());
+    const name = jobNameFor(first);
+    const exec = executor({ 'kwok.updraft.dev/delay': '3s', 'kwok.updraft.dev/termination-message': '"done"' });
+    const firstRun = exec.execute(first);
+    await waitFor('the Job to exist', async () => !(await jobGone(name)) && (await podsOf(`batch.kubernetes.io/job-name=${name}`)).length > 0);
+    const uid = (await clients.batch.readNamespacedJob({ name, namespace })).metadata?.uid;
+
+    // The same try again, as after a worker crash (the earlier attempt's heartbeat carries the handle).
+    const second = request(taskSpec(), { runId: first.runId, previousHandle: { executor: 'kubernetes', id: name, namespace } });
+    const [a, b] = await Promise.all([firstRun, exec.execute(second)]);
+    expect(a.returnValue).to.equal('done');
+    expect(b.returnValue).to.equal('done');
+    expect(second.log.of('system')).to.include(`re-attached to existing Kubernetes Job ${namespace}/${name}`);
+    const jobs = await clients.batch.listNamespacedJob({ namespace, labelSelector: `updraft.dev/run-id=${labelValue(first.runId)}` });
+    expect(jobs.items.map((j) => j.metadata?.uid)).to.deep.equal([uid]);
+    expect((await podsOf(`batch.kubernetes.io/job-name=${name}`)).length).to.equal(1);
+  });
+
+  it('refuses to re-attach to a Job that belongs to another try', async () => {
+    const req = request(taskSpec());
+    const name = jobNameFor(req);
+    const manifest = buildJobManifest(req, { ...MANIFEST_OPTS, namespace });
+    manifest.metadata = { ...manifest.metadata, annotations: { ...manifest.metadata?.annotations, 'updraft.dev/try-number': '7' } };
+    await clients.batch.createNamespacedJob({ namespace, body: manifest });
+    const err = await expectFailure(executor().execute(req));
+    expect(err.kind).to.equal('error');
+    expect(err.message).to.equal(
+      `Kubernetes Job ${namespace}/${name} already exists but belongs to another task try (annotations updraft.dev/try-number differ); refusing to re-attach`,
+    );
+  });
+});

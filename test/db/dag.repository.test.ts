@@ -1,0 +1,162 @@
+import { expect } from 'chai';
+import {
+  getDag,
+  getDagVersion,
+  getLatestDagVersion,
+  listDagVersions,
+  listDags,
+  markDagsInactiveExcept,
+  setDagPaused,
+  upsertDag,
+  upsertDagVersion,
+  type DagUpsert,
+} from '../../db/dag.repository.js';
+import { DagNotFoundError } from '../../db/errors.js';
+import { DIALECTS, openMigratedDatabase, rejectionOf, type TestDatabase } from './test-database.js';
+
+function dag(dag_id: string, over: Partial<DagUpsert> = {}): DagUpsert {
+  return {
+    dag_id,
+    fileloc: `dags/${dag_id}.ts`,
+    owners: 'ml-team',
+    description: `the ${dag_id} pipeline`,
+    tags: ['ml', 'daily'],
+    schedule: '@daily',
+    ...over,
+  };
+}
+
+const SPEC = {
+  dag_id: 'train',
+  tasks: [
+    { task_id: 'extract', upstream: [], retries: 2, params: { limit: null, ratio: 0.25 } },
+    { task_id: 'train', upstream: ['extract'], resources: { gpu: 1 }, note: 'größe ✓' },
+  ],
+};
+
+for (const dialect of DIALECTS) {
+  describe(`${dialect}: dag repository`, function () {
+    let t: TestDatabase;
+    before(async function () {
+      t = await openMigratedDatabase(dialect);
+    });
+    after(async function () {
+      await t?.cleanup();
+    });
+
+    it('upsertDag inserts a DAG with defaults and returns the row', async function () {
+      const before = Date.now();
+      const row = await upsertDag(t.db, dag('a'));
+      expect(row).to.deep.include({
+        dag_id: 'a',
+        fileloc: 'dags/a.ts',
+        owners: 'ml-team',
+        description: 'the a pipeline',
+        tags: ['ml', 'daily'],
+        schedule: '@daily',
+        is_paused: false,
+        is_active: true,
+        latest_version_id: null,
+      });
+      expect(row.last_parsed_at).to.be.instanceOf(Date);
+      expect(row.last_parsed_at.getTime()).to.be.within(before - 5000, Date.now() + 5000);
+      expect(await getDag(t.db, 'a')).to.deep.equal(row);
+    });
+
+    it('upsertDag updates what the file says, reactivates, and keeps is_paused', async function () {
+      await upsertDag(t.db, dag('b'));
+      await setDagPaused(t.db, 'b', true);
+      await markDagsInactiveExcept(t.db, ['a']);
+      expect((await getDag(t.db, 'b'))?.is_active).to.equal(false);
+      const row = await upsertDag(t.db, dag('b', { fileloc: 'dags/moved.ts', description: null, tags: [], schedule: null }));
+      expect(row).to.deep.include({
+        fileloc: 'dags/moved.ts',
+        description: null,
+        tags: [],
+        schedule: null,
+        is_paused: true,
+        is_active: true,
+      });
+    });
+
+    it('getDag returns undefined for an unknown DAG', async function () {
+      expect(await getDag(t.db, 'nope')).to.equal(undefined);
+    });
+
+    it('upsertDagVersion numbers new hashes, is idempotent per hash, and tracks the latest', async function () {
+      await upsertDag(t.db, dag('v'));
+      const v1 = await upsertDagVersion(t.db, 'v', 'hash-1', SPEC);
+      expect(v1).to.deep.include({ version_number: 1, created: true });
+      expect(await upsertDagVersion(t.db, 'v', 'hash-1', SPEC)).to.deep.equal({ ...v1, created: false });
+      const v2 = await upsertDagVersion(t.db, 'v', 'hash-2', { ...SPEC, tasks: [] });
+      expect(v2).to.deep.include({ version_number: 2, created: true });
+      expect(v2.id).to.not.equal(v1.id);
+      expect((await getDag(t.db, 'v'))?.latest_version_id).to.equal(v2.id);
+
+      // Reverting the file to an earlier spec points the DAG back at that version.
+      expect(await upsertDagVersion(t.db, 'v', 'hash-1', SPEC)).to.deep.equal({ ...v1, created: false });
+      expect((await getLatestDagVersion(t.db, 'v'))?.id).to.equal(v1.id);
+
+      const stored = await getDagVersion(t.db, v1.id);
+      expect(stored).to.deep.include({ id: v1.id, dag_id: 'v', version_number: 1, spec_hash: 'hash-1' });
+      expect(stored?.spec).to.deep.equal(SPEC);
+      expect(stored?.created_at).to.be.instanceOf(Date);
+      expect((await listDagVersions(t.db, 'v')).map((r) => r.version_number)).to.deep.equal([1, 2]);
+    });
+
+    it('upsertDagVersion numbers per DAG', async function () {
+      await upsertDag(t.db, dag('w'));
+      expect(await upsertDagVersion(t.db, 'w', 'hash-1', SPEC)).to.deep.include({ version_number: 1 });
+    });
+
+    it('concurrent upsertDagVersion calls get distinct consecutive numbers', async function () {
+      await upsertDag(t.db, dag('race'));
+      const results = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => upsertDagVersion(t.db, 'race', `h${i}`, { i })),
+      );
+      expect(results.map((r) => r.version_number).sort()).to.deep.equal([1, 2, 3, 4, 5, 6]);
+      const again = await Promise.all([upsertDagVersion(t.db, 'race', 'h0', {}), upsertDagVersion(t.db, 'race', 'h0', {})]);
+      expect(again.map((r) => r.created)).to.deep.equal([false, false]);
+    });
+
+    it('upsertDagVersion for an unrecorded DAG throws DagNotFoundError', async function () {
+      const err = await rejectionOf(upsertDagVersion(t.db, 'ghost', 'h', {}));
+      expect(err).to.be.instanceOf(DagNotFoundError);
+      expect(err.message).to.equal('dag not found: dag_id "ghost" (upsertDag must record the DAG before its versions)');
+    });
+
+    it('getDagVersion and getLatestDagVersion return undefined when absent', async function () {
+      expect(await getDagVersion(t.db, 999999)).to.equal(undefined);
+      expect(await getLatestDagVersion(t.db, 'a')).to.equal(undefined);
+      expect(await getLatestDagVersion(t.db, 'nope')).to.equal(undefined);
+    });
+
+    it('listDags orders by dag_id and filters', async function () {
+      await markDagsInactiveExcept(t.db, ['a', 'b', 'v', 'w', 'race']);
+      expect((await listDags(t.db)).map((d) => d.dag_id)).to.deep.equal(['a', 'b', 'race', 'v', 'w']);
+      expect((await listDags(t.db, { is_paused: true })).map((d) => d.dag_id)).to.deep.equal(['b']);
+      expect((await listDags(t.db, { is_active: true, is_paused: false })).map((d) => d.dag_id)).to.deep.equal([
+        'a',
+        'race',
+        'v',
+        'w',
+      ]);
+    });
+
+    it('markDagsInactiveExcept deactivates the rest and reports how many changed', async function () {
+      expect(await markDagsInactiveExcept(t.db, ['a', 'v'])).to.equal(3);
+      expect(await markDagsInactiveExcept(t.db, ['a', 'v'])).to.equal(0);
+      expect((await listDags(t.db, { is_active: true })).map((d) => d.dag_id)).to.deep.equal(['a', 'v']);
+      expect(await markDagsInactiveExcept(t.db, [])).to.equal(2);
+      expect(await listDags(t.db, { is_active: true })).to.deep.equal([]);
+    });
+
+    it('setDagPaused toggles and rejects unknown DAGs', async function () {
+      expect((await setDagPaused(t.db, 'a', true)).is_paused).to.equal(true);
+      expect((await setDagPaused(t.db, 'a', false)).is_paused).to.equal(false);
+      const err = await rejectionOf(setDagPaused(t.db, 'nope', true));
+      expect(err).to.be.instanceOf(DagNotFoundError);
+      expect(err.message).to.equal('dag not found: dag_id "nope"');
+    });
+  });
+}

@@ -1,0 +1,58 @@
+/**
+ * Configuration from the environment, in one place. Every setting has a default that runs the
+ * embedded stack (`temporal` dev server + PGlite under .updraft/).
+ */
+import path from 'node:path';
+import { DEFAULT_RUN_OPTIONS, type RunOptions } from '../workflows/types.js';
+
+export interface UpdraftConfig {
+  /** Project home for embedded state (PGlite, Temporal SQLite, logs). */
+  home: string;
+  dagsFolder: string;
+  logsFolder: string;
+  /** Postgres URL; unset means PGlite under home. */
+  databaseUrl: string | null;
+  pglitePath: string;
+  /** Temporal frontend; unset means the embedded dev server. */
+  temporalAddress: string | null;
+  namespace: string;
+  taskQueue: string;
+  devTemporalPort: number;
+  devUiPort: number;
+  run: RunOptions;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new ConfigError(`${name} must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): UpdraftConfig {
+  const home = path.resolve(cwd, env.UPDRAFT_HOME ?? '.updraft');
+  const taskQueue = env.UPDRAFT_TASK_QUEUE || DEFAULT_RUN_OPTIONS.taskQueue;
+  return {
+    home,
+    dagsFolder: path.resolve(cwd, env.UPDRAFT_DAGS_FOLDER ?? 'dags'),
+    logsFolder: path.resolve(cwd, env.UPDRAFT_LOGS_FOLDER ?? path.join(home, 'logs')),
+    databaseUrl: env.DATABASE_URL || null,
+    pglitePath: path.join(home, 'pglite'),
+    temporalAddress: env.TEMPORAL_ADDRESS || null,
+    namespace: env.TEMPORAL_NAMESPACE || 'default',
+    taskQueue,
+    devTemporalPort: intEnv(env, 'UPDRAFT_DEV_TEMPORAL_PORT', 7233),
+    devUiPort: intEnv(env, 'UPDRAFT_DEV_UI_PORT', 8233),
+    run: {
+      ...DEFAULT_RUN_OPTIONS,
+      taskQueue,
+      heartbeatTimeoutSeconds: intEnv(env, 'UPDRAFT_HEARTBEAT_TIMEOUT_SECONDS', DEFAULT_RUN_OPTIONS.heartbeatTimeoutSeconds),
+      maxInFlight: intEnv(env, 'UPDRAFT_MAX_IN_FLIGHT_PER_RUN', DEFAULT_RUN_OPTIONS.maxInFlight),
+    },
+  };
+}

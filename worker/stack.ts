@@ -1,0 +1,129 @@
+/**
+ * Assembles a running Updraft: database (PGlite or Postgres, migrated), Temporal (the embedded dev
+ * server or TEMPORAL_ADDRESS), the DAG bag synced to the database, and a worker. Used by
+ * `updraft dev`, `updraft worker`, `updraft dags test`, the tests and the benchmarks.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { openDatabase, type DatabaseHandle } from '../db/connect.js';
+import { migrateToLatest } from '../db/migrate.js';
+import type { Executor } from '../activities/executors/types.js';
+import type { UpdraftConfig } from './config.js';
+import { DagBag } from './dag-bag.js';
+import { syncDagBag, type SyncResult } from './dag-sync.js';
+import { startDevServer, type DevServer } from './temporal-server.js';
+import { createUpdraftWorker } from './worker.js';
+
+export interface StackOptions {
+  config: UpdraftConfig;
+  /** Embedded Temporal: keep state in .updraft/temporal.db ('persistent') or in memory. */
+  embeddedTemporal?: 'persistent' | 'ephemeral';
+  /** Serve the Temporal Web UI (embedded server only). */
+  ui?: boolean;
+  worker?: boolean;
+  executors?: Partial<Record<string, Executor>>;
+  log?: (line: string) => void;
+}
+
+export interface Stack {
+  config: UpdraftConfig;
+  database: DatabaseHandle;
+  client: Client;
+  bag: DagBag;
+  sync: SyncResult;
+  temporalAddress: string;
+  uiUrl: string | null;
+  devServer: DevServer | null;
+  worker: Worker | null;
+  /** Stops the worker, Temporal (if embedded) and the database, in that order. */
+  stop(): Promise<void>;
+}
+
+export async function connectTemporal(address: string, namespace: string, timeoutMs = 60_000): Promise<Connection> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 2_000 });
+      await connection.workflowService.describeNamespace({ namespace });
+      return connection;
+    } catch (err) {
+      lastError = err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  throw new Error(`cannot reach Temporal at ${address} (namespace ${namespace}): ${(lastError as Error)?.message ?? 'timeout'}`);
+}
+
+export async function startStack(opts: StackOptions): Promise<Stack> {
+  const { config } = opts;
+  const log = opts.log ?? (() => undefined);
+  const cleanups: Array<() => Promise<void>> = [];
+  const stop = async (): Promise<void> => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        log(`shutdown: ${(err as Error).message}`);
+      }
+    }
+    cleanups.length = 0;
+  };
+  try {
+    fs.mkdirSync(config.home, { recursive: true });
+    const database = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { pglitePath: config.pglitePath });
+    cleanups.push(() => database.close());
+    await migrateToLatest(database.db);
+    log(`database: ${database.kind === 'pglite' ? `PGlite at ${config.pglitePath}` : 'Postgres (DATABASE_URL)'}`);
+
+    const bag = await DagBag.load(config.dagsFolder);
+    const sync = await syncDagBag(database.db, bag);
+    log(`DAGs: ${sync.dags} loaded from ${config.dagsFolder}${sync.importErrors ? `, ${sync.importErrors} import error(s) (updraft dags list-import-errors)` : ''}`);
+
+    let devServer: DevServer | null = null;
+    let address = config.temporalAddress;
+    if (!address) {
+      devServer = await startDevServer({
+        port: config.devTemporalPort,
+        uiPort: opts.ui ? config.devUiPort : null,
+        dbFile: opts.embeddedTemporal === 'ephemeral' ? null : path.join(config.home, 'temporal.db'),
+        logFile: path.join(config.home, 'temporal.log'),
+      });
+      cleanups.push(() => devServer!.stop());
+      address = devServer.address;
+      log(`temporal: dev server at ${address}${devServer.uiUrl ? `, Web UI ${devServer.uiUrl}` : ''}`);
+    }
+    const connection = await connectTemporal(address, config.namespace);
+    cleanups.push(() => connection.close());
+    const client = new Client({ connection, namespace: config.namespace });
+
+    let worker: Worker | null = null;
+    if (opts.worker !== false) {
+      const nativeConnection = await NativeConnection.connect({ address });
+      cleanups.push(() => nativeConnection.close());
+      worker = await createUpdraftWorker({
+        connection: nativeConnection, namespace: config.namespace, taskQueue: config.taskQueue,
+        db: database.db, dagBag: bag, logsFolder: config.logsFolder, executors: opts.executors,
+      });
+      const running = worker.run().catch((err: Error) => {
+        log(`worker stopped with an error: ${err.message}`);
+        throw err;
+      });
+      const w = worker;
+      cleanups.push(async () => {
+        if (w.getState() === 'RUNNING') w.shutdown();
+        await running.catch(() => undefined);
+      });
+      log(`worker: polling task queue "${config.taskQueue}"`);
+    }
+    return {
+      config, database, client, bag, sync, temporalAddress: address,
+      uiUrl: devServer?.uiUrl ?? null, devServer, worker, stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,2 @@
+/** Workflow entry point: Worker.workflowsPath points at the compiled form of this file. */
+export { dagRun } from './dag-run.js';

@@ -1,0 +1,128 @@
+/**
+ * Shapes exchanged between the DAG-run workflow and its activities. Types only: the workflow
+ * imports activity *types*, never their code.
+ */
+import type { DagSpec, Json, TaskSpec } from '../sdk/spec.js';
+import type { DagRunType, TaskInstanceState } from '../sdk/states.js';
+import type { CarriedTaskState } from '../sdk/run-graph.js';
+
+export const DAG_RUN_WORKFLOW = 'dagRun';
+
+/** Knobs the trigger path sets from configuration (the workflow cannot read the environment). */
+export interface RunOptions {
+  /** Task queue for tasks without `queue`; also the workflow's own queue (eager dispatch). */
+  taskQueue: string;
+  /** Liveness window for a try: a worker that dies is noticed after this long. */
+  heartbeatTimeoutSeconds: number;
+  /** Cap on tasks in flight in this run (also bounded by the DAG's max_active_tasks). */
+  maxInFlight: number;
+  /** XComs up to this size travel by value through Temporal; larger ones by reference. */
+  xcomInlineLimitBytes: number;
+  /** Tasks per chunk when loading the spec into the workflow. */
+  specChunkSize: number;
+}
+
+export const DEFAULT_RUN_OPTIONS: RunOptions = {
+  taskQueue: 'updraft',
+  heartbeatTimeoutSeconds: 20,
+  maxInFlight: 500,
+  xcomInlineLimitBytes: 64 * 1024,
+  specChunkSize: 1000,
+};
+
+export interface DagRunInput {
+  dagId: string;
+  runId: string;
+  runType: DagRunType;
+  dagVersionId: number;
+  specHash: string;
+  logicalDate: string | null;
+  dataIntervalStart: string | null;
+  dataIntervalEnd: string | null;
+  conf: Record<string, Json>;
+  options: RunOptions;
+  /** Set by continue-as-new. */
+  carried?: CarriedRun;
+}
+
+export interface CarriedRun {
+  generation: number;
+  startedAt: string;
+  deadline: string | null;
+  tasks: CarriedTaskState[];
+  /** Inline XComs still needed by unfinished tasks, by task index. */
+  xcoms: Array<[number, XComEntry]>;
+}
+
+export type XComEntry = { inline: Json } | { stored: true; size: number };
+
+export interface LoadRunRequest {
+  dagId: string;
+  runId: string;
+  dagVersionId: number;
+  specHash: string;
+  offset: number;
+  limit: number;
+  /** First chunk of the first generation: mark the run running and create its task instances. */
+  initialize: boolean;
+}
+
+export interface LoadRunResult {
+  dag: Omit<DagSpec, 'tasks'>;
+  tasks: TaskSpec[];
+  total: number;
+}
+
+/** A reference the activity resolves from Postgres (XCom too large to travel by value). */
+export interface StoredXComRef {
+  $xcom_ref: { dag_id: string; run_id: string; task_id: string; map_index: number; key: string; path: string[] };
+}
+
+export interface RunTaskRequest {
+  dagId: string;
+  runId: string;
+  runType: DagRunType;
+  dagVersionId: number;
+  specHash: string;
+  task: TaskSpec;
+  mapIndex: number;
+  tryNumber: number;
+  maxTries: number;
+  /** Input with XComs resolved inline or as StoredXComRef. */
+  input: Json | null;
+  logicalDate: string | null;
+  dataIntervalStart: string | null;
+  dataIntervalEnd: string | null;
+  conf: Record<string, Json>;
+  params: Record<string, Json>;
+  xcomInlineLimitBytes: number;
+}
+
+export type RunTaskResult =
+  | { outcome: 'success'; xcom: XComEntry | null }
+  | { outcome: 'skipped'; reason: string };
+
+/** ApplicationFailure types the runTask activity throws; the workflow decides retries. */
+export const TaskFailureType = {
+  /** The try failed; retry if tries remain. */
+  FAILED: 'UpdraftTaskFailed',
+  /** The task asked to fail without retries (FailTask / exit code 98). */
+  FAILED_NO_RETRY: 'UpdraftTaskFailedNoRetry',
+} as const;
+
+export interface TaskStateUpdate {
+  task_id: string;
+  map_index: number;
+  state: TaskInstanceState;
+  try_number: number;
+  error?: string | null;
+  /** Set for states the workflow decided for a try whose activity could not record it. */
+  end_date?: string | null;
+}
+
+export interface RecordStatesRequest {
+  dagId: string;
+  runId: string;
+  tasks: TaskStateUpdate[];
+  run?: { state: 'running' | 'success' | 'failed'; error?: string | null; end: boolean };
+}
