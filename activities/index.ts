@@ -20,7 +20,6 @@ export interface ActivityDeps {
   heartbeatIntervalMs?: number;
 }
 
-// eslint-disable-next-line @typescript-eslint/explicit-module-boundary-types
 export function createActivities(deps: ActivityDeps) {
   const bookkeeping = makeBookkeeping(deps.db);
   return {

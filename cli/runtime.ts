@@ -9,6 +9,7 @@ import { Client } from '@temporalio/client';
 import { openDatabase, type DatabaseHandle } from '../db/connect.js';
 import { migrateToLatest } from '../db/migrate.js';
 import type { UpdraftConfig } from '../worker/config.js';
+import { lockPglite } from '../worker/pglite-lock.js';
 import { connectTemporal } from '../worker/stack.js';
 import { CliError } from './output.js';
 
@@ -34,12 +35,28 @@ export function readDevInfo(config: UpdraftConfig): DevInfo | null {
   }
 }
 
-export async function openCliDatabase(config: UpdraftConfig): Promise<DatabaseHandle> {
+export async function openCliDatabase(config: UpdraftConfig, opts: { migrate?: boolean } = {}): Promise<DatabaseHandle> {
+  const migrate = opts.migrate ?? true;
   const dev = readDevInfo(config);
   const url = config.databaseUrl ?? dev?.databaseUrl ?? null;
-  const handle = await openDatabase(url ? { url } : { pglitePath: config.pglitePath });
-  await migrateToLatest(handle.db);
-  return handle;
+  if (url) {
+    const handle = await openDatabase({ url });
+    if (migrate) await migrateToLatest(handle.db);
+    return handle;
+  }
+  if (dev === null && fs.existsSync(devInfoPath(config))) {
+    // A dev.json whose process is gone: a dev that was killed. Its data is intact.
+    fs.rmSync(devInfoPath(config), { force: true });
+  }
+  const release = lockPglite(config.pglitePath, `updraft ${process.argv.slice(2, 4).join(' ')}`);
+  try {
+    const handle = await openDatabase({ pglitePath: config.pglitePath });
+    if (migrate) await migrateToLatest(handle.db);
+    return { ...handle, close: async () => { await handle.close(); release(); } };
+  } catch (err) {
+    release();
+    throw err;
+  }
 }
 
 export async function openCliTemporal(config: UpdraftConfig): Promise<{ client: Client; close(): Promise<void>; uiUrl: string | null }> {

@@ -52,7 +52,6 @@ export class FolderMigrationProvider implements MigrationProvider {
     const migrations: Record<string, Migration> = {};
     for (const [name, file] of files) {
       // require, not import(): the project is CommonJS and migrations compile to CommonJS.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const mod = require(path.join(this.folder, file)) as Partial<Migration> & { default?: Partial<Migration> };
       const migration = typeof mod.up === 'function' ? mod : mod.default;
       if (migration === undefined || typeof migration.up !== 'function') {

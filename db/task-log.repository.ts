@@ -42,7 +42,7 @@ const LOG_COLUMNS = 8;
  * byte would, rather than losing the whole batch.
  */
 function sanitizeLine(line: string): string {
-  return line.includes('\u0000') ? line.replace(/\u0000/g, '\uFFFD') : line;
+  return line.includes('\u0000') ? line.replaceAll('\u0000', '\uFFFD') : line;
 }
 
 /**

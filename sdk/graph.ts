@@ -93,5 +93,8 @@ function findCycle(remaining: ReadonlySet<string>, upstream: ReadonlyMap<string,
   }
   // path follows upstream edges; reverse it so the cycle reads in execution order (a -> b -> a).
   const loop = path.slice(seenAt.get(current) ?? 0).reverse();
-  return [...loop, loop[0]!];
+  // Start the printed cycle at its smallest id so the message is stable.
+  const first = loop.indexOf([...loop].sort()[0]!);
+  const rotated = [...loop.slice(first), ...loop.slice(0, first)];
+  return [...rotated, rotated[0]!];
 }

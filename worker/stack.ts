@@ -13,6 +13,7 @@ import type { Executor } from '../activities/executors/types.js';
 import type { UpdraftConfig } from './config.js';
 import { DagBag } from './dag-bag.js';
 import { syncDagBag, type SyncResult } from './dag-sync.js';
+import { lockPglite } from './pglite-lock.js';
 import { startDevServer, type DevServer } from './temporal-server.js';
 import { createUpdraftWorker } from './worker.js';
 
@@ -25,6 +26,8 @@ export interface StackOptions {
   worker?: boolean;
   executors?: Partial<Record<string, Executor>>;
   log?: (line: string) => void;
+  /** Named in the embedded database's lock file ("updraft dags test", ...). */
+  holder?: string;
 }
 
 export interface Stack {
@@ -73,6 +76,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
   try {
     fs.mkdirSync(config.home, { recursive: true });
+    if (!config.databaseUrl) {
+      const release = lockPglite(config.pglitePath, opts.holder ?? 'updraft');
+      cleanups.push(async () => release());
+    }
     const database = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { pglitePath: config.pglitePath });
     cleanups.push(() => database.close());
     await migrateToLatest(database.db);

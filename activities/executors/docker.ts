@@ -12,7 +12,7 @@
  * - Timeouts and cancellation stop the container (SIGTERM, SIGKILL after the grace period) and
  *   remove it; after a normal end it is removed once its logs and XCom have been collected.
  */
-import { mkdir, readFile, rm, writeFile, chmod } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
@@ -114,13 +114,13 @@ interface Attempt {
 }
 
 async function execute(settings: ResolvedSettings, request: ExecutionRequest): Promise<ExecutionResult> {
-  let spec: ContainerOperatorSpec;
-  let createOptions: Dockerode.ContainerCreateOptions;
   const name = containerName(request);
-  const defaultIoDir = join(settings.ioRoot, name);
+  const settingsFor = (ioHostDir: string) => ({ ioHostDir, defaultNetworkMode: settings.defaultNetworkMode });
+  let spec: ContainerOperatorSpec;
   try {
     spec = containerSpecOf(request);
-    createOptions = buildCreateOptions(request, { ioHostDir: defaultIoDir, defaultNetworkMode: settings.defaultNetworkMode });
+    // Validate the whole spec before touching the daemon or the disk.
+    buildCreateOptions(request, settingsFor(join(settings.ioRoot, name)));
   } catch (err) {
     if (err instanceof DockerSpecError || err instanceof QuantityError) {
       throw new TaskExecutionError(`task ${request.spec.task_id}: ${err.message}`, 'error');
@@ -133,11 +133,13 @@ async function execute(settings: ResolvedSettings, request: ExecutionRequest): P
   if (!found) {
     if (request.signal.aborted) throw cancelled(name, []);
     await ensureImage(settings.docker, spec, request);
-    await prepareIoDir(defaultIoDir, request.input);
+    // A fresh directory per created container: a racing attempt's container keeps its own.
+    const ioDir = await createIoDir(settings.ioRoot, name, request.input);
     let container: Dockerode.Container;
     try {
-      container = await settings.docker.createContainer(createOptions);
+      container = await settings.docker.createContainer(buildCreateOptions(request, settingsFor(ioDir)));
     } catch (err) {
+      await rm(ioDir, { recursive: true, force: true });
       // 409: a container with this name appeared since we looked (a racing attempt); use it.
       if (dockerStatus(err) !== 409) throw dockerError(`could not create container ${name}`, err);
       container = settings.docker.getContainer(name);
@@ -149,7 +151,9 @@ async function execute(settings: ResolvedSettings, request: ExecutionRequest): P
   const { container, info } = found;
   const handle: DockerHandle = { executor: 'docker', id: info.Id, name };
   request.heartbeat(handle);
-  const ioDir = info.Mounts.find((m) => m.Destination === IO_MOUNT)?.Source ?? defaultIoDir;
+  // The container says where its /updraft is; that is where its return value will be.
+  const ioDir = info.Mounts.find((m) => m.Destination === IO_MOUNT)?.Source;
+  if (ioDir === undefined) throw new Error(`container ${name} has no ${IO_MOUNT} mount; it was not created by the docker executor`);
   const attempt: Attempt = { request, spec, container, info, handle, ioDir, attached };
   if (attached) {
     request.log.write('system', `attaching to existing container ${name} (${info.Id.slice(0, 12)}, ${info.State.Status})`);
@@ -213,12 +217,15 @@ async function imagePresent(docker: Dockerode, image: string): Promise<boolean> 
   }
 }
 
-async function prepareIoDir(dir: string, input: Json | undefined): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(join(dir, 'xcom'), { recursive: true });
-  // The step may run as any user; it must be able to write its return value.
+async function createIoDir(ioRoot: string, name: string, input: Json | undefined): Promise<string> {
+  await mkdir(ioRoot, { recursive: true });
+  const dir = await mkdtemp(join(ioRoot, `${name}.`));
+  await mkdir(join(dir, 'xcom'));
+  // The step may run as any user: it must be able to read its input and write its return value.
+  await chmod(dir, 0o755);
   await chmod(join(dir, 'xcom'), 0o777);
-  await writeFile(join(dir, 'input.json'), inputJson(input));
+  await writeFile(join(dir, 'input.json'), inputJson(input), { mode: 0o644 });
+  return dir;
 }
 
 async function run(settings: ResolvedSettings, attempt: Attempt): Promise<ExecutionResult> {
@@ -311,7 +318,19 @@ async function awaitOutcome(settings: ResolvedSettings, attempt: Attempt, logs: 
   }
 
   await logs.drain(LOG_DRAIN_MS);
-  const final = await container.inspect();
+  let final: Dockerode.ContainerInspectInfo;
+  try {
+    final = await container.inspect();
+  } catch (err) {
+    if (dockerStatus(err) !== 404) throw dockerError(`could not inspect container ${handle.name}`, err);
+    // Only another attempt of this same try removes it (a worker that was presumed dead but was not).
+    throw new TaskExecutionError(
+      `container ${handle.name} was removed by another attempt of this try before its result could be collected`,
+      'error',
+      null,
+      request.log.tail(LAST_LINES),
+    );
+  }
   let returnValue: Json | undefined;
   let returnError: string | null = null;
   try {

@@ -183,6 +183,8 @@ async function runChild(
     const err = await new Promise<NodeJS.ErrnoException>((resolve) => child.once('error', resolve));
     throw new TaskExecutionError(spawnErrorMessage(program, err), 'error');
   }
+  // ChildProcess emits 'error' later only if signalling it fails; unhandled, that would crash the worker.
+  child.on('error', (err) => request.log.write('system', `process error: ${err.message}`));
   const pid = child.pid;
   // detached: the child called setsid(), so it leads a new session and process group.
   const pgid = pid;

@@ -151,6 +151,7 @@ export function registerDagsCommands(program: Command): void {
         embeddedTemporal: 'persistent',
         ui,
         log: progress,
+        holder: `updraft dags test ${dagId}`,
       });
       try {
         if (!stack.bag.get(dagId)) {

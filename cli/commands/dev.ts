@@ -13,9 +13,9 @@ import { loadConfig } from '../../worker/config.js';
 import { startStack, type Stack } from '../../worker/stack.js';
 import { freePort, isPortFree } from '../../worker/temporal-server.js';
 import { migrateToLatest } from '../../db/migrate.js';
-import { openDatabase } from '../../db/connect.js';
+import { lockPglite } from '../../worker/pglite-lock.js';
 import { CliError } from '../output.js';
-import { devInfoPath, readDevInfo, type DevInfo } from '../runtime.js';
+import { devInfoPath, openCliDatabase, readDevInfo, type DevInfo } from '../runtime.js';
 
 function untilSignal(): Promise<string> {
   return new Promise((resolve) => {
@@ -46,7 +46,9 @@ export function registerDevCommands(program: Command): void {
       let socket: PGLiteSocketServer | null = null;
       let pglite: PGlite | null = null;
       let databaseUrl = config.databaseUrl;
+      let release: (() => void) | null = null;
       if (!databaseUrl) {
+        release = lockPglite(config.pglitePath, 'updraft dev');
         pglite = new PGlite(config.pglitePath);
         await pglite.waitReady;
         const port = await freePort();
@@ -57,7 +59,7 @@ export function registerDevCommands(program: Command): void {
       }
       let stack: Stack | null = null;
       try {
-        stack = await startStack({ config: { ...config, databaseUrl }, embeddedTemporal: 'persistent', ui: true, log });
+        stack = await startStack({ config: { ...config, databaseUrl }, embeddedTemporal: 'persistent', ui: true, log, holder: 'updraft dev' });
         const info: DevInfo = { pid: process.pid, databaseUrl, temporalAddress: stack.temporalAddress, uiUrl: stack.uiUrl };
         fs.writeFileSync(devInfoPath(config), JSON.stringify(info, null, 2));
         process.stdout.write(
@@ -72,6 +74,7 @@ export function registerDevCommands(program: Command): void {
         await stack?.stop();
         await socket?.stop();
         await pglite?.close();
+        release?.();
       }
       log('stopped');
     });
@@ -100,10 +103,7 @@ export function registerDevCommands(program: Command): void {
   db.command('migrate')
     .description('Apply every pending migration (PGlite under .updraft/ unless DATABASE_URL is set)')
     .action(async () => {
-      const config = loadConfig();
-      const dev = readDevInfo(config);
-      const url = config.databaseUrl ?? dev?.databaseUrl ?? null;
-      const h = await openDatabase(url ? { url } : { pglitePath: config.pglitePath });
+      const h = await openCliDatabase(loadConfig(), { migrate: false });
       try {
         const applied = await migrateToLatest(h.db);
         process.stdout.write(applied.length ? `Applied ${applied.length} migration(s):\n${applied.map((m) => `  ${m}`).join('\n')}\n` : 'Database is up to date\n');

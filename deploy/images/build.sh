@@ -92,6 +92,13 @@ cleanup_mounts() {
   done
 }
 
+# On any exit mid-build: unmount first, then remove the half-built tree without crossing into
+# anything still mounted (--one-file-system), so a failed build never leaves gigabytes behind.
+cleanup_build() {
+  cleanup_mounts
+  if [ -n "${BUILD_WORK:-}" ]; then rm -rf --one-file-system "$BUILD_WORK"; fi
+}
+
 build_rootfs() {
   local name="$1"
   local mirror security
@@ -205,9 +212,9 @@ build_one() {
     local started=$SECONDS
     local work="$WORK_ROOT/$name-$hash"
     ROOT="$work/rootfs"
-    trap cleanup_mounts EXIT
-    cleanup_mounts
-    rm -rf --one-file-system "$work"
+    BUILD_WORK="$work"
+    trap cleanup_build EXIT
+    cleanup_build
     mkdir -p "$work"
     build_rootfs "$name"
     log "packing rootfs"
@@ -221,7 +228,10 @@ build_one() {
     docker import "${changes[@]}" "$work/rootfs.tar" "$tag" >&2
     docker save -o "$tar.tmp" "$tag"
     mv "$tar.tmp" "$tar"
-    rm -rf --one-file-system "$work"
+    # Older definitions' tarballs are dead weight (hundreds of MB each); keep only this one.
+    find "$CACHE" -maxdepth 1 -name "step-$name-*.tar" ! -name "step-$name-$hash.tar" -delete
+    cleanup_build
+    BUILD_WORK=""
     trap - EXIT
     log "built $tag in $((SECONDS - started))s"
   fi

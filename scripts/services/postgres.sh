@@ -71,7 +71,12 @@ url() {
 init_cluster() {
   [ -f "$DATA/PG_VERSION" ] && return
   if [ "$(id -u)" = 0 ]; then
-    mkdir -p "$(dirname "$DIR")"
+    local root
+    root="$(dirname "$DIR")"
+    mkdir -p "$root"
+    # The services root is often a `mktemp -d` (mode 700, root's); the server's user must be able
+    # to pass through it to its own directory. Search permission only: it still cannot list it.
+    if ! runuser -u "$RUN_USER" -- test -x "$root"; then chmod o+x "$root"; fi
     install -d -o "$RUN_USER" -m 700 "$DIR"
   else
     mkdir -p "$DIR" && chmod 700 "$DIR"

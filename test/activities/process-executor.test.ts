@@ -316,10 +316,12 @@ describe('process executor', function () {
     expect([fail.kind, fail.exitCode]).to.deep.equal(['fail', 98]);
   });
 
-  it('fails with a clear error when the program does not exist', async () => {
+  it('fails with a clear error when the program does not exist or cannot be executed', async () => {
     const err = await expectFailure(executor.execute(request({ argv: ['updraft-no-such-program', '--flag'] })));
     expect(err.message).to.equal('program "updraft-no-such-program" not found (ENOENT)');
     expect(err.kind).to.equal('error');
+    const notExecutable = await expectFailure(executor.execute(request({ argv: [FIXTURES] })));
+    expect(notExecutable.message).to.equal(`program "${FIXTURES}" is not executable (EACCES)`);
   });
 
   it('fails with a clear error when cwd does not exist or is not a directory', async () => {

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The test command (README quick start, `make test`, CI). Installs what it needs, starts the real
+# services the tests use (Postgres, dockerd, a Kubernetes API server with kwok nodes; Temporal is
+# started by the tests themselves), runs lint, typecheck and every mocha suite, then stops the services.
+#   UPDRAFT_TEST_SERVICES="postgres dockerd k8s"   which services to start (default: all)
+#   UPDRAFT_TEST_GLOB='dist/test/unit/**/*.test.js'  run a subset
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+export UPDRAFT_SERVICES_DIR="${UPDRAFT_SERVICES_DIR:-$(mktemp -d /tmp/updraft-services.XXXXXX)}"
+services="${UPDRAFT_TEST_SERVICES:-postgres dockerd k8s}"
+started=()
+
+stop_services() {
+  for ((i=${#started[@]}-1; i>=0; i--)); do
+    bash "scripts/services/${started[$i]}.sh" stop >/dev/null 2>&1 || echo "[test] warning: stopping ${started[$i]} failed" >&2
+  done
+}
+trap stop_services EXIT
+
+step() { echo; echo "=== $* ==="; }
+
+step "setup (npm ci, build, temporal CLI)"
+bash scripts/setup.sh || { echo "[test] setup failed" >&2; exit 1; }
+temporal_cli="$(bash scripts/install-temporal.sh)"
+export PATH="$(dirname "$temporal_cli"):$PATH"
+
+# The Kubernetes test cluster may need a long cold build: start it first, in the background.
+k8s_env="$UPDRAFT_SERVICES_DIR/k8s.env"
+if [[ " $services " == *" k8s "* ]]; then
+  step "starting the Kubernetes test cluster in the background"
+  (bash scripts/services/k8s.sh start > "$k8s_env" 2> "$UPDRAFT_SERVICES_DIR/k8s-start.log"; echo $? > "$UPDRAFT_SERVICES_DIR/k8s.rc") &
+  k8s_pid=$!
+  started+=(k8s)
+fi
+
+step "lint and typecheck"
+npm run --silent lint || { echo "[test] lint failed" >&2; exit 1; }
+npm run --silent typecheck || { echo "[test] typecheck failed" >&2; exit 1; }
+
+for svc in $services; do
+  [ "$svc" = k8s ] && continue
+  step "starting $svc"
+  out="$(bash "scripts/services/$svc.sh" start)" || { echo "[test] could not start $svc" >&2; exit 1; }
+  started+=("$svc")
+  eval "$out"
+done
+
+if [ -n "${k8s_pid:-}" ]; then
+  step "waiting for the Kubernetes test cluster"
+  wait "$k8s_pid"
+  if [ "$(cat "$UPDRAFT_SERVICES_DIR/k8s.rc" 2>/dev/null)" != 0 ]; then
+    tail -n 40 "$UPDRAFT_SERVICES_DIR/k8s-start.log" >&2
+    echo "[test] could not start the Kubernetes test cluster (log above)" >&2
+    exit 1
+  fi
+  eval "$(cat "$k8s_env")"
+fi
+
+step "mocha"
+glob="${UPDRAFT_TEST_GLOB:-dist/test/**/*.test.js}"
+npx mocha "$glob"
