@@ -11,7 +11,6 @@ export type ClientNode = typeof K8s;
 let cached: ClientNode | undefined;
 
 export function loadClientNode(): ClientNode {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   cached ??= require('@kubernetes/client-node') as ClientNode;
   return cached;
 }

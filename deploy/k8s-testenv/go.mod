@@ -2,7 +2,7 @@
 // kube-scheduler) and etcd 3.5 from the Go module proxy, for Updraft's Kubernetes executor tests.
 // k8s.io/kubernetes cannot be `go install`ed: its go.mod replaces every staging module with
 // ./staging/..., which module zips do not contain. Only the main module's replaces count, so this
-// module pins each staging module to its published v0.33.N twin. See README in docs/kubernetes.md.
+// module pins each staging module to its published v0.33.N twin. Built by build.sh; see docs/kubernetes.md ("The test cluster").
 module updraft.dev/k8s-testenv
 
 go 1.24.0

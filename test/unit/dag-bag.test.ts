@@ -11,7 +11,7 @@ describe('DagBag', () => {
   });
 
   it('loads the good DAGs next to broken files, including several DAGs per file and helper imports', () => {
-    expect([...bag.dags.keys()].sort()).to.deep.equal(['good_one', 'good_two_a', 'good_two_b']);
+    expect([...bag.dags.keys()].sort()).to.deep.equal(['always_fails', 'good_one', 'good_two_a', 'good_two_b']);
     expect(bag.get('good_one')!.filename).to.equal('good_one.ts');
     expect(bag.get('good_two_a')!.spec.tasks[0]!.process!.argv).to.deep.equal(['echo', 'two']);
   });

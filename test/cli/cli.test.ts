@@ -1,0 +1,183 @@
+/**
+ * End-to-end tests of the `updraft` command, run as a separate process like a user would, against
+ * a DAG folder that mixes good DAGs with a syntax error, a cycle, a duplicate id and a file that
+ * throws. Uses the embedded stack (the real temporal CLI dev server, PGlite) in a temp home.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import { freePort } from '../../worker/temporal-server.js';
+import { tempDir } from '../helpers/servers.js';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const BIN = path.join(ROOT, 'bin', 'updraft.js');
+const DAGS = path.join(ROOT, 'test', 'fixtures', 'dags-mixed');
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 90_000): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, cwd: ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`updraft ${args.join(' ')} timed out\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function startDev(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(process.execPath, [BIN, 'dev'], { env: { ...process.env, ...env }, cwd: ROOT });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 90_000;
+  while (!out.includes('Updraft dev is up')) {
+    if (child.exitCode !== null) throw new Error(`updraft dev exited early:\n${out}`);
+    if (Date.now() > deadline) throw new Error(`updraft dev did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { child, output: () => out };
+}
+
+async function stopDev(child: ChildProcess): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGINT');
+  return exited;
+}
+
+function temporalServersOn(port: number): number {
+  let n = 0;
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (cmd.includes('start-dev') && cmd.includes(String(port))) n++;
+    } catch {
+      // process ended
+    }
+  }
+  return n;
+}
+
+describe('updraft CLI (end to end)', function () {
+  this.timeout(240_000);
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    env = {
+      UPDRAFT_HOME: tempDir('cli-home'),
+      UPDRAFT_DAGS_FOLDER: DAGS,
+      UPDRAFT_DEV_TEMPORAL_PORT: String(await freePort()),
+      UPDRAFT_DEV_UI_PORT: String(await freePort()),
+      UPDRAFT_HEARTBEAT_TIMEOUT_SECONDS: '5',
+      TEMPORAL_ADDRESS: '',
+      DATABASE_URL: '',
+    };
+  });
+
+  it('dags list-import-errors lists every broken file with its reason and exits 1', async () => {
+    const r = await runCli(['dags', 'list-import-errors', '--output', 'json'], env);
+    expect(r.code, r.stderr).to.equal(1);
+    const rows = JSON.parse(r.stdout) as Array<{ filepath: string; error: string }>;
+    const byFile = Object.fromEntries(rows.map((x) => [x.filepath, x.error]));
+    expect(Object.keys(byFile).sort()).to.deep.equal(['broken_syntax.ts', 'duplicate_task.ts', 'has_cycle.ts', 'throws.ts', 'zz_duplicate_dag.ts']);
+    expect(byFile['has_cycle.ts']).to.contain('the graph has a cycle: a -> b -> a');
+    expect(byFile['duplicate_task.ts']).to.contain('duplicate task_id "same"');
+    expect(byFile['broken_syntax.ts']).to.contain('error: Expected ")"');
+    expect(byFile['throws.ts']).to.contain("Cannot read properties of undefined (reading 'name')");
+  });
+
+  it('dags list shows the good DAGs and warns about the broken files', async () => {
+    const r = await runCli(['dags', 'list'], env);
+    expect(r.code, r.stderr).to.equal(0);
+    for (const id of ['always_fails', 'good_one', 'good_two_a', 'good_two_b']) expect(r.stdout).to.contain(id);
+    expect(r.stdout).to.not.contain('has_cycle');
+    expect(r.stderr).to.contain('Failed to load all files. For details, run `updraft dags list-import-errors`');
+  });
+
+  it('dags show renders text, DOT and Mermaid, and names a missing DAG', async () => {
+    const text = await runCli(['dags', 'show', 'good_one'], env);
+    expect(text.stdout).to.contain('shout').and.contain('<- hello');
+    const dot = await runCli(['dags', 'show', 'good_one', '--format', 'dot'], env);
+    expect(dot.stdout).to.contain('"hello" -> "shout";');
+    const mermaid = await runCli(['dags', 'show', 'good_one', '--format', 'mermaid'], env);
+    expect(mermaid.stdout).to.contain('flowchart LR');
+    const missing = await runCli(['dags', 'show', 'nope'], env);
+    expect(missing.code).to.equal(1);
+    expect(missing.stderr).to.contain('DAG "nope" not found');
+  });
+
+  it('dags test runs a DAG once on the embedded servers and prints states, logs and the UI link', async () => {
+    const r = await runCli(['dags', 'test', 'good_one'], env);
+    expect(r.code, r.stdout + r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/hello\s+\| success\s+\| 1/);
+    expect(r.stdout).to.match(/shout\s+\| success\s+\| 1/);
+    expect(r.stdout).to.contain(`Task logs: ${env.UPDRAFT_HOME}/logs/dag_id=good_one/`);
+    expect(r.stdout).to.contain('Temporal UI: http://127.0.0.1:');
+    const failing = await runCli(['dags', 'test', 'always_fails'], env);
+    expect(failing.code).to.equal(1);
+    expect(failing.stdout).to.match(/boom\s+\| failed/);
+    expect(failing.stdout).to.match(/after\s+\| upstream_failed/);
+  });
+
+  it('updraft dev serves trigger/state/logs from another process, stops cleanly and keeps runs across restarts', async () => {
+    const trigger = await runCli(['dags', 'trigger', 'good_one'], env);
+    expect(trigger.code).to.equal(1);
+    expect(trigger.stderr).to.contain('no Temporal server: start one with `updraft dev`');
+
+    let dev = await startDev(env);
+    try {
+      const ok = await runCli(['dags', 'trigger', 'good_two_a', '--run-id', 'r1', '--wait'], env);
+      expect(ok.code, ok.stdout + ok.stderr).to.equal(0);
+      expect(ok.stdout).to.contain('DAG run good_two_a / r1: success');
+
+      const dup = await runCli(['dags', 'trigger', 'good_two_a', '--run-id', 'r1'], env);
+      expect(dup.code).to.equal(1);
+      expect(dup.stderr).to.contain('a run with run_id "r1" already exists for DAG "good_two_a"');
+
+      const badConf = await runCli(['dags', 'trigger', 'good_two_a', '--conf', '{not json'], env);
+      expect(badConf.code).to.equal(2);
+      expect(badConf.stderr).to.contain('--conf is not valid JSON');
+
+      const failed = await runCli(['dags', 'trigger', 'always_fails', '--run-id', 'f1', '--wait'], env);
+      expect(failed.code).to.equal(1);
+      expect(failed.stdout).to.contain('DAG run always_fails / f1: failed');
+
+      const state = await runCli(['dags', 'state', 'always_fails', 'f1'], env);
+      expect(state.stdout.trim()).to.equal('failed');
+      const tis = await runCli(['tasks', 'states-for-dag-run', 'always_fails', 'f1', '--output', 'json'], env);
+      const rows = JSON.parse(tis.stdout) as Array<{ task_id: string; state: string; exit_code: number | null; try_number: number }>;
+      expect(rows.map((t) => [t.task_id, t.state, t.try_number])).to.deep.equal([['after', 'upstream_failed', 0], ['boom', 'failed', 1]]);
+      expect(rows.find((t) => t.task_id === 'boom')!.exit_code).to.equal(3);
+      const logs = await runCli(['tasks', 'logs', 'always_fails', 'f1', 'boom', '--try', '1'], env);
+      expect(logs.stdout).to.contain('about to fail');
+      expect(logs.stdout).to.contain('process exited with code 3');
+      const noTry = await runCli(['tasks', 'logs', 'always_fails', 'f1', 'boom', '--try', '7'], env);
+      expect(noTry.code).to.equal(1);
+      expect(noTry.stderr).to.contain('has no log for try 7; tries with logs: 1');
+    } finally {
+      expect(await stopDev(dev.child)).to.equal(0);
+    }
+    expect(temporalServersOn(Number(env.UPDRAFT_DEV_TEMPORAL_PORT))).to.equal(0);
+
+    dev = await startDev(env);
+    try {
+      const runs = await runCli(['dags', 'list-runs', 'good_two_a', '--output', 'json'], env);
+      expect((JSON.parse(runs.stdout) as Array<{ run_id: string; state: string }>).map((r) => [r.run_id, r.state])).to.deep.equal([['r1', 'success']]);
+    } finally {
+      expect(await stopDev(dev.child)).to.equal(0);
+    }
+  });
+});
