@@ -4,6 +4,7 @@
  * pure functions; side effects happen in activities. Replay-safe: no I/O, time only via Temporal.
  */
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -119,6 +120,10 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
         retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5,
           nonRetryableErrorTypes: [TaskFailureType.FAILED, TaskFailureType.FAILED_NO_RETRY] },
         summary: `${task.task_id} try ${tryNumber}`,
+        // Wait for the try to stop its work and record its end before the run records final
+        // states (the SDK's effective default is TRY_CANCEL, which resolves at once; the try's own
+        // late write would then overwrite e.g. dagrun_timeout's `skipped` with `failed`).
+        cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       });
       let failure: { message: string; retryable: boolean } | null = null;
       try {
@@ -224,14 +229,17 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
     for (const scope of scopes.values()) scope.cancel();
     await condition(() => scopes.size === 0);
     const timedOut = stopReason?.startsWith('dagrun_timeout') ?? false;
-    for (let i = 0; i < graph.size; i++) {
-      const s = graph.state[i]!;
-      if (isFinished(s)) continue;
-      // Airflow: on dagrun_timeout running tasks become skipped; on a manual fail, running → failed.
-      const state = timedOut || s === TaskInstanceState.NONE || s === TaskInstanceState.SCHEDULED
-        ? TaskInstanceState.SKIPPED : TaskInstanceState.FAILED;
-      recordDecisions(graph.finish(i, state));
-      pending.push({ task_id: graph.tasks[i]!.task_id, map_index: -1, state, try_number: graph.tryNumber[i]!, error: stopReason });
+    // Airflow (set_dag_run_state_to_failed): running tries fail, every other unfinished task is
+    // skipped; on dagrun_timeout running tries are skipped too. Tasks that are not running go
+    // first: failing a running task first would cascade upstream_failed onto them.
+    for (const runningPass of [false, true]) {
+      for (let i = 0; i < graph.size; i++) {
+        const s = graph.state[i]!;
+        if (isFinished(s) || (s === TaskInstanceState.RUNNING) !== runningPass) continue;
+        const state = runningPass && !timedOut ? TaskInstanceState.FAILED : TaskInstanceState.SKIPPED;
+        recordDecisions(graph.finish(i, state));
+        pending.push({ task_id: graph.tasks[i]!.task_id, map_index: -1, state, try_number: graph.tryNumber[i]!, error: stopReason });
+      }
     }
     return await complete(stopState ?? 'failed', stopReason);
   });

@@ -250,9 +250,11 @@ async function run(settings: ResolvedSettings, attempt: Attempt): Promise<Execut
     await container.unpause();
   }
 
-  // A re-attached container's timeout counts from when it really started, not from now.
+  // A re-attached container's timeout counts from when it really started, not from now; one that
+  // has already exited is collected as it is (its time limit no longer matters).
   const startedAtMs = Date.parse(state.StartedAt);
   const startedAt = Number.isNaN(startedAtMs) || startedAtMs <= 0 ? Date.now() : startedAtMs;
+  const deadline = state.Running && request.timeoutMs !== null ? startedAt + request.timeoutMs : null;
 
   const logs = followLogs(container, request, attempt.attached ? request.previousHandle?.['logsUntil'] : undefined);
   const beat = (): void => {
@@ -263,23 +265,25 @@ async function run(settings: ResolvedSettings, attempt: Attempt): Promise<Execut
   const heartbeats = setInterval(beat, settings.heartbeatIntervalMs);
   heartbeats.unref();
   try {
-    return await awaitOutcome(settings, attempt, logs, startedAt);
+    return await awaitOutcome(settings, attempt, logs, deadline);
   } finally {
     clearInterval(heartbeats);
   }
 }
 
-async function awaitOutcome(settings: ResolvedSettings, attempt: Attempt, logs: LogFollower, startedAt: number): Promise<ExecutionResult> {
+async function awaitOutcome(
+  settings: ResolvedSettings,
+  attempt: Attempt,
+  logs: LogFollower,
+  deadline: number | null,
+): Promise<ExecutionResult> {
   const { request, container, handle } = attempt;
   let outcome: 'exited' | 'timeout' | 'cancelled';
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   try {
     const interrupted = new Promise<'timeout' | 'cancelled'>((resolve) => {
-      if (request.timeoutMs !== null) {
-        const remaining = Math.max(0, request.timeoutMs - (Date.now() - startedAt));
-        timer = setTimeout(() => resolve('timeout'), remaining);
-      }
+      if (deadline !== null) timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()));
       onAbort = () => resolve('cancelled');
       if (request.signal.aborted) onAbort();
       else request.signal.addEventListener('abort', onAbort, { once: true });
@@ -323,9 +327,9 @@ async function awaitOutcome(settings: ResolvedSettings, attempt: Attempt, logs: 
     final = await container.inspect();
   } catch (err) {
     if (dockerStatus(err) !== 404) throw dockerError(`could not inspect container ${handle.name}`, err);
-    // Only another attempt of this same try removes it (a worker that was presumed dead but was not).
+    // Removed under us: by another attempt of this try (a worker presumed dead that was not), or by hand.
     throw new TaskExecutionError(
-      `container ${handle.name} was removed by another attempt of this try before its result could be collected`,
+      `container ${handle.name} was removed (by another attempt of this try, or by hand) before its result could be collected`,
       'error',
       null,
       request.log.tail(LAST_LINES),

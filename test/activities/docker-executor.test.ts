@@ -682,7 +682,9 @@ describe('docker executor against a real Docker daemon', function () {
       const id = events.find((e) => e.type === 'heartbeat')?.handle?.id as string;
       await docker.getContainer(id).wait();
 
-      const retry = request(sh(STEP), { runId: req.runId });
+      // The try's time limit is long past, but the work finished: its result is collected, not
+      // turned into a timeout.
+      const retry = request(sh(STEP), { runId: req.runId, timeoutMs: 1000 });
       const result = await executor().execute(retry);
       expect(result.returnValue).to.deep.equal({ lines: 8 });
       expect(result.exitCode).to.equal(0);
@@ -692,6 +694,21 @@ describe('docker executor against a real Docker daemon', function () {
       expect(await createEventsOf(req.runId)).to.equal(1);
       expect(await containersOf(req.runId)).to.deep.equal([]);
       expect(readdirSync(ioRoot).filter((d) => d.startsWith(containerName(req)))).to.deep.equal([]);
+    });
+
+    it("counts a re-attached container's timeout from when it started", async () => {
+      const forever = sh('echo started; while true; do sleep 0.1; done');
+      const req = request(forever);
+      await crashingWorker(req, (evs) => evs.filter((e) => e.type === 'heartbeat').length >= 2);
+      await new Promise((r) => setTimeout(r, 2000));
+      const retry = request(forever, { runId: req.runId, timeoutMs: 2500 });
+      const t0 = Date.now();
+      const err = await expectFailure(executor({ stopGraceSeconds: 1 }).execute(retry));
+      expect(err.kind).to.equal('timeout');
+      // ~0.3 s left of the 2.5 s, plus the 1 s grace; a clock restarted at attach would need 3.5 s.
+      expect(Date.now() - t0).to.be.below(2500);
+      expect(await createEventsOf(req.runId)).to.equal(1);
+      expect(await containersOf(req.runId)).to.deep.equal([]);
     });
   });
 });
