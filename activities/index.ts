@@ -16,7 +16,7 @@ export interface ActivityDeps {
   logsFolder: string | null;
   mask?: Masker;
   hostname?: string;
-  allocateGpus?(req: RunTaskRequest): Promise<{ devices: string[]; release(): void }>;
+  allocateGpus?(req: RunTaskRequest, signal?: AbortSignal): Promise<{ devices: string[]; release(): void }>;
   heartbeatIntervalMs?: number;
 }
 

@@ -16,6 +16,8 @@ import { TaskInstanceState } from '../sdk/states.js';
 import { TaskFailureType, type RunTaskRequest, type RunTaskResult, type XComEntry } from '../workflows/types.js';
 import { TaskExecutionError, type ExecutionRequest, type Executor, type ExecutorHandle } from './executors/types.js';
 import { TaskLogWriter, type Masker } from './task-log.js';
+import { SecretMasker } from './secrets/masker.js';
+import { prepareTry } from './templating/prepare-try.js';
 
 export interface RunTaskDeps {
   db: Kysely<Database>;
@@ -25,7 +27,7 @@ export interface RunTaskDeps {
   mask?: Masker;
   hostname?: string;
   /** GPU allocation hook (GPU workers); returns device ids and a release function. */
-  allocateGpus?(req: RunTaskRequest): Promise<{ devices: string[]; release(): void }>;
+  allocateGpus?(req: RunTaskRequest, signal?: AbortSignal): Promise<{ devices: string[]; release(): void }>;
   heartbeatIntervalMs?: number;
 }
 
@@ -36,12 +38,24 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
     const info = activityInfo();
     const key = { dag_id: req.dagId, run_id: req.runId, task_id: req.task.task_id, map_index: req.mapIndex };
     const executor = deps.executorFor(req);
-    const log = new TaskLogWriter(deps.db, { ...key, try_number: req.tryNumber }, { logsFolder: deps.logsFolder, mask: deps.mask });
+    // Secrets the try's templates touch are masked in its log lines and stored error (templating/).
+    const masker = new SecretMasker(deps.mask);
+    const log = new TaskLogWriter(deps.db, { ...key, try_number: req.tryNumber }, { logsFolder: deps.logsFolder, mask: masker.mask });
+    // GPUs first: the try waits for its devices before it counts as started, and records them.
+    let gpu: { devices: string[]; release(): void } = { devices: [], release: () => undefined };
+    let gpuError: Error | null = null;
+    if (deps.allocateGpus && req.task.resources?.gpu > 0) {
+      try {
+        gpu = await deps.allocateGpus(req, ctx.cancellationSignal);
+      } catch (err) {
+        gpuError = err as Error;
+      }
+    }
     const startDate = new Date();
     await recordTryStart(deps.db, {
       ...key, try_number: req.tryNumber, max_tries: req.maxTries, hostname, executor: executor.name,
       operator: req.task.operator, queue: req.task.queue, pool: req.task.pool, pool_slots: req.task.pool_slots,
-      priority_weight: req.task.priority_weight, start_date: startDate,
+      priority_weight: req.task.priority_weight, start_date: startDate, gpu_devices: gpu.devices,
     });
     log.system(`${req.task.task_id} try ${req.tryNumber} of ${req.maxTries} on ${hostname} with the ${executor.name} executor` +
       (info.attempt > 1 ? ` (attempt ${info.attempt}: an earlier attempt of this try was lost)` : ''));
@@ -51,13 +65,14 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
     const beat = (): void => ctx.heartbeat(handle);
     const ticker = setInterval(beat, deps.heartbeatIntervalMs ?? 1000);
     ticker.unref();
-    const gpu = deps.allocateGpus ? await deps.allocateGpus(req) : { devices: [], release: () => undefined };
+    if (gpu.devices.length > 0) log.system(`GPU devices ${gpu.devices.join(', ')} allocated to this try`);
 
     const finishTry = async (state: TaskInstanceState, extra: { exit_code?: number | null; error?: string | null }): Promise<void> => {
       await recordTryEnd(deps.db, { ...key, try_number: req.tryNumber, state, end_date: new Date(), external_id: handle?.id ?? null, ...extra });
     };
 
     try {
+      if (gpuError) throw new TaskExecutionError(gpuError.message, gpuError.name === 'GpuRequestTooLargeError' ? 'fail' : 'error');
       const input = await resolveStoredRefs(deps.db, req.input);
       const request: ExecutionRequest = {
         dagId: req.dagId, runId: req.runId, taskId: req.task.task_id, mapIndex: req.mapIndex, tryNumber: req.tryNumber,
@@ -72,7 +87,7 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
           dataIntervalStart: req.dataIntervalStart, dataIntervalEnd: req.dataIntervalEnd, params: req.params, conf: req.conf,
         },
       };
-      const result = await executor.execute(request);
+      const result = await executor.execute(await prepareTry(deps.db, req, request, masker));
       let xcom: XComEntry | null = null;
       if (result.returnValue !== undefined) {
         const size = await setXCom(deps.db, { ...key, key: 'return_value' }, result.returnValue);
@@ -86,8 +101,8 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
       const failure = err instanceof TaskExecutionError ? err : new TaskExecutionError(err instanceof Error ? err.message : String(err), 'error');
       if (failure.kind === 'skip') {
         log.system(`${req.task.task_id} skipped: ${failure.message}`);
-        await finishTry(TaskInstanceState.SKIPPED, { exit_code: failure.exitCode, error: failure.message });
-        return { outcome: 'skipped', reason: failure.message };
+        await finishTry(TaskInstanceState.SKIPPED, { exit_code: failure.exitCode, error: masker.mask(failure.message) });
+        return { outcome: 'skipped', reason: masker.mask(failure.message) };
       }
       if (failure.kind === 'cancelled' || ctx.cancellationSignal.aborted) {
         const details = ctx.cancellationDetails;
@@ -104,7 +119,7 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
       const retrying = !noRetry && req.tryNumber < req.maxTries;
       const tail = failure.lastLines.length > 0 && !failure.message.includes(failure.lastLines[failure.lastLines.length - 1]!)
         ? `\nlast log lines:\n${failure.lastLines.join('\n')}` : '';
-      const message = `${failure.message}${tail}`;
+      const message = masker.mask(`${failure.message}${tail}`);
       log.system(`${req.task.task_id} try ${req.tryNumber} failed (${failure.kind}): ${failure.message}` +
         (retrying ? ' — up_for_retry' : noRetry ? ' — failing without retries' : ' — no retries left'));
       await finishTry(retrying ? TaskInstanceState.UP_FOR_RETRY : TaskInstanceState.FAILED, { exit_code: failure.exitCode, error: message });

@@ -1,9 +1,11 @@
 /** The `updraft` command. Airflow's command names and options where they exist. */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Command, CommanderError } from 'commander';
+import { registerConnectionsCommands } from './commands/connections.js';
 import { registerDagsCommands } from './commands/dags.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerTasksCommands } from './commands/tasks.js';
+import { registerVariablesCommands } from './commands/variables.js';
 import { CliError } from './output.js';
 
 export function buildProgram(): Command {
@@ -15,6 +17,8 @@ export function buildProgram(): Command {
   registerDevCommands(program);
   registerDagsCommands(program);
   registerTasksCommands(program);
+  registerVariablesCommands(program);
+  registerConnectionsCommands(program);
   return program;
 }
 

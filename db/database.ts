@@ -89,6 +89,8 @@ export interface TaskInstanceTable {
   /** What the executor ran the try as: a pid, a container name, a Kubernetes Job name. */
   external_id: string | null;
   error: string | null;
+  /** GPU device ids the try ran with, comma-separated (migration 000003). */
+  gpu_devices: ColumnType<string | null, string | null | undefined, string | null>;
   updated_at: TimestampDefaultNow;
 }
 
@@ -109,6 +111,7 @@ export interface TaskInstanceHistoryTable {
   exit_code: number | null;
   external_id: string | null;
   error: string | null;
+  gpu_devices: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface XComTable {
@@ -144,6 +147,30 @@ export interface ImportErrorTable {
   timestamp: TimestampDefaultNow;
 }
 
+/** An Airflow Variable; `val` is ciphertext when is_encrypted (see activities/secrets). */
+export interface VariableTable {
+  key: string;
+  val: string;
+  is_encrypted: ColumnType<boolean, boolean | undefined, boolean>;
+  description: string | null;
+}
+
+/** An Airflow Connection; password and extra are ciphertext when their flags are set. */
+export interface ConnectionTable {
+  conn_id: string;
+  conn_type: string;
+  description: string | null;
+  host: string | null;
+  schema: string | null;
+  login: string | null;
+  password: string | null;
+  port: number | null;
+  /** JSON text. */
+  extra: string | null;
+  is_encrypted: ColumnType<boolean, boolean | undefined, boolean>;
+  is_extra_encrypted: ColumnType<boolean, boolean | undefined, boolean>;
+}
+
 export interface Database {
   dag: DagTable;
   dag_version: DagVersionTable;
@@ -153,6 +180,8 @@ export interface Database {
   xcom: XComTable;
   task_log: TaskLogTable;
   import_error: ImportErrorTable;
+  variable: VariableTable;
+  connection: ConnectionTable;
 }
 
 export type DagRow = Selectable<DagTable>;
@@ -181,3 +210,9 @@ export type NewTaskLogRow = Insertable<TaskLogTable>;
 
 export type ImportErrorRow = Selectable<ImportErrorTable>;
 export type NewImportErrorRow = Insertable<ImportErrorTable>;
+
+export type VariableRow = Selectable<VariableTable>;
+export type NewVariableRow = Insertable<VariableTable>;
+
+export type ConnectionRow = Selectable<ConnectionTable>;
+export type NewConnectionRow = Insertable<ConnectionTable>;

@@ -99,6 +99,8 @@ export interface TryStart extends TaskTryKey {
   /** Default 1. */
   priority_weight?: number;
   external_id?: string | null;
+  /** GPU device ids allocated to the try. */
+  gpu_devices?: string[] | null;
 }
 
 /**
@@ -124,9 +126,11 @@ export async function recordTryStart(db: Kysely<Database>, start: TryStart): Pro
         exit_code: null,
         external_id: start.external_id ?? null,
         error: null,
+        gpu_devices: start.gpu_devices?.length ? start.gpu_devices.join(',') : null,
       })
       .onConflict((oc) =>
         oc.columns([...KEY_COLUMNS, 'try_number']).doUpdateSet({
+          gpu_devices: sql.ref('excluded.gpu_devices'),
           state: sql.ref('excluded.state'),
           start_date: sql.ref('excluded.start_date'),
           end_date: null,
@@ -160,11 +164,13 @@ export async function recordTryStart(db: Kysely<Database>, start: TryStart): Pro
         exit_code: null,
         external_id: start.external_id ?? null,
         error: null,
+        gpu_devices: start.gpu_devices?.length ? start.gpu_devices.join(',') : null,
       })
       .onConflict((oc) =>
         oc
           .columns([...KEY_COLUMNS])
           .doUpdateSet({
+            gpu_devices: sql.ref('excluded.gpu_devices'),
             state: sql.ref('excluded.state'),
             try_number: sql.ref('excluded.try_number'),
             max_tries: sql.ref('excluded.max_tries'),

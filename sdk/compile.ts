@@ -7,9 +7,10 @@ import { draftDag, type DagDefinition, type DeclaredTask, type TaskFunction } fr
 import { toSeconds, type Duration } from './duration.js';
 import { DagDefinitionError } from './errors.js';
 import { topologicalOrder } from './graph.js';
-import type { ProcessTaskOptions, TaskDefaults } from './options.js';
+import type { ContainerTaskOptions, ProcessTaskOptions, ResourceOptions, TaskDefaults } from './options.js';
+import { extractParams } from './params.js';
 import { sha1Hex } from './semantics/sha1.js';
-import { SPEC_VERSION, type DagSpec, type InputTemplate, type Json, type TaskSpec, type VersionedDagSpec } from './spec.js';
+import { SPEC_VERSION, TEMPLATE_FIELDS, type DagSpec, type InputTemplate, type Json, type TaskSpec, type VersionedDagSpec } from './spec.js';
 import { TRIGGER_RULE_ALIASES, isTriggerRule, type TriggerRule } from './trigger-rule.js';
 import { isXComArg, xcomArgOwner } from './xcom-arg.js';
 
@@ -119,6 +120,7 @@ export function compileDag(definition: DagDefinition, fileloc: string): Compiled
     return compileTask(t, dagDefaults, upstreamLists.get(id)!, downstream.get(id)!.sort(), inputs.get(id) ?? null, fileloc, fail);
   });
 
+  const dagParams = extractParams(options.params ?? {}, 'params', (m, field) => fail(m, undefined, field));
   const spec: DagSpec = {
     spec_version: SPEC_VERSION,
     dag_id: dagId,
@@ -132,7 +134,8 @@ export function compileDag(definition: DagDefinition, fileloc: string): Compiled
     dagrun_timeout: options.dagrunTimeout === undefined ? null : duration(options.dagrunTimeout, 'dagrunTimeout', fail),
     tags: [...(options.tags ?? [])],
     owner: dagDefaults.owner,
-    params: jsonRecord(options.params ?? {}, 'params', fail),
+    params: dagParams.values,
+    ...(Object.keys(dagParams.specs).length > 0 ? { param_specs: dagParams.specs } : {}),
     doc_md: options.docMd ?? null,
     fileloc,
     tasks,
@@ -172,7 +175,7 @@ function compileTask(
   const spec: TaskSpec = {
     task_id: id,
     kind: t.kind,
-    operator: t.kind === 'function' ? 'TypeScriptOperator' : t.kind === 'process' ? 'ProcessOperator' : 'EmptyOperator',
+    operator: OPERATOR_NAMES[t.kind],
     upstream,
     downstream,
     trigger_rule: rule as TriggerRule,
@@ -193,7 +196,7 @@ function compileTask(
     }),
     doc_md: t.options.docMd ?? null,
     input,
-    resources: { cpu: null, memory: null, gpu: 0, gpu_type: null },
+    resources: compileResources((t.options as { resources?: ResourceOptions }).resources, f),
   };
   if (t.kind === 'function') spec.function = { fileloc };
   if (t.kind === 'process') {
@@ -207,7 +210,87 @@ function compileTask(
     }
     spec.process = { argv: [...p.argv], env: { ...(p.env ?? {}) }, cwd: p.cwd ?? null, shell: p.shell ?? false };
   }
+  if (t.kind === 'container') spec.container = compileContainer(t.options as ContainerTaskOptions, f);
+  if (t.options.params !== undefined) {
+    const taskParams = extractParams(t.options.params, 'params', f);
+    spec.params = taskParams.values;
+    if (Object.keys(taskParams.specs).length > 0) spec.param_specs = taskParams.specs;
+  }
+  if (t.options.templateFields !== undefined) {
+    const allowed = TEMPLATE_FIELDS[t.kind].allowed;
+    const fields = t.options.templateFields;
+    if (!Array.isArray(fields)) f('expected an array of field names', 'templateFields');
+    for (const name of fields) {
+      if (!allowed.includes(name)) {
+        f(`"${String(name)}" cannot be templated in a ${t.kind} task (templatable: ${allowed.length > 0 ? allowed.join(', ') : 'none'})`, 'templateFields');
+      }
+    }
+    spec.template_fields = [...new Set(fields)];
+  }
   return spec;
+}
+
+const OPERATOR_NAMES: Record<DeclaredTask['kind'], string> = {
+  function: 'TypeScriptOperator',
+  process: 'ProcessOperator',
+  container: 'ContainerOperator',
+  empty: 'EmptyOperator',
+};
+
+const QUANTITY = /^\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
+
+function compileResources(r: ResourceOptions | undefined, f: (m: string, field: string) => never): TaskSpec['resources'] {
+  const cpu = r?.cpu === undefined ? null : String(r.cpu);
+  if (cpu !== null && !QUANTITY.test(cpu)) f(`expected a CPU quantity like '500m' or '2', got '${cpu}'`, 'resources.cpu');
+  const memory = r?.memory ?? null;
+  if (memory !== null && !QUANTITY.test(memory)) f(`expected a memory quantity like '512Mi' or '4Gi', got '${memory}'`, 'resources.memory');
+  const gpu = r?.gpu ?? 0;
+  if (!Number.isInteger(gpu) || gpu < 0) f(`expected a non-negative integer, got ${String(gpu)}`, 'resources.gpu');
+  const gpuType = r?.gpuType ?? null;
+  if (gpuType !== null && !/^[a-z0-9][a-z0-9._-]*$/i.test(gpuType)) f(`expected a GPU type like 'a100', got '${gpuType}'`, 'resources.gpuType');
+  return { cpu, memory, gpu, gpu_type: gpuType };
+}
+
+function compileContainer(o: ContainerTaskOptions, f: (m: string, field: string) => never): NonNullable<TaskSpec['container']> {
+  if (typeof o.image !== 'string' || o.image.trim() === '') f('expected an image name like "updraft/step-python:latest"', 'image');
+  const strings = (v: unknown, field: string): string[] => {
+    if (v === undefined) return [];
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) f('expected an array of strings', field);
+    return [...(v as string[])];
+  };
+  for (const [k, v] of Object.entries(o.env ?? {})) if (typeof v !== 'string') f(`env.${k} must be a string, got ${typeof v}`, 'env');
+  const mounts = (o.mounts ?? []).map((m, i) => {
+    if (!m || typeof m.source !== 'string' || typeof m.target !== 'string' || !m.target.startsWith('/')) {
+      f(`mounts[${i}] needs a source and an absolute target path`, 'mounts');
+    }
+    return { source: m.source, target: m.target, read_only: m.readOnly ?? false };
+  });
+  if (o.runtime !== undefined && o.runtime !== 'docker' && o.runtime !== 'kubernetes') f(`expected 'docker' or 'kubernetes', got '${String(o.runtime)}'`, 'runtime');
+  const pull = o.pullPolicy ?? 'never';
+  if (!['never', 'if_not_present', 'always'].includes(pull)) f(`expected 'never', 'if_not_present' or 'always', got '${String(pull)}'`, 'pullPolicy');
+  const k = o.kubernetes ?? {};
+  return {
+    image: o.image,
+    command: o.command === undefined ? null : strings(o.command, 'command'),
+    args: strings(o.args, 'args'),
+    env: { ...(o.env ?? {}) },
+    working_dir: o.workingDir ?? null,
+    mounts,
+    runtime: o.runtime ?? null,
+    pull_policy: pull,
+    network_mode: o.networkMode ?? null,
+    kubernetes: {
+      namespace: k.namespace ?? null,
+      service_account: k.serviceAccount ?? null,
+      image_pull_secrets: [...(k.imagePullSecrets ?? [])],
+      node_selector: { ...(k.nodeSelector ?? {}) },
+      tolerations: (k.tolerations ?? []).map((t) => ({
+        key: t.key, operator: t.operator ?? 'Equal',
+        ...(t.value !== undefined ? { value: t.value } : {}), ...(t.effect !== undefined ? { effect: t.effect } : {}),
+      })),
+      pending_timeout: k.pendingTimeout === undefined ? null : durationField(k.pendingTimeout, 'kubernetes.pendingTimeout', f),
+    },
+  };
 }
 
 function toTemplate(
@@ -262,12 +345,4 @@ function toIsoOrNull(value: string | Date | undefined, field: string, fail: Fail
   const d = value instanceof Date ? value : new Date(value);
   if (Number.isNaN(d.getTime())) return fail(`expected an ISO date like '2025-01-01', got '${String(value)}'`, undefined, field);
   return d.toISOString();
-}
-
-function jsonRecord(value: Record<string, Json>, field: string, fail: Fail): Record<string, Json> {
-  try {
-    return JSON.parse(JSON.stringify(value)) as Record<string, Json>;
-  } catch (err) {
-    return fail(`must be JSON: ${(err as Error).message}`, undefined, field);
-  }
 }

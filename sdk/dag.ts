@@ -4,7 +4,7 @@
  * task code: `dag()` only records the builder, which the compiler evaluates.
  */
 import type { TaskContext } from './context.js';
-import type { DagOptions, ProcessTaskOptions, TaskOptions } from './options.js';
+import type { ContainerTaskOptions, DagOptions, ProcessTaskOptions, ResourceOptions, TaskOptions } from './options.js';
 import type { Json } from './spec.js';
 import { makeXComArg, type Bindable, type XComArg } from './xcom-arg.js';
 
@@ -30,6 +30,11 @@ export interface DagBuilder {
   task<I = void, O = void>(options: TaskOptions, fn: TaskFunction<I, O>): Task<I, Awaited<O>>;
   /** A local program run as a process (argv array; no shell unless asked). */
   process<I = void, O = Json>(options: ProcessTaskOptions): Task<I, O>;
+  /**
+   * A step in a container image on Docker or Kubernetes. The input arrives as JSON in
+   * $UPDRAFT_INPUT and /updraft/input.json; the output is read from /updraft/xcom/return.json.
+   */
+  container<I = void, O = Json>(options: ContainerTaskOptions): Task<I, O>;
   /** A task that does nothing (Airflow's EmptyOperator); useful as a join. */
   empty(options: TaskOptions): Task<void, void>;
   /** Control-only edges: chain(a, b, [c, d], e) is a >> b >> [c, d] >> e. */
@@ -39,8 +44,8 @@ export interface DagBuilder {
 /** One task as the builder recorded it; the compiler turns it into a TaskSpec. */
 export interface DeclaredTask {
   taskId: string;
-  kind: 'function' | 'process' | 'empty';
-  options: TaskOptions | ProcessTaskOptions;
+  kind: 'function' | 'process' | 'container' | 'empty';
+  options: TaskOptions | ProcessTaskOptions | ContainerTaskOptions;
   fn?: TaskFunction<unknown, unknown>;
   /** The bound input, with XComArgs still in it; undefined until the task is called. */
   input?: unknown;
@@ -90,7 +95,7 @@ export function draftDag(definition: DagDefinition): DagDraft {
 
   const declare = <I, O>(
     kind: DeclaredTask['kind'],
-    options: TaskOptions | ProcessTaskOptions,
+    options: TaskOptions | ProcessTaskOptions | ContainerTaskOptions,
     fn?: TaskFunction<unknown, unknown>,
   ): Task<I, O> => {
     const declared: DeclaredTask = { taskId: options.taskId, kind, options, fn, bound: false, index: draft.tasks.length };
@@ -113,7 +118,8 @@ export function draftDag(definition: DagDefinition): DagDraft {
   const builder: DagBuilder = {
     task: <I, O>(options: TaskOptions, fn: TaskFunction<I, O>) =>
       declare<I, Awaited<O>>('function', options, fn as TaskFunction<unknown, unknown>),
-    process: <I, O>(options: ProcessTaskOptions) => declare<I, O>('process', options),
+    process: <I, O>(options: ProcessTaskOptions & { resources?: ResourceOptions }) => declare<I, O>('process', options),
+    container: <I, O>(options: ContainerTaskOptions) => declare<I, O>('container', options),
     empty: (options: TaskOptions) => declare<void, void>('empty', options),
     chain: (...nodes) => {
       for (let i = 1; i < nodes.length; i++) {

@@ -4,7 +4,7 @@
 export { dag, isDagDefinition } from './dag.js';
 export type { DagBuilder, DagDefinition, Task, TaskFunction, TaskRef, CallArgs } from './dag.js';
 export type { TaskContext, TaskLogger } from './context.js';
-export type { DagOptions, TaskOptions, ProcessTaskOptions, TaskDefaults, AssetLike } from './options.js';
+export type { DagOptions, TaskOptions, ProcessTaskOptions, ContainerTaskOptions, ResourceOptions, MountOptions, TaskDefaults, AssetLike } from './options.js';
 export type { XComArg, Bindable } from './xcom-arg.js';
 export type { Duration } from './duration.js';
 export type { DagSpec, TaskSpec, Json, VersionedDagSpec } from './spec.js';
@@ -12,3 +12,5 @@ export { DagDefinitionError, SkipTask, FailTask } from './errors.js';
 export { TriggerRule } from './trigger-rule.js';
 export { TaskInstanceState, DagRunState, DagRunType } from './states.js';
 export { compileDag } from './compile.js';
+export { Param, param } from './params.js';
+export type { ParamOptions, ParamSchema, ParamSpec } from './params.js';

@@ -2,6 +2,7 @@
  * Authoring options: camelCase in TypeScript, mapped to Airflow's snake_case names by the compiler.
  */
 import type { Duration } from './duration.js';
+import type { Param } from './params.js';
 import type { Json } from './spec.js';
 import type { TriggerRule } from './trigger-rule.js';
 
@@ -44,6 +45,13 @@ export interface TaskOptions extends Partial<TaskDefaults> {
   /** Assets this task updates on success. */
   outlets?: AssetLike[];
   docMd?: string;
+  /** Task params; they override the DAG's params of the same name (conf overrides both). */
+  params?: Record<string, Json | Param>;
+  /**
+   * Fields rendered with Jinja before each try, replacing the kind's default list: process tasks
+   * render argv, env and cwd; function tasks render nothing unless given ['input'].
+   */
+  templateFields?: string[];
 }
 
 export interface ProcessTaskOptions extends TaskOptions {
@@ -70,7 +78,53 @@ export interface DagOptions {
   maxActiveTasks?: number;
   dagrunTimeout?: Duration;
   tags?: string[];
-  params?: Record<string, Json>;
+  /** Plain values or param(default, schema); a run's conf overrides them. */
+  params?: Record<string, Json | Param>;
   defaultArgs?: Partial<TaskDefaults>;
   docMd?: string;
+}
+
+/** Resources a task asks for (containers; `gpu` also routes process tasks to GPU workers). */
+export interface ResourceOptions {
+  /** CPU cores, Kubernetes quantity syntax: '500m', '2'. */
+  cpu?: string | number;
+  /** Memory, Kubernetes quantity syntax: '512Mi', '4Gi'. */
+  memory?: string;
+  /** Number of GPUs. @default 0 */
+  gpu?: number;
+  /** GPU type ('a100'); routes to that type's GPU queue and node selector. */
+  gpuType?: string;
+}
+
+export interface MountOptions {
+  /** Host path (docker) or 'pvc:<claim>' (kubernetes). */
+  source: string;
+  target: string;
+  readOnly?: boolean;
+}
+
+export interface ContainerTaskOptions extends TaskOptions {
+  image: string;
+  /** Entrypoint override (docker Entrypoint / Kubernetes command). */
+  command?: string[];
+  /** Arguments (docker Cmd / Kubernetes args). */
+  args?: string[];
+  env?: Record<string, string>;
+  workingDir?: string;
+  mounts?: MountOptions[];
+  resources?: ResourceOptions;
+  /** @default the configured default runtime (UPDRAFT_CONTAINER_RUNTIME, else 'docker') */
+  runtime?: 'docker' | 'kubernetes';
+  /** @default 'never': images are built or loaded locally */
+  pullPolicy?: 'never' | 'if_not_present' | 'always';
+  networkMode?: string;
+  kubernetes?: {
+    namespace?: string;
+    serviceAccount?: string;
+    imagePullSecrets?: string[];
+    nodeSelector?: Record<string, string>;
+    tolerations?: Array<{ key: string; operator?: 'Equal' | 'Exists'; value?: string; effect?: string }>;
+    /** How long a pod may stay unschedulable before the try fails. */
+    pendingTimeout?: Duration;
+  };
 }

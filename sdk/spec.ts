@@ -5,6 +5,7 @@
  * Durations are seconds (Airflow serialises timedelta as seconds). Any change to this file that is
  * not purely additive must bump SPEC_VERSION and keep the interpreter able to run older specs.
  */
+import type { ParamSpec } from './params.js';
 import type { TaskInstanceState } from './states.js';
 import type { TriggerRule } from './trigger-rule.js';
 
@@ -115,7 +116,24 @@ export interface TaskSpec {
   function?: FunctionOperatorSpec;
   process?: ProcessOperatorSpec;
   container?: ContainerOperatorSpec;
+  /** Task params: defaults that override the DAG's (absent: none). */
+  params?: Record<string, Json>;
+  /** Schemas of task params declared with param() (absent: none). */
+  param_specs?: Record<string, ParamSpec>;
+  /** Fields rendered with Jinja before each try (absent: TEMPLATE_FIELDS[kind].default). */
+  template_fields?: string[];
 }
+
+/**
+ * Which fields of a task kind may be templated (Airflow's template_fields) and which are by
+ * default. Function inputs are data, so rendering them is opt-in.
+ */
+export const TEMPLATE_FIELDS: Record<TaskKind, { allowed: readonly string[]; default: readonly string[] }> = {
+  function: { allowed: ['input'], default: [] },
+  process: { allowed: ['argv', 'env', 'cwd'], default: ['argv', 'env', 'cwd'] },
+  container: { allowed: ['image', 'command', 'args', 'env', 'working_dir'], default: ['image', 'command', 'args', 'env', 'working_dir'] },
+  empty: { allowed: [], default: [] },
+};
 
 export interface DagSpec {
   spec_version: typeof SPEC_VERSION;
@@ -131,7 +149,10 @@ export interface DagSpec {
   dagrun_timeout: number | null;
   tags: string[];
   owner: string;
+  /** Param defaults (conf overrides them). */
   params: Record<string, Json>;
+  /** Schemas of params declared with param() (absent: none); checked when a run is triggered. */
+  param_specs?: Record<string, ParamSpec>;
   doc_md: string | null;
   /** Path of the DAG file, relative to the DAGs folder. */
   fileloc: string;

@@ -20,6 +20,20 @@ export interface UpdraftConfig {
   devTemporalPort: number;
   devUiPort: number;
   run: RunOptions;
+  containers: ContainerConfig;
+}
+
+/** Where container tasks run; see docs/containers.md and docs/kubernetes.md. */
+export interface ContainerConfig {
+  /** Runtime for container tasks that name none. */
+  defaultRuntime: 'docker' | 'kubernetes';
+  /** Docker daemon socket; null: DOCKER_HOST or /var/run/docker.sock. */
+  dockerSocket: string | null;
+  dockerStopGraceSeconds: number;
+  kubeconfig: string | null;
+  kubeContext: string | null;
+  kubeNamespace: string;
+  kubePendingTimeoutSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -32,6 +46,12 @@ function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number 
   const n = Number(raw);
   if (!Number.isInteger(n) || n <= 0) throw new ConfigError(`${name} must be a positive integer, got "${raw}"`);
   return n;
+}
+
+function runtimeEnv(env: NodeJS.ProcessEnv): 'docker' | 'kubernetes' {
+  const raw = env.UPDRAFT_CONTAINER_RUNTIME || 'docker';
+  if (raw !== 'docker' && raw !== 'kubernetes') throw new ConfigError(`UPDRAFT_CONTAINER_RUNTIME must be "docker" or "kubernetes", got "${raw}"`);
+  return raw;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): UpdraftConfig {
@@ -53,6 +73,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       taskQueue,
       heartbeatTimeoutSeconds: intEnv(env, 'UPDRAFT_HEARTBEAT_TIMEOUT_SECONDS', DEFAULT_RUN_OPTIONS.heartbeatTimeoutSeconds),
       maxInFlight: intEnv(env, 'UPDRAFT_MAX_IN_FLIGHT_PER_RUN', DEFAULT_RUN_OPTIONS.maxInFlight),
+    },
+    containers: {
+      defaultRuntime: runtimeEnv(env),
+      dockerSocket: env.UPDRAFT_DOCKER_SOCKET || (env.DOCKER_HOST?.startsWith('unix://') ? env.DOCKER_HOST.slice('unix://'.length) : null),
+      dockerStopGraceSeconds: intEnv(env, 'UPDRAFT_DOCKER_STOP_GRACE_SECONDS', 10),
+      kubeconfig: env.KUBECONFIG || null,
+      kubeContext: env.UPDRAFT_K8S_CONTEXT || null,
+      kubeNamespace: env.UPDRAFT_K8S_NAMESPACE || 'default',
+      kubePendingTimeoutSeconds: intEnv(env, 'UPDRAFT_K8S_PENDING_TIMEOUT_SECONDS', 300),
     },
   };
 }

@@ -13,6 +13,9 @@ import type { Executor } from '../activities/executors/types.js';
 import type { UpdraftConfig } from './config.js';
 import { DagBag } from './dag-bag.js';
 import { syncDagBag, type SyncResult } from './dag-sync.js';
+import { GpuAllocator } from '../activities/gpu-allocator.js';
+import { gpuTaskQueue } from '../sdk/queues.js';
+import { detectGpus, type GpuInventory } from './gpu-inventory.js';
 import { lockPglite } from './pglite-lock.js';
 import { startDevServer, type DevServer } from './temporal-server.js';
 import { createUpdraftWorker } from './worker.js';
@@ -26,6 +29,8 @@ export interface StackOptions {
   worker?: boolean;
   executors?: Partial<Record<string, Executor>>;
   log?: (line: string) => void;
+  /** GPU inventory; default: detected (UPDRAFT_GPU_DEVICES or nvidia-smi). */
+  gpu?: GpuInventory;
   /** Named in the embedded database's lock file ("updraft dags test", ...). */
   holder?: string;
 }
@@ -112,8 +117,26 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       cleanups.push(() => nativeConnection.close());
       worker = await createUpdraftWorker({
         connection: nativeConnection, namespace: config.namespace, taskQueue: config.taskQueue,
-        db: database.db, dagBag: bag, logsFolder: config.logsFolder, executors: opts.executors,
+        db: database.db, dagBag: bag, logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers,
       });
+      // A GPU worker also serves the GPU queue(s), one try per device set, exclusive devices.
+      const inventory = opts.gpu ?? detectGpus();
+      if (inventory.devices.length > 0) {
+        const allocator = new GpuAllocator(inventory.devices, inventory.gpuType);
+        const queues = [gpuTaskQueue(config.taskQueue, null), ...(inventory.gpuType ? [gpuTaskQueue(config.taskQueue, inventory.gpuType)] : [])];
+        for (const queue of queues) {
+          const gpuWorker = await createUpdraftWorker({
+            connection: nativeConnection, namespace: config.namespace, taskQueue: queue, db: database.db, dagBag: bag,
+            logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, gpu: allocator,
+          });
+          const gpuRunning = gpuWorker.run().catch((err: Error) => log(`GPU worker (${queue}) stopped with an error: ${err.message}`));
+          cleanups.push(async () => {
+            if (gpuWorker.getState() === 'RUNNING') gpuWorker.shutdown();
+            await gpuRunning;
+          });
+        }
+        log(`GPU worker: devices ${inventory.devices.join(', ')}${inventory.gpuType ? ` (${inventory.gpuType})` : ''} on ${queues.join(', ')}`);
+      }
       const running = worker.run().catch((err: Error) => {
         log(`worker stopped with an error: ${err.message}`);
         throw err;

@@ -9,9 +9,13 @@ import { Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundleW
 import type { Kysely } from 'kysely';
 import { createActivities } from '../activities/index.js';
 import { createInProcessExecutor } from '../activities/executors/in-process.js';
+import { createDockerExecutor } from '../activities/executors/docker.js';
+import { createKubernetesExecutor } from '../activities/executors/kubernetes.js';
 import { createProcessExecutor } from '../activities/executors/process.js';
+import { GpuAllocator } from '../activities/gpu-allocator.js';
 import { TaskExecutionError, type Executor } from '../activities/executors/types.js';
 import type { Database } from '../db/database.js';
+import type { ContainerConfig } from './config.js';
 import type { DagBag } from './dag-bag.js';
 
 let bundlePromise: Promise<WorkflowBundleWithSourceMap> | undefined;
@@ -42,6 +46,30 @@ export interface UpdraftWorkerOptions {
   maxConcurrentActivityTaskExecutions?: number;
   hostname?: string;
   heartbeatIntervalMs?: number;
+  containers?: ContainerConfig;
+  /** Serve a GPU queue with these devices (exclusive per try); concurrency = device count. */
+  gpu?: GpuAllocator;
+}
+
+/** Container tasks go to Docker or Kubernetes by their `runtime` (default from configuration). */
+export function createContainerExecutor(config: ContainerConfig): Executor {
+  let docker: Executor | undefined;
+  let kubernetes: Executor | undefined;
+  return {
+    name: 'container',
+    execute: (req) => {
+      const runtime = req.spec.container?.runtime ?? config.defaultRuntime;
+      if (runtime === 'kubernetes') {
+        kubernetes ??= createKubernetesExecutor({
+          kubeconfigPath: config.kubeconfig ?? undefined, context: config.kubeContext ?? undefined,
+          namespace: config.kubeNamespace, pendingTimeoutMs: config.kubePendingTimeoutSeconds * 1000,
+        });
+        return kubernetes.execute(req);
+      }
+      docker ??= createDockerExecutor({ socketPath: config.dockerSocket ?? undefined, stopGraceSeconds: config.dockerStopGraceSeconds });
+      return docker.execute(req);
+    },
+  };
 }
 
 export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<Worker> {
@@ -50,6 +78,7 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     function: inProcess,
     process: createProcessExecutor(),
     empty: emptyExecutor,
+    ...(opts.containers ? { container: createContainerExecutor(opts.containers) } : {}),
     ...Object.fromEntries(Object.entries(opts.executors ?? {}).filter((e): e is [string, Executor] => e[1] !== undefined)),
   };
   const activities = createActivities({
@@ -57,6 +86,7 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     logsFolder: opts.logsFolder,
     hostname: opts.hostname ?? os.hostname(),
     heartbeatIntervalMs: opts.heartbeatIntervalMs,
+    ...(opts.gpu ? { allocateGpus: gpuAllocation(opts.gpu) } : {}),
     executorFor: (req) => {
       const executor = executors[req.task.kind];
       if (!executor) {
@@ -71,9 +101,17 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     taskQueue: opts.taskQueue,
     workflowBundle: await workflowBundle(),
     activities,
-    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 200,
+    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? (opts.gpu ? Math.max(1, opts.gpu.devices.length) : 200),
     maxConcurrentLocalActivityExecutions: 50,
     // Give running tries a moment to notice shutdown; containers are left to be re-attached.
     shutdownGraceTime: '5 seconds',
   });
+}
+
+/** Allocates a try's GPUs from the worker's inventory (tasks without GPUs get none). */
+function gpuAllocation(gpu: GpuAllocator) {
+  return async (req: { task: { task_id: string; resources: { gpu: number } }; dagId: string; runId: string; tryNumber: number }, signal?: AbortSignal) => {
+    if (req.task.resources.gpu <= 0) return { devices: [], release: () => undefined };
+    return gpu.acquire(req.task.resources.gpu, `${req.dagId}/${req.runId}/${req.task.task_id}#${req.tryNumber}`, signal);
+  };
 }

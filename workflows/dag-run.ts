@@ -20,6 +20,7 @@ import {
   allHandlersFinished,
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
+import { taskQueueFor } from '../sdk/queues.js';
 import { RunGraph, type AutoDecision } from '../sdk/run-graph.js';
 import { retryDelaySeconds } from '../sdk/semantics/index.js';
 import type { DagSpec, Json, TaskSpec } from '../sdk/spec.js';
@@ -111,7 +112,7 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
         xcomInlineLimitBytes: options.xcomInlineLimitBytes,
       };
       const acts = proxyActivities<Activities>({
-        taskQueue: task.queue ?? options.taskQueue,
+        taskQueue: taskQueueFor(task, options.taskQueue),
         // The executor enforces execution_timeout itself; this is the backstop if it cannot.
         startToCloseTimeout: task.execution_timeout == null ? '3650 days' : (task.execution_timeout + 60) * 1000,
         heartbeatTimeout: options.heartbeatTimeoutSeconds * 1000,

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import type { Executor } from '../../activities/executors/types.js';
 import { loadConfig, type UpdraftConfig } from '../../worker/config.js';
+import type { GpuInventory } from '../../worker/gpu-inventory.js';
 import { startStack, type Stack } from '../../worker/stack.js';
 import type { RunOptions } from '../../workflows/types.js';
 import { createTestDatabase, tempDir, testTemporalAddress, type TestDbKind } from './servers.js';
@@ -21,6 +22,8 @@ export async function startTestStack(opts: {
   run?: Partial<RunOptions>;
   executors?: Partial<Record<string, Executor>>;
   worker?: boolean;
+  /** A declared GPU inventory (no real GPU here); default none, whatever the machine has. */
+  gpu?: GpuInventory;
 }): Promise<TestStack> {
   const home = tempDir('home');
   const taskQueue = `test-${process.pid}-${queueCounter++}`;
@@ -43,7 +46,7 @@ export async function startTestStack(opts: {
     taskQueue,
     run: { ...base.run, taskQueue, heartbeatTimeoutSeconds: 3, ...opts.run },
   };
-  const stack = await startStack({ config, executors: opts.executors, worker: opts.worker });
+  const stack = await startStack({ config, executors: opts.executors, worker: opts.worker, gpu: opts.gpu ?? { devices: [], gpuType: null, source: 'none' } });
   return {
     ...stack,
     home,
