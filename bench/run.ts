@@ -7,7 +7,7 @@
  *   (b) a fan-out/fan-in of 1,000 no-op tasks;
  *   (c) a 10,000-task DAG, with the worker's memory sampled while it runs.
  * Medians over repeated runs. Writes a JSON report to bench/results/ and prints a summary.
- *   BENCH_REPEAT=5 BENCH_SKIP_10K=1 npm run bench
+ *   BENCH_REPEAT=5 BENCH_SKIP_10K=1 npm run bench      (BENCH_ONLY_CHAIN=1: only (a))
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -147,7 +147,7 @@ async function main(): Promise<void> {
     };
 
     const fanTotals: number[] = [];
-    for (let i = 0; i < Math.min(REPEAT, 3); i++) {
+    for (let i = 0; i < (process.env.BENCH_ONLY_CHAIN ? 0 : Math.min(REPEAT, 3)); i++) {
       const r = await runDag(stack, 'bench_fan_1000');
       if (r.state !== 'success') throw new Error(`fan-out run ended ${r.state}`);
       fanTotals.push(r.seconds);
@@ -155,7 +155,7 @@ async function main(): Promise<void> {
     }
     report.fan_1000 = { repeats: fanTotals.length, total_seconds_median: median(fanTotals), target: '<= 20 s' };
 
-    if (!process.env.BENCH_SKIP_10K) {
+    if (!process.env.BENCH_SKIP_10K && !process.env.BENCH_ONLY_CHAIN) {
       let peakRss = 0;
       let peakHeap = 0;
       const sampler = setInterval(() => {

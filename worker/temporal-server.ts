@@ -86,7 +86,12 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn',
     '--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=OFF',
     '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true',
-    '--dynamic-config-value', 'frontend.workerVersioningWorkflowAPIs=true'];
+    '--dynamic-config-value', 'frontend.workerVersioningWorkflowAPIs=true',
+    // Task hand-off latency: eager activity dispatch hands the next task to the worker in the
+    // workflow-task response; one partition per queue avoids cross-partition forwarding delays.
+    '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
+    '--dynamic-config-value', 'matching.numTaskqueueReadPartitions=1',
+    '--dynamic-config-value', 'matching.numTaskqueueWritePartitions=1'];
   for (const sa of SEARCH_ATTRIBUTE_FLAGS) args.push('--search-attribute', sa);
   if (opts.uiPort === null || opts.uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(opts.uiPort), '--ui-ip', '127.0.0.1');
