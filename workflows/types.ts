@@ -27,7 +27,7 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = {
   heartbeatTimeoutSeconds: 20,
   maxInFlight: 500,
   xcomInlineLimitBytes: 64 * 1024,
-  specChunkSize: 1000,
+  specChunkSize: 500,
 };
 
 export interface DagRunInput {

@@ -2,6 +2,7 @@
  * A test Updraft: a worker on its own task queue (so parallel suites never take each other's
  * tasks), the shared Temporal server, and a fresh database.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Executor } from '../../activities/executors/types.js';
 import { loadConfig, type UpdraftConfig } from '../../worker/config.js';
@@ -53,6 +54,7 @@ export async function startTestStack(opts: {
     stop: async () => {
       await stack.stop();
       if (dropDb) await dropDb().catch(() => undefined);
+      fs.rmSync(home, { recursive: true, force: true });
     },
   };
 }

@@ -7,7 +7,8 @@
 import { expect } from 'chai';
 import { readTaskLog } from '../../db/task-log.repository.js';
 import type { TestStack } from '../helpers/stack.js';
-import { historyOf, runDag, sharedStack, statesOf, ti } from './helpers.js';
+import { historyOf, runDag, statesOf, ti } from './helpers.js';
+import { sharedStack } from './shared-stack.js';
 
 describe('engine: failures', function () {
   let stack: TestStack;

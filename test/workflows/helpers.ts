@@ -1,4 +1,3 @@
-/// <reference types="mocha" />
 /**
  * Shared pieces of the end-to-end workflow suites: the fixture DAGs folder, triggering a run and
  * waiting for it, reading its record back from Postgres, and finding a task's processes through
@@ -14,8 +13,6 @@ import { listTaskInstanceHistory, listTaskInstances } from '../../db/task-instan
 import type { Json } from '../../sdk/spec.js';
 import type { DagRunResult } from '../../workflows/dag-run.js';
 import type { Stack } from '../../worker/stack.js';
-import type { TestDbKind } from '../helpers/servers.js';
-import { startTestStack, type TestStack } from '../helpers/stack.js';
 
 /** The fixture DAGs live in the source tree (the DAG bag transpiles them with esbuild). */
 export const ENGINE_DAGS = path.resolve(__dirname, '../../../test/workflows/dags/engine');
@@ -157,29 +154,3 @@ export async function expectNoProcessesLeft(runId: string, timeoutMs = 15_000): 
     throw new Error(`processes of run ${runId} still alive after ${timeoutMs / 1000}s: ${described.join(', ')}`);
   }
 }
-
-const shared = new Map<TestDbKind, Promise<TestStack>>();
-
-/**
- * One stack per database kind for the whole mocha process, on the engine fixture DAGs. A PGlite
- * stack costs ~15 s of CPU (initdb under WASM), so suites share it; runs never collide because
- * every run id is unique. Stopped by the root-level `after` below.
- */
-export function sharedStack(kind: TestDbKind = 'pglite'): Promise<TestStack> {
-  let stack = shared.get(kind);
-  if (!stack) {
-    stack = startTestStack({ dagsFolder: ENGINE_DAGS, db: kind }).then((s) => {
-      if (s.bag.importErrors.length > 0) throw new Error(`fixture DAG import errors: ${JSON.stringify(s.bag.importErrors)}`);
-      return s;
-    });
-    shared.set(kind, stack);
-  }
-  return stack;
-}
-
-// Root-level hook (this module is loaded by the spec files): runs after every suite.
-after(async function () {
-  this.timeout(60_000);
-  for (const stack of shared.values()) await (await stack.catch(() => null))?.stop();
-  shared.clear();
-});

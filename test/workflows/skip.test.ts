@@ -6,7 +6,8 @@
  */
 import { expect } from 'chai';
 import type { TestStack } from '../helpers/stack.js';
-import { historyOf, runDag, sharedStack, statesOf, ti } from './helpers.js';
+import { historyOf, runDag, statesOf, ti } from './helpers.js';
+import { sharedStack } from './shared-stack.js';
 
 describe('engine: skips', function () {
   let stack: TestStack;

@@ -11,7 +11,8 @@ import { readTaskLog } from '../../db/task-log.repository.js';
 import { listXComs } from '../../db/xcom.repository.js';
 import { TEST_DB_KINDS } from '../helpers/servers.js';
 import type { TestStack } from '../helpers/stack.js';
-import { historyOf, runDag, sharedStack, statesOf, ti } from './helpers.js';
+import { historyOf, runDag, statesOf, ti } from './helpers.js';
+import { sharedStack } from './shared-stack.js';
 
 for (const kind of TEST_DB_KINDS) {
   describe(`engine: a successful run (${kind})`, function () {

@@ -12,7 +12,8 @@ import { DEFAULT_RUN_OPTIONS, type RunTaskRequest } from '../../workflows/types.
 import { TEST_DB_KINDS } from '../helpers/servers.js';
 import type { TestStack } from '../helpers/stack.js';
 import { SMALL, bigBlob, sha256 } from './dags/engine/wf_xcom.js';
-import { runDag, sharedStack, statesOf } from './helpers.js';
+import { runDag, statesOf } from './helpers.js';
+import { sharedStack } from './shared-stack.js';
 
 for (const kind of TEST_DB_KINDS) {
   describe(`engine: XCom by value and by reference (${kind})`, function () {
