@@ -3,7 +3,7 @@
 # etcd 3.5, kube-apiserver, kube-controller-manager (real Job controller and garbage collector) and
 # kube-scheduler (real GPU fit, node selectors and taints), with kwok faking the nodes and the pod
 # lifecycle (no kubelet, no images). Binaries are built from the Go module proxy by
-# deploy/k8s-testenv/build.sh (cold: ~30 min on 2 cores; cached under ~/.cache/updraft/).
+# deploy/k8s-testenv/build.sh (cold: ~20 min on 2 cores; cached under ~/.cache/updraft/).
 #
 #   scripts/services/k8s.sh start   -> prints `export KUBECONFIG=...` etc. on stdout
 #   scripts/services/k8s.sh stop    -> stops everything and removes the state
