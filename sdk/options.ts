@@ -1,6 +1,8 @@
 /**
  * Authoring options: camelCase in TypeScript, mapped to Airflow's snake_case names by the compiler.
  */
+import type { CallbackContext } from './callbacks.js';
+import type { TaskRef } from './dag.js';
 import type { Duration } from './duration.js';
 import type { Param } from './params.js';
 import type { Json } from './spec.js';
@@ -39,7 +41,33 @@ export interface TaskDefaults {
   weightRule: 'downstream' | 'upstream' | 'absolute';
 }
 
-export interface TaskOptions extends Partial<TaskDefaults> {
+/**
+ * A callback in the DAG file (Airflow's on_*_callback). It runs in its own activity after the
+ * state change is recorded; whatever it throws is logged and never changes a state.
+ */
+export type Callback = (ctx: CallbackContext) => void | Promise<void>;
+
+/** One callback or several (run in order; one that throws does not stop the next). */
+export type Callbacks = Callback | readonly Callback[];
+
+/** Task callbacks; also accepted in `defaultArgs` (of the DAG or of a task group). */
+export interface TaskCallbackOptions {
+  /** Before each try starts (Airflow's on_execute_callback). */
+  onExecute?: Callbacks;
+  /** After the task succeeded. */
+  onSuccess?: Callbacks;
+  /** After the task failed for good (no retries left, or FailTask). */
+  onFailure?: Callbacks;
+  /** After a failed try that will be retried (up_for_retry). */
+  onRetry?: Callbacks;
+  /** After the task skipped itself (SkipTask / exit code 99); not for branch or trigger-rule skips. */
+  onSkipped?: Callbacks;
+}
+
+/** What `defaultArgs` may set: every task default and the task callbacks. */
+export type DefaultArgs = Partial<TaskDefaults> & TaskCallbackOptions;
+
+export interface TaskOptions extends Partial<TaskDefaults>, TaskCallbackOptions {
   /** ASCII letters, digits, '-', '.', '_' (Airflow's rule). */
   taskId: string;
   /** Assets this task updates on success. */
@@ -80,8 +108,38 @@ export interface DagOptions {
   tags?: string[];
   /** Plain values or param(default, schema); a run's conf overrides them. */
   params?: Record<string, Json | Param>;
-  defaultArgs?: Partial<TaskDefaults>;
+  defaultArgs?: DefaultArgs;
   docMd?: string;
+  /** After the run succeeded (Airflow's DAG on_success_callback). */
+  onSuccess?: Callbacks;
+  /** After the run failed (Airflow's DAG on_failure_callback). */
+  onFailure?: Callbacks;
+}
+
+export interface ShortCircuitOptions extends TaskOptions {
+  /**
+   * On a falsy result: true skips every downstream task (transitively, teardowns excepted);
+   * false skips only the direct downstream tasks and lets trigger rules decide the rest.
+   * @default true (Airflow's default)
+   */
+  ignoreDownstreamTriggerRules?: boolean;
+}
+
+export interface TaskGroupOptions {
+  /** Prefixes the ids of the group's tasks as `groupId.taskId` (Airflow's TaskGroup). */
+  groupId: string;
+  /** Override the DAG's (and an enclosing group's) defaultArgs for the tasks in the group. */
+  defaultArgs?: DefaultArgs;
+  /** @default true; false leaves the ids of the group's tasks unprefixed. */
+  prefixGroupId?: boolean;
+  tooltip?: string;
+}
+
+export interface TeardownOptions {
+  /** The setup tasks this teardown tears down; each also becomes an upstream of the teardown. */
+  setups?: TaskRef | readonly TaskRef[];
+  /** Let this teardown's failure fail the run (teardown leaves are ignored otherwise). @default false */
+  onFailureFailDagrun?: boolean;
 }
 
 /** Resources a task asks for (containers; `gpu` also routes process tasks to GPU workers). */
@@ -126,5 +184,7 @@ export interface ContainerTaskOptions extends TaskOptions {
     tolerations?: Array<{ key: string; operator?: 'Equal' | 'Exists'; value?: string; effect?: string }>;
     /** How long a pod may stay unschedulable before the try fails. */
     pendingTimeout?: Duration;
+    /** Annotations on the try's pod. */
+    podAnnotations?: Record<string, string>;
   };
 }

@@ -83,6 +83,8 @@ export interface ContainerOperatorSpec {
     tolerations: Array<{ key: string; operator: 'Equal' | 'Exists'; value?: string; effect?: string }>;
     /** Seconds a pod may stay unschedulable/pending before the try fails (null: configured default). */
     pending_timeout: number | null;
+    /** Annotations on the try's pod (sidecar switches, scrape settings, ...). Optional for older specs. */
+    pod_annotations?: Record<string, string>;
   };
 }
 
@@ -122,7 +124,34 @@ export interface TaskSpec {
   param_specs?: Record<string, ParamSpec>;
   /** Fields rendered with Jinja before each try (absent: TEMPLATE_FIELDS[kind].default). */
   template_fields?: string[];
+  /** The task group's full id ("outer.inner") for display; absent outside groups. */
+  task_group?: string;
+  /** A setup task (Airflow's as_setup()); absent: false. */
+  is_setup?: true;
+  /** A teardown task (Airflow's as_teardown()); its trigger rule is all_done_setup_success. */
+  is_teardown?: true;
+  /** A teardown whose failure fails the run (teardown leaves are ignored otherwise). */
+  on_failure_fail_dagrun?: true;
+  /** What the interpreter does with the task's result besides recording it (absent: nothing). */
+  control?: ControlSpec;
+  /** Callbacks defined for the task (resolved through the DAG bag by callbackKey). */
+  callbacks?: CallbackFlags<'on_execute' | 'on_success' | 'on_failure' | 'on_retry' | 'on_skipped'>;
 }
+
+/** Which callbacks exist: `{ on_success: true }`. */
+export type CallbackFlags<K extends string> = Partial<Record<K, true>>;
+
+/**
+ * Control-flow operators: the interpreter reads the result and skips downstream tasks.
+ * - branch: the return value is a task id, a list of ids or null; every other direct downstream
+ *   task is skipped (ids of a downstream task group stand for the group's roots, `groups`).
+ * - short_circuit: a falsy return value skips downstream tasks.
+ * - latest_only: skips direct downstream tasks unless the run is the latest scheduled one.
+ */
+export type ControlSpec =
+  | { type: 'branch'; groups?: Record<string, string[]> }
+  | { type: 'short_circuit'; ignore_downstream_trigger_rules: boolean }
+  | { type: 'latest_only' };
 
 /**
  * Which fields of a task kind may be templated (Airflow's template_fields) and which are by
@@ -158,6 +187,8 @@ export interface DagSpec {
   fileloc: string;
   /** Tasks in a topological order (ties broken by task id), so iteration is deterministic. */
   tasks: TaskSpec[];
+  /** DAG-run callbacks defined in the DAG file (absent: none). */
+  callbacks?: CallbackFlags<'on_success' | 'on_failure'>;
 }
 
 /** A DagSpec with its content hash (sha1 hex of the canonical JSON of the spec). */

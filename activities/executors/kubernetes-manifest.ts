@@ -179,7 +179,7 @@ export function buildJobManifest(request: ExecutionRequest, opts: JobManifestOpt
       // Job itself a little after the executor would have.
       ...(request.timeoutMs !== null ? { activeDeadlineSeconds: Math.ceil(request.timeoutMs / 1000) + 30 } : {}),
       template: {
-        metadata: { labels: { ...labels }, annotations: { ...annotations, ...opts.podAnnotations } },
+        metadata: { labels: { ...labels }, annotations: { ...opts.podAnnotations, ...(container.kubernetes.pod_annotations ?? {}), ...annotations } },
         spec: {
           restartPolicy: 'Never',
           terminationGracePeriodSeconds: opts.deleteGraceSeconds,

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Executor } from '../../activities/executors/types.js';
-import { loadConfig, type UpdraftConfig } from '../../worker/config.js';
+import { loadConfig, type ContainerConfig, type UpdraftConfig } from '../../worker/config.js';
 import type { GpuInventory } from '../../worker/gpu-inventory.js';
 import { startStack, type Stack } from '../../worker/stack.js';
 import type { RunOptions } from '../../workflows/types.js';
@@ -25,6 +25,7 @@ export async function startTestStack(opts: {
   worker?: boolean;
   /** A declared GPU inventory (no real GPU here); default none, whatever the machine has. */
   gpu?: GpuInventory;
+  containers?: Partial<ContainerConfig>;
 }): Promise<TestStack> {
   const home = tempDir('home');
   const taskQueue = `test-${process.pid}-${queueCounter++}`;
@@ -46,6 +47,7 @@ export async function startTestStack(opts: {
     temporalAddress: await testTemporalAddress(),
     taskQueue,
     run: { ...base.run, taskQueue, heartbeatTimeoutSeconds: 3, ...opts.run },
+    containers: { ...base.containers, ...opts.containers },
   };
   const stack = await startStack({ config, executors: opts.executors, worker: opts.worker, gpu: opts.gpu ?? { devices: [], gpuType: null, source: 'none' } });
   return {
