@@ -171,6 +171,48 @@ export interface ConnectionTable {
   is_extra_encrypted: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
+/** A pool (Airflow's slot_pool); slots -1 is unlimited (migration 000004). */
+export interface SlotPoolTable {
+  pool: string;
+  slots: number;
+  description: string | null;
+  include_deferred: ColumnType<boolean, boolean | undefined, boolean>;
+}
+
+/** A try's request for, or hold on, pool slots (see migration 000004 and db/pool.repository.ts). */
+export interface TaskSlotGrantTable {
+  dag_id: string;
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  try_number: number;
+  pool: string;
+  slots: number;
+  priority_weight: number;
+  state: 'queued' | 'granted';
+  requested_at: TimestampDefaultNow;
+  granted_at: NullableTimestamp;
+  heartbeat_at: TimestampDefaultNow;
+  lease_seconds: number;
+  max_active_tasks: number;
+  max_active_tis_per_dag: number | null;
+  hostname: string | null;
+}
+
+/** One reschedule of a sensor in reschedule mode (Airflow's task_reschedule). */
+export interface TaskRescheduleTable {
+  id: Generated<number>;
+  dag_id: string;
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  try_number: number;
+  start_date: Timestamp;
+  end_date: Timestamp;
+  duration: number;
+  reschedule_date: Timestamp;
+}
+
 export interface Database {
   dag: DagTable;
   dag_version: DagVersionTable;
@@ -182,6 +224,9 @@ export interface Database {
   import_error: ImportErrorTable;
   variable: VariableTable;
   connection: ConnectionTable;
+  slot_pool: SlotPoolTable;
+  task_slot_grant: TaskSlotGrantTable;
+  task_reschedule: TaskRescheduleTable;
 }
 
 export type DagRow = Selectable<DagTable>;

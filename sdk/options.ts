@@ -39,6 +39,12 @@ export interface TaskDefaults {
   priorityWeight: number;
   /** @default 'downstream' */
   weightRule: 'downstream' | 'upstream' | 'absolute';
+  /** Run only once this task succeeded or was skipped in the DAG's previous run (Airflow's depends_on_past). @default false */
+  dependsOnPast?: boolean;
+  /** Also wait for this task's immediate downstream tasks in the previous run; implies dependsOnPast. @default false */
+  waitForDownstream?: boolean;
+  /** Cap on running tries of this task across all runs of the DAG (Airflow's max_active_tis_per_dag). @default none */
+  maxActiveTisPerDag?: number | null;
 }
 
 /**

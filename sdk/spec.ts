@@ -8,6 +8,7 @@
 import type { ParamSpec } from './params.js';
 import type { TaskInstanceState } from './states.js';
 import type { TriggerRule } from './trigger-rule.js';
+import type { SensorSpec } from './sensors.js';
 
 export const SPEC_VERSION = 1 as const;
 
@@ -88,7 +89,7 @@ export interface ContainerOperatorSpec {
   };
 }
 
-export type TaskKind = 'function' | 'process' | 'container' | 'empty';
+export type TaskKind = 'function' | 'process' | 'container' | 'empty' | 'sensor';
 
 export interface TaskSpec {
   task_id: string;
@@ -124,6 +125,16 @@ export interface TaskSpec {
   param_specs?: Record<string, ParamSpec>;
   /** Fields rendered with Jinja before each try (absent: TEMPLATE_FIELDS[kind].default). */
   template_fields?: string[];
+  /** A sensor's mode, timing and check (kind 'sensor'; sdk/sensors.ts). */
+  sensor?: SensorSpec;
+  /** The declared priority_weight where weight_rule made the effective one differ (sdk/priority.ts). */
+  declared_priority_weight?: number;
+  /** Airflow's depends_on_past (absent: false). */
+  depends_on_past?: true;
+  /** Airflow's wait_for_downstream (absent: false; implies depends_on_past). */
+  wait_for_downstream?: true;
+  /** Airflow's max_active_tis_per_dag: running tries of this task across all runs (absent: no cap). */
+  max_active_tis_per_dag?: number;
   /** The task group's full id ("outer.inner") for display; absent outside groups. */
   task_group?: string;
   /** A setup task (Airflow's as_setup()); absent: false. */
@@ -162,6 +173,8 @@ export const TEMPLATE_FIELDS: Record<TaskKind, { allowed: readonly string[]; def
   process: { allowed: ['argv', 'env', 'cwd'], default: ['argv', 'env', 'cwd'] },
   container: { allowed: ['image', 'command', 'args', 'env', 'working_dir'], default: ['image', 'command', 'args', 'env', 'working_dir'] },
   empty: { allowed: [], default: [] },
+  // A process sensor's argv/env/cwd render like a process task's; other checks have no templated fields.
+  sensor: { allowed: ['input', 'argv', 'env', 'cwd'], default: ['argv', 'env', 'cwd'] },
 };
 
 export interface DagSpec {

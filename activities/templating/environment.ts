@@ -31,8 +31,28 @@ export function templateEnvironment(): nunjucks.Environment {
   dateFilter('ts_nodash', formatTsNodash);
   dateFilter('ts_nodash_with_tz', formatTsNodashWithTz);
   env.addFilter('tojson', (value: unknown) => JSON.stringify(value));
+  strictFilters(env);
   environment = env;
   return env;
+}
+
+const UNDEFINED_INPUT = 'updraft: undefined filter input: ';
+/** Filters that exist to handle undefined values. */
+const LENIENT_FILTERS = new Set(['default', 'd']);
+
+/**
+ * nunjucks filters turn undefined into '' (`{{ params.typo | upper }}` prints nothing); Jinja's
+ * StrictUndefined, which Airflow uses, fails instead. So every filter but `default` fails too.
+ */
+function strictFilters(env: nunjucks.Environment): void {
+  const filters = (env as unknown as { filters: Record<string, (...args: unknown[]) => unknown> }).filters;
+  for (const [name, filter] of Object.entries(filters)) {
+    if (LENIENT_FILTERS.has(name)) continue;
+    filters[name] = function (this: unknown, value: unknown, ...args: unknown[]) {
+      if (value === undefined) throw new Error(`${UNDEFINED_INPUT}${name}`);
+      return filter.call(this, value, ...args);
+    };
+  }
 }
 
 /** Compiled templates by source: the same argv strings render on every try of every run. */
@@ -66,6 +86,8 @@ export function renderTemplate(source: string, context: Record<string, unknown>)
     const message = rawMessage(err);
     const at = /^\([^)\n]*\) \[Line (\d+), Column (\d+)\]\n\s*attempted to output null or undefined value/.exec(message);
     if (at) throw new TemplateError(explainUndefined(source, Number(at[1]) - 1, Number(at[2]) - 1, context));
+    const filter = message.indexOf(UNDEFINED_INPUT);
+    if (filter >= 0) throw new TemplateError(explainFilterInput(source, message.slice(filter + UNDEFINED_INPUT.length).trim(), context));
     throw new TemplateError(cleanMessage(err));
   }
 }
@@ -159,8 +181,16 @@ export function explainUndefined(source: string, lineno: number, colno: number, 
     expr = undefined;
   }
   if (!expr) return 'a printed value is undefined or null';
+  return explainChain(expr, context) ?? `${exprText(expr)} is undefined or null`;
+}
+
+/**
+ * For a lookup chain rooted in the context, which prefix is missing (`params.cfg.x is
+ * undefined`); null when the expression is not such a chain or nothing in it is missing.
+ */
+function explainChain(expr: AstNode, context: Record<string, unknown>): string | null {
   const chain = chainOf(expr);
-  if (!chain || chain[0]?.kind !== 'symbol') return `${exprText(expr)} is undefined or null`;
+  if (!chain || chain[0]?.kind !== 'symbol') return null;
   const root = chain[0].name;
   if (!Object.prototype.hasOwnProperty.call(context, root)) {
     if (DATE_KEYS.has(root)) return `${root} is undefined: this run has no logical date`;
@@ -168,15 +198,41 @@ export function explainUndefined(source: string, lineno: number, colno: number, 
   }
   let value: unknown = context[root];
   for (let i = 1; i <= chain.length; i++) {
-    if (value === undefined || value === null) {
-      const steps = chain.slice(0, i);
-      return `${describeMissing(steps, value === null ? 'null' : 'undefined')}`;
-    }
+    if (value === undefined || value === null) return describeMissing(chain.slice(0, i), value === null ? 'null' : 'undefined');
     if (i === chain.length) break;
     const step = chain[i]!;
     value = step.kind === 'key' ? (value as Record<string | number, unknown>)[step.key] : undefined;
   }
-  return `${chainText(chain)} is undefined or null`;
+  return null;
+}
+
+/**
+ * nunjucks gives no position for errors raised inside filters, so look for the uses of the filter
+ * whose input is a chain that is undefined in the context.
+ */
+function explainFilterInput(source: string, filterName: string, context: Record<string, unknown>): string {
+  let root: AstNode | undefined;
+  try {
+    root = parser.parse(source, [], {});
+  } catch {
+    root = undefined;
+  }
+  const found: string[] = [];
+  const visit = (node: AstNode): void => {
+    if (node.typename === 'Filter' && node.name?.typename === 'Symbol' && node.name.value === filterName) {
+      const input = node.args?.children?.[0];
+      const why = input ? explainChain(input, context) : null;
+      if (why && !found.includes(why)) found.push(why);
+    }
+    for (const field of node.fields ?? []) {
+      const value = node[field];
+      for (const c of Array.isArray(value) ? value : [value]) {
+        if (c && typeof c === 'object' && typeof (c as AstNode).typename === 'string') visit(c as AstNode);
+      }
+    }
+  };
+  if (root) visit(root);
+  return found.length > 0 ? `${found[0]} (given to the ${filterName} filter)` : `the ${filterName} filter was given an undefined value`;
 }
 
 function describeMissing(steps: ChainStep[], what: 'null' | 'undefined'): string {

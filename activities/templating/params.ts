@@ -15,7 +15,9 @@ export class ParamValidationError extends Error {
   }
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true });
+// Not strict: schemas were checked by the compiler (sdk/params.ts), and ajv's strict mode rejects valid
+// JSON Schema such as `required` without `properties` or keywords without a `type`.
+const ajv = new Ajv({ allErrors: true, strict: false });
 addFormats(ajv);
 
 /** Compiled validators by schema JSON; schemas repeat across runs of the same DAG version. */
@@ -50,11 +52,13 @@ export function validateRunParams(dag: Pick<DagSpec, 'params' | 'param_specs' | 
   const problems: string[] = [];
   const dagLayer = { source: 'params' as const, values: dag.params ?? {}, specs: dag.param_specs };
   const confLayer = { source: 'conf' as const, values: conf };
-  for (const p of mergeParams([dagLayer, confLayer]).values()) problems.push(...checkParam(p));
+  // By name: the stored spec is jsonb, which does not keep key order.
+  const sorted = (merged: Map<string, MergedParam>): MergedParam[] => [...merged.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const p of sorted(mergeParams([dagLayer, confLayer]))) problems.push(...checkParam(p));
   for (const task of dag.tasks) {
     if (task.params === undefined && task.param_specs === undefined) continue;
     const taskLayer = { source: 'params' as const, values: task.params ?? {}, specs: task.param_specs, owner: `task "${task.task_id}"` };
-    for (const p of mergeParams([dagLayer, taskLayer, confLayer]).values()) problems.push(...checkParam(p));
+    for (const p of sorted(mergeParams([dagLayer, taskLayer, confLayer]))) problems.push(...checkParam(p));
   }
   return [...new Set(problems)];
 }

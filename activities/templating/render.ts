@@ -55,8 +55,15 @@ function toTemplateConnection(c: ConnectionValue): TemplateConnection {
 }
 
 /**
+ * What a lookup of a not-yet-loaded value answers during a pass that will be re-rendered. Used as
+ * a key (`conn[var.value.name]`) it prints as PENDING_KEY, which is never looked up.
+ */
+const PENDING_KEY = '\u0000updraft:pending\u0000';
+const PENDING = Object.freeze({ toString: () => PENDING_KEY });
+
+/**
  * Variables and Connections loaded on demand. A lookup of something not loaded yet is recorded
- * as pending and answers undefined for this pass; null in the maps means "does not exist".
+ * as pending and answers PENDING for this pass; null in the maps means "does not exist".
  */
 export class LazySecrets {
   private readonly vars = new Map<string, string | null>();
@@ -72,22 +79,22 @@ export class LazySecrets {
   }
 
   accessors(): SecretAccessors {
-    const variable = (key: string): string | undefined => {
+    const variable = (key: string): string | typeof PENDING | undefined => {
       const v = this.vars.get(key);
-      if (v === undefined) this.pendingVars.add(key);
-      return v ?? undefined;
+      if (v !== undefined) return v ?? undefined;
+      this.pendingVars.add(key);
+      return PENDING;
     };
-    const lookup = <T>(read: (key: string) => T | undefined) =>
-      new Proxy({} as Record<string, T>, {
-        get: (_t, key) => (typeof key === 'string' ? read(key) : undefined),
-        has: (_t, key) => typeof key === 'string' && read(key) !== undefined,
-      });
+    const lookup = <T>(read: (key: string) => T | undefined) => {
+      const get = (key: string | symbol): T | undefined => (typeof key === 'string' && key !== PENDING_KEY ? read(key) : undefined);
+      return new Proxy({} as Record<string, T>, { get: (_t, key) => get(key), has: (_t, key) => get(key) !== undefined });
+    };
     return {
       var: {
         value: lookup(variable),
         json: lookup((key) => {
           const text = variable(key);
-          if (text === undefined) return undefined;
+          if (typeof text !== 'string') return text;
           if (!this.json.has(key)) {
             try {
               this.json.set(key, JSON.parse(text) as Json);
@@ -100,8 +107,9 @@ export class LazySecrets {
       },
       conn: lookup((id) => {
         const c = this.conns.get(id);
-        if (c === undefined) this.pendingConns.add(id);
-        return c ?? undefined;
+        if (c !== undefined) return c ?? undefined;
+        this.pendingConns.add(id);
+        return PENDING;
       }),
     };
   }

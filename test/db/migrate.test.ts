@@ -7,14 +7,21 @@ import { upsertDag, getDag } from '../../db/dag.repository.js';
 import { DIALECTS, openEmptyDatabase, rejectionOf, type TestDatabase } from './test-database.js';
 
 const CORE = '2026_11_23_000001_engine_core';
+/** Every migration in order; a new migration is appended here. */
+const ALL = [CORE, '2026_11_23_000002_variables_connections', '2026_11_23_000003_task_instance_gpus', '2026_11_23_000004_pools'];
 const TABLES = [
+  'connection',
   'dag',
   'dag_run',
   'dag_version',
   'import_error',
+  'slot_pool',
   'task_instance',
   'task_instance_history',
   'task_log',
+  'task_reschedule',
+  'task_slot_grant',
+  'variable',
   'xcom',
 ];
 
@@ -38,9 +45,9 @@ for (const dialect of DIALECTS) {
     });
 
     it('migrates an empty database to the latest schema', async function () {
-      expect(await migrateToLatest(t.db)).to.deep.equal([CORE]);
+      expect(await migrateToLatest(t.db)).to.deep.equal(ALL);
       expect(await userTables(t)).to.deep.equal(TABLES);
-      expect(await appliedMigrations(t.db)).to.deep.equal([CORE]);
+      expect(await appliedMigrations(t.db)).to.deep.equal(ALL);
     });
 
     it('is a no-op when already at the latest migration', async function () {
@@ -49,18 +56,18 @@ for (const dialect of DIALECTS) {
 
     it('migrates down (dropping every table) and up again to a working schema', async function () {
       await upsertDag(t.db, { dag_id: 'd', fileloc: 'dags/d.ts', owners: 'a', description: null, tags: [], schedule: null });
-      expect(await migrateDown(t.db)).to.deep.equal([CORE]);
+      for (const name of [...ALL].reverse()) expect(await migrateDown(t.db)).to.deep.equal([name]);
       expect(await userTables(t)).to.deep.equal([]);
       expect(await appliedMigrations(t.db)).to.deep.equal([]);
       expect(await migrateDown(t.db)).to.deep.equal([]);
 
-      expect(await migrateToLatest(t.db)).to.deep.equal([CORE]);
+      expect(await migrateToLatest(t.db)).to.deep.equal(ALL);
       expect(await userTables(t)).to.deep.equal(TABLES);
       expect(await getDag(t.db, 'd')).to.equal(undefined);
       await upsertDag(t.db, { dag_id: 'd', fileloc: 'dags/d.ts', owners: 'a', description: null, tags: [], schedule: null });
       expect((await getDag(t.db, 'd'))?.fileloc).to.equal('dags/d.ts');
-      expect(await migrateDown(t.db, { all: true })).to.deep.equal([CORE]);
-      expect(await migrateToLatest(t.db)).to.deep.equal([CORE]);
+      expect(await migrateDown(t.db, { all: true })).to.deep.equal([...ALL].reverse());
+      expect(await migrateToLatest(t.db)).to.deep.equal(ALL);
     });
 
     it('names the failing migration in a MigrationError and rolls the whole run back', async function () {
