@@ -127,3 +127,25 @@ export async function countDagRuns(
     .executeTakeFirstOrThrow();
   return row.count;
 }
+
+/**
+ * The earliest scheduled run of a DAG with a logical date after `after` (other than `runId`), or
+ * undefined: LatestOnlyOperator's "is this the latest scheduled interval?".
+ */
+export async function findLaterScheduledRun(
+  db: Kysely<Database>,
+  dag_id: string,
+  run_id: string,
+  after: Date,
+): Promise<Pick<DagRunRow, 'run_id' | 'logical_date'> | undefined> {
+  return db
+    .selectFrom('dag_run')
+    .select(['run_id', 'logical_date'])
+    .where('dag_id', '=', dag_id)
+    .where('run_type', '=', 'scheduled')
+    .where('run_id', '!=', run_id)
+    .where('logical_date', '>', after)
+    .orderBy('logical_date', 'asc')
+    .limit(1)
+    .executeTakeFirst();
+}

@@ -2,13 +2,18 @@
  * The compiler: DagDefinition → DagSpec JSON, with validation. Every error names the DAG, the task
  * and the field, e.g. `DAG "etl", task "load": retryDelay: expected a duration like '30s' ...`.
  */
+import { CALLBACK_OPTION, DAG_CALLBACKS, TASK_CALLBACKS, callbackKey, type CallbackContext } from './callbacks.js';
 import { canonicalJson } from './canonical-json.js';
-import { draftDag, type DagDefinition, type DeclaredTask, type TaskFunction } from './dag.js';
+import { branchTargets } from './control-flow.js';
+import { draftDag, type ChainEnd, type DagDefinition, type DeclaredGroup, type DeclaredTask, type TaskFunction } from './dag.js';
 import { toSeconds, type Duration } from './duration.js';
 import { DagDefinitionError } from './errors.js';
 import { topologicalOrder } from './graph.js';
-import type { ContainerTaskOptions, ProcessTaskOptions, ResourceOptions, TaskDefaults } from './options.js';
+import type { Callback, Callbacks, ContainerTaskOptions, DefaultArgs, ProcessTaskOptions, ResourceOptions, TaskDefaults } from './options.js';
 import { extractParams } from './params.js';
+import { compileCrossRunOptions } from './cross-run.js';
+import { applyPriorityWeights } from './priority.js';
+import { compileSensor } from './sensors.js';
 import { sha1Hex } from './semantics/sha1.js';
 import { SPEC_VERSION, TEMPLATE_FIELDS, type DagSpec, type InputTemplate, type Json, type TaskSpec, type VersionedDagSpec } from './spec.js';
 import { TRIGGER_RULE_ALIASES, isTriggerRule, type TriggerRule } from './trigger-rule.js';
@@ -35,8 +40,16 @@ export const DEFAULT_TASK_ARGS: TaskDefaults = {
 
 export interface CompiledDag {
   spec: VersionedDagSpec;
-  /** In-process task functions by task id; only the worker calls them. */
+  /**
+   * In-process task functions by task id; only the worker calls them. Callbacks are here too,
+   * under `callbackKey(...)` (a key no task id can take), as `(ctx: CallbackContext) => Promise<void>`.
+   */
   functions: ReadonlyMap<string, TaskFunction<unknown, unknown>>;
+}
+
+/** Thrown by a combined callback when some of its functions threw; lists each failure. */
+export class CallbackError extends Error {
+  override readonly name = 'CallbackError';
 }
 
 export function validateId(value: unknown, what: 'dag_id' | 'task_id'): string | undefined {
@@ -73,11 +86,38 @@ export function compileDag(definition: DagDefinition, fileloc: string): Compiled
   for (const t of draft.tasks) {
     const problem = validateId(t.taskId, 'task_id');
     if (problem) fail(problem, typeof t.taskId === 'string' ? t.taskId : undefined, 'taskId');
-    if (byId.has(t.taskId)) fail(`duplicate task_id "${t.taskId}" (task ids must be unique within a DAG)`, t.taskId, 'taskId');
+    if (byId.has(t.taskId)) {
+      const where = (x: DeclaredTask): string => (x.group ? `group "${x.group.groupId}"` : 'the DAG');
+      const first = byId.get(t.taskId)!;
+      const groups = first.group || t.group ? ` (declared in ${where(first)} and in ${where(t)})` : '';
+      fail(`duplicate task_id "${t.taskId}"${groups} (task ids must be unique within a DAG)`, t.taskId, 'taskId');
+    }
     byId.set(t.taskId, t);
   }
+  const groupIds = new Set<string>();
+  for (const g of draft.groups) {
+    if (groupIds.has(g.groupId)) fail(`duplicate task group id "${g.groupId}" (group ids must be unique within a DAG)`, undefined, 'groupId');
+    if (byId.has(g.groupId)) fail(`task group id "${g.groupId}" is also a task id (Airflow keeps them in one namespace)`, undefined, 'groupId');
+    groupIds.add(g.groupId);
+  }
 
-  const dagDefaults = { ...DEFAULT_TASK_ARGS, ...stripUndefined(options.defaultArgs ?? {}) };
+  // Setup/teardown flags first: group leaves (chain expansion below) depend on them.
+  for (const t of draft.tasks) {
+    if (t.teardown === null) continue;
+    if (t.setup) fail('a task cannot be both a setup and a teardown', t.taskId, 'asTeardown');
+    const rule = t.options.triggerRule;
+    if (rule !== undefined && rule !== 'all_done_setup_success') {
+      fail(`the trigger rule of a teardown is all_done_setup_success and cannot be set (got "${String(rule)}")`, t.taskId, 'triggerRule');
+    }
+    for (const s of t.teardown.setups) {
+      const setup = byId.get(s?.taskId) ?? fail(`asTeardown() names unknown setup task "${String(s?.taskId)}"`, t.taskId, 'setups');
+      if (setup.teardown !== null) fail(`asTeardown() names "${setup.taskId}" as a setup, but it is a teardown`, t.taskId, 'setups');
+      if (setup.taskId === t.taskId) fail('asTeardown() names the task as its own setup', t.taskId, 'setups');
+      setup.setup = true; // Airflow's as_teardown(setups=...) marks them as setups
+    }
+  }
+
+  const dagDefaults: TaskDefaults & DefaultArgs = { ...DEFAULT_TASK_ARGS, ...stripUndefined(options.defaultArgs ?? {}) };
   const upstream = new Map<string, Set<string>>();
   for (const t of draft.tasks) upstream.set(t.taskId, new Set());
 
@@ -96,13 +136,9 @@ export function compileDag(definition: DagDefinition, fileloc: string): Compiled
           }, (path, what) => fail(`${path.join('.')} is ${what}; task inputs must be JSON (or XCom references)`, t.taskId, 'input'));
     inputs.set(t.taskId, input);
   }
-  for (const [from, to] of draft.chains) {
-    for (const ref of [from, to]) {
-      if (!byId.has(ref?.taskId)) fail(`chain() references unknown task "${String(ref?.taskId)}"`, undefined, 'chain');
-    }
-    if (from.taskId === to.taskId) fail(`chain() links task "${from.taskId}" to itself`, undefined, 'chain');
-    upstream.get(to.taskId)!.add(from.taskId);
-  }
+  for (const t of draft.tasks) for (const s of t.teardown?.setups ?? []) upstream.get(t.taskId)!.add(s.taskId);
+
+  linkChains(draft.chains, draft.tasks, byId, upstream, fail);
 
   const ids = draft.tasks.map((t) => t.taskId);
   const upstreamLists = new Map<string, string[]>([...upstream].map(([id, ups]) => [id, [...ups].sort()]));
@@ -116,9 +152,37 @@ export function compileDag(definition: DagDefinition, fileloc: string): Compiled
   const functions = new Map<string, TaskFunction<unknown, unknown>>();
   const tasks: TaskSpec[] = order.map((id) => {
     const t = byId.get(id)!;
-    if (t.fn) functions.set(id, t.fn);
-    return compileTask(t, dagDefaults, upstreamLists.get(id)!, downstream.get(id)!.sort(), inputs.get(id) ?? null, fileloc, fail);
+    const defaults = groupDefaults(t.group, dagDefaults);
+    const down = downstream.get(id)!.sort();
+    const spec = compileTask(t, defaults, upstreamLists.get(id)!, down, inputs.get(id) ?? null, fileloc, fail);
+    if (spec.control?.type === 'branch') {
+      const groups = branchGroups(down, draft.groups, draft.tasks, upstreamLists);
+      if (Object.keys(groups).length > 0) spec.control = { type: 'branch', groups };
+    }
+    if (t.fn) functions.set(id, spec.control?.type === 'branch' ? branchFunction(id, t.fn, down, spec.control.groups ?? {}) : t.fn);
+    const merged = { ...defaults, ...stripUndefined(t.options) } as DefaultArgs;
+    const flags: NonNullable<TaskSpec['callbacks']> = {};
+    for (const name of TASK_CALLBACKS) {
+      const option = CALLBACK_OPTION[name];
+      const list = callbackList(merged[option], (m) => fail(m, id, option));
+      if (list.length === 0) continue;
+      flags[name] = true;
+      functions.set(callbackKey(id, name), combineCallbacks(list));
+    }
+    if (Object.keys(flags).length > 0) spec.callbacks = flags;
+    return spec;
   });
+
+  applyPriorityWeights(tasks);
+
+  const dagCallbacks: NonNullable<DagSpec['callbacks']> = {};
+  for (const name of DAG_CALLBACKS) {
+    const option = name === 'on_success' ? 'onSuccess' : 'onFailure';
+    const list = callbackList(options[option], (m) => fail(m, undefined, option));
+    if (list.length === 0) continue;
+    dagCallbacks[name] = true;
+    functions.set(callbackKey(null, name), combineCallbacks(list));
+  }
 
   const dagParams = extractParams(options.params ?? {}, 'params', (m, field) => fail(m, undefined, field));
   const spec: DagSpec = {
@@ -139,6 +203,10 @@ export function compileDag(definition: DagDefinition, fileloc: string): Compiled
     doc_md: options.docMd ?? null,
     fileloc,
     tasks,
+    ...(Object.keys(dagCallbacks).length > 0 ? { callbacks: dagCallbacks } : {}),
+    ...(draft.groups.length > 0
+      ? { task_groups: Object.fromEntries(draft.groups.map((g) => [g.groupId, { parent: g.parent?.groupId ?? null, prefix_group_id: g.prefixGroupId, tooltip: g.tooltip }])) }
+      : {}),
   };
   return { spec: { ...spec, hash: hashSpec(spec) }, functions };
 }
@@ -153,7 +221,7 @@ type Fail = (message: string, taskId?: string, field?: string) => never;
 
 function compileTask(
   t: DeclaredTask,
-  dagDefaults: TaskDefaults,
+  dagDefaults: TaskDefaults & DefaultArgs,
   upstream: string[],
   downstream: string[],
   input: InputTemplate | null,
@@ -172,10 +240,11 @@ function compileTask(
   if (!['downstream', 'upstream', 'absolute'].includes(o.weightRule)) {
     f(`expected 'downstream', 'upstream' or 'absolute', got ${String(o.weightRule)}`, 'weightRule');
   }
+  if (t.teardown !== null) rule = 'all_done_setup_success';
   const spec: TaskSpec = {
     task_id: id,
     kind: t.kind,
-    operator: OPERATOR_NAMES[t.kind],
+    operator: t.control ? CONTROL_OPERATOR_NAMES[t.control.type] : OPERATOR_NAMES[t.kind],
     upstream,
     downstream,
     trigger_rule: rule as TriggerRule,
@@ -211,6 +280,8 @@ function compileTask(
     spec.process = { argv: [...p.argv], env: { ...(p.env ?? {}) }, cwd: p.cwd ?? null, shell: p.shell ?? false };
   }
   if (t.kind === 'container') spec.container = compileContainer(t.options as ContainerTaskOptions, f);
+  if (t.kind === 'sensor') Object.assign(spec, compileSensor(t, fileloc, f));
+  Object.assign(spec, compileCrossRunOptions(o, f));
   if (t.options.params !== undefined) {
     const taskParams = extractParams(t.options.params, 'params', f);
     spec.params = taskParams.values;
@@ -222,12 +293,192 @@ function compileTask(
     if (!Array.isArray(fields)) f('expected an array of field names', 'templateFields');
     for (const name of fields) {
       if (!allowed.includes(name)) {
-        f(`"${String(name)}" cannot be templated in a ${t.kind} task (templatable: ${allowed.length > 0 ? allowed.join(', ') : 'none'})`, 'templateFields');
+        f(`"${String(name)}" cannot be templated in ${/^[aeiou]/.test(t.kind) ? 'an' : 'a'} ${t.kind} task (templatable: ${allowed.length > 0 ? allowed.join(', ') : 'none'})`, 'templateFields');
       }
     }
     spec.template_fields = [...new Set(fields)];
   }
+  if (t.group !== null) spec.task_group = t.group.groupId;
+  if (t.setup) spec.is_setup = true;
+  if (t.teardown !== null) {
+    spec.is_teardown = true;
+    if (t.teardown.onFailureFailDagrun) spec.on_failure_fail_dagrun = true;
+  }
+  if (t.control) spec.control = { ...t.control };
   return spec;
+}
+
+const CONTROL_OPERATOR_NAMES: Record<NonNullable<DeclaredTask['control']>['type'], string> = {
+  branch: 'BranchTypeScriptOperator',
+  short_circuit: 'ShortCircuitOperator',
+  latest_only: 'LatestOnlyOperator',
+};
+
+/** The DAG's defaults overridden by each enclosing group's defaultArgs, outermost first. */
+function groupDefaults(group: DeclaredGroup | null, dagDefaults: TaskDefaults & DefaultArgs): TaskDefaults & DefaultArgs {
+  if (group === null) return dagDefaults;
+  return { ...groupDefaults(group.parent, dagDefaults), ...stripUndefined(group.defaultArgs ?? {}) };
+}
+
+function isWithin(group: DeclaredGroup | null, ancestor: DeclaredGroup): boolean {
+  for (let g = group; g !== null; g = g.parent) if (g === ancestor) return true;
+  return false;
+}
+
+/** The groups strictly containing a chain end, innermost first. */
+function containers(end: ChainEnd, byId: ReadonlyMap<string, DeclaredTask>): DeclaredGroup[] {
+  const out: DeclaredGroup[] = [];
+  let g = 'group' in end ? end.group.parent : (byId.get(end.task.taskId)?.group ?? null);
+  for (; g !== null; g = g.parent) out.push(g);
+  return out;
+}
+
+/**
+ * Adds chain() edges. Task-to-task edges go in as they are; an edge with a group end links the
+ * group's roots (downstream side) or leaves (upstream side), computed from the edges inside the
+ * group. Those are final once every chain *inside* the group is linked, so group chains are
+ * linked innermost first (deepest common enclosing group first); the order of chain() calls in
+ * the DAG file does not matter, unlike Airflow's `>>`, which links what exists at that moment.
+ */
+function linkChains(
+  chains: ReadonlyArray<[ChainEnd, ChainEnd]>,
+  tasks: readonly DeclaredTask[],
+  byId: ReadonlyMap<string, DeclaredTask>,
+  upstream: Map<string, Set<string>>,
+  fail: Fail,
+): void {
+  const withGroups: Array<{ from: ChainEnd; to: ChainEnd; depth: number; order: number }> = [];
+  chains.forEach(([from, to], order) => {
+    for (const end of [from, to]) {
+      if ('task' in end && !byId.has(end.task?.taskId)) fail(`chain() references unknown task "${String(end.task?.taskId)}"`, undefined, 'chain');
+    }
+    if ('task' in from && 'task' in to) {
+      if (from.task.taskId === to.task.taskId) fail(`chain() links task "${from.task.taskId}" to itself`, undefined, 'chain');
+      upstream.get(to.task.taskId)!.add(from.task.taskId);
+      return;
+    }
+    for (const [g, other] of [[from, to], [to, from]] as const) {
+      if (!('group' in g)) continue;
+      const inside = 'group' in other ? isWithin(other.group, g.group) : isWithin(byId.get(other.task.taskId)!.group, g.group);
+      if (inside) {
+        const what = 'group' in other ? (other.group === g.group ? 'itself' : `its own group "${other.group.groupId}"`) : `its own task "${other.task.taskId}"`;
+        fail(`chain() links task group "${g.group.groupId}" to ${what}`, undefined, 'chain');
+      }
+    }
+    const a = containers(from, byId);
+    const b = new Set(containers(to, byId));
+    const common = a.find((g) => b.has(g));
+    withGroups.push({ from, to, depth: common === undefined ? -1 : common.depth, order });
+  });
+  if (withGroups.length === 0) return;
+  withGroups.sort((x, y) => y.depth - x.depth || x.order - y.order);
+
+  const members = (g: DeclaredGroup): DeclaredTask[] => tasks.filter((t) => isWithin(t.group, g));
+  const ends = (end: ChainEnd, side: 'roots' | 'leaves'): string[] => {
+    if ('task' in end) return [end.task.taskId];
+    const inGroup = members(end.group);
+    return side === 'roots' ? groupRoots(inGroup, upstream) : groupLeaves(inGroup, upstream);
+  };
+  for (const { from, to } of withGroups) {
+    const ups = ends(from, 'leaves');
+    const downs = ends(to, 'roots');
+    for (const d of downs) for (const u of ups) upstream.get(d)!.add(u);
+  }
+}
+
+/** Tasks of the group with no upstream inside the group (Airflow's TaskGroup.get_roots). */
+function groupRoots(inGroup: readonly DeclaredTask[], upstream: ReadonlyMap<string, ReadonlySet<string>>): string[] {
+  const ids = new Set(inGroup.map((t) => t.taskId));
+  return inGroup.filter((t) => ![...upstream.get(t.taskId)!].some((u) => ids.has(u))).map((t) => t.taskId);
+}
+
+/**
+ * Tasks of the group with no downstream inside it, teardowns replaced by the work before them
+ * (Airflow's TaskGroup.get_leaves): `group >> x` must not make x wait on a teardown alone.
+ */
+function groupLeaves(inGroup: readonly DeclaredTask[], upstream: ReadonlyMap<string, ReadonlySet<string>>): string[] {
+  const byId = new Map(inGroup.map((t) => [t.taskId, t]));
+  const downIn = new Map<string, string[]>(inGroup.map((t) => [t.taskId, []]));
+  for (const t of inGroup) for (const u of upstream.get(t.taskId)!) downIn.get(u)?.push(t.taskId);
+  const isTeardown = (id: string): boolean => byId.get(id)!.teardown !== null;
+  const hasNonTeardownDownstream = (id: string, exclude: string): boolean =>
+    downIn.get(id)!.some((d) => d !== exclude && !isTeardown(d));
+  const out = new Set<string>();
+  const viaTeardown = (id: string, seen: Set<string>): void => {
+    if (seen.has(id)) return;
+    seen.add(id);
+    for (const up of upstream.get(id)!) {
+      if (!byId.has(up)) continue;
+      if (isTeardown(up)) viaTeardown(up, seen);
+      else if (isTeardown(id) && byId.get(up)!.setup) continue; // not through the teardown-to-setup edge
+      else if (!hasNonTeardownDownstream(up, id)) out.add(up);
+    }
+  };
+  for (const t of inGroup) {
+    if (downIn.get(t.taskId)!.length > 0) continue;
+    if (t.teardown === null) out.add(t.taskId);
+    else viaTeardown(t.taskId, new Set());
+  }
+  return inGroup.map((t) => t.taskId).filter((id) => out.has(id));
+}
+
+/** Group id → its roots that are direct downstream of a branch (a branch may name such a group). */
+function branchGroups(
+  direct: readonly string[],
+  groups: readonly DeclaredGroup[],
+  tasks: readonly DeclaredTask[],
+  upstreamLists: ReadonlyMap<string, readonly string[]>,
+): Record<string, string[]> {
+  if (direct.length === 0 || groups.length === 0) return {};
+  const directSet = new Set(direct);
+  const out: Record<string, string[]> = {};
+  const upstreamSets = new Map([...upstreamLists].map(([id, ups]) => [id, new Set(ups)]));
+  for (const g of groups) {
+    const roots = groupRoots(tasks.filter((t) => isWithin(t.group, g)), upstreamSets).filter((r) => directSet.has(r));
+    if (roots.length > 0) out[g.groupId] = roots.sort();
+  }
+  return out;
+}
+
+/** Wraps a branch function so a result it may not follow fails the branch task with a clear error. */
+function branchFunction(
+  taskId: string,
+  fn: TaskFunction<unknown, unknown>,
+  direct: readonly string[],
+  groups: Readonly<Record<string, readonly string[]>>,
+): TaskFunction<unknown, unknown> {
+  return async (input, ctx) => {
+    const value = await fn(input, ctx);
+    const follow = branchTargets(taskId, value, direct, groups);
+    ctx.log.info(`following ${follow.length > 0 ? follow.join(', ') : 'no task'}; skipping the other direct downstream tasks`);
+    return value;
+  };
+}
+
+function callbackList(value: Callbacks | undefined, f: (message: string) => never): Callback[] {
+  if (value === undefined || value === null) return [];
+  const list = Array.isArray(value) ? [...(value as readonly Callback[])] : [value as Callback];
+  list.forEach((c, i) => {
+    if (typeof c !== 'function') f(`expected a function or an array of functions, got ${Array.isArray(value) ? `${typeof c} at [${i}]` : typeof c}`);
+  });
+  return list;
+}
+
+/** One function that runs every callback in order; failures are collected, not short-circuited. */
+function combineCallbacks(list: readonly Callback[]): TaskFunction<unknown, unknown> {
+  const combined = async (ctx: CallbackContext): Promise<void> => {
+    const errors: string[] = [];
+    for (const [i, c] of list.entries()) {
+      try {
+        await c(ctx);
+      } catch (err) {
+        const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+        errors.push(list.length > 1 ? `callback ${i + 1} of ${list.length}: ${text}` : text);
+      }
+    }
+    if (errors.length > 0) throw new CallbackError(errors.join('; '));
+  };
+  return combined as unknown as TaskFunction<unknown, unknown>;
 }
 
 const OPERATOR_NAMES: Record<DeclaredTask['kind'], string> = {
@@ -235,6 +486,7 @@ const OPERATOR_NAMES: Record<DeclaredTask['kind'], string> = {
   process: 'ProcessOperator',
   container: 'ContainerOperator',
   empty: 'EmptyOperator',
+  sensor: 'BaseSensorOperator',
 };
 
 const QUANTITY = /^\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
@@ -249,6 +501,11 @@ function compileResources(r: ResourceOptions | undefined, f: (m: string, field: 
   const gpuType = r?.gpuType ?? null;
   if (gpuType !== null && !/^[a-z0-9][a-z0-9._-]*$/i.test(gpuType)) f(`expected a GPU type like 'a100', got '${gpuType}'`, 'resources.gpuType');
   return { cpu, memory, gpu, gpu_type: gpuType };
+}
+
+function stringRecord(v: Record<string, string>, field: string, f: (m: string, field: string) => never): Record<string, string> {
+  for (const [key, value] of Object.entries(v)) if (typeof value !== 'string') f(`${key} must be a string, got ${typeof value}`, field);
+  return { ...v };
 }
 
 function compileContainer(o: ContainerTaskOptions, f: (m: string, field: string) => never): NonNullable<TaskSpec['container']> {
@@ -289,6 +546,7 @@ function compileContainer(o: ContainerTaskOptions, f: (m: string, field: string)
         ...(t.value !== undefined ? { value: t.value } : {}), ...(t.effect !== undefined ? { effect: t.effect } : {}),
       })),
       pending_timeout: k.pendingTimeout === undefined ? null : durationField(k.pendingTimeout, 'kubernetes.pendingTimeout', f),
+      ...(k.podAnnotations ? { pod_annotations: stringRecord(k.podAnnotations, 'kubernetes.podAnnotations', f) } : {}),
     },
   };
 }

@@ -4,9 +4,20 @@
  * task code: `dag()` only records the builder, which the compiler evaluates.
  */
 import type { TaskContext } from './context.js';
-import type { ContainerTaskOptions, DagOptions, ProcessTaskOptions, ResourceOptions, TaskOptions } from './options.js';
-import type { Json } from './spec.js';
+import type {
+  ContainerTaskOptions,
+  DagOptions,
+  DefaultArgs,
+  ProcessTaskOptions,
+  ResourceOptions,
+  ShortCircuitOptions,
+  TaskGroupOptions,
+  TaskOptions,
+  TeardownOptions,
+} from './options.js';
+import type { ControlSpec, Json } from './spec.js';
 import { makeXComArg, type Bindable, type XComArg } from './xcom-arg.js';
+import { sensorBuilder, type SensorBuilder } from './sensors.js';
 
 /** Arguments a task call takes: none for `void` input, optional for unannotated input. */
 export type CallArgs<I> = unknown extends I ? [input?: unknown] : [I] extends [void] ? [] : [input: Bindable<I>];
@@ -16,16 +27,45 @@ export interface TaskRef {
   readonly taskId: string;
 }
 
+const TASK_GROUP = Symbol.for('updraft.TaskGroup');
+
+/**
+ * A task group handle. In `chain()` it stands for its roots when something is upstream of it and
+ * for its leaves (teardowns excepted) when something is downstream of it, as `>>` on an Airflow
+ * TaskGroup does.
+ */
+export interface TaskGroup<R = void> {
+  /** The group's full id ("outer.inner"). */
+  readonly groupId: string;
+  /** What the group's builder function returned (e.g. an output reference of its last task). */
+  readonly result: R;
+}
+
+/** What `chain()` links: tasks, their outputs, and task groups. */
+export type ChainNode = TaskRef | TaskGroup<unknown>;
+
 export interface Task<I, O> extends TaskRef {
   /** Binds the task's input (once) and returns its output reference. */
   (...args: CallArgs<I>): XComArg<O>;
   /** The output reference without binding input (for control-only edges). */
   readonly output: XComArg<O>;
+  /** Marks the task as a setup task (Airflow's `as_setup()`); returns the task. */
+  asSetup(): Task<I, O>;
+  /**
+   * Marks the task as a teardown (Airflow's `as_teardown(setups=...)`): it runs once its
+   * upstreams are done if at least one of its setups succeeded, even when the work failed; it is
+   * skipped when its setups were skipped; its failure does not fail the run unless
+   * `onFailureFailDagrun`. Each setup becomes an upstream of the teardown. Returns the task.
+   */
+  asTeardown(options?: TeardownOptions): Task<I, O>;
 }
 
 export type TaskFunction<I, O> = (input: I, ctx: TaskContext) => O | Promise<O>;
 
-export interface DagBuilder {
+/** What a branch function returns: the direct downstream task id(s) to follow, or null for none. */
+export type BranchResult = string | readonly string[] | null | undefined | void;
+
+export interface DagBuilder extends SensorBuilder {
   /** An in-process TypeScript task; runs in the worker. Its return value is the XCom. */
   task<I = void, O = void>(options: TaskOptions, fn: TaskFunction<I, O>): Task<I, Awaited<O>>;
   /** A local program run as a process (argv array; no shell unless asked). */
@@ -37,14 +77,55 @@ export interface DagBuilder {
   container<I = void, O = Json>(options: ContainerTaskOptions): Task<I, O>;
   /** A task that does nothing (Airflow's EmptyOperator); useful as a join. */
   empty(options: TaskOptions): Task<void, void>;
-  /** Control-only edges: chain(a, b, [c, d], e) is a >> b >> [c, d] >> e. */
-  chain(...nodes: Array<TaskRef | readonly TaskRef[]>): void;
+  /**
+   * A branch (Airflow's `@task.branch`): an in-process function that returns the id(s) of the
+   * direct downstream task(s) to follow (a downstream task group's id stands for its roots), or
+   * null to follow none. Every other direct downstream task is skipped; the skips propagate by
+   * trigger rules (join with `none_failed_min_one_success`). Returning any other id fails the task.
+   */
+  branch<I = void>(options: TaskOptions, fn: TaskFunction<I, BranchResult | Promise<BranchResult>>): Task<I, Json>;
+  /**
+   * A short-circuit (Airflow's `@task.short_circuit`): a falsy return value skips the downstream
+   * tasks (all of them by default, see `ignoreDownstreamTriggerRules`); a truthy one is the XCom
+   * and nothing is skipped.
+   */
+  shortCircuit<I = void, O = unknown>(options: ShortCircuitOptions, fn: TaskFunction<I, O>): Task<I, Awaited<O>>;
+  /**
+   * Airflow's LatestOnlyOperator: skips its direct downstream tasks unless the run is the latest
+   * scheduled run of the DAG (no scheduled run with a later logical date). Manual runs skip nothing.
+   */
+  latestOnly(options: TaskOptions): Task<void, void>;
+  /**
+   * A task group (Airflow's TaskGroup): tasks declared on `g` get ids `groupId.taskId` (unless
+   * `prefixGroupId: false`), and the group's defaultArgs override the DAG's. Groups nest.
+   */
+  group<R = void>(options: TaskGroupOptions, build: (g: DagBuilder) => R): TaskGroup<R>;
+  /**
+   * Control-only edges: chain(a, b, [c, d], e) is a >> b >> [c, d] >> e. A task group stands for
+   * its roots on the downstream side and its leaves (not teardowns) on the upstream side.
+   */
+  chain(...nodes: Array<ChainNode | readonly ChainNode[]>): void;
+}
+
+/** A task group as the builder recorded it. */
+export interface DeclaredGroup {
+  /** Full id: the parent's id prefixed when the parent prefixes ("outer.inner"). */
+  groupId: string;
+  parent: DeclaredGroup | null;
+  prefixGroupId: boolean;
+  defaultArgs: DefaultArgs;
+  tooltip: string | null;
+  /** 0 for a top-level group. */
+  depth: number;
+  /** Declaration order, for stable iteration. */
+  index: number;
 }
 
 /** One task as the builder recorded it; the compiler turns it into a TaskSpec. */
 export interface DeclaredTask {
+  /** The full task id (group prefixes applied). */
   taskId: string;
-  kind: 'function' | 'process' | 'container' | 'empty';
+  kind: 'function' | 'process' | 'container' | 'empty' | 'sensor';
   options: TaskOptions | ProcessTaskOptions | ContainerTaskOptions;
   fn?: TaskFunction<unknown, unknown>;
   /** The bound input, with XComArgs still in it; undefined until the task is called. */
@@ -52,13 +133,25 @@ export interface DeclaredTask {
   bound: boolean;
   /** Declaration order, for error messages. */
   index: number;
+  /** The innermost group the task was declared in (null: the DAG itself). */
+  group: DeclaredGroup | null;
+  /** Set by asSetup(). */
+  setup: boolean;
+  /** Set by asTeardown(). */
+  teardown: { setups: TaskRef[]; onFailureFailDagrun: boolean } | null;
+  /** Branch, short-circuit and latest-only tasks. */
+  control?: ControlSpec;
 }
 
-/** What the builder collected. `owner` identifies this DAG's XComArgs. */
+/** One end of a chain() edge: a task (or output reference) or a group. */
+export type ChainEnd = { task: TaskRef } | { group: DeclaredGroup };
+
+/** What the builder collected. `owner` identifies this DAG's XComArgs and groups. */
 export interface DagDraft {
   owner: object;
   tasks: DeclaredTask[];
-  chains: Array<[from: TaskRef, to: TaskRef]>;
+  groups: DeclaredGroup[];
+  chains: Array<[from: ChainEnd, to: ChainEnd]>;
   /** Errors noticed while building (e.g. a task bound twice), reported by the compiler. */
   errors: Array<{ taskId?: string; field?: string; message: string }>;
 }
@@ -89,50 +182,122 @@ export function isDagDefinition(value: unknown): value is DagDefinition {
   return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'updraft.dag';
 }
 
-/** Runs a DAG's builder and returns what it declared. Used by the compiler. */
-export function draftDag(definition: DagDefinition): DagDraft {
-  const draft: DagDraft = { owner: {}, tasks: [], chains: [], errors: [] };
+/** Group ids: Airflow's group key rule (letters, digits, '-' and '_'; no dots, they separate levels). */
+const GROUP_ID_PATTERN = /^[A-Za-z0-9_-]+$/;
 
-  const declare = <I, O>(
-    kind: DeclaredTask['kind'],
-    options: TaskOptions | ProcessTaskOptions | ContainerTaskOptions,
-    fn?: TaskFunction<unknown, unknown>,
-  ): Task<I, O> => {
-    const declared: DeclaredTask = { taskId: options.taskId, kind, options, fn, bound: false, index: draft.tasks.length };
-    draft.tasks.push(declared);
-    const output = makeXComArg<O>(draft.owner, options.taskId);
-    const call = (...args: unknown[]): XComArg<O> => {
-      if (declared.bound) {
-        draft.errors.push({
-          taskId: options.taskId,
-          message: `task "${options.taskId}" is called twice; each call would be a separate task, so declare another task with its own taskId`,
-        });
-      }
-      declared.bound = true;
-      declared.input = args[0];
-      return output;
-    };
-    return Object.assign(call, { taskId: options.taskId, output }) as unknown as Task<I, O>;
-  };
-
-  const builder: DagBuilder = {
-    task: <I, O>(options: TaskOptions, fn: TaskFunction<I, O>) =>
-      declare<I, Awaited<O>>('function', options, fn as TaskFunction<unknown, unknown>),
-    process: <I, O>(options: ProcessTaskOptions & { resources?: ResourceOptions }) => declare<I, O>('process', options),
-    container: <I, O>(options: ContainerTaskOptions) => declare<I, O>('container', options),
-    empty: (options: TaskOptions) => declare<void, void>('empty', options),
-    chain: (...nodes) => {
-      for (let i = 1; i < nodes.length; i++) {
-        const from = toList(nodes[i - 1]!);
-        const to = toList(nodes[i]!);
-        for (const f of from) for (const t of to) draft.chains.push([f, t]);
-      }
-    },
-  };
-  definition.build(builder);
-  return draft;
+interface GroupInternal {
+  readonly [TASK_GROUP]: { owner: object; declared: DeclaredGroup };
 }
 
-function toList(node: TaskRef | readonly TaskRef[]): readonly TaskRef[] {
-  return Array.isArray(node) ? (node as readonly TaskRef[]) : [node as TaskRef];
+function isGroupHandle(value: unknown): value is TaskGroup<unknown> & GroupInternal {
+  return typeof value === 'object' && value !== null && TASK_GROUP in value;
+}
+
+/** Runs a DAG's builder and returns what it declared. Used by the compiler. */
+export function draftDag(definition: DagDefinition): DagDraft {
+  const draft: DagDraft = { owner: {}, tasks: [], groups: [], chains: [], errors: [] };
+
+  const makeBuilder = (group: DeclaredGroup | null): DagBuilder => {
+    const fullId = (label: string): string => (group !== null && group.prefixGroupId ? `${group.groupId}.${label}` : label);
+
+    const declare = <I, O>(
+      kind: DeclaredTask['kind'],
+      options: TaskOptions | ProcessTaskOptions | ContainerTaskOptions,
+      fn?: TaskFunction<unknown, unknown>,
+      control?: ControlSpec,
+    ): Task<I, O> => {
+      // A non-string id is reported by the compiler; keep it as is so the message shows it.
+      const taskId = typeof options?.taskId === 'string' ? fullId(options.taskId) : (options?.taskId as unknown as string);
+      const declared: DeclaredTask = {
+        taskId, kind, options, fn, bound: false, index: draft.tasks.length, group, setup: false, teardown: null,
+        ...(control ? { control } : {}),
+      };
+      draft.tasks.push(declared);
+      const output = makeXComArg<O>(draft.owner, taskId);
+      const call = (...args: unknown[]): XComArg<O> => {
+        if (declared.bound) {
+          draft.errors.push({
+            taskId,
+            message: `task "${taskId}" is called twice; each call would be a separate task, so declare another task with its own taskId`,
+          });
+        }
+        declared.bound = true;
+        declared.input = args[0];
+        return output;
+      };
+      const handle = Object.assign(call, {
+        taskId,
+        output,
+        asSetup: () => {
+          declared.setup = true;
+          return handle;
+        },
+        asTeardown: (opts: TeardownOptions = {}) => {
+          const setups = opts.setups === undefined ? [] : Array.isArray(opts.setups) ? [...(opts.setups as readonly TaskRef[])] : [opts.setups as TaskRef];
+          declared.teardown = { setups, onFailureFailDagrun: opts.onFailureFailDagrun ?? false };
+          return handle;
+        },
+      }) as unknown as Task<I, O>;
+      return handle;
+    };
+
+    const toEnds = (node: ChainNode | readonly ChainNode[]): ChainEnd[] =>
+      (Array.isArray(node) ? (node as readonly ChainNode[]) : [node as ChainNode]).map((n): ChainEnd => {
+        if (isGroupHandle(n)) {
+          if (n[TASK_GROUP].owner !== draft.owner) {
+            draft.errors.push({ field: 'chain', message: `chain() references task group "${n.groupId}" of another DAG` });
+          }
+          return { group: n[TASK_GROUP].declared };
+        }
+        return { task: n as TaskRef };
+      });
+
+    return {
+      task: <I, O>(options: TaskOptions, fn: TaskFunction<I, O>) =>
+        declare<I, Awaited<O>>('function', options, fn as TaskFunction<unknown, unknown>),
+      process: <I, O>(options: ProcessTaskOptions & { resources?: ResourceOptions }) => declare<I, O>('process', options),
+      container: <I, O>(options: ContainerTaskOptions) => declare<I, O>('container', options),
+      empty: (options: TaskOptions) => declare<void, void>('empty', options),
+      ...sensorBuilder(declare),
+      branch: <I>(options: TaskOptions, fn: TaskFunction<I, BranchResult | Promise<BranchResult>>) =>
+        declare<I, Json>('function', options, fn as TaskFunction<unknown, unknown>, { type: 'branch' }),
+      shortCircuit: <I, O>(options: ShortCircuitOptions, fn: TaskFunction<I, O>) =>
+        declare<I, Awaited<O>>('function', options, fn as TaskFunction<unknown, unknown>, {
+          type: 'short_circuit',
+          ignore_downstream_trigger_rules: options?.ignoreDownstreamTriggerRules ?? true,
+        }),
+      latestOnly: (options: TaskOptions) => declare<void, void>('empty', options, undefined, { type: 'latest_only' }),
+      group: <R>(options: TaskGroupOptions, build: (g: DagBuilder) => R): TaskGroup<R> => {
+        const label = options?.groupId;
+        if (typeof label !== 'string' || !GROUP_ID_PATTERN.test(label)) {
+          draft.errors.push({
+            field: 'groupId',
+            message: `task group id ${JSON.stringify(label)} may contain only ASCII letters, digits, '-' and '_' (dots separate nested groups)`,
+          });
+        }
+        const declared: DeclaredGroup = {
+          groupId: group !== null && group.prefixGroupId ? `${group.groupId}.${String(label)}` : String(label),
+          parent: group,
+          prefixGroupId: options?.prefixGroupId ?? true,
+          defaultArgs: options?.defaultArgs ?? {},
+          tooltip: options?.tooltip ?? null,
+          depth: group === null ? 0 : group.depth + 1,
+          index: draft.groups.length,
+        };
+        draft.groups.push(declared);
+        const result = build(makeBuilder(declared));
+        return { groupId: declared.groupId, result, [TASK_GROUP]: { owner: draft.owner, declared } } as TaskGroup<R> & GroupInternal;
+      },
+      chain: (...nodes) => {
+        for (let i = 1; i < nodes.length; i++) {
+          const from = toEnds(nodes[i - 1]!);
+          const to = toEnds(nodes[i]!);
+          for (const f of from) for (const t of to) draft.chains.push([f, t]);
+        }
+      },
+    };
+  };
+
+  definition.build(makeBuilder(null));
+  return draft;
 }

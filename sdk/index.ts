@@ -14,3 +14,7 @@ export { TaskInstanceState, DagRunState, DagRunType } from './states.js';
 export { compileDag } from './compile.js';
 export { Param, param } from './params.js';
 export type { ParamOptions, ParamSchema, ParamSpec } from './params.js';
+export type { TaskGroup, ChainNode, BranchResult } from './dag.js';
+export type { Callback, Callbacks, DefaultArgs, ShortCircuitOptions, TaskGroupOptions, TeardownOptions } from './options.js';
+export type { CallbackContext } from './callbacks.js';
+export { BranchError } from './control-flow.js';

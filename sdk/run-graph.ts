@@ -5,7 +5,7 @@
  *
  * Tasks are addressed by index into `spec.tasks` (topological order) so hot paths use arrays.
  */
-import { computeDagRunState, evaluateTriggerRule } from './semantics/index.js';
+import { computeDagRunState, dagRunStateLeaves, evaluateTriggerRule, type TriggerRuleOptions } from './semantics/index.js';
 import type { DagSpec, TaskSpec } from './spec.js';
 import { TaskInstanceState, isFinished } from './states.js';
 
@@ -26,6 +26,22 @@ export interface AutoDecision {
   reason: string;
 }
 
+/** Shared options for DAGs without setups: the hot path allocates nothing. */
+const NO_SETUPS: TriggerRuleOptions = Object.freeze({});
+
+function emptyCounts(total = 0): UpstreamCounts {
+  return { success: 0, skipped: 0, failed: 0, upstream_failed: 0, removed: 0, done: 0, total };
+}
+
+function count(c: UpstreamCounts, state: TaskInstanceState): void {
+  c.done++;
+  if (state === TaskInstanceState.SUCCESS) c.success++;
+  else if (state === TaskInstanceState.SKIPPED) c.skipped++;
+  else if (state === TaskInstanceState.FAILED) c.failed++;
+  else if (state === TaskInstanceState.UPSTREAM_FAILED) c.upstream_failed++;
+  else if (state === TaskInstanceState.REMOVED) c.removed++;
+}
+
 export interface CarriedTaskState {
   state: TaskInstanceState;
   try_number: number;
@@ -41,7 +57,18 @@ export class RunGraph {
   private readonly counts: UpstreamCounts[];
   /** Tasks whose trigger rule said "run" and that have not been handed out yet. */
   private readonly ready: number[] = [];
+  /** Airflow's effective leaves (teardown leaves without on_failure_fail_dagrun do not count). */
   private readonly isLeaf: boolean[];
+  private readonly isSetup: boolean[];
+  private readonly isTeardown: boolean[];
+  /** Per task: trigger-rule options with its (mutable) setup counts; NO_SETUPS when the DAG has none. */
+  private readonly ruleOptions: TriggerRuleOptions[];
+  /** Counts over direct upstream setups (teardowns read them); only when the DAG has setups. */
+  private readonly setupCounts: UpstreamCounts[] | null;
+  /** Counts over indirect setups in scope (implicit all_success); only when the DAG has setups. */
+  private readonly indirectCounts: UpstreamCounts[] | null;
+  /** Per setup: the tasks that have it as an indirect setup (re-evaluated when it finishes). */
+  private readonly scopeOf: number[][] | null;
   private unfinished: number;
 
   constructor(spec: Pick<DagSpec, 'tasks'>, carried?: readonly CarriedTaskState[]) {
@@ -52,12 +79,31 @@ export class RunGraph {
     this.indexOf = indexOf;
     this.upstreamIdx = spec.tasks.map((t) => t.upstream.map((u) => indexOf.get(u)!));
     this.downstreamIdx = spec.tasks.map((t) => t.downstream.map((d) => indexOf.get(d)!));
-    this.isLeaf = spec.tasks.map((t) => t.downstream.length === 0);
+    this.isSetup = spec.tasks.map((t) => t.is_setup === true);
+    this.isTeardown = spec.tasks.map((t) => t.is_teardown === true);
+    this.isLeaf = this.isTeardown.some(Boolean)
+      ? dagRunStateLeaves(spec.tasks.map((t) => ({
+        task_id: t.task_id, downstream_task_ids: t.downstream, is_teardown: t.is_teardown === true,
+        on_failure_fail_dagrun: t.on_failure_fail_dagrun === true,
+      })))
+      : spec.tasks.map((t) => t.downstream.length === 0);
     this.state = new Array<TaskInstanceState>(n).fill(TaskInstanceState.NONE);
     this.tryNumber = new Array<number>(n).fill(0);
-    this.counts = this.upstreamIdx.map((ups) => ({
-      success: 0, skipped: 0, failed: 0, upstream_failed: 0, removed: 0, done: 0, total: ups.length,
-    }));
+    this.counts = this.upstreamIdx.map((ups) => emptyCounts(ups.length));
+    if (this.isSetup.some(Boolean)) {
+      this.setupCounts = this.upstreamIdx.map((ups) => emptyCounts(ups.filter((u) => this.isSetup[u]).length));
+      const scope = this.setupScopes();
+      this.scopeOf = scope.scopeOf;
+      this.indirectCounts = scope.indirect.map((setups) => emptyCounts(setups.length));
+      this.ruleOptions = spec.tasks.map((_, i) => ({
+        setupCounts: this.setupCounts![i], indirectSetupCounts: this.indirectCounts![i], isTeardown: this.isTeardown[i],
+      }));
+    } else {
+      this.setupCounts = null;
+      this.indirectCounts = null;
+      this.scopeOf = null;
+      this.ruleOptions = new Array<TriggerRuleOptions>(n).fill(NO_SETUPS);
+    }
     this.unfinished = n;
     if (carried) {
       carried.forEach((c, i) => {
@@ -66,6 +112,50 @@ export class RunGraph {
         if (isFinished(c.state)) this.setFinished(i, c.state);
       });
     }
+  }
+
+  /**
+   * Airflow's setup scope (`get_upstreams_only_setups`): setup S is relevant to task T when S is
+   * upstream of T and S has no teardown or one of S's teardowns is downstream of T. Indirect =
+   * relevant and not a direct upstream. Teardowns have none. O(setups × (tasks + edges)).
+   */
+  private setupScopes(): { indirect: number[][]; scopeOf: number[][] } {
+    const n = this.tasks.length;
+    const indirect: number[][] = Array.from({ length: n }, () => []);
+    const scopeOf: number[][] = Array.from({ length: n }, () => []);
+    for (let s = 0; s < n; s++) {
+      if (!this.isSetup[s]) continue;
+      const below = this.reach(s, this.downstreamIdx);
+      const teardowns = this.downstreamIdx[s]!.filter((d) => this.isTeardown[d]);
+      let relevant = below;
+      if (teardowns.length > 0) {
+        const above = new Set<number>();
+        for (const td of teardowns) for (const a of this.reach(td, this.upstreamIdx)) above.add(a);
+        relevant = below.filter((t) => above.has(t));
+      }
+      const direct = new Set(this.downstreamIdx[s]);
+      for (const t of relevant) {
+        if (this.isTeardown[t] || direct.has(t)) continue;
+        indirect[t]!.push(s);
+        scopeOf[s]!.push(t);
+      }
+    }
+    return { indirect, scopeOf };
+  }
+
+  /** Every task reachable from `from` (excluded) along `edges`, in index order. */
+  private reach(from: number, edges: readonly number[][]): number[] {
+    const seen = new Uint8Array(this.tasks.length);
+    const stack = [...edges[from]!];
+    while (stack.length > 0) {
+      const i = stack.pop()!;
+      if (seen[i]) continue;
+      seen[i] = 1;
+      for (const j of edges[i]!) if (!seen[j]) stack.push(j);
+    }
+    const out: number[] = [];
+    for (let i = 0; i < seen.length; i++) if (seen[i]) out.push(i);
+    return out;
   }
 
   get size(): number {
@@ -113,11 +203,59 @@ export class RunGraph {
    * Records a terminal state and re-evaluates the downstream tasks; returns the skips and
    * upstream_failed decisions that cascade from it (already applied).
    */
-  finish(index: number, state: TaskInstanceState): AutoDecision[] {
+  finish(index: number, state: TaskInstanceState, skip?: { indices: readonly number[]; reason: string }): AutoDecision[] {
     const decisions: AutoDecision[] = [];
     this.setFinished(index, state);
+    // A control task's skips land before its downstream tasks are evaluated (Airflow skips them
+    // inside the task's execute, before the task's own success is recorded).
+    const skipped: number[] = [];
+    for (const i of skip?.indices ?? []) {
+      if (!this.notStarted(i)) continue;
+      const at = this.ready.indexOf(i);
+      if (at >= 0) this.ready.splice(at, 1);
+      this.state[i] = TaskInstanceState.NONE;
+      this.setFinished(i, TaskInstanceState.SKIPPED);
+      decisions.push({ index: i, state: TaskInstanceState.SKIPPED, reason: skip!.reason });
+      skipped.push(i);
+    }
     this.propagate(index, decisions);
+    for (const i of skipped) this.propagate(i, decisions);
     return decisions;
+  }
+
+  /** Not handed out yet: in `none`, or runnable but still in the ready list. */
+  notStarted(index: number): boolean {
+    const s = this.state[index];
+    return s === TaskInstanceState.NONE || (s === TaskInstanceState.SCHEDULED && this.ready.includes(index));
+  }
+
+  /**
+   * What a branch skips (Airflow's SkipMixin.skip_all_except): every direct downstream task that
+   * is neither followed nor downstream of a followed task, if not started yet.
+   */
+  branchSkips(index: number, follow: readonly string[]): number[] {
+    const followed = new Set<number>();
+    for (const id of follow) {
+      const f = this.indexOf.get(id);
+      if (f === undefined) continue;
+      followed.add(f);
+      for (const d of this.reach(f, this.downstreamIdx)) followed.add(d);
+    }
+    return this.downstreamIdx[index]!.filter((d) => !followed.has(d) && this.notStarted(d));
+  }
+
+  /**
+   * What a falsy short-circuit skips (Airflow's ShortCircuitOperator): every downstream task, or
+   * only the direct ones when trigger rules are to decide the rest; never teardowns.
+   */
+  shortCircuitSkips(index: number, ignoreDownstreamTriggerRules: boolean): number[] {
+    const candidates = ignoreDownstreamTriggerRules ? this.reach(index, this.downstreamIdx) : this.downstreamIdx[index]!;
+    return candidates.filter((d) => !this.isTeardown[d] && this.notStarted(d));
+  }
+
+  /** What a latest-only task skips when the run is not the latest: its direct downstream tasks. */
+  latestOnlySkips(index: number): number[] {
+    return this.downstreamIdx[index]!.filter((d) => this.notStarted(d));
   }
 
   /** The run's state from its leaves, or a deadlock when nothing can make progress. */
@@ -137,8 +275,8 @@ export class RunGraph {
         task_id: t.task_id,
         state: this.state[i]!,
         is_leaf: this.isLeaf[i]!,
-        is_teardown: false,
-        on_failure_fail_dagrun: false,
+        is_teardown: this.isTeardown[i]!,
+        on_failure_fail_dagrun: t.on_failure_fail_dagrun === true,
       })),
     });
     return result.state === 'running' ? { state: 'failed', reason: 'no leaf decided the run' } : result;
@@ -155,14 +293,10 @@ export class RunGraph {
     if (isFinished(previous)) return;
     this.state[index] = state;
     this.unfinished--;
-    for (const d of this.downstreamIdx[index]!) {
-      const c = this.counts[d]!;
-      c.done++;
-      if (state === TaskInstanceState.SUCCESS) c.success++;
-      else if (state === TaskInstanceState.SKIPPED) c.skipped++;
-      else if (state === TaskInstanceState.FAILED) c.failed++;
-      else if (state === TaskInstanceState.UPSTREAM_FAILED) c.upstream_failed++;
-      else if (state === TaskInstanceState.REMOVED) c.removed++;
+    for (const d of this.downstreamIdx[index]!) count(this.counts[d]!, state);
+    if (this.setupCounts !== null && this.isSetup[index]) {
+      for (const d of this.downstreamIdx[index]!) count(this.setupCounts[d]!, state);
+      for (const t of this.scopeOf![index]!) count(this.indirectCounts![t]!, state);
     }
   }
 
@@ -171,18 +305,22 @@ export class RunGraph {
     const stack = [index];
     while (stack.length > 0) {
       const i = stack.pop()!;
-      for (const d of this.downstreamIdx[i]!) {
-        if (this.state[d] !== TaskInstanceState.NONE) continue;
-        const before = decisions.length;
-        this.evaluate(d, decisions);
-        if (decisions.length > before) stack.push(d);
-      }
+      for (const d of this.downstreamIdx[i]!) this.reevaluate(d, decisions, stack);
+      // A finished setup also decides the tasks in its scope that are not directly downstream.
+      if (this.scopeOf !== null && this.isSetup[i]) for (const t of this.scopeOf[i]!) this.reevaluate(t, decisions, stack);
     }
+  }
+
+  private reevaluate(d: number, decisions: AutoDecision[], stack: number[]): void {
+    if (this.state[d] !== TaskInstanceState.NONE) return;
+    const before = decisions.length;
+    this.evaluate(d, decisions);
+    if (decisions.length > before) stack.push(d);
   }
 
   private evaluate(i: number, decisions: AutoDecision[]): void {
     const task = this.tasks[i]!;
-    const verdict = evaluateTriggerRule(task.trigger_rule, this.counts[i]!, {});
+    const verdict = evaluateTriggerRule(task.trigger_rule, this.counts[i]!, this.ruleOptions[i]);
     switch (verdict.decision) {
       case 'run':
         this.state[i] = TaskInstanceState.SCHEDULED;

@@ -173,8 +173,8 @@ export const TEMPLATE_FIELDS: Record<TaskKind, { allowed: readonly string[]; def
   process: { allowed: ['argv', 'env', 'cwd'], default: ['argv', 'env', 'cwd'] },
   container: { allowed: ['image', 'command', 'args', 'env', 'working_dir'], default: ['image', 'command', 'args', 'env', 'working_dir'] },
   empty: { allowed: [], default: [] },
-  // A process sensor's argv/env/cwd render like a process task's; other checks have no templated fields.
-  sensor: { allowed: ['input', 'argv', 'env', 'cwd'], default: ['argv', 'env', 'cwd'] },
+  // A process sensor's argv/env/cwd render like a process task's, a file sensor's filepath like FileSensor's.
+  sensor: { allowed: ['input', 'argv', 'env', 'cwd', 'filepath'], default: ['argv', 'env', 'cwd', 'filepath'] },
 };
 
 export interface DagSpec {
@@ -202,6 +202,15 @@ export interface DagSpec {
   tasks: TaskSpec[];
   /** DAG-run callbacks defined in the DAG file (absent: none). */
   callbacks?: CallbackFlags<'on_success' | 'on_failure'>;
+  /** Task groups by full id, for display (absent: none). Tasks name theirs in `task_group`. */
+  task_groups?: Record<string, TaskGroupSpec>;
+}
+
+export interface TaskGroupSpec {
+  /** The enclosing group's full id; null at the top level. */
+  parent: string | null;
+  prefix_group_id: boolean;
+  tooltip: string | null;
 }
 
 /** A DagSpec with its content hash (sha1 hex of the canonical JSON of the spec). */

@@ -12,7 +12,8 @@ import { createInProcessExecutor } from '../activities/executors/in-process.js';
 import { createDockerExecutor } from '../activities/executors/docker.js';
 import { createKubernetesExecutor } from '../activities/executors/kubernetes.js';
 import { createProcessExecutor } from '../activities/executors/process.js';
-import { GpuAllocator } from '../activities/gpu-allocator.js';
+import { createSensorExecutor } from '../activities/sensors/sensor-executor.js';
+import type { GpuAllocator } from '../activities/gpu-allocator.js';
 import { TaskExecutionError, type Executor } from '../activities/executors/types.js';
 import type { Database } from '../db/database.js';
 import type { ContainerConfig } from './config.js';
@@ -74,14 +75,17 @@ export function createContainerExecutor(config: ContainerConfig): Executor {
 
 export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<Worker> {
   const inProcess = createInProcessExecutor(opts.dagBag.functionResolver());
+  const processExecutor = createProcessExecutor();
   const executors: Record<string, Executor> = {
     function: inProcess,
-    process: createProcessExecutor(),
+    process: processExecutor,
     empty: emptyExecutor,
+    sensor: createSensorExecutor({ db: opts.db, functionExecutor: inProcess, processExecutor }),
     ...(opts.containers ? { container: createContainerExecutor(opts.containers) } : {}),
     ...Object.fromEntries(Object.entries(opts.executors ?? {}).filter((e): e is [string, Executor] => e[1] !== undefined)),
   };
   const activities = createActivities({
+    functions: opts.dagBag.functionResolver(),
     db: opts.db,
     logsFolder: opts.logsFolder,
     hostname: opts.hostname ?? os.hostname(),

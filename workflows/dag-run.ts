@@ -18,8 +18,11 @@ import {
   upsertSearchAttributes,
   workflowInfo,
   allHandlersFinished,
+  log,
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
+import { callbackKey, type CallbackPayload, type DagCallbackName, type TaskCallbackName } from '../sdk/callbacks.js';
+import { branchFollow, isTruthy } from '../sdk/control-flow.js';
 import { taskQueueFor } from '../sdk/queues.js';
 import { RunGraph, type AutoDecision } from '../sdk/run-graph.js';
 import { retryDelaySeconds } from '../sdk/semantics/index.js';
@@ -30,6 +33,7 @@ import {
   TaskFailureType,
   type CarriedRun,
   type DagRunInput,
+  type RunCallbackRequest,
   type RunTaskRequest,
   type TaskStateUpdate,
   type XComEntry,
@@ -96,13 +100,95 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
   let stopReason: string | null = null;
   let stopState: 'failed' | null = null;
 
+  // Callbacks (sdk/callbacks.ts): queued when a state is decided, started by the main loop right
+  // after the next flush (so the state is recorded first), awaited before the run completes or
+  // continues as new. They run non-cancellable and never change a state.
+  const callbackQueue: RunCallbackRequest[] = [];
+  const runningCallbacks = new Set<Promise<void>>();
+  const callbackPayload = (name: TaskCallbackName | DagCallbackName, taskId: string | null, tryNumber: number, state: string, exception: string | null): CallbackPayload => ({
+    callback: name, dag_id: dagId, task_id: taskId, run_id: runId, run_type: input.runType, logical_date: input.logicalDate,
+    try_number: tryNumber, map_index: -1, state, exception, params: { ...dag.params, ...input.conf }, conf: input.conf,
+  });
+  const callbackRequest = (name: TaskCallbackName | DagCallbackName, taskId: string | null, tryNumber: number, state: string, exception: string | null): RunCallbackRequest => ({
+    dagId, runId, specHash: input.specHash, key: callbackKey(taskId, name), payload: callbackPayload(name, taskId, tryNumber, state, exception),
+  });
+  const queueCallback = (index: number, name: TaskCallbackName, tryNumber: number, state: string, exception: string | null): void => {
+    const task = graph.tasks[index]!;
+    if (task.callbacks?.[name]) callbackQueue.push(callbackRequest(name, task.task_id, tryNumber, state, exception));
+  };
+  const callCallback = async (req: RunCallbackRequest): Promise<void> => {
+    const what = `${req.payload.task_id ?? 'DAG run'} ${req.payload.callback} callback`;
+    const acts = proxyActivities<Activities>({
+      taskQueue: options.taskQueue,
+      startToCloseTimeout: '10 minutes',
+      // The activity returns what the callback threw; only infrastructure failures get here.
+      retry: { initialInterval: '1 second', maximumAttempts: 3 },
+      summary: req.payload.task_id === null ? `DAG ${req.payload.callback} callback` : `${req.payload.task_id} ${req.payload.callback} callback (try ${req.payload.try_number})`,
+    });
+    try {
+      const result = await acts.runCallback(req);
+      if (!result.ok) log.warn(`${what} failed (state unchanged): ${result.error}`);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      log.warn(`${what} could not run: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  const startCallbacks = (): void => {
+    for (const req of callbackQueue.splice(0)) {
+      const p: Promise<void> = CancellationScope.nonCancellable(() => callCallback(req)).finally(() => {
+        runningCallbacks.delete(p);
+        changed = true;
+      });
+      runningCallbacks.add(p);
+    }
+  };
+
+  /** Skips a control task's result decides (branch, short-circuit, latest-only); undefined: none. */
+  const controlSkips = async (index: number, xcom: XComEntry | null, tryNumber: number): Promise<{ indices: number[]; reason: string } | undefined> => {
+    const task = graph.tasks[index]!;
+    const control = task.control!;
+    const id = task.task_id;
+    switch (control.type) {
+      case 'branch': {
+        let value: Json = null;
+        if (xcom !== null) {
+          value = 'inline' in xcom ? xcom.inline : await local.readXCom({ dagId, runId, taskId: id, key: 'return_value' });
+        }
+        const follow = branchFollow(value, task.downstream, control.groups);
+        return { indices: graph.branchSkips(index, follow), reason: `skipped by branch "${id}" (it followed ${follow.length > 0 ? follow.join(', ') : 'no task'})` };
+      }
+      case 'short_circuit': {
+        // A value stored by reference is over the inline limit, so it is a non-empty string, array or object: truthy.
+        const truthy = xcom !== null && (!('inline' in xcom) || isTruthy(xcom.inline));
+        if (truthy) return undefined;
+        return {
+          indices: graph.shortCircuitSkips(index, control.ignore_downstream_trigger_rules),
+          reason: `skipped by short-circuit "${id}" (its result was falsy)`,
+        };
+      }
+      case 'latest_only': {
+        const candidates = graph.latestOnlySkips(index);
+        const answer = await local.checkLatestOnly({
+          dagId, runId, runType: input.runType, logicalDate: input.logicalDate, taskId: id, tryNumber,
+          downstream: candidates.map((i) => graph.tasks[i]!.task_id),
+        });
+        return answer.latest ? undefined : { indices: candidates, reason: `skipped by latest_only "${id}": ${answer.reason}` };
+      }
+    }
+  };
+
   const runTask = async (index: number): Promise<void> => {
     const task = graph.tasks[index]!;
     const maxTries = task.retries + 1;
+    // Set when a sensor in reschedule mode asked to be poked again: the next poke is the same try.
+    let rescheduledTry: number | null = null;
     for (;;) {
-      const tryNumber = graph.tryNumber[index]! + 1;
+      const tryNumber: number = rescheduledTry ?? graph.tryNumber[index]! + 1;
+      rescheduledTry = null;
       graph.markInFlight(index, TaskInstanceState.RUNNING, tryNumber);
       changed = true;
+      // Airflow runs on_execute_callback right before the work; so do we, awaited, per try.
+      if (task.callbacks?.on_execute) await callCallback(callbackRequest('on_execute', task.task_id, tryNumber, TaskInstanceState.RUNNING, null));
       const request: RunTaskRequest = {
         dagId, runId, runType: input.runType, dagVersionId: input.dagVersionId, specHash: input.specHash,
         task, mapIndex: -1, tryNumber, maxTries,
@@ -129,11 +215,22 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
       let failure: { message: string; retryable: boolean } | null = null;
       try {
         const result = await acts.runTask(request);
+        if (result.outcome === 'reschedule') {
+          // The activity recorded up_for_reschedule and gave back its slots; wait, then poke again.
+          graph.markInFlight(index, TaskInstanceState.UP_FOR_RESCHEDULE, tryNumber);
+          changed = true;
+          await sleep(Math.max(1, result.delaySeconds * 1000), { summary: `${task.task_id} up_for_reschedule (try ${tryNumber}, next poke in ${result.delaySeconds}s)` });
+          rescheduledTry = tryNumber;
+          continue;
+        }
         if (result.outcome === 'success') {
           if (result.xcom) xcoms.set(index, result.xcom);
-          finish(index, TaskInstanceState.SUCCESS);
+          const skip = task.control ? await controlSkips(index, result.xcom ?? null, tryNumber) : undefined;
+          finish(index, TaskInstanceState.SUCCESS, skip);
+          queueCallback(index, 'on_success', tryNumber, TaskInstanceState.SUCCESS, null);
         } else {
           finish(index, TaskInstanceState.SKIPPED);
+          queueCallback(index, 'on_skipped', tryNumber, TaskInstanceState.SKIPPED, result.reason);
         }
         return;
       } catch (err) {
@@ -147,9 +244,11 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
         try_number: tryNumber, error: failure.message, end_date: new Date().toISOString() });
       if (!canRetry) {
         finish(index, TaskInstanceState.FAILED);
+        queueCallback(index, 'on_failure', tryNumber, TaskInstanceState.FAILED, failure.message);
         return;
       }
       graph.markInFlight(index, TaskInstanceState.UP_FOR_RETRY, tryNumber);
+      queueCallback(index, 'on_retry', tryNumber, TaskInstanceState.UP_FOR_RETRY, failure.message);
       changed = true;
       const delay = retryDelaySeconds({
         dagId, taskId: task.task_id, logicalDate: input.logicalDate, tryNumber,
@@ -159,8 +258,8 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
     }
   };
 
-  const finish = (index: number, state: TaskInstanceState): void => {
-    recordDecisions(graph.finish(index, state));
+  const finish = (index: number, state: TaskInstanceState, skip?: { indices: number[]; reason: string }): void => {
+    recordDecisions(graph.finish(index, state, skip));
     changed = true;
   };
 
@@ -200,12 +299,13 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
       const draining = workflowInfo().continueAsNewSuggested;
       if (!draining) for (const i of graph.takeReady(maxInFlight - scopes.size)) start(i);
       await flush();
+      if (callbackQueue.length > 0) startCallbacks();
       const outcome = graph.runOutcome(scopes.size);
       lastDetails = publishDetails(dagId, runId, graph, lastDetails);
       if (outcome.state !== 'running') {
         return await complete(outcome.state, outcome.reason ?? null);
       }
-      if (draining && scopes.size === 0) {
+      if (draining && scopes.size === 0 && runningCallbacks.size === 0) {
         await condition(allHandlersFinished);
         const carried: CarriedRun = {
           generation: generation + 1,
@@ -248,6 +348,10 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
   async function complete(state: 'success' | 'failed', reason: string | null): Promise<DagRunResult> {
     await flush();
     await local.recordStates({ dagId, runId, tasks: [], run: { state, error: reason, end: true } });
+    const dagCallback = state === 'success' ? 'on_success' : 'on_failure';
+    if (dag.callbacks?.[dagCallback]) callbackQueue.push(callbackRequest(dagCallback, null, 0, state, reason));
+    if (callbackQueue.length > 0) startCallbacks();
+    if (runningCallbacks.size > 0) await CancellationScope.nonCancellable(() => Promise.all([...runningCallbacks]));
     upsertSearchAttributes([{ key: DAG_RUN_STATE, value: state }]);
     publishDetails(dagId, runId, graph, lastDetails);
     return { state, ...(reason ? { reason } : {}), tasks: graph.countsByState() };

@@ -5,6 +5,7 @@
 import type { DagSpec, Json, TaskSpec } from '../sdk/spec.js';
 import type { DagRunType, TaskInstanceState } from '../sdk/states.js';
 import type { CarriedTaskState } from '../sdk/run-graph.js';
+import type { CallbackPayload } from '../sdk/callbacks.js';
 
 export const DAG_RUN_WORKFLOW = 'dagRun';
 
@@ -100,7 +101,9 @@ export interface RunTaskRequest {
 
 export type RunTaskResult =
   | { outcome: 'success'; xcom: XComEntry | null }
-  | { outcome: 'skipped'; reason: string };
+  | { outcome: 'skipped'; reason: string }
+  /** A sensor in reschedule mode, not met yet: run the same try again after delaySeconds. */
+  | { outcome: 'reschedule'; delaySeconds: number };
 
 /** ApplicationFailure types the runTask activity throws; the workflow decides retries. */
 export const TaskFailureType = {
@@ -125,4 +128,44 @@ export interface RecordStatesRequest {
   runId: string;
   tasks: TaskStateUpdate[];
   run?: { state: 'running' | 'success' | 'failed'; error?: string | null; end: boolean };
+}
+
+/** One callback (task or DAG run) to run in the runCallback activity. */
+export interface RunCallbackRequest {
+  dagId: string;
+  runId: string;
+  specHash: string;
+  /** The function's key in the DAG bag (sdk/callbacks.ts callbackKey). */
+  key: string;
+  payload: CallbackPayload;
+}
+
+/** A callback never fails the activity: what it threw comes back here (and is in the task log). */
+export type RunCallbackResult = { ok: true } | { ok: false; error: string };
+
+/** Asks whether a run is the latest scheduled run of its DAG (LatestOnlyOperator). */
+export interface LatestOnlyRequest {
+  dagId: string;
+  runId: string;
+  runType: DagRunType;
+  logicalDate: string | null;
+  /** The latest-only task and try whose log gets the decision. */
+  taskId: string;
+  tryNumber: number;
+  /** The direct downstream tasks it would skip, for the log line. */
+  downstream: string[];
+}
+
+export interface LatestOnlyResult {
+  latest: boolean;
+  /** Why, for the skipped tasks' error column and the log. */
+  reason: string;
+}
+
+/** Reads a stored XCom back (a branch result too large to travel through Temporal). */
+export interface ReadXComRequest {
+  dagId: string;
+  runId: string;
+  taskId: string;
+  key: string;
 }
