@@ -22,6 +22,7 @@ import type { DockerExecutorOptions } from '../../activities/executors/docker.js
 import { TaskExecutionError } from '../../activities/executors/types.js';
 import type { ExecutionRequest, ExecutorHandle, LogStream, TaskLogSink } from '../../activities/executors/types.js';
 import type { ContainerOperatorSpec, TaskSpec } from '../../sdk/spec.js';
+import { baseTaskSpec } from '../helpers/task-spec.js';
 
 const TEST_IMAGE = 'updraft/test-busybox:latest';
 const DOCKER_JS = resolve(__dirname, '../../activities/executors/docker.js');
@@ -78,30 +79,13 @@ function containerSpec(overrides: Partial<ContainerOperatorSpec> = {}): Containe
 }
 
 function taskSpec(container: ContainerOperatorSpec, resources: Partial<TaskSpec['resources']> = {}): TaskSpec {
-  return {
+  return baseTaskSpec({
     task_id: 'step',
     kind: 'container',
     operator: 'ContainerOperator',
-    upstream: [],
-    downstream: [],
-    trigger_rule: 'all_success',
-    retries: 0,
-    retry_delay: 300,
-    retry_exponential_backoff: false,
-    max_retry_delay: null,
-    execution_timeout: null,
-    queue: null,
-    pool: 'default_pool',
-    pool_slots: 1,
-    priority_weight: 1,
-    weight_rule: 'downstream',
-    owner: 'airflow',
-    outlets: [],
-    doc_md: null,
-    input: null,
     resources: { cpu: null, memory: null, gpu: 0, gpu_type: null, ...resources },
     container,
-  };
+  });
 }
 
 interface TestRequest extends ExecutionRequest {

@@ -22,6 +22,7 @@ import { PodLogFollower } from '../../activities/executors/kubernetes-logs.js';
 import { TaskExecutionError } from '../../activities/executors/types.js';
 import type { ExecutionRequest, ExecutorHandle, LogStream, TaskLogSink } from '../../activities/executors/types.js';
 import type { ContainerOperatorSpec, ResourceSpec, TaskSpec } from '../../sdk/spec.js';
+import { baseTaskSpec } from '../helpers/task-spec.js';
 
 class RecordingSink implements TaskLogSink {
   readonly lines: Array<{ stream: LogStream; line: string }> = [];
@@ -39,27 +40,10 @@ class RecordingSink implements TaskLogSink {
 type ContainerOverrides = Partial<Omit<ContainerOperatorSpec, 'kubernetes'>> & { kubernetes?: Partial<ContainerOperatorSpec['kubernetes']> };
 
 function taskSpec(container: ContainerOverrides = {}, resources: Partial<ResourceSpec> = {}): TaskSpec {
-  return {
+  return baseTaskSpec({
     task_id: 'train',
     kind: 'container',
     operator: 'ContainerOperator',
-    upstream: [],
-    downstream: [],
-    trigger_rule: 'all_success',
-    retries: 0,
-    retry_delay: 300,
-    retry_exponential_backoff: false,
-    max_retry_delay: null,
-    execution_timeout: null,
-    queue: null,
-    pool: 'default_pool',
-    pool_slots: 1,
-    priority_weight: 1,
-    weight_rule: 'downstream',
-    owner: 'airflow',
-    outlets: [],
-    doc_md: null,
-    input: null,
     resources: { cpu: null, memory: null, gpu: 0, gpu_type: null, ...resources },
     container: {
       image: 'registry.local/updraft/trainer:1',
@@ -82,7 +66,7 @@ function taskSpec(container: ContainerOverrides = {}, resources: Partial<Resourc
         ...container.kubernetes,
       },
     },
-  };
+  });
 }
 
 interface TestRequest extends ExecutionRequest {

@@ -15,6 +15,7 @@ import { isSameProcessAlive, killProcessGroup, parseProcStat } from '../../activ
 import { TaskExecutionError } from '../../activities/executors/types.js';
 import type { ExecutionRequest, ExecutorHandle, LogStream, TaskLogSink } from '../../activities/executors/types.js';
 import type { Json, ProcessOperatorSpec, TaskSpec } from '../../sdk/spec.js';
+import { baseTaskSpec } from '../helpers/task-spec.js';
 
 // Compiled to dist/test/activities/; the fixtures stay in the source tree.
 const FIXTURES = resolve(__dirname, '../../../test/activities/fixtures');
@@ -50,30 +51,13 @@ class RecordingSink implements TaskLogSink {
 }
 
 function taskSpec(process: ProcessOperatorSpec): TaskSpec {
-  return {
+  return baseTaskSpec({
     task_id: 'step',
     kind: 'process',
     operator: 'ProcessOperator',
-    upstream: [],
-    downstream: [],
-    trigger_rule: 'all_success',
-    retries: 0,
-    retry_delay: 300,
-    retry_exponential_backoff: false,
-    max_retry_delay: null,
-    execution_timeout: null,
-    queue: null,
-    pool: 'default_pool',
-    pool_slots: 1,
-    priority_weight: 1,
-    weight_rule: 'downstream',
-    owner: 'airflow',
-    outlets: [],
-    doc_md: null,
-    input: null,
     resources: { cpu: null, memory: null, gpu: 0, gpu_type: null },
     process,
-  };
+  });
 }
 
 interface TestRequest extends ExecutionRequest {
