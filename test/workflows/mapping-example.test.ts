@@ -1,0 +1,49 @@
+/// <reference types="mocha" />
+/**
+ * dags/examples/example_dynamic_task_mapping.ts end to end (Temporal dev server, worker, Postgres):
+ * the mapped instances are recorded with map_index 0..n-1 and the downstream sums their results.
+ */
+import path from 'node:path';
+import { expect } from 'chai';
+import { listTaskInstances } from '../../db/task-instance.repository.js';
+import { getXCom } from '../../db/xcom.repository.js';
+import { startTestStack, type TestStack } from '../helpers/stack.js';
+import { runDag } from './helpers.js';
+
+const EXAMPLES = path.resolve(__dirname, '../../../dags/examples');
+
+describe('mapping: example_dynamic_task_mapping end to end', function () {
+  let stack: TestStack;
+
+  before(async function () {
+    this.timeout(120_000);
+    stack = await startTestStack({ dagsFolder: EXAMPLES, db: 'postgres' });
+    expect(stack.bag.importErrors, 'example DAG import errors').to.deep.equal([]);
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await stack?.stop();
+  });
+
+  const rows = async (dagId: string, runId: string): Promise<string[]> =>
+    (await listTaskInstances(stack.database.db, dagId, runId)).map((r) => `${r.task_id}[${r.map_index}] ${r.state} ${r.try_number}`).sort();
+  const xcom = (dagId: string, runId: string, taskId: string): Promise<unknown> =>
+    getXCom(stack.database.db, { dag_id: dagId, run_id: runId, task_id: taskId, map_index: -1, key: 'return_value' });
+
+  it('runs example_dynamic_task_mapping: add_one x3, sum_it gets [2, 3, 4]', async function () {
+    const { result, triggered } = await runDag(stack, 'example_dynamic_task_mapping');
+    expect(result.state).to.equal('success');
+    expect(await rows('example_dynamic_task_mapping', triggered.runId)).to.deep.equal([
+      'add_one[0] success 1', 'add_one[1] success 1', 'add_one[2] success 1', 'sum_it[-1] success 1',
+    ]);
+    expect(await xcom('example_dynamic_task_mapping', triggered.runId, 'sum_it')).to.equal(9);
+  });
+
+  it('runs example_task_mapping_upstream: a cross product over an upstream list and a literal', async function () {
+    const { result, triggered } = await runDag(stack, 'example_task_mapping_upstream');
+    expect(result.state).to.equal('success');
+    // num × factor, the last key varying fastest: (1,1) (1,2) (2,1) (2,2) (3,1) (3,2), plus offset 10.
+    expect(await xcom('example_task_mapping_upstream', triggered.runId, 'report')).to.deep.equal({ values: [11, 12, 12, 14, 13, 16], count: 6 });
+  });
+});
