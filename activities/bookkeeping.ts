@@ -9,7 +9,7 @@ import { getDagVersion } from '../db/dag.repository.js';
 import { updateDagRunState } from '../db/dag-run.repository.js';
 import { upsertTaskInstances } from '../db/task-instance.repository.js';
 import type { DagSpec } from '../sdk/spec.js';
-import type { LoadRunRequest, LoadRunResult, RecordStatesRequest } from '../workflows/types.js';
+import type { ExpandMappedTaskRequest, LoadRunRequest, LoadRunResult, RecordStatesRequest } from '../workflows/types.js';
 
 export class DagVersionMismatchError extends Error {
   override readonly name = 'DagVersionMismatchError';
@@ -18,6 +18,7 @@ export class DagVersionMismatchError extends Error {
 export function makeBookkeeping(db: Kysely<Database>): {
   loadRun(req: LoadRunRequest): Promise<LoadRunResult>;
   recordStates(req: RecordStatesRequest): Promise<void>;
+  expandMappedTask(req: ExpandMappedTaskRequest): Promise<void>;
 } {
   // Specs are immutable per version id, so a small cache saves re-reading 10,000-task specs per chunk.
   const cache = new Map<number, DagSpec>();
@@ -52,6 +53,32 @@ export function makeBookkeeping(db: Kysely<Database>): {
       }
       const { tasks, ...dag } = spec;
       return { dag, tasks: tasks.slice(req.offset, req.offset + req.limit), total: tasks.length };
+    },
+
+    /**
+     * Airflow's expand_mapped_task: the unmapped placeholder (map_index -1) is replaced by the
+     * instances 0..count-1 (Airflow renumbers it to 0; we delete it and insert them all).
+     * Idempotent: an instance row that already exists (a retried activity, a replayed expansion)
+     * is left as it is.
+     */
+    async expandMappedTask(req: ExpandMappedTaskRequest): Promise<void> {
+      const t = req.task;
+      await db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('task_instance')
+          .where('dag_id', '=', req.dagId).where('run_id', '=', req.runId).where('task_id', '=', t.task_id).where('map_index', '=', -1)
+          .execute();
+        for (let from = 0; from < req.count; from += 1000) {
+          const rows = [];
+          for (let i = from; i < Math.min(req.count, from + 1000); i++) {
+            rows.push({
+              dag_id: req.dagId, run_id: req.runId, task_id: t.task_id, map_index: i, state: 'none', try_number: 0,
+              max_tries: t.retries + 1, operator: t.operator, queue: t.queue, pool: t.pool, pool_slots: t.pool_slots,
+              priority_weight: t.priority_weight,
+            });
+          }
+          await trx.insertInto('task_instance').values(rows as never).onConflict((oc) => oc.doNothing()).execute();
+        }
+      });
     },
 
     async recordStates(req: RecordStatesRequest): Promise<void> {

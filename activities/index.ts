@@ -31,6 +31,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     loadRun: bookkeeping.loadRun,
     recordStates: bookkeeping.recordStates,
+    expandMappedTask: bookkeeping.expandMappedTask,
     runTask: makeRunTask(deps),
     runCallback: makeRunCallback(deps),
     checkLatestOnly: controlFlow.checkLatestOnly,

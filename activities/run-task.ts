@@ -10,7 +10,10 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
 import { recordTryEnd, recordTryStart } from '../db/task-instance.repository.js';
-import { getXCom, setXCom } from '../db/xcom.repository.js';
+import { recordReschedule } from '../db/cross-run.repository.js';
+import { admitTry, type Admission } from './admission/admit.js';
+import { getXCom, listXComs, setXCom } from '../db/xcom.repository.js';
+import { DEFAULT_MAX_MAP_LENGTH, checkMappable, pathKey } from '../sdk/mapping.js';
 import type { Json } from '../sdk/spec.js';
 import { TaskInstanceState } from '../sdk/states.js';
 import { TaskFailureType, type RunTaskRequest, type RunTaskResult, type XComEntry } from '../workflows/types.js';
@@ -41,10 +44,25 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
     // Secrets the try's templates touch are masked in its log lines and stored error (templating/).
     const masker = new SecretMasker(deps.mask);
     const log = new TaskLogWriter(deps.db, { ...key, try_number: req.tryNumber }, { logsFolder: deps.logsFolder, mask: masker.mask });
-    // GPUs first: the try waits for its devices before it counts as started, and records them.
+    // Cross-run rules first (depends_on_past, pools, max_active_tasks and max_active_tis_per_dag
+    // across runs, activities/admission): the try waits `queued` until admitted.
+    let admission: Admission = { release: async () => undefined };
+    let admissionError: Error | null = null;
+    try {
+      admission = await admitTry({
+        db: deps.db, hostname, log: (line) => log.system(line), signal: ctx.cancellationSignal,
+        // Keep an earlier attempt's executor handle in the heartbeat details while waiting.
+        heartbeat: () => ctx.heartbeat(info.attempt > 1 ? info.heartbeatDetails : undefined),
+        heartbeatTimeoutMs: info.heartbeatTimeoutMs ?? 20_000,
+        keepRequestOnAbort: () => !(ctx.cancellationDetails?.cancelRequested ?? false),
+      }, req);
+    } catch (err) {
+      admissionError = err as Error;
+    }
+    // GPUs next: the try waits for its devices before it counts as started, and records them.
     let gpu: { devices: string[]; release(): void } = { devices: [], release: () => undefined };
     let gpuError: Error | null = null;
-    if (deps.allocateGpus && req.task.resources?.gpu > 0) {
+    if (deps.allocateGpus && req.task.resources?.gpu > 0 && admissionError === null) {
       try {
         gpu = await deps.allocateGpus(req, ctx.cancellationSignal);
       } catch (err) {
@@ -72,6 +90,7 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
     };
 
     try {
+      if (admissionError) throw admissionError;
       if (gpuError) throw new TaskExecutionError(gpuError.message, gpuError.name === 'GpuRequestTooLargeError' ? 'fail' : 'error');
       const input = await resolveStoredRefs(deps.db, req.input);
       const request: ExecutionRequest = {
@@ -88,11 +107,27 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
         },
       };
       const result = await executor.execute(await prepareTry(deps.db, req, request, masker));
+      if (result.reschedule) {
+        // A sensor in reschedule mode, not met yet: the same try pokes again later (the workflow waits).
+        const delay = result.reschedule.delaySeconds;
+        const end = new Date();
+        await recordReschedule(deps.db, { ...key, try_number: req.tryNumber, start_date: startDate, end_date: end, reschedule_date: new Date(end.getTime() + delay * 1000) });
+        log.system(`${req.task.task_id} try ${req.tryNumber}: up_for_reschedule, next poke in ${delay}s`);
+        await finishTry(TaskInstanceState.UP_FOR_RESCHEDULE, { exit_code: result.exitCode });
+        return { outcome: 'reschedule', delaySeconds: delay };
+      }
+      // Mapped tasks expand over this output: check it as Airflow's pushing task does (a
+      // non-list or too long a list fails this try without retries) and report the lengths.
+      const mapLengths = req.task.map_sources ? checkMapSources(req, result.returnValue as Json | undefined) : undefined;
       let xcom: XComEntry | null = null;
       if (result.returnValue !== undefined) {
         const size = await setXCom(deps.db, { ...key, key: 'return_value' }, result.returnValue);
         xcom = size <= req.xcomInlineLimitBytes ? { inline: result.returnValue } : { stored: true, size };
         if (!('inline' in xcom)) log.system(`XCom return_value is ${size} bytes: stored in Postgres and passed by reference`);
+      }
+      if (mapLengths) {
+        xcom = { ...(xcom ?? { inline: null }), map_lengths: mapLengths };
+        log.system(`mapped task input lengths: ${Object.entries(mapLengths).map(([p, n]) => `${p} → ${n}`).join(', ')}`);
       }
       log.system(`${req.task.task_id} try ${req.tryNumber}: success`);
       await finishTry(TaskInstanceState.SUCCESS, { exit_code: result.exitCode });
@@ -131,6 +166,7 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
       });
     } finally {
       clearInterval(ticker);
+      await admission.release();
       gpu.release();
       await log.close();
     }
@@ -157,11 +193,63 @@ export function contextEnv(req: RunTaskRequest): Record<string, string> {
   return env;
 }
 
-/** Replaces `$xcom_ref` markers (XComs too large to travel through Temporal) with stored values. */
+/** The worker's max_map_length (UPDRAFT_MAX_MAP_LENGTH) unless the DAG sets one. */
+function maxMapLength(req: RunTaskRequest): number {
+  if (req.task.map_sources === undefined) return DEFAULT_MAX_MAP_LENGTH;
+  const fromEnv = process.env.UPDRAFT_MAX_MAP_LENGTH;
+  if (fromEnv === undefined || fromEnv === '') return DEFAULT_MAX_MAP_LENGTH;
+  const n = Number(fromEnv);
+  if (!Number.isInteger(n) || n < 1) throw new TaskExecutionError(`UPDRAFT_MAX_MAP_LENGTH must be a positive integer, got '${fromEnv}'`, 'fail');
+  return n;
+}
+
+/**
+ * Checks the return value against every mapped consumer (sdk/mapping.ts checkMappable) and returns
+ * the lengths by path; a violation is Airflow's UnmappableXComTypePushed / UnmappableXComLengthPushed
+ * / XComForMappingNotPushed and fails the try without retries.
+ */
+function checkMapSources(req: RunTaskRequest, value: Json | undefined): Record<string, number> {
+  const limit = req.maxMapLength ?? maxMapLength(req);
+  const lengths: Record<string, number> = {};
+  for (const source of req.task.map_sources ?? []) {
+    try {
+      lengths[pathKey(source.path)] = checkMappable(req.task.task_id, value, source, limit);
+    } catch (err) {
+      const e = err as Error;
+      throw new TaskExecutionError(`${e.name}: ${e.message}`, 'fail');
+    }
+  }
+  return lengths;
+}
+
+type StoredRef = { dag_id: string; run_id: string; task_id: string; map_index: number; key: string; path: string[]; collect?: true };
+
+/**
+ * Replaces `$xcom_ref` markers (XComs too large to travel through Temporal, and the collected
+ * results of mapped tasks) with stored values, and applies `$merge` (expandKwargs elements known
+ * only by reference, merged over the partial arguments).
+ */
 async function resolveStoredRefs(db: Kysely<Database>, value: Json | null): Promise<Json | null> {
   if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return Promise.all(value.map((v) => resolveStoredRefs(db, v))) as Promise<Json[]>;
-  const ref = (value as { $xcom_ref?: { dag_id: string; run_id: string; task_id: string; map_index: number; key: string; path: string[] } }).$xcom_ref;
+  const merge = (value as { $merge?: Json[] }).$merge;
+  if (Array.isArray(merge) && Object.keys(value).length === 1) {
+    const parts = await Promise.all(merge.map((v) => resolveStoredRefs(db, v)));
+    const out: Record<string, Json> = {};
+    for (const part of parts) if (part !== null && typeof part === 'object' && !Array.isArray(part)) Object.assign(out, part);
+    return out;
+  }
+  const ref = (value as { $xcom_ref?: StoredRef }).$xcom_ref;
+  if (ref && ref.collect) {
+    // Airflow's LazySelectSequence: the values the instances pushed, in map_index order.
+    const rows = await listXComs(db, ref.dag_id, ref.run_id, ref.task_id);
+    let current: Json = rows.filter((r) => r.key === ref.key && r.map_index >= 0).sort((a, b) => a.map_index - b.map_index).map((r) => r.value as Json);
+    for (const k of ref.path) {
+      if (current === null || typeof current !== 'object') return null;
+      current = (Array.isArray(current) ? current[Number(k)] : current[k]) ?? null;
+    }
+    return current;
+  }
   if (ref && Object.keys(value).length === 1) {
     const stored = await getXCom(db, { dag_id: ref.dag_id, run_id: ref.run_id, task_id: ref.task_id, map_index: ref.map_index, key: ref.key });
     let current: Json = (stored ?? null) as Json;

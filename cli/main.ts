@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { registerConnectionsCommands } from './commands/connections.js';
 import { registerDagsCommands } from './commands/dags.js';
 import { registerDevCommands } from './commands/dev.js';
+import { registerPoolsCommands } from './commands/pools.js';
 import { registerTasksCommands } from './commands/tasks.js';
 import { registerVariablesCommands } from './commands/variables.js';
 import { CliError } from './output.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerTasksCommands(program);
   registerVariablesCommands(program);
   registerConnectionsCommands(program);
+  registerPoolsCommands(program);
   return program;
 }
 

@@ -18,6 +18,8 @@ import { sha1Hex } from './semantics/sha1.js';
 import { SPEC_VERSION, TEMPLATE_FIELDS, type DagSpec, type InputTemplate, type Json, type TaskSpec, type VersionedDagSpec } from './spec.js';
 import { TRIGGER_RULE_ALIASES, isTriggerRule, type TriggerRule } from './trigger-rule.js';
 import { isXComArg, xcomArgOwner } from './xcom-arg.js';
+import { isXComRef, mappedSources } from './mapping.js';
+import type { MappedSpec } from './spec.js';
 
 /** Airflow's KEY_REGEX for dag_id and task_id, and its 250-character limit. */
 const ID_PATTERN = /^[A-Za-z0-9_.-]+$/;
@@ -136,6 +138,12 @@ export function compileDag(definition: DagDefinition, fileloc: string): Compiled
           }, (path, what) => fail(`${path.join('.')} is ${what}; task inputs must be JSON (or XCom references)`, t.taskId, 'input'));
     inputs.set(t.taskId, input);
   }
+  const mappedSpecs = compileMappings(draft.tasks, byId, (value, path, t) => toTemplate(value, path, (ref, p) => {
+    if (xcomArgOwner(ref) !== draft.owner) fail(`${p.join('.')} references task "${ref.taskId}" of another DAG`, t.taskId, 'input');
+    if (!byId.has(ref.taskId)) fail(`${p.join('.')} references unknown task "${ref.taskId}"`, t.taskId, 'input');
+    if (ref.taskId === t.taskId) fail(`${p.join('.')} references the task's own output`, t.taskId, 'input');
+    upstream.get(t.taskId)!.add(ref.taskId);
+  }, (p, what) => fail(`${p.join('.')} is ${what}; task inputs must be JSON (or XCom references)`, t.taskId, 'input')), fail);
   for (const t of draft.tasks) for (const s of t.teardown?.setups ?? []) upstream.get(t.taskId)!.add(s.taskId);
 
   linkChains(draft.chains, draft.tasks, byId, upstream, fail);
@@ -170,8 +178,11 @@ export function compileDag(definition: DagDefinition, fileloc: string): Compiled
       functions.set(callbackKey(id, name), combineCallbacks(list));
     }
     if (Object.keys(flags).length > 0) spec.callbacks = flags;
+    const mapped = mappedSpecs.get(id);
+    if (mapped) spec.mapped = mapped;
     return spec;
   });
+  addMapSources(tasks, fail);
 
   applyPriorityWeights(tasks);
 
@@ -204,6 +215,7 @@ export function compileDag(definition: DagDefinition, fileloc: string): Compiled
     fileloc,
     tasks,
     ...(Object.keys(dagCallbacks).length > 0 ? { callbacks: dagCallbacks } : {}),
+    ...(options.maxMapLength !== undefined ? { max_map_length: positiveInt(options.maxMapLength, 'maxMapLength', fail) } : {}),
     ...(draft.groups.length > 0
       ? { task_groups: Object.fromEntries(draft.groups.map((g) => [g.groupId, { parent: g.parent?.groupId ?? null, prefix_group_id: g.prefixGroupId, tooltip: g.tooltip }])) }
       : {}),
@@ -603,4 +615,77 @@ function toIsoOrNull(value: string | Date | undefined, field: string, fail: Fail
   const d = value instanceof Date ? value : new Date(value);
   if (Number.isNaN(d.getTime())) return fail(`expected an ISO date like '2025-01-01', got '${String(value)}'`, undefined, field);
   return d.toISOString();
+}
+
+/**
+ * partial().expand() / expandKwargs() → MappedSpec, validated: expand() values are literal lists
+ * or task outputs, expandKwargs() takes a list of objects or a task output, mapped and partial
+ * arguments do not overlap, and mapping is not combined with what it is not built for.
+ */
+function compileMappings(
+  tasks: readonly DeclaredTask[],
+  byId: ReadonlyMap<string, DeclaredTask>,
+  template: (value: unknown, path: string[], t: DeclaredTask) => InputTemplate,
+  fail: Fail,
+): Map<string, MappedSpec> {
+  const out = new Map<string, MappedSpec>();
+  for (const t of tasks) {
+    const m = t.mapping;
+    if (m === undefined) continue;
+    const f = (message: string, field: string): never => fail(message, t.taskId, field);
+    if (t.control) f(`a ${t.control.type.replace('_', '-')} task cannot be mapped (not built)`, 'expand');
+    if (t.setup || t.teardown !== null) f('setup and teardown tasks cannot be mapped (not built)', 'expand');
+    const partial = m.partial ?? {};
+    if (typeof partial !== 'object' || Array.isArray(partial) || isXComArg(partial)) f('partial() takes an object of fixed arguments', 'partial');
+    const fixed = template(partial, ['partial'], t);
+    const source = (value: unknown, path: string[], field: string, kwargs: boolean): InputTemplate => {
+      if (isXComArg(value)) {
+        const pusher = byId.get(value.taskId);
+        if (pusher?.mapping !== undefined) {
+          f(`${path.join('.')} maps over the output of mapped task "${value.taskId}" (mapping over a mapped task's results is not built)`, field);
+        }
+        if ((t.options.triggerRule as string | undefined) === 'always') {
+          f('trigger rule "always" is not allowed on a task mapped over another task\'s output (Airflow forbids it)', 'triggerRule');
+        }
+        return template(value, path, t);
+      }
+      if (!Array.isArray(value)) f(`${path.join('.')} must be a list or a task output (XComArg), got ${value === null ? 'null' : typeof value}`, field);
+      const list = value as unknown[];
+      if (kwargs) {
+        list.forEach((item, i) => {
+          if (item === null || typeof item !== 'object' || Array.isArray(item) || isXComArg(item)) {
+            f(`${path.join('.')}[${i}] must be an object of arguments, got ${item === null ? 'null' : Array.isArray(item) ? 'a list' : typeof item}`, field);
+          }
+        });
+      }
+      return template(list, path, t);
+    };
+    if (m.expandKwargs !== undefined) {
+      out.set(t.taskId, { kind: 'expand_kwargs', partial: fixed, source: source(m.expandKwargs, ['expandKwargs'], 'expandKwargs', true) });
+      continue;
+    }
+    const args = m.expand ?? {};
+    if (typeof args !== 'object' || Array.isArray(args) || isXComArg(args)) f('expand() takes an object: { argument: list | task output }', 'expand');
+    const keys = Object.keys(args).filter((k) => args[k] !== undefined);
+    if (keys.length === 0) f('expand() needs at least one argument to map over', 'expand');
+    const overlap = keys.filter((k) => k in (partial as object));
+    if (overlap.length > 0) f(`mapped and partial arguments overlap: ${overlap.join(', ')}`, 'expand');
+    out.set(t.taskId, { kind: 'expand', partial: fixed, expand: keys.map((k) => [k, source(args[k], ['expand', k], 'expand', false)]) });
+  }
+  return out;
+}
+
+/** Marks each task whose output a mapped task expands over, so its try checks the pushed value. */
+function addMapSources(tasks: TaskSpec[], fail: Fail): void {
+  const byId = new Map(tasks.map((t) => [t.task_id, t]));
+  for (const t of tasks) {
+    if (!t.mapped) continue;
+    for (const { arg, source } of mappedSources(t.mapped)) {
+      if (!isXComRef(source)) continue;
+      const pusher = byId.get(source.$xcom.task_id);
+      if (!pusher) fail(`expand() references unknown task "${source.$xcom.task_id}"`, t.task_id, 'expand');
+      if (source.$xcom.key !== 'return_value') fail('expand() can map over return values only', t.task_id, 'expand');
+      (pusher!.map_sources ??= []).push({ consumer: t.task_id, arg, path: [...source.$xcom.path] });
+    }
+  }
 }

@@ -58,6 +58,43 @@ export interface Task<I, O> extends TaskRef {
    * `onFailureFailDagrun`. Each setup becomes an upstream of the teardown. Returns the task.
    */
   asTeardown(options?: TeardownOptions): Task<I, O>;
+  /**
+   * Fixed arguments of a mapped task (Airflow's `partial()`); follow with `expand` or
+   * `expandKwargs`. The mapped task gets the fixed arguments plus each instance's mapped ones.
+   */
+  partial(fixed: PartialArgs<I>): MappableTask<I, O>;
+  /** `partial({}).expand(args)`: see MappableTask.expand. */
+  expand(args: ExpandArgs<I>): XComArg<O[]>;
+  /** `partial({}).expandKwargs(list)`: see MappableTask.expandKwargs. */
+  expandKwargs(list: ExpandKwargsArg<I>): XComArg<O[]>;
+}
+
+/** The input fields a mapped task may fix with partial(). */
+export type PartialArgs<I> = unknown extends I ? Record<string, unknown> : { [K in keyof I]?: Bindable<I[K]> };
+
+/** Per mapped field: a literal list of the field's type or a reference to one. */
+export type ExpandArgs<I> = unknown extends I
+  ? Record<string, readonly unknown[] | XComArg<readonly unknown[]>>
+  : { [K in keyof I]?: readonly Bindable<I[K]>[] | XComArg<readonly I[K][]> };
+
+/** expandKwargs(): a list of argument objects, or a reference to one. */
+export type ExpandKwargsArg<I> = unknown extends I
+  ? readonly Record<string, unknown>[] | XComArg<readonly Record<string, unknown>[]>
+  : readonly { [K in keyof I]?: Bindable<I[K]> }[] | XComArg<readonly Partial<I>[]>;
+
+/**
+ * A task with fixed arguments, to be mapped (Airflow's `partial()` result). Each call declares the
+ * task as mapped; the result refers to the list of the instances' return values in map_index order.
+ */
+export interface MappableTask<I, O> {
+  /**
+   * One instance per item (Airflow's `expand(**kwargs)`); several keys give the cross product,
+   * the last key varying fastest. Lists are literal or another task's output (checked when that
+   * task returns: a non-list or one longer than max_map_length fails it).
+   */
+  expand(args: ExpandArgs<I>): XComArg<O[]>;
+  /** One instance per argument object (Airflow's `expand_kwargs(list_of_dicts)`). */
+  expandKwargs(list: ExpandKwargsArg<I>): XComArg<O[]>;
 }
 
 export type TaskFunction<I, O> = (input: I, ctx: TaskContext) => O | Promise<O>;
@@ -141,6 +178,8 @@ export interface DeclaredTask {
   teardown: { setups: TaskRef[]; onFailureFailDagrun: boolean } | null;
   /** Branch, short-circuit and latest-only tasks. */
   control?: ControlSpec;
+  /** Set by partial().expand() / expandKwargs(): the fixed arguments and the mapped ones. */
+  mapping?: { partial: unknown; expand?: Record<string, unknown>; expandKwargs?: unknown };
 }
 
 /** One end of a chain() edge: a task (or output reference) or a group. */
@@ -225,9 +264,27 @@ export function draftDag(definition: DagDefinition): DagDraft {
         declared.input = args[0];
         return output;
       };
+      const mapWith = (partial: unknown, mapping: { expand?: Record<string, unknown>; expandKwargs?: unknown }): XComArg<unknown[]> => {
+        if (declared.bound) {
+          draft.errors.push({
+            taskId,
+            message: `task "${taskId}" is called or expanded twice; each call would be a separate task, so declare another task with its own taskId`,
+          });
+        }
+        declared.bound = true;
+        declared.mapping = { partial, ...mapping };
+        return output as unknown as XComArg<unknown[]>;
+      };
+      const mappable = (partial: unknown): MappableTask<I, O> => ({
+        expand: (args) => mapWith(partial, { expand: args as Record<string, unknown> }) as XComArg<O[]>,
+        expandKwargs: (list) => mapWith(partial, { expandKwargs: list }) as XComArg<O[]>,
+      });
       const handle = Object.assign(call, {
         taskId,
         output,
+        partial: (fixed: PartialArgs<I>) => mappable(fixed),
+        expand: (args: ExpandArgs<I>) => mappable({}).expand(args),
+        expandKwargs: (list: ExpandKwargsArg<I>) => mappable({}).expandKwargs(list),
         asSetup: () => {
           declared.setup = true;
           return handle;

@@ -18,3 +18,4 @@ export type { TaskGroup, ChainNode, BranchResult } from './dag.js';
 export type { Callback, Callbacks, DefaultArgs, ShortCircuitOptions, TaskGroupOptions, TeardownOptions } from './options.js';
 export type { CallbackContext } from './callbacks.js';
 export { BranchError } from './control-flow.js';
+export type { SensorOptions, SensorMode, SensorResult, SensorFunction, FileSensorOptions, ExternalTaskSensorOptions, ProcessSensorOptions, SensorSpec } from './sensors.js';

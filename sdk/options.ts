@@ -120,6 +120,11 @@ export interface DagOptions {
   onSuccess?: Callbacks;
   /** After the run failed (Airflow's DAG on_failure_callback). */
   onFailure?: Callbacks;
+  /**
+   * Airflow's max_map_length: the most items a task may push for a mapped task to expand over.
+   * @default the worker's UPDRAFT_MAX_MAP_LENGTH, else 1024
+   */
+  maxMapLength?: number;
 }
 
 export interface ShortCircuitOptions extends TaskOptions {

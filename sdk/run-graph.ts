@@ -45,6 +45,38 @@ function count(c: UpstreamCounts, state: TaskInstanceState): void {
 export interface CarriedTaskState {
   state: TaskInstanceState;
   try_number: number;
+  /** A mapped task that was expanded: its instances, compactly (carriedMapped / MappedInstances). */
+  mapped?: CarriedMapped;
+}
+
+/**
+ * A mapped task's instances across continue-as-new: `states` holds one character per instance
+ * (STATE_CODES); `tries` the try numbers, run-length encoded as [count, try] pairs. 10,000
+ * instances take ~10 KB.
+ */
+export interface CarriedMapped {
+  n: number;
+  states: string;
+  tries: number[];
+}
+
+/** One character per instance state in CarriedMapped.states (in-flight ones restart from none). */
+const STATE_CODES: Record<string, string> = {
+  none: 'n', success: 's', failed: 'f', skipped: 'k', upstream_failed: 'u', removed: 'r',
+};
+const CODE_STATES: Record<string, TaskInstanceState> = Object.fromEntries(
+  Object.entries(STATE_CODES).map(([state, code]) => [code, state as TaskInstanceState]),
+);
+
+/** The instances of an expanded mapped task. */
+export interface MappedInstances {
+  n: number;
+  state: TaskInstanceState[];
+  tryNumber: number[];
+  /** Instances finished so far. */
+  finished: number;
+  /** Lowest map index that may still be in `none` (scheduling scans from here). */
+  cursor: number;
 }
 
 export class RunGraph {
@@ -70,6 +102,8 @@ export class RunGraph {
   /** Per setup: the tasks that have it as an indirect setup (re-evaluated when it finishes). */
   private readonly scopeOf: number[][] | null;
   private unfinished: number;
+  /** Expanded mapped tasks by index: their instances (downstream tasks count these, not the task). */
+  readonly mapped = new Map<number, MappedInstances>();
 
   constructor(spec: Pick<DagSpec, 'tasks'>, carried?: readonly CarriedTaskState[]) {
     this.tasks = spec.tasks;
@@ -108,6 +142,7 @@ export class RunGraph {
     if (carried) {
       carried.forEach((c, i) => {
         this.tryNumber[i] = c.try_number;
+        if (c.mapped) this.restoreMapped(i, c.mapped);
         // In-flight states cannot be carried (the carrier drains first); restart them from none.
         if (isFinished(c.state)) this.setFinished(i, c.state);
       });
@@ -156,6 +191,85 @@ export class RunGraph {
     const out: number[] = [];
     for (let i = 0; i < seen.length; i++) if (seen[i]) out.push(i);
     return out;
+  }
+
+  /**
+   * A mapped task expanded into `n` instances (n ≥ 1): from now on its downstream tasks count n
+   * upstream task instances for it (Airflow counts TIs), each as it finishes.
+   */
+  expandMapped(index: number, n: number): void {
+    if (this.mapped.has(index)) return;
+    this.mapped.set(index, {
+      n, state: new Array<TaskInstanceState>(n).fill(TaskInstanceState.NONE), tryNumber: new Array<number>(n).fill(0), finished: 0, cursor: 0,
+    });
+    for (const d of this.downstreamIdx[index]!) this.counts[d]!.total += n - 1;
+  }
+
+  /** Instance in-flight transitions (running, up_for_retry). */
+  markInstance(index: number, mapIndex: number, state: TaskInstanceState, tryNumber: number): void {
+    const m = this.mapped.get(index)!;
+    m.state[mapIndex] = state;
+    m.tryNumber[mapIndex] = tryNumber;
+  }
+
+  /** Hands out up to `max` instances of a mapped task still in `none`, in map_index order. */
+  takeInstances(index: number, max: number): number[] {
+    const m = this.mapped.get(index)!;
+    const out: number[] = [];
+    while (out.length < max && m.cursor < m.n) {
+      if (m.state[m.cursor] === TaskInstanceState.NONE) {
+        m.state[m.cursor] = TaskInstanceState.SCHEDULED;
+        out.push(m.cursor);
+      }
+      m.cursor++;
+    }
+    return out;
+  }
+
+  /**
+   * One instance finished: downstream tasks count it and are re-evaluated (so one_success and
+   * early upstream_failed act per instance, as in Airflow). When the last instance finishes the
+   * task itself finishes with the aggregate state (`aggregate(states)`), without counting again.
+   */
+  finishInstance(index: number, mapIndex: number, state: TaskInstanceState, aggregate: (states: readonly TaskInstanceState[]) => TaskInstanceState): AutoDecision[] {
+    const m = this.mapped.get(index)!;
+    if (isFinished(m.state[mapIndex]!)) return [];
+    m.state[mapIndex] = state;
+    m.finished++;
+    for (const d of this.downstreamIdx[index]!) count(this.counts[d]!, state);
+    const decisions: AutoDecision[] = [];
+    if (m.finished === m.n) this.setFinished(index, aggregate(m.state));
+    this.propagate(index, decisions);
+    return decisions;
+  }
+
+  /** Compact instance states for continue-as-new (in-flight instances restart from none). */
+  carriedMapped(index: number): CarriedMapped | undefined {
+    const m = this.mapped.get(index);
+    if (!m) return undefined;
+    let states = '';
+    const tries: number[] = [];
+    for (let i = 0; i < m.n; i++) {
+      states += STATE_CODES[m.state[i]!] ?? 'n';
+      const t = m.tryNumber[i]!;
+      if (tries.length > 0 && tries[tries.length - 1] === t) tries[tries.length - 2]!++;
+      else tries.push(1, t);
+    }
+    return { n: m.n, states, tries };
+  }
+
+  private restoreMapped(index: number, c: CarriedMapped): void {
+    this.expandMapped(index, c.n);
+    const m = this.mapped.get(index)!;
+    let at = 0;
+    for (let p = 0; p < c.tries.length; p += 2) for (let k = 0; k < c.tries[p]!; k++) m.tryNumber[at++] = c.tries[p + 1]!;
+    for (let i = 0; i < c.n; i++) {
+      const state = CODE_STATES[c.states[i] ?? 'n'] ?? TaskInstanceState.NONE;
+      if (!isFinished(state)) continue;
+      m.state[i] = state;
+      m.finished++;
+      for (const d of this.downstreamIdx[index]!) count(this.counts[d]!, state);
+    }
   }
 
   get size(): number {
@@ -293,7 +407,8 @@ export class RunGraph {
     if (isFinished(previous)) return;
     this.state[index] = state;
     this.unfinished--;
-    for (const d of this.downstreamIdx[index]!) count(this.counts[d]!, state);
+    // An expanded mapped task's downstream tasks counted its instances one by one already.
+    if (!this.mapped.has(index)) for (const d of this.downstreamIdx[index]!) count(this.counts[d]!, state);
     if (this.setupCounts !== null && this.isSetup[index]) {
       for (const d of this.downstreamIdx[index]!) count(this.setupCounts[d]!, state);
       for (const t of this.scopeOf![index]!) count(this.indirectCounts![t]!, state);

@@ -145,8 +145,29 @@ export interface TaskSpec {
   on_failure_fail_dagrun?: true;
   /** What the interpreter does with the task's result besides recording it (absent: nothing). */
   control?: ControlSpec;
+  /** A mapped task (Airflow's partial().expand() / expand_kwargs()); `input` is null then. */
+  mapped?: MappedSpec;
+  /** Mapped tasks expand over this task's return value: the try checks it (sdk/mapping.ts). */
+  map_sources?: MapSourceSpec[];
   /** Callbacks defined for the task (resolved through the DAG bag by callbackKey). */
   callbacks?: CallbackFlags<'on_execute' | 'on_success' | 'on_failure' | 'on_retry' | 'on_skipped'>;
+}
+
+/**
+ * A mapped task. `expand`: [argument, source] in declaration order (a cross product over several);
+ * `expand_kwargs`: one source whose items are the instances' arguments. A source is a literal list
+ * or an XComRef to a list. `partial` holds the fixed arguments (an input template).
+ */
+export type MappedSpec =
+  | { kind: 'expand'; partial: InputTemplate; expand: Array<[string, InputTemplate]> }
+  | { kind: 'expand_kwargs'; partial: InputTemplate; source: InputTemplate };
+
+/** One mapped consumer of a task's return value: the value at `path` must be a list (of dicts when `arg` is null). */
+export interface MapSourceSpec {
+  consumer: string;
+  /** The expand() argument; null for expand_kwargs(). */
+  arg: string | null;
+  path: string[];
 }
 
 /** Which callbacks exist: `{ on_success: true }`. */
@@ -202,6 +223,8 @@ export interface DagSpec {
   tasks: TaskSpec[];
   /** DAG-run callbacks defined in the DAG file (absent: none). */
   callbacks?: CallbackFlags<'on_success' | 'on_failure'>;
+  /** Airflow's max_map_length set on the DAG (absent: the worker's UPDRAFT_MAX_MAP_LENGTH, else 1024). */
+  max_map_length?: number;
   /** Task groups by full id, for display (absent: none). Tasks name theirs in `task_group`. */
   task_groups?: Record<string, TaskGroupSpec>;
 }

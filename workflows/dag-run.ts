@@ -13,6 +13,7 @@ import {
   isCancellation,
   proxyActivities,
   proxyLocalActivities,
+  patched,
   setCurrentDetails,
   sleep,
   upsertSearchAttributes,
@@ -25,6 +26,7 @@ import { callbackKey, type CallbackPayload, type DagCallbackName, type TaskCallb
 import { branchFollow, isTruthy } from '../sdk/control-flow.js';
 import { taskQueueFor } from '../sdk/queues.js';
 import { RunGraph, type AutoDecision } from '../sdk/run-graph.js';
+import { aggregateState, expansionLength, instanceTemplate, isXComRef, mappedSources, pathKey, pluckPath } from '../sdk/mapping.js';
 import { retryDelaySeconds } from '../sdk/semantics/index.js';
 import type { DagSpec, Json, TaskSpec } from '../sdk/spec.js';
 import { TaskInstanceState, isFinished } from '../sdk/states.js';
@@ -63,13 +65,22 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
     offset: 0, limit: options.specChunkSize, initialize: input.carried === undefined,
   });
   const tasks: TaskSpec[] = [...first.tasks];
+  // Later chunks are regular activities: local-activity results all travel in one workflow-task
+  // completion, and 20 chunks of a 10,000-task spec exceed the server's 4 MB gRPC message limit.
+  const chunkLoader = tasks.length < first.total && patched('spec-chunks-as-activities')
+    ? proxyActivities<Activities>({ taskQueue: options.taskQueue, startToCloseTimeout: '1 minute',
+      retry: { initialInterval: '200 ms', maximumInterval: '10 seconds', maximumAttempts: 20 } })
+    : local;
   while (tasks.length < first.total) {
-    const chunk = await local.loadRun({
+    const chunk = await chunkLoader.loadRun({
       dagId, runId, dagVersionId: input.dagVersionId, specHash: input.specHash,
       offset: tasks.length, limit: options.specChunkSize, initialize: false,
     });
     tasks.push(...chunk.tasks);
   }
+  // Where this generation's history starts growing from: loading a large spec alone can pass the
+  // server's continue-as-new hint, and rolling over for that would reload it forever.
+  const historyAfterLoad = { length: workflowInfo().historyLength, size: workflowInfo().historySize };
   const dag: DagSpec = { ...first.dag, tasks };
   const graph = new RunGraph(dag, input.carried?.tasks);
   const xcoms = new Map<number, XComEntry>(input.carried?.xcoms ?? []);
@@ -105,16 +116,16 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
   // continues as new. They run non-cancellable and never change a state.
   const callbackQueue: RunCallbackRequest[] = [];
   const runningCallbacks = new Set<Promise<void>>();
-  const callbackPayload = (name: TaskCallbackName | DagCallbackName, taskId: string | null, tryNumber: number, state: string, exception: string | null): CallbackPayload => ({
+  const callbackPayload = (name: TaskCallbackName | DagCallbackName, taskId: string | null, tryNumber: number, state: string, exception: string | null, mapIndex = -1): CallbackPayload => ({
     callback: name, dag_id: dagId, task_id: taskId, run_id: runId, run_type: input.runType, logical_date: input.logicalDate,
-    try_number: tryNumber, map_index: -1, state, exception, params: { ...dag.params, ...input.conf }, conf: input.conf,
+    try_number: tryNumber, map_index: mapIndex, state, exception, params: { ...dag.params, ...input.conf }, conf: input.conf,
   });
-  const callbackRequest = (name: TaskCallbackName | DagCallbackName, taskId: string | null, tryNumber: number, state: string, exception: string | null): RunCallbackRequest => ({
-    dagId, runId, specHash: input.specHash, key: callbackKey(taskId, name), payload: callbackPayload(name, taskId, tryNumber, state, exception),
+  const callbackRequest = (name: TaskCallbackName | DagCallbackName, taskId: string | null, tryNumber: number, state: string, exception: string | null, mapIndex = -1): RunCallbackRequest => ({
+    dagId, runId, specHash: input.specHash, key: callbackKey(taskId, name), payload: callbackPayload(name, taskId, tryNumber, state, exception, mapIndex),
   });
-  const queueCallback = (index: number, name: TaskCallbackName, tryNumber: number, state: string, exception: string | null): void => {
+  const queueCallback = (index: number, name: TaskCallbackName, tryNumber: number, state: string, exception: string | null, mapIndex = -1): void => {
     const task = graph.tasks[index]!;
-    if (task.callbacks?.[name]) callbackQueue.push(callbackRequest(name, task.task_id, tryNumber, state, exception));
+    if (task.callbacks?.[name]) callbackQueue.push(callbackRequest(name, task.task_id, tryNumber, state, exception, mapIndex));
   };
   const callCallback = async (req: RunCallbackRequest): Promise<void> => {
     const what = `${req.payload.task_id ?? 'DAG run'} ${req.payload.callback} callback`;
@@ -177,25 +188,33 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
     }
   };
 
-  const runTask = async (index: number): Promise<void> => {
+  /** Runs a task's tries (mapIndex -1) or one mapped instance's tries until it is decided. */
+  const runTask = async (index: number, mapIndex = -1): Promise<void> => {
     const task = graph.tasks[index]!;
     const maxTries = task.retries + 1;
+    const instance = mapIndex >= 0 ? graph.mapped.get(index)! : null;
+    const mark = (state: TaskInstanceState, tryNumber: number): void => {
+      if (instance) graph.markInstance(index, mapIndex, state, tryNumber);
+      else graph.markInFlight(index, state, tryNumber);
+    };
     // Set when a sensor in reschedule mode asked to be poked again: the next poke is the same try.
     let rescheduledTry: number | null = null;
     for (;;) {
-      const tryNumber: number = rescheduledTry ?? graph.tryNumber[index]! + 1;
+      const tryNumber: number = rescheduledTry ?? (instance ? instance.tryNumber[mapIndex]! : graph.tryNumber[index]!) + 1;
       rescheduledTry = null;
-      graph.markInFlight(index, TaskInstanceState.RUNNING, tryNumber);
+      mark(TaskInstanceState.RUNNING, tryNumber);
       changed = true;
       // Airflow runs on_execute_callback right before the work; so do we, awaited, per try.
-      if (task.callbacks?.on_execute) await callCallback(callbackRequest('on_execute', task.task_id, tryNumber, TaskInstanceState.RUNNING, null));
+      if (task.callbacks?.on_execute) await callCallback(callbackRequest('on_execute', task.task_id, tryNumber, TaskInstanceState.RUNNING, null, mapIndex));
+      const template = instance ? instanceTemplate(task.mapped!, mapIndex, mapLengths.get(index)!) : task.input;
       const request: RunTaskRequest = {
         dagId, runId, runType: input.runType, dagVersionId: input.dagVersionId, specHash: input.specHash,
-        task, mapIndex: -1, tryNumber, maxTries,
-        input: task.input === null ? null : resolveInput(task.input, graph, xcoms, dagId, runId),
+        task, mapIndex, tryNumber, maxTries,
+        input: template === null ? null : resolveInput(template, graph, xcoms, dagId, runId),
         logicalDate: input.logicalDate, dataIntervalStart: input.dataIntervalStart, dataIntervalEnd: input.dataIntervalEnd,
         conf: input.conf, params: { ...dag.params, ...input.conf },
         xcomInlineLimitBytes: options.xcomInlineLimitBytes,
+        ...(task.map_sources && dag.max_map_length !== undefined ? { maxMapLength: dag.max_map_length } : {}),
       };
       const acts = proxyActivities<Activities>({
         taskQueue: taskQueueFor(task, options.taskQueue),
@@ -206,7 +225,7 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
         // task's own failures are non-retryable here and retried below with Airflow's semantics.
         retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5,
           nonRetryableErrorTypes: [TaskFailureType.FAILED, TaskFailureType.FAILED_NO_RETRY] },
-        summary: `${task.task_id} try ${tryNumber}`,
+        summary: mapIndex >= 0 ? `${task.task_id}[${mapIndex}] try ${tryNumber}` : `${task.task_id} try ${tryNumber}`,
         // Wait for the try to stop its work and record its end before the run records final
         // states (the SDK's effective default is TRY_CANCEL, which resolves at once; the try's own
         // late write would then overwrite e.g. dagrun_timeout's `skipped` with `failed`).
@@ -217,13 +236,19 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
         const result = await acts.runTask(request);
         if (result.outcome === 'reschedule') {
           // The activity recorded up_for_reschedule and gave back its slots; wait, then poke again.
-          graph.markInFlight(index, TaskInstanceState.UP_FOR_RESCHEDULE, tryNumber);
+          mark(TaskInstanceState.UP_FOR_RESCHEDULE, tryNumber);
           changed = true;
           await sleep(Math.max(1, result.delaySeconds * 1000), { summary: `${task.task_id} up_for_reschedule (try ${tryNumber}, next poke in ${result.delaySeconds}s)` });
           rescheduledTry = tryNumber;
           continue;
         }
-        if (result.outcome === 'success') {
+        if (instance) {
+          // Instances' XComs stay in Postgres: downstream tasks read the collected list by reference.
+          const state = result.outcome === 'success' ? TaskInstanceState.SUCCESS : TaskInstanceState.SKIPPED;
+          finishInstance(index, mapIndex, state);
+          if (result.outcome === 'success') queueCallback(index, 'on_success', tryNumber, state, null, mapIndex);
+          else queueCallback(index, 'on_skipped', tryNumber, state, result.reason, mapIndex);
+        } else if (result.outcome === 'success') {
           if (result.xcom) xcoms.set(index, result.xcom);
           const skip = task.control ? await controlSkips(index, result.xcom ?? null, tryNumber) : undefined;
           finish(index, TaskInstanceState.SUCCESS, skip);
@@ -240,21 +265,22 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
       // The activity records its own failures; a try that died (timeout, lost worker) cannot, so
       // the workflow records it. Either way the upsert converges to the same row.
       const canRetry = failure.retryable && tryNumber < maxTries;
-      pending.push({ task_id: task.task_id, map_index: -1, state: canRetry ? TaskInstanceState.UP_FOR_RETRY : TaskInstanceState.FAILED,
+      pending.push({ task_id: task.task_id, map_index: mapIndex, state: canRetry ? TaskInstanceState.UP_FOR_RETRY : TaskInstanceState.FAILED,
         try_number: tryNumber, error: failure.message, end_date: new Date().toISOString() });
       if (!canRetry) {
-        finish(index, TaskInstanceState.FAILED);
-        queueCallback(index, 'on_failure', tryNumber, TaskInstanceState.FAILED, failure.message);
+        if (instance) finishInstance(index, mapIndex, TaskInstanceState.FAILED);
+        else finish(index, TaskInstanceState.FAILED);
+        queueCallback(index, 'on_failure', tryNumber, TaskInstanceState.FAILED, failure.message, mapIndex);
         return;
       }
-      graph.markInFlight(index, TaskInstanceState.UP_FOR_RETRY, tryNumber);
-      queueCallback(index, 'on_retry', tryNumber, TaskInstanceState.UP_FOR_RETRY, failure.message);
+      mark(TaskInstanceState.UP_FOR_RETRY, tryNumber);
+      queueCallback(index, 'on_retry', tryNumber, TaskInstanceState.UP_FOR_RETRY, failure.message, mapIndex);
       changed = true;
       const delay = retryDelaySeconds({
         dagId, taskId: task.task_id, logicalDate: input.logicalDate, tryNumber,
         retryDelay: task.retry_delay, exponentialBackoff: task.retry_exponential_backoff, maxRetryDelay: task.max_retry_delay,
       });
-      await sleep(delay * 1000, { summary: `${task.task_id} up_for_retry (try ${tryNumber + 1} in ${delay}s)` });
+      await sleep(delay * 1000, { summary: `${mapIndex >= 0 ? `${task.task_id}[${mapIndex}]` : task.task_id} up_for_retry (try ${tryNumber + 1} in ${delay}s)` });
     }
   };
 
@@ -263,11 +289,105 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
     changed = true;
   };
 
+  // Dynamic task mapping (sdk/mapping.ts): a mapped task handed out by the graph is expanded once
+  // its sources' lengths are known; its instances then run in this run's in-flight budget, in
+  // map_index order, each in its own cancellation scope with its own tries.
+  const mapLengths = new Map<number, number[]>();
+  /** Expanded mapped tasks with instances not yet finished, in expansion order. */
+  const activeMapped = new Set<number>();
+  const instanceScopes = new Map<string, CancellationScope>();
+  const inFlight = (): number => scopes.size + instanceScopes.size;
+  const finishInstance = (index: number, mapIndex: number, state: TaskInstanceState): void => {
+    recordDecisions(graph.finishInstance(index, mapIndex, state, (states) => aggregateState(states) as TaskInstanceState));
+    if (isFinished(graph.state[index]!)) activeMapped.delete(index);
+    changed = true;
+  };
+  /** The lengths of a mapped task's sources, or why it cannot expand (Airflow: upstream_failed). */
+  const sourceLengths = (task: TaskSpec): number[] | string => {
+    const lengths: number[] = [];
+    for (const { arg, source } of mappedSources(task.mapped!)) {
+      if (Array.isArray(source)) {
+        lengths.push(source.length);
+        continue;
+      }
+      if (!isXComRef(source)) return `expand source ${arg ?? 'expandKwargs'} is neither a list nor a task output`;
+      const upstreamId = source.$xcom.task_id;
+      const entry = xcoms.get(graph.indexOf.get(upstreamId)!);
+      const known = entry?.map_lengths?.[pathKey(source.$xcom.path)];
+      if (known !== undefined) {
+        lengths.push(known);
+        continue;
+      }
+      const value = entry !== undefined && 'inline' in entry ? pluckPath(entry.inline, source.$xcom.path) : undefined;
+      if (!Array.isArray(value)) {
+        const what = arg === null ? 'expandKwargs()' : `argument "${arg}"`;
+        return `cannot expand ${what}: upstream task "${upstreamId}" did not push a list for it (state ${graph.state[graph.indexOf.get(upstreamId)!]})`;
+      }
+      lengths.push(value.length);
+    }
+    return lengths;
+  };
+  /**
+   * Set when an expansion decided something without awaiting (zero length, upstream_failed, a
+   * resumed expansion): the main loop must look again before it waits, or it would sleep through
+   * the change (only mapping sets it, so unmapped runs keep their recorded command order).
+   */
+  let expandedInline = false;
+  const expandTask = async (index: number): Promise<void> => {
+    expandedInline = true;
+    const task = graph.tasks[index]!;
+    let lengths = mapLengths.get(index);
+    if (lengths === undefined) {
+      const found = sourceLengths(task);
+      if (typeof found === 'string') {
+        pending.push({ task_id: task.task_id, map_index: -1, state: TaskInstanceState.UPSTREAM_FAILED, try_number: 0, error: found });
+        finish(index, TaskInstanceState.UPSTREAM_FAILED);
+        return;
+      }
+      lengths = found;
+    }
+    const n = expansionLength(lengths);
+    if (n === 0) {
+      // Airflow: a zero-length expansion skips the (unmapped) task instance.
+      pending.push({ task_id: task.task_id, map_index: -1, state: TaskInstanceState.SKIPPED, try_number: 0, error: 'mapped over an empty list: nothing to run' });
+      finish(index, TaskInstanceState.SKIPPED);
+      return;
+    }
+    mapLengths.set(index, lengths);
+    if (!graph.mapped.has(index)) {
+      await local.expandMappedTask({ dagId, runId, task, count: n });
+      graph.expandMapped(index, n);
+    }
+    graph.markInFlight(index, TaskInstanceState.RUNNING, graph.tryNumber[index]!);
+    activeMapped.add(index);
+    changed = true;
+  };
+  const startInstances = (): void => {
+    for (const index of activeMapped) {
+      const room = maxInFlight - inFlight();
+      if (room <= 0) return;
+      for (const mapIndex of graph.takeInstances(index, room)) {
+        const key = `${index}:${mapIndex}`;
+        const scope = new CancellationScope();
+        instanceScopes.set(key, scope);
+        scope
+          .run(() => runTask(index, mapIndex))
+          .catch((err) => {
+            if (!isCancellation(err)) throw err;
+          })
+          .finally(() => {
+            instanceScopes.delete(key);
+            changed = true;
+          });
+      }
+    }
+  };
+
   const start = (index: number): void => {
     const scope = new CancellationScope();
     scopes.set(index, scope);
     scope
-      .run(() => runTask(index))
+      .run(() => (graph.tasks[index]!.mapped ? expandTask(index) : runTask(index)))
       .catch((err) => {
         // Cancelled by a run-level stop: the stop path records the final states.
         if (!isCancellation(err)) throw err;
@@ -279,6 +399,8 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
   };
 
   recordDecisions(graph.evaluateAll());
+  const maxInFlight = Math.min(options.maxInFlight, dag.max_active_tasks);
+  for (const [i, lengths] of input.carried?.mapLengths ?? []) mapLengths.set(i, lengths);
 
   // 4. dagrun_timeout: a timer that stops the run.
   if (deadline !== null) {
@@ -292,29 +414,37 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
   }
 
   let lastDetails = '';
-  const maxInFlight = Math.min(options.maxInFlight, dag.max_active_tasks);
   try {
     for (;;) {
       if (stopReason !== null) break;
-      const draining = workflowInfo().continueAsNewSuggested;
-      if (!draining) for (const i of graph.takeReady(maxInFlight - scopes.size)) start(i);
+      const draining = shouldContinueAsNew(historyAfterLoad);
+      if (!draining) for (const i of graph.takeReady(maxInFlight - inFlight())) start(i);
+      if (!draining && activeMapped.size > 0) startInstances();
       await flush();
       if (callbackQueue.length > 0) startCallbacks();
-      const outcome = graph.runOutcome(scopes.size);
+      const outcome = graph.runOutcome(inFlight() + activeMapped.size);
       lastDetails = publishDetails(dagId, runId, graph, lastDetails);
       if (outcome.state !== 'running') {
         return await complete(outcome.state, outcome.reason ?? null);
       }
-      if (draining && scopes.size === 0 && runningCallbacks.size === 0) {
+      if (draining && inFlight() === 0 && runningCallbacks.size === 0) {
         await condition(allHandlersFinished);
         const carried: CarriedRun = {
           generation: generation + 1,
           startedAt,
           deadline,
-          tasks: graph.tasks.map((_, i) => ({ state: graph.state[i]!, try_number: graph.tryNumber[i]! })),
+          tasks: graph.tasks.map((_, i) => {
+            const mapped = graph.carriedMapped(i);
+            return { state: graph.state[i]!, try_number: graph.tryNumber[i]!, ...(mapped ? { mapped } : {}) };
+          }),
           xcoms: [...xcoms].filter(([i]) => graph.tasks[i]!.downstream.some((d) => !isFinished(graph.state[graph.indexOf.get(d)!]!))),
+          ...(mapLengths.size > 0 ? { mapLengths: [...mapLengths].filter(([i]) => !isFinished(graph.state[i]!)) } : {}),
         };
         return await continueAsNew<typeof dagRun>({ ...input, carried });
+      }
+      if (expandedInline) {
+        expandedInline = false;
+        continue;
       }
       changed = false;
       await condition(() => changed);
@@ -328,15 +458,26 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
   // 5. Stopped (cancelled or timed out): kill what runs, record, fail the run.
   return await CancellationScope.nonCancellable(async () => {
     for (const scope of scopes.values()) scope.cancel();
-    await condition(() => scopes.size === 0);
+    for (const scope of instanceScopes.values()) scope.cancel();
+    await condition(() => inFlight() === 0);
     const timedOut = stopReason?.startsWith('dagrun_timeout') ?? false;
     // Airflow (set_dag_run_state_to_failed): running tries fail, every other unfinished task is
     // skipped; on dagrun_timeout running tries are skipped too. Tasks that are not running go
     // first: failing a running task first would cascade upstream_failed onto them.
     for (const runningPass of [false, true]) {
+      for (const i of [...activeMapped]) {
+        const m = graph.mapped.get(i)!;
+        for (let k = 0; k < m.n; k++) {
+          const s = m.state[k]!;
+          if (isFinished(s) || (s === TaskInstanceState.RUNNING) !== runningPass) continue;
+          const state = runningPass && !timedOut ? TaskInstanceState.FAILED : TaskInstanceState.SKIPPED;
+          finishInstance(i, k, state);
+          pending.push({ task_id: graph.tasks[i]!.task_id, map_index: k, state, try_number: m.tryNumber[k]!, error: stopReason });
+        }
+      }
       for (let i = 0; i < graph.size; i++) {
         const s = graph.state[i]!;
-        if (isFinished(s) || (s === TaskInstanceState.RUNNING) !== runningPass) continue;
+        if (isFinished(s) || (s === TaskInstanceState.RUNNING) !== runningPass || graph.mapped.has(i)) continue;
         const state = runningPass && !timedOut ? TaskInstanceState.FAILED : TaskInstanceState.SKIPPED;
         recordDecisions(graph.finish(i, state));
         pending.push({ task_id: graph.tasks[i]!.task_id, map_index: -1, state, try_number: graph.tryNumber[i]!, error: stopReason });
@@ -364,7 +505,12 @@ function resolveInput(template: Json, graph: RunGraph, xcoms: ReadonlyMap<number
   if (Array.isArray(template)) return template.map((t) => resolveInput(t, graph, xcoms, dagId, runId));
   const ref = (template as { $xcom?: { task_id: string; key: string; path: string[] } }).$xcom;
   if (ref && Object.keys(template).length === 1) {
-    const entry = xcoms.get(graph.indexOf.get(ref.task_id)!);
+    const index = graph.indexOf.get(ref.task_id)!;
+    if (graph.tasks[index]!.mapped) {
+      // A mapped task's output is the list of its instances' values (map_index order), read by the activity.
+      return { $xcom_ref: { dag_id: dagId, run_id: runId, task_id: ref.task_id, map_index: -1, key: ref.key, path: ref.path, collect: true } };
+    }
+    const entry = xcoms.get(index);
     if (entry === undefined) return null; // upstream skipped or pushed nothing: Airflow's None
     if ('inline' in entry) return pluck(entry.inline, ref.path);
     return { $xcom_ref: { dag_id: dagId, run_id: runId, task_id: ref.task_id, map_index: -1, key: ref.key, path: ref.path } };
@@ -403,4 +549,17 @@ function publishDetails(dagId: string, runId: string, graph: RunGraph, last: str
   const md = `**${dagId}** · \`${runId}\` · ${graph.size} tasks\n\n| state | tasks |\n|---|---|\n${rows}`;
   if (md !== last) setCurrentDetails(md);
   return md;
+}
+
+/**
+ * Roll over (continue-as-new) when this generation's own progress made history large — not merely
+ * because the server suggests it, which a 10,000-task spec load alone can trigger. Absolute caps stay
+ * well under Temporal's hard limits (51,200 events, 50 MB).
+ */
+function shouldContinueAsNew(start: { length: number; size: number }): boolean {
+  const info = workflowInfo();
+  const grownEvents = info.historyLength - start.length;
+  const grownBytes = info.historySize - start.size;
+  if (info.historyLength > 40_000 || info.historySize > 40 * 1024 * 1024) return true;
+  return info.continueAsNewSuggested && (grownEvents >= 3_000 || grownBytes >= 4 * 1024 * 1024);
 }

@@ -53,9 +53,26 @@ export interface CarriedRun {
   tasks: CarriedTaskState[];
   /** Inline XComs still needed by unfinished tasks, by task index. */
   xcoms: Array<[number, XComEntry]>;
+  /** Source lengths of mapped tasks expanded but not finished, by task index (absent: none). */
+  mapLengths?: Array<[number, number[]]>;
 }
 
-export type XComEntry = { inline: Json } | { stored: true; size: number };
+/**
+ * A try's return value as the workflow keeps it. `map_lengths`: for a task whose output mapped
+ * tasks expand over (spec `map_sources`), the checked list lengths by sdk/mapping.ts pathKey(path),
+ * so the workflow can expand even when the value is stored by reference.
+ */
+export type XComEntry =
+  | { inline: Json; map_lengths?: Record<string, number> }
+  | { stored: true; size: number; map_lengths?: Record<string, number> };
+
+/** Creates the task instances of an expanded mapped task (map_index 0..count-1). */
+export interface ExpandMappedTaskRequest {
+  dagId: string;
+  runId: string;
+  task: TaskSpec;
+  count: number;
+}
 
 export interface LoadRunRequest {
   dagId: string;
@@ -76,7 +93,11 @@ export interface LoadRunResult {
 
 /** A reference the activity resolves from Postgres (XCom too large to travel by value). */
 export interface StoredXComRef {
-  $xcom_ref: { dag_id: string; run_id: string; task_id: string; map_index: number; key: string; path: string[] };
+  $xcom_ref: {
+    dag_id: string; run_id: string; task_id: string; map_index: number; key: string; path: string[];
+    /** A mapped task's output: the list of its instances' values in map_index order, then `path`. */
+    collect?: true;
+  };
 }
 
 export interface RunTaskRequest {
@@ -97,6 +118,8 @@ export interface RunTaskRequest {
   conf: Record<string, Json>;
   params: Record<string, Json>;
   xcomInlineLimitBytes: number;
+  /** The DAG's max_map_length, for a task whose output is mapped over (absent: the worker's setting). */
+  maxMapLength?: number;
 }
 
 export type RunTaskResult =

@@ -69,6 +69,8 @@ export interface ExecutionResult {
   exitCode: number | null;
   /** The handle of the work that ran (recorded as the task instance's external id). */
   handle?: ExecutorHandle;
+  /** A sensor in reschedule mode that is not met yet: poke again after this long (activities/sensors). */
+  reschedule?: { delaySeconds: number };
 }
 
 export type ExecutionFailureKind = 'exit' | 'timeout' | 'cancelled' | 'oom' | 'error' | 'unschedulable' | 'skip' | 'fail';

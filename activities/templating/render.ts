@@ -210,6 +210,10 @@ function walkFields(spec: TaskSpec, input: Json | undefined, visit: (field: stri
     if (fields.has('working_dir') && c.working_dir !== null) c.working_dir = visit('working_dir', c.working_dir);
     next.container = c;
   }
+  // A file sensor's path (Airflow's FileSensor templates filepath).
+  if (spec.sensor?.check.type === 'file' && fields.has('filepath')) {
+    next.sensor = { ...spec.sensor, check: { ...spec.sensor.check, filepath: visit('filepath', spec.sensor.check.filepath) } };
+  }
   let nextInput = input;
   if (fields.has('input') && spec.input !== null && input !== undefined) {
     nextInput = walkInput(spec.input, input, 'input', visit);

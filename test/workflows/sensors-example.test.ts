@@ -1,0 +1,47 @@
+/// <reference types="mocha" />
+/**
+ * dags/examples/example_sensors.ts triggered end to end (Temporal dev server, worker, Postgres):
+ * every sensor kind is met (or soft-fails) and the join runs.
+ */
+import path from 'node:path';
+import { expect } from 'chai';
+import { listReschedules } from '../../db/cross-run.repository.js';
+import { getXCom } from '../../db/xcom.repository.js';
+import { startTestStack, type TestStack } from '../helpers/stack.js';
+import { runDag, statesOf, ti } from './helpers.js';
+
+const EXAMPLES = path.resolve(__dirname, '../../../dags/examples');
+
+describe('sensors: example_sensors end to end', function () {
+  let stack: TestStack;
+
+  before(async function () {
+    this.timeout(120_000);
+    stack = await startTestStack({ dagsFolder: EXAMPLES, db: 'postgres' });
+    expect(stack.bag.importErrors, 'example DAG import errors').to.deep.equal([]);
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await stack?.stop();
+  });
+
+  it('runs example_sensors: sensors are met, never_true soft-fails, all_done runs', async function () {
+    const { result, tis, triggered } = await runDag(stack, 'example_sensors');
+    expect(statesOf(tis)).to.deep.equal({
+      wait_for_time: ['success', 1],
+      write_flag: ['success', 1],
+      wait_for_flag: ['success', 1],
+      check_flag: ['success', 1],
+      never_true: ['skipped', 1],
+      all_done: ['success', 1],
+    });
+    expect(result.state).to.equal('success');
+    expect(ti(tis, 'wait_for_flag').operator).to.equal('FileSensor');
+    const xcom = await getXCom(stack.database.db, { dag_id: 'example_sensors', run_id: triggered.runId, task_id: 'wait_for_time', map_index: -1, key: 'return_value' });
+    expect((xcom as { waitedSeconds: number }).waitedSeconds).to.be.at.least(2);
+    // The file sensor was rescheduled while write_flag had not written the flag yet.
+    const reschedules = await listReschedules(stack.database.db, { dag_id: 'example_sensors', run_id: triggered.runId, task_id: 'wait_for_flag', map_index: -1 });
+    expect(reschedules.length).to.be.at.least(1);
+  });
+});
