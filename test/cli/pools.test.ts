@@ -3,32 +3,10 @@
  * list shows default_pool and occupancy, set creates and resizes, get shows one pool, delete
  * refuses default_pool and unknown pools with Airflow-style messages.
  */
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { expect } from 'chai';
 import { requestSlots } from '../../activities/admission/slots.js';
+import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, tempDir } from '../helpers/servers.js';
-
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const BIN = path.join(ROOT, 'bin', 'updraft.js');
-
-function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`updraft ${args.join(' ')} timed out\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, 60_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe('updraft pools (CLI)', function () {
   this.timeout(120_000);
