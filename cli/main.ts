@@ -25,8 +25,9 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  // The SDK logs every worker state change at INFO; the CLI shows its own progress instead.
-  Runtime.install({ logger: new DefaultLogger((process.env.UPDRAFT_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN') });
+  // The SDK logs worker state changes and every failed try (already in the task log); the CLI
+  // shows its own progress instead. UPDRAFT_LOG_LEVEL=WARN brings them back.
+  Runtime.install({ logger: new DefaultLogger((process.env.UPDRAFT_LOG_LEVEL as 'WARN' | undefined) ?? 'ERROR') });
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
