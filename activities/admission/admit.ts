@@ -16,6 +16,7 @@ import { TaskExecutionError } from '../executors/types.js';
 import { describeBlocker } from './decide.js';
 import { pastDepsBlocker } from './past-deps.js';
 import { requestSlots } from './slots.js';
+import { abortableSleep } from '../abortable-sleep.js';
 
 export interface AdmissionDeps {
   db: Kysely<Database>;
@@ -141,21 +142,8 @@ function holdGrant(deps: AdmissionDeps, key: GrantKey, leaseSeconds: number): Ad
   };
 }
 
-/** Sleeps, or throws a `cancelled` TaskExecutionError when the signal fires. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const cancelled = (): void => reject(new TaskExecutionError('cancelled while waiting to be admitted', 'cancelled'));
-    if (signal.aborted) return cancelled();
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      cancelled();
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+  return abortableSleep(ms, signal, 'cancelled while waiting to be admitted');
 }
 
 /** max_active_tasks of a DAG version (immutable per version, so cached per database). */

@@ -24,6 +24,7 @@ import { TaskExecutionError, type ExecutionRequest, type ExecutionResult, type E
 import { checkExternalTask } from './external-task.js';
 import { findFileMatch } from './file-check.js';
 import { nextPokeInterval } from './poke-interval.js';
+import { abortableSleep } from '../abortable-sleep.js';
 
 export interface SensorExecutorDeps {
   db: Kysely<Database>;
@@ -146,17 +147,5 @@ function softFail(sensor: SensorSpec, err: TaskExecutionError): TaskExecutionErr
 }
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const cancelled = (): void => reject(new TaskExecutionError('the sensor was cancelled', 'cancelled'));
-    if (signal.aborted) return cancelled();
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      cancelled();
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+  return abortableSleep(ms, signal, 'the sensor was cancelled');
 }

@@ -5,29 +5,17 @@
  * state and try number: branching, short-circuit, latest-only (scheduled vs manual runs), task
  * groups, setup/teardown (success and a failing work task), and skip-vs-trigger-rule joins.
  */
-import path from 'node:path';
 import { expect } from 'chai';
 import { triggerDagRun } from '../../client/trigger.js';
 import { readTaskLog } from '../../db/task-log.repository.js';
 import { DagRunType } from '../../sdk/states.js';
-import { startTestStack, type TestStack } from '../helpers/stack.js';
-import { finishRun, historyOf, runDag, statesOf, ti, uniqueRunId } from './helpers.js';
-
-const EXAMPLES = path.resolve(__dirname, '../../../dags/examples');
+import type { TestStack } from '../helpers/stack.js';
+import { finishRun, historyOf, runDag, statesOf, ti, uniqueRunId, useExamplesStack } from './helpers.js';
 
 describe('control flow: example DAGs end to end', function () {
   let stack: TestStack;
 
-  before(async function () {
-    this.timeout(120_000);
-    stack = await startTestStack({ dagsFolder: EXAMPLES, db: 'postgres' });
-    expect(stack.bag.importErrors, 'example DAG import errors').to.deep.equal([]);
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await stack?.stop();
-  });
+  useExamplesStack((s) => (stack = s));
 
   it('example_branch_operator follows the chosen branch, skips the other three, and joins', async function () {
     const { result, tis } = await runDag(stack, 'example_branch_operator', { conf: { branch: 'branch_c' } });

@@ -13,6 +13,8 @@ import { listTaskInstanceHistory, listTaskInstances } from '../../db/task-instan
 import type { Json } from '../../sdk/spec.js';
 import type { DagRunResult } from '../../workflows/dag-run.js';
 import type { Stack } from '../../worker/stack.js';
+import { expect } from 'chai';
+import { startTestStack, type TestStack } from '../helpers/stack.js';
 
 /** The fixture DAGs live in the source tree (the DAG bag transpiles them with esbuild). */
 export const ENGINE_DAGS = path.resolve(__dirname, '../../../test/workflows/dags/engine');
@@ -153,4 +155,22 @@ export async function expectNoProcessesLeft(runId: string, timeoutMs = 15_000): 
     });
     throw new Error(`processes of run ${runId} still alive after ${timeoutMs / 1000}s: ${described.join(', ')}`);
   }
+}
+
+/**
+ * Mocha hooks that start a stack on dags/examples (Postgres record) for one suite and stop it
+ * after; `assign` receives the stack. Also checks the example DAGs load without import errors.
+ */
+export function useExamplesStack(assign: (stack: TestStack) => void): void {
+  let stack: TestStack | undefined;
+  before(async function () {
+    this.timeout(120_000);
+    stack = await startTestStack({ dagsFolder: path.resolve(__dirname, '../../../dags/examples'), db: 'postgres' });
+    assign(stack);
+    expect(stack.bag.importErrors, 'example DAG import errors').to.deep.equal([]);
+  });
+  after(async function () {
+    this.timeout(60_000);
+    await stack?.stop();
+  });
 }

@@ -3,28 +3,16 @@
  * dags/examples/example_dynamic_task_mapping.ts end to end (Temporal dev server, worker, Postgres):
  * the mapped instances are recorded with map_index 0..n-1 and the downstream sums their results.
  */
-import path from 'node:path';
 import { expect } from 'chai';
 import { listTaskInstances } from '../../db/task-instance.repository.js';
 import { getXCom } from '../../db/xcom.repository.js';
-import { startTestStack, type TestStack } from '../helpers/stack.js';
-import { runDag } from './helpers.js';
-
-const EXAMPLES = path.resolve(__dirname, '../../../dags/examples');
+import type { TestStack } from '../helpers/stack.js';
+import { runDag, useExamplesStack } from './helpers.js';
 
 describe('mapping: example_dynamic_task_mapping end to end', function () {
   let stack: TestStack;
 
-  before(async function () {
-    this.timeout(120_000);
-    stack = await startTestStack({ dagsFolder: EXAMPLES, db: 'postgres' });
-    expect(stack.bag.importErrors, 'example DAG import errors').to.deep.equal([]);
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await stack?.stop();
-  });
+  useExamplesStack((s) => (stack = s));
 
   const rows = async (dagId: string, runId: string): Promise<string[]> =>
     (await listTaskInstances(stack.database.db, dagId, runId)).map((r) => `${r.task_id}[${r.map_index}] ${r.state} ${r.try_number}`).sort();

@@ -3,28 +3,16 @@
  * dags/examples/example_sensors.ts triggered end to end (Temporal dev server, worker, Postgres):
  * every sensor kind is met (or soft-fails) and the join runs.
  */
-import path from 'node:path';
 import { expect } from 'chai';
 import { listReschedules } from '../../db/cross-run.repository.js';
 import { getXCom } from '../../db/xcom.repository.js';
-import { startTestStack, type TestStack } from '../helpers/stack.js';
-import { runDag, statesOf, ti } from './helpers.js';
-
-const EXAMPLES = path.resolve(__dirname, '../../../dags/examples');
+import type { TestStack } from '../helpers/stack.js';
+import { runDag, statesOf, ti, useExamplesStack } from './helpers.js';
 
 describe('sensors: example_sensors end to end', function () {
   let stack: TestStack;
 
-  before(async function () {
-    this.timeout(120_000);
-    stack = await startTestStack({ dagsFolder: EXAMPLES, db: 'postgres' });
-    expect(stack.bag.importErrors, 'example DAG import errors').to.deep.equal([]);
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await stack?.stop();
-  });
+  useExamplesStack((s) => (stack = s));
 
   it('runs example_sensors: sensors are met, never_true soft-fails, all_done runs', async function () {
     const { result, tis, triggered } = await runDag(stack, 'example_sensors');
