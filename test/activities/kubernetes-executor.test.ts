@@ -413,7 +413,10 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
     expect(err.kind).to.equal('unschedulable');
     expect(err.message).to.include('was not scheduled within 2s: 0/4 nodes are available: 2 Insufficient nvidia.com/gpu');
     const schedLines = req.log.of('system').filter((l) => l.includes('Insufficient nvidia.com/gpu'));
-    expect(schedLines).to.have.length(1);
+    // Once per distinct scheduler message: the scheduler may reword it between attempts
+    // (e.g. with a preemption note), but the same message is never logged twice.
+    expect(schedLines.length).to.be.greaterThan(0);
+    expect(new Set(schedLines).size).to.equal(schedLines.length);
     expect(await jobGone(jobNameFor(req))).to.equal(true);
   });
 
