@@ -6,10 +6,15 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
 import { getDagVersion } from '../db/dag.repository.js';
-import { updateDagRunState } from '../db/dag-run.repository.js';
-import { upsertTaskInstances } from '../db/task-instance.repository.js';
-import type { DagSpec } from '../sdk/spec.js';
-import type { ExpandMappedTaskRequest, LoadRunRequest, LoadRunResult, RecordStatesRequest } from '../workflows/types.js';
+import { getDagRun, updateDagRunState } from '../db/dag-run.repository.js';
+import { listTaskInstances, upsertTaskInstances } from '../db/task-instance.repository.js';
+import { getXCom } from '../db/xcom.repository.js';
+import { checkMappable, pathKey } from '../sdk/mapping.js';
+import { carriedFromRecord } from '../sdk/operator-actions.js';
+import type { DagSpec, Json } from '../sdk/spec.js';
+import type {
+  CarriedRun, ExpandMappedTaskRequest, LoadRunRequest, LoadRunResult, RecordStatesRequest, ReopenRunRequest, XComEntry,
+} from '../workflows/types.js';
 
 export class DagVersionMismatchError extends Error {
   override readonly name = 'DagVersionMismatchError';
@@ -19,6 +24,7 @@ export function makeBookkeeping(db: Kysely<Database>): {
   loadRun(req: LoadRunRequest): Promise<LoadRunResult>;
   recordStates(req: RecordStatesRequest): Promise<void>;
   expandMappedTask(req: ExpandMappedTaskRequest): Promise<void>;
+  reopenRun(req: ReopenRunRequest): Promise<CarriedRun>;
 } {
   // Specs are immutable per version id, so a small cache saves re-reading 10,000-task specs per chunk.
   const cache = new Map<number, DagSpec>();
@@ -38,6 +44,45 @@ export function makeBookkeeping(db: Kysely<Database>): {
   };
 
   return {
+    /**
+     * An operator action re-opens a finished run: the run is running again and its state comes
+     * back from Postgres in the shape continue-as-new carries. Every pushed return value is passed
+     * by reference (with its mapped lengths where a mapped task expands over it).
+     */
+    async reopenRun(req: ReopenRunRequest): Promise<CarriedRun> {
+      const spec = await load(req.dagVersionId, req.specHash);
+      const run = await getDagRun(db, req.dagId, req.runId);
+      if (!run) throw new DagVersionMismatchError(`dag_run ${req.dagId}/${req.runId} does not exist`);
+      const rows = await listTaskInstances(db, req.dagId, req.runId);
+      const sizes = await db.selectFrom('xcom').select(['task_id', 'size_bytes'])
+        .where('dag_id', '=', req.dagId).where('run_id', '=', req.runId)
+        .where('map_index', '=', -1).where('key', '=', 'return_value')
+        .execute();
+      const sizeOf = new Map(sizes.map((r) => [r.task_id, r.size_bytes]));
+      const xcoms: Array<[number, XComEntry]> = [];
+      for (let i = 0; i < spec.tasks.length; i++) {
+        const t = spec.tasks[i]!;
+        const size = sizeOf.get(t.task_id);
+        if (size === undefined) continue;
+        const entry: XComEntry = { stored: true, size };
+        if (t.map_sources && t.map_sources.length > 0) {
+          const value = (await getXCom(db, { dag_id: req.dagId, run_id: req.runId, task_id: t.task_id, map_index: -1, key: 'return_value' })) as Json | undefined;
+          // Checked when it was pushed; the limit is not enforced twice.
+          entry.map_lengths = Object.fromEntries(t.map_sources.map((s) => [pathKey(s.path), checkMappable(t.task_id, value, s, Number.MAX_SAFE_INTEGER)]));
+        }
+        xcoms.push([i, entry]);
+      }
+      await updateDagRunState(db, req.dagId, req.runId, 'running', { end_date: null, last_error: null });
+      const now = Date.now();
+      return {
+        generation: 0,
+        startedAt: (run.start_date ?? new Date(now)).toISOString(),
+        deadline: req.dagrunTimeoutSeconds === null ? null : new Date(now + req.dagrunTimeoutSeconds * 1000).toISOString(),
+        tasks: carriedFromRecord(spec.tasks, rows),
+        xcoms,
+      };
+    },
+
     async loadRun(req: LoadRunRequest): Promise<LoadRunResult> {
       const spec = await load(req.dagVersionId, req.specHash);
       if (req.initialize) {
@@ -71,8 +116,8 @@ export function makeBookkeeping(db: Kysely<Database>): {
           const rows = [];
           for (let i = from; i < Math.min(req.count, from + 1000); i++) {
             rows.push({
-              dag_id: req.dagId, run_id: req.runId, task_id: t.task_id, map_index: i, state: 'none', try_number: 0,
-              max_tries: t.retries + 1, operator: t.operator, queue: t.queue, pool: t.pool, pool_slots: t.pool_slots,
+              dag_id: req.dagId, run_id: req.runId, task_id: t.task_id, map_index: i, state: 'none', try_number: req.tryNumber ?? 0,
+              max_tries: req.maxTries ?? t.retries + 1, operator: t.operator, queue: t.queue, pool: t.pool, pool_slots: t.pool_slots,
               priority_weight: t.priority_weight,
             });
           }
@@ -82,6 +127,13 @@ export function makeBookkeeping(db: Kysely<Database>): {
     },
 
     async recordStates(req: RecordStatesRequest): Promise<void> {
+      if (req.resetMapped && req.resetMapped.length > 0) {
+        // Cleared mapped tasks expand again (perhaps to another length): their instance rows go.
+        await db.deleteFrom('task_instance')
+          .where('dag_id', '=', req.dagId).where('run_id', '=', req.runId)
+          .where('task_id', 'in', req.resetMapped).where('map_index', '>=', 0)
+          .execute();
+      }
       if (req.tasks.length > 0) {
         await upsertTaskInstances(
           db,
@@ -89,6 +141,7 @@ export function makeBookkeeping(db: Kysely<Database>): {
             dag_id: req.dagId, run_id: req.runId, task_id: t.task_id, map_index: t.map_index, state: t.state,
             try_number: t.try_number, error: t.error ?? null,
             ...(t.end_date ? { end_date: new Date(t.end_date) } : {}),
+            ...(t.max_tries !== undefined ? { max_tries: t.max_tries } : {}),
           })),
         );
       }

@@ -32,6 +32,7 @@ export function createActivities(deps: ActivityDeps) {
     loadRun: bookkeeping.loadRun,
     recordStates: bookkeeping.recordStates,
     expandMappedTask: bookkeeping.expandMappedTask,
+    reopenRun: bookkeeping.reopenRun,
     runTask: makeRunTask(deps),
     runCallback: makeRunCallback(deps),
     checkLatestOnly: controlFlow.checkLatestOnly,

@@ -17,7 +17,7 @@ import { compileSensor } from './sensors.js';
 import { sha1Hex } from './semantics/sha1.js';
 import { SPEC_VERSION, TEMPLATE_FIELDS, type DagSpec, type InputTemplate, type Json, type TaskSpec, type VersionedDagSpec } from './spec.js';
 import { TRIGGER_RULE_ALIASES, isTriggerRule, type TriggerRule } from './trigger-rule.js';
-import { isXComArg, xcomArgOwner } from './xcom-arg.js';
+import { isXComArg, mapArgOf, xcomArgOwner } from './xcom-arg.js';
 import { isXComRef, mappedSources } from './mapping.js';
 import type { MappedSpec } from './spec.js';
 
@@ -123,6 +123,23 @@ export function compileDag(definition: DagDefinition, fileloc: string): Compiled
   const upstream = new Map<string, Set<string>>();
   for (const t of draft.tasks) upstream.set(t.taskId, new Set());
 
+  // Mapped task groups: every task inside is expanded over the group's arguments.
+  const memberOf = mappedGroupMembers(draft.tasks, fail);
+  const groupSources = new Map<string, Array<[string, InputTemplate]>>();
+  for (const g of draft.groups) {
+    if (g.expand === undefined) continue;
+    const sources = compileGroupExpand(g, byId, memberOf, (value, path) => toTemplate(value, path, (ref, p) => {
+      if (xcomArgOwner(ref) !== draft.owner) fail(`${p.join('.')} references task "${ref.taskId}" of another DAG`, undefined, 'expand');
+    }, (p, what) => fail(`mapped task group "${g.groupId}": ${p.join('.')} is ${what}`, undefined, 'expand')), fail);
+    groupSources.set(g.groupId, sources);
+  }
+  for (const t of draft.tasks) {
+    const g = memberOf.get(t.taskId);
+    if (!g) continue;
+    // The tasks pushing the group's lists are upstream of every task in it (the length decides its expansion).
+    for (const [, source] of groupSources.get(g.groupId) ?? []) if (isXComRef(source)) upstream.get(t.taskId)!.add(source.$xcom.task_id);
+  }
+
   const inputs = new Map<string, InputTemplate | null>();
   for (const t of draft.tasks) {
     const input =
@@ -135,10 +152,15 @@ export function compileDag(definition: DagDefinition, fileloc: string): Compiled
             if (!byId.has(ref.taskId)) fail(`${path.join('.')} references unknown task "${ref.taskId}"`, t.taskId, 'input');
             if (ref.taskId === t.taskId) fail(`${path.join('.')} references the task's own output`, t.taskId, 'input');
             upstream.get(t.taskId)!.add(ref.taskId);
-          }, (path, what) => fail(`${path.join('.')} is ${what}; task inputs must be JSON (or XCom references)`, t.taskId, 'input'));
+          }, (path, what) => fail(`${path.join('.')} is ${what}; task inputs must be JSON (or XCom references)`, t.taskId, 'input'),
+          (mapArg, path) => {
+            if (memberOf.get(t.taskId)?.groupId !== mapArg.group) {
+              fail(`${path.join('.')} uses the argument "${mapArg.arg}" of mapped task group "${mapArg.group}", but the task is not inside that group`, t.taskId, 'input');
+            }
+          });
     inputs.set(t.taskId, input);
   }
-  const mappedSpecs = compileMappings(draft.tasks, byId, (value, path, t) => toTemplate(value, path, (ref, p) => {
+  const mappedSpecs = compileMappings(draft.tasks, byId, memberOf, (value, path, t) => toTemplate(value, path, (ref, p) => {
     if (xcomArgOwner(ref) !== draft.owner) fail(`${p.join('.')} references task "${ref.taskId}" of another DAG`, t.taskId, 'input');
     if (!byId.has(ref.taskId)) fail(`${p.join('.')} references unknown task "${ref.taskId}"`, t.taskId, 'input');
     if (ref.taskId === t.taskId) fail(`${p.join('.')} references the task's own output`, t.taskId, 'input');
@@ -180,6 +202,13 @@ export function compileDag(definition: DagDefinition, fileloc: string): Compiled
     if (Object.keys(flags).length > 0) spec.callbacks = flags;
     const mapped = mappedSpecs.get(id);
     if (mapped) spec.mapped = mapped;
+    const group = memberOf.get(id);
+    if (group) {
+      spec.mapped = {
+        kind: 'group', group_id: group.groupId, expand: groupSources.get(group.groupId) ?? [],
+        instance_upstream: upstreamLists.get(id)!.filter((u) => memberOf.get(u) === group),
+      };
+    }
     return spec;
   });
   addMapSources(tasks, fail);
@@ -568,21 +597,28 @@ function toTemplate(
   path: string[],
   onRef: (ref: Parameters<typeof xcomArgOwner>[0], path: string[]) => void,
   onBad: (path: string[], what: string) => never,
+  onMapArg: (mapArg: { group: string; arg: string }, path: string[]) => void = (m, p) =>
+    onBad(p, `the argument "${m.arg}" of mapped task group "${m.group}", which only tasks inside that group can use`),
 ): InputTemplate {
   if (isXComArg(value)) {
+    const mapArg = mapArgOf(value);
+    if (mapArg) {
+      onMapArg(mapArg, path);
+      return { $map_arg: { group: mapArg.group, arg: mapArg.arg, path: [...value.path] } };
+    }
     onRef(value, path);
     return { $xcom: { task_id: value.taskId, key: value.key, path: [...value.path] } };
   }
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : onBad(path, `the number ${value}`);
-  if (Array.isArray(value)) return value.map((v, i) => toTemplate(v, [...path, String(i)], onRef, onBad));
+  if (Array.isArray(value)) return value.map((v, i) => toTemplate(v, [...path, String(i)], onRef, onBad, onMapArg));
   if (typeof value === 'object') {
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) onBad(path, `a ${(value as object).constructor?.name ?? 'class instance'}`);
     const out: Record<string, Json> = {};
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
       if (v === undefined) continue;
-      out[k] = toTemplate(v, [...path, k], onRef, onBad);
+      out[k] = toTemplate(v, [...path, k], onRef, onBad, onMapArg);
     }
     return out;
   }
@@ -625,6 +661,7 @@ function toIsoOrNull(value: string | Date | undefined, field: string, fail: Fail
 function compileMappings(
   tasks: readonly DeclaredTask[],
   byId: ReadonlyMap<string, DeclaredTask>,
+  memberOf: ReadonlyMap<string, DeclaredGroup>,
   template: (value: unknown, path: string[], t: DeclaredTask) => InputTemplate,
   fail: Fail,
 ): Map<string, MappedSpec> {
@@ -641,7 +678,7 @@ function compileMappings(
     const source = (value: unknown, path: string[], field: string, kwargs: boolean): InputTemplate => {
       if (isXComArg(value)) {
         const pusher = byId.get(value.taskId);
-        if (pusher?.mapping !== undefined) {
+        if (pusher?.mapping !== undefined || (pusher !== undefined && memberOf.has(pusher.taskId))) {
           f(`${path.join('.')} maps over the output of mapped task "${value.taskId}" (mapping over a mapped task's results is not built)`, field);
         }
         if ((t.options.triggerRule as string | undefined) === 'always') {
@@ -688,4 +725,52 @@ function addMapSources(tasks: TaskSpec[], fail: Fail): void {
       (pusher!.map_sources ??= []).push({ consumer: t.task_id, arg, path: [...source.$xcom.path] });
     }
   }
+}
+
+/** Each task inside a mapped task group, with that group; a mapped group inside another is refused. */
+function mappedGroupMembers(tasks: readonly DeclaredTask[], fail: Fail): Map<string, DeclaredGroup> {
+  const out = new Map<string, DeclaredGroup>();
+  for (const t of tasks) {
+    let mapped: DeclaredGroup | null = null;
+    for (let g = t.group; g !== null; g = g.parent) {
+      if (g.expand === undefined) continue;
+      if (mapped !== null) fail(`mapped task group "${mapped.groupId}" is inside mapped task group "${g.groupId}" (nested mapped groups are not built)`, undefined, 'expand');
+      mapped = g;
+    }
+    if (mapped === null) continue;
+    const f = (message: string, field: string): never => fail(message, t.taskId, field);
+    if (t.mapping !== undefined) f(`a task inside mapped task group "${mapped.groupId}" cannot be expanded itself (not built)`, 'expand');
+    if (t.control) f(`a ${t.control.type.replace('_', '-')} task inside mapped task group "${mapped.groupId}" is not built`, 'control');
+    if (t.setup || t.teardown !== null) f(`setup and teardown tasks inside mapped task group "${mapped.groupId}" are not built`, 'asSetup');
+    out.set(t.taskId, mapped);
+  }
+  return out;
+}
+
+/** A mapped task group's expand() arguments: literal lists or outputs of tasks outside the group. */
+function compileGroupExpand(
+  g: DeclaredGroup,
+  byId: ReadonlyMap<string, DeclaredTask>,
+  memberOf: ReadonlyMap<string, DeclaredGroup>,
+  template: (value: unknown, path: string[]) => InputTemplate,
+  fail: Fail,
+): Array<[string, InputTemplate]> {
+  const f = (message: string): never => fail(`mapped task group "${g.groupId}": ${message}`, undefined, 'expand');
+  const args = g.expand;
+  if (args === null || typeof args !== 'object' || Array.isArray(args) || isXComArg(args)) f('expand takes an object: { argument: list | task output }');
+  const keys = Object.keys(args!).filter((k) => args![k] !== undefined);
+  if (keys.length === 0) f('expand needs at least one argument to map over');
+  return keys.map((k): [string, InputTemplate] => {
+    const value = args![k];
+    if (isXComArg(value)) {
+      if (mapArgOf(value)) f(`expand.${k} uses another mapped task group's argument (nested mapping is not built)`);
+      const pusher = byId.get(value.taskId) ?? f(`expand.${k} references unknown task "${value.taskId}"`);
+      if (memberOf.get(pusher.taskId) === g) f(`expand.${k} maps over task "${pusher.taskId}", which is inside the group`);
+      if (pusher.mapping !== undefined || memberOf.has(pusher.taskId)) f(`expand.${k} maps over the output of mapped task "${pusher.taskId}" (mapping over a mapped task's results is not built)`);
+      if (value.key !== 'return_value') f(`expand.${k} can map over return values only`);
+      return [k, template(value, ['expand', k])];
+    }
+    if (!Array.isArray(value)) f(`expand.${k} must be a list or a task output (XComArg), got ${value === null ? 'null' : typeof value}`);
+    return [k, template(value, ['expand', k])];
+  });
 }

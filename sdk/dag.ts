@@ -41,6 +41,9 @@ export interface TaskGroup<R = void> {
   readonly result: R;
 }
 
+/** A mapped task group's result seen from outside it: a reference becomes the list of its instances' values. */
+export type Collected<R> = R extends XComArg<infer O> ? XComArg<O[]> : R;
+
 /** What `chain()` links: tasks, their outputs, and task groups. */
 export type ChainNode = TaskRef | TaskGroup<unknown>;
 
@@ -138,6 +141,17 @@ export interface DagBuilder extends SensorBuilder {
    */
   group<R = void>(options: TaskGroupOptions, build: (g: DagBuilder) => R): TaskGroup<R>;
   /**
+   * A mapped task group (Airflow's `@task_group` + `.expand()`): every task declared on `g` runs
+   * once per element of `expand` (several keys: the cross product); `args.<key>` stands for the
+   * instance's element. Inside the group a task waits only for the same instance (map_index) of
+   * its upstream tasks in the group. Outside, a reference to a task of the group (e.g. the
+   * group's `result`) is the list of its instances' values.
+   */
+  mappedGroup<A extends Record<string, unknown>, R = void>(
+    options: TaskGroupOptions & { expand: { [K in keyof A]: readonly A[K][] | XComArg<readonly A[K][]> } },
+    build: (g: DagBuilder, args: { [K in keyof A]: XComArg<A[K]> }) => R,
+  ): TaskGroup<Collected<R>>;
+  /**
    * Control-only edges: chain(a, b, [c, d], e) is a >> b >> [c, d] >> e. A task group stands for
    * its roots on the downstream side and its leaves (not teardowns) on the upstream side.
    */
@@ -156,6 +170,8 @@ export interface DeclaredGroup {
   depth: number;
   /** Declaration order, for stable iteration. */
   index: number;
+  /** A mapped task group's expand() arguments, as given (validated by the compiler). */
+  expand?: Record<string, unknown>;
 }
 
 /** One task as the builder recorded it; the compiler turns it into a TaskSpec. */
@@ -309,7 +325,33 @@ export function draftDag(definition: DagDefinition): DagDraft {
         return { task: n as TaskRef };
       });
 
-    return {
+    const makeGroup = <R>(options: TaskGroupOptions & { expand?: Record<string, unknown> }, build: (g: DagBuilder, args?: unknown) => R): TaskGroup<R> => {
+      const label = options?.groupId;
+      if (typeof label !== 'string' || !GROUP_ID_PATTERN.test(label)) {
+        draft.errors.push({
+          field: 'groupId',
+          message: `task group id ${JSON.stringify(label)} may contain only ASCII letters, digits, '-' and '_' (dots separate nested groups)`,
+        });
+      }
+      const declared: DeclaredGroup = {
+        groupId: group !== null && group.prefixGroupId ? `${group.groupId}.${String(label)}` : String(label),
+        parent: group,
+        prefixGroupId: options?.prefixGroupId ?? true,
+        defaultArgs: options?.defaultArgs ?? {},
+        tooltip: options?.tooltip ?? null,
+        depth: group === null ? 0 : group.depth + 1,
+        index: draft.groups.length,
+      };
+      if (options?.expand !== undefined) declared.expand = options.expand;
+      draft.groups.push(declared);
+      const args = options?.expand !== undefined && typeof options.expand === 'object' && options.expand !== null
+        ? Object.fromEntries(Object.keys(options.expand).map((arg) => [arg, makeXComArg(draft.owner, declared.groupId, 'return_value', [], { group: declared.groupId, arg })]))
+        : undefined;
+      const result = build(makeBuilder(declared), args);
+      return { groupId: declared.groupId, result, [TASK_GROUP]: { owner: draft.owner, declared } } as TaskGroup<R> & GroupInternal;
+    };
+
+    const builder: DagBuilder = {
       task: <I, O>(options: TaskOptions, fn: TaskFunction<I, O>) =>
         declare<I, Awaited<O>>('function', options, fn as TaskFunction<unknown, unknown>),
       process: <I, O>(options: ProcessTaskOptions & { resources?: ResourceOptions }) => declare<I, O>('process', options),
@@ -324,26 +366,12 @@ export function draftDag(definition: DagDefinition): DagDraft {
           ignore_downstream_trigger_rules: options?.ignoreDownstreamTriggerRules ?? true,
         }),
       latestOnly: (options: TaskOptions) => declare<void, void>('empty', options, undefined, { type: 'latest_only' }),
-      group: <R>(options: TaskGroupOptions, build: (g: DagBuilder) => R): TaskGroup<R> => {
-        const label = options?.groupId;
-        if (typeof label !== 'string' || !GROUP_ID_PATTERN.test(label)) {
-          draft.errors.push({
-            field: 'groupId',
-            message: `task group id ${JSON.stringify(label)} may contain only ASCII letters, digits, '-' and '_' (dots separate nested groups)`,
-          });
+      group: makeGroup,
+      mappedGroup: (options, build) => {
+        if (options?.expand === undefined || options.expand === null || typeof options.expand !== 'object' || Array.isArray(options.expand)) {
+          draft.errors.push({ field: 'expand', message: `mapped task group ${JSON.stringify(options?.groupId)} needs expand: { argument: list | task output }` });
         }
-        const declared: DeclaredGroup = {
-          groupId: group !== null && group.prefixGroupId ? `${group.groupId}.${String(label)}` : String(label),
-          parent: group,
-          prefixGroupId: options?.prefixGroupId ?? true,
-          defaultArgs: options?.defaultArgs ?? {},
-          tooltip: options?.tooltip ?? null,
-          depth: group === null ? 0 : group.depth + 1,
-          index: draft.groups.length,
-        };
-        draft.groups.push(declared);
-        const result = build(makeBuilder(declared));
-        return { groupId: declared.groupId, result, [TASK_GROUP]: { owner: draft.owner, declared } } as TaskGroup<R> & GroupInternal;
+        return makeGroup({ ...options, expand: (options?.expand ?? {}) as Record<string, unknown> }, build as (g: DagBuilder, args?: unknown) => unknown) as never;
       },
       chain: (...nodes) => {
         for (let i = 1; i < nodes.length; i++) {
@@ -353,6 +381,7 @@ export function draftDag(definition: DagDefinition): DagDraft {
         }
       },
     };
+    return builder;
   };
 
   definition.build(makeBuilder(null));

@@ -4,7 +4,7 @@
  * cross product), and what a pushed value must look like to be mapped over. No I/O: the compiler,
  * the workflow and the runTask activity all use these.
  */
-import type { InputTemplate, Json, MapSourceSpec, MappedSpec, XComRef } from './spec.js';
+import type { InputTemplate, Json, MapArgRef, MapSourceSpec, MappedSpec, XComRef } from './spec.js';
 
 /** Airflow's `[core] max_map_length` default. */
 export const DEFAULT_MAX_MAP_LENGTH = 1024;
@@ -88,7 +88,7 @@ export function checkMappable(pusher: string, returnValue: Json | undefined, sou
 
 /** A mapped task's sources in Airflow's key order: literal lists or XCom references. */
 export function mappedSources(mapped: MappedSpec): Array<{ arg: string | null; source: InputTemplate }> {
-  return mapped.kind === 'expand' ? mapped.expand.map(([arg, source]) => ({ arg, source })) : [{ arg: null, source: mapped.source }];
+  return mapped.kind === 'expand_kwargs' ? [{ arg: null, source: mapped.source }] : mapped.expand.map(([arg, source]) => ({ arg, source }));
 }
 
 export function isXComRef(value: InputTemplate): value is XComRef & { [k: string]: Json } {
@@ -121,13 +121,18 @@ export function elementIndices(mapIndex: number, lengths: readonly number[]): nu
  * expandKwargs the element's fields are merged over the partial arguments; an element only known
  * by reference is merged by the activity (`$merge`).
  */
-export function instanceTemplate(mapped: MappedSpec, mapIndex: number, lengths: readonly number[]): InputTemplate {
+export function instanceTemplate(mapped: MappedSpec, mapIndex: number, lengths: readonly number[], input: InputTemplate = null): InputTemplate {
   const idx = elementIndices(mapIndex, lengths);
   const element = (source: InputTemplate, i: number): InputTemplate => {
     if (Array.isArray(source)) return source[i] ?? null;
     if (isXComRef(source)) return { $xcom: { ...source.$xcom, path: [...source.$xcom.path, String(i)] } };
     return null; // not reachable: the compiler only emits lists and references
   };
+  if (mapped.kind === 'group') {
+    const args = new Map(mapped.expand.map(([arg, source], k) => [arg, element(source, idx[k]!)]));
+    const inGroup = new Set(mapped.instance_upstream);
+    return groupInstanceInput(input, args, inGroup, mapIndex);
+  }
   const partial = mapped.partial !== null && typeof mapped.partial === 'object' && !Array.isArray(mapped.partial) ? mapped.partial : {};
   if (mapped.kind === 'expand') {
     const out: Record<string, Json> = { ...partial };
@@ -150,4 +155,25 @@ export function aggregateState(states: readonly string[]): 'success' | 'failed' 
   if (states.some((s) => s === 'upstream_failed')) return 'upstream_failed';
   if (states.length > 0 && states.every((s) => s === 'skipped')) return 'skipped';
   return 'success';
+}
+
+/**
+ * A mapped-group member's input for one instance: `$map_arg` references become the instance's
+ * element (a literal, or a reference into the upstream's list), and references to upstream tasks
+ * of the same group point at the same map_index.
+ */
+function groupInstanceInput(template: InputTemplate, args: ReadonlyMap<string, InputTemplate>, inGroup: ReadonlySet<string>, mapIndex: number): InputTemplate {
+  if (template === null || typeof template !== 'object') return template;
+  if (Array.isArray(template)) return template.map((t) => groupInstanceInput(t, args, inGroup, mapIndex));
+  const keys = Object.keys(template);
+  if (keys.length === 1 && keys[0] === '$map_arg') {
+    const ref = (template as unknown as MapArgRef).$map_arg;
+    const el = args.get(ref.arg) ?? null;
+    if (isXComRef(el)) return { $xcom: { ...el.$xcom, path: [...el.$xcom.path, ...ref.path] } };
+    return ref.path.length === 0 ? el : (pluckPath(el, ref.path) ?? null);
+  }
+  if (isXComRef(template) && inGroup.has(template.$xcom.task_id)) return { $xcom: { ...template.$xcom, map_index: mapIndex } };
+  const out: Record<string, Json> = {};
+  for (const [k, v] of Object.entries(template)) out[k] = groupInstanceInput(v, args, inGroup, mapIndex);
+  return out;
 }

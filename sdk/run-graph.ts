@@ -5,6 +5,7 @@
  *
  * Tasks are addressed by index into `spec.tasks` (topological order) so hot paths use arrays.
  */
+import { aggregateState } from './mapping.js';
 import { computeDagRunState, dagRunStateLeaves, evaluateTriggerRule, type TriggerRuleOptions } from './semantics/index.js';
 import type { DagSpec, TaskSpec } from './spec.js';
 import { TaskInstanceState, isFinished } from './states.js';
@@ -22,6 +23,8 @@ export interface UpstreamCounts {
 /** A decision the graph made on its own (no activity ran): the workflow records these. */
 export interface AutoDecision {
   index: number;
+  /** Set for an instance of a mapped task group member (decided by its in-group upstream instances). */
+  mapIndex?: number;
   state: typeof TaskInstanceState.SKIPPED | typeof TaskInstanceState.UPSTREAM_FAILED;
   reason: string;
 }
@@ -45,6 +48,8 @@ function count(c: UpstreamCounts, state: TaskInstanceState): void {
 export interface CarriedTaskState {
   state: TaskInstanceState;
   try_number: number;
+  /** Tries before the last clear (absent: 0): the task may try `retries + 1` times after it. */
+  try_base?: number;
   /** A mapped task that was expanded: its instances, compactly (carriedMapped / MappedInstances). */
   mapped?: CarriedMapped;
 }
@@ -68,6 +73,19 @@ const CODE_STATES: Record<string, TaskInstanceState> = Object.fromEntries(
   Object.entries(STATE_CODES).map(([state, code]) => [code, state as TaskInstanceState]),
 );
 
+/** Instance states and try numbers in CarriedMapped's compact form. */
+export function encodeMapped(states: readonly TaskInstanceState[], tryNumbers: readonly number[]): CarriedMapped {
+  let codes = '';
+  const tries: number[] = [];
+  for (let i = 0; i < states.length; i++) {
+    codes += STATE_CODES[states[i]!] ?? 'n';
+    const t = tryNumbers[i]!;
+    if (tries.length > 0 && tries[tries.length - 1] === t) tries[tries.length - 2]!++;
+    else tries.push(1, t);
+  }
+  return { n: states.length, states: codes, tries };
+}
+
 /** The instances of an expanded mapped task. */
 export interface MappedInstances {
   n: number;
@@ -77,6 +95,12 @@ export interface MappedInstances {
   finished: number;
   /** Lowest map index that may still be in `none` (scheduling scans from here). */
   cursor: number;
+  /**
+   * Members of a mapped task group with upstream tasks in the group: each instance waits for the
+   * same map_index of those (Airflow), so each has its own counts and is handed out once its
+   * trigger rule says run.
+   */
+  gate?: { counts: UpstreamCounts[]; decided: Uint8Array; queue: number[] };
 }
 
 export class RunGraph {
@@ -84,8 +108,22 @@ export class RunGraph {
   readonly indexOf: ReadonlyMap<string, number>;
   readonly state: TaskInstanceState[];
   readonly tryNumber: number[];
+  /** Per task: its try number when it was last cleared (0: never); tries allowed = base + retries + 1. */
+  readonly tryBase: number[];
+  /** Every edge (reachability: branches, short-circuits, setup scopes). */
   private readonly upstreamIdx: number[][];
   private readonly downstreamIdx: number[][];
+  /**
+   * The edges trigger rules count at task level: every edge except those between two tasks of the
+   * same mapped task group, which are per instance (`instanceUp` / `instanceDown`).
+   */
+  private readonly countUp: number[][];
+  private readonly countDown: number[][];
+  /** Per task in a mapped task group: its upstream / downstream tasks in the same group (same map_index). */
+  private readonly instanceUp: number[][];
+  private readonly instanceDown: number[][];
+  /** Decisions made inside setFinished (instance cascades), handed out by the next public call. */
+  private spill: AutoDecision[] = [];
   private readonly counts: UpstreamCounts[];
   /** Tasks whose trigger rule said "run" and that have not been handed out yet. */
   private readonly ready: number[] = [];
@@ -113,6 +151,16 @@ export class RunGraph {
     this.indexOf = indexOf;
     this.upstreamIdx = spec.tasks.map((t) => t.upstream.map((u) => indexOf.get(u)!));
     this.downstreamIdx = spec.tasks.map((t) => t.downstream.map((d) => indexOf.get(d)!));
+    this.instanceUp = spec.tasks.map((t) => (t.mapped?.kind === 'group' ? t.mapped.instance_upstream.map((u) => indexOf.get(u)!) : []));
+    this.instanceDown = spec.tasks.map(() => []);
+    this.instanceUp.forEach((ups, i) => ups.forEach((u) => this.instanceDown[u]!.push(i)));
+    if (this.instanceUp.some((ups) => ups.length > 0)) {
+      this.countUp = this.upstreamIdx.map((ups, i) => ups.filter((u) => !this.instanceUp[i]!.includes(u)));
+      this.countDown = this.downstreamIdx.map((downs, i) => downs.filter((d) => !this.instanceDown[i]!.includes(d)));
+    } else {
+      this.countUp = this.upstreamIdx;
+      this.countDown = this.downstreamIdx;
+    }
     this.isSetup = spec.tasks.map((t) => t.is_setup === true);
     this.isTeardown = spec.tasks.map((t) => t.is_teardown === true);
     this.isLeaf = this.isTeardown.some(Boolean)
@@ -123,9 +171,10 @@ export class RunGraph {
       : spec.tasks.map((t) => t.downstream.length === 0);
     this.state = new Array<TaskInstanceState>(n).fill(TaskInstanceState.NONE);
     this.tryNumber = new Array<number>(n).fill(0);
-    this.counts = this.upstreamIdx.map((ups) => emptyCounts(ups.length));
+    this.tryBase = new Array<number>(n).fill(0);
+    this.counts = this.countUp.map((ups) => emptyCounts(ups.length));
     if (this.isSetup.some(Boolean)) {
-      this.setupCounts = this.upstreamIdx.map((ups) => emptyCounts(ups.filter((u) => this.isSetup[u]).length));
+      this.setupCounts = this.countUp.map((ups) => emptyCounts(ups.filter((u) => this.isSetup[u]).length));
       const scope = this.setupScopes();
       this.scopeOf = scope.scopeOf;
       this.indirectCounts = scope.indirect.map((setups) => emptyCounts(setups.length));
@@ -142,10 +191,14 @@ export class RunGraph {
     if (carried) {
       carried.forEach((c, i) => {
         this.tryNumber[i] = c.try_number;
+        this.tryBase[i] = c.try_base ?? 0;
         if (c.mapped) this.restoreMapped(i, c.mapped);
         // In-flight states cannot be carried (the carrier drains first); restart them from none.
         if (isFinished(c.state)) this.setFinished(i, c.state);
       });
+      for (const [i, m] of this.mapped) if (m.gate) this.gateCounts(i);
+      // Gated instances are evaluated by evaluateAll, which the workflow calls next.
+      this.spill = [];
     }
   }
 
@@ -197,12 +250,71 @@ export class RunGraph {
    * A mapped task expanded into `n` instances (n ≥ 1): from now on its downstream tasks count n
    * upstream task instances for it (Airflow counts TIs), each as it finishes.
    */
-  expandMapped(index: number, n: number): void {
-    if (this.mapped.has(index)) return;
-    this.mapped.set(index, {
-      n, state: new Array<TaskInstanceState>(n).fill(TaskInstanceState.NONE), tryNumber: new Array<number>(n).fill(0), finished: 0, cursor: 0,
-    });
-    for (const d of this.downstreamIdx[index]!) this.counts[d]!.total += n - 1;
+  expandMapped(index: number, n: number): AutoDecision[] {
+    if (this.mapped.has(index)) return [];
+    const m: MappedInstances = {
+      // Instances start from the task's try number: 0, or the highest instance try before a clear.
+      n, state: new Array<TaskInstanceState>(n).fill(TaskInstanceState.NONE), tryNumber: new Array<number>(n).fill(this.tryNumber[index]!), finished: 0, cursor: 0,
+    };
+    this.mapped.set(index, m);
+    for (const d of this.countDown[index]!) this.counts[d]!.total += n - 1;
+    const decisions: AutoDecision[] = [];
+    if (this.instanceUp[index]!.length > 0) {
+      m.gate = { counts: [], decided: new Uint8Array(n), queue: [] };
+      this.gateCounts(index);
+      for (let k = 0; k < n; k++) this.evaluateInstance(index, k, decisions);
+    }
+    return decisions;
+  }
+
+  /** An in-group upstream's state for map_index k: its instance's, or its own if it never expanded. */
+  private instanceUpstreamState(u: number, k: number): TaskInstanceState {
+    const m = this.mapped.get(u);
+    return m ? (m.state[k] ?? TaskInstanceState.REMOVED) : this.state[u]!;
+  }
+
+  /** (Re)builds a gated task's per-instance counts: its task-level counts plus its in-group upstream instances. */
+  private gateCounts(index: number): void {
+    const m = this.mapped.get(index)!;
+    const base = this.counts[index]!;
+    m.gate!.counts = [];
+    for (let k = 0; k < m.n; k++) {
+      const c = { ...base, total: base.total + this.instanceUp[index]!.length };
+      for (const u of this.instanceUp[index]!) {
+        const s = this.instanceUpstreamState(u, k);
+        if (isFinished(s)) count(c, s);
+      }
+      m.gate!.counts.push(c);
+    }
+  }
+
+  /** A gated instance's trigger rule: run (queued for takeInstances), skip or upstream_failed (decided here). */
+  private evaluateInstance(index: number, k: number, decisions: AutoDecision[]): void {
+    const m = this.mapped.get(index)!;
+    if (m.gate!.decided[k] || m.state[k] !== TaskInstanceState.NONE) return;
+    const verdict = evaluateTriggerRule(this.tasks[index]!.trigger_rule, m.gate!.counts[k]!, this.ruleOptions[index]);
+    if (verdict.decision === 'wait') return;
+    m.gate!.decided[k] = 1;
+    if (verdict.decision === 'run') {
+      m.gate!.queue.push(k);
+      return;
+    }
+    const state = verdict.decision === 'skip' ? TaskInstanceState.SKIPPED : TaskInstanceState.UPSTREAM_FAILED;
+    decisions.push({ index, mapIndex: k, state, reason: verdict.reason });
+    decisions.push(...this.finishInstance(index, k, state));
+  }
+
+  /** An in-group upstream finished for map_index k (or for all, `k` null): re-evaluate the gated instances. */
+  private instanceUpstreamFinished(u: number, k: number | null, state: TaskInstanceState, decisions: AutoDecision[]): void {
+    for (const d of this.instanceDown[u]!) {
+      const m = this.mapped.get(d);
+      if (!m?.gate) continue; // not expanded yet: it reads the state when it expands
+      for (let i = k ?? 0; i < (k === null ? m.n : k + 1); i++) {
+        if (i >= m.n) break;
+        count(m.gate.counts[i]!, state);
+        this.evaluateInstance(d, i, decisions);
+      }
+    }
   }
 
   /** Instance in-flight transitions (running, up_for_retry). */
@@ -216,6 +328,15 @@ export class RunGraph {
   takeInstances(index: number, max: number): number[] {
     const m = this.mapped.get(index)!;
     const out: number[] = [];
+    if (m.gate) {
+      while (out.length < max && m.gate.queue.length > 0) {
+        const k = m.gate.queue.shift()!;
+        if (m.state[k] !== TaskInstanceState.NONE) continue;
+        m.state[k] = TaskInstanceState.SCHEDULED;
+        out.push(k);
+      }
+      return out;
+    }
     while (out.length < max && m.cursor < m.n) {
       if (m.state[m.cursor] === TaskInstanceState.NONE) {
         m.state[m.cursor] = TaskInstanceState.SCHEDULED;
@@ -231,35 +352,43 @@ export class RunGraph {
    * early upstream_failed act per instance, as in Airflow). When the last instance finishes the
    * task itself finishes with the aggregate state (`aggregate(states)`), without counting again.
    */
-  finishInstance(index: number, mapIndex: number, state: TaskInstanceState, aggregate: (states: readonly TaskInstanceState[]) => TaskInstanceState): AutoDecision[] {
+  finishInstance(
+    index: number, mapIndex: number, state: TaskInstanceState,
+    aggregate: (states: readonly TaskInstanceState[]) => TaskInstanceState = (states) => aggregateState(states) as TaskInstanceState,
+  ): AutoDecision[] {
     const m = this.mapped.get(index)!;
     if (isFinished(m.state[mapIndex]!)) return [];
     m.state[mapIndex] = state;
     m.finished++;
-    for (const d of this.downstreamIdx[index]!) count(this.counts[d]!, state);
+    for (const d of this.countDown[index]!) count(this.counts[d]!, state);
     const decisions: AutoDecision[] = [];
     if (m.finished === m.n) this.setFinished(index, aggregate(m.state));
     this.propagate(index, decisions);
+    this.instanceUpstreamFinished(index, mapIndex, state, decisions);
+    return this.drain(decisions);
+  }
+
+  /** Appends the decisions setFinished cascaded meanwhile. */
+  private drain(decisions: AutoDecision[]): AutoDecision[] {
+    if (this.spill.length === 0) return decisions;
+    const spilled = this.spill;
+    this.spill = [];
+    decisions.push(...spilled);
     return decisions;
   }
 
   /** Compact instance states for continue-as-new (in-flight instances restart from none). */
   carriedMapped(index: number): CarriedMapped | undefined {
     const m = this.mapped.get(index);
-    if (!m) return undefined;
-    let states = '';
-    const tries: number[] = [];
-    for (let i = 0; i < m.n; i++) {
-      states += STATE_CODES[m.state[i]!] ?? 'n';
-      const t = m.tryNumber[i]!;
-      if (tries.length > 0 && tries[tries.length - 1] === t) tries[tries.length - 2]!++;
-      else tries.push(1, t);
-    }
-    return { n: m.n, states, tries };
+    return m ? encodeMapped(m.state, m.tryNumber) : undefined;
   }
 
   private restoreMapped(index: number, c: CarriedMapped): void {
-    this.expandMapped(index, c.n);
+    this.mapped.set(index, {
+      n: c.n, state: new Array<TaskInstanceState>(c.n).fill(TaskInstanceState.NONE), tryNumber: new Array<number>(c.n).fill(0), finished: 0, cursor: 0,
+      ...(this.instanceUp[index]!.length > 0 ? { gate: { counts: [], decided: new Uint8Array(c.n), queue: [] } } : {}),
+    });
+    for (const d of this.countDown[index]!) this.counts[d]!.total += c.n - 1;
     const m = this.mapped.get(index)!;
     let at = 0;
     for (let p = 0; p < c.tries.length; p += 2) for (let k = 0; k < c.tries[p]!; k++) m.tryNumber[at++] = c.tries[p + 1]!;
@@ -268,7 +397,7 @@ export class RunGraph {
       if (!isFinished(state)) continue;
       m.state[i] = state;
       m.finished++;
-      for (const d of this.downstreamIdx[index]!) count(this.counts[d]!, state);
+      for (const d of this.countDown[index]!) count(this.counts[d]!, state);
     }
   }
 
@@ -288,8 +417,10 @@ export class RunGraph {
     const decisions: AutoDecision[] = [];
     for (let i = 0; i < this.size; i++) {
       if (this.state[i] === TaskInstanceState.NONE) this.evaluate(i, decisions);
+      const m = this.mapped.get(i);
+      if (m?.gate) for (let k = 0; k < m.n; k++) this.evaluateInstance(i, k, decisions);
     }
-    return decisions;
+    return this.drain(decisions);
   }
 
   /** Hands out up to `max` runnable tasks (highest priority_weight first, then topological order). */
@@ -334,7 +465,7 @@ export class RunGraph {
     }
     this.propagate(index, decisions);
     for (const i of skipped) this.propagate(i, decisions);
-    return decisions;
+    return this.drain(decisions);
   }
 
   /** Not handed out yet: in `none`, or runnable but still in the ready list. */
@@ -370,6 +501,75 @@ export class RunGraph {
   /** What a latest-only task skips when the run is not the latest: its direct downstream tasks. */
   latestOnlySkips(index: number): number[] {
     return this.downstreamIdx[index]!.filter((d) => this.notStarted(d));
+  }
+
+  /**
+   * An operator action (sdk/operator-actions.ts) sets tasks' states from outside: `none` clears a
+   * task (it runs again; its next try is try_number + 1 and it gets its retries anew), a finished
+   * state marks it. None of them may be in flight (the workflow stops their tries first). A mapped
+   * task's instances are dropped (a cleared one expands again; its instances' tries continue from
+   * the highest). Upstream counts are rebuilt from scratch and every task not started is evaluated
+   * again; returns the decisions that cascade (already applied).
+   */
+  override(changes: ReadonlyArray<{ index: number; state: TaskInstanceState }>): AutoDecision[] {
+    for (const { index, state } of changes) {
+      const m = this.mapped.get(index);
+      if (m) {
+        let highest = this.tryNumber[index]!;
+        for (const t of m.tryNumber) if (t > highest) highest = t;
+        this.tryNumber[index] = highest;
+        this.mapped.delete(index);
+      }
+      if (state === TaskInstanceState.NONE) this.tryBase[index] = this.tryNumber[index]!;
+      this.state[index] = state;
+    }
+    // Handed to the ready list but not started: their upstream counts may have changed.
+    for (const i of this.ready) this.state[i] = TaskInstanceState.NONE;
+    this.ready.length = 0;
+    this.recount();
+    return this.evaluateAll();
+  }
+
+  /** Rebuilds every upstream count and the unfinished total from the states (operator actions). */
+  private recount(): void {
+    const reset = (c: UpstreamCounts, total: number): void => {
+      c.success = 0; c.skipped = 0; c.failed = 0; c.upstream_failed = 0; c.removed = 0; c.done = 0; c.total = total;
+    };
+    for (let i = 0; i < this.size; i++) {
+      let total = 0;
+      for (const u of this.countUp[i]!) total += this.mapped.get(u)?.n ?? 1;
+      reset(this.counts[i]!, total);
+      if (this.setupCounts !== null) reset(this.setupCounts[i]!, this.setupCounts[i]!.total);
+      if (this.indirectCounts !== null) reset(this.indirectCounts[i]!, this.indirectCounts[i]!.total);
+    }
+    this.unfinished = 0;
+    for (let i = 0; i < this.size; i++) {
+      const state = this.state[i]!;
+      const finished = isFinished(state);
+      if (!finished) this.unfinished++;
+      const m = this.mapped.get(i);
+      if (m) {
+        m.finished = 0;
+        for (let k = 0; k < m.n; k++) {
+          if (!isFinished(m.state[k]!)) continue;
+          m.finished++;
+          for (const d of this.countDown[i]!) count(this.counts[d]!, m.state[k]!);
+        }
+      } else if (finished) {
+        for (const d of this.countDown[i]!) count(this.counts[d]!, state);
+      }
+      if (finished && this.setupCounts !== null && this.isSetup[i]) {
+        for (const d of this.countDown[i]!) count(this.setupCounts[d]!, state);
+        for (const t of this.scopeOf![i]!) count(this.indirectCounts![t]!, state);
+      }
+    }
+    for (const [i, m] of this.mapped) {
+      if (!m.gate) continue;
+      this.gateCounts(i);
+      // Instances not started are decided again (by evaluateAll) from the rebuilt counts.
+      for (let k = 0; k < m.n; k++) m.gate.decided[k] = m.state[k] === TaskInstanceState.NONE ? 0 : 1;
+      m.gate.queue = [];
+    }
   }
 
   /** The run's state from its leaves, or a deadlock when nothing can make progress. */
@@ -408,10 +608,16 @@ export class RunGraph {
     this.state[index] = state;
     this.unfinished--;
     // An expanded mapped task's downstream tasks counted its instances one by one already.
-    if (!this.mapped.has(index)) for (const d of this.downstreamIdx[index]!) count(this.counts[d]!, state);
+    if (!this.mapped.has(index)) for (const d of this.countDown[index]!) count(this.counts[d]!, state);
     if (this.setupCounts !== null && this.isSetup[index]) {
-      for (const d of this.downstreamIdx[index]!) count(this.setupCounts[d]!, state);
+      for (const d of this.countDown[index]!) count(this.setupCounts[d]!, state);
       for (const t of this.scopeOf![index]!) count(this.indirectCounts![t]!, state);
+    }
+    // A mapped-group member that finished without expanding decides every instance downstream of it in the group.
+    if (!this.mapped.has(index) && this.instanceDown[index]!.length > 0) {
+      const decided: AutoDecision[] = [];
+      this.instanceUpstreamFinished(index, null, state, decided);
+      this.spill.push(...decided);
     }
   }
 
@@ -420,7 +626,7 @@ export class RunGraph {
     const stack = [index];
     while (stack.length > 0) {
       const i = stack.pop()!;
-      for (const d of this.downstreamIdx[i]!) this.reevaluate(d, decisions, stack);
+      for (const d of this.countDown[i]!) this.reevaluate(d, decisions, stack);
       // A finished setup also decides the tasks in its scope that are not directly downstream.
       if (this.scopeOf !== null && this.isSetup[i]) for (const t of this.scopeOf[i]!) this.reevaluate(t, decisions, stack);
     }
@@ -435,6 +641,15 @@ export class RunGraph {
 
   private evaluate(i: number, decisions: AutoDecision[]): void {
     const task = this.tasks[i]!;
+    if (this.instanceUp[i]!.length > 0) {
+      // A mapped-group member with upstream tasks in its group: expanded once its other upstream
+      // tasks are done; each instance then waits for its own map_index upstream (evaluateInstance).
+      const c = this.counts[i]!;
+      if (c.done < c.total) return;
+      this.state[i] = TaskInstanceState.SCHEDULED;
+      this.ready.push(i);
+      return;
+    }
     const verdict = evaluateTriggerRule(task.trigger_rule, this.counts[i]!, this.ruleOptions[i]);
     switch (verdict.decision) {
       case 'run':

@@ -20,7 +20,16 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
  * edge: the compiler adds `task_id` to the task's upstream list.
  */
 export interface XComRef {
-  $xcom: { task_id: string; key: string; path: string[] };
+  /** map_index: set by the interpreter for a reference to the same instance of a mapped-group member. */
+  $xcom: { task_id: string; key: string; path: string[]; map_index?: number };
+}
+
+/**
+ * Inside a mapped task group: the group's expand() argument `arg` (at `path` inside it); each
+ * instance gets its own element.
+ */
+export interface MapArgRef {
+  $map_arg: { group: string; arg: string; path: string[] };
 }
 
 /** A task's input: JSON in which `XComRef` objects are replaced by upstream values at run time. */
@@ -160,7 +169,14 @@ export interface TaskSpec {
  */
 export type MappedSpec =
   | { kind: 'expand'; partial: InputTemplate; expand: Array<[string, InputTemplate]> }
-  | { kind: 'expand_kwargs'; partial: InputTemplate; source: InputTemplate };
+  | { kind: 'expand_kwargs'; partial: InputTemplate; source: InputTemplate }
+  /**
+   * A task in a mapped task group (Airflow's `task_group.expand()`): one instance per element of
+   * the group's expand() arguments (cross product); its input's `$map_arg` references take the
+   * instance's element, and its upstream tasks in the same group (`instance_upstream`) count per
+   * map_index.
+   */
+  | { kind: 'group'; group_id: string; expand: Array<[string, InputTemplate]>; instance_upstream: string[] };
 
 /** One mapped consumer of a task's return value: the value at `path` must be a list (of dicts when `arg` is null). */
 export interface MapSourceSpec {

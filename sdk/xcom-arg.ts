@@ -18,20 +18,28 @@ export interface XComArg<T> {
 
 /** The DAG that owns a reference, so references across DAGs are caught by the compiler. */
 export interface XComArgInternal<T> extends XComArg<T> {
-  readonly [XCOM_ARG]: { owner: object };
+  /** `mapArg`: an argument of a mapped task group (its `taskId` is then the group id). */
+  readonly [XCOM_ARG]: { owner: object; mapArg?: { group: string; arg: string } };
 }
 
-export function makeXComArg<T>(owner: object, taskId: string, key = 'return_value', path: readonly string[] = []): XComArg<T> {
+export function makeXComArg<T>(
+  owner: object, taskId: string, key = 'return_value', path: readonly string[] = [], mapArg?: { group: string; arg: string },
+): XComArg<T> {
   const arg: XComArgInternal<T> = {
-    [XCOM_ARG]: { owner },
+    [XCOM_ARG]: { owner, ...(mapArg ? { mapArg } : {}) },
     taskId,
     key,
     path,
     get<K extends keyof T & string>(field: K): XComArg<T[K]> {
-      return makeXComArg<T[K]>(owner, taskId, key, [...path, field]);
+      return makeXComArg<T[K]>(owner, taskId, key, [...path, field], mapArg);
     },
   };
   return arg;
+}
+
+/** The mapped task group argument a reference stands for, if it is one. */
+export function mapArgOf(value: XComArgInternal<unknown>): { group: string; arg: string } | undefined {
+  return value[XCOM_ARG].mapArg;
 }
 
 export function isXComArg(value: unknown): value is XComArgInternal<unknown> {

@@ -20,16 +20,19 @@ import {
   workflowInfo,
   allHandlersFinished,
   log,
+  setHandler,
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
 import { callbackKey, type CallbackPayload, type DagCallbackName, type TaskCallbackName } from '../sdk/callbacks.js';
 import { branchFollow, isTruthy } from '../sdk/control-flow.js';
 import { taskQueueFor } from '../sdk/queues.js';
 import { RunGraph, type AutoDecision } from '../sdk/run-graph.js';
+import { describeAction, planAction, validateAction, OperatorActionError, type ActionResult, type OperatorAction } from '../sdk/operator-actions.js';
 import { aggregateState, expansionLength, instanceTemplate, isXComRef, mappedSources, pathKey, pluckPath } from '../sdk/mapping.js';
 import { retryDelaySeconds } from '../sdk/semantics/index.js';
 import type { DagSpec, Json, TaskSpec } from '../sdk/spec.js';
 import { TaskInstanceState, isFinished } from '../sdk/states.js';
+import { operatorActionUpdate, RUN_FINISHING } from './messages.js';
 import { DAG_RUN_STATE } from './search-attributes.js';
 import {
   TaskFailureType,
@@ -62,7 +65,7 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
   // 1. Load the spec in chunks (it can exceed Temporal's 2 MB payload limit as one blob).
   const first = await local.loadRun({
     dagId, runId, dagVersionId: input.dagVersionId, specHash: input.specHash,
-    offset: 0, limit: options.specChunkSize, initialize: input.carried === undefined,
+    offset: 0, limit: options.specChunkSize, initialize: input.carried === undefined && input.reopen === undefined,
   });
   const tasks: TaskSpec[] = [...first.tasks];
   // Later chunks are regular activities: local-activity results all travel in one workflow-task
@@ -78,31 +81,44 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
     });
     tasks.push(...chunk.tasks);
   }
+  const dag: DagSpec = { ...first.dag, tasks };
+  // A run re-opened by an operator action starts from its record in Postgres, as if continued.
+  const carried = input.carried ?? (input.reopen
+    ? await local.reopenRun({ dagId, runId, dagVersionId: input.dagVersionId, specHash: input.specHash, dagrunTimeoutSeconds: dag.dagrun_timeout ?? null })
+    : undefined);
   // Where this generation's history starts growing from: loading a large spec alone can pass the
   // server's continue-as-new hint, and rolling over for that would reload it forever.
   const historyAfterLoad = { length: workflowInfo().historyLength, size: workflowInfo().historySize };
-  const dag: DagSpec = { ...first.dag, tasks };
-  const graph = new RunGraph(dag, input.carried?.tasks);
-  const xcoms = new Map<number, XComEntry>(input.carried?.xcoms ?? []);
-  const startedAt = input.carried?.startedAt ?? new Date().toISOString();
+  const graph = new RunGraph(dag, carried?.tasks);
+  const xcoms = new Map<number, XComEntry>(carried?.xcoms ?? []);
+  const startedAt = carried?.startedAt ?? new Date().toISOString();
   const deadline =
-    input.carried?.deadline ??
+    carried?.deadline ??
     (dag.dagrun_timeout == null ? null : new Date(Date.now() + dag.dagrun_timeout * 1000).toISOString());
 
   if (generation === 0) upsertSearchAttributes([{ key: DAG_RUN_STATE, value: 'running' }]);
 
   // 2. Bookkeeping: decisions the workflow makes itself, flushed in batches.
   let pending: TaskStateUpdate[] = [];
+  /** Mapped tasks an operator cleared whose instance rows the next flush removes. */
+  let resetMapped: string[] = [];
   const recordDecisions = (decisions: AutoDecision[]): void => {
     for (const d of decisions) {
+      if (d.mapIndex !== undefined) {
+        // An instance of a mapped-group member decided by its in-group upstream instance.
+        pending.push({ task_id: graph.tasks[d.index]!.task_id, map_index: d.mapIndex, state: d.state, try_number: graph.mapped.get(d.index)?.tryNumber[d.mapIndex] ?? 0, error: d.reason });
+        continue;
+      }
       pending.push({ task_id: graph.tasks[d.index]!.task_id, map_index: -1, state: d.state, try_number: graph.tryNumber[d.index]!, error: d.reason });
     }
   };
   const flush = async (): Promise<void> => {
-    if (pending.length === 0) return;
+    if (pending.length === 0 && resetMapped.length === 0) return;
     const batch = pending;
+    const reset = resetMapped;
     pending = [];
-    await local.recordStates({ dagId, runId, tasks: batch });
+    resetMapped = [];
+    await local.recordStates({ dagId, runId, tasks: batch, ...(reset.length > 0 ? { resetMapped: reset } : {}) });
   };
 
   // 3. Running tasks: one cancellation scope each, so a run cancel or timeout kills them all.
@@ -191,7 +207,8 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
   /** Runs a task's tries (mapIndex -1) or one mapped instance's tries until it is decided. */
   const runTask = async (index: number, mapIndex = -1): Promise<void> => {
     const task = graph.tasks[index]!;
-    const maxTries = task.retries + 1;
+    // tryBase: the tries before an operator cleared the task; a cleared task gets its retries anew.
+    const maxTries = graph.tryBase[index]! + task.retries + 1;
     const instance = mapIndex >= 0 ? graph.mapped.get(index)! : null;
     const mark = (state: TaskInstanceState, tryNumber: number): void => {
       if (instance) graph.markInstance(index, mapIndex, state, tryNumber);
@@ -206,7 +223,7 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
       changed = true;
       // Airflow runs on_execute_callback right before the work; so do we, awaited, per try.
       if (task.callbacks?.on_execute) await callCallback(callbackRequest('on_execute', task.task_id, tryNumber, TaskInstanceState.RUNNING, null, mapIndex));
-      const template = instance ? instanceTemplate(task.mapped!, mapIndex, mapLengths.get(index)!) : task.input;
+      const template = instance ? instanceTemplate(task.mapped!, mapIndex, mapLengths.get(index)!, task.input) : task.input;
       const request: RunTaskRequest = {
         dagId, runId, runType: input.runType, dagVersionId: input.dagVersionId, specHash: input.specHash,
         task, mapIndex, tryNumber, maxTries,
@@ -355,8 +372,9 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
     }
     mapLengths.set(index, lengths);
     if (!graph.mapped.has(index)) {
-      await local.expandMappedTask({ dagId, runId, task, count: n });
-      graph.expandMapped(index, n);
+      const tryNumber = graph.tryNumber[index]!;
+      await local.expandMappedTask({ dagId, runId, task, count: n, ...(tryNumber > 0 ? { tryNumber, maxTries: graph.tryBase[index]! + task.retries + 1 } : {}) });
+      recordDecisions(graph.expandMapped(index, n));
     }
     graph.markInFlight(index, TaskInstanceState.RUNNING, graph.tryNumber[index]!);
     activeMapped.add(index);
@@ -398,11 +416,115 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
       });
   };
 
+  // 4. Operator actions (sdk/operator-actions.ts): clear, mark tasks, mark the run. A task whose
+  // try is in flight is stopped first (its scope cancelled, the process or container killed) and
+  // changed once it has stopped; every other task changes at once. The handler is synchronous:
+  // the main loop records the changes and schedules what runs again.
+  /** The run completes or stops: actions now go to a re-opened run instead. */
+  let accepting = true;
+  /** An operator marked the run: it ends in this state once its remaining tasks finish. */
+  let forcedState: 'success' | 'failed' | null = carried?.forcedState ?? null;
+  /** Changes waiting for a task's try to stop, by task index. */
+  const deferred = new Map<number, TaskInstanceState>();
+  /** Set when operator changes are pending: flushed before anything is scheduled again. */
+  let operatorWrites = false;
+  const taskInFlight = (i: number): boolean => {
+    if (scopes.has(i)) return true;
+    for (const key of instanceScopes.keys()) if (key.startsWith(`${i}:`)) return true;
+    return false;
+  };
+  const overrideStates = (list: Array<{ index: number; state: TaskInstanceState }>, reason: string): void => {
+    if (list.length === 0) return;
+    const rows: TaskStateUpdate[] = [];
+    for (const { index, state } of list) {
+      const task = graph.tasks[index]!;
+      const m = graph.mapped.get(index);
+      activeMapped.delete(index);
+      if (state === TaskInstanceState.NONE) {
+        xcoms.delete(index);
+        mapLengths.delete(index);
+        if (m) resetMapped.push(task.task_id);
+      } else if (m) {
+        // An expanded mapped task's record is its instances (map_index -1 is gone).
+        for (let k = 0; k < m.n; k++) {
+          if (m.state[k] !== state) rows.push({ task_id: task.task_id, map_index: k, state, try_number: m.tryNumber[k]!, error: reason });
+        }
+      }
+    }
+    const decisions = graph.override(list);
+    for (const { index, state } of list) {
+      const task = graph.tasks[index]!;
+      if (state === TaskInstanceState.NONE) {
+        rows.push({ task_id: task.task_id, map_index: -1, state, try_number: graph.tryNumber[index]!, error: null, max_tries: graph.tryBase[index]! + task.retries + 1 });
+      } else if (!rows.some((r) => r.task_id === task.task_id)) {
+        rows.push({ task_id: task.task_id, map_index: -1, state, try_number: graph.tryNumber[index]!, error: reason });
+      }
+    }
+    pending.push(...rows);
+    recordDecisions(decisions);
+    operatorWrites = true;
+    changed = true;
+  };
+  const applyDeferred = (): void => {
+    if (deferred.size === 0) return;
+    const ready: Array<{ index: number; state: TaskInstanceState }> = [];
+    for (const [index, state] of deferred) {
+      if (taskInFlight(index)) continue;
+      ready.push({ index, state });
+      deferred.delete(index);
+    }
+    overrideStates(ready, 'set by an operator while running');
+  };
+  const deferredReady = (): boolean => [...deferred.keys()].some((i) => !taskInFlight(i));
+  const applyAction = (action: OperatorAction): ActionResult => {
+    const plan = planAction(graph.tasks, (i) => graph.state[i]!, action);
+    if (action.dry_run === true) return { ...plan, dry_run: true };
+    const now: Array<{ index: number; state: TaskInstanceState }> = [];
+    for (const c of plan.changes) {
+      const index = graph.indexOf.get(c.task_id)!;
+      if (!taskInFlight(index)) {
+        now.push({ index, state: c.to });
+        continue;
+      }
+      // Airflow: a cleared running task is `restarting` until its try has stopped.
+      deferred.set(index, c.to);
+      scopes.get(index)?.cancel();
+      for (const [key, scope] of instanceScopes) if (key.startsWith(`${index}:`)) scope.cancel();
+      activeMapped.delete(index);
+      if (c.to === TaskInstanceState.NONE && !graph.mapped.has(index)) {
+        pending.push({ task_id: c.task_id, map_index: -1, state: TaskInstanceState.RESTARTING, try_number: graph.tryNumber[index]! });
+        operatorWrites = true;
+      }
+    }
+    if (action.kind === 'set_run_state') forcedState = action.state;
+    else if (action.kind === 'clear' && plan.changes.length > 0) forcedState = null;
+    const what = action.kind === 'clear' ? 'cleared by an operator' : `marked ${action.kind === 'set_task_state' ? action.state : plan.forced_run_state} by an operator`;
+    overrideStates(now, what);
+    changed = true;
+    log.info(`operator action: ${describeAction(action)}: ${plan.changes.length} task(s) changed`);
+    return { ...plan, dry_run: false };
+  };
+  setHandler(operatorActionUpdate, applyAction, {
+    validator: (action: OperatorAction): void => {
+      if (!accepting) throw new OperatorActionError(`${RUN_FINISHING}; send the action again to re-open it`);
+      validateAction(graph.tasks, action);
+    },
+  });
+  if (input.reopen) {
+    // The client validated the action against the same DAG version; a bad one is logged, not fatal.
+    try {
+      applyAction(validateAction(graph.tasks, input.reopen.action));
+    } catch (err) {
+      if (!(err instanceof OperatorActionError)) throw err;
+      log.error(`re-opened run: operator action refused: ${err.message}`);
+    }
+  }
+
   recordDecisions(graph.evaluateAll());
   const maxInFlight = Math.min(options.maxInFlight, dag.max_active_tasks);
-  for (const [i, lengths] of input.carried?.mapLengths ?? []) mapLengths.set(i, lengths);
+  for (const [i, lengths] of carried?.mapLengths ?? []) mapLengths.set(i, lengths);
 
-  // 4. dagrun_timeout: a timer that stops the run.
+  // 5. dagrun_timeout: a timer that stops the run.
   if (deadline !== null) {
     const ms = Math.max(0, Date.parse(deadline) - Date.now());
     void CancellationScope.cancellable(async () => {
@@ -417,30 +539,46 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
   try {
     for (;;) {
       if (stopReason !== null) break;
+      applyDeferred();
+      // Operator changes reach Postgres before anything runs again (a cleared mapped task's old
+      // instance rows must be gone before it expands anew).
+      while (operatorWrites) {
+        operatorWrites = false;
+        await flush();
+      }
       const draining = shouldContinueAsNew(historyAfterLoad);
       if (!draining) for (const i of graph.takeReady(maxInFlight - inFlight())) start(i);
       if (!draining && activeMapped.size > 0) startInstances();
       await flush();
       if (callbackQueue.length > 0) startCallbacks();
+      // A try an operator stopped ended while we flushed: apply its change before deciding anything.
+      if (deferredReady()) continue;
+      // Instances decided inside the graph (mapped-group cascades) can finish a mapped task.
+      for (const i of activeMapped) if (isFinished(graph.state[i]!)) activeMapped.delete(i);
       const outcome = graph.runOutcome(inFlight() + activeMapped.size);
       lastDetails = publishDetails(dagId, runId, graph, lastDetails);
-      if (outcome.state !== 'running') {
+      if (outcome.state !== 'running' && deferred.size === 0) {
+        if (forcedState !== null) return await complete(forcedState, `marked ${forcedState} by an operator`);
         return await complete(outcome.state, outcome.reason ?? null);
       }
-      if (draining && inFlight() === 0 && runningCallbacks.size === 0) {
+      if (draining && inFlight() === 0 && runningCallbacks.size === 0 && deferred.size === 0) {
         await condition(allHandlersFinished);
-        const carried: CarriedRun = {
+        const next: CarriedRun = {
           generation: generation + 1,
           startedAt,
           deadline,
           tasks: graph.tasks.map((_, i) => {
             const mapped = graph.carriedMapped(i);
-            return { state: graph.state[i]!, try_number: graph.tryNumber[i]!, ...(mapped ? { mapped } : {}) };
+            const base = graph.tryBase[i]!;
+            return { state: graph.state[i]!, try_number: graph.tryNumber[i]!, ...(mapped ? { mapped } : {}), ...(base > 0 ? { try_base: base } : {}) };
           }),
           xcoms: [...xcoms].filter(([i]) => graph.tasks[i]!.downstream.some((d) => !isFinished(graph.state[graph.indexOf.get(d)!]!))),
           ...(mapLengths.size > 0 ? { mapLengths: [...mapLengths].filter(([i]) => !isFinished(graph.state[i]!)) } : {}),
+          ...(forcedState !== null ? { forcedState } : {}),
         };
-        return await continueAsNew<typeof dagRun>({ ...input, carried });
+        // The action that re-opened the run is applied; the next generation must not apply it again.
+        const { reopen: _applied, ...rest } = input;
+        return await continueAsNew<typeof dagRun>({ ...rest, carried: next });
       }
       if (expandedInline) {
         expandedInline = false;
@@ -455,7 +593,8 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
     stopState = 'failed';
   }
 
-  // 5. Stopped (cancelled or timed out): kill what runs, record, fail the run.
+  // 6. Stopped (cancelled or timed out): kill what runs, record, fail the run.
+  accepting = false;
   return await CancellationScope.nonCancellable(async () => {
     for (const scope of scopes.values()) scope.cancel();
     for (const scope of instanceScopes.values()) scope.cancel();
@@ -487,6 +626,7 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
   });
 
   async function complete(state: 'success' | 'failed', reason: string | null): Promise<DagRunResult> {
+    accepting = false;
     await flush();
     await local.recordStates({ dagId, runId, tasks: [], run: { state, error: reason, end: true } });
     const dagCallback = state === 'success' ? 'on_success' : 'on_failure';
@@ -503,8 +643,12 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
 function resolveInput(template: Json, graph: RunGraph, xcoms: ReadonlyMap<number, XComEntry>, dagId: string, runId: string): Json {
   if (template === null || typeof template !== 'object') return template;
   if (Array.isArray(template)) return template.map((t) => resolveInput(t, graph, xcoms, dagId, runId));
-  const ref = (template as { $xcom?: { task_id: string; key: string; path: string[] } }).$xcom;
+  const ref = (template as { $xcom?: { task_id: string; key: string; path: string[]; map_index?: number } }).$xcom;
   if (ref && Object.keys(template).length === 1) {
+    if (ref.map_index !== undefined) {
+      // The same instance of an upstream task in this task's mapped group: read from Postgres.
+      return { $xcom_ref: { dag_id: dagId, run_id: runId, task_id: ref.task_id, map_index: ref.map_index, key: ref.key, path: ref.path } };
+    }
     const index = graph.indexOf.get(ref.task_id)!;
     if (graph.tasks[index]!.mapped) {
       // A mapped task's output is the list of its instances' values (map_index order), read by the activity.

@@ -6,6 +6,7 @@ import type { DagSpec, Json, TaskSpec } from '../sdk/spec.js';
 import type { DagRunType, TaskInstanceState } from '../sdk/states.js';
 import type { CarriedTaskState } from '../sdk/run-graph.js';
 import type { CallbackPayload } from '../sdk/callbacks.js';
+import type { OperatorAction } from '../sdk/operator-actions.js';
 
 export const DAG_RUN_WORKFLOW = 'dagRun';
 
@@ -44,6 +45,11 @@ export interface DagRunInput {
   options: RunOptions;
   /** Set by continue-as-new. */
   carried?: CarriedRun;
+  /**
+   * Set when an operator action re-opens a finished run: a new execution under the same workflow
+   * id loads the run's state from Postgres (reopenRun), applies the action, and carries on.
+   */
+  reopen?: { action: OperatorAction };
 }
 
 export interface CarriedRun {
@@ -55,6 +61,18 @@ export interface CarriedRun {
   xcoms: Array<[number, XComEntry]>;
   /** Source lengths of mapped tasks expanded but not finished, by task index (absent: none). */
   mapLengths?: Array<[number, number[]]>;
+  /** An operator marked the run: it ends in this state when its remaining tasks (teardowns) finish. */
+  forcedState?: 'success' | 'failed';
+}
+
+/** Re-opens a finished run for an operator action: its state, as continue-as-new would carry it. */
+export interface ReopenRunRequest {
+  dagId: string;
+  runId: string;
+  dagVersionId: number;
+  specHash: string;
+  /** The DAG's dagrun_timeout: the re-opened run gets it anew from now (null: none). */
+  dagrunTimeoutSeconds: number | null;
 }
 
 /**
@@ -72,6 +90,9 @@ export interface ExpandMappedTaskRequest {
   runId: string;
   task: TaskSpec;
   count: number;
+  /** After an operator cleared the task: its instances' try number so far, and the tries they may reach. */
+  tryNumber?: number;
+  maxTries?: number;
 }
 
 export interface LoadRunRequest {
@@ -144,6 +165,8 @@ export interface TaskStateUpdate {
   error?: string | null;
   /** Set for states the workflow decided for a try whose activity could not record it. */
   end_date?: string | null;
+  /** Set by operator actions: a cleared task gets its retries anew. */
+  max_tries?: number;
 }
 
 export interface RecordStatesRequest {
@@ -151,6 +174,8 @@ export interface RecordStatesRequest {
   runId: string;
   tasks: TaskStateUpdate[];
   run?: { state: 'running' | 'success' | 'failed'; error?: string | null; end: boolean };
+  /** Mapped tasks an operator cleared: their instance rows go (they expand again) and map_index -1 is back. */
+  resetMapped?: string[];
 }
 
 /** One callback (task or DAG run) to run in the runCallback activity. */

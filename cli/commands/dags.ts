@@ -1,4 +1,4 @@
-/** `updraft dags ...`: list, list-import-errors, show, trigger, test, list-runs, state, reserialize. */
+/** `updraft dags ...`: list, list-import-errors, show, trigger, test, list-runs, state, set-run-state, reserialize. */
 import type { Command } from 'commander';
 import { getDag, getLatestDagVersion, listDags } from '../../db/dag.repository.js';
 import { getDagRun, listDagRuns } from '../../db/dag-run.repository.js';
@@ -13,6 +13,7 @@ import { startStack } from '../../worker/stack.js';
 import { freePort, isPortFree } from '../../worker/temporal-server.js';
 import { CliError, parseOutput, print } from '../output.js';
 import { openCliDatabase, openCliTemporal, readDevInfo, workflowUiUrl } from '../runtime.js';
+import { runOperatorCommand } from '../operator-action.js';
 import { watchRun } from '../watch-run.js';
 
 function parseConf(raw: string | undefined): unknown {
@@ -63,6 +64,18 @@ export function registerDagsCommands(program: Command): void {
       } finally {
         await h.close();
       }
+    });
+
+  dags
+    .command('set-run-state <dag_id> <run_id> <state>')
+    .description('Mark a DAG run success or failed: unfinished tasks are marked (running tries stopped), teardowns still run')
+    .option('--dry-run', 'list what would change, change nothing')
+    .option('-w, --wait', 'wait for the run to end and print its task states')
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action(async (dagId: string, runId: string, state: string, o: { dryRun?: boolean; wait?: boolean; output?: string }) => {
+      const format = parseOutput(o.output);
+      if (state !== 'success' && state !== 'failed') throw new CliError(`state must be success or failed, got "${state}"`, 2);
+      await runOperatorCommand({ dagId, runId, format, wait: o.wait, action: { kind: 'set_run_state', state, dry_run: o.dryRun === true } });
     });
 
   dags

@@ -1,14 +1,65 @@
-/** `updraft tasks ...`: states-for-dag-run, logs. */
+/** `updraft tasks ...`: states-for-dag-run, logs, clear, set-state. */
 import type { Command } from 'commander';
 import { getDagRun } from '../../db/dag-run.repository.js';
 import { listTaskInstances } from '../../db/task-instance.repository.js';
 import { listLogTries, readTaskLog } from '../../db/task-log.repository.js';
 import { loadConfig } from '../../worker/config.js';
+import { getDagVersion } from '../../db/dag.repository.js';
+import type { DagSpec } from '../../sdk/spec.js';
+import { runOperatorCommand } from '../operator-action.js';
 import { CliError, parseOutput, print } from '../output.js';
 import { openCliDatabase } from '../runtime.js';
 
 export function registerTasksCommands(program: Command): void {
-  const tasks = program.command('tasks').description('Inspect task instances');
+  const tasks = program.command('tasks').description('Inspect task instances, clear them, set their state');
+
+  tasks
+    .command('clear <dag_id> <run_id>')
+    .description('Clear task instances of a run so they run again (try_number goes up; a finished run is re-opened)')
+    .option('-t, --task-regex <regex>', 'clear the tasks whose id matches this regex (default: every task)')
+    .option('-u, --upstream', 'also clear upstream tasks')
+    .option('-d, --downstream', 'also clear downstream tasks')
+    .option('-f, --only-failed', 'only clear failed and upstream_failed tasks')
+    .option('-r, --only-running', 'only clear running tasks')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--dry-run', 'list what would be cleared, change nothing')
+    .option('-w, --wait', 'wait for the run to end and print its task states; the exit code says how it ended')
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action(async (dagId: string, runId: string, o: {
+      taskRegex?: string; upstream?: boolean; downstream?: boolean; onlyFailed?: boolean; onlyRunning?: boolean;
+      yes?: boolean; dryRun?: boolean; wait?: boolean; output?: string;
+    }) => {
+      const format = parseOutput(o.output);
+      const taskIds = o.taskRegex === undefined ? undefined : await matchTasks(dagId, runId, o.taskRegex);
+      await runOperatorCommand({
+        dagId, runId, format, wait: o.wait,
+        action: {
+          kind: 'clear', ...(taskIds ? { task_ids: taskIds } : {}),
+          upstream: o.upstream === true, downstream: o.downstream === true,
+          only_failed: o.onlyFailed === true, only_running: o.onlyRunning === true, dry_run: o.dryRun === true,
+        },
+        confirm: { yes: o.yes === true, question: 'You are about to clear these task instances. Are you sure?' },
+      });
+    });
+
+  tasks
+    .command('set-state <dag_id> <run_id> <task_id> <state>')
+    .description('Mark a task instance success or failed (a running try is stopped; a finished run is re-opened)')
+    .option('-u, --upstream', 'also mark upstream tasks')
+    .option('-d, --downstream', 'also mark downstream tasks')
+    .option('--dry-run', 'list what would change, change nothing')
+    .option('-w, --wait', 'wait for the run to end and print its task states; the exit code says how it ended')
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action(async (dagId: string, runId: string, taskId: string, state: string, o: {
+      upstream?: boolean; downstream?: boolean; dryRun?: boolean; wait?: boolean; output?: string;
+    }) => {
+      const format = parseOutput(o.output);
+      if (state !== 'success' && state !== 'failed') throw new CliError(`state must be success or failed, got "${state}"`, 2);
+      await runOperatorCommand({
+        dagId, runId, format, wait: o.wait,
+        action: { kind: 'set_task_state', task_ids: [taskId], state, upstream: o.upstream === true, downstream: o.downstream === true, dry_run: o.dryRun === true },
+      });
+    });
 
   tasks
     .command('states-for-dag-run <dag_id> <run_id>')
@@ -51,4 +102,27 @@ export function registerTasksCommands(program: Command): void {
         await h.close();
       }
     });
+}
+
+/** The run's task ids matching `regex` (Airflow's -t: a search, not a full match). */
+async function matchTasks(dagId: string, runId: string, regex: string): Promise<string[]> {
+  let re: RegExp;
+  try {
+    re = new RegExp(regex);
+  } catch (err) {
+    throw new CliError(`--task-regex is not a valid regular expression: ${(err as Error).message}`, 2);
+  }
+  const config = loadConfig();
+  const h = await openCliDatabase(config);
+  try {
+    const run = await getDagRun(h.db, dagId, runId);
+    if (!run) throw new CliError(`DAG run "${runId}" of DAG "${dagId}" not found (see updraft dags list-runs ${dagId})`);
+    const version = run.dag_version_id === null ? undefined : await getDagVersion(h.db, run.dag_version_id);
+    const ids = ((version?.spec as unknown as DagSpec | undefined)?.tasks ?? []).map((t) => t.task_id);
+    const matched = ids.filter((id) => re.test(id));
+    if (matched.length === 0) throw new CliError(`--task-regex ${JSON.stringify(regex)} matches no task of DAG "${dagId}"; its tasks are: ${ids.join(', ')}`);
+    return matched;
+  } finally {
+    await h.close();
+  }
 }

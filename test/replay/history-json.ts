@@ -57,3 +57,12 @@ export function historyFromJson(json: unknown): History {
     return loaded;
   }
 }
+
+/** Runs a recorder script's main (when run as a script), printing a failure and exiting 1. */
+export function runRecorder(module: NodeJS.Module, main: () => Promise<void>): void {
+  if (require.main !== module) return;
+  main().catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

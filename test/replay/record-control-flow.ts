@@ -12,7 +12,7 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { stopTestTemporal } from '../helpers/servers.js';
 import { startTestStack } from '../helpers/stack.js';
 import { readRun, startRun } from '../workflows/helpers.js';
-import { historyToJson } from './history-json.js';
+import { historyToJson, runRecorder } from './history-json.js';
 import { HISTORIES_DIR } from './record-histories.js';
 
 const CONTROL_FLOW_DAGS = path.resolve(__dirname, '../../../test/workflows/dags/control_flow');
@@ -36,9 +36,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-    process.exit(1);
-  });
-}
+runRecorder(module, main);

@@ -17,7 +17,7 @@ import { stopTestTemporal, tempDir } from '../helpers/servers.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 import { ENGINE_DAGS, readRun, runProcesses, startRun, waitFor } from '../workflows/helpers.js';
 import type { TriggeredRun } from '../../client/trigger.js';
-import { historyToJson } from './history-json.js';
+import { historyToJson, runRecorder } from './history-json.js';
 
 export const HISTORIES_DIR = path.resolve(__dirname, '../../../test/replay/histories');
 
@@ -102,9 +102,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-    process.exit(1);
-  });
-}
+runRecorder(module, main);

@@ -13,7 +13,7 @@ import { workflowBundle } from '../../worker/worker.js';
 import { historyFromJson } from './history-json.js';
 
 const HISTORIES_DIR = path.resolve(__dirname, '../../../test/replay/histories');
-const EXPECTED = ['cancel', 'dagrun-timeout', 'failure', 'retry', 'skip', 'success', 'xcom-by-reference'];
+const EXPECTED = ['cancel', 'dagrun-timeout', 'failure', 'operator-clear-running', 'operator-reopen', 'retry', 'skip', 'success', 'xcom-by-reference'];
 
 function load(name: string): ReturnType<typeof historyFromJson> {
   return historyFromJson(JSON.parse(fs.readFileSync(path.join(HISTORIES_DIR, `${name}.json`), 'utf8')));

@@ -61,6 +61,12 @@ export async function readRun(stack: Stack, dagId: string, runId: string): Promi
   return { run, tis, history };
 }
 
+/** `{ "task[map_index]": [state, try_number] }` over every row of the run (mapped instances by index). */
+export async function rowsOf(stack: Stack, run: FinishedRun): Promise<Record<string, [string | null, number]>> {
+  const rows = await listTaskInstances(stack.database.db, run.triggered.dagId, run.triggered.runId);
+  return Object.fromEntries(rows.map((r) => [r.map_index < 0 ? r.task_id : `${r.task_id}[${r.map_index}]`, [r.state, r.try_number]]));
+}
+
 /** `{task_id: [state, try_number]}` for compact, complete assertions. */
 export function statesOf(tis: Map<string, TaskInstanceRow>): Record<string, [string | null, number]> {
   return Object.fromEntries([...tis].map(([id, ti]) => [id, [ti.state, ti.try_number]]));
@@ -162,12 +168,17 @@ export async function expectNoProcessesLeft(runId: string, timeoutMs = 15_000): 
  * after; `assign` receives the stack. Also checks the example DAGs load without import errors.
  */
 export function useExamplesStack(assign: (stack: TestStack) => void): void {
+  useFixtureStack(path.resolve(__dirname, '../../../dags/examples'), assign);
+}
+
+/** useExamplesStack for any DAGs folder: a stack with a Postgres record, checked for import errors. */
+export function useFixtureStack(dagsFolder: string, assign: (stack: TestStack) => void): void {
   let stack: TestStack | undefined;
   before(async function () {
     this.timeout(120_000);
-    stack = await startTestStack({ dagsFolder: path.resolve(__dirname, '../../../dags/examples'), db: 'postgres' });
+    stack = await startTestStack({ dagsFolder, db: 'postgres' });
     assign(stack);
-    expect(stack.bag.importErrors, 'example DAG import errors').to.deep.equal([]);
+    expect(stack.bag.importErrors, `DAG import errors in ${dagsFolder}`).to.deep.equal([]);
   });
   after(async function () {
     this.timeout(60_000);

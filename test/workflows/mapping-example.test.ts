@@ -1,7 +1,8 @@
 /// <reference types="mocha" />
 /**
- * dags/examples/example_dynamic_task_mapping.ts end to end (Temporal dev server, worker, Postgres):
- * the mapped instances are recorded with map_index 0..n-1 and the downstream sums their results.
+ * dags/examples/example_dynamic_task_mapping.ts and example_task_group_mapping.ts end to end
+ * (Temporal dev server, worker, Postgres): the mapped instances are recorded with map_index 0..n-1
+ * and the downstream receives their results.
  */
 import { expect } from 'chai';
 import { listTaskInstances } from '../../db/task-instance.repository.js';
@@ -33,5 +34,16 @@ describe('mapping: example_dynamic_task_mapping end to end', function () {
     expect(result.state).to.equal('success');
     // num × factor, the last key varying fastest: (1,1) (1,2) (2,1) (2,2) (3,1) (3,2), plus offset 10.
     expect(await xcom('example_task_mapping_upstream', triggered.runId, 'report')).to.deep.equal({ values: [11, 12, 12, 14, 13, 16], count: 6 });
+  });
+
+  it('runs example_task_group_mapping: the group per value, print_results gets [4, 5, 6]', async function () {
+    const { result, triggered } = await runDag(stack, 'example_task_group_mapping');
+    expect(result.state).to.equal('success');
+    expect(await rows('example_task_group_mapping', triggered.runId)).to.deep.equal([
+      'my_task_group.add_one[0] success 1', 'my_task_group.add_one[1] success 1', 'my_task_group.add_one[2] success 1',
+      'my_task_group.add_two[0] success 1', 'my_task_group.add_two[1] success 1', 'my_task_group.add_two[2] success 1',
+      'print_results[-1] success 1',
+    ]);
+    expect(await xcom('example_task_group_mapping', triggered.runId, 'print_results')).to.deep.equal([4, 5, 6]);
   });
 });

@@ -7,20 +7,13 @@
  */
 import { expect } from 'chai';
 import fs from 'node:fs';
-import type { TaskInstanceRow } from '../../db/database.js';
 import { listTaskInstances } from '../../db/task-instance.repository.js';
 import { listLogTries } from '../../db/task-log.repository.js';
 import { getXCom } from '../../db/xcom.repository.js';
 import { tempDir } from '../helpers/servers.js';
 import type { TestStack } from '../helpers/stack.js';
-import { historyOf, runDag, type FinishedRun } from './helpers.js';
+import { historyOf, rowsOf, runDag, type FinishedRun } from './helpers.js';
 import { sharedStack } from './shared-stack.js';
-
-/** `{ "task[map_index]": [state, try_number] }` over every row of the run. */
-async function rowsOf(stack: TestStack, run: FinishedRun): Promise<Record<string, [string | null, number]>> {
-  const rows: TaskInstanceRow[] = await listTaskInstances(stack.database.db, run.triggered.dagId, run.triggered.runId);
-  return Object.fromEntries(rows.map((r) => [r.map_index < 0 ? r.task_id : `${r.task_id}[${r.map_index}]`, [r.state, r.try_number]]));
-}
 
 async function xcomOf(stack: TestStack, run: FinishedRun, taskId: string, mapIndex = -1): Promise<unknown> {
   return getXCom(stack.database.db, { dag_id: run.triggered.dagId, run_id: run.triggered.runId, task_id: taskId, map_index: mapIndex, key: 'return_value' });

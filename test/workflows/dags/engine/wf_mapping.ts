@@ -86,3 +86,27 @@ export const mapLarge = dag({ dagId: 'wf_map_large', tags: ['test'], maxActiveTa
   const check = d.task({ taskId: 'check' }, (xs: number[]) => ({ count: xs.length, sum: xs.reduce((a, b) => a + b, 0) }));
   check(noop.expand({ x: items() }));
 });
+
+/**
+ * A mapped task group over an upstream's list: `rows` fails for one file; inside the group
+ * `doubled` waits only for the same instance of `rows` (Airflow), so the other files go on; the
+ * report outside collects the group's results. A second group maps over a literal cross product.
+ */
+export const mapGroup = dag({ dagId: 'wf_map_group', tags: ['test'] }, (d) => {
+  const files = d.task({ taskId: 'files' }, () => ['a.csv', 'bb.csv', 'bad.csv']);
+  const perFile = d.mappedGroup({ groupId: 'per_file', expand: { file: files() } }, (g, args) => {
+    const rows = g.task({ taskId: 'rows' }, (i: { file: string }) => {
+      if (i.file === 'bad.csv') throw new Error('cannot read bad.csv');
+      return i.file.length;
+    })({ file: args.file });
+    return g.task({ taskId: 'doubled' }, (i: { n: number; file: string }, ctx) => ({ file: i.file, n: i.n * 2, mapIndex: ctx.mapIndex }))({ n: rows, file: args.file });
+  });
+  d.task({ taskId: 'report', triggerRule: 'all_done' }, (xs: Array<{ file: string; n: number; mapIndex: number }>) => xs)(perFile.result);
+
+  const grid = d.mappedGroup({ groupId: 'grid', expand: { x: [1, 2], y: ['a', 'b'] } }, (g, args) => {
+    const cell = g.task({ taskId: 'cell' }, (i: { x: number; y: string }) => `${i.x}${i.y}`)({ x: args.x, y: args.y });
+    const upper = g.task({ taskId: 'upper' }, (s: string) => s.toUpperCase())(cell);
+    return upper;
+  });
+  d.task({ taskId: 'cells' }, (all: string[]) => all.join(','))(grid.result);
+});

@@ -1,0 +1,15 @@
+/**
+ * Messages a DAG-run workflow accepts. Kept apart from the interpreter so clients import only the
+ * definitions (plain names), not the workflow code.
+ */
+import { defineUpdate } from '@temporalio/workflow';
+import type { ActionResult, OperatorAction } from '../sdk/operator-actions.js';
+
+/**
+ * Operator action on a run in flight (clear, mark tasks, mark the run). The validator refuses an
+ * unknown task id or state, and a run that is already finishing (the caller then re-opens it).
+ */
+export const operatorActionUpdate = defineUpdate<ActionResult, [OperatorAction]>('operatorAction');
+
+/** The validator's message when the run is finishing: the action must go to a re-opened run. */
+export const RUN_FINISHING = 'the run is finishing';
