@@ -39,6 +39,10 @@ export interface SensorOptions extends TaskOptions {
   timeout?: Duration;
   /** On timeout (or a failing check), end as `skipped` instead of `failed`. @default false */
   softFail?: boolean;
+  /** A check that throws (any error) skips the sensor instead of failing it; not with softFail. @default false */
+  neverFail?: boolean;
+  /** A check that throws an error (not a timeout or FailTask) is logged and counts as "not yet". @default false */
+  silentFail?: boolean;
   /** Grow the interval between pokes exponentially (Airflow's formula with its sha1 jitter). @default false */
   exponentialBackoff?: boolean;
   /** Cap on the interval between pokes with exponential backoff. @default none */
@@ -95,6 +99,9 @@ export interface SensorSpec {
   poke_interval: number;
   timeout: number;
   soft_fail: boolean;
+  /** Absent: false (kept out of specs that do not set it, so their hash is unchanged). */
+  never_fail?: true;
+  silent_fail?: true;
   exponential_backoff: boolean;
   max_wait: number | null;
   check: SensorCheckSpec;
@@ -161,10 +168,17 @@ export function compileSensor(t: DeclaredTask, fileloc: string, f: FieldFail): P
     poke_interval: seconds(o.pokeInterval, DEFAULT_POKE_INTERVAL_SECONDS, 'pokeInterval')!,
     timeout: seconds(o.timeout, DEFAULT_SENSOR_TIMEOUT_SECONDS, 'timeout')!,
     soft_fail: o.softFail ?? false,
+    ...(o.neverFail === true ? { never_fail: true as const } : {}),
+    ...(o.silentFail === true ? { silent_fail: true as const } : {}),
     exponential_backoff: o.exponentialBackoff ?? false,
     max_wait: seconds(o.maxWait, null, 'maxWait'),
     check: { type: 'function' },
   };
+  for (const flag of ['softFail', 'neverFail', 'silentFail'] as const) {
+    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') f(`expected true or false, got ${JSON.stringify(o[flag])}`, flag);
+  }
+  // Airflow: never_fail and soft_fail are mutually exclusive.
+  if (o.neverFail === true && o.softFail === true) f('neverFail and softFail cannot both be set (Airflow makes them mutually exclusive)', 'neverFail');
   const out: Pick<TaskSpec, 'operator' | 'sensor' | 'function' | 'process'> = { operator: OPERATORS[type], sensor };
   switch (type) {
     case 'function':

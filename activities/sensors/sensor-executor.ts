@@ -10,6 +10,8 @@
  *   retries and reschedules never reset it. It fails the try without retries
  *   (AirflowSensorTimeout), or skips it with soft_fail (which also turns a check that fails the
  *   task, and execution_timeout, into a skip, as in Airflow).
+ * - a check that throws: never_fail skips the sensor; silent_fail logs the error and pokes again
+ *   (a timeout or FailTask still fails it, as in Airflow 2.10's BaseSensorOperator).
  *
  * Checks: a TypeScript function (through the in-process executor), a program (through the process
  * executor: exit 0 met, 99 skip, 98 fail, anything else not yet), a file glob, or another DAG's
@@ -58,7 +60,10 @@ async function runSensor(deps: SensorExecutorDeps, req: ExecutionRequest): Promi
     try {
       poke = await pokeOnce(deps, req, sensor, pokeCount, remaining);
     } catch (err) {
-      throw softFail(sensor, err instanceof TaskExecutionError ? err : new TaskExecutionError(String(err), 'error'));
+      const e = err instanceof TaskExecutionError ? err : new TaskExecutionError(String(err), 'error');
+      const recovered = pokeFailure(sensor, e, log);
+      if (recovered === null) throw softFail(sensor, e);
+      poke = recovered;
     }
     if (poke.done) {
       log(`sensor condition met: ${poke.detail}`);
@@ -138,6 +143,22 @@ function interpretFunctionResult(taskId: string, value: Json | undefined): Poke 
 
 function executionTimeout(req: ExecutionRequest): TaskExecutionError {
   return new TaskExecutionError(`execution_timeout of ${(req.timeoutMs ?? 0) / 1000}s exceeded`, 'timeout');
+}
+
+/**
+ * A check that threw, under never_fail / silent_fail: an error (not a timeout, FailTask, skip or
+ * cancel) is "not yet" with silent_fail; never_fail skips on any of them but skip and cancel.
+ * Returns null when neither applies (soft_fail decides next).
+ */
+function pokeFailure(sensor: SensorSpec, err: TaskExecutionError, log: (line: string) => void): Poke | null {
+  if (err.kind === 'skip' || err.kind === 'cancelled') return null;
+  const plainError = err.kind !== 'fail' && err.kind !== 'timeout';
+  if (plainError && sensor.silent_fail) {
+    log(`Sensor poke failed (silent_fail, poking again): ${err.message}`);
+    return { done: false, detail: 'the poke failed (silent_fail)' };
+  }
+  if (sensor.never_fail) throw new TaskExecutionError(`Skipping due to never_fail is set to True. ${err.message}`, 'skip', err.exitCode, err.lastLines);
+  return null;
 }
 
 /** soft_fail: what would fail the task (a fail-kind error, execution_timeout) skips it instead. */

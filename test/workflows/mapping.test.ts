@@ -114,7 +114,9 @@ describe('engine: dynamic task mapping (postgres)', function () {
     const run = await runDag(stack, 'wf_map_large', { conf: { n } });
     const seconds = (Date.now() - started) / 1000;
     console.log(`      ${n} mapped instances: ${seconds.toFixed(1)} s`);
-    expect(run.result.state).to.equal('success');
+    const unfinished = (await listTaskInstances(stack.database.db, 'wf_map_large', run.triggered.runId))
+      .filter((r) => r.state !== 'success').slice(0, 5).map((r) => `${r.task_id}[${r.map_index}] ${r.state} try ${r.try_number}: ${r.error ?? ''}`);
+    expect(run.result.state, `run ended ${run.result.state} (${run.result.reason ?? 'no reason'}); first non-success rows: ${unfinished.join(' | ')}`).to.equal('success');
     expect(await xcomOf(stack, run, 'check')).to.deep.equal({ count: n, sum: (n * (n - 1)) / 2 });
     const rows = await listTaskInstances(stack.database.db, 'wf_map_large', run.triggered.runId);
     const noop = rows.filter((r) => r.task_id === 'noop');

@@ -134,6 +134,16 @@ describe('sensors', function () {
     expect(ti(tis, 'soft').error).to.match(/^Sensor has timed out; run duration of \d+\.\d{3} seconds exceeds the specified timeout of 1\.$/);
   });
 
+  it('never_fail skips a sensor whose check throws; silent_fail logs the error and pokes again', async function () {
+    const { result, tis, triggered } = await runDag(stack, 'wf_sensor_fail_modes');
+    expect(statesOf(tis)).to.deep.equal({ never_fail: ['skipped', 1], after_never: ['skipped', 0], silent_fail: ['success', 1] });
+    expect(result.state).to.equal('success');
+    expect(ti(tis, 'never_fail').error).to.match(/^Skipping due to never_fail is set to True\. .*the backend is down/);
+    const lines = await log('wf_sensor_fail_modes', triggered.runId, 'silent_fail');
+    expect(lines.filter((l) => l.startsWith('Sensor poke failed (silent_fail, poking again): '))).to.have.length(2);
+    expect(lines.some((l) => l.includes('poke 2 could not reach the backend'))).to.equal(true);
+  });
+
   it('external task sensor: waits for another DAG\'s task and run at the same logical date', async function () {
     const logicalDate = new Date(Date.UTC(2026, 5, 1, 12, 0, 0, Math.floor(Math.random() * 1000)));
     const trigger = (dagId: string) => triggerDagRun(stack.database.db, stack.client, {

@@ -107,6 +107,18 @@ describe('compileDag', () => {
       }), 'cyc.ts'), 'DAG "cyc": the graph has a cycle: a -> b -> c -> a');
     });
 
+    it('rejects neverFail together with softFail, and keeps unset sensor flags out of the spec', () => {
+      expectDefinitionError(() => compileDag(dag({ dagId: 'nf' }, (d) => {
+        d.sensor({ taskId: 's', neverFail: true, softFail: true }, () => true);
+      }), 'nf.ts'), 'DAG "nf", task "s": neverFail: neverFail and softFail cannot both be set (Airflow makes them mutually exclusive)');
+      const spec = compileDag(dag({ dagId: 'sf' }, (d) => {
+        d.sensor({ taskId: 'plain' }, () => true);
+        d.sensor({ taskId: 'silent', silentFail: true }, () => true);
+      }), 'sf.ts').spec;
+      expect(spec.tasks.find((t) => t.task_id === 'plain')!.sensor).to.not.have.any.keys('never_fail', 'silent_fail');
+      expect(spec.tasks.find((t) => t.task_id === 'silent')!.sensor).to.include({ silent_fail: true });
+    });
+
     it('rejects duplicate task ids', () => {
       expectDefinitionError(() => compileDag(dag({ dagId: 'dup' }, (d) => {
         d.empty({ taskId: 'a' });

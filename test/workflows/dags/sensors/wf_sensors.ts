@@ -68,3 +68,20 @@ export const external = dag({ dagId: 'wf_sensor_external', tags: ['test'] }, (d)
   d.externalTaskSensor({ taskId: 'wait_task', externalDagId: 'wf_sensor_upstream', externalTaskId: 'produce', pokeInterval: 0.3, timeout: 60 });
   d.externalTaskSensor({ taskId: 'wait_run', externalDagId: 'wf_sensor_upstream', mode: 'reschedule', pokeInterval: 0.3, timeout: 60 });
 });
+
+/** Pokes per run of the silent_fail sensor (the check throws on its first two). */
+const silentPokes = new Map<string, number>();
+
+export const failModes = dag({ dagId: 'wf_sensor_fail_modes', tags: ['test'] }, (d) => {
+  const never = d.sensor({ taskId: 'never_fail', pokeInterval: 0.2, timeout: 30, neverFail: true }, () => {
+    throw new Error('the backend is down');
+  });
+  const afterNever = d.empty({ taskId: 'after_never' });
+  d.chain(never, afterNever);
+  d.sensor({ taskId: 'silent_fail', pokeInterval: 0.2, timeout: 30, silentFail: true }, (_: void, ctx) => {
+    const n = (silentPokes.get(ctx.runId) ?? 0) + 1;
+    silentPokes.set(ctx.runId, n);
+    if (n <= 2) throw new Error(`poke ${n} could not reach the backend`);
+    return true;
+  });
+});
