@@ -44,6 +44,14 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
     // Secrets the try's templates touch are masked in its log lines and stored error (templating/).
     const masker = new SecretMasker(deps.mask);
     const log = new TaskLogWriter(deps.db, { ...key, try_number: req.tryNumber }, { logsFolder: deps.logsFolder, mask: masker.mask });
+    // Heartbeat on a timer from the start, not only between admission polls: under load one slot
+    // request or the try-start write can wait on Postgres locks longer than the heartbeat timeout,
+    // and Temporal would then time the attempt out. An earlier attempt's executor handle is kept.
+    const previousHandle = info.attempt > 1 ? (info.heartbeatDetails as ExecutorHandle | undefined) : undefined;
+    let handle: ExecutorHandle | undefined = previousHandle;
+    const beat = (): void => ctx.heartbeat(handle);
+    const ticker = setInterval(beat, deps.heartbeatIntervalMs ?? 1000);
+    ticker.unref();
     // Cross-run rules first (depends_on_past, pools, max_active_tasks and max_active_tis_per_dag
     // across runs, activities/admission): the try waits `queued` until admitted.
     let admission: Admission = { release: async () => undefined };
@@ -70,19 +78,21 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
       }
     }
     const startDate = new Date();
-    await recordTryStart(deps.db, {
-      ...key, try_number: req.tryNumber, max_tries: req.maxTries, hostname, executor: executor.name,
-      operator: req.task.operator, queue: req.task.queue, pool: req.task.pool, pool_slots: req.task.pool_slots,
-      priority_weight: req.task.priority_weight, start_date: startDate, gpu_devices: gpu.devices,
-    });
+    try {
+      await recordTryStart(deps.db, {
+        ...key, try_number: req.tryNumber, max_tries: req.maxTries, hostname, executor: executor.name,
+        operator: req.task.operator, queue: req.task.queue, pool: req.task.pool, pool_slots: req.task.pool_slots,
+        priority_weight: req.task.priority_weight, start_date: startDate, gpu_devices: gpu.devices,
+      });
+    } catch (err) {
+      clearInterval(ticker);
+      await admission.release();
+      gpu.release();
+      throw err;
+    }
     log.system(`${req.task.task_id} try ${req.tryNumber} of ${req.maxTries} on ${hostname} with the ${executor.name} executor` +
       (info.attempt > 1 ? ` (attempt ${info.attempt}: an earlier attempt of this try was lost)` : ''));
 
-    const previousHandle = info.attempt > 1 ? (info.heartbeatDetails as ExecutorHandle | undefined) : undefined;
-    let handle: ExecutorHandle | undefined = previousHandle;
-    const beat = (): void => ctx.heartbeat(handle);
-    const ticker = setInterval(beat, deps.heartbeatIntervalMs ?? 1000);
-    ticker.unref();
     if (gpu.devices.length > 0) log.system(`GPU devices ${gpu.devices.join(', ')} allocated to this try`);
 
     const finishTry = async (state: TaskInstanceState, extra: { exit_code?: number | null; error?: string | null }): Promise<void> => {
