@@ -9,6 +9,8 @@ export interface UpdraftConfig {
   /** Project home for embedded state (PGlite, Temporal SQLite, logs). */
   home: string;
   dagsFolder: string;
+  /** How long one DAG file's top-level code may run when the DAG bag loads it (UPDRAFT_DAGBAG_IMPORT_TIMEOUT, seconds). */
+  dagbagImportTimeoutSeconds: number;
   logsFolder: string;
   /** Postgres URL; unset means PGlite under home. */
   databaseUrl: string | null;
@@ -60,6 +62,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   return {
     home,
     dagsFolder: path.resolve(cwd, env.UPDRAFT_DAGS_FOLDER ?? 'dags'),
+    dagbagImportTimeoutSeconds: intEnv(env, 'UPDRAFT_DAGBAG_IMPORT_TIMEOUT', 30),
     logsFolder: path.resolve(cwd, env.UPDRAFT_LOGS_FOLDER ?? path.join(home, 'logs')),
     databaseUrl: env.DATABASE_URL || null,
     pglitePath: path.join(home, 'pglite'),

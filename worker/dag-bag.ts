@@ -3,10 +3,16 @@
  * parse, or defines an invalid DAG (cycle, duplicate task id, ...) becomes an import error; the
  * other files still load. TypeScript files are transpiled with esbuild (no type checking here:
  * `npm run typecheck` does that); the SDK is shared with the loader so one copy is in play.
+ *
+ * Each file is first evaluated in a probe thread (worker/dag-probe.ts) under Airflow's
+ * dagbag_import_timeout: top-level code that never returns (or takes too long) becomes an import
+ * error instead of blocking the worker; the thread is then terminated. Only files that loaded there
+ * are evaluated in this process (their task functions must live here).
  */
 import fs from 'node:fs';
 import Module from 'node:module';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { build, type Plugin } from 'esbuild';
 import * as sdk from '../sdk/index.js';
 import { compileDag, type CompiledDag } from '../sdk/compile.js';
@@ -62,6 +68,14 @@ const sdkPlugin: Plugin = {
   },
 };
 
+/** Airflow's `[core] dagbag_import_timeout` default. */
+export const DEFAULT_IMPORT_TIMEOUT_MS = 30_000;
+
+export interface DagBagOptions {
+  /** How long one file's top-level code may run (UPDRAFT_DAGBAG_IMPORT_TIMEOUT). @default 30 s */
+  importTimeoutMs?: number;
+}
+
 export class DagBag {
   readonly dags = new Map<string, LoadedDag>();
   readonly importErrors: ImportError[] = [];
@@ -69,21 +83,31 @@ export class DagBag {
   constructor(readonly folder: string) {}
 
   /** Loads (or reloads) every file. Never throws for a bad file. */
-  static async load(folder: string): Promise<DagBag> {
+  static async load(folder: string, options: DagBagOptions = {}): Promise<DagBag> {
     const bag = new DagBag(path.resolve(folder));
     if (!fs.existsSync(bag.folder)) {
       bag.importErrors.push({ filename: '.', stacktrace: `DAGs folder ${bag.folder} does not exist (set UPDRAFT_DAGS_FOLDER)` });
       return bag;
     }
-    for (const file of listDagFiles(bag.folder)) await bag.loadFile(file);
+    const probe = new DagFileProbe(options.importTimeoutMs ?? DEFAULT_IMPORT_TIMEOUT_MS);
+    try {
+      for (const file of listDagFiles(bag.folder)) await bag.loadFile(file, probe);
+    } finally {
+      await probe.close();
+    }
     return bag;
   }
 
-  private async loadFile(file: string): Promise<void> {
+  private async loadFile(file: string, probe: DagFileProbe): Promise<void> {
     const filename = path.relative(this.folder, file);
     let exports: Record<string, unknown>;
     try {
-      exports = await evaluateDagFile(file);
+      const probed = await probe.run(file);
+      if (!probed.ok) {
+        this.importErrors.push({ filename, stacktrace: probed.error });
+        return;
+      }
+      exports = evaluateDagCode(file, probed.code);
     } catch (err) {
       this.importErrors.push({ filename, stacktrace: formatError(err) });
       return;
@@ -128,6 +152,11 @@ export class DagBag {
 
 /** Transpiles and evaluates one DAG file in its own module. */
 export async function evaluateDagFile(file: string): Promise<Record<string, unknown>> {
+  return evaluateDagCode(file, await transpileDagFile(file));
+}
+
+/** A DAG file as CommonJS (esbuild; syntax errors throw with file:line:col). */
+export async function transpileDagFile(file: string): Promise<string> {
   const result = await build({
     entryPoints: [file],
     bundle: true,
@@ -140,7 +169,11 @@ export async function evaluateDagFile(file: string): Promise<Record<string, unkn
     sourcemap: 'inline',
     logLevel: 'silent',
   });
-  const code = result.outputFiles[0]!.text;
+  return result.outputFiles[0]!.text;
+}
+
+/** Evaluates transpiled DAG file code in its own module (its imports of 'updraft' get this SDK). */
+export function evaluateDagCode(file: string, code: string): Record<string, unknown> {
   const mod = new Module(file, module);
   mod.filename = file;
   mod.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(path.dirname(file));
@@ -150,7 +183,64 @@ export async function evaluateDagFile(file: string): Promise<Record<string, unkn
   return mod.exports as Record<string, unknown>;
 }
 
-function formatError(err: unknown): string {
+export type ProbeResult = { ok: true; code: string } | { ok: false; error: string };
+
+/**
+ * Evaluates DAG files in a worker thread, one at a time, each under the import timeout. A file that
+ * overruns gets the thread terminated (V8 stops even a busy loop) and a fresh one for the next file.
+ */
+class DagFileProbe {
+  private worker: Worker | null = null;
+
+  constructor(private readonly timeoutMs: number) {}
+
+  async run(file: string): Promise<ProbeResult> {
+    const worker = this.worker ?? this.start();
+    return new Promise<ProbeResult>((resolve) => {
+      const done = (result: ProbeResult): void => {
+        clearTimeout(timer);
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        resolve(result);
+      };
+      const onMessage = (m: { file: string } & ProbeResult): void => {
+        if (m.file === file) done(m.ok ? { ok: true, code: m.code } : { ok: false, error: m.error });
+      };
+      const onError = (err: Error): void => {
+        this.worker = null;
+        done({ ok: false, error: `the DAG file probe thread failed while loading it: ${formatError(err)}` });
+      };
+      const timer = setTimeout(() => {
+        this.worker = null;
+        void worker.terminate();
+        const seconds = this.timeoutMs / 1000;
+        done({
+          ok: false,
+          error: `DagBagImportTimeout: the file's top-level code ran for more than ${seconds}s (dagbag_import_timeout) and was stopped. ` +
+            'Move slow work (network calls, loops, heavy imports) into tasks, or raise UPDRAFT_DAGBAG_IMPORT_TIMEOUT.',
+        });
+      }, this.timeoutMs);
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.postMessage(file);
+    });
+  }
+
+  private start(): Worker {
+    const worker = new Worker(path.join(__dirname, 'dag-probe.js'));
+    worker.unref();
+    this.worker = worker;
+    return worker;
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    if (worker) await worker.terminate();
+  }
+}
+
+export function formatError(err: unknown): string {
   const e = err as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number; lineText: string } }> };
   if (Array.isArray(e?.errors) && e.errors.length > 0) {
     // esbuild syntax errors: file:line:col and the offending line.

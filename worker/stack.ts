@@ -90,7 +90,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     await migrateToLatest(database.db);
     log(`database: ${database.kind === 'pglite' ? `PGlite at ${config.pglitePath}` : 'Postgres (DATABASE_URL)'}`);
 
-    const bag = await DagBag.load(config.dagsFolder);
+    const bag = await DagBag.load(config.dagsFolder, { importTimeoutMs: config.dagbagImportTimeoutSeconds * 1000 });
     const sync = await syncDagBag(database.db, bag);
     log(`DAGs: ${sync.dags} loaded from ${config.dagsFolder}${sync.importErrors ? `, ${sync.importErrors} import error(s) (updraft dags list-import-errors)` : ''}`);
 

@@ -37,7 +37,7 @@ export function registerDagsCommands(program: Command): void {
       const h = await openCliDatabase(config);
       try {
         // Re-parse so the list reflects the folder now, as `airflow dags list` does.
-        const bag = await DagBag.load(config.dagsFolder);
+        const bag = await DagBag.load(config.dagsFolder, { importTimeoutMs: config.dagbagImportTimeoutSeconds * 1000 });
         await syncDagBag(h.db, bag);
         const rows = (await listDags(h.db, { is_active: true })).map((d) => ({ ...d, filepath: d.fileloc, owner: d.owners }));
         print(rows, ['dag_id', 'filepath', 'owner', 'is_paused', 'schedule'], parseOutput(o.output));
@@ -57,7 +57,7 @@ export function registerDagsCommands(program: Command): void {
       const config = loadConfig();
       const h = await openCliDatabase(config);
       try {
-        await syncDagBag(h.db, await DagBag.load(config.dagsFolder));
+        await syncDagBag(h.db, await DagBag.load(config.dagsFolder, { importTimeoutMs: config.dagbagImportTimeoutSeconds * 1000 }));
         const errors = await listImportErrors(h.db);
         print(errors.map((e) => ({ filepath: e.filename, error: e.stacktrace })), ['filepath', 'error'], parseOutput(o.output));
         if (errors.length > 0) process.exitCode = 1;
@@ -85,7 +85,7 @@ export function registerDagsCommands(program: Command): void {
       const config = loadConfig();
       const h = await openCliDatabase(config);
       try {
-        const r = await syncDagBag(h.db, await DagBag.load(config.dagsFolder));
+        const r = await syncDagBag(h.db, await DagBag.load(config.dagsFolder, { importTimeoutMs: config.dagbagImportTimeoutSeconds * 1000 }));
         process.stdout.write(`${r.dags} DAG(s) stored, ${r.importErrors} import error(s)\n`);
       } finally {
         await h.close();
@@ -98,7 +98,7 @@ export function registerDagsCommands(program: Command): void {
     .option('-f, --format <format>', 'text, dot or mermaid', 'text')
     .action(async (dagId: string, o: { format: string }) => {
       const config = loadConfig();
-      const bag = await DagBag.load(config.dagsFolder);
+      const bag = await DagBag.load(config.dagsFolder, { importTimeoutMs: config.dagbagImportTimeoutSeconds * 1000 });
       const dag = bag.get(dagId);
       if (!dag) {
         const broken = bag.importErrors.length ? ` (${bag.importErrors.length} file(s) failed to load: updraft dags list-import-errors)` : '';

@@ -36,6 +36,20 @@ describe('DagBag', () => {
     expect(bag.importErrors.map((e) => e.filename)).to.not.include('lib/helpers.ts');
   });
 
+  it('stops a file whose top-level code never returns (import timeout) and still loads the others', async function () {
+    this.timeout(30_000);
+    const started = Date.now();
+    const slow = await DagBag.load(path.resolve(FIXTURES, '..', 'dags-slow'), { importTimeoutMs: 1500 });
+    expect(Date.now() - started).to.be.below(15_000);
+    expect([...slow.dags.keys()]).to.deep.equal(['loads_after_a_hang']);
+    expect(await slow.functionResolver().resolve('loads_after_a_hang', 'hello', slow.get('loads_after_a_hang')!.spec.hash).fn(undefined, {} as never)).to.equal('still here');
+    expect(slow.importErrors).to.deep.equal([{
+      filename: 'a_never_returns.ts',
+      stacktrace: 'DagBagImportTimeout: the file\'s top-level code ran for more than 1.5s (dagbag_import_timeout) and was stopped. ' +
+        'Move slow work (network calls, loops, heavy imports) into tasks, or raise UPDRAFT_DAGBAG_IMPORT_TIMEOUT.',
+    }]);
+  });
+
   it('reports a missing folder as an import error instead of throwing', async () => {
     const missing = await DagBag.load('/nonexistent/dags');
     expect(missing.dags.size).to.equal(0);
