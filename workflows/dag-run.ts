@@ -475,7 +475,12 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
     }
     overrideStates(ready, 'set by an operator while running');
   };
-  const deferredReady = (): boolean => [...deferred.keys()].some((i) => !taskInFlight(i));
+  const deferredReady = (): boolean => {
+    // Called on every pass of the main loop: nothing to allocate when no action is waiting.
+    if (deferred.size === 0) return false;
+    for (const i of deferred.keys()) if (!taskInFlight(i)) return true;
+    return false;
+  };
   const applyAction = (action: OperatorAction): ActionResult => {
     const plan = planAction(graph.tasks, (i) => graph.state[i]!, action);
     if (action.dry_run === true) return { ...plan, dry_run: true };
@@ -558,7 +563,8 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
       const outcome = graph.runOutcome(inFlight() + activeMapped.size);
       lastDetails = publishDetails(dagId, runId, graph, lastDetails);
       if (outcome.state !== 'running' && deferred.size === 0) {
-        if (forcedState !== null) return await complete(forcedState, `marked ${forcedState} by an operator`);
+        // last_error says why a run failed; a run marked success has none.
+        if (forcedState !== null) return await complete(forcedState, forcedState === 'failed' ? 'marked failed by an operator' : null);
         return await complete(outcome.state, outcome.reason ?? null);
       }
       if (draining && inFlight() === 0 && runningCallbacks.size === 0 && deferred.size === 0) {

@@ -145,35 +145,34 @@ describe('operator actions: clear, mark tasks, mark runs', function () {
     await expectNoProcessesLeft(runId);
   });
 
-  it('marks a running run failed: the running try fails, tasks not started are skipped, the teardown still runs', async function () {
-    this.timeout(90_000);
-    const { triggered, runId } = await startSlow();
-
-    const outcome = await act('op_slow', runId, { kind: 'set_run_state', state: 'failed' });
-    expect(outcome.forced_run_state).to.equal('failed');
-    expect(changesOf(outcome).sort()).to.deep.equal(['last:none->skipped', 'side:none->skipped', 'slow:running->failed']);
-    const { result, run, tis } = await finishRun(stack, triggered);
-    expect(result.state).to.equal('failed');
-    expect(run.state).to.equal('failed');
-    expect(run.last_error).to.equal('marked failed by an operator');
-    expect(statesOf(tis)).to.deep.equal({
-      setup: ['success', 1], first: ['success', 1], slow: ['failed', 1], last: ['skipped', 0], side: ['skipped', 0], teardown: ['success', 1],
+  // Airflow's set_dag_run_state_to_failed / _success on a run in flight; teardowns still run.
+  const markRunCases = [
+    {
+      state: 'failed' as const, about: 'the running try fails, tasks not started are skipped, the teardown still runs',
+      changes: ['last:none->skipped', 'side:none->skipped', 'slow:running->failed'],
+      last_error: 'marked failed by an operator',
+      final: { slow: ['failed', 1], last: ['skipped', 0], side: ['skipped', 0] },
+    },
+    {
+      state: 'success' as const, about: 'unfinished work is marked success, the teardown runs',
+      changes: ['last:none->success', 'side:none->success', 'slow:running->success'],
+      last_error: null,
+      final: { slow: ['success', 1], last: ['success', 0], side: ['success', 0] },
+    },
+  ];
+  for (const c of markRunCases) {
+    it(`marks a running run ${c.state}: ${c.about}`, async function () {
+      this.timeout(90_000);
+      const { triggered, runId } = await startSlow();
+      const outcome = await act('op_slow', runId, { kind: 'set_run_state', state: c.state });
+      expect(outcome.forced_run_state).to.equal(c.state);
+      expect(changesOf(outcome).sort()).to.deep.equal(c.changes);
+      const { result, run, tis } = await finishRun(stack, triggered);
+      expect([result.state, run.state, run.last_error]).to.deep.equal([c.state, c.state, c.last_error]);
+      expect(statesOf(tis)).to.deep.equal({ setup: ['success', 1], first: ['success', 1], ...c.final, teardown: ['success', 1] });
+      await expectNoProcessesLeft(runId);
     });
-    await expectNoProcessesLeft(runId);
-  });
-
-  it('marks a running run success: unfinished work is marked success, the teardown runs', async function () {
-    this.timeout(90_000);
-    const { triggered, runId } = await startSlow();
-
-    const outcome = await act('op_slow', runId, { kind: 'set_run_state', state: 'success' });
-    expect(changesOf(outcome).sort()).to.deep.equal(['last:none->success', 'side:none->success', 'slow:running->success']);
-    const { result, tis } = await finishRun(stack, triggered);
-    expect(result.state).to.equal('success');
-    expect(statesOf(tis)).to.deep.equal({
-      setup: ['success', 1], first: ['success', 1], slow: ['success', 1], last: ['success', 0], side: ['success', 0], teardown: ['success', 1],
-    });
-  });
+  }
 
   it('clearing a task also clears its setup and teardown', async function () {
     this.timeout(90_000);
