@@ -9,9 +9,9 @@ import { getDagVersion } from '../db/dag.repository.js';
 import { getDagRun, updateDagRunState } from '../db/dag-run.repository.js';
 import { listTaskInstances, upsertTaskInstances } from '../db/task-instance.repository.js';
 import { getXCom } from '../db/xcom.repository.js';
-import { checkMappable, pathKey } from '../sdk/mapping.js';
-import { carriedFromRecord } from '../sdk/operator-actions.js';
-import type { DagSpec, Json } from '../sdk/spec.js';
+import { checkMappable, pathKey } from '../engine/mapping.js';
+import { carriedFromRecord } from '../engine/operator-actions.js';
+import type { DagSpec, Json } from '../spec/dag-spec.js';
 import type {
   CarriedRun, ExpandMappedTaskRequest, LoadRunRequest, LoadRunResult, RecordStatesRequest, ReopenRunRequest, XComEntry,
 } from '../workflows/types.js';

@@ -7,8 +7,8 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
 import { findLaterScheduledRun } from '../db/dag-run.repository.js';
 import { getXCom } from '../db/xcom.repository.js';
-import type { Json } from '../sdk/spec.js';
-import { DagRunType } from '../sdk/states.js';
+import type { Json } from '../spec/dag-spec.js';
+import { DagRunType } from '../spec/states.js';
 import type { LatestOnlyRequest, LatestOnlyResult, ReadXComRequest } from '../workflows/types.js';
 import { TaskLogWriter, type Masker } from './task-log.js';
 

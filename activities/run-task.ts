@@ -13,13 +13,13 @@ import { recordTryEnd, recordTryStart } from '../db/task-instance.repository.js'
 import { recordReschedule } from '../db/cross-run.repository.js';
 import { admitTry, type Admission } from './admission/admit.js';
 import { getXCom, listXComs, setXCom } from '../db/xcom.repository.js';
-import { DEFAULT_MAX_MAP_LENGTH, checkMappable, pathKey } from '../sdk/mapping.js';
-import type { Json } from '../sdk/spec.js';
-import { TaskInstanceState } from '../sdk/states.js';
+import { DEFAULT_MAX_MAP_LENGTH, checkMappable, pathKey } from '../engine/mapping.js';
+import type { Json } from '../spec/dag-spec.js';
+import { TaskInstanceState } from '../spec/states.js';
 import { TaskFailureType, type RunTaskRequest, type RunTaskResult, type XComEntry } from '../workflows/types.js';
 import { TaskExecutionError, type ExecutionRequest, type Executor, type ExecutorHandle } from './executors/types.js';
 import { TaskLogWriter, type Masker } from './task-log.js';
-import { SecretMasker } from './secrets/masker.js';
+import { SecretMasker } from '../secrets/masker.js';
 import { prepareTry } from './templating/prepare-try.js';
 
 export interface RunTaskDeps {
@@ -214,7 +214,7 @@ function maxMapLength(req: RunTaskRequest): number {
 }
 
 /**
- * Checks the return value against every mapped consumer (sdk/mapping.ts checkMappable) and returns
+ * Checks the return value against every mapped consumer (engine/mapping.ts checkMappable) and returns
  * the lengths by path; a violation is Airflow's UnmappableXComTypePushed / UnmappableXComLengthPushed
  * / XComForMappingNotPushed and fails the try without retries.
  */

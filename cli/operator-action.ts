@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline/promises';
 import { applyOperatorAction, OperatorActionError, type OperatorActionOutcome } from '../client/operator-actions.js';
 import { getDagRun } from '../db/dag-run.repository.js';
 import { listTaskInstances } from '../db/task-instance.repository.js';
-import type { OperatorAction } from '../sdk/operator-actions.js';
+import type { OperatorAction } from '../engine/operator-actions.js';
 import { loadConfig } from '../worker/config.js';
 import { CliError, print, type OutputFormat } from './output.js';
 import { openCliDatabase, openCliTemporal, workflowUiUrl } from './runtime.js';

@@ -22,9 +22,9 @@ import {
   validateAction,
   OperatorActionError,
   type ActionResult,
-} from '../sdk/operator-actions.js';
-import type { DagSpec, Json } from '../sdk/spec.js';
-import type { DagRunType } from '../sdk/states.js';
+} from '../engine/operator-actions.js';
+import type { DagSpec, Json } from '../spec/dag-spec.js';
+import type { DagRunType } from '../spec/states.js';
 import type { dagRun } from '../workflows/dag-run.js';
 import { operatorActionUpdate, RUN_FINISHING } from '../workflows/messages.js';
 import { DAG_ID, DAG_RUN_ID, DAG_RUN_STATE, LOGICAL_DATE, RUN_TYPE } from '../workflows/search-attributes.js';

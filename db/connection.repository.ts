@@ -3,7 +3,7 @@ import type { ConnectionRow, Database, NewConnectionRow } from './database.js';
 
 /**
  * Rows of the connection table as stored: password and extra are ciphertext when their flags are
- * set. Encrypting and decrypting is activities/secrets/store.ts's job.
+ * set. Encrypting and decrypting is secrets/store.ts's job.
  */
 
 export class ConnectionExistsError extends Error {

@@ -147,7 +147,7 @@ export interface ImportErrorTable {
   timestamp: TimestampDefaultNow;
 }
 
-/** An Airflow Variable; `val` is ciphertext when is_encrypted (see activities/secrets). */
+/** An Airflow Variable; `val` is ciphertext when is_encrypted (see secrets/). */
 export interface VariableTable {
   key: string;
   val: string;

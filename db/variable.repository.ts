@@ -3,7 +3,7 @@ import type { Database, NewVariableRow, VariableRow } from './database.js';
 
 /**
  * Rows of the variable table as stored: `val` is ciphertext when is_encrypted. Encrypting and
- * decrypting is activities/secrets/store.ts's job; this layer never sees the key.
+ * decrypting is secrets/store.ts's job; this layer never sees the key.
  */
 
 /** Creates or replaces a variable (Airflow's Variable.set overwrites). */

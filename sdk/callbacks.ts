@@ -5,13 +5,11 @@
  * finds it; the key contains ':', which no task id can, so it never shadows a task.
  */
 import type { TaskLogger } from './context.js';
-import type { Json } from './spec.js';
+import type { Json } from '../spec/dag-spec.js';
+import type { DagCallbackName, TaskCallbackName } from '../spec/callbacks.js';
 
-export const TASK_CALLBACKS = ['on_execute', 'on_success', 'on_failure', 'on_retry', 'on_skipped'] as const;
-export type TaskCallbackName = (typeof TASK_CALLBACKS)[number];
-
-export const DAG_CALLBACKS = ['on_success', 'on_failure'] as const;
-export type DagCallbackName = (typeof DAG_CALLBACKS)[number];
+export { TASK_CALLBACKS, DAG_CALLBACKS, callbackKey } from '../spec/callbacks.js';
+export type { TaskCallbackName, DagCallbackName, CallbackPayload } from '../spec/callbacks.js';
 
 /** The authoring option that holds each callback (camelCase of the spec name). */
 export const CALLBACK_OPTION: Record<TaskCallbackName, 'onExecute' | 'onSuccess' | 'onFailure' | 'onRetry' | 'onSkipped'> = {
@@ -21,11 +19,6 @@ export const CALLBACK_OPTION: Record<TaskCallbackName, 'onExecute' | 'onSuccess'
   on_retry: 'onRetry',
   on_skipped: 'onSkipped',
 };
-
-/** Key of a task callback (taskId given) or a DAG callback (taskId null) in the DAG's function map. */
-export function callbackKey(taskId: string | null, name: TaskCallbackName | DagCallbackName): string {
-  return taskId === null ? `callback:dag:${name}` : `callback:task:${taskId}:${name}`;
-}
 
 /** What a callback function receives (Airflow's callback context, camelCase). */
 export interface CallbackContext {
@@ -50,18 +43,3 @@ export interface CallbackContext {
   log: TaskLogger;
 }
 
-/** The JSON part of a CallbackContext, as the workflow sends it to the runCallback activity. */
-export interface CallbackPayload {
-  callback: TaskCallbackName | DagCallbackName;
-  dag_id: string;
-  task_id: string | null;
-  run_id: string;
-  run_type: string;
-  logical_date: string | null;
-  try_number: number;
-  map_index: number;
-  state: string;
-  exception: string | null;
-  params: Record<string, Json>;
-  conf: Record<string, Json>;
-}

@@ -4,7 +4,7 @@
  */
 import { CALLBACK_OPTION, DAG_CALLBACKS, TASK_CALLBACKS, callbackKey, type CallbackContext } from './callbacks.js';
 import { canonicalJson } from './canonical-json.js';
-import { branchTargets } from './control-flow.js';
+import { branchTargets } from '../engine/control-flow.js';
 import { draftDag, type ChainEnd, type DagDefinition, type DeclaredGroup, type DeclaredTask, type TaskFunction } from './dag.js';
 import { toSeconds, type Duration } from './duration.js';
 import { DagDefinitionError } from './errors.js';
@@ -12,14 +12,14 @@ import { topologicalOrder } from './graph.js';
 import type { Callback, Callbacks, ContainerTaskOptions, DefaultArgs, ProcessTaskOptions, ResourceOptions, TaskDefaults } from './options.js';
 import { extractParams } from './params.js';
 import { compileCrossRunOptions } from './cross-run.js';
-import { applyPriorityWeights } from './priority.js';
+import { applyPriorityWeights } from '../engine/priority.js';
 import { compileSensor } from './sensors.js';
-import { sha1Hex } from './semantics/sha1.js';
-import { SPEC_VERSION, TEMPLATE_FIELDS, type DagSpec, type InputTemplate, type Json, type TaskSpec, type VersionedDagSpec } from './spec.js';
-import { TRIGGER_RULE_ALIASES, isTriggerRule, type TriggerRule } from './trigger-rule.js';
+import { sha1Hex } from '../engine/sha1.js';
+import { SPEC_VERSION, TEMPLATE_FIELDS, type DagSpec, type InputTemplate, type Json, type TaskSpec, type VersionedDagSpec } from '../spec/dag-spec.js';
+import { TRIGGER_RULE_ALIASES, isTriggerRule, type TriggerRule } from '../spec/trigger-rule.js';
 import { isXComArg, mapArgOf, xcomArgOwner } from './xcom-arg.js';
-import { isXComRef, mappedSources } from './mapping.js';
-import type { MappedSpec } from './spec.js';
+import { isXComRef, mappedSources } from '../engine/mapping.js';
+import type { MappedSpec } from '../spec/dag-spec.js';
 
 /** Airflow's KEY_REGEX for dag_id and task_id, and its 250-character limit. */
 const ID_PATTERN = /^[A-Za-z0-9_.-]+$/;

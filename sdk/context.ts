@@ -2,7 +2,7 @@
  * What an in-process task function receives besides its input. Mirrors the Airflow context
  * (dag_id, task_id, run_id, logical_date, ds, try_number, map_index, params, conf).
  */
-import type { Json } from './spec.js';
+import type { Json } from '../spec/dag-spec.js';
 
 export interface TaskLogger {
   info(message: string): void;

@@ -4,7 +4,7 @@
  * The runTask activity enforces them (activities/admission/). The spec carries a field only when
  * it is set, so DAGs that do not use them keep their spec hash.
  */
-import type { TaskSpec } from './spec.js';
+import type { TaskSpec } from '../spec/dag-spec.js';
 
 export interface CrossRunOptions {
   dependsOnPast?: boolean;

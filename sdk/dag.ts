@@ -15,7 +15,7 @@ import type {
   TaskOptions,
   TeardownOptions,
 } from './options.js';
-import type { ControlSpec, Json } from './spec.js';
+import type { ControlSpec, Json } from '../spec/dag-spec.js';
 import { makeXComArg, type Bindable, type XComArg } from './xcom-arg.js';
 import { sensorBuilder, type SensorBuilder } from './sensors.js';
 

@@ -1,5 +1,5 @@
 /** Renders a DagSpec's graph as text, Graphviz DOT or Mermaid (for `updraft dags show`). */
-import type { DagSpec } from './spec.js';
+import type { DagSpec } from '../spec/dag-spec.js';
 
 /** Layer of each task: 0 for roots, else 1 + the deepest upstream. */
 function layers(spec: DagSpec): Map<string, number> {

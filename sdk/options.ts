@@ -5,8 +5,8 @@ import type { CallbackContext } from './callbacks.js';
 import type { TaskRef } from './dag.js';
 import type { Duration } from './duration.js';
 import type { Param } from './params.js';
-import type { Json } from './spec.js';
-import type { TriggerRule } from './trigger-rule.js';
+import type { Json } from '../spec/dag-spec.js';
+import type { TriggerRule } from '../spec/trigger-rule.js';
 
 export interface AssetLike {
   uri: string;

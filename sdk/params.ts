@@ -5,42 +5,10 @@
  *
  * Pure: the `Param` type, the schema checks the compiler runs and the merging of the layers.
  * Validating values against schemas needs ajv, an I/O-free but non-SDK package, so it lives in
- * activities/templating/params.ts.
+ * client/params.ts.
  */
-import type { Json } from './spec.js';
-
-export const PARAM_TYPES = ['string', 'number', 'integer', 'boolean', 'object', 'array', 'null'] as const;
-export type ParamType = (typeof PARAM_TYPES)[number];
-
-/** String formats a param may declare (the ones Airflow's trigger form and jsonschema know). */
-export const PARAM_FORMATS = ['date', 'date-time', 'time', 'duration', 'email', 'hostname', 'ipv4', 'ipv6', 'uri', 'uuid', 'regex'] as const;
-export type ParamFormat = (typeof PARAM_FORMATS)[number];
-
-/** The JSON Schema subset a param may use (draft 7 keyword names, as Airflow passes them through). */
-export interface ParamSchema {
-  type?: ParamType | ParamType[];
-  enum?: Json[];
-  const?: Json;
-  minimum?: number;
-  maximum?: number;
-  exclusiveMinimum?: number;
-  exclusiveMaximum?: number;
-  multipleOf?: number;
-  minLength?: number;
-  maxLength?: number;
-  pattern?: string;
-  format?: ParamFormat;
-  items?: ParamSchema;
-  minItems?: number;
-  maxItems?: number;
-  uniqueItems?: boolean;
-  properties?: Record<string, ParamSchema>;
-  required?: string[];
-  additionalProperties?: boolean | ParamSchema;
-  title?: string;
-  description?: string;
-  examples?: Json[];
-}
+import type { Json, ParamSchema, ParamSpec } from '../spec/dag-spec.js';
+import { PARAM_FORMATS, PARAM_TYPES } from '../spec/dag-spec.js';
 
 export type ParamOptions = ParamSchema;
 
@@ -82,15 +50,6 @@ export function param(value: Json | undefined, options: ParamOptions = {}): Para
 /** Matches by brand, not instanceof: a DAG file may carry its own copy of the SDK. */
 export function isParam(value: unknown): value is Param {
   return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === PARAM_KIND;
-}
-
-/**
- * A param's validation, as stored in DagSpec.param_specs / TaskSpec.param_specs. A name listed
- * there but absent from the matching `params` has no default.
- */
-export interface ParamSpec {
-  schema: ParamSchema;
-  description: string | null;
 }
 
 export interface ExtractedParams {
@@ -210,54 +169,3 @@ export function checkSchema(schema: unknown, field: string, fail: (message: stri
 }
 
 /** Where a param's value came from, for error messages (`conf.rows`, `params.rows`). */
-export type ParamSource = 'params' | 'conf';
-
-export interface ParamLayer {
-  source: ParamSource;
-  values: Record<string, Json>;
-  specs?: Record<string, ParamSpec>;
-  /** Names the layer in messages when its specs are not the DAG's (e.g. `task "train"`). */
-  owner?: string;
-}
-
-export interface MergedParam {
-  name: string;
-  /** undefined: no layer gave a value (a param without default, not in conf). */
-  value: Json | undefined;
-  source: ParamSource;
-  spec: ParamSpec | null;
-  /** Who declared the spec (undefined: the DAG). */
-  specOwner: string | undefined;
-}
-
-/**
- * Merges layers like Airflow's ParamsDict.update: a layer's spec replaces the param (schema and
- * value); a plain value keeps the param's schema and only replaces the value. Later layers win.
- */
-export function mergeParams(layers: readonly ParamLayer[]): Map<string, MergedParam> {
-  const merged = new Map<string, MergedParam>();
-  for (const layer of layers) {
-    const names = new Set([...Object.keys(layer.specs ?? {}), ...Object.keys(layer.values)]);
-    for (const name of names) {
-      const spec = layer.specs?.[name];
-      const hasValue = Object.prototype.hasOwnProperty.call(layer.values, name);
-      const previous = merged.get(name);
-      if (spec) {
-        merged.set(name, { name, value: hasValue ? layer.values[name] : undefined, source: layer.source, spec, specOwner: layer.owner });
-      } else if (hasValue) {
-        merged.set(name, {
-          name, value: layer.values[name], source: layer.source,
-          spec: previous?.spec ?? null, specOwner: previous?.specOwner,
-        });
-      }
-    }
-  }
-  return merged;
-}
-
-/** The plain values of merged params (what a task sees as ctx.params and `params` in templates). */
-export function paramValues(merged: Map<string, MergedParam>): Record<string, Json> {
-  const out: Record<string, Json> = {};
-  for (const p of merged.values()) if (p.value !== undefined) out[p.name] = p.value;
-  return out;
-}

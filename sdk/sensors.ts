@@ -20,11 +20,10 @@ import type { TaskContext } from './context.js';
 import type { DeclaredTask, Task, TaskFunction } from './dag.js';
 import { toSeconds, type Duration } from './duration.js';
 import type { ProcessTaskOptions, TaskOptions } from './options.js';
-import type { Json, ProcessOperatorSpec, TaskSpec } from './spec.js';
-import { DagRunState, TaskInstanceState } from './states.js';
+import type { Json, ProcessOperatorSpec, TaskSpec } from '../spec/dag-spec.js';
+import { DagRunState, TaskInstanceState } from '../spec/states.js';
+import { SENSOR_MODES, type SensorCheckSpec, type SensorMode, type SensorSpec } from '../spec/dag-spec.js';
 
-export const SENSOR_MODES = ['poke', 'reschedule'] as const;
-export type SensorMode = (typeof SENSOR_MODES)[number];
 
 /** Airflow's defaults: poke every 60 s, give up after 7 days. */
 export const DEFAULT_POKE_INTERVAL_SECONDS = 60;
@@ -75,37 +74,6 @@ export interface ExternalTaskSensorOptions extends SensorOptions {
 }
 
 export type ProcessSensorOptions = SensorOptions & Pick<ProcessTaskOptions, 'argv' | 'env' | 'cwd' | 'shell'>;
-
-/** Which check a sensor runs. */
-export type SensorCheckSpec =
-  | { type: 'function' }
-  | { type: 'process' }
-  | { type: 'file'; filepath: string; recursive: boolean }
-  | {
-      type: 'external_task';
-      external_dag_id: string;
-      /** null: the other DAG's run state is checked. */
-      external_task_id: string | null;
-      allowed_states: string[];
-      failed_states: string[];
-      skipped_states: string[];
-      /** Seconds subtracted from this run's logical date to find the other run. */
-      logical_date_delta: number;
-    };
-
-/** `TaskSpec.sensor`. Durations in seconds. */
-export interface SensorSpec {
-  mode: SensorMode;
-  poke_interval: number;
-  timeout: number;
-  soft_fail: boolean;
-  /** Absent: false (kept out of specs that do not set it, so their hash is unchanged). */
-  never_fail?: true;
-  silent_fail?: true;
-  exponential_backoff: boolean;
-  max_wait: number | null;
-  check: SensorCheckSpec;
-}
 
 export interface SensorBuilder {
   /** A sensor whose check is a TypeScript function: `true` (or `{ done: true, xcom }`) when met. */

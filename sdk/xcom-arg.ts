@@ -2,7 +2,7 @@
  * XComArg: a reference to a task's output that is at the same time the graph edge (Airflow
  * ADR-0006). Binding an XComArg into a task's input makes the producing task an upstream.
  */
-import type { Json } from './spec.js';
+import type { Json } from '../spec/dag-spec.js';
 
 const XCOM_ARG = Symbol.for('updraft.XComArg');
 

@@ -14,7 +14,7 @@ import type { UpdraftConfig } from './config.js';
 import { DagBag } from './dag-bag.js';
 import { syncDagBag, type SyncResult } from './dag-sync.js';
 import { GpuAllocator } from '../activities/gpu-allocator.js';
-import { gpuTaskQueue } from '../sdk/queues.js';
+import { gpuTaskQueue } from '../engine/queues.js';
 import { detectGpus, type GpuInventory } from './gpu-inventory.js';
 import { lockPglite } from './pglite-lock.js';
 import { startDevServer, type DevServer } from './temporal-server.js';

@@ -23,15 +23,15 @@ import {
   setHandler,
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
-import { callbackKey, type CallbackPayload, type DagCallbackName, type TaskCallbackName } from '../sdk/callbacks.js';
-import { branchFollow, isTruthy } from '../sdk/control-flow.js';
-import { taskQueueFor } from '../sdk/queues.js';
-import { RunGraph, type AutoDecision } from '../sdk/run-graph.js';
-import { describeAction, planAction, validateAction, OperatorActionError, type ActionResult, type OperatorAction } from '../sdk/operator-actions.js';
-import { aggregateState, expansionLength, instanceTemplate, isXComRef, mappedSources, pathKey, pluckPath } from '../sdk/mapping.js';
-import { retryDelaySeconds } from '../sdk/semantics/index.js';
-import type { DagSpec, Json, TaskSpec } from '../sdk/spec.js';
-import { TaskInstanceState, isFinished } from '../sdk/states.js';
+import { callbackKey, type CallbackPayload, type DagCallbackName, type TaskCallbackName } from '../spec/callbacks.js';
+import { branchFollow, isTruthy } from '../engine/control-flow.js';
+import { taskQueueFor } from '../engine/queues.js';
+import { RunGraph, type AutoDecision } from '../engine/run-graph.js';
+import { describeAction, planAction, validateAction, OperatorActionError, type ActionResult, type OperatorAction } from '../engine/operator-actions.js';
+import { aggregateState, expansionLength, instanceTemplate, isXComRef, mappedSources, pathKey, pluckPath } from '../engine/mapping.js';
+import { retryDelaySeconds } from '../engine/index.js';
+import type { DagSpec, Json, TaskSpec } from '../spec/dag-spec.js';
+import { TaskInstanceState, isFinished } from '../spec/states.js';
 import { operatorActionUpdate, RUN_FINISHING } from './messages.js';
 import { DAG_RUN_STATE } from './search-attributes.js';
 import {
@@ -306,7 +306,7 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
     changed = true;
   };
 
-  // Dynamic task mapping (sdk/mapping.ts): a mapped task handed out by the graph is expanded once
+  // Dynamic task mapping (engine/mapping.ts): a mapped task handed out by the graph is expanded once
   // its sources' lengths are known; its instances then run in this run's in-flight budget, in
   // map_index order, each in its own cancellation scope with its own tries.
   const mapLengths = new Map<number, number[]>();
@@ -416,7 +416,7 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
       });
   };
 
-  // 4. Operator actions (sdk/operator-actions.ts): clear, mark tasks, mark the run. A task whose
+  // 4. Operator actions (engine/operator-actions.ts): clear, mark tasks, mark the run. A task whose
   // try is in flight is stopped first (its scope cancelled, the process or container killed) and
   // changed once it has stopped; every other task changes at once. The handler is synchronous:
   // the main loop records the changes and schedules what runs again.

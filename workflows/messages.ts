@@ -3,7 +3,7 @@
  * definitions (plain names), not the workflow code.
  */
 import { defineUpdate } from '@temporalio/workflow';
-import type { ActionResult, OperatorAction } from '../sdk/operator-actions.js';
+import type { ActionResult, OperatorAction } from '../engine/operator-actions.js';
 
 /**
  * Operator action on a run in flight (clear, mark tasks, mark the run). The validator refuses an

@@ -2,11 +2,11 @@
  * Shapes exchanged between the DAG-run workflow and its activities. Types only: the workflow
  * imports activity *types*, never their code.
  */
-import type { DagSpec, Json, TaskSpec } from '../sdk/spec.js';
-import type { DagRunType, TaskInstanceState } from '../sdk/states.js';
-import type { CarriedTaskState } from '../sdk/run-graph.js';
-import type { CallbackPayload } from '../sdk/callbacks.js';
-import type { OperatorAction } from '../sdk/operator-actions.js';
+import type { DagSpec, Json, TaskSpec } from '../spec/dag-spec.js';
+import type { DagRunType, TaskInstanceState } from '../spec/states.js';
+import type { CarriedTaskState } from '../engine/run-graph.js';
+import type { CallbackPayload } from '../spec/callbacks.js';
+import type { OperatorAction } from '../engine/operator-actions.js';
 
 export const DAG_RUN_WORKFLOW = 'dagRun';
 
@@ -77,7 +77,7 @@ export interface ReopenRunRequest {
 
 /**
  * A try's return value as the workflow keeps it. `map_lengths`: for a task whose output mapped
- * tasks expand over (spec `map_sources`), the checked list lengths by sdk/mapping.ts pathKey(path),
+ * tasks expand over (spec `map_sources`), the checked list lengths by engine/mapping.ts pathKey(path),
  * so the workflow can expand even when the value is stored by reference.
  */
 export type XComEntry =

@@ -13,7 +13,7 @@ import {
   taskStatesInRun,
 } from '../../db/cross-run.repository.js';
 import type { Database } from '../../db/database.js';
-import type { TaskSpec } from '../../sdk/spec.js';
+import type { TaskSpec } from '../../spec/dag-spec.js';
 
 const DONE = new Set(['success', 'skipped']);
 

@@ -3,7 +3,7 @@
  * create body out. No I/O, so every mapping (env, mounts, resources, GPUs) is unit-tested directly.
  */
 import type Dockerode from 'dockerode';
-import type { ContainerOperatorSpec, Json } from '../../sdk/spec.js';
+import type { ContainerOperatorSpec, Json } from '../../spec/dag-spec.js';
 import { containerLabels, containerName } from './docker-naming.js';
 import { cpuToNanoCpus, memoryToBytes } from './docker-quantity.js';
 import type { ExecutionRequest } from './types.js';

@@ -16,7 +16,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
-import type { ContainerOperatorSpec, Json } from '../../sdk/spec.js';
+import type { ContainerOperatorSpec, Json } from '../../spec/dag-spec.js';
 import {
   DockerSpecError,
   IO_MOUNT,

@@ -4,7 +4,7 @@
  */
 import type { TaskContext } from '../../sdk/context.js';
 import type { TaskFunction } from '../../sdk/dag.js';
-import type { Json } from '../../sdk/spec.js';
+import type { Json } from '../../spec/dag-spec.js';
 import { TaskExecutionError, type ExecutionRequest, type ExecutionResult, type Executor, type RunContext } from './types.js';
 
 export interface FunctionLookup {

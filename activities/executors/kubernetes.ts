@@ -10,7 +10,7 @@
  * The XCom return value is the container's termination message: see XCOM_RETURN_PATH.
  */
 import type { V1Job, V1Pod, V1ContainerStateTerminated } from '@kubernetes/client-node' with { 'resolution-mode': 'import' };
-import type { Json } from '../../sdk/spec.js';
+import type { Json } from '../../spec/dag-spec.js';
 import { apiErrorMessage, apiStatus, makeKubernetesClients, type KubernetesClients } from './kubernetes-client.js';
 import { PodLogFollower } from './kubernetes-logs.js';
 import {

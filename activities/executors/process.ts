@@ -17,7 +17,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
-import type { Json, ProcessOperatorSpec } from '../../sdk/spec.js';
+import type { Json, ProcessOperatorSpec } from '../../spec/dag-spec.js';
 import { isSameProcessAlive, killProcessGroup, liveGroupMembers, parseProcessHandle, readProcStat } from './process-registry.js';
 import { FAIL_EXIT_CODE, SKIP_EXIT_CODE, TaskExecutionError } from './types.js';
 import type { ExecutionRequest, ExecutionResult, Executor, ExecutorHandle, LogStream } from './types.js';

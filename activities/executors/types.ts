@@ -3,7 +3,7 @@
  * processes, Docker containers and Kubernetes Jobs. The runTask activity owns Temporal (heartbeats,
  * cancellation, attempts) and Postgres (state, XCom, logs); an executor only runs the work.
  */
-import type { Json, TaskSpec } from '../../sdk/spec.js';
+import type { Json, TaskSpec } from '../../spec/dag-spec.js';
 
 export type LogStream = 'stdout' | 'stderr' | 'system';
 

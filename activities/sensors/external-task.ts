@@ -7,7 +7,7 @@
 import type { Kysely } from 'kysely';
 import { dagRunAt, taskStatesInRun } from '../../db/cross-run.repository.js';
 import type { Database } from '../../db/database.js';
-import type { SensorCheckSpec } from '../../sdk/sensors.js';
+import type { SensorCheckSpec } from '../../spec/dag-spec.js';
 
 type ExternalCheck = Extract<SensorCheckSpec, { type: 'external_task' }>;
 

@@ -6,7 +6,7 @@
  * activity, so n is recovered as Airflow does: the number of backoff steps that fit in the time
  * elapsed since the sensor started.
  */
-import { sha1Hex } from '../../sdk/semantics/sha1.js';
+import { sha1Hex } from '../../engine/sha1.js';
 
 export interface PokeIntervalInput {
   dagId: string;

@@ -20,8 +20,8 @@
 import type { Kysely } from 'kysely';
 import { firstStartOf } from '../../db/cross-run.repository.js';
 import type { Database } from '../../db/database.js';
-import type { SensorSpec } from '../../sdk/sensors.js';
-import type { Json } from '../../sdk/spec.js';
+import type { SensorSpec } from '../../spec/dag-spec.js';
+import type { Json } from '../../spec/dag-spec.js';
 import { TaskExecutionError, type ExecutionRequest, type ExecutionResult, type Executor } from '../executors/types.js';
 import { checkExternalTask } from './external-task.js';
 import { findFileMatch } from './file-check.js';

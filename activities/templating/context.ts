@@ -5,7 +5,7 @@
  * ds, ds_nodash, ts, ts_nodash and ts_nodash_with_tz exist only when the run has a logical date
  * (Airflow 3); the other names always exist, dates being null when the run has none.
  */
-import type { Json } from '../../sdk/spec.js';
+import type { Json } from '../../spec/dag-spec.js';
 import { TemplateDateTime, dsAdd, dsFormat, formatDs, formatDsNodash, formatTs, formatTsNodash, formatTsNodashWithTz } from './dates.js';
 
 export interface TemplateFacts {

@@ -5,12 +5,12 @@
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
-import type { Json } from '../../sdk/spec.js';
+import type { Json } from '../../spec/dag-spec.js';
 import type { RunTaskRequest } from '../../workflows/types.js';
 import type { ExecutionRequest } from '../executors/types.js';
-import { SecretCipher } from '../secrets/encryption.js';
-import type { SecretMasker } from '../secrets/masker.js';
-import { getConnection, getVariable } from '../secrets/store.js';
+import { SecretCipher } from '../../secrets/encryption.js';
+import type { SecretMasker } from '../../secrets/masker.js';
+import { getConnection, getVariable } from '../../secrets/store.js';
 import { renderTaskFields, type SecretLookup } from './render.js';
 
 /** Variables and Connections from the database, decrypted with UPDRAFT_FERNET_KEY when needed. */

@@ -8,12 +8,12 @@
  * templates are rendered again. Only what a template touches is read (and decrypted), and the
  * secrets among it are given to the try's masker.
  */
-import type { Json, TaskSpec } from '../../sdk/spec.js';
-import { TEMPLATE_FIELDS } from '../../sdk/spec.js';
-import { connectionUri } from '../secrets/connection-uri.js';
-import type { SecretMasker } from '../secrets/masker.js';
-import { isSensitiveName, sensitiveLeaves, stringLeaves } from '../secrets/sensitive.js';
-import type { ConnectionValue } from '../secrets/store.js';
+import type { Json, TaskSpec } from '../../spec/dag-spec.js';
+import { TEMPLATE_FIELDS } from '../../spec/dag-spec.js';
+import { connectionUri } from '../../secrets/connection-uri.js';
+import type { SecretMasker } from '../../secrets/masker.js';
+import { isSensitiveName, sensitiveLeaves, stringLeaves } from '../../secrets/sensitive.js';
+import type { ConnectionValue } from '../../secrets/store.js';
 import { buildTemplateContext, type SecretAccessors, type TemplateFacts } from './context.js';
 import { TemplateError, isTemplate, renderTemplate } from './environment.js';
 

@@ -1,9 +1,9 @@
 /** `updraft connections ...`: add, list, get, delete (Airflow's names and options). Passwords are never printed. */
 import type { Command } from 'commander';
-import { parseConnectionUri } from '../../activities/secrets/connection-uri.js';
-import { redactSensitive } from '../../activities/secrets/sensitive.js';
-import { addConnection, deleteConnection, getConnection, listConnections, type ConnectionInput } from '../../activities/secrets/store.js';
-import type { Json } from '../../sdk/spec.js';
+import { parseConnectionUri } from '../../secrets/connection-uri.js';
+import { redactSensitive } from '../../secrets/sensitive.js';
+import { addConnection, deleteConnection, getConnection, listConnections, type ConnectionInput } from '../../secrets/store.js';
+import type { Json } from '../../spec/dag-spec.js';
 import { loadConfig } from '../../worker/config.js';
 import { CliError, parseOutput, print } from '../output.js';
 import { openCliDatabase } from '../runtime.js';

@@ -4,7 +4,7 @@ import { getDag, getLatestDagVersion, listDags } from '../../db/dag.repository.j
 import { getDagRun, listDagRuns } from '../../db/dag-run.repository.js';
 import { listImportErrors } from '../../db/import-error.repository.js';
 import { renderDot, renderMermaid, renderText } from '../../sdk/graph-render.js';
-import type { DagSpec } from '../../sdk/spec.js';
+import type { DagSpec } from '../../spec/dag-spec.js';
 import { triggerDagRun, TriggerError } from '../../client/trigger.js';
 import { loadConfig } from '../../worker/config.js';
 import { DagBag } from '../../worker/dag-bag.js';

@@ -5,7 +5,7 @@ import { listTaskInstances } from '../../db/task-instance.repository.js';
 import { listLogTries, readTaskLog } from '../../db/task-log.repository.js';
 import { loadConfig } from '../../worker/config.js';
 import { getDagVersion } from '../../db/dag.repository.js';
-import type { DagSpec } from '../../sdk/spec.js';
+import type { DagSpec } from '../../spec/dag-spec.js';
 import { runOperatorCommand } from '../operator-action.js';
 import { CliError, parseOutput, print } from '../output.js';
 import { openCliDatabase } from '../runtime.js';

@@ -1,6 +1,6 @@
 /** `updraft variables ...`: set, get, list, delete (Airflow's names and options). */
 import type { Command } from 'commander';
-import { deleteVariable, getVariable, listVariables, setVariable } from '../../activities/secrets/store.js';
+import { deleteVariable, getVariable, listVariables, setVariable } from '../../secrets/store.js';
 import { loadConfig } from '../../worker/config.js';
 import { CliError, parseOutput, print } from '../output.js';
 import { openCliDatabase } from '../runtime.js';

@@ -15,7 +15,7 @@ import {
   DEFAULT_POOL, PoolError, deleteGrant, deletePool, getGrant, getPool, listGrants, listPools, setPool, type GrantRequest,
 } from '../../db/pool.repository.js';
 import { getTaskInstance, upsertTaskInstances } from '../../db/task-instance.repository.js';
-import type { TaskSpec } from '../../sdk/spec.js';
+import type { TaskSpec } from '../../spec/dag-spec.js';
 import type { RunTaskRequest } from '../../workflows/types.js';
 import { DIALECTS, openMigratedDatabase, rejectionOf, type TestDatabase } from '../db/test-database.js';
 

@@ -21,7 +21,7 @@ import { createDockerExecutor } from '../../activities/executors/docker.js';
 import type { DockerExecutorOptions } from '../../activities/executors/docker.js';
 import { TaskExecutionError } from '../../activities/executors/types.js';
 import type { ExecutionRequest, ExecutorHandle, LogStream, TaskLogSink } from '../../activities/executors/types.js';
-import type { ContainerOperatorSpec, TaskSpec } from '../../sdk/spec.js';
+import type { ContainerOperatorSpec, TaskSpec } from '../../spec/dag-spec.js';
 import { baseTaskSpec } from '../helpers/task-spec.js';
 
 const TEST_IMAGE = 'updraft/test-busybox:latest';

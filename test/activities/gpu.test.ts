@@ -10,7 +10,7 @@ import { GpuAllocator, GpuRequestTooLargeError } from '../../activities/gpu-allo
 import { listTaskInstanceHistory, listTaskInstances } from '../../db/task-instance.repository.js';
 import { readTaskLog } from '../../db/task-log.repository.js';
 import { triggerDagRun } from '../../client/trigger.js';
-import { gpuTaskQueue, taskQueueFor } from '../../sdk/queues.js';
+import { gpuTaskQueue, taskQueueFor } from '../../engine/queues.js';
 import { parseDeclaredDevices, parseNvidiaSmi } from '../../worker/gpu-inventory.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 

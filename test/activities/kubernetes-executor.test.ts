@@ -21,7 +21,7 @@ import { apiStatus, makeKubernetesClients, type KubernetesClients } from '../../
 import { PodLogFollower } from '../../activities/executors/kubernetes-logs.js';
 import { TaskExecutionError } from '../../activities/executors/types.js';
 import type { ExecutionRequest, ExecutorHandle, LogStream, TaskLogSink } from '../../activities/executors/types.js';
-import type { ContainerOperatorSpec, ResourceSpec, TaskSpec } from '../../sdk/spec.js';
+import type { ContainerOperatorSpec, ResourceSpec, TaskSpec } from '../../spec/dag-spec.js';
 import { baseTaskSpec } from '../helpers/task-spec.js';
 
 class RecordingSink implements TaskLogSink {

@@ -14,7 +14,7 @@ import { createProcessExecutor, LineSplitter } from '../../activities/executors/
 import { isSameProcessAlive, killProcessGroup, parseProcStat } from '../../activities/executors/process-registry.js';
 import { TaskExecutionError } from '../../activities/executors/types.js';
 import type { ExecutionRequest, ExecutorHandle, LogStream, TaskLogSink } from '../../activities/executors/types.js';
-import type { Json, ProcessOperatorSpec, TaskSpec } from '../../sdk/spec.js';
+import type { Json, ProcessOperatorSpec, TaskSpec } from '../../spec/dag-spec.js';
 import { baseTaskSpec } from '../helpers/task-spec.js';
 
 // Compiled to dist/test/activities/; the fixtures stay in the source tree.

@@ -13,9 +13,9 @@ import { TriggerError } from '../../client/trigger.js';
 import { listDagRuns } from '../../db/dag-run.repository.js';
 import { readTaskLog } from '../../db/task-log.repository.js';
 import { getXCom } from '../../db/xcom.repository.js';
-import { FERNET_KEY_ENV } from '../../activities/secrets/encryption.js';
-import { MASK, MIN_MASKED_LENGTH, SecretMasker } from '../../activities/secrets/masker.js';
-import { addConnection, setVariable, type ConnectionValue } from '../../activities/secrets/store.js';
+import { FERNET_KEY_ENV } from '../../secrets/encryption.js';
+import { MASK, MIN_MASKED_LENGTH, SecretMasker } from '../../secrets/masker.js';
+import { addConnection, setVariable, type ConnectionValue } from '../../secrets/store.js';
 import { buildTemplateContext, type TemplateFacts } from '../../activities/templating/context.js';
 import {
   TemplateDateTime, dsAdd, dsFormat, formatDs, formatDsNodash, formatTs, formatTsNodash, formatTsNodashWithTz, isoformat, strftime, strptime,
@@ -23,7 +23,7 @@ import {
 import { effectiveParams } from '../../activities/templating/prepare-try.js';
 import { TemplateRenderError, renderTaskFields, type SecretLookup } from '../../activities/templating/render.js';
 import { taskLogPath } from '../../activities/task-log.js';
-import type { Json, TaskSpec } from '../../sdk/spec.js';
+import type { Json, TaskSpec } from '../../spec/dag-spec.js';
 import type { RunTaskRequest } from '../../workflows/types.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 import { runDag, startRun, ti, uniqueRunId } from '../workflows/helpers.js';

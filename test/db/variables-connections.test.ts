@@ -5,10 +5,10 @@ import { expect } from 'chai';
 import { ConnectionExistsError, deleteConnection, getConnectionRow, insertConnection, listConnectionRows } from '../../db/connection.repository.js';
 import { appliedMigrations, migrateDown, migrateToLatest } from '../../db/migrate.js';
 import { deleteVariable, getVariableRow, getVariableRows, listVariableRows, upsertVariable } from '../../db/variable.repository.js';
-import { FERNET_KEY_ENV, SecretCipher, SecretDecryptError, SecretKeyError } from '../../activities/secrets/encryption.js';
+import { FERNET_KEY_ENV, SecretCipher, SecretDecryptError, SecretKeyError } from '../../secrets/encryption.js';
 import {
   SecretInputError, addConnection, getConnection, getVariable, listConnections, listVariables, setVariable,
-} from '../../activities/secrets/store.js';
+} from '../../secrets/store.js';
 import { createTestDatabase, tempDir } from '../helpers/servers.js';
 import { DIALECTS, openMigratedDatabase, rejectionOf, type TestDatabase } from './test-database.js';
 

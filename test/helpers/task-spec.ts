@@ -1,5 +1,5 @@
 /** A TaskSpec with the compiler's defaults, for executor tests that build specs by hand. */
-import type { TaskSpec } from '../../sdk/spec.js';
+import type { TaskSpec } from '../../spec/dag-spec.js';
 
 export function baseTaskSpec(overrides: Partial<TaskSpec> & Pick<TaskSpec, 'task_id' | 'kind' | 'operator'>): TaskSpec {
   return {

@@ -1,10 +1,12 @@
 import { expect } from 'chai';
-import { checkParam, validateRunParams } from '../../activities/templating/params.js';
+import { checkParam, validateRunParams } from '../../client/params.js';
 import { compileDag } from '../../sdk/compile.js';
 import { dag } from '../../sdk/dag.js';
 import { DagDefinitionError } from '../../sdk/errors.js';
-import { Param, extractParams, isParam, mergeParams, param, paramValues, type ParamSchema } from '../../sdk/params.js';
-import type { DagSpec, Json } from '../../sdk/spec.js';
+import { Param, extractParams, isParam, param } from '../../sdk/params.js';
+import { mergeParams, paramValues } from '../../engine/params.js';
+import type { ParamSchema } from '../../spec/dag-spec.js';
+import type { DagSpec, Json } from '../../spec/dag-spec.js';
 
 const failWith = (message: string, field: string): never => {
   throw new Error(`${field}: ${message}`);

@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { triggerDagRun } from '../../client/trigger.js';
 import { readTaskLog } from '../../db/task-log.repository.js';
-import { DagRunType } from '../../sdk/states.js';
+import { DagRunType } from '../../spec/states.js';
 import type { TestStack } from '../helpers/stack.js';
 import { finishRun, historyOf, runDag, statesOf, ti, uniqueRunId, useExamplesStack } from './helpers.js';
 

@@ -10,7 +10,7 @@ import { triggerDagRun, type TriggeredRun } from '../../client/trigger.js';
 import type { DagRunRow, TaskInstanceHistoryRow, TaskInstanceRow } from '../../db/database.js';
 import { getDagRun } from '../../db/dag-run.repository.js';
 import { listTaskInstanceHistory, listTaskInstances } from '../../db/task-instance.repository.js';
-import type { Json } from '../../sdk/spec.js';
+import type { Json } from '../../spec/dag-spec.js';
 import type { DagRunResult } from '../../workflows/dag-run.js';
 import type { Stack } from '../../worker/stack.js';
 import { expect } from 'chai';

@@ -12,7 +12,7 @@ import { expect } from 'chai';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { applyOperatorAction, OperatorActionError, type OperatorActionOutcome } from '../../client/operator-actions.js';
 import { listTaskInstances } from '../../db/task-instance.repository.js';
-import type { OperatorAction } from '../../sdk/operator-actions.js';
+import type { OperatorAction } from '../../engine/operator-actions.js';
 import { operatorActionUpdate } from '../../workflows/messages.js';
 import type { DagRunResult } from '../../workflows/dag-run.js';
 import { tempDir } from '../helpers/servers.js';

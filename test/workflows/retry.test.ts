@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import { listLogTries, readTaskLog } from '../../db/task-log.repository.js';
-import { retryDelaySeconds } from '../../sdk/semantics/index.js';
+import { retryDelaySeconds } from '../../engine/index.js';
 import { tempDir } from '../helpers/servers.js';
 import type { TestStack } from '../helpers/stack.js';
 import { historyOf, runDag, statesOf, ti } from './helpers.js';

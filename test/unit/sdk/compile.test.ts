@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { compileDag, hashSpec } from '../../../sdk/compile.js';
 import { dag } from '../../../sdk/dag.js';
 import { DagDefinitionError } from '../../../sdk/errors.js';
-import type { TaskSpec } from '../../../sdk/spec.js';
+import type { TaskSpec } from '../../../spec/dag-spec.js';
 
 function task(spec: { tasks: TaskSpec[] }, id: string): TaskSpec {
   const t = spec.tasks.find((x) => x.task_id === id);

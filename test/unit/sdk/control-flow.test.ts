@@ -7,11 +7,11 @@ import { expect } from 'chai';
 import { callbackKey, type CallbackContext } from '../../../sdk/callbacks.js';
 import { compileDag, CallbackError } from '../../../sdk/compile.js';
 import type { TaskContext } from '../../../sdk/context.js';
-import { BranchError, branchTargets } from '../../../sdk/control-flow.js';
+import { BranchError, branchTargets } from '../../../engine/control-flow.js';
 import { dag, type DagBuilder } from '../../../sdk/dag.js';
 import { DagDefinitionError } from '../../../sdk/errors.js';
 import type { DagOptions } from '../../../sdk/options.js';
-import type { DagSpec, TaskSpec } from '../../../sdk/spec.js';
+import type { DagSpec, TaskSpec } from '../../../spec/dag-spec.js';
 
 function compile(build: (d: DagBuilder) => void, options: Partial<DagOptions> = {}): ReturnType<typeof compileDag> {
   return compileDag(dag({ dagId: 'cf', ...options }, build), 'cf.ts');

@@ -6,11 +6,11 @@
  */
 import { expect } from 'chai';
 import { compileDag } from '../../sdk/compile.js';
-import { branchFollow } from '../../sdk/control-flow.js';
+import { branchFollow } from '../../engine/control-flow.js';
 import { dag, type DagBuilder } from '../../sdk/dag.js';
-import { RunGraph } from '../../sdk/run-graph.js';
-import type { DagSpec, Json } from '../../sdk/spec.js';
-import { TaskInstanceState as S, type TaskInstanceState } from '../../sdk/states.js';
+import { RunGraph } from '../../engine/run-graph.js';
+import type { DagSpec, Json } from '../../spec/dag-spec.js';
+import { TaskInstanceState as S, type TaskInstanceState } from '../../spec/states.js';
 
 type Outcome = 'success' | 'failed' | 'skipped' | { value: Json };
 

@@ -3,7 +3,7 @@
  * `postgres://login:password@host:5432/schema?param=value`. Underscores in the type become hyphens
  * in the scheme and back. Pure.
  */
-import type { Json } from '../../sdk/spec.js';
+import type { Json } from '../spec/dag-spec.js';
 
 export interface ConnectionFields {
   conn_type: string;

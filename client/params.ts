@@ -5,8 +5,9 @@
  */
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import { mergeParams, type MergedParam, type ParamSchema } from '../../sdk/params.js';
-import type { DagSpec, Json } from '../../sdk/spec.js';
+import { mergeParams, type MergedParam } from '../engine/params.js';
+import type { ParamSchema } from '../spec/dag-spec.js';
+import type { DagSpec, Json } from '../spec/dag-spec.js';
 
 export class ParamValidationError extends Error {
   override readonly name = 'ParamValidationError';

@@ -4,8 +4,8 @@ import {
   SemanticsInputError,
   formatLogicalDateForHash,
   retryDelaySeconds,
-} from '../../../sdk/semantics/index.js';
-import type { RetryDelayInput } from '../../../sdk/semantics/index.js';
+} from '../../engine/index.js';
+import type { RetryDelayInput } from '../../engine/index.js';
 
 const JAN1 = '2024-01-01T00:00:00+00:00';
 const MICROS = '2024-03-15T12:30:45.123456Z';

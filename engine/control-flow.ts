@@ -4,7 +4,7 @@
  * SkipMixin.skip_all_except and ShortCircuitOperator). The compiler wraps branch functions with
  * `branchTargets` so a bad id fails the branch task itself; the interpreter uses the rest.
  */
-import type { Json } from './spec.js';
+import type { Json } from '../spec/dag-spec.js';
 
 /** A branch function returned something it may not follow; fails the branch task. */
 export class BranchError extends Error {

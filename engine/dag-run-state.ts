@@ -14,7 +14,7 @@
  * Shapes are chosen so the workflow can keep ONE array of mutable per-task records (state updated
  * in place) and pass it to both functions every activation with no allocation on the common path.
  */
-import { FINISHED_STATES, TaskInstanceState } from '../states.js';
+import { FINISHED_STATES, TaskInstanceState } from '../spec/states.js';
 import { SemanticsInputError } from './errors.js';
 import type { TriggerDecision } from './trigger-rules.js';
 

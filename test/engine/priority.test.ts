@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { compileDag } from '../../sdk/compile.js';
 import { dag } from '../../sdk/dag.js';
-import { effectivePriorityWeights, reachableWeightSums, type WeightRule, type WeightedTask } from '../../sdk/priority.js';
+import { effectivePriorityWeights, reachableWeightSums, type WeightRule, type WeightedTask } from '../../engine/priority.js';
 
 /** Tasks from `edges` ("a>b") with weights and rules. */
 function graph(edges: string[], weights: Record<string, number>, rule: WeightRule | Record<string, WeightRule> = 'downstream'): WeightedTask[] {

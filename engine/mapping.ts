@@ -4,7 +4,7 @@
  * cross product), and what a pushed value must look like to be mapped over. No I/O: the compiler,
  * the workflow and the runTask activity all use these.
  */
-import type { InputTemplate, Json, MapArgRef, MapSourceSpec, MappedSpec, XComRef } from './spec.js';
+import type { InputTemplate, Json, MapArgRef, MapSourceSpec, MappedSpec, XComRef } from '../spec/dag-spec.js';
 
 /** Airflow's `[core] max_map_length` default. */
 export const DEFAULT_MAX_MAP_LENGTH = 1024;

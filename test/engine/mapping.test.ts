@@ -8,10 +8,10 @@ import { compileDag } from '../../sdk/compile.js';
 import { dag, type DagBuilder } from '../../sdk/dag.js';
 import {
   checkMappable, elementIndices, expansionLength, instanceTemplate, aggregateState,
-} from '../../sdk/mapping.js';
-import { RunGraph } from '../../sdk/run-graph.js';
-import type { DagSpec, MapSourceSpec } from '../../sdk/spec.js';
-import { TaskInstanceState as S, type TaskInstanceState } from '../../sdk/states.js';
+} from '../../engine/mapping.js';
+import { RunGraph } from '../../engine/run-graph.js';
+import type { DagSpec, MapSourceSpec } from '../../spec/dag-spec.js';
+import { TaskInstanceState as S, type TaskInstanceState } from '../../spec/states.js';
 
 function compile(build: (d: DagBuilder) => void, opts: { maxMapLength?: number } = {}): DagSpec {
   return compileDag(dag({ dagId: 'm', ...opts }, build), 'm.ts').spec;

@@ -7,10 +7,10 @@
  *   password, or an extra with sensitive fields, without a key fails.
  */
 import type { Kysely } from 'kysely';
-import type { Database } from '../../db/database.js';
-import { deleteConnection, getConnectionRow, insertConnection, listConnectionRows } from '../../db/connection.repository.js';
-import { deleteVariable, getVariableRow, listVariableRows, upsertVariable } from '../../db/variable.repository.js';
-import type { Json } from '../../sdk/spec.js';
+import type { Database } from '../db/database.js';
+import { deleteConnection, getConnectionRow, insertConnection, listConnectionRows } from '../db/connection.repository.js';
+import { deleteVariable, getVariableRow, listVariableRows, upsertVariable } from '../db/variable.repository.js';
+import type { Json } from '../spec/dag-spec.js';
 import { FERNET_KEY_ENV, SecretCipher, SecretKeyError, requireCipher } from './encryption.js';
 import { isSensitiveName, sensitiveLeaves } from './sensitive.js';
 

@@ -6,10 +6,10 @@
 import { expect } from 'chai';
 import { compileDag } from '../../sdk/compile.js';
 import { dag, type DagBuilder } from '../../sdk/dag.js';
-import { carriedFromRecord, planAction, validateAction, OperatorActionError, type OperatorAction } from '../../sdk/operator-actions.js';
-import { RunGraph } from '../../sdk/run-graph.js';
-import type { DagSpec } from '../../sdk/spec.js';
-import { TaskInstanceState as S, type TaskInstanceState } from '../../sdk/states.js';
+import { carriedFromRecord, planAction, validateAction, OperatorActionError, type OperatorAction } from '../../engine/operator-actions.js';
+import { RunGraph } from '../../engine/run-graph.js';
+import type { DagSpec } from '../../spec/dag-spec.js';
+import { TaskInstanceState as S, type TaskInstanceState } from '../../spec/states.js';
 
 function compile(build: (d: DagBuilder) => void): DagSpec {
   return compileDag(dag({ dagId: 'ops' }, build), 'ops.ts').spec;

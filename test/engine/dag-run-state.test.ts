@@ -5,10 +5,10 @@ import {
   dagRunStateLeaves,
   evaluateTriggerRule,
   findDeadlock,
-} from '../../../sdk/semantics/index.js';
-import type { DagRunStateShape, DagRunStateTask, DeadlockTask, TriggerDecision } from '../../../sdk/semantics/index.js';
-import { TaskInstanceState as S } from '../../../sdk/states.js';
-import type { TaskInstanceState } from '../../../sdk/states.js';
+} from '../../engine/index.js';
+import type { DagRunStateShape, DagRunStateTask, DeadlockTask, TriggerDecision } from '../../engine/index.js';
+import { TaskInstanceState as S } from '../../spec/states.js';
+import type { TaskInstanceState } from '../../spec/states.js';
 
 interface Node {
   id: string;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { SemanticsInputError, evaluateTriggerRule, normalizeTriggerRule } from '../../../sdk/semantics/index.js';
-import type { TriggerDecision, TriggerRuleOptions, UpstreamCounts } from '../../../sdk/semantics/index.js';
-import { TRIGGER_RULES, TriggerRule } from '../../../sdk/trigger-rule.js';
+import { SemanticsInputError, evaluateTriggerRule, normalizeTriggerRule } from '../../engine/index.js';
+import type { TriggerDecision, TriggerRuleOptions, UpstreamCounts } from '../../engine/index.js';
+import { TRIGGER_RULES, TriggerRule } from '../../spec/trigger-rule.js';
 
 type Expected = TriggerDecision['decision'];
 

@@ -5,10 +5,8 @@
  * Durations are seconds (Airflow serialises timedelta as seconds). Any change to this file that is
  * not purely additive must bump SPEC_VERSION and keep the interpreter able to run older specs.
  */
-import type { ParamSpec } from './params.js';
 import type { TaskInstanceState } from './states.js';
 import type { TriggerRule } from './trigger-rule.js';
-import type { SensorSpec } from './sensors.js';
 
 export const SPEC_VERSION = 1 as const;
 
@@ -136,7 +134,7 @@ export interface TaskSpec {
   template_fields?: string[];
   /** A sensor's mode, timing and check (kind 'sensor'; sdk/sensors.ts). */
   sensor?: SensorSpec;
-  /** The declared priority_weight where weight_rule made the effective one differ (sdk/priority.ts). */
+  /** The declared priority_weight where weight_rule made the effective one differ (engine/priority.ts). */
   declared_priority_weight?: number;
   /** Airflow's depends_on_past (absent: false). */
   depends_on_past?: true;
@@ -156,7 +154,7 @@ export interface TaskSpec {
   control?: ControlSpec;
   /** A mapped task (Airflow's partial().expand() / expand_kwargs()); `input` is null then. */
   mapped?: MappedSpec;
-  /** Mapped tasks expand over this task's return value: the try checks it (sdk/mapping.ts). */
+  /** Mapped tasks expand over this task's return value: the try checks it (engine/mapping.ts). */
   map_sources?: MapSourceSpec[];
   /** Callbacks defined for the task (resolved through the DAG bag by callbackKey). */
   callbacks?: CallbackFlags<'on_execute' | 'on_success' | 'on_failure' | 'on_retry' | 'on_skipped'>;
@@ -264,3 +262,85 @@ export interface TaskInstanceSnapshot {
   state: TaskInstanceState;
   try_number: number;
 }
+
+// Params (sdk/params.ts authors them; client/params.ts validates values against them).
+
+export const PARAM_TYPES = ['string', 'number', 'integer', 'boolean', 'object', 'array', 'null'] as const;
+export type ParamType = (typeof PARAM_TYPES)[number];
+
+/** String formats a param may declare (the ones Airflow's trigger form and jsonschema know). */
+export const PARAM_FORMATS = ['date', 'date-time', 'time', 'duration', 'email', 'hostname', 'ipv4', 'ipv6', 'uri', 'uuid', 'regex'] as const;
+export type ParamFormat = (typeof PARAM_FORMATS)[number];
+
+/** The JSON Schema subset a param may use (draft 7 keyword names, as Airflow passes them through). */
+export interface ParamSchema {
+  type?: ParamType | ParamType[];
+  enum?: Json[];
+  const?: Json;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  multipleOf?: number;
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+  format?: ParamFormat;
+  items?: ParamSchema;
+  minItems?: number;
+  maxItems?: number;
+  uniqueItems?: boolean;
+  properties?: Record<string, ParamSchema>;
+  required?: string[];
+  additionalProperties?: boolean | ParamSchema;
+  title?: string;
+  description?: string;
+  examples?: Json[];
+}
+
+/**
+ * A param's validation, as stored in DagSpec.param_specs / TaskSpec.param_specs. A name listed
+ * there but absent from the matching `params` has no default.
+ */
+export interface ParamSpec {
+  schema: ParamSchema;
+  description: string | null;
+}
+
+
+// Sensors (sdk/sensors.ts authors them; activities/sensors/ runs them).
+
+export const SENSOR_MODES = ['poke', 'reschedule'] as const;
+export type SensorMode = (typeof SENSOR_MODES)[number];
+
+/** Which check a sensor runs. */
+export type SensorCheckSpec =
+  | { type: 'function' }
+  | { type: 'process' }
+  | { type: 'file'; filepath: string; recursive: boolean }
+  | {
+      type: 'external_task';
+      external_dag_id: string;
+      /** null: the other DAG's run state is checked. */
+      external_task_id: string | null;
+      allowed_states: string[];
+      failed_states: string[];
+      skipped_states: string[];
+      /** Seconds subtracted from this run's logical date to find the other run. */
+      logical_date_delta: number;
+    };
+
+/** `TaskSpec.sensor`. Durations in seconds. */
+export interface SensorSpec {
+  mode: SensorMode;
+  poke_interval: number;
+  timeout: number;
+  soft_fail: boolean;
+  /** Absent: false (kept out of specs that do not set it, so their hash is unchanged). */
+  never_fail?: true;
+  silent_fail?: true;
+  exponential_backoff: boolean;
+  max_wait: number | null;
+  check: SensorCheckSpec;
+}
+

@@ -2,7 +2,7 @@
  * Task-queue routing, shared by the workflow (which queue a task goes to) and the workers (which
  * queues they poll). Pure. A task's own `queue` always wins (Airflow's queue).
  */
-import type { TaskSpec } from './spec.js';
+import type { TaskSpec } from '../spec/dag-spec.js';
 
 /** The queue GPU tasks go to: `<base>-gpu`, or `<base>-gpu-<type>` when a GPU type is asked for. */
 export function gpuTaskQueue(base: string, gpuType: string | null): string {

@@ -6,8 +6,8 @@
  */
 import { aggregateState } from './mapping.js';
 import { encodeMapped, type CarriedTaskState } from './run-graph.js';
-import type { TaskSpec } from './spec.js';
-import { TaskInstanceState, isFinished } from './states.js';
+import type { TaskSpec } from '../spec/dag-spec.js';
+import { TaskInstanceState, isFinished } from '../spec/states.js';
 
 /** Clear (Airflow `tasks clear` / POST clearTaskInstances): tasks go back to no status and run again. */
 export interface ClearAction {

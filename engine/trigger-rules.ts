@@ -17,7 +17,7 @@
  * Hot path: the workflow calls this for every candidate task of 10,000-task DAGs inside one
  * activation, so "run" and "wait" are shared frozen objects and only skip/upstream_failed allocate.
  */
-import { TRIGGER_RULE_ALIASES, TRIGGER_RULES, TriggerRule } from '../trigger-rule.js';
+import { TRIGGER_RULE_ALIASES, TRIGGER_RULES, TriggerRule } from '../spec/trigger-rule.js';
 import { SemanticsInputError } from './errors.js';
 
 /** Counts over the direct upstream task instances of the task being evaluated. */

@@ -8,10 +8,10 @@ import { expect } from 'chai';
 import { compileDag } from '../../sdk/compile.js';
 import { dag, type DagBuilder } from '../../sdk/dag.js';
 import { DagDefinitionError } from '../../sdk/errors.js';
-import { instanceTemplate } from '../../sdk/mapping.js';
-import { RunGraph } from '../../sdk/run-graph.js';
-import type { DagSpec, TaskSpec } from '../../sdk/spec.js';
-import { TaskInstanceState as S } from '../../sdk/states.js';
+import { instanceTemplate } from '../../engine/mapping.js';
+import { RunGraph } from '../../engine/run-graph.js';
+import type { DagSpec, TaskSpec } from '../../spec/dag-spec.js';
+import { TaskInstanceState as S } from '../../spec/states.js';
 
 function compile(build: (d: DagBuilder) => void): DagSpec {
   return compileDag(dag({ dagId: 'mg' }, build), 'mg.ts').spec;

@@ -6,9 +6,9 @@
  * Tasks are addressed by index into `spec.tasks` (topological order) so hot paths use arrays.
  */
 import { aggregateState } from './mapping.js';
-import { computeDagRunState, dagRunStateLeaves, evaluateTriggerRule, type TriggerRuleOptions } from './semantics/index.js';
-import type { DagSpec, TaskSpec } from './spec.js';
-import { TaskInstanceState, isFinished } from './states.js';
+import { computeDagRunState, dagRunStateLeaves, evaluateTriggerRule, type TriggerRuleOptions } from './index.js';
+import type { DagSpec, TaskSpec } from '../spec/dag-spec.js';
+import { TaskInstanceState, isFinished } from '../spec/states.js';
 
 export interface UpstreamCounts {
   success: number;
@@ -504,7 +504,7 @@ export class RunGraph {
   }
 
   /**
-   * An operator action (sdk/operator-actions.ts) sets tasks' states from outside: `none` clears a
+   * An operator action (engine/operator-actions.ts) sets tasks' states from outside: `none` clears a
    * task (it runs again; its next try is try_number + 1 and it gets its retries anew), a finished
    * state marks it. None of them may be in flight (the workflow stops their tries first). A mapped
    * task's instances are dropped (a cleared one expands again; its instances' tries continue from

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { sha1Bytes, sha1Hex, utf8Encode } from '../../../sdk/semantics/index.js';
+import { sha1Bytes, sha1Hex, utf8Encode } from '../../engine/index.js';
 
 describe('semantics/sha1', () => {
   // Expected digests from Python: hashlib.sha1(s.encode()).hexdigest().

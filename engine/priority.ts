@@ -13,7 +13,7 @@
  * BLOCK_BITS target tasks, O(E·V/32) word operations with O(V·BLOCK_BITS/8) bytes of memory at a
  * time (10,000 tasks with 20,000 edges: a few million operations). Pure: the compiler calls it.
  */
-import type { TaskSpec } from './spec.js';
+import type { TaskSpec } from '../spec/dag-spec.js';
 
 export type WeightRule = 'downstream' | 'upstream' | 'absolute';
 

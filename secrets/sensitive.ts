@@ -2,7 +2,7 @@
  * Which names hold secrets. Airflow's DEFAULT_SENSITIVE_FIELDS, matched the same way: a name is
  * sensitive when its lower-cased form contains one of the words.
  */
-import type { Json } from '../../sdk/spec.js';
+import type { Json } from '../spec/dag-spec.js';
 
 export const SENSITIVE_WORDS = [
   'access_token',

@@ -3,7 +3,7 @@
  * One masker per try: it learns the secrets the try's rendering touched (connection passwords,
  * sensitive variables, sensitive fields of a connection's extra) and chains a configured masker.
  */
-import type { Masker } from '../task-log.js';
+import type { Masker } from '../activities/task-log.js';
 
 /**
  * Shorter secrets are not masked: masking "abc" everywhere would wreck logs and reveal more than
