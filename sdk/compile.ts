@@ -13,6 +13,7 @@ import type { Callback, Callbacks, ContainerTaskOptions, DefaultArgs, ProcessTas
 import { extractParams } from './params.js';
 import { compileCrossRunOptions } from './cross-run.js';
 import { applyPriorityWeights } from '../engine/priority.js';
+import { compileSchedule } from './schedule.js';
 import { compileSensor } from './sensors.js';
 import { sha1Hex } from '../engine/sha1.js';
 import { SPEC_VERSION, TEMPLATE_FIELDS, type DagSpec, type InputTemplate, type Json, type TaskSpec, type VersionedDagSpec } from '../spec/dag-spec.js';
@@ -225,15 +226,12 @@ export function compileDag(definition: DagDefinition, fileloc: string): Compiled
   }
 
   const dagParams = extractParams(options.params ?? {}, 'params', (m, field) => fail(m, undefined, field));
+  const { timetable, timezone, is_paused_upon_creation, ...scheduleFields } = compileSchedule(options, fail);
   const spec: DagSpec = {
     spec_version: SPEC_VERSION,
     dag_id: dagId,
     description: options.description ?? null,
-    schedule: options.schedule ?? null,
-    start_date: toIsoOrNull(options.startDate, 'startDate', fail),
-    end_date: toIsoOrNull(options.endDate, 'endDate', fail),
-    catchup: options.catchup ?? false,
-    max_active_runs: positiveInt(options.maxActiveRuns ?? 16, 'maxActiveRuns', fail),
+    ...scheduleFields,
     max_active_tasks: positiveInt(options.maxActiveTasks ?? 16, 'maxActiveTasks', fail),
     dagrun_timeout: options.dagrunTimeout === undefined ? null : duration(options.dagrunTimeout, 'dagrunTimeout', fail),
     tags: [...(options.tags ?? [])],
@@ -248,6 +246,9 @@ export function compileDag(definition: DagDefinition, fileloc: string): Compiled
     ...(draft.groups.length > 0
       ? { task_groups: Object.fromEntries(draft.groups.map((g) => [g.groupId, { parent: g.parent?.groupId ?? null, prefix_group_id: g.prefixGroupId, tooltip: g.tooltip }])) }
       : {}),
+    ...(timetable ? { timetable } : {}),
+    ...(timezone ? { timezone } : {}),
+    ...(is_paused_upon_creation !== undefined ? { is_paused_upon_creation } : {}),
   };
   return { spec: { ...spec, hash: hashSpec(spec) }, functions };
 }
@@ -644,13 +645,6 @@ function duration(value: Duration, field: string, fail: Fail): number {
 function positiveInt(value: number, field: string, fail: Fail): number {
   if (!Number.isInteger(value) || value < 1) return fail(`expected a positive integer, got ${String(value)}`, undefined, field);
   return value;
-}
-
-function toIsoOrNull(value: string | Date | undefined, field: string, fail: Fail): string | null {
-  if (value === undefined) return null;
-  const d = value instanceof Date ? value : new Date(value);
-  if (Number.isNaN(d.getTime())) return fail(`expected an ISO date like '2025-01-01', got '${String(value)}'`, undefined, field);
-  return d.toISOString();
 }
 
 /**
