@@ -33,9 +33,15 @@ export interface MapArgRef {
 /** A task's input: JSON in which `XComRef` objects are replaced by upstream values at run time. */
 export type InputTemplate = Json;
 
+/**
+ * An asset (Airflow 3's Asset): identified by its sanitized uri (engine/assets/asset.ts).
+ * `group` and `extra` are absent when they hold the defaults ('asset', {}).
+ */
 export interface AssetRef {
   uri: string;
   name: string;
+  group?: string;
+  extra?: { [key: string]: Json };
 }
 
 export interface ProcessOperatorSpec {
