@@ -8,17 +8,26 @@ import { DIALECTS, openEmptyDatabase, rejectionOf, type TestDatabase } from './t
 
 const CORE = '2026_11_23_000001_engine_core';
 /** Every migration in order; a new migration is appended here. */
-const ALL = [CORE, '2026_11_23_000002_variables_connections', '2026_11_23_000003_task_instance_gpus', '2026_11_23_000004_pools'];
+const ALL = [CORE, '2026_11_23_000002_variables_connections', '2026_11_23_000003_task_instance_gpus', '2026_11_23_000004_pools', '2026_12_06_assets_record'];
 const TABLES = [
+  'asset',
+  'asset_dag_run_queue',
+  'asset_event',
+  'asset_triggered_run',
+  'asset_watcher',
+  'asset_watcher_seen',
   'connection',
   'dag',
   'dag_run',
+  'dag_schedule_asset_reference',
   'dag_version',
+  'dagrun_asset_event',
   'import_error',
   'slot_pool',
   'task_instance',
   'task_instance_history',
   'task_log',
+  'task_outlet_asset_reference',
   'task_reschedule',
   'task_slot_grant',
   'variable',
