@@ -16,6 +16,9 @@ import {
   type AssetTriggeredRun,
 } from '../../db/asset-triggered-run.repository.js';
 import { driveAssetTriggeredRuns } from '../../client/asset-runs.js';
+import { AssetClient, AssetClientConfigError, assetEventRequestFromBody } from '../../client/assets.js';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { all, any, asset, declareDags } from './asset-fixtures.js';
 import { DIALECTS, openMigratedDatabase, rejectionOf, type TestDatabase } from './test-database.js';
 
@@ -155,6 +158,41 @@ for (const dialect of DIALECTS) {
       expect(err.message).to.equal('temporal unreachable');
       expect(await claimedAssetTriggeredRuns(t.db)).to.have.length(1);
     });
+
+    it('AssetClient emits through the same path; the webhook body maps to the same request', async function () {
+      const client = await AssetClient.connect({ db: t.db });
+      const e = await client.emit(`${C}/`, { extra: { rows: 5 }, dedupeKey: 'client-1', source: 'cli' });
+      expect(e.event).to.include({ uri: C, source_kind: 'cli' });
+      expect((await client.emit(C, { dedupeKey: 'client-1' })).duplicate).to.equal(true);
+      expect((await client.events(C, { limit: 1 }))[0]!.id).to.equal(e.event.id);
+      expect((await client.assets()).map((a) => a.uri)).to.include(C);
+      await client.close();
+      const missing = await rejectionOf(AssetClient.connect({}, {}));
+      expect(missing).to.be.instanceOf(AssetClientConfigError);
+      expect(missing.message).to.contain('set DATABASE_URL');
+      expect(assetEventRequestFromBody({ uri: C, extra: { a: 1 } }, 'key-9')).to.deep.equal({ uri: C, extra: { a: 1 }, source: { kind: 'api' }, dedupeKey: 'key-9' });
+      expect(() => assetEventRequestFromBody({ uri: C, asset_id: 3 })).to.throw('unknown field(s) "asset_id"');
+      expect(() => assetEventRequestFromBody([])).to.throw('request body must be a JSON object');
+    });
+
+    if (dialect === 'postgres') {
+      it('any program can emit with emitAsset and DATABASE_URL (a separate node process)', async function () {
+        const url = (t.location as { url: string }).url;
+        const script = `require(${JSON.stringify(path.resolve(__dirname, '../../client/assets.js'))}).emitAsset('${A}', { extra: { from: 'loader' } })` +
+          `.then((e) => console.log(JSON.stringify(e)), (err) => { console.error(err.message); process.exit(3); })`;
+        const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { env: { ...process.env, DATABASE_URL: url }, encoding: 'utf8' })) as { event: { id: number; source_kind: string }; queued_for: string[] };
+        expect(out.event.source_kind).to.equal('api');
+        expect(out.queued_for).to.include('either');
+        expect((await listAssetEvents(t.db, { uri: A, limit: 1 }))[0]).to.deep.include({ id: out.event.id, extra: { from: 'loader' } });
+        let failure = '';
+        try {
+          execFileSync(process.execPath, ['-e', script.replace(A, 's3://lake/unknown')], { env: { ...process.env, DATABASE_URL: url }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+        } catch (err) {
+          failure = String((err as { stderr?: string }).stderr);
+        }
+        expect(failure).to.contain("asset 's3://lake/unknown' is not known");
+      });
+    }
 
     it('rejects a call inside a transaction and a condition that names nothing', async function () {
       const inside = await rejectionOf(t.db.transaction().execute((trx) => consumeReadyRun(trx, 'both', asset(A))));
