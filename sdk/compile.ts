@@ -16,7 +16,9 @@ import { applyPriorityWeights } from '../engine/priority.js';
 import { compileSchedule } from './schedule.js';
 import { compileSensor } from './sensors.js';
 import { sha1Hex } from '../engine/sha1.js';
-import { SPEC_VERSION, TEMPLATE_FIELDS, type DagSpec, type InputTemplate, type Json, type TaskSpec, type VersionedDagSpec } from '../spec/dag-spec.js';
+import { SPEC_VERSION, TEMPLATE_FIELDS, type AssetRef, type DagSpec, type InputTemplate, type Json, type TaskSpec, type VersionedDagSpec } from '../spec/dag-spec.js';
+import { AssetDefinitionError, normalizeAsset, type AssetInput } from '../engine/assets/asset.js';
+import { collectAssetWatchers, isAsset } from './assets.js';
 import { TRIGGER_RULE_ALIASES, isTriggerRule, type TriggerRule } from '../spec/trigger-rule.js';
 import { isXComArg, mapArgOf, xcomArgOwner } from './xcom-arg.js';
 import { isXComRef, mappedSources } from '../engine/mapping.js';
@@ -249,8 +251,26 @@ export function compileDag(definition: DagDefinition, fileloc: string): Compiled
     ...(timetable ? { timetable } : {}),
     ...(timezone ? { timezone } : {}),
     ...(is_paused_upon_creation !== undefined ? { is_paused_upon_creation } : {}),
+    ...watcherField(options.schedule, draft.tasks.flatMap((t) => (t.options.outlets ?? []) as unknown[]), fail),
   };
   return { spec: { ...spec, hash: hashSpec(spec) }, functions };
+}
+
+/** The watchers declared on the DAG's assets (schedule first, then outlets); absent when none. */
+function watcherField(schedule: unknown, outlets: readonly unknown[], fail: Fail): Pick<DagSpec, 'asset_watchers'> {
+  const scheduled: unknown[] = [];
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (isAsset(v)) scheduled.push(v);
+  };
+  walk(schedule);
+  try {
+    const watchers = collectAssetWatchers([...scheduled, ...outlets]);
+    return watchers.length > 0 ? { asset_watchers: watchers } : {};
+  } catch (err) {
+    if (err instanceof AssetDefinitionError) return fail(err.message, undefined, 'watchers');
+    throw err;
+  }
 }
 
 /** sha1 of the canonical JSON of a spec (without its hash). */
@@ -260,6 +280,21 @@ export function hashSpec(spec: DagSpec): string {
 }
 
 type Fail = (message: string, taskId?: string, field?: string) => never;
+
+/** A task's outlets as Airflow's Asset() makes them (sanitized uri, name and group defaults). */
+function compileOutlets(outlets: unknown, f: (message: string, field: string) => never): AssetRef[] {
+  if (outlets === undefined || outlets === null) return [];
+  if (!Array.isArray(outlets)) return f(`expected an array of assets, got ${typeof outlets}`, 'outlets');
+  return outlets.map((a: unknown, i) => {
+    if (!a || typeof a !== 'object') f(`outlets[${i}] must be an asset (Asset('s3://bucket/path') or { uri }), got ${a === null ? 'null' : typeof a}`, 'outlets');
+    try {
+      return normalizeAsset(a as AssetInput, `outlets[${i}]`);
+    } catch (err) {
+      if (err instanceof AssetDefinitionError) return f(err.message, 'outlets');
+      throw err;
+    }
+  });
+}
 
 function compileTask(
   t: DeclaredTask,
@@ -301,10 +336,7 @@ function compileTask(
     priority_weight: Number.isInteger(o.priorityWeight) ? o.priorityWeight : f(`expected an integer, got ${String(o.priorityWeight)}`, 'priorityWeight'),
     weight_rule: o.weightRule,
     owner: o.owner,
-    outlets: (t.options.outlets ?? []).map((a, i) => {
-      if (!a || typeof a.uri !== 'string' || a.uri.length === 0) f(`outlets[${i}] must be an asset with a non-empty uri`, 'outlets');
-      return { uri: a.uri, name: a.name ?? a.uri };
-    }),
+    outlets: compileOutlets(t.options.outlets, f),
     doc_md: t.options.docMd ?? null,
     input,
     resources: compileResources((t.options as { resources?: ResourceOptions }).resources, f),

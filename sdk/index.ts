@@ -27,3 +27,6 @@ export {
 } from './timetables.js';
 export type { Schedule, TimetableDefinition, AssetCondition, CronTriggerOptions, EventsTimetableOptions } from './timetables.js';
 export type { TimetableSpec, AssetConditionSpec } from '../spec/dag-spec.js';
+export { Asset, isAsset } from './assets.js';
+export type { AssetOptions, AssetWatcherDefinition } from './assets.js';
+export type { AssetWatcherSpec } from '../spec/asset-watcher.js';

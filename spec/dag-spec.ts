@@ -5,6 +5,7 @@
  * Durations are seconds (Airflow serialises timedelta as seconds). Any change to this file that is
  * not purely additive must bump SPEC_VERSION and keep the interpreter able to run older specs.
  */
+import type { AssetWatcherSpec } from './asset-watcher.js';
 import type { TaskInstanceState } from './states.js';
 import type { TriggerRule } from './trigger-rule.js';
 
@@ -257,6 +258,8 @@ export interface DagSpec {
   timezone?: string;
   /** Airflow's is_paused_upon_creation; absent: the deployment's default (dags_are_paused_at_creation). */
   is_paused_upon_creation?: boolean;
+  /** Watchers declared on the DAG's assets (Asset(..., { watchers })); the worker runs them. Absent: none. */
+  asset_watchers?: AssetWatcherSpec[];
 }
 
 // Timetables (sdk/timetables.ts authors them; engine/timetables/ computes their dates).
