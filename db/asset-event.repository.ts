@@ -4,7 +4,7 @@
  * transaction writes the event and queues it for every DAG scheduled on the asset, so an event is
  * either recorded and queued for all its consumers, or not recorded at all.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { AssetDefinitionError, assetExtra, sanitizeAssetUri } from '../engine/assets/asset.js';
 import type { AssetRef, Json } from '../spec/dag-spec.js';
 import { ensureAsset } from './asset.repository.js';
@@ -67,16 +67,18 @@ export class AssetEventInputError extends Error {
   override readonly name = 'AssetEventInputError';
 }
 
-/** Records an event for a known asset. Throws UnknownAssetError when no DAG declares the uri. */
+/**
+ * Records an event for a known asset. Throws UnknownAssetError when no DAG declares the uri.
+ * One statement (find the asset, insert the event, queue it), so it is atomic on its own and costs
+ * one round trip.
+ */
 export async function emitAssetEvent(db: Kysely<Database>, req: EmitAssetEventRequest): Promise<EmittedAssetEvent> {
   const uri = requestUri(req.uri);
   const extra = requestExtra(req.extra);
   checkSource(req.source);
-  return inTransaction(db, async (trx) => {
-    const asset = await trx.selectFrom('asset').selectAll().where('uri', '=', uri).executeTakeFirst();
-    if (asset === undefined) throw new UnknownAssetError(uri, await similarUris(trx, uri));
-    return recordEvent(trx, asset, extra, req.source, req.dedupeKey ?? null);
-  });
+  const emitted = await insertEvent(db, sql`uri = ${uri}`, extra, req.source, req.dedupeKey ?? null);
+  if (emitted === undefined) throw new UnknownAssetError(uri, await similarUris(db, uri));
+  return emitted;
 }
 
 export interface TaskOutletEmit {
@@ -115,43 +117,54 @@ export async function emitTaskOutletEvents(db: Kysely<Database>, t: TaskOutletEm
 
 /** Inserts the event (or finds the earlier one with the same key) and queues it for the asset's consumers. */
 export async function recordEvent(
-  trx: Transaction<Database>,
+  db: Kysely<Database>,
   asset: AssetRow,
   extra: { [key: string]: Json },
   source: AssetEventSource,
   dedupeKey: string | null,
 ): Promise<EmittedAssetEvent> {
-  const inserted = await trx
-    .insertInto('asset_event')
-    .values({
-      asset_id: asset.id,
-      extra: toJsonb(extra, `asset event extra for '${asset.uri}'`),
-      source_kind: source.kind,
-      source_dag_id: source.kind === 'task' ? source.dag_id : null,
-      source_run_id: source.kind === 'task' ? source.run_id : null,
-      source_task_id: source.kind === 'task' ? source.task_id : null,
-      source_map_index: source.kind === 'task' ? source.map_index : null,
-      source_watcher: source.kind === 'watcher' ? source.watcher : null,
-      dedupe_key: dedupeKey,
-    })
-    .onConflict((oc) => oc.columns(['asset_id', 'dedupe_key']).doNothing())
-    .returningAll()
-    .executeTakeFirst();
-  if (inserted === undefined) {
-    const earlier = await trx.selectFrom('asset_event').selectAll().where('asset_id', '=', asset.id).where('dedupe_key', '=', dedupeKey).executeTakeFirstOrThrow();
-    return { event: eventRecord(asset, earlier), queued_for: [], duplicate: true };
-  }
-  const queued = await trx
-    .insertInto('asset_dag_run_queue')
-    .columns(['target_dag_id', 'asset_event_id', 'asset_id'])
-    .expression((eb) =>
-      eb.selectFrom('dag_schedule_asset_reference as r')
-        .select(['r.dag_id', sql<number>`${inserted.id}::bigint`.as('asset_event_id'), 'r.asset_id'])
-        .where('r.asset_id', '=', asset.id),
+  const emitted = await insertEvent(db, sql`id = ${asset.id}`, extra, source, dedupeKey);
+  if (emitted === undefined) throw new UnknownAssetError(asset.uri);
+  return emitted;
+}
+
+/**
+ * The event insert for the asset `which` selects, and its queue rows for every DAG scheduled on
+ * the asset, in one statement. undefined: no such asset. A dedupe key seen before: the earlier event.
+ */
+async function insertEvent(
+  db: Kysely<Database>,
+  which: RawBuilder<unknown>,
+  extra: { [key: string]: Json },
+  source: AssetEventSource,
+  dedupeKey: string | null,
+): Promise<EmittedAssetEvent | undefined> {
+  const task = source.kind === 'task' ? source : null;
+  const res = await sql<JoinedEventRow & { found: number | null; queued_for: string[] | null }>`
+    with a as (select id, uri, name, "group" from asset where ${which}),
+    ins as (
+      insert into asset_event (asset_id, extra, source_kind, source_dag_id, source_run_id, source_task_id, source_map_index, source_watcher, dedupe_key)
+      select a.id, ${toJsonb(extra, 'asset event extra')}::jsonb, ${source.kind}, ${task?.dag_id ?? null}, ${task?.run_id ?? null}, ${task?.task_id ?? null},
+             ${task?.map_index ?? null}::integer, ${source.kind === 'watcher' ? source.watcher : null}, ${dedupeKey}
+      from a
+      on conflict (asset_id, dedupe_key) do nothing
+      returning *
+    ),
+    q as (
+      insert into asset_dag_run_queue (target_dag_id, asset_event_id, asset_id)
+      select r.dag_id, ins.id, ins.asset_id from ins join dag_schedule_asset_reference r on r.asset_id = ins.asset_id
+      returning target_dag_id
     )
-    .returning('target_dag_id')
-    .execute();
-  return { event: eventRecord(asset, inserted), queued_for: queued.map((q) => q.target_dag_id).sort(), duplicate: false };
+    select a.id as found, a.uri, a.name, a."group", ins.*, (select json_agg(target_dag_id order by target_dag_id) from q) as queued_for
+    from a left join ins on true`.execute(db);
+  const row = res.rows[0];
+  if (row === undefined) return undefined;
+  if (row.id === null) {
+    // The dedupe key was used: the earlier event (committed: the insert waited for it).
+    const earlier = await eventQuery(db).where('e.asset_id', '=', row.found!).where('e.dedupe_key', '=', dedupeKey).executeTakeFirstOrThrow();
+    return { event: joinedRecord(earlier), queued_for: [], duplicate: true };
+  }
+  return { event: joinedRecord(row), queued_for: row.queued_for ?? [], duplicate: false };
 }
 
 export interface ListAssetEventsOptions {
@@ -193,24 +206,20 @@ export function eventQuery(db: Kysely<Database>) {
 type JoinedEventRow = Awaited<ReturnType<ReturnType<typeof eventQuery>['execute']>>[number];
 
 export function joinedRecord(r: JoinedEventRow): AssetEventRecord {
-  return eventRecord({ id: r.asset_id, uri: r.uri, name: r.name, group: r.group }, r);
-}
-
-function eventRecord(asset: Pick<AssetRow, 'id' | 'uri' | 'name' | 'group'>, e: Omit<JoinedEventRow, 'uri' | 'name' | 'group'>): AssetEventRecord {
   return {
-    id: e.id,
-    asset_id: asset.id,
-    uri: asset.uri,
-    name: asset.name,
-    group: asset.group,
-    extra: e.extra,
-    source_kind: e.source_kind,
-    source_dag_id: e.source_dag_id,
-    source_run_id: e.source_run_id,
-    source_task_id: e.source_task_id,
-    source_map_index: e.source_map_index,
-    source_watcher: e.source_watcher,
-    timestamp: e.created_at.toISOString(),
+    id: r.id,
+    asset_id: r.asset_id,
+    uri: r.uri,
+    name: r.name,
+    group: r.group,
+    extra: r.extra,
+    source_kind: r.source_kind,
+    source_dag_id: r.source_dag_id,
+    source_run_id: r.source_run_id,
+    source_task_id: r.source_task_id,
+    source_map_index: r.source_map_index,
+    source_watcher: r.source_watcher,
+    timestamp: r.created_at.toISOString(),
   };
 }
 
