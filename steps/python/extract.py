@@ -76,7 +76,7 @@ def main(step: Step):
     })
     ref = step.log_artifact(
         "dataset", "dataset.csv", "dataset", format="csv",
-        metadata={"source": f"sklearn.datasets.load_breast_cancer", "rows": len(data), "label": LABEL,
+        metadata={"source": "sklearn.datasets.load_breast_cancer", "rows": len(data), "label": LABEL,
                   "fraction": p["fraction"], "seed": p["seed"], "shifted": shift is not None},
     )
     return {"dataset": ref, "rows": len(data), "columns": len(data.columns)}
