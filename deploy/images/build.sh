@@ -274,6 +274,11 @@ add_steps() {
     docker commit --change "LABEL updraft.steps.hash=$shash" "$cid" "$tag" >/dev/null
     docker rm "$cid" >/dev/null
     log "added steps/$name at /steps/$name: $tag"
+    # Earlier steps layers of this base are dead weight (the daemon may store each as a full copy).
+    local old
+    for old in $(docker image ls --format '{{.Repository}}:{{.Tag}}' "${base%%:*}" | grep -F "$base-steps-" | grep -vxF "$tag"); do
+      docker image rm "$old" >/dev/null 2>&1 && log "removed the older $old" || true
+    done
   fi
   echo "$tag"
 }
