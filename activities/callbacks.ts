@@ -12,7 +12,8 @@ import type { Database } from '../db/database.js';
 import type { CallbackContext } from '../sdk/callbacks.js';
 import type { RunCallbackRequest, RunCallbackResult } from '../workflows/types.js';
 import type { FunctionResolver } from './executors/in-process.js';
-import { TaskLogWriter, type Masker } from './task-log.js';
+import { TaskLogWriter } from './task-log.js';
+import type { Masker } from '../secrets/masker.js';
 
 export interface CallbackDeps {
   db: Kysely<Database>;

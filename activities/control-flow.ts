@@ -10,7 +10,8 @@ import { getXCom } from '../db/xcom.repository.js';
 import type { Json } from '../spec/dag-spec.js';
 import { DagRunType } from '../spec/states.js';
 import type { LatestOnlyRequest, LatestOnlyResult, ReadXComRequest } from '../workflows/types.js';
-import { TaskLogWriter, type Masker } from './task-log.js';
+import { TaskLogWriter } from './task-log.js';
+import type { Masker } from '../secrets/masker.js';
 
 export function makeControlFlow(deps: { db: Kysely<Database>; logsFolder: string | null; mask?: Masker }): {
   checkLatestOnly(req: LatestOnlyRequest): Promise<LatestOnlyResult>;

@@ -11,7 +11,7 @@ import { makeControlFlow } from './control-flow.js';
 import type { FunctionResolver } from './executors/in-process.js';
 import type { Executor } from './executors/types.js';
 import { makeRunTask } from './run-task.js';
-import type { Masker } from './task-log.js';
+import type { Masker } from '../secrets/masker.js';
 
 export interface ActivityDeps {
   db: Kysely<Database>;

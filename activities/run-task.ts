@@ -18,7 +18,8 @@ import type { Json } from '../spec/dag-spec.js';
 import { TaskInstanceState } from '../spec/states.js';
 import { TaskFailureType, type RunTaskRequest, type RunTaskResult, type XComEntry } from '../workflows/types.js';
 import { TaskExecutionError, type ExecutionRequest, type Executor, type ExecutorHandle } from './executors/types.js';
-import { TaskLogWriter, type Masker } from './task-log.js';
+import { TaskLogWriter } from './task-log.js';
+import type { Masker } from '../secrets/masker.js';
 import { SecretMasker } from '../secrets/masker.js';
 import { prepareTry } from './templating/prepare-try.js';
 

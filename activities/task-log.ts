@@ -9,6 +9,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
 import { appendTaskLogs } from '../db/task-log.repository.js';
 import type { LogStream, TaskLogSink } from './executors/types.js';
+import type { Masker } from '../secrets/masker.js';
 
 export interface TaskLogKey {
   dag_id: string;
@@ -17,9 +18,6 @@ export interface TaskLogKey {
   map_index: number;
   try_number: number;
 }
-
-/** Replaces secrets in a line; the identity until connections/secrets exist. */
-export type Masker = (line: string) => string;
 
 /** Path of a try's log file, Airflow-style. Ids are safe path segments (compiler-validated charset). */
 export function taskLogPath(logsFolder: string, key: TaskLogKey): string {

@@ -5,7 +5,8 @@
 import { CALLBACK_OPTION, DAG_CALLBACKS, TASK_CALLBACKS, callbackKey, type CallbackContext } from './callbacks.js';
 import { canonicalJson } from './canonical-json.js';
 import { branchTargets } from '../engine/control-flow.js';
-import { draftDag, type ChainEnd, type DagDefinition, type DeclaredGroup, type DeclaredTask, type TaskFunction } from './dag.js';
+import { draftDag, type ChainEnd, type DagDefinition } from './dag.js';
+import type { DeclaredGroup, DeclaredTask, TaskFunction } from './task.js';
 import { toSeconds, type Duration } from './duration.js';
 import { DagDefinitionError } from './errors.js';
 import { topologicalOrder } from './graph.js';
