@@ -155,18 +155,26 @@ export interface VariableTable {
   description: string | null;
 }
 
-/** An Airflow Connection; password and extra are ciphertext when their flags are set. */
-export interface ConnectionTable {
-  conn_id: string;
+/**
+ * The fields of an Airflow Connection, declared once: the table stores them, secrets/store.ts
+ * reads and writes them in clear, secrets/connection-uri.ts maps them to and from a URI, templates
+ * and the CLI show them.
+ */
+export interface ConnectionFields {
   conn_type: string;
-  description: string | null;
   host: string | null;
   schema: string | null;
   login: string | null;
   password: string | null;
   port: number | null;
-  /** JSON text. */
+  /** JSON text of an object. */
   extra: string | null;
+}
+
+/** An Airflow Connection; password and extra are ciphertext when their flags are set. */
+export interface ConnectionTable extends ConnectionFields {
+  conn_id: string;
+  description: string | null;
   is_encrypted: ColumnType<boolean, boolean | undefined, boolean>;
   is_extra_encrypted: ColumnType<boolean, boolean | undefined, boolean>;
 }
