@@ -11,6 +11,14 @@ import { appendTaskLogs } from '../db/task-log.repository.js';
 import type { LogStream, TaskLogSink } from './executors/types.js';
 import type { Masker } from '../secrets/masker.js';
 
+/** What writing a try's (or callback's) log needs; runTask, runCallback and the control-flow activities share it. */
+export interface TaskLogDeps {
+  db: Kysely<Database>;
+  /** Where log files go (null: the database only). */
+  logsFolder: string | null;
+  mask?: Masker;
+}
+
 export interface TaskLogKey {
   dag_id: string;
   run_id: string;
