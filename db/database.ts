@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { DagSpec } from '../spec/dag-spec.js';
 
 /**
  * Table types for the Postgres record. Columns are snake_case, as in Airflow's metadata database
@@ -42,7 +43,8 @@ export interface DagVersionTable {
   dag_id: string;
   version_number: number;
   spec_hash: string;
-  spec: Jsonb<JsonValue>;
+  /** The compiled spec as upsertDagVersion wrote it (spec_version says which format). */
+  spec: Jsonb<DagSpec>;
   created_at: TimestampDefaultNow;
 }
 
