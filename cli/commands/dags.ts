@@ -4,7 +4,6 @@ import { getDag, getLatestDagVersion, listDags } from '../../db/dag.repository.j
 import { getDagRun, listDagRuns } from '../../db/dag-run.repository.js';
 import { listImportErrors } from '../../db/import-error.repository.js';
 import { renderDot, renderMermaid, renderText } from '../../sdk/graph-render.js';
-import type { DagSpec } from '../../spec/dag-spec.js';
 import { triggerDagRun, TriggerError } from '../../client/trigger.js';
 import { loadConfig } from '../../worker/config.js';
 import { DagBag } from '../../worker/dag-bag.js';
@@ -229,7 +228,7 @@ export function registerDagsCommands(program: Command): void {
       try {
         const v = await getLatestDagVersion(h.db, dagId);
         if (!v) throw new CliError(`DAG "${dagId}" not found`);
-        process.stdout.write(`${JSON.stringify({ version: v.version_number, hash: v.spec_hash, spec: v.spec as unknown as DagSpec }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ version: v.version_number, hash: v.spec_hash, spec: v.spec }, null, 2)}\n`);
       } finally {
         await h.close();
       }
