@@ -65,6 +65,12 @@ export default tseslint.config(
     ]),
   },
   {
+    files: ['artifacts/**/*.ts'],
+    rules: restrict([...temporalRuntime, '@temporalio/workflow', ...ioPackages], [
+      { group: ['../workflows/*', '../activities/*', '../worker/*', '../cli/*', '../server/*', '../client/*', '../db/*'], message: 'artifacts/ (the artifact store) is a leaf used by activities/, cli/ and worker/' },
+    ]),
+  },
+  {
     files: ['activities/**/*.ts'],
     rules: restrict(['@temporalio/workflow', '@temporalio/worker', '@temporalio/client'], [
       { group: ['../worker/*', '../../worker/*', '../cli/*', '../server/*'], message: 'activities must not import the composition root or front ends' },
