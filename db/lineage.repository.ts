@@ -271,14 +271,19 @@ export interface LineageGraph {
   readonly modelVersions: Array<ModelVersionRow & { model_name: string }>;
 }
 
-/** A JSON array of ids as a one-parameter set (`in (...)` lists would hit the bind-parameter limit). */
+/**
+ * A set of ids for `in`, as one parameter: a Postgres array literal sent as text and unnested (a
+ * list of parameters would hit the bind-parameter limit). The planner sizes `unnest` of a constant
+ * array exactly, so a walk from one model version is planned as index lookups and a walk over the
+ * whole registry as hash joins; a JSON array would be guessed at 100 rows either way.
+ */
 function idSet(ids: readonly number[]): RawBuilder<number> {
-  return sql<number>`(select (value)::bigint from jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))`;
+  for (const id of ids) if (!Number.isSafeInteger(id)) throw new Error(`lineage: not an id: ${String(id)}`);
+  return sql<number>`(select unnest(${`{${ids.join(',')}}`}::bigint[]))`;
 }
 
 interface WalkIds {
   artifact_ids: number[] | null;
-  execution_ids: number[] | null;
 }
 
 /**
@@ -286,6 +291,9 @@ interface WalkIds {
  * executions' inputs, their producers, and so on to the roots. `extraExecutionIds` are executions
  * to include with their inputs even without an output event (a model version's source try).
  * UNION (not UNION ALL) in the recursive term makes the walk a visited set: it ends on cycles.
+ * The walk yields artifact ids only; the executions are read in a second statement from the exact
+ * id set (inside the walk's statement the planner can only guess the CTE's size, and guesses
+ * big enough to scan the whole event table).
  */
 export async function upstreamOfArtifacts(
   db: Kysely<Database>,
@@ -302,16 +310,24 @@ export async function upstreamOfArtifacts(
       from up
       join lineage_event eout on eout.artifact_id = up.artifact_id and eout.kind = 'output'
       join lineage_event ein on ein.execution_id = eout.execution_id and ein.kind = 'input'
-    ),
-    producers(execution_id) as (
-      select distinct e.execution_id from lineage_event e join up on up.artifact_id = e.artifact_id where e.kind = 'output'
-      union
-      select id from execution where id in ${idSet(extraExecutionIds)}
     )
-    select (select json_agg(artifact_id order by artifact_id) from up) as artifact_ids,
-           (select json_agg(execution_id order by execution_id) from producers) as execution_ids
+    select json_agg(artifact_id order by artifact_id) as artifact_ids from up
   `.execute(db);
-  return loadGraph(db, walk.rows[0]);
+  const ids = walk.rows[0]?.artifact_ids ?? [];
+  const producers = await db
+    .selectFrom('lineage_event')
+    .select('execution_id')
+    .distinct()
+    .where('kind', '=', 'output')
+    .where('artifact_id', 'in', idSet(ids))
+    .execute();
+  const executionIds = [...new Set([...producers.map((p) => p.execution_id), ...(await existingExecutions(db, extraExecutionIds))])];
+  return loadGraph(db, ids, executionIds.sort((a, b) => a - b));
+}
+
+async function existingExecutions(db: Kysely<Database>, ids: readonly number[]): Promise<number[]> {
+  if (ids.length === 0) return [];
+  return (await db.selectFrom('execution').select('id').where('id', 'in', idSet(ids)).execute()).map((r) => r.id);
 }
 
 /**
@@ -327,14 +343,19 @@ export async function downstreamOfArtifacts(db: Kysely<Database>, artifactIds: r
       from down
       join lineage_event ein on ein.artifact_id = down.artifact_id and ein.kind = 'input'
       join lineage_event eout on eout.execution_id = ein.execution_id and eout.kind = 'output'
-    ),
-    consumers(execution_id) as (
-      select distinct e.execution_id from lineage_event e join down on down.artifact_id = e.artifact_id where e.kind = 'input'
     )
-    select (select json_agg(artifact_id order by artifact_id) from down) as artifact_ids,
-           (select json_agg(execution_id order by execution_id) from consumers) as execution_ids
+    select json_agg(artifact_id order by artifact_id) as artifact_ids from down
   `.execute(db);
-  return loadGraph(db, walk.rows[0]);
+  const ids = walk.rows[0]?.artifact_ids ?? [];
+  const consumers = await db
+    .selectFrom('lineage_event')
+    .select('execution_id')
+    .distinct()
+    .where('kind', '=', 'input')
+    .where('artifact_id', 'in', idSet(ids))
+    .orderBy('execution_id')
+    .execute();
+  return loadGraph(db, ids, consumers.map((c) => c.execution_id));
 }
 
 /** Every execution of a DAG run with the artifacts it consumed and produced. */
@@ -347,12 +368,10 @@ export async function lineageOfRun(db: Kysely<Database>, dag_id: string, run_id:
     .distinct()
     .where('execution_id', 'in', idSet(executionIds))
     .execute();
-  return loadGraph(db, { artifact_ids: artifacts.map((a) => a.artifact_id), execution_ids: executionIds });
+  return loadGraph(db, artifacts.map((a) => a.artifact_id), executionIds);
 }
 
-async function loadGraph(db: Kysely<Database>, ids: WalkIds | undefined): Promise<LineageGraph> {
-  const artifactIds = ids?.artifact_ids ?? [];
-  const executionIds = ids?.execution_ids ?? [];
+async function loadGraph(db: Kysely<Database>, artifactIds: readonly number[], executionIds: readonly number[]): Promise<LineageGraph> {
   if (artifactIds.length === 0 && executionIds.length === 0) return { artifacts: [], executions: [], events: [], modelVersions: [] };
   // Sequential on purpose: inside a caller's transaction the statements share one connection.
   const artifacts = await db.selectFrom('artifact').selectAll().where('id', 'in', idSet(artifactIds)).orderBy('id').execute();
