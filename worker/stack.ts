@@ -121,6 +121,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         uiPort: opts.ui ? config.devUiPort : null,
         dbFile: opts.embeddedTemporal === 'ephemeral' ? null : path.join(config.home, 'temporal.db'),
         logFile: path.join(config.home, 'temporal.log'),
+        // A server a killed process left behind on this home is stopped before this one starts.
+        stateFile: path.join(config.home, 'temporal-server.json'),
+        portHint: 'set UPDRAFT_DEV_TEMPORAL_PORT to use another port, or TEMPORAL_ADDRESS to use a running server',
+        uiPortHint: 'set UPDRAFT_DEV_UI_PORT to use another port',
+        log,
       });
       cleanups.push(() => devServer!.stop());
       address = devServer.address;
