@@ -46,8 +46,9 @@ export async function serveEmbeddedDatabase(config: UpdraftConfig, opts: { holde
       server,
       stop: async () => {
         try {
-          await database.close();
+          // Clients first: one idle in a transaction would otherwise keep the session from the close below.
           await server.stop();
+          await database.close();
           session.close();
           await opened.close();
         } finally {
