@@ -5,7 +5,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 const nodeBuiltins = builtinModules.flatMap((m) => [m, `node:${m}`]);
-const ioPackages = ['pg', 'kysely', '@electric-sql/pglite', 'dockerode', '@kubernetes/client-node', 'esbuild', 'commander', 'nunjucks'];
+const ioPackages = ['pg', 'kysely', '@electric-sql/pglite', '@electric-sql/pglite-socket', 'dockerode', '@kubernetes/client-node', 'esbuild', 'commander', 'nunjucks'];
 const temporalRuntime = ['@temporalio/worker', '@temporalio/client', '@temporalio/activity', '@temporalio/testing'];
 const msg = (why) => ({ message: why });
 
