@@ -48,8 +48,8 @@ export default tseslint.config(
   {
     files: ['workflows/**/*.ts'],
     rules: restrict([...nodeBuiltins, ...ioPackages, ...temporalRuntime], [
-      { group: ['../db/*', '../worker/*', '../cli/*', '../server/*', '../client/*', '../dags/*'], message: 'workflows/ runs in the Temporal sandbox: no I/O code' },
-      { group: ['../activities/*'], message: 'workflows import only the *types* of activities', allowTypeImports: true },
+      { group: ['../db/*', '../worker/*', '../cli/*', '../server/*', '../client/*', '../dags/*', '../../db/*', '../../worker/*', '../../cli/*', '../../client/*', '../../dags/*'], message: 'workflows/ runs in the Temporal sandbox: no I/O code' },
+      { group: ['../activities/*', '../../activities/*'], message: 'workflows import only the *types* of activities', allowTypeImports: true },
     ]),
   },
   {

@@ -25,7 +25,7 @@ import {
 } from '../engine/operator-actions.js';
 import type { DagSpec, Json } from '../spec/dag-spec.js';
 import type { DagRunType } from '../spec/states.js';
-import type { dagRun } from '../workflows/dag-run.js';
+import type { dagRun } from '../workflows/dag-run/index.js';
 import { operatorActionUpdate, RUN_FINISHING } from '../workflows/messages.js';
 import { DAG_ID, DAG_RUN_ID, DAG_RUN_STATE, LOGICAL_DATE, RUN_TYPE } from '../workflows/search-attributes.js';
 import { DAG_RUN_WORKFLOW, type DagRunInput, type RunOptions } from '../workflows/types.js';

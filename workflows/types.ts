@@ -52,6 +52,16 @@ export interface DagRunInput {
   reopen?: { action: OperatorAction };
 }
 
+/** Workflow result: the run's final state and its task counts by state. */
+export interface DagRunResult {
+  state: 'success' | 'failed';
+  reason?: string;
+  tasks: Record<string, number>;
+}
+
+/** The DAG-run workflow's signature, for typed clients and continue-as-new. */
+export type DagRunWorkflow = (input: DagRunInput) => Promise<DagRunResult>;
+
 export interface CarriedRun {
   generation: number;
   startedAt: string;

@@ -11,7 +11,7 @@ import type { DagRunRow, TaskInstanceHistoryRow, TaskInstanceRow } from '../../d
 import { getDagRun } from '../../db/dag-run.repository.js';
 import { listTaskInstanceHistory, listTaskInstances } from '../../db/task-instance.repository.js';
 import type { Json } from '../../spec/dag-spec.js';
-import type { DagRunResult } from '../../workflows/dag-run.js';
+import type { DagRunResult } from '../../workflows/types.js';
 import type { Stack } from '../../worker/stack.js';
 import { expect } from 'chai';
 import { startTestStack, type TestStack } from '../helpers/stack.js';

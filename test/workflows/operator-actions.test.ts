@@ -14,7 +14,7 @@ import { applyOperatorAction, OperatorActionError, type OperatorActionOutcome } 
 import { listTaskInstances } from '../../db/task-instance.repository.js';
 import type { OperatorAction } from '../../engine/operator-actions.js';
 import { operatorActionUpdate } from '../../workflows/messages.js';
-import type { DagRunResult } from '../../workflows/dag-run.js';
+import type { DagRunResult } from '../../workflows/types.js';
 import { tempDir } from '../helpers/servers.js';
 import type { TestStack } from '../helpers/stack.js';
 import { expectNoProcessesLeft, finishRun, historyOf, readRun, runProcesses, startRun, statesOf, useFixtureStack, waitFor } from './helpers.js';
