@@ -4,7 +4,7 @@
  * functions (engine/); side effects happen in activities. Replay-safe: no I/O, time only via
  * Temporal. The parts: state.ts (what the run holds), load.ts, scheduling.ts, tries.ts and
  * try-outcome.ts, control.ts, mapping.ts, input.ts, operator-actions.ts, callbacks.ts, stopping.ts,
- * continue-as-new.ts, completion.ts, details.ts.
+ * continue-as-new.ts, completion.ts and failure.ts, details.ts and queries.ts.
  */
 import { condition, isCancellation, upsertSearchAttributes } from '@temporalio/workflow';
 import { isFinished } from '../../spec/states.js';
@@ -16,6 +16,7 @@ import { drained, draining, rollOver } from './continue-as-new.js';
 import { publishDetails } from './details.js';
 import { loadRun } from './load.js';
 import { acceptOperatorActions, applyDeferred, deferredReady } from './operator-actions.js';
+import { answerQueries } from './queries.js';
 import { scheduleReady } from './scheduling.js';
 import { RunState } from './state.js';
 import { startDagrunTimeout, stopRun } from './stopping.js';
@@ -27,6 +28,7 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
   const run = new RunState(input, dag, carried);
   if (run.generation === 0) upsertSearchAttributes([{ key: DAG_RUN_STATE, value: 'running' }]);
   acceptOperatorActions(run);
+  answerQueries(run);
   run.recordDecisions(run.graph.evaluateAll());
   startDagrunTimeout(run);
   try {

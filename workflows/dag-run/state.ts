@@ -8,7 +8,7 @@ import { aggregateState } from '../../engine/mapping.js';
 import { RunGraph, type AutoDecision } from '../../engine/run-graph.js';
 import type { DagSpec, Json } from '../../spec/dag-spec.js';
 import { isFinished, type TaskInstanceState } from '../../spec/states.js';
-import type { CarriedRun, DagRunInput, RunCallbackRequest, TaskStateUpdate, XComEntry } from '../types.js';
+import type { CarriedRun, DagRunInput, DagRunResult, RunCallbackRequest, TaskStateUpdate, XComEntry } from '../types.js';
 import { local } from './activities.js';
 
 export type RunEndState = 'success' | 'failed';
@@ -72,6 +72,9 @@ export class RunState {
 
   // Stopping (stopping.ts): set by the dagrun_timeout timer or a cancel; the main loop then stops.
   stopReason: string | null = null;
+
+  /** The run's result once completion.ts decided it (the taskStates query reports it). */
+  result: DagRunResult | null = null;
 
   /** The last workflow details published (details.ts), so unchanged details are not sent again. */
   lastDetails = '';
