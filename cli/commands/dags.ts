@@ -122,7 +122,7 @@ export function registerDagsCommands(program: Command): void {
       const h = await openCliDatabase(config);
       const t = await openCliTemporal(config);
       try {
-        const run = await triggerDagRun(h.db, t.client, { dagId, runId: o.runId, conf, runOptions: config.run }).catch((err) => {
+        const run = await triggerDagRun(h.db, t.client, { dagId, runId: o.runId, conf, runOptions: config.run, logsFolder: config.logsFolder }).catch((err) => {
           if (err instanceof TriggerError) throw new CliError(err.message);
           throw err;
         });
@@ -170,7 +170,7 @@ export function registerDagsCommands(program: Command): void {
           const broken = stack.bag.importErrors.length ? ` (${stack.bag.importErrors.length} file(s) failed to load: updraft dags list-import-errors)` : '';
           throw new CliError(`DAG "${dagId}" not found in ${config.dagsFolder}${broken}`);
         }
-        const run = await triggerDagRun(stack.database.db, stack.client, { dagId, conf, runOptions: config.run }).catch((err) => {
+        const run = await triggerDagRun(stack.database.db, stack.client, { dagId, conf, runOptions: config.run, logsFolder: config.logsFolder }).catch((err) => {
           if (err instanceof TriggerError) throw new CliError(err.message);
           throw err;
         });
