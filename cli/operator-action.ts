@@ -10,6 +10,7 @@ import type { OperatorAction } from '../engine/operator-actions.js';
 import { loadConfig } from '../worker/config.js';
 import { CliError, print, type OutputFormat } from './output.js';
 import { openCliDatabase, openCliTemporal, workflowUiUrl } from './runtime.js';
+import { dagRunResult } from '../client/run-result.js';
 
 export interface OperatorCommand {
   dagId: string;
@@ -28,7 +29,7 @@ export async function runOperatorCommand(cmd: OperatorCommand): Promise<void> {
   const t = await openCliTemporal(config);
   try {
     const apply = (action: OperatorAction): Promise<OperatorActionOutcome> =>
-      applyOperatorAction(h.db, t.client, { dagId: cmd.dagId, runId: cmd.runId, action, runOptions: config.run }).catch((err) => {
+      applyOperatorAction(h.db, t.client, { dagId: cmd.dagId, runId: cmd.runId, action, runOptions: config.run, logsFolder: config.logsFolder }).catch((err) => {
         if (err instanceof OperatorActionError) throw new CliError(err.message);
         throw err;
       });
@@ -59,7 +60,7 @@ export async function runOperatorCommand(cmd: OperatorCommand): Promise<void> {
     }
     if (cmd.wait && !outcome.dry_run) {
       // result() follows the run into a re-opened execution and through continue-as-new.
-      const result = await t.client.workflow.getHandle(outcome.workflowId).result() as { state: string };
+      const result = await dagRunResult(t.client.workflow.getHandle(outcome.workflowId));
       const run = await getDagRun(h.db, cmd.dagId, cmd.runId);
       const tis = await listTaskInstances(h.db, cmd.dagId, cmd.runId);
       if (cmd.format === 'table') {

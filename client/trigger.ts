@@ -11,9 +11,10 @@ import { getDag, getLatestDagVersion } from '../db/dag.repository.js';
 import { createDagRun, updateDagRunState } from '../db/dag-run.repository.js';
 import { DagRunExistsError } from '../db/errors.js';
 import { validateRunParams } from './params.js';
-import type { DagSpec, Json } from '../spec/dag-spec.js';
+import { runLinks } from './run-links.js';
+import type { Json } from '../spec/dag-spec.js';
 import { DagRunType } from '../spec/states.js';
-import type { dagRun } from '../workflows/dag-run.js';
+import type { dagRun } from '../workflows/dag-run/index.js';
 import { DAG_ID, DAG_RUN_ID, DAG_RUN_STATE, LOGICAL_DATE, RUN_TYPE } from '../workflows/search-attributes.js';
 import { DAG_RUN_WORKFLOW, type DagRunInput, type RunOptions } from '../workflows/types.js';
 
@@ -40,6 +41,8 @@ export interface TriggerOptions {
   logicalDate?: Date | null;
   runType?: (typeof DagRunType)[keyof typeof DagRunType];
   runOptions: RunOptions;
+  /** The workers' task-log folder: the workflow's memo and details point there (absent: only the command). */
+  logsFolder?: string | null;
 }
 
 export interface TriggeredRun {
@@ -60,7 +63,7 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
     throw new TriggerError(`conf must be a JSON object like {"key": "value"}, got ${Array.isArray(conf) ? 'an array' : JSON.stringify(conf)}`);
   }
   // Params are checked against their schemas before anything is recorded (Airflow's trigger does too).
-  const paramProblems = validateRunParams(version.spec as unknown as DagSpec, conf as Record<string, Json>);
+  const paramProblems = validateRunParams(version.spec, conf as Record<string, Json>);
   if (paramProblems.length > 0) throw new TriggerError(`invalid params for DAG "${opts.dagId}": ${paramProblems.join('; ')}`);
   const now = new Date();
   const runType = opts.runType ?? DagRunType.MANUAL;
@@ -88,6 +91,7 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
     conf: conf as Record<string, Json>,
     options: opts.runOptions,
   };
+  const links = runLinks(opts.dagId, runId, opts.logsFolder);
   try {
     const handle = await client.workflow.start<typeof dagRun>(DAG_RUN_WORKFLOW, {
       workflowId,
@@ -102,9 +106,9 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
         { key: DAG_RUN_STATE, value: 'queued' },
         ...(logicalDate ? [{ key: LOGICAL_DATE, value: logicalDate }] : []),
       ],
-      memo: { dag_version: version.version_number, spec_hash: version.spec_hash, conf },
+      memo: { dag_version: version.version_number, spec_hash: version.spec_hash, conf, ...links.memo },
       staticSummary: `${opts.dagId} · ${runId}`,
-      staticDetails: `DAG **${opts.dagId}** version ${version.version_number} (\`${version.spec_hash.slice(0, 12)}\`), ${runType} run \`${runId}\``,
+      staticDetails: `DAG **${opts.dagId}** version ${version.version_number} (\`${version.spec_hash.slice(0, 12)}\`), ${runType} run \`${runId}\`\n\n${links.details}`,
     });
     return { dagId: opts.dagId, runId, workflowId, handle };
   } catch (err) {

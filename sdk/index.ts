@@ -2,10 +2,11 @@
  * The public authoring API (`import { dag } from 'updraft'`). Named re-exports only.
  */
 export { dag, isDagDefinition } from './dag.js';
-export type { DagBuilder, DagDefinition, Task, TaskFunction, TaskRef, CallArgs } from './dag.js';
+export type { DagBuilder, DagDefinition } from './dag.js';
+export type { Task, TaskFunction, CallArgs } from './task.js';
 export type { TaskContext, TaskLogger } from './context.js';
 export type { DagOptions, TaskOptions, ProcessTaskOptions, ContainerTaskOptions, ResourceOptions, MountOptions, TaskDefaults, AssetLike } from './options.js';
-export type { XComArg, Bindable } from './xcom-arg.js';
+export type { XComArg, Bindable, TaskRef } from './xcom-arg.js';
 export type { Duration } from './duration.js';
 export type { DagSpec, TaskSpec, Json, VersionedDagSpec } from '../spec/dag-spec.js';
 export { DagDefinitionError, SkipTask, FailTask } from './errors.js';
@@ -27,6 +28,6 @@ export {
 } from './timetables.js';
 export type { Schedule, TimetableDefinition, AssetCondition, CronTriggerOptions, EventsTimetableOptions } from './timetables.js';
 export type { TimetableSpec, AssetConditionSpec } from '../spec/dag-spec.js';
-export { Asset, isAsset } from './assets.js';
-export type { AssetOptions, AssetWatcherDefinition } from './assets.js';
+export { Asset, isAsset } from './asset.js';
+export type { AssetOptions, AssetWatcherDefinition } from './asset.js';
 export type { AssetWatcherSpec } from '../spec/asset-watcher.js';

@@ -2,17 +2,16 @@
  * Authoring options: camelCase in TypeScript, mapped to Airflow's snake_case names by the compiler.
  */
 import type { CallbackContext } from './callbacks.js';
-import type { TaskRef } from './dag.js';
+import type { TaskRef } from './xcom-arg.js';
 import type { Duration } from './duration.js';
 import type { Schedule } from './timetables.js';
 import type { Param } from './params.js';
 import type { Json } from '../spec/dag-spec.js';
 import type { TriggerRule } from '../spec/trigger-rule.js';
 
-export interface AssetLike {
-  uri: string;
-  name?: string;
-}
+import type { AssetLike } from './asset.js';
+
+export type { AssetLike } from './asset.js';
 
 /** Options every task accepts; also what `defaultArgs` may set. */
 export interface TaskDefaults {

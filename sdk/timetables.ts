@@ -14,7 +14,7 @@
 import { toSeconds, type Duration } from './duration.js';
 import { fromWall, zone } from '../engine/timetables/zone.js';
 import { sanitizeAssetUri } from '../engine/assets/asset.js';
-import type { AssetLike } from './options.js';
+import type { AssetLike } from './asset.js';
 import type { AssetConditionSpec, TimetableSpec } from '../spec/dag-spec.js';
 
 const TIMETABLE = Symbol.for('updraft.timetable');

@@ -3,7 +3,7 @@
  * into events of one asset). engine/assets/watcher.ts checks them; worker/asset-watchers/ runs them.
  * Durations are seconds.
  */
-import type { AssetRef } from './dag-spec.js';
+import type { AssetRef } from './asset.js';
 
 export const ASSET_WATCHER_TYPES = ['folder', 's3_prefix'] as const;
 export type AssetWatcherType = (typeof ASSET_WATCHER_TYPES)[number];

@@ -5,14 +5,16 @@
  * Durations are seconds (Airflow serialises timedelta as seconds). Any change to this file that is
  * not purely additive must bump SPEC_VERSION and keep the interpreter able to run older specs.
  */
+import type { AssetRef } from './asset.js';
 import type { AssetWatcherSpec } from './asset-watcher.js';
+import type { Json } from './json.js';
 import type { TaskInstanceState } from './states.js';
 import type { TriggerRule } from './trigger-rule.js';
 
 export const SPEC_VERSION = 1 as const;
 
-/** A JSON value. */
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type { Json } from './json.js';
+export type { AssetRef } from './asset.js';
 
 /**
  * A reference to another task's XCom inside a task's input template. The reference is also the
@@ -33,17 +35,6 @@ export interface MapArgRef {
 
 /** A task's input: JSON in which `XComRef` objects are replaced by upstream values at run time. */
 export type InputTemplate = Json;
-
-/**
- * An asset (Airflow 3's Asset): identified by its sanitized uri (engine/assets/asset.ts).
- * `group` and `extra` are absent when they hold the defaults ('asset', {}).
- */
-export interface AssetRef {
-  uri: string;
-  name: string;
-  group?: string;
-  extra?: { [key: string]: Json };
-}
 
 export interface ProcessOperatorSpec {
   /** argv[0] is the program; no shell unless `shell` is true (then argv is [script]). */

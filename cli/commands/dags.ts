@@ -4,7 +4,6 @@ import { getDag, getLatestDagVersion, listDags } from '../../db/dag.repository.j
 import { getDagRun, listDagRuns } from '../../db/dag-run.repository.js';
 import { listImportErrors } from '../../db/import-error.repository.js';
 import { renderDot, renderMermaid, renderText } from '../../sdk/graph-render.js';
-import type { DagSpec } from '../../spec/dag-spec.js';
 import { triggerDagRun, TriggerError } from '../../client/trigger.js';
 import { loadConfig } from '../../worker/config.js';
 import { DagBag } from '../../worker/dag-bag.js';
@@ -123,7 +122,7 @@ export function registerDagsCommands(program: Command): void {
       const h = await openCliDatabase(config);
       const t = await openCliTemporal(config);
       try {
-        const run = await triggerDagRun(h.db, t.client, { dagId, runId: o.runId, conf, runOptions: config.run }).catch((err) => {
+        const run = await triggerDagRun(h.db, t.client, { dagId, runId: o.runId, conf, runOptions: config.run, logsFolder: config.logsFolder }).catch((err) => {
           if (err instanceof TriggerError) throw new CliError(err.message);
           throw err;
         });
@@ -171,7 +170,7 @@ export function registerDagsCommands(program: Command): void {
           const broken = stack.bag.importErrors.length ? ` (${stack.bag.importErrors.length} file(s) failed to load: updraft dags list-import-errors)` : '';
           throw new CliError(`DAG "${dagId}" not found in ${config.dagsFolder}${broken}`);
         }
-        const run = await triggerDagRun(stack.database.db, stack.client, { dagId, conf, runOptions: config.run }).catch((err) => {
+        const run = await triggerDagRun(stack.database.db, stack.client, { dagId, conf, runOptions: config.run, logsFolder: config.logsFolder }).catch((err) => {
           if (err instanceof TriggerError) throw new CliError(err.message);
           throw err;
         });
@@ -229,7 +228,7 @@ export function registerDagsCommands(program: Command): void {
       try {
         const v = await getLatestDagVersion(h.db, dagId);
         if (!v) throw new CliError(`DAG "${dagId}" not found`);
-        process.stdout.write(`${JSON.stringify({ version: v.version_number, hash: v.spec_hash, spec: v.spec as unknown as DagSpec }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ version: v.version_number, hash: v.spec_hash, spec: v.spec }, null, 2)}\n`);
       } finally {
         await h.close();
       }

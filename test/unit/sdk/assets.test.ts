@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { AssetDefinitionError } from '../../../engine/assets/asset.js';
-import { Asset } from '../../../sdk/assets.js';
+import { Asset } from '../../../sdk/asset.js';
 import { compileDag } from '../../../sdk/compile.js';
 import { dag } from '../../../sdk/dag.js';
 import { DagDefinitionError } from '../../../sdk/errors.js';

@@ -17,6 +17,12 @@ import type { AssetWatcherSpec } from '../spec/asset-watcher.js';
 import type { AssetRef, Json } from '../spec/dag-spec.js';
 import { toSeconds, type Duration } from './duration.js';
 
+/** What a DAG file may pass where Airflow takes an Asset (outlets, asset schedules). */
+export interface AssetLike {
+  uri: string;
+  name?: string;
+}
+
 const ASSET = Symbol.for('updraft.asset');
 
 interface WatcherCommon {
