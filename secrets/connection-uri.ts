@@ -3,6 +3,7 @@
  * `postgres://login:password@host:5432/schema?param=value`. Underscores in the type become hyphens
  * in the scheme and back. Pure.
  */
+import { jsonSyntaxReason } from './json-error.js';
 import type { Json } from '../spec/dag-spec.js';
 
 export interface ConnectionFields {
@@ -57,7 +58,7 @@ export function parseConnectionUri(uri: string): ConnectionFields {
     try {
       extra = JSON.parse(special) as Record<string, Json>;
     } catch (err) {
-      throw new ConnectionUriError(`--conn-uri: __extra__ is not JSON: ${(err as Error).message}`);
+      throw new ConnectionUriError(`--conn-uri: __extra__ is not JSON: ${jsonSyntaxReason(err)}`);
     }
   } else if ([...url.searchParams.keys()].length > 0) {
     extra = Object.fromEntries(url.searchParams.entries());
