@@ -50,6 +50,11 @@ export async function main(argv: string[]): Promise<number> {
  * where argv[1] is a symlink named `updraft`), no entry check on require.main or argv is needed.
  */
 export async function run(argv: string[] = process.argv): Promise<never> {
+  // A reader that stopped reading (`updraft … | head`) ends the command quietly, as SIGPIPE would.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    throw err;
+  });
   return exitAfterDrain(await main(argv));
 }
 

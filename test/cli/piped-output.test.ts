@@ -16,7 +16,21 @@ import { tempDir } from '../helpers/servers.js';
 const TASKS = 3000;
 const T0 = Date.parse('2026-12-06T10:00:00.000Z');
 
-/** Runs `updraft <args> | node <consumer>` through a shell pipe; the consumer reads slowly. */
+/** Runs `updraft <args> | <consumer>` through a shell pipe (pipefail: the exit code is the CLI's). */
+function pipe(consumer: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    // Arguments reach the shell as positional parameters, never as part of the script.
+    const child = spawn('bash', ['-o', 'pipefail', '-c', `node "$0" "$@" | ${consumer}`, BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`pipe timed out: ${err}`)); }, 120_000);
+    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, out, err }); });
+  });
+}
+
+/** `updraft <args> | node <consumer>`; the consumer reads slowly and parses the whole output. */
 function pipeThroughConsumer(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string; err: string }> {
   // The consumer pauses between chunks so the pipe fills and the CLI must wait for it.
   const consumer = `
@@ -27,18 +41,7 @@ function pipeThroughConsumer(args: string[], env: NodeJS.ProcessEnv): Promise<{ 
       const rows = JSON.parse(text);
       process.stdout.write(JSON.stringify({ bytes: Buffer.byteLength(text), rows: rows.length, last: rows[rows.length - 1] }));
     });`;
-  return new Promise((resolve, reject) => {
-    // Arguments reach the shell as positional parameters, never as part of the script.
-    const child = spawn('bash', ['-o', 'pipefail', '-c', 'node "$0" "$@" | node -e "$UPDRAFT_TEST_CONSUMER"', BIN, ...args], {
-      cwd: ROOT, env: { ...process.env, ...env, UPDRAFT_TEST_CONSUMER: consumer },
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`pipe timed out: ${err}`)); }, 120_000);
-    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, out, err }); });
-  });
+  return pipe('node -e "$UPDRAFT_TEST_CONSUMER"', args, { ...env, UPDRAFT_TEST_CONSUMER: consumer });
 }
 
 describe('piped CLI output is never cut short', function () {
@@ -70,5 +73,10 @@ describe('piped CLI output is never cut short', function () {
     expect(got.bytes).to.be.greaterThan(1_000_000); // 1 MB
     expect(got.rows).to.equal(TASKS);
     expect(got.last).to.deep.include({ task_id: 'transform_partition_2999', state: 'success' });
+  });
+
+  it('a reader that stops early (| head) ends the command quietly', async function () {
+    const r = await pipe('head -c 1000 >/dev/null', ['tasks', 'states-for-dag-run', 'wide', 'r1', '-o', 'json'], env);
+    expect([r.code, r.err]).to.deep.equal([0, '']);
   });
 });
