@@ -38,6 +38,16 @@ function expectRuns(r: Result, how: string): void {
 describe('every documented way of starting the CLI runs it', function () {
   this.timeout(240_000);
   const elsewhere = tempDir('cli-entry-cwd');
+  // A global install of the tarball is ~400 MB of dependencies: remove every prefix afterwards.
+  const made: string[] = [elsewhere];
+  const dir = (prefix: string): string => {
+    const d = tempDir(prefix);
+    made.push(d);
+    return d;
+  };
+  after(function () {
+    for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+  });
 
   it('node bin/updraft.js', async function () {
     expectRuns(await run(process.execPath, [BIN, '--version'], { cwd: elsewhere }), 'node bin/updraft.js');
@@ -59,7 +69,7 @@ describe('every documented way of starting the CLI runs it', function () {
   });
 
   it('npm link, then updraft from any directory', async function () {
-    const prefix = tempDir('cli-entry-link');
+    const prefix = dir('cli-entry-link');
     const env = { npm_config_prefix: prefix };
     const link = await run('npm', ['link', '--offline'], { cwd: ROOT, env });
     expect(link.code, link.stderr).to.equal(0);
@@ -70,18 +80,18 @@ describe('every documented way of starting the CLI runs it', function () {
   });
 
   it('npm install -g <repository path>', async function () {
-    const prefix = tempDir('cli-entry-path');
+    const prefix = dir('cli-entry-path');
     const install = await run('npm', ['install', '-g', ROOT, '--offline'], { cwd: elsewhere, env: { npm_config_prefix: prefix } });
     expect(install.code, install.stderr).to.equal(0);
     expectRuns(await run(path.join(prefix, 'bin', 'updraft'), ['--version'], { cwd: elsewhere }), 'updraft after npm install -g <path>');
   });
 
   it('npm install -g <packed tarball>, then a command that needs the database', async function () {
-    const packDir = tempDir('cli-entry-pack');
+    const packDir = dir('cli-entry-pack');
     const pack = await run('npm', ['pack', '--pack-destination', packDir, '--silent'], { cwd: ROOT });
     expect(pack.code, pack.stderr).to.equal(0);
     const tarball = path.join(packDir, pack.stdout.trim().split('\n').pop()!);
-    const prefix = tempDir('cli-entry-tgz');
+    const prefix = dir('cli-entry-tgz');
     // The tarball's dependencies come from npm's cache where it has them; a real install fetches
     // the registry's metadata, which is the only step here that needs the network.
     const install = await run('npm', ['install', '-g', tarball, '--prefer-offline'], { cwd: elsewhere, env: { npm_config_prefix: prefix }, timeoutMs: 180_000 });
@@ -94,7 +104,7 @@ describe('every documented way of starting the CLI runs it', function () {
     const bin = path.join(prefix, 'bin', 'updraft');
     expect(fs.realpathSync(bin).startsWith(path.join(prefix, 'lib', 'node_modules', 'updraft'))).to.equal(true);
     expectRuns(await run(bin, ['--version'], { cwd: elsewhere }), 'updraft after npm install -g <tarball>');
-    const home = tempDir('cli-entry-home');
+    const home = dir('cli-entry-home');
     const list = await run(bin, ['dags', 'list', '-o', 'json'], {
       cwd: elsewhere, timeoutMs: 120_000,
       env: { UPDRAFT_HOME: home, UPDRAFT_DAGS_FOLDER: path.join(ROOT, 'test', 'fixtures', 'dags-mixed'), DATABASE_URL: '', TEMPORAL_ADDRESS: '' },
