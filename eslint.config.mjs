@@ -46,8 +46,8 @@ const folders = {
   db: { rule: 'db/ sits below everything but spec/ and the pure engine/: kysely, pg, PGlite and node only', mayImport: ['spec', 'engine'], packages: { allow: ['node:*', 'kysely', 'pg', '@electric-sql/pglite'] } },
   migrations: { rule: 'migrations/ are frozen in time: they import kysely only', mayImport: [], packages: { allow: ['kysely'] } },
   client: {
-    rule: "client/ (what a Temporal client does: trigger, operator actions) may import db/, engine/, spec/, the workflow's messages, types and search attributes, and the workflow's types",
-    mayImport: ['spec', 'engine', 'db', 'workflows/messages', 'workflows/types', 'workflows/search-attributes'],
+    rule: "client/ (what a Temporal client does: trigger, operator actions) may import db/, engine/, spec/, secrets/ (to mask what it echoes), the workflow's messages, types and search attributes, and the workflow's types",
+    mayImport: ['spec', 'engine', 'db', 'secrets', 'workflows/messages', 'workflows/types', 'workflows/search-attributes'],
     mayImportTypes: ['workflows'],
     packages: { deny: ['@temporalio/worker', '@temporalio/workflow', '@temporalio/activity', '@temporalio/testing', 'dockerode', '@kubernetes/client-node', 'esbuild', 'commander', 'nunjucks'] },
   },

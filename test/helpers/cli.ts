@@ -1,6 +1,8 @@
 /** Runs the built `updraft` command as a separate process, the way a user does. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { tempDir } from './servers.js';
+import type { TestStack } from './stack.js';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'updraft.js');
@@ -50,4 +52,12 @@ export async function stopDev(child: ChildProcess): Promise<number | null> {
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.kill('SIGINT');
   return exited;
+}
+
+/** The environment that points a CLI process at a test stack (its database, Temporal and task queue). */
+export function cliEnvFor(stack: TestStack, dagsFolder: string): NodeJS.ProcessEnv {
+  return {
+    DATABASE_URL: stack.config.databaseUrl!, TEMPORAL_ADDRESS: stack.config.temporalAddress!,
+    UPDRAFT_TASK_QUEUE: stack.config.taskQueue, UPDRAFT_HOME: tempDir('cli-home'), UPDRAFT_DAGS_FOLDER: dagsFolder,
+  };
 }
