@@ -1,13 +1,24 @@
 /**
  * Driving data-aware runs: claim the runs that are due (db/asset-triggered-run.repository.ts), start
  * each one, mark it started; and first re-drive claims a crashed consumer left behind. Starting is
- * the caller's (a Temporal workflow start, wired by the worker); it must be idempotent on
- * (dag_id, run_id): a re-driven claim may already have been started before the crash.
+ * the caller's (assetRunStarter: the trigger path; the worker wires it, worker/asset-runs.ts); it
+ * must be idempotent on (dag_id, run_id): a re-driven claim may already have been started before
+ * the crash.
  */
+import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
-import { claimedAssetTriggeredRuns, consumeReadyRun, markAssetTriggeredRunStarted, type AssetTriggeredRun } from '../db/asset-triggered-run.repository.js';
+import {
+  claimedAssetTriggeredRuns,
+  consumeReadyRun,
+  markAssetTriggeredRunFailed,
+  markAssetTriggeredRunStarted,
+  type AssetTriggeredRun,
+} from '../db/asset-triggered-run.repository.js';
 import type { Database } from '../db/database.js';
 import type { AssetConditionSpec } from '../spec/dag-spec.js';
+import { DagRunType } from '../spec/states.js';
+import type { RunOptions } from '../workflows/types.js';
+import { TriggerError, triggerDagRun } from './trigger.js';
 
 /** A DAG scheduled on assets (its spec's timetable `{ type: 'assets', condition }`). */
 export interface AssetConsumer {
@@ -29,6 +40,11 @@ export interface DriveOptions {
    * idempotent) but wasted. Default 30.
    */
   redriveAfterSeconds?: number;
+  /**
+   * Whether a start error means the run can never start (its claim is then marked failed with the
+   * message, instead of being re-driven). Default: none is (every failure is retried).
+   */
+  isPermanent?: (err: unknown) => boolean;
 }
 
 export interface DriveResult {
@@ -37,24 +53,38 @@ export interface DriveResult {
   redriven: number;
   /** DAGs another consumer was deciding for. */
   busy: string[];
+  /** Runs whose start failed: left claimed for a later pass, or failed for good (`permanent`). */
+  errors: Array<{ dag_id: string; run_id: string; error: string; permanent: boolean }>;
 }
 
-/** One pass over the consumers: re-drive stale claims, then claim and start what is due. */
+/**
+ * One pass over the consumers: re-drive stale claims, then claim and start what is due. A run that
+ * fails to start does not stop the pass: it is reported in `errors` and stays claimed (re-driven
+ * after redriveAfterSeconds) unless its error is permanent.
+ */
 export async function driveAssetTriggeredRuns(
   db: Kysely<Database>,
   consumers: readonly AssetConsumer[],
   start: StartAssetTriggeredRun,
   opts: DriveOptions = {},
 ): Promise<DriveResult> {
-  const result: DriveResult = { started: [], redriven: 0, busy: [] };
-  const launch = async (run: AssetTriggeredRun): Promise<void> => {
-    await start(run);
+  const result: DriveResult = { started: [], redriven: 0, busy: [], errors: [] };
+  const launch = async (run: AssetTriggeredRun): Promise<boolean> => {
+    try {
+      await start(run);
+    } catch (err) {
+      const permanent = opts.isPermanent?.(err) ?? false;
+      const error = err instanceof Error ? err.message : String(err);
+      if (permanent) await markAssetTriggeredRunFailed(db, run.dag_id, run.run_id, error);
+      result.errors.push({ dag_id: run.dag_id, run_id: run.run_id, error, permanent });
+      return false;
+    }
     await markAssetTriggeredRunStarted(db, run.dag_id, run.run_id);
     result.started.push(run);
+    return true;
   };
   for (const run of await claimedAssetTriggeredRuns(db, { olderThanSeconds: opts.redriveAfterSeconds ?? 30 })) {
-    await launch(run);
-    result.redriven++;
+    if (await launch(run)) result.redriven++;
   }
   for (const c of consumers) {
     const outcome = await consumeReadyRun(db, c.dagId, c.condition);
@@ -62,4 +92,30 @@ export async function driveAssetTriggeredRuns(
     if (outcome.status === 'claimed') await launch(outcome.run);
   }
   return result;
+}
+
+export interface AssetRunStarterOptions {
+  runOptions: RunOptions;
+  /** The workers' task-log folder, for the run's links in the Temporal UI. */
+  logsFolder?: string | null;
+}
+
+/**
+ * Starts a claimed data-aware run the way a trigger starts any run (client/trigger.ts): the same
+ * record, the same dagRun workflow and search attributes, with run type asset_triggered, no logical
+ * date (Airflow 3) and the claim's run id. Idempotent: a re-driven claim resumes its recorded run,
+ * and a workflow already started is that run.
+ */
+export function assetRunStarter(db: Kysely<Database>, client: Client, opts: AssetRunStarterOptions): StartAssetTriggeredRun {
+  return async (run) => {
+    await triggerDagRun(db, client, {
+      dagId: run.dag_id, runId: run.run_id, runType: DagRunType.ASSET_TRIGGERED, logicalDate: null,
+      runOptions: opts.runOptions, logsFolder: opts.logsFolder ?? null, resume: true,
+    });
+  };
+}
+
+/** A TriggerError (the DAG is gone, its params reject an empty conf) will not pass on a retry; a Temporal outage will. */
+export function isPermanentStartError(err: unknown): boolean {
+  return err instanceof TriggerError;
 }

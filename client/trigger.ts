@@ -6,9 +6,9 @@
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/database.js';
-import { getDag, getLatestDagVersion } from '../db/dag.repository.js';
-import { createDagRun, updateDagRunState } from '../db/dag-run.repository.js';
+import type { Database, DagVersionRow } from '../db/database.js';
+import { getDag, getDagVersion, getLatestDagVersion } from '../db/dag.repository.js';
+import { createDagRun, getDagRun, updateDagRunState } from '../db/dag-run.repository.js';
 import { DagRunExistsError } from '../db/errors.js';
 import { validateRunParams } from './params.js';
 import { runLinks } from './run-links.js';
@@ -76,6 +76,14 @@ export interface TriggerOptions {
   logsFolder?: string | null;
   /** Where the default run id's timestamp comes from (tests pin it). */
   clock?: MicrosecondClock;
+  /**
+   * The run may already be recorded, even started, by an earlier attempt under the same run_id (a
+   * data-aware run re-driven after a crash, client/asset-runs.ts): a recorded run is started with
+   * its recorded version and conf if Temporal does not have it yet, and a workflow already there is
+   * that run. A failure to reach Temporal is thrown as it is and leaves the run queued for the next
+   * attempt, instead of failing the run.
+   */
+  resume?: boolean;
 }
 
 export interface TriggeredRun {
@@ -89,9 +97,9 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
   const dag = await getDag(db, opts.dagId);
   if (!dag) throw new TriggerError(`DAG "${opts.dagId}" not found: is it in the DAGs folder without import errors? (see \`updraft dags list-import-errors\`)`);
   if (!dag.is_active) throw new TriggerError(`DAG "${opts.dagId}" is no longer in the DAGs folder (inactive)`);
-  const version = await getLatestDagVersion(db, opts.dagId);
+  let version = await getLatestDagVersion(db, opts.dagId);
   if (!version) throw new TriggerError(`DAG "${opts.dagId}" has no parsed version yet; start a worker or run \`updraft dags reserialize\``);
-  const conf = opts.conf ?? {};
+  let conf = opts.conf ?? {};
   if (typeof conf !== 'object' || conf === null || Array.isArray(conf)) {
     throw new TriggerError(`conf must be a JSON object like {"key": "value"}, got ${Array.isArray(conf) ? 'an array' : JSON.stringify(conf)}`);
   }
@@ -107,7 +115,7 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
   if (!RUN_ID_PATTERN.test(runId) || runId.length > 250) {
     throw new TriggerError(`run_id "${runId}" may contain only ASCII letters, digits and _ . : + - (at most 250 characters)`);
   }
-  const logicalDate = opts.logicalDate === undefined ? now : opts.logicalDate;
+  let logicalDate = opts.logicalDate === undefined ? now : opts.logicalDate;
   const workflowId = dagRunWorkflowId(opts.dagId, runId);
   try {
     await createDagRun(db, {
@@ -116,12 +124,16 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
       conf: conf as Record<string, unknown>, queued_at: now,
     });
   } catch (err) {
-    if (err instanceof DagRunExistsError) {
+    const recorded = err instanceof DagRunExistsError && opts.resume ? await recordedRun(db, opts.dagId, runId) : null;
+    if (recorded) {
+      ({ version, conf, logicalDate } = recorded);
+    } else if (err instanceof DagRunExistsError) {
       throw new TriggerError(opts.runId === undefined
         ? `another run of DAG "${opts.dagId}" was triggered at the same instant and took the default run_id "${runId}"; trigger again, or pass a run id of your own (--run-id)`
         : `a run with run_id "${runId}" already exists for DAG "${opts.dagId}"; pick another --run-id`);
+    } else {
+      throw err;
     }
-    throw err;
   }
   const input: DagRunInput = {
     dagId: opts.dagId, runId, runType, dagVersionId: version.id, specHash: version.spec_hash,
@@ -152,10 +164,22 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
     });
     return { dagId: opts.dagId, runId, workflowId, handle };
   } catch (err) {
+    if (opts.resume) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return { dagId: opts.dagId, runId, workflowId, handle: client.workflow.getHandle<typeof dagRun>(workflowId) };
+      throw err;
+    }
     const message = err instanceof WorkflowExecutionAlreadyStartedError
       ? `a workflow for run_id "${runId}" already exists in Temporal`
       : `could not start the run in Temporal: ${(err as Error).message}`;
     await updateDagRunState(db, opts.dagId, runId, 'failed', { end_date: new Date(), last_error: message });
     throw new TriggerError(message);
   }
+}
+
+/** A run recorded by an earlier attempt: its version, conf and logical date (what its workflow starts with). */
+async function recordedRun(db: Kysely<Database>, dagId: string, runId: string): Promise<{ version: DagVersionRow; conf: Record<string, unknown>; logicalDate: Date | null } | null> {
+  const run = await getDagRun(db, dagId, runId);
+  const version = run?.dag_version_id == null ? undefined : await getDagVersion(db, run.dag_version_id);
+  if (!run || !version) return null;
+  return { version, conf: run.conf, logicalDate: run.logical_date };
 }

@@ -1,16 +1,20 @@
 /**
  * Recording asset events. Every path that updates an asset ends here: a task's outlets
  * (emitTaskOutletEvents), the CLI and the client/REST API (emitAssetEvent), watchers. One
- * transaction writes the event and queues it for every DAG scheduled on the asset, so an event is
- * either recorded and queued for all its consumers, or not recorded at all.
+ * statement writes the event and queues it for every unpaused DAG scheduled on the asset, so an
+ * event is either recorded and queued for all its consumers, or not recorded at all.
  */
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { AssetDefinitionError, assetExtra, sanitizeAssetUri } from '../engine/assets/asset.js';
+import type { AssetEventInfo } from '../spec/asset.js';
 import type { AssetRef, Json } from '../spec/dag-spec.js';
 import { ensureAsset } from './asset.repository.js';
 import type { AssetEventRow, AssetEventSourceKind, AssetRow, Database } from './database.js';
 import { toJsonb } from './json.js';
 import { inTransaction } from './transaction.js';
+
+/** The channel a commit that queued events notifies (LISTEN updraft_asset_event). */
+export const ASSET_EVENT_CHANNEL = 'updraft_asset_event';
 
 /** Who made an event. */
 export type AssetEventSource =
@@ -131,6 +135,8 @@ export async function recordEvent(
 /**
  * The event insert for the asset `which` selects, and its queue rows for every DAG scheduled on
  * the asset, in one statement. undefined: no such asset. A dedupe key seen before: the earlier event.
+ * As Airflow's AssetManager does, a paused (or removed) DAG gets no queue row: an update made while
+ * a DAG is paused does not start a run when it is unpaused.
  */
 async function insertEvent(
   db: Kysely<Database>,
@@ -152,10 +158,15 @@ async function insertEvent(
     ),
     q as (
       insert into asset_dag_run_queue (target_dag_id, asset_event_id, asset_id)
-      select r.dag_id, ins.id, ins.asset_id from ins join dag_schedule_asset_reference r on r.asset_id = ins.asset_id
+      select r.dag_id, ins.id, ins.asset_id from ins
+      join dag_schedule_asset_reference r on r.asset_id = ins.asset_id
+      join dag d on d.dag_id = r.dag_id and d.is_active and not d.is_paused
       returning target_dag_id
-    )
-    select a.id as found, a.uri, a.name, a."group", ins.*, (select json_agg(target_dag_id order by target_dag_id) from q) as queued_for
+    ),
+    -- Wakes the workers' consumers at commit (worker/asset-runs.ts); Postgres sends it once per transaction.
+    notified as (select pg_notify(${ASSET_EVENT_CHANNEL}, '') as n where exists (select 1 from q))
+    select a.id as found, a.uri, a.name, a."group", ins.*, (select json_agg(target_dag_id order by target_dag_id) from q) as queued_for,
+           (select count(*) from notified) as notified
     from a left join ins on true`.execute(db);
   const row = res.rows[0];
   if (row === undefined) return undefined;
@@ -220,6 +231,22 @@ export function joinedRecord(r: JoinedEventRow): AssetEventRecord {
     source_map_index: r.source_map_index,
     source_watcher: r.source_watcher,
     timestamp: r.created_at.toISOString(),
+  };
+}
+
+/** An event as a run's context shows it (Airflow's AssetEvent: the asset nested, source fields, timestamp). */
+export function assetEventInfo(e: AssetEventRecord): AssetEventInfo {
+  return {
+    id: e.id,
+    asset: { uri: e.uri, name: e.name, group: e.group },
+    extra: e.extra as { [key: string]: Json },
+    source_kind: e.source_kind,
+    source_dag_id: e.source_dag_id,
+    source_run_id: e.source_run_id,
+    source_task_id: e.source_task_id,
+    source_map_index: e.source_map_index,
+    source_watcher: e.source_watcher,
+    timestamp: e.timestamp,
   };
 }
 

@@ -19,7 +19,7 @@
  */
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { assetUris, evaluateAssetCondition } from '../engine/timetables/assets.js';
-import type { AssetConditionSpec } from '../spec/dag-spec.js';
+import type { AssetConditionSpec, TimetableSpec } from '../spec/dag-spec.js';
 import { DagRunType } from '../spec/states.js';
 import { eventQuery, joinedRecord, type AssetEventRecord } from './asset-event.repository.js';
 import type { AssetTriggeredRunRow, Database } from './database.js';
@@ -128,6 +128,36 @@ export async function markAssetTriggeredRunStarted(db: Kysely<Database>, dagId: 
   const res = await db
     .updateTable('asset_triggered_run')
     .set({ state: 'started', started_at: sql<Date>`now()` })
+    .where('dag_id', '=', dagId)
+    .where('run_id', '=', runId)
+    .where('state', '=', 'claimed')
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}
+
+/**
+ * The DAGs worth a consume decision now: those with queued events that are active, unpaused (a
+ * paused DAG's queued events wait, as in Airflow) and scheduled on assets by their latest version,
+ * with that version's condition. One statement, cheap when nothing is queued.
+ */
+export async function dueAssetConsumers(db: Kysely<Database>): Promise<Array<{ dagId: string; condition: AssetConditionSpec }>> {
+  const rows = await db
+    .selectFrom('dag as d')
+    .innerJoin('dag_version as v', 'v.id', 'd.latest_version_id')
+    .select(['d.dag_id', sql<TimetableSpec | null>`v.spec -> 'timetable'`.as('timetable')])
+    .where('d.is_active', '=', true)
+    .where('d.is_paused', '=', false)
+    .where((eb) => eb.exists(eb.selectFrom('asset_dag_run_queue as q').select(sql`1`.as('one')).whereRef('q.target_dag_id', '=', 'd.dag_id')))
+    .orderBy('d.dag_id')
+    .execute();
+  return rows.flatMap((r) => (r.timetable?.type === 'assets' ? [{ dagId: r.dag_id, condition: r.timetable.condition }] : []));
+}
+
+/** Marks a claimed run failed for good (it can never start); its events stay consumed by it. */
+export async function markAssetTriggeredRunFailed(db: Kysely<Database>, dagId: string, runId: string, error: string): Promise<boolean> {
+  const res = await db
+    .updateTable('asset_triggered_run')
+    .set({ state: 'failed', last_error: error })
     .where('dag_id', '=', dagId)
     .where('run_id', '=', runId)
     .where('state', '=', 'claimed')

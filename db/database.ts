@@ -414,10 +414,10 @@ export interface AssetDagRunQueueTable {
   created_at: TimestampDefaultNow;
 }
 
-export const ASSET_TRIGGERED_RUN_STATES = ['claimed', 'started'] as const;
+export const ASSET_TRIGGERED_RUN_STATES = ['claimed', 'started', 'failed'] as const;
 export type AssetTriggeredRunState = (typeof ASSET_TRIGGERED_RUN_STATES)[number];
 
-/** A data-aware run decided and claimed from queued events; 'started' once its workflow is. */
+/** A data-aware run decided and claimed from queued events; 'started' once its workflow is, 'failed' when it never can be. */
 export interface AssetTriggeredRunTable {
   id: Generated<number>;
   dag_id: string;
@@ -427,6 +427,7 @@ export interface AssetTriggeredRunTable {
   event_count: number;
   claimed_at: TimestampDefaultNow;
   started_at: NullableTimestamp;
+  last_error: string | null;
 }
 
 /** The events an asset-triggered run consumed; at most one run per (DAG, event). */

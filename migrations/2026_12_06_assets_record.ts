@@ -11,7 +11,8 @@ import { sql, type Kysely } from 'kysely';
  * - asset_dag_run_queue: the events not yet consumed, one row per (consuming DAG, event), written in
  *   the emitting transaction for every DAG scheduled on the asset (Airflow's ADRQ, per event).
  * - asset_triggered_run: a run decided from queued events, claimed in the same transaction that moves
- *   its events out of the queue; 'claimed' until whoever starts runs has started it, then 'started'.
+ *   its events out of the queue; 'claimed' until whoever starts runs has started it, then 'started'
+ *   ('failed', with last_error, when the run can never start: its DAG's params reject an empty conf).
  * - dagrun_asset_event: the events each asset-triggered run consumed (its triggering_asset_events).
  *   The key (dag_id, asset_event_id) makes it impossible to consume an event twice for one DAG.
  * - asset_watcher / asset_watcher_seen: a watcher's lease (owner, lease_expires_at) and its cursor:
@@ -95,8 +96,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('event_count', 'integer', (c) => c.notNull())
     .addColumn('claimed_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('started_at', 'timestamptz')
+    .addColumn('last_error', 'text')
     .addUniqueConstraint('asset_triggered_run_dag_run_key', ['dag_id', 'run_id'])
-    .addCheckConstraint('asset_triggered_run_state_check', sql`state in ('claimed', 'started')`)
+    .addCheckConstraint('asset_triggered_run_state_check', sql`state in ('claimed', 'started', 'failed')`)
     .execute();
   await sql`create index asset_triggered_run_claimed_idx on asset_triggered_run (claimed_at) where state = 'claimed'`.execute(db);
 

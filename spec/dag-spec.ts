@@ -281,7 +281,7 @@ export type TimetableSpec =
   | { type: 'delta_data_interval'; delta: number }
   /** Runs at listed instants (sorted ascending, ISO UTC). */
   | { type: 'events'; event_dates: string[]; restrict_to_events: boolean; description: string | null }
-  /** Data-aware: a run when the asset condition is satisfied (the runtime is not built yet). */
+  /** Data-aware: a run when the asset condition is satisfied (the worker's AssetRunService, worker/asset-runs.ts). */
   | { type: 'assets'; condition: AssetConditionSpec };
 
 /**

@@ -28,6 +28,15 @@ export interface UpdraftConfig {
   devUiPort: number;
   run: RunOptions;
   containers: ContainerConfig;
+  assets: AssetRunConfig;
+}
+
+/** Data-aware runs and asset watchers in the worker; see docs/assets.md. */
+export interface AssetRunConfig {
+  /** Longest wait between two looks for due asset-triggered runs when nothing wakes the worker (UPDRAFT_ASSET_POLL_INTERVAL_MS). */
+  pollIntervalMs: number;
+  /** A claimed run not started after this long is started by any worker (UPDRAFT_ASSET_REDRIVE_AFTER_SECONDS). */
+  redriveAfterSeconds: number;
 }
 
 /** Where container tasks run; see docs/containers.md and docs/kubernetes.md. */
@@ -91,6 +100,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       kubeContext: env.UPDRAFT_K8S_CONTEXT || null,
       kubeNamespace: env.UPDRAFT_K8S_NAMESPACE || 'default',
       kubePendingTimeoutSeconds: intEnv(env, 'UPDRAFT_K8S_PENDING_TIMEOUT_SECONDS', 300),
+    },
+    assets: {
+      pollIntervalMs: intEnv(env, 'UPDRAFT_ASSET_POLL_INTERVAL_MS', 1000),
+      redriveAfterSeconds: intEnv(env, 'UPDRAFT_ASSET_REDRIVE_AFTER_SECONDS', 30),
     },
   };
 }

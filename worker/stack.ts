@@ -19,6 +19,7 @@ import { detectGpus, type GpuInventory } from './gpu-inventory.js';
 import { lockPglite } from './pglite-lock.js';
 import { startDevServer, type DevServer } from './temporal-server.js';
 import { createUpdraftWorker } from './worker.js';
+import { startAssetServices, type AssetServices } from './asset-services.js';
 
 export interface StackOptions {
   config: UpdraftConfig;
@@ -37,6 +38,13 @@ export interface StackOptions {
   database?: DatabaseHandle;
   /** How the log names the database; default: PGlite's path, or Postgres's host and database. */
   databaseDescription?: string;
+  /**
+   * With a worker: start data-aware runs and run the DAGs' asset watchers (worker/asset-services.ts).
+   * Default true; `updraft dags test` runs one DAG and leaves them off.
+   */
+  assets?: boolean;
+  /** LISTEN for asset events on DATABASE_URL (Postgres only; not PGlite served by `updraft dev`). Default true. */
+  databaseNotifications?: boolean;
 }
 
 export interface Stack {
@@ -49,6 +57,8 @@ export interface Stack {
   uiUrl: string | null;
   devServer: DevServer | null;
   worker: Worker | null;
+  /** The worker's data-aware runs and asset watchers; null without a worker or with `assets: false`. */
+  assets: AssetServices | null;
   /** Stops the worker, Temporal (if embedded) and the database, in that order. */
   stop(): Promise<void>;
 }
@@ -112,6 +122,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const bag = await DagBag.load(config.dagsFolder, { importTimeoutMs: config.dagbagImportTimeoutSeconds * 1000 });
     const sync = await syncDagBag(database.db, bag);
     log(`DAGs: ${sync.dags} loaded from ${config.dagsFolder}${sync.importErrors ? `, ${sync.importErrors} import error(s) (updraft dags list-import-errors)` : ''}`);
+    for (const conflict of sync.assetConflicts) log(conflict);
 
     let devServer: DevServer | null = null;
     let address = config.temporalAddress;
@@ -136,12 +147,16 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const client = new Client({ connection, namespace: config.namespace });
 
     let worker: Worker | null = null;
+    let assets: AssetServices | null = null;
+    // Outlet events recorded by this worker's tasks wake its asset-run service (bound once it starts).
+    let assetNudge = (): void => undefined;
+    const onAssetEvents = (): void => assetNudge();
     if (opts.worker !== false) {
       const nativeConnection = await NativeConnection.connect({ address });
       cleanups.push(() => nativeConnection.close());
       worker = await createUpdraftWorker({
         connection: nativeConnection, namespace: config.namespace, taskQueue: config.taskQueue,
-        db: database.db, dagBag: bag, logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers,
+        db: database.db, dagBag: bag, logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, onAssetEvents,
       });
       // A GPU worker also serves the GPU queue(s), one try per device set, exclusive devices.
       const inventory = opts.gpu ?? detectGpus();
@@ -151,7 +166,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         for (const queue of queues) {
           const gpuWorker = await createUpdraftWorker({
             connection: nativeConnection, namespace: config.namespace, taskQueue: queue, db: database.db, dagBag: bag,
-            logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, gpu: allocator,
+            logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, gpu: allocator, onAssetEvents,
           });
           const gpuRunning = gpuWorker.run().catch((err: Error) => log(`GPU worker (${queue}) stopped with an error: ${err.message}`));
           cleanups.push(async () => {
@@ -171,10 +186,20 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         await running.catch(() => undefined);
       });
       log(`worker: polling task queue "${config.taskQueue}"`);
+      if (opts.assets !== false) {
+        const listen = database.kind === 'postgres' && config.databaseUrl !== null && opts.databaseNotifications !== false;
+        const started = await startAssetServices({
+          db: database.db, client, runOptions: config.run, logsFolder: config.logsFolder, config: config.assets,
+          dags: [...bag.dags.values()].map((d) => d.spec), listenUrl: listen ? config.databaseUrl : null, log,
+        });
+        assets = started;
+        assetNudge = started.nudge;
+        cleanups.push(() => started.stop());
+      }
     }
     return {
       config, database, client, bag, sync, temporalAddress: address,
-      uiUrl: devServer?.uiUrl ?? null, devServer, worker, stop,
+      uiUrl: devServer?.uiUrl ?? null, devServer, worker, assets, stop,
     };
   } catch (err) {
     await stop();

@@ -51,6 +51,8 @@ export interface UpdraftWorkerOptions {
   containers?: ContainerConfig;
   /** Serve a GPU queue with these devices (exclusive per try); concurrency = device count. */
   gpu?: GpuAllocator;
+  /** Called after a task's outlets recorded asset events (wakes the asset-run service). */
+  onAssetEvents?: () => void;
 }
 
 /** Container tasks go to Docker or Kubernetes by their `runtime` (default from configuration). */
@@ -92,6 +94,7 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     logsFolder: opts.logsFolder,
     hostname: opts.hostname ?? os.hostname(),
     heartbeatIntervalMs: opts.heartbeatIntervalMs,
+    ...(opts.onAssetEvents ? { onAssetEvents: opts.onAssetEvents } : {}),
     ...(opts.gpu ? { allocateGpus: gpuAllocation(opts.gpu) } : {}),
     executorFor: (req) => {
       const executor = executors[req.task.kind];

@@ -5,6 +5,7 @@
 import type { TaskContext } from '../../sdk/context.js';
 import type { TaskFunction } from '../../sdk/task.js';
 import type { Json } from '../../spec/dag-spec.js';
+import { outletEvents } from './outlet-events.js';
 import { TaskExecutionError, type ExecutionRequest, type ExecutionResult, type Executor, type RunContext } from './types.js';
 
 export interface FunctionLookup {
@@ -29,6 +30,7 @@ export function createInProcessExecutor(resolver: FunctionResolver): Executor {
       const { fn, warning } = resolver.resolve(req.dagId, req.taskId, x.specHash);
       if (warning) req.log.write('system', warning);
       const logicalDate = x.logicalDate ? new Date(x.logicalDate) : null;
+      const outlets = outletEvents(req.taskId, req.spec.outlets ?? []);
       const ctx: TaskContext = {
         dagId: req.dagId,
         taskId: req.taskId,
@@ -48,6 +50,8 @@ export function createInProcessExecutor(resolver: FunctionResolver): Executor {
         },
         signal: req.signal,
         heartbeat: () => req.heartbeat({ executor: 'in_process', id: `${req.taskId}#${req.tryNumber}` }),
+        triggeringAssetEvents: x.triggeringAssetEvents ?? {},
+        outletEvents: outlets.accessors,
       };
       req.heartbeat({ executor: 'in_process', id: `${req.taskId}#${req.tryNumber}` });
 
@@ -64,7 +68,7 @@ export function createInProcessExecutor(resolver: FunctionResolver): Executor {
       });
       try {
         const value = await Promise.race([Promise.resolve().then(() => fn(req.input as never, ctx)), stop]);
-        return { returnValue: toJsonValue(value, req.taskId), exitCode: null };
+        return { returnValue: toJsonValue(value, req.taskId), exitCode: null, outletExtras: outlets.extras() };
       } catch (err) {
         throw toExecutionError(err);
       } finally {

@@ -145,3 +145,23 @@ function bool(v: Record<string, unknown>, field: string, where: string): boolean
   if (typeof x !== 'boolean') bad(where, field, `expected true or false, got ${JSON.stringify(x)}`);
   return x as boolean;
 }
+
+/**
+ * The watchers a set of DAGs declares, each once: an asset (and its watcher) imported by several
+ * DAG files is one watcher. Two different definitions under one name are a conflict: the first (by
+ * dag_id) is kept, and the conflict is reported.
+ */
+export function declaredWatchers(dags: ReadonlyArray<{ dag_id: string; asset_watchers?: readonly AssetWatcherSpec[] }>): { watchers: AssetWatcherSpec[]; conflicts: string[] } {
+  const byName = new Map<string, { spec: AssetWatcherSpec; dagId: string }>();
+  const conflicts: string[] = [];
+  for (const d of [...dags].sort((a, b) => (a.dag_id < b.dag_id ? -1 : a.dag_id > b.dag_id ? 1 : 0))) {
+    for (const w of d.asset_watchers ?? []) {
+      const seen = byName.get(w.name);
+      if (seen === undefined) byName.set(w.name, { spec: w, dagId: d.dag_id });
+      else if (JSON.stringify(seen.spec) !== JSON.stringify(w)) {
+        conflicts.push(`asset watcher '${w.name}' is defined differently by DAG "${seen.dagId}" and DAG "${d.dag_id}"; the one of "${seen.dagId}" runs (give each its own name)`);
+      }
+    }
+  }
+  return { watchers: [...byName.values()].map((v) => v.spec), conflicts };
+}

@@ -152,11 +152,20 @@ for (const dialect of DIALECTS) {
       expect(startedIds.slice(1).map((s) => s.split('/')[0])).to.deep.equal(['either', 'both']);
       expect(res.started.map((r) => r.run_id)).to.deep.equal(startedIds.map((s) => s.split('/')[1]));
       expect(await claimedAssetTriggeredRuns(t.db)).to.deep.equal([]);
-      // A failing start leaves the claim for the next pass.
+      // A failing start leaves the claim for the next pass, and does not stop the pass.
       await emitAssetEvent(t.db, { uri: C, source: { kind: 'api' } });
-      const err = await rejectionOf(driveAssetTriggeredRuns(t.db, consumers, async () => Promise.reject(new Error('temporal unreachable'))));
-      expect(err.message).to.equal('temporal unreachable');
-      expect(await claimedAssetTriggeredRuns(t.db)).to.have.length(1);
+      const failed = await driveAssetTriggeredRuns(t.db, consumers, async () => Promise.reject(new Error('temporal unreachable')));
+      expect(failed.errors.map((e) => [e.dag_id, e.error, e.permanent])).to.deep.equal([['either', 'temporal unreachable', false]]);
+      expect(failed.started).to.deep.equal([]);
+      const [left] = await claimedAssetTriggeredRuns(t.db);
+      expect(left?.dag_id).to.equal('either');
+      // A permanent error fails the claim for good: it is not re-driven.
+      const permanent = await driveAssetTriggeredRuns(t.db, consumers, async () => Promise.reject(new Error('params rejected')), {
+        redriveAfterSeconds: 0, isPermanent: () => true,
+      });
+      expect(permanent.errors).to.deep.equal([{ dag_id: 'either', run_id: left!.run_id, error: 'params rejected', permanent: true }]);
+      expect(await claimedAssetTriggeredRuns(t.db)).to.deep.equal([]);
+      expect(await getAssetTriggeredRun(t.db, 'either', left!.run_id)).to.include({ state: 'failed', last_error: 'params rejected' });
     });
 
     it('AssetClient emits through the same path; the webhook body maps to the same request', async function () {

@@ -1,0 +1,80 @@
+/**
+ * The asset side of a worker: the AssetRunService that starts data-aware runs, the asset watchers
+ * the DAG bag declares (AssetWatcherService), and on Postgres a LISTEN connection that wakes the
+ * run service when any process queues an event. Events recorded in this process (a task's outlets,
+ * a watcher) wake it directly.
+ */
+import type { Client } from '@temporalio/client';
+import type { Kysely } from 'kysely';
+import { listenForAssetEvents, type AssetEventListener } from '../db/asset-notify.js';
+import type { Database } from '../db/database.js';
+import { declaredWatchers } from '../engine/assets/watcher.js';
+import type { DagSpec } from '../spec/dag-spec.js';
+import type { RunOptions } from '../workflows/types.js';
+import { AssetRunService } from './asset-runs.js';
+import { AssetWatcherService } from './asset-watchers/service.js';
+import type { AssetRunConfig } from './config.js';
+
+export interface AssetServicesOptions {
+  db: Kysely<Database>;
+  client: Client;
+  runOptions: RunOptions;
+  logsFolder: string | null;
+  config: AssetRunConfig;
+  /** The DAGs whose watchers run here. */
+  dags: readonly DagSpec[];
+  /** A postgres:// URL to LISTEN on; null: no notifications (PGlite), polling only. */
+  listenUrl: string | null;
+  log: (line: string) => void;
+}
+
+export interface AssetServices {
+  runs: AssetRunService;
+  watchers: AssetWatcherService | null;
+  /** Wakes the run service: an event was just recorded. */
+  nudge(): void;
+  /** Stops watchers (releasing their leases), the listener and the run service. */
+  stop(): Promise<void>;
+}
+
+export async function startAssetServices(opts: AssetServicesOptions): Promise<AssetServices> {
+  const { log } = opts;
+  const runs = new AssetRunService({
+    db: opts.db, client: opts.client, runOptions: opts.runOptions, logsFolder: opts.logsFolder,
+    pollIntervalMs: opts.config.pollIntervalMs, redriveAfterSeconds: opts.config.redriveAfterSeconds, log,
+  });
+  const nudge = (): void => runs.nudge();
+  let listener: AssetEventListener | null = null;
+  let watchers: AssetWatcherService | null = null;
+  const declared = declaredWatchers(opts.dags);
+  try {
+    if (opts.listenUrl !== null) {
+      try {
+        listener = await listenForAssetEvents(opts.listenUrl, { onEvent: nudge, onError: log });
+      } catch (err) {
+        log(`asset events: cannot LISTEN (${(err as Error).message}); looking for due runs every ${opts.config.pollIntervalMs} ms instead`);
+      }
+    }
+    runs.start();
+    for (const c of declared.conflicts) log(c);
+    if (declared.watchers.length > 0) {
+      watchers = new AssetWatcherService({ db: opts.db, watchers: declared.watchers, onEvents: nudge, log });
+      await watchers.start();
+    }
+  } catch (err) {
+    await listener?.close();
+    await runs.stop();
+    throw err;
+  }
+  log(`assets: data-aware runs on (${listener ? 'woken by Postgres notifications' : `every ${opts.config.pollIntervalMs} ms`}), ${declared.watchers.length} watcher(s)`);
+  return {
+    runs,
+    watchers,
+    nudge,
+    stop: async () => {
+      await watchers?.stop();
+      await listener?.close();
+      await runs.stop();
+    },
+  };
+}
