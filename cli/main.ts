@@ -1,6 +1,7 @@
 /** The `updraft` command. Airflow's command names and options where they exist. */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Command, CommanderError } from 'commander';
+import { registerAssetsCommands } from './commands/assets.js';
 import { registerConnectionsCommands } from './commands/connections.js';
 import { registerDagsCommands } from './commands/dags.js';
 import { registerDevCommands } from './commands/dev.js';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerVariablesCommands(program);
   registerConnectionsCommands(program);
   registerPoolsCommands(program);
+  registerAssetsCommands(program);
   return program;
 }
 

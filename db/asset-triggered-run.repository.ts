@@ -219,3 +219,21 @@ export async function queuedAssetEvents(db: Kysely<Database>, dagId?: string): P
     .execute();
   return rows.map((r) => ({ dag_id: r.dag_id, uri: r.uri, count: Number(r.count), first_queued_at: r.first_queued_at as Date }));
 }
+
+/** The asset-triggered runs that consumed each event (Airflow's AssetEvent.created_dagruns), by event id. */
+export async function runsOfAssetEvents(db: Kysely<Database>, eventIds: readonly number[]): Promise<Map<number, Array<{ dag_id: string; run_id: string }>>> {
+  const out = new Map<number, Array<{ dag_id: string; run_id: string }>>();
+  if (eventIds.length === 0) return out;
+  const rows = await db
+    .selectFrom('dagrun_asset_event')
+    .select(['asset_event_id', 'dag_id', 'run_id'])
+    .where(sql<boolean>`asset_event_id = any(${sql.val([...eventIds])}::bigint[])`)
+    .orderBy('dag_id')
+    .execute();
+  for (const r of rows) {
+    const list = out.get(r.asset_event_id) ?? [];
+    list.push({ dag_id: r.dag_id, run_id: r.run_id });
+    out.set(r.asset_event_id, list);
+  }
+  return out;
+}
