@@ -1,13 +1,20 @@
 /**
- * Assets benchmark (not part of the tests): `node dist/bench/assets.js` on PGlite in a temp dir, or
- * with BENCH_DATABASE_URL=postgres://... on a fresh database created there. Measures
+ * Assets benchmark (not part of the tests): `npm run build && node dist/bench/assets.js` on PGlite
+ * in a temp dir, or with BENCH_DATABASE_URL=postgres://... on fresh databases created there.
+ * Writes a JSON report to bench/results/assets-<date>.json. Measures
  *   (a) emitting: N events from C concurrent emitters, no consumers (events/s recorded);
  *   (b) consuming while emitting: one consumer loop per DAG (4 DAGs, AND/OR/nested/single): the
  *       events/s consumed ((DAG, event) pairs moved into runs) and the latency from an event's
  *       commit to the commit of the claim that consumed it (median, p95);
- *   (c) a backlog: 10,000 queued events claimed by one run (ms).
- *   BENCH_EVENTS=2000 BENCH_EMITTERS=16 node dist/bench/assets.js
+ *   (c) a backlog: 10,000 queued events (a third of them for the DAG) claimed by one run (ms);
+ *   (d) end to end on a real stack (the embedded Temporal dev server, a worker with its
+ *       AssetRunService): the latency from an event being recorded (asset_event.created_at) to the
+ *       first task of the run it starts beginning (task_instance.start_date), median and p95 over
+ *       BENCH_REPEAT events, for an event from a task's outlet (the worker wakes itself) and one
+ *       emitted by another client (on Postgres a LISTEN wakes the worker; on PGlite, the poll).
+ *   BENCH_EVENTS=2000 BENCH_EMITTERS=16 BENCH_REPEAT=20 node dist/bench/assets.js   (BENCH_ONLY_E2E=1: only (d))
  */
+import fs from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +29,7 @@ import type { Database } from '../db/database.js';
 import { migrateToLatest } from '../db/migrate.js';
 import type { AssetConditionSpec } from '../spec/dag-spec.js';
 import { median, percentile } from './stats.js';
+import { endToEnd } from './assets-e2e.js';
 
 const N = Number(process.env['BENCH_EVENTS'] ?? 2000);
 const EMITTERS = Number(process.env['BENCH_EMITTERS'] ?? 16);
@@ -35,21 +43,9 @@ const CONSUMERS: Array<{ dagId: string; condition: AssetConditionSpec }> = [
 ];
 
 async function fresh(): Promise<{ open: (poolSize: number) => Promise<DatabaseHandle>; cleanup: () => Promise<void>; kind: string }> {
-  const base = process.env['BENCH_DATABASE_URL'];
-  if (base) {
-    const name = `updraft_bench_${randomBytes(4).toString('hex')}`;
-    const admin = await openDatabase({ url: base, poolSize: 1 });
-    await sql`create database ${sql.id(name)}`.execute(admin.db);
-    const url = new URL(base);
-    url.pathname = `/${name}`;
-    return {
-      kind: 'postgres',
-      open: (poolSize) => openDatabase({ url: url.toString(), poolSize }),
-      cleanup: async () => {
-        await sql`drop database if exists ${sql.id(name)} with (force)`.execute(admin.db);
-        await admin.close();
-      },
-    };
+  if (process.env['BENCH_DATABASE_URL']) {
+    const created = await freshDatabaseUrl();
+    return { kind: 'postgres', open: (poolSize) => openDatabase({ url: created.url, poolSize }), cleanup: created.drop };
   }
   const dir = await mkdtemp(path.join(os.tmpdir(), 'updraft-bench-assets-'));
   let handle: DatabaseHandle | undefined;
@@ -86,7 +82,7 @@ async function emitMany(db: Kysely<Database>, count: number, offset: number): Pr
   return committedAt;
 }
 
-async function main(): Promise<void> {
+async function recordBench(): Promise<Record<string, unknown>> {
   const target = await fresh();
   const emitDb = (await target.open(EMITTERS)).db;
   const consumeDb = (await target.open(CONSUMERS.length)).db;
@@ -132,7 +128,7 @@ async function main(): Promise<void> {
     const backlogMs = performance.now() - t0;
     const backlogEvents = backlog.status === 'claimed' ? backlog.run.event_count : 0;
 
-    const report = {
+    return {
       database: target.kind,
       events: N,
       emitters: EMITTERS,
@@ -142,10 +138,45 @@ async function main(): Promise<void> {
       event_to_claim_ms: { median: Number(median(latencies).toFixed(1)), p95: Number(percentile(latencies, 95).toFixed(1)) },
       backlog_claim: { events: backlogEvents, ms: Math.round(backlogMs) },
     };
-    console.log(JSON.stringify(report, null, 2));
   } finally {
     await target.cleanup();
   }
+}
+
+async function main(): Promise<void> {
+  const report: Record<string, unknown> = {
+    benchmark: 'assets',
+    date: new Date().toISOString(),
+    machine: {
+      cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version,
+      platform: `${os.platform()} ${os.release()}`, load_at_start: os.loadavg().map((l) => Number(l.toFixed(2))),
+    },
+  };
+  if (!process.env['BENCH_ONLY_E2E']) report['record'] = await recordBench();
+  report['end_to_end'] = await endToEnd(process.env['BENCH_DATABASE_URL'] ? await freshDatabaseUrl() : null);
+  (report['machine'] as Record<string, unknown>)['load_at_end'] = os.loadavg().map((l) => Number(l.toFixed(2)));
+  const outDir = path.resolve(__dirname, '..', '..', 'bench', 'results');
+  fs.mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, `assets-${report['date'] as string}.json`.replace(/:/g, '-'));
+  fs.writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\nwritten to ${file}\n`);
+}
+
+/** A new database on BENCH_DATABASE_URL's server, and how to drop it. */
+async function freshDatabaseUrl(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const base = process.env['BENCH_DATABASE_URL']!;
+  const name = `updraft_bench_e2e_${randomBytes(4).toString('hex')}`;
+  const admin = await openDatabase({ url: base, poolSize: 1 });
+  await sql`create database ${sql.id(name)}`.execute(admin.db);
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await sql`drop database if exists ${sql.id(name)} with (force)`.execute(admin.db);
+      await admin.close();
+    },
+  };
 }
 
 main().catch((err: unknown) => {

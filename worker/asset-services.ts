@@ -31,6 +31,8 @@ export interface AssetServicesOptions {
 export interface AssetServices {
   runs: AssetRunService;
   watchers: AssetWatcherService | null;
+  /** The longest wait between two passes of the run service. */
+  pollIntervalMs: number;
   /** Wakes the run service: an event was just recorded. */
   nudge(): void;
   /** Stops watchers (releasing their leases), the listener and the run service. */
@@ -39,22 +41,24 @@ export interface AssetServices {
 
 export async function startAssetServices(opts: AssetServicesOptions): Promise<AssetServices> {
   const { log } = opts;
-  const runs = new AssetRunService({
-    db: opts.db, client: opts.client, runOptions: opts.runOptions, logsFolder: opts.logsFolder,
-    pollIntervalMs: opts.config.pollIntervalMs, redriveAfterSeconds: opts.config.redriveAfterSeconds, log,
-  });
-  const nudge = (): void => runs.nudge();
+  let runs: AssetRunService | null = null;
+  const nudge = (): void => runs?.nudge();
   let listener: AssetEventListener | null = null;
   let watchers: AssetWatcherService | null = null;
   const declared = declaredWatchers(opts.dags);
-  try {
-    if (opts.listenUrl !== null) {
-      try {
-        listener = await listenForAssetEvents(opts.listenUrl, { onEvent: nudge, onError: log });
-      } catch (err) {
-        log(`asset events: cannot LISTEN (${(err as Error).message}); looking for due runs every ${opts.config.pollIntervalMs} ms instead`);
-      }
+  if (opts.listenUrl !== null) {
+    try {
+      listener = await listenForAssetEvents(opts.listenUrl, { onEvent: nudge, onError: log });
+    } catch (err) {
+      log(`asset events: cannot LISTEN (${(err as Error).message}); polling for due runs instead`);
     }
+  }
+  const pollIntervalMs = opts.config.pollIntervalMs ?? (listener ? 5000 : 250);
+  runs = new AssetRunService({
+    db: opts.db, client: opts.client, runOptions: opts.runOptions, logsFolder: opts.logsFolder,
+    pollIntervalMs, redriveAfterSeconds: opts.config.redriveAfterSeconds, log,
+  });
+  try {
     runs.start();
     for (const c of declared.conflicts) log(c);
     if (declared.watchers.length > 0) {
@@ -66,15 +70,17 @@ export async function startAssetServices(opts: AssetServicesOptions): Promise<As
     await runs.stop();
     throw err;
   }
-  log(`assets: data-aware runs on (${listener ? 'woken by Postgres notifications' : `every ${opts.config.pollIntervalMs} ms`}), ${declared.watchers.length} watcher(s)`);
+  log(`assets: data-aware runs on (${listener ? 'woken by Postgres notifications, ' : ''}looking at least every ${pollIntervalMs} ms), ${declared.watchers.length} watcher(s)`);
+  const service = runs;
   return {
-    runs,
+    runs: service,
+    pollIntervalMs,
     watchers,
     nudge,
     stop: async () => {
       await watchers?.stop();
       await listener?.close();
-      await runs.stop();
+      await service.stop();
     },
   };
 }

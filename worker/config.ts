@@ -33,8 +33,12 @@ export interface UpdraftConfig {
 
 /** Data-aware runs and asset watchers in the worker; see docs/assets.md. */
 export interface AssetRunConfig {
-  /** Longest wait between two looks for due asset-triggered runs when nothing wakes the worker (UPDRAFT_ASSET_POLL_INTERVAL_MS). */
-  pollIntervalMs: number;
+  /**
+   * Longest wait between two looks for due asset-triggered runs when nothing wakes the worker
+   * (UPDRAFT_ASSET_POLL_INTERVAL_MS). null: 250 ms without Postgres notifications (PGlite), 5 s
+   * with them (then the poll only covers a notification lost while reconnecting).
+   */
+  pollIntervalMs: number | null;
   /** A claimed run not started after this long is started by any worker (UPDRAFT_ASSET_REDRIVE_AFTER_SECONDS). */
   redriveAfterSeconds: number;
 }
@@ -102,7 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       kubePendingTimeoutSeconds: intEnv(env, 'UPDRAFT_K8S_PENDING_TIMEOUT_SECONDS', 300),
     },
     assets: {
-      pollIntervalMs: intEnv(env, 'UPDRAFT_ASSET_POLL_INTERVAL_MS', 1000),
+      pollIntervalMs: env.UPDRAFT_ASSET_POLL_INTERVAL_MS ? intEnv(env, 'UPDRAFT_ASSET_POLL_INTERVAL_MS', 0) : null,
       redriveAfterSeconds: intEnv(env, 'UPDRAFT_ASSET_REDRIVE_AFTER_SECONDS', 30),
     },
   };
