@@ -8,10 +8,11 @@ import { DIALECTS, openEmptyDatabase, rejectionOf, type TestDatabase } from './t
 
 const CORE = '2026_11_23_000001_engine_core';
 /** Every migration in order; a new migration is appended here. */
-const ALL = [CORE, '2026_11_23_000002_variables_connections', '2026_11_23_000003_task_instance_gpus', '2026_11_23_000004_pools'];
+const ALL = [CORE, '2026_11_23_000002_variables_connections', '2026_11_23_000003_task_instance_gpus', '2026_11_23_000004_pools', '2026_12_06_dag-versions_code'];
 const TABLES = [
   'connection',
   'dag',
+  'dag_code',
   'dag_run',
   'dag_version',
   'import_error',
