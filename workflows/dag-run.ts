@@ -137,7 +137,7 @@ export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
     try_number: tryNumber, map_index: mapIndex, state, exception, params: { ...dag.params, ...input.conf }, conf: input.conf,
   });
   const callbackRequest = (name: TaskCallbackName | DagCallbackName, taskId: string | null, tryNumber: number, state: string, exception: string | null, mapIndex = -1): RunCallbackRequest => ({
-    dagId, runId, specHash: input.specHash, key: callbackKey(taskId, name), payload: callbackPayload(name, taskId, tryNumber, state, exception, mapIndex),
+    dagId, runId, specHash: input.specHash, dagVersionId: input.dagVersionId, key: callbackKey(taskId, name), payload: callbackPayload(name, taskId, tryNumber, state, exception, mapIndex),
   });
   const queueCallback = (index: number, name: TaskCallbackName, tryNumber: number, state: string, exception: string | null, mapIndex = -1): void => {
     const task = graph.tasks[index]!;
