@@ -15,7 +15,7 @@ import { freePort, isPortFree } from '../../worker/temporal-server.js';
 import { migrateToLatest } from '../../db/migrate.js';
 import { lockPglite } from '../../worker/pglite-lock.js';
 import { CliError } from '../output.js';
-import { devInfoPath, openCliDatabase, readDevInfo, type DevInfo } from '../runtime.js';
+import { devInfoPath, openCliDatabase, readDevInfo, stackDagsFolder, type DevInfo } from '../runtime.js';
 
 function untilSignal(): Promise<string> {
   return new Promise((resolve) => {
@@ -60,7 +60,7 @@ export function registerDevCommands(program: Command): void {
       let stack: Stack | null = null;
       try {
         stack = await startStack({ config: { ...config, databaseUrl }, embeddedTemporal: 'persistent', ui: true, log, holder: 'updraft dev' });
-        const info: DevInfo = { pid: process.pid, databaseUrl, temporalAddress: stack.temporalAddress, uiUrl: stack.uiUrl };
+        const info: DevInfo = { pid: process.pid, databaseUrl, temporalAddress: stack.temporalAddress, uiUrl: stack.uiUrl, dagsFolder: config.dagsFolder };
         fs.writeFileSync(devInfoPath(config), JSON.stringify(info, null, 2));
         process.stdout.write(
           `\nUpdraft dev is up.\n  Temporal UI:  ${stack.uiUrl ?? '(external Temporal)'}\n  Temporal:     ${stack.temporalAddress}\n` +
@@ -90,7 +90,9 @@ export function registerDevCommands(program: Command): void {
       if (!address) throw new CliError('set TEMPORAL_ADDRESS (or start `updraft dev`) for the worker to connect to');
       if (!databaseUrl) throw new CliError('set DATABASE_URL (or start `updraft dev`): a standalone worker cannot share an embedded PGlite');
       const log = (line: string): void => void process.stderr.write(`[updraft worker] ${line}\n`);
-      const stack = await startStack({ config: { ...config, temporalAddress: address, databaseUrl }, log });
+      // A worker beside a running `updraft dev` parses the same folder, or the two would flip each other's DAGs inactive.
+      const dagsFolder = stackDagsFolder(config);
+      const stack = await startStack({ config: { ...config, temporalAddress: address, databaseUrl, dagsFolder }, log });
       try {
         const sig = await untilSignal();
         log(`${sig}: stopping`);

@@ -1,5 +1,5 @@
 /** Runs the built `updraft` command as a separate process, the way a user does. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -28,3 +28,26 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 90_00
     });
   });
 }
+
+/** Starts `updraft dev` and waits until it says it is up. */
+export async function startDev(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(process.execPath, [BIN, 'dev'], { env: { ...process.env, ...env }, cwd: ROOT });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 90_000;
+  while (!out.includes('Updraft dev is up')) {
+    if (child.exitCode !== null) throw new Error(`updraft dev exited early:\n${out}`);
+    if (Date.now() > deadline) throw new Error(`updraft dev did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { child, output: () => out };
+}
+
+/** Stops `updraft dev` with Ctrl-C; its exit code. */
+export async function stopDev(child: ChildProcess): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGINT');
+  return exited;
+}
+
