@@ -92,7 +92,7 @@ export interface DagBagOptions {
   importTimeoutMs?: number;
 }
 
-/** What one refresh changed, by filename relative to the DAGs folder. */
+/** What one refresh changed, by filename relative to the DAGs folder ('.': the folder itself went or came back). */
 export interface DagBagChanges {
   /** Files parsed again because their code changed (or that are new). */
   changed: string[];
@@ -133,19 +133,21 @@ export class DagBag {
 
   /**
    * Parses again what changed. `list`: list the folder for new and removed files (otherwise only
-   * the known files are bundled again; the first refresh always lists). `force`: evaluate every
-   * file again even when its code is unchanged (`dags reserialize`). Never throws for a bad file.
+   * the known files are bundled again; the first refresh always lists). Never throws for a bad file.
    */
-  async refresh(opts: { list?: boolean; force?: boolean } = {}): Promise<DagBagChanges> {
+  async refresh(opts: { list?: boolean } = {}): Promise<DagBagChanges> {
     const changes: DagBagChanges = { changed: [], removed: [] };
+    const wasMissing = this.errors.some((e) => e.filename === '.');
     if (!fs.existsSync(this.folder)) {
       changes.removed.push(...this.files.keys());
+      if (!wasMissing) changes.changed.push('.');
       this.files.clear();
       this.dags.clear();
       this.errors = [{ filename: '.', stacktrace: `DAGs folder ${this.folder} does not exist (set UPDRAFT_DAGS_FOLDER)` }];
       this.listed = false;
       return changes;
     }
+    if (wasMissing) changes.removed.push('.');
     const list = opts.list === true || !this.listed;
     const present = list
       ? listDagFiles(this.folder)
@@ -162,7 +164,7 @@ export class DagBag {
     try {
       for (const file of present) {
         const filename = path.relative(this.folder, file);
-        const parsed = await this.parseFile(file, filename, probe, opts.force === true);
+        const parsed = await this.parseFile(file, filename, probe);
         if (parsed) {
           this.files.set(filename, parsed);
           changes.changed.push(filename);
@@ -171,22 +173,22 @@ export class DagBag {
     } finally {
       await probe.close();
     }
-    if (changes.changed.length > 0 || changes.removed.length > 0 || this.errors.some((e) => e.filename === '.')) this.assemble();
+    if (changes.changed.length > 0 || changes.removed.length > 0) this.assemble();
     return changes;
   }
 
   /** The file's new parse, or null when its code is unchanged since the last one. */
-  private async parseFile(file: string, filename: string, probe: DagFileProbe, force: boolean): Promise<ParsedFile | null> {
+  private async parseFile(file: string, filename: string, probe: DagFileProbe): Promise<ParsedFile | null> {
     const previous = this.files.get(filename);
     let code: DagCode;
     try {
       code = await bundleDagFile(file, this.folder);
     } catch (err) {
       const error = formatError(err);
-      if (!force && previous && previous.code === null && previous.error === error) return null;
+      if (previous && previous.code === null && previous.error === error) return null;
       return { filename, code: null, dags: [], error };
     }
-    if (!force && previous?.code?.hash === code.hash) return null;
+    if (previous?.code?.hash === code.hash) return null;
     const failed = (error: string): ParsedFile => ({ filename, code, dags: [], error });
     const loaded = await loadDagCode(probe, file, code.bundle);
     if (!loaded.ok) return failed(loaded.error);

@@ -27,8 +27,6 @@ export interface DagProcessorOptions {
   /** Refresh on file-system events (UPDRAFT_DAGS_FOLDER_WATCH). */
   watch: boolean;
   log?: (line: string) => void;
-  /** Called after each sync that changed something (e.g. schedules follow the DAGs). */
-  onSynced?: (result: SyncResult) => void | Promise<void>;
 }
 
 /** Events closer than this are one refresh (an editor writes a file in several steps). */
@@ -54,13 +52,13 @@ export class DagProcessor {
    * Parses what changed and syncs it; returns the sync, or null when nothing changed. Queued
    * behind a refresh in progress. Errors (the database away) are logged and rethrown.
    */
-  refresh(opts: { list?: boolean; force?: boolean } = {}): Promise<SyncResult | null> {
+  refresh(opts: { list?: boolean } = {}): Promise<SyncResult | null> {
     const next = this.running.catch(() => null).then(() => this.refreshNow(opts));
     this.running = next;
     return next;
   }
 
-  private async refreshNow(opts: { list?: boolean; force?: boolean }): Promise<SyncResult | null> {
+  private async refreshNow(opts: { list?: boolean }): Promise<SyncResult | null> {
     if (this.stopped) return null;
     const log = this.opts.log ?? (() => undefined);
     try {
@@ -72,7 +70,6 @@ export class DagProcessor {
       const broken = this.opts.bag.importErrors.filter((e) => changes.changed.includes(e.filename));
       for (const e of broken) log(`DAG processor: ${e.filename} failed to load (updraft dags list-import-errors): ${e.stacktrace.split('\n')[0]}`);
       if (result.deactivated > 0) log(`DAG processor: ${result.deactivated} DAG(s) no longer in the folder marked inactive`);
-      await this.opts.onSynced?.(result);
       return result;
     } catch (err) {
       log(`DAG processor: refreshing ${this.opts.bag.folder} failed, trying again later: ${(err as Error).message}`);

@@ -67,6 +67,20 @@ describe('DagBag refresh', () => {
     expect([...bag.dags.keys()]).to.deep.equal(['b']);
   });
 
+  it('a DAGs folder that goes away and comes back is an import error, then its files again', async () => {
+    const gone = path.join(tempDir('bag-gone'), 'dags');
+    const bag = await DagBag.load(gone);
+    expect(bag.importErrors.map((e) => e.filename)).to.deep.equal(['.']);
+    expect(await bag.refresh()).to.deep.equal({ changed: [], removed: [] });
+    write(gone, 'lib/suffix.ts', "export const suffix = '';\n");
+    write(gone, 'c.ts', dagFile('c', "'c'"));
+    expect(await bag.refresh()).to.deep.equal({ changed: ['c.ts'], removed: ['.'] });
+    expect(bag.importErrors).to.deep.equal([]);
+    fs.rmSync(path.dirname(gone), { recursive: true, force: true });
+    expect(await bag.refresh()).to.deep.equal({ changed: ['.'], removed: ['c.ts'] });
+    expect(bag.dags.size).to.equal(0);
+  });
+
   it('the same file bundles to the same code from any working directory', async () => {
     const other = await DagBag.load(folder);
     const cwd = process.cwd();
