@@ -98,6 +98,36 @@ describe('DAG files edited while the worker runs', function () {
     expect(versions[0]!.spec_hash).to.not.equal(versions[1]!.spec_hash);
   });
 
+  it('a task failure names the .ts line of the DAG file (source maps), also for a stored version', async () => {
+    const source = (label: string): string => [
+      "import { dag } from 'updraft';",
+      '',
+      `// ${label}`,
+      "export default dag({ dagId: 'traced' }, (d) => {",
+      "  d.task({ taskId: 'fails' }, () => {",
+      `    throw new Error('failed in ${label}');`,
+      '  })();',
+      '});',
+    ].join('\n');
+    fs.writeFileSync(path.join(folder, 'traced.ts'), source('v1'));
+    await waitFor('traced version 1', async () => (await latestVersion('traced')) === 1, 20_000);
+    const current = await finishRun(stack, await startRun(stack, 'traced'));
+    expect(current.tis.get('fails')!.error).to.contain('Error: failed in v1').and.contain(`${path.join(folder, 'traced.ts')}:6:`);
+
+    // The stored version 1, evaluated after the file moved its lines down by two.
+    const gate = path.join(gates, 'traced');
+    fs.writeFileSync(path.join(folder, 'traced.ts'), source('v1').replace("import { dag } from 'updraft';", "import fs from 'node:fs';\nimport { dag } from 'updraft';\n\n").replace(
+      "  d.task({ taskId: 'fails' }, () => {", "  d.chain(d.task({ taskId: 'wait' }, async (_: void, ctx) => { while (!fs.existsSync(String(ctx.conf.gate))) await new Promise((r) => setTimeout(r, 100)); })(), d.task({ taskId: 'fails' }, () => {",
+    ).replace('  })();', '  })());'));
+    await waitFor('traced version 2', async () => (await latestVersion('traced')) === 2, 20_000);
+    const waiting = await startRun(stack, 'traced', { conf: { gate } });
+    fs.writeFileSync(path.join(folder, 'traced.ts'), source('v3'));
+    await waitFor('traced version 3', async () => (await latestVersion('traced')) === 3, 20_000);
+    fs.writeFileSync(gate, '');
+    const stored = await finishRun(stack, waiting);
+    expect(stored.tis.get('fails')!.error).to.contain('Error: failed in v1').and.contain(`${path.join(folder, 'traced.ts')}:9:`);
+  });
+
   it('a change to a task body alone makes a new version', async () => {
     const before = (await getLatestDagVersion(stack.database.db, 'edited'))!;
     fs.writeFileSync(path.join(folder, 'edited.ts'), gatedDag('edited', 'v3', { extraTask: true }));
