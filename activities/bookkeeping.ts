@@ -36,7 +36,7 @@ export function makeBookkeeping(db: Kysely<Database>): {
       if (row.spec_hash !== hash) {
         throw new DagVersionMismatchError(`dag_version ${versionId} has hash ${row.spec_hash}, the run expects ${hash}`);
       }
-      spec = row.spec as unknown as DagSpec;
+      spec = row.spec;
       if (cache.size > 32) cache.clear();
       cache.set(versionId, spec);
     }

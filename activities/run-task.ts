@@ -18,16 +18,13 @@ import type { Json } from '../spec/dag-spec.js';
 import { TaskInstanceState } from '../spec/states.js';
 import { TaskFailureType, type RunTaskRequest, type RunTaskResult, type XComEntry } from '../workflows/types.js';
 import { TaskExecutionError, type ExecutionRequest, type Executor, type ExecutorHandle } from './executors/types.js';
-import { TaskLogWriter, type Masker } from './task-log.js';
+import { TaskLogWriter, type TaskLogDeps } from './task-log.js';
 import { SecretMasker } from '../secrets/masker.js';
 import { prepareTry } from './templating/prepare-try.js';
 
-export interface RunTaskDeps {
-  db: Kysely<Database>;
+export interface RunTaskDeps extends TaskLogDeps {
   /** Executor by task kind ('function', 'process', 'container', 'empty'). */
   executorFor(req: RunTaskRequest): Executor;
-  logsFolder: string | null;
-  mask?: Masker;
   hostname?: string;
   /** GPU allocation hook (GPU workers); returns device ids and a release function. */
   allocateGpus?(req: RunTaskRequest, signal?: AbortSignal): Promise<{ devices: string[]; release(): void }>;

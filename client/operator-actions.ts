@@ -23,7 +23,7 @@ import {
   OperatorActionError,
   type ActionResult,
 } from '../engine/operator-actions.js';
-import type { DagSpec, Json } from '../spec/dag-spec.js';
+import type { Json } from '../spec/dag-spec.js';
 import type { DagRunType } from '../spec/states.js';
 import type { dagRun } from '../workflows/dag-run.js';
 import { operatorActionUpdate, RUN_FINISHING } from '../workflows/messages.js';
@@ -55,7 +55,7 @@ export async function applyOperatorAction(db: Kysely<Database>, client: Client, 
   if (!run) throw new OperatorActionError(`DAG run "${req.runId}" of DAG "${req.dagId}" not found (see updraft dags list-runs ${req.dagId})`);
   const version = run.dag_version_id === null ? undefined : await getDagVersion(db, run.dag_version_id);
   if (!version) throw new OperatorActionError(`DAG run "${req.runId}" refers to dag_version ${run.dag_version_id}, which is not in the database`);
-  const spec = version.spec as unknown as DagSpec;
+  const spec = version.spec;
   const action = validateAction(spec.tasks, req.action);
   const workflowId = run.workflow_id;
   const handle = client.workflow.getHandle<typeof dagRun>(workflowId);

@@ -11,7 +11,7 @@ import { getDag, getLatestDagVersion } from '../db/dag.repository.js';
 import { createDagRun, updateDagRunState } from '../db/dag-run.repository.js';
 import { DagRunExistsError } from '../db/errors.js';
 import { validateRunParams } from './params.js';
-import type { DagSpec, Json } from '../spec/dag-spec.js';
+import type { Json } from '../spec/dag-spec.js';
 import { DagRunType } from '../spec/states.js';
 import type { dagRun } from '../workflows/dag-run.js';
 import { DAG_ID, DAG_RUN_ID, DAG_RUN_STATE, LOGICAL_DATE, RUN_TYPE } from '../workflows/search-attributes.js';
@@ -76,7 +76,7 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
     throw new TriggerError(`conf must be a JSON object like {"key": "value"}, got ${Array.isArray(conf) ? 'an array' : JSON.stringify(conf)}`);
   }
   // Params are checked against their schemas before anything is recorded (Airflow's trigger does too).
-  const paramProblems = validateRunParams(version.spec as unknown as DagSpec, conf as Record<string, Json>);
+  const paramProblems = validateRunParams(version.spec, conf as Record<string, Json>);
   if (paramProblems.length > 0) throw new TriggerError(`invalid params for DAG "${opts.dagId}": ${paramProblems.join('; ')}`);
   const now = new Date();
   const runType = opts.runType ?? DagRunType.MANUAL;

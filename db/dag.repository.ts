@@ -3,6 +3,7 @@ import type { DagCodeRow, DagRow, DagVersionRow, Database } from './database.js'
 import { DagNotFoundError } from './errors.js';
 import { toJsonb } from './json.js';
 import { inTransaction } from './transaction.js';
+import type { DagSpec } from '../spec/dag-spec.js';
 
 export interface DagUpsert {
   dag_id: string;
@@ -70,7 +71,7 @@ export async function upsertDagVersion(
   db: Kysely<Database>,
   dag_id: string,
   spec_hash: string,
-  spec: unknown,
+  spec: DagSpec,
   code: DagCodeInput | null = null,
 ): Promise<DagVersionRef> {
   const specJson = toJsonb(spec, `dag "${dag_id}" spec`);

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { DagSpec } from '../spec/dag-spec.js';
 
 /**
  * Table types for the Postgres record. Columns are snake_case, as in Airflow's metadata database
@@ -42,7 +43,8 @@ export interface DagVersionTable {
   dag_id: string;
   version_number: number;
   spec_hash: string;
-  spec: Jsonb<JsonValue>;
+  /** The compiled spec as upsertDagVersion wrote it (spec_version says which format). */
+  spec: Jsonb<DagSpec>;
   /** The dag_code the version was parsed from; null for versions stored before code was kept. */
   code_hash: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: TimestampDefaultNow;
@@ -166,18 +168,26 @@ export interface VariableTable {
   description: string | null;
 }
 
-/** An Airflow Connection; password and extra are ciphertext when their flags are set. */
-export interface ConnectionTable {
-  conn_id: string;
+/**
+ * The fields of an Airflow Connection, declared once: the table stores them, secrets/store.ts
+ * reads and writes them in clear, secrets/connection-uri.ts maps them to and from a URI, templates
+ * and the CLI show them.
+ */
+export interface ConnectionFields {
   conn_type: string;
-  description: string | null;
   host: string | null;
   schema: string | null;
   login: string | null;
   password: string | null;
   port: number | null;
-  /** JSON text. */
+  /** JSON text of an object. */
   extra: string | null;
+}
+
+/** An Airflow Connection; password and extra are ciphertext when their flags are set. */
+export interface ConnectionTable extends ConnectionFields {
+  conn_id: string;
+  description: string | null;
   is_encrypted: ColumnType<boolean, boolean | undefined, boolean>;
   is_extra_encrypted: ColumnType<boolean, boolean | undefined, boolean>;
 }

@@ -2,7 +2,7 @@
  * Authoring options: camelCase in TypeScript, mapped to Airflow's snake_case names by the compiler.
  */
 import type { CallbackContext } from './callbacks.js';
-import type { TaskRef } from './dag.js';
+import type { TaskRef } from './xcom-arg.js';
 import type { Duration } from './duration.js';
 import type { Param } from './params.js';
 import type { Json } from '../spec/dag-spec.js';

@@ -3,18 +3,8 @@
  * `postgres://login:password@host:5432/schema?param=value`. Underscores in the type become hyphens
  * in the scheme and back. Pure.
  */
+import type { ConnectionFields } from '../db/database.js';
 import type { Json } from '../spec/dag-spec.js';
-
-export interface ConnectionFields {
-  conn_type: string;
-  host: string | null;
-  schema: string | null;
-  login: string | null;
-  password: string | null;
-  port: number | null;
-  /** JSON text of an object. */
-  extra: string | null;
-}
 
 export class ConnectionUriError extends Error {
   override readonly name = 'ConnectionUriError';

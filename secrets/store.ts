@@ -7,7 +7,7 @@
  *   password, or an extra with sensitive fields, without a key fails.
  */
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/database.js';
+import type { ConnectionFields, Database } from '../db/database.js';
 import { deleteConnection, getConnectionRow, insertConnection, listConnectionRows } from '../db/connection.repository.js';
 import { deleteVariable, getVariableRow, listVariableRows, upsertVariable } from '../db/variable.repository.js';
 import type { Json } from '../spec/dag-spec.js';
@@ -79,31 +79,15 @@ export async function listVariables(db: Kysely<Database>): Promise<Array<Omit<Va
   return (await listVariableRows(db)).map((r) => ({ key: r.key, description: r.description, is_encrypted: r.is_encrypted }));
 }
 
-export interface ConnectionInput {
+/** A connection in clear: its id and description, and its fields (db/database.ts ConnectionFields). */
+export interface ConnectionValue extends ConnectionFields {
   conn_id: string;
-  conn_type: string;
-  description?: string | null;
-  host?: string | null;
-  schema?: string | null;
-  login?: string | null;
-  password?: string | null;
-  port?: number | null;
-  /** A JSON object, or its text. */
-  extra?: string | Record<string, Json> | null;
+  description: string | null;
 }
 
-export interface ConnectionValue {
-  conn_id: string;
-  conn_type: string;
-  description: string | null;
-  host: string | null;
-  schema: string | null;
-  login: string | null;
-  password: string | null;
-  port: number | null;
-  /** JSON text of an object. */
-  extra: string | null;
-}
+/** What addConnection takes: conn_id and conn_type, any other field; extra also as an object. */
+export type ConnectionInput = Pick<ConnectionValue, 'conn_id' | 'conn_type'> &
+  Partial<Omit<ConnectionValue, 'conn_id' | 'conn_type' | 'extra'>> & { extra?: ConnectionValue['extra'] | Record<string, Json> };
 
 export type ConnectionSummary = Omit<ConnectionValue, 'password' | 'extra'> & { is_encrypted: boolean; is_extra_encrypted: boolean };
 
@@ -167,23 +151,11 @@ export async function getConnection(db: Kysely<Database>, connId: string, opts: 
     const what = `the ${field} of connection "${connId}"`;
     return readCipher(opts, what).decrypt(value, `connection:${connId}:${field}`, what);
   };
-  return {
-    conn_id: row.conn_id,
-    conn_type: row.conn_type,
-    description: row.description,
-    host: row.host,
-    schema: row.schema,
-    login: row.login,
-    password: decrypt(row.password, row.is_encrypted, 'password'),
-    port: row.port,
-    extra: decrypt(row.extra, row.is_extra_encrypted, 'extra'),
-  };
+  const { is_encrypted, is_extra_encrypted, ...value } = row;
+  return { ...value, password: decrypt(row.password, is_encrypted, 'password'), extra: decrypt(row.extra, is_extra_encrypted, 'extra') };
 }
 
 /** Connections without password and extra: listing never decrypts. */
 export async function listConnections(db: Kysely<Database>): Promise<ConnectionSummary[]> {
-  return (await listConnectionRows(db)).map((r) => ({
-    conn_id: r.conn_id, conn_type: r.conn_type, description: r.description, host: r.host, schema: r.schema,
-    login: r.login, port: r.port, is_encrypted: r.is_encrypted, is_extra_encrypted: r.is_extra_encrypted,
-  }));
+  return (await listConnectionRows(db)).map(({ password: _password, extra: _extra, ...summary }) => summary);
 }

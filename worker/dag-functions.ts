@@ -12,7 +12,8 @@ import { TaskFunctionNotFoundError, type FunctionLookup, type FunctionRef, type 
 import type { Database } from '../db/database.js';
 import { findDagVersionWithCode, getDagCode, getDagVersionWithCode, type DagVersionWithCode } from '../db/dag.repository.js';
 import { compileDag } from '../sdk/compile.js';
-import { isDagDefinition, type TaskFunction } from '../sdk/dag.js';
+import { isDagDefinition } from '../sdk/dag.js';
+import type { TaskFunction } from '../sdk/task.js';
 import { DagFileProbe, formatError, loadDagCode, type DagBag } from './dag-bag.js';
 
 type Functions = ReadonlyMap<string, TaskFunction<unknown, unknown>>;

@@ -22,6 +22,7 @@ import {
   XCOM_RETURN_PATH,
   type JobManifestOptions,
 } from './kubernetes-manifest.js';
+import { exitCodeFailure, type ExitFailureKind } from './exit-code.js';
 import {
   FAIL_EXIT_CODE,
   SKIP_EXIT_CODE,
@@ -358,19 +359,14 @@ class JobRun {
     if (term?.reason === 'OOMKilled') {
       throw new TaskExecutionError(`Kubernetes Job ${this.ref}: container was OOMKilled (exit code ${exitCode ?? '?'})`, 'oom', exitCode, lastLines);
     }
-    if (exitCode === SKIP_EXIT_CODE) {
-      throw new TaskExecutionError(`Kubernetes Job ${this.ref}: container exited with code ${SKIP_EXIT_CODE} (skip requested)`, 'skip', exitCode, lastLines);
-    }
-    if (exitCode === FAIL_EXIT_CODE) {
-      throw new TaskExecutionError(`Kubernetes Job ${this.ref}: container exited with code ${FAIL_EXIT_CODE} (fail without retry requested)`, 'fail', exitCode, lastLines);
-    }
     if (exitCode !== null) {
-      throw new TaskExecutionError(
-        `Kubernetes Job ${this.ref} failed: container exited with code ${exitCode}${term?.reason ? ` (${term.reason})` : ''}`,
-        'exit',
-        exitCode,
-        lastLines,
-      );
+      const describe = (kind: ExitFailureKind): string => {
+        if (kind === 'skip') return `Kubernetes Job ${this.ref}: container exited with code ${SKIP_EXIT_CODE} (skip requested)`;
+        if (kind === 'fail') return `Kubernetes Job ${this.ref}: container exited with code ${FAIL_EXIT_CODE} (fail without retry requested)`;
+        return `Kubernetes Job ${this.ref} failed: container exited with code ${exitCode}${term?.reason ? ` (${term.reason})` : ''}`;
+      };
+      // A failed Job whose container exited 0 (stopped from outside) is still a failure.
+      throw exitCodeFailure(exitCode, lastLines, describe) ?? new TaskExecutionError(describe('exit'), 'exit', exitCode, lastLines);
     }
     throw new TaskExecutionError(
       `Kubernetes Job ${this.ref} failed (${terminal.reason ?? 'Failed'})${terminal.message ? `: ${terminal.message}` : ''}`,

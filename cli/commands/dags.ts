@@ -12,7 +12,6 @@ import { getDag, getDagVersionByNumber, getLatestDagVersion, listDagVersions, li
 import { getDagRun, listDagRuns } from '../../db/dag-run.repository.js';
 import { listImportErrors } from '../../db/import-error.repository.js';
 import { renderDot, renderMermaid, renderText } from '../../sdk/graph-render.js';
-import type { DagSpec } from '../../spec/dag-spec.js';
 import { triggerDagRun, TriggerError } from '../../client/trigger.js';
 import { loadConfig, type UpdraftConfig } from '../../worker/config.js';
 import { DagBag, listDagFiles } from '../../worker/dag-bag.js';
@@ -162,7 +161,7 @@ export function registerDagsCommands(program: Command): void {
         const version = number === null ? await getLatestDagVersion(h.db, dagId) : await getDagVersionByNumber(h.db, dagId, number);
         if (!version) throw new CliError(`DAG "${dagId}" has no version ${number ?? ''} stored (see \`updraft dags list-versions ${dagId}\`)`);
         if (!dag.is_active) process.stderr.write(`DAG "${dagId}" is inactive: ${dag.fileloc} no longer defines it (the last version it had is shown)\n`);
-        process.stdout.write(`${render(version.spec as unknown as DagSpec)}\n`);
+        process.stdout.write(`${render(version.spec)}\n`);
       } finally {
         await h.close();
       }
@@ -332,7 +331,7 @@ export function registerDagsCommands(program: Command): void {
       try {
         const v = await getLatestDagVersion(h.db, dagId);
         if (!v) throw new CliError(`DAG "${dagId}" not found`);
-        process.stdout.write(`${JSON.stringify({ version: v.version_number, hash: v.spec_hash, spec: v.spec as unknown as DagSpec }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ version: v.version_number, hash: v.spec_hash, spec: v.spec }, null, 2)}\n`);
       } finally {
         await h.close();
       }

@@ -5,7 +5,6 @@ import { listTaskInstances } from '../../db/task-instance.repository.js';
 import { listLogTries, readTaskLog } from '../../db/task-log.repository.js';
 import { loadConfig } from '../../worker/config.js';
 import { getDagVersion } from '../../db/dag.repository.js';
-import type { DagSpec } from '../../spec/dag-spec.js';
 import { runOperatorCommand } from '../operator-action.js';
 import { CliError, parseOutput, print } from '../output.js';
 import { openCliDatabase } from '../runtime.js';
@@ -118,7 +117,7 @@ async function matchTasks(dagId: string, runId: string, regex: string): Promise<
     const run = await getDagRun(h.db, dagId, runId);
     if (!run) throw new CliError(`DAG run "${runId}" of DAG "${dagId}" not found (see updraft dags list-runs ${dagId})`);
     const version = run.dag_version_id === null ? undefined : await getDagVersion(h.db, run.dag_version_id);
-    const ids = ((version?.spec as unknown as DagSpec | undefined)?.tasks ?? []).map((t) => t.task_id);
+    const ids = (version?.spec.tasks ?? []).map((t) => t.task_id);
     const matched = ids.filter((id) => re.test(id));
     if (matched.length === 0) throw new CliError(`--task-regex ${JSON.stringify(regex)} matches no task of DAG "${dagId}"; its tasks are: ${ids.join(', ')}`);
     return matched;
