@@ -30,7 +30,7 @@ const folders = {
   },
   activities: {
     rule: 'activities/ may import db/, secrets/, sdk/, engine/, spec/ and the workflow contract workflows/types, never the composition root or front ends',
-    mayImport: ['spec', 'engine', 'sdk', 'db', 'secrets', 'workflows/types'],
+    mayImport: ['spec', 'engine', 'sdk', 'db', 'secrets', 'artifacts', 'workflows/types'],
     packages: { deny: ['@temporalio/workflow', '@temporalio/worker', '@temporalio/client', '@temporalio/testing', 'commander', 'esbuild'] },
   },
   secrets: {
@@ -38,22 +38,27 @@ const folders = {
     mayImport: ['spec', 'db'],
     packages: { deny: [...temporalRuntime, '@temporalio/workflow', 'dockerode', '@kubernetes/client-node', 'esbuild', 'commander', 'nunjucks'] },
   },
-  db: { rule: 'db/ sits below everything but spec/: kysely, pg, PGlite and node only', mayImport: ['spec'], packages: { allow: ['node:*', 'kysely', 'pg', '@electric-sql/pglite'] } },
+  artifacts: {
+    rule: 'artifacts/ (the content-addressed artifact store) is a leaf used by activities/, cli/ and worker/: node and the S3 client only',
+    mayImport: ['spec'],
+    packages: { allow: ['node:*', '@aws-sdk/client-s3'] },
+  },
+  db: { rule: 'db/ sits below everything but spec/ and the pure engine/: kysely, pg, PGlite and node only', mayImport: ['spec', 'engine'], packages: { allow: ['node:*', 'kysely', 'pg', '@electric-sql/pglite'] } },
   migrations: { rule: 'migrations/ are frozen in time: they import kysely only', mayImport: [], packages: { allow: ['kysely'] } },
   client: {
-    rule: "client/ (what a Temporal client does: trigger, operator actions) may import db/, engine/, spec/, the workflow's messages, types and search attributes, and the workflow's types",
-    mayImport: ['spec', 'engine', 'db', 'workflows/messages', 'workflows/types', 'workflows/search-attributes'],
+    rule: "client/ (what a Temporal client does: trigger, operator actions) may import db/, engine/, spec/, secrets/ (to mask what it echoes), the workflow's messages, types and search attributes, and the workflow's types",
+    mayImport: ['spec', 'engine', 'db', 'secrets', 'workflows/messages', 'workflows/types', 'workflows/search-attributes'],
     mayImportTypes: ['workflows'],
     packages: { deny: ['@temporalio/worker', '@temporalio/workflow', '@temporalio/activity', '@temporalio/testing', 'dockerode', '@kubernetes/client-node', 'esbuild', 'commander', 'nunjucks'] },
   },
   worker: {
     rule: 'worker/ is the composition root: it may import every code folder but cli/',
-    mayImport: ['spec', 'engine', 'sdk', 'workflows', 'activities', 'secrets', 'db', 'client'],
+    mayImport: ['spec', 'engine', 'sdk', 'workflows', 'activities', 'secrets', 'artifacts', 'db', 'client'],
   },
   cli: {
     rule: 'cli/ (the updraft command) may import worker/, client/, secrets/, db/, sdk/, engine/ and spec/, not activities/ or workflows/ directly',
     // '../package.json': cli/main.js reads the version from the package root (it runs from dist/cli/).
-    mayImport: ['spec', 'engine', 'sdk', 'db', 'secrets', 'client', 'worker', '../package.json'],
+    mayImport: ['spec', 'engine', 'sdk', 'db', 'secrets', 'artifacts', 'client', 'worker', '../package.json'],
     packages: { deny: ['@temporalio/workflow', '@temporalio/activity', '@temporalio/testing'] },
   },
   dags: { rule: "dags/ are DAG files: the public SDK (sdk/index) only, plus their own helpers", mayImport: ['sdk/index'] },

@@ -18,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     recordStates: bookkeeping.recordStates,
     expandMappedTask: bookkeeping.expandMappedTask,
     reopenRun: bookkeeping.reopenRun,
+    failedTasks: bookkeeping.failedTasks,
     runTask: makeRunTask(deps),
     runCallback: makeRunCallback(deps),
     checkLatestOnly: controlFlow.checkLatestOnly,

@@ -85,6 +85,10 @@ export class TaskLogWriter implements TaskLogSink {
     this.write('system', line);
   }
 
+  redact(text: string): string {
+    return this.mask(text);
+  }
+
   tail(n: number): string[] {
     return this.recent.slice(-n);
   }

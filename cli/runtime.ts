@@ -20,6 +20,8 @@ export interface DevInfo {
   uiUrl: string | null;
   /** The DAGs folder the stack's worker parses (absent in files of older versions). */
   dagsFolder?: string;
+  /** Which database databaseUrl reaches: the dev's served PGlite, or DATABASE_URL's Postgres. */
+  database?: 'pglite' | 'postgres';
 }
 
 export function devInfoPath(config: UpdraftConfig): string {

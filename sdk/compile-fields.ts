@@ -27,10 +27,3 @@ export function positiveInt(value: number, field: string, fail: Fail): number {
   if (!Number.isInteger(value) || value < 1) return fail(`expected a positive integer, got ${String(value)}`, undefined, field);
   return value;
 }
-
-export function toIsoOrNull(value: string | Date | undefined, field: string, fail: Fail): string | null {
-  if (value === undefined) return null;
-  const d = value instanceof Date ? value : new Date(value);
-  if (Number.isNaN(d.getTime())) return fail(`expected an ISO date like '2025-01-01', got '${String(value)}'`, undefined, field);
-  return d.toISOString();
-}

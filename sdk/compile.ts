@@ -4,7 +4,7 @@
  */
 import { CALLBACK_OPTION, DAG_CALLBACKS, TASK_CALLBACKS, callbackKey, type CallbackContext } from './callbacks.js';
 import { canonicalJson } from './canonical-json.js';
-import { duration, positiveInt, stripUndefined, toIsoOrNull, type Fail } from './compile-fields.js';
+import { duration, positiveInt, stripUndefined, type Fail } from './compile-fields.js';
 import { branchGroups, linkChains } from './compile-graph.js';
 import { addMapSources, compileGroupExpand, compileMappings, mappedGroupMembers } from './compile-mapping.js';
 import { compileTask, groupDefaults } from './compile-task.js';
@@ -18,6 +18,7 @@ import { isXComArg, mapArgOf, xcomArgOwner, type XComArgInternal } from './xcom-
 import { branchTargets } from '../engine/control-flow.js';
 import { isXComRef } from '../engine/mapping.js';
 import { applyPriorityWeights } from '../engine/priority.js';
+import { compileSchedule } from './schedule.js';
 import { sha1Hex } from '../engine/sha1.js';
 import { SPEC_VERSION, type DagSpec, type InputTemplate, type Json, type MappedSpec, type TaskSpec, type VersionedDagSpec } from '../spec/dag-spec.js';
 
@@ -341,15 +342,12 @@ function compileDagCallbacks(c: Compilation, functions: Map<string, TaskFunction
 function dagSpec(c: Compilation, tasks: TaskSpec[], callbacks: NonNullable<DagSpec['callbacks']>): DagSpec {
   const { options, fail } = c;
   const dagParams = extractParams(options.params ?? {}, 'params', (m, field) => fail(m, undefined, field));
+  const { timetable, timezone, is_paused_upon_creation, ...scheduleFields } = compileSchedule(options, fail);
   return {
     spec_version: SPEC_VERSION,
     dag_id: c.dagId,
     description: options.description ?? null,
-    schedule: options.schedule ?? null,
-    start_date: toIsoOrNull(options.startDate, 'startDate', fail),
-    end_date: toIsoOrNull(options.endDate, 'endDate', fail),
-    catchup: options.catchup ?? false,
-    max_active_runs: positiveInt(options.maxActiveRuns ?? 16, 'maxActiveRuns', fail),
+    ...scheduleFields,
     max_active_tasks: positiveInt(options.maxActiveTasks ?? 16, 'maxActiveTasks', fail),
     dagrun_timeout: options.dagrunTimeout === undefined ? null : duration(options.dagrunTimeout, 'dagrunTimeout', fail),
     tags: [...(options.tags ?? [])],
@@ -364,6 +362,9 @@ function dagSpec(c: Compilation, tasks: TaskSpec[], callbacks: NonNullable<DagSp
     ...(c.draft.groups.length > 0
       ? { task_groups: Object.fromEntries(c.draft.groups.map((g) => [g.groupId, { parent: g.parent?.groupId ?? null, prefix_group_id: g.prefixGroupId, tooltip: g.tooltip }])) }
       : {}),
+    ...(timetable ? { timetable } : {}),
+    ...(timezone ? { timezone } : {}),
+    ...(is_paused_upon_creation !== undefined ? { is_paused_upon_creation } : {}),
   };
 }
 

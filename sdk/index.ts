@@ -22,3 +22,9 @@ export type { CallbackContext } from './callbacks.js';
 export { BranchError } from '../engine/control-flow.js';
 export type { SensorOptions, SensorResult, SensorFunction, FileSensorOptions, ExternalTaskSensorOptions, ProcessSensorOptions } from './sensors.js';
 export type { SensorMode, SensorSpec } from '../spec/dag-spec.js';
+export {
+  CronTriggerTimetable, MultipleCronTriggerTimetable, CronDataIntervalTimetable, DeltaTriggerTimetable, DeltaDataIntervalTimetable,
+  EventsTimetable, AssetAll, AssetAny,
+} from './timetables.js';
+export type { Schedule, TimetableDefinition, AssetCondition, CronTriggerOptions, EventsTimetableOptions } from './timetables.js';
+export type { TimetableSpec, AssetConditionSpec } from '../spec/dag-spec.js';

@@ -4,6 +4,7 @@
  * in the scheme and back. Pure.
  */
 import type { ConnectionFields } from '../db/database.js';
+import { jsonSyntaxReason } from './json-error.js';
 import type { Json } from '../spec/dag-spec.js';
 
 export class ConnectionUriError extends Error {
@@ -47,7 +48,7 @@ export function parseConnectionUri(uri: string): ConnectionFields {
     try {
       extra = JSON.parse(special) as Record<string, Json>;
     } catch (err) {
-      throw new ConnectionUriError(`--conn-uri: __extra__ is not JSON: ${(err as Error).message}`);
+      throw new ConnectionUriError(`--conn-uri: __extra__ is not JSON: ${jsonSyntaxReason(err)}`);
     }
   } else if ([...url.searchParams.keys()].length > 0) {
     extra = Object.fromEntries(url.searchParams.entries());

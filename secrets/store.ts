@@ -6,6 +6,7 @@
  * - a connection's password and extra are encrypted whenever a key is configured; storing a
  *   password, or an extra with sensitive fields, without a key fails.
  */
+import { jsonSyntaxReason } from './json-error.js';
 import type { Kysely } from 'kysely';
 import type { ConnectionFields, Database } from '../db/database.js';
 import { deleteConnection, getConnectionRow, insertConnection, listConnectionRows } from '../db/connection.repository.js';
@@ -133,11 +134,12 @@ function extraText(id: string, extra: string | Record<string, Json> | null): str
     try {
       parsed = JSON.parse(extra);
     } catch (err) {
-      throw new SecretInputError(`connection "${id}": extra must be a JSON object like {"region": "eu-west-1"}: ${(err as Error).message}`);
+      // Not the parser's message: it quotes the extra, which may hold a key.
+      throw new SecretInputError(`connection "${id}": extra must be a JSON object like {"region": "eu-west-1"}: ${jsonSyntaxReason(err)}`);
     }
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new SecretInputError(`connection "${id}": extra must be a JSON object like {"region": "eu-west-1"}, got ${JSON.stringify(parsed)}`);
+    throw new SecretInputError(`connection "${id}": extra must be a JSON object like {"region": "eu-west-1"}, got ${Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : `a ${typeof parsed}`}`);
   }
   return JSON.stringify(parsed);
 }

@@ -36,6 +36,7 @@ import {
   type Executor,
   type ExecutorHandle,
 } from './types.js';
+import { parseReturnJson } from './return-json.js';
 
 export { buildCreateOptions, DockerSpecError } from './docker-create-options.js';
 export type { CreateOptionsSettings } from './docker-create-options.js';
@@ -374,11 +375,7 @@ async function readReturnValue(ioDir: string): Promise<Json | undefined> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  try {
-    return JSON.parse(text) as Json;
-  } catch (err) {
-    throw new Error(`${RETURN_FILE}: the step wrote invalid JSON (${(err as Error).message})`);
-  }
+  return parseReturnJson(text, RETURN_FILE);
 }
 
 interface LogFollower {

@@ -32,6 +32,7 @@ import {
   type Executor,
   type ExecutorHandle,
 } from './types.js';
+import { parseReturnJson } from './return-json.js';
 
 export { buildJobManifest, jobNameFor, labelValue, XCOM_RETURN_PATH, KubernetesSpecError } from './kubernetes-manifest.js';
 export type { JobManifestOptions } from './kubernetes-manifest.js';
@@ -379,14 +380,9 @@ class JobRun {
   private parseXCom(message: string | undefined): Json | undefined {
     if (message === undefined || message.trim() === '') return undefined;
     try {
-      return JSON.parse(message) as Json;
+      return parseReturnJson(message, `${XCOM_RETURN_PATH} (the termination message)`);
     } catch (err) {
-      throw new TaskExecutionError(
-        `Kubernetes Job ${this.ref}: the XCom return value at ${XCOM_RETURN_PATH} is not valid JSON (${(err as Error).message}): ${message.slice(0, 200)}`,
-        'error',
-        0,
-        this.request.log.tail(LAST_LINES),
-      );
+      throw new TaskExecutionError(`Kubernetes Job ${this.ref}: ${(err as Error).message}`, 'error', 0, this.request.log.tail(LAST_LINES));
     }
   }
 

@@ -21,6 +21,7 @@ import type { Json, ProcessOperatorSpec } from '../../spec/dag-spec.js';
 import { isSameProcessAlive, killProcessGroup, liveGroupMembers, parseProcessHandle, readProcStat } from './process-registry.js';
 import { TaskExecutionError } from './types.js';
 import { exitCodeFailure, type ExitFailureKind } from './exit-code.js';
+import { parseReturnJson } from './return-json.js';
 import type { ExecutionRequest, ExecutionResult, Executor, ExecutorHandle, LogStream } from './types.js';
 
 export interface ProcessExecutorOptions {
@@ -323,9 +324,9 @@ async function readReturnValue(xcomDir: string): Promise<Json | undefined> {
     throw new TaskExecutionError(`cannot read $UPDRAFT_XCOM_DIR/return.json (${file}): ${(err as Error).message}`, 'error', 0);
   }
   try {
-    return JSON.parse(text) as Json;
+    return parseReturnJson(text, `$UPDRAFT_XCOM_DIR/return.json (${file})`);
   } catch (err) {
-    throw new TaskExecutionError(`$UPDRAFT_XCOM_DIR/return.json (${file}) is not valid JSON: ${(err as Error).message}`, 'error', 0);
+    throw new TaskExecutionError((err as Error).message, 'error', 0);
   }
 }
 

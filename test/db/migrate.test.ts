@@ -8,14 +8,31 @@ import { DIALECTS, openEmptyDatabase, rejectionOf, type TestDatabase } from './t
 
 const CORE = '2026_11_23_000001_engine_core';
 /** Every migration in order; a new migration is appended here. */
-const ALL = [CORE, '2026_11_23_000002_variables_connections', '2026_11_23_000003_task_instance_gpus', '2026_11_23_000004_pools', '2026_12_06_dag-versions_code'];
+const ALL = [
+  CORE,
+  '2026_11_23_000002_variables_connections',
+  '2026_11_23_000003_task_instance_gpus',
+  '2026_11_23_000004_pools',
+  '2026_12_06_000005_ml_lineage',
+  '2026_12_06_000006_ml_registry',
+  '2026_12_06_000007_dag_code',
+];
 const TABLES = [
+  'artifact',
   'connection',
   'dag',
   'dag_code',
   'dag_run',
   'dag_version',
+  'execution',
   'import_error',
+  'lineage_event',
+  'metric',
+  'model_alias',
+  'model_evaluation',
+  'model_promotion',
+  'model_version',
+  'registered_model',
   'slot_pool',
   'task_instance',
   'task_instance_history',

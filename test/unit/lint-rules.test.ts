@@ -52,7 +52,7 @@ const probes: Probe[] = [
   },
   {
     dir: 'db',
-    allowed: ["import type { DagSpec } from '../spec/dag-spec.js';", "import { Pool } from 'pg';"],
+    allowed: ["import type { DagSpec } from '../spec/dag-spec.js';", "import { Pool } from 'pg';", "import { validateEvaluationResults } from '../engine/promotion.js';"],
     forbidden: ["import { SecretMasker } from '../secrets/masker.js';", "import Docker from 'dockerode';"],
   },
   {
