@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README quick start, `make test`, CI). Installs what it needs, starts the real
-# services the tests use (Postgres, dockerd, a Kubernetes API server with kwok nodes; Temporal is
-# started by the tests themselves), runs lint, typecheck and every mocha suite, then stops the services.
+# services the tests use (Postgres, dockerd, a Kubernetes API server with kwok nodes and a real
+# node; Temporal is started by the tests themselves), runs lint, typecheck and every mocha suite,
+# then stops the services.
 #   UPDRAFT_TEST_SERVICES="postgres dockerd k8s"   which services to start (default: all)
 #   UPDRAFT_TEST_GLOB='dist/test/unit/**/*.test.js'  run a subset
 set -uo pipefail
@@ -29,7 +30,14 @@ export PATH="$(dirname "$temporal_cli"):$PATH"
 k8s_env="$UPDRAFT_SERVICES_DIR/k8s.env"
 if [[ " $services " == *" k8s "* ]]; then
   step "starting the Kubernetes test cluster in the background"
-  (bash scripts/services/k8s.sh start > "$k8s_env" 2> "$UPDRAFT_SERVICES_DIR/k8s-start.log"; echo $? > "$UPDRAFT_SERVICES_DIR/k8s.rc") &
+  # Its real node runs pods on the dockerd started below (k8s.sh waits for it); without one, none.
+  k8s_vars=()
+  if [[ " $services " == *" dockerd "* ]]; then
+    k8s_vars=("DOCKER_HOST=unix://$UPDRAFT_SERVICES_DIR/dockerd/docker.sock")
+  elif [ -z "${DOCKER_HOST:-}" ]; then
+    k8s_vars=("UPDRAFT_K8S_REAL_NODE=${UPDRAFT_K8S_REAL_NODE:-0}")
+  fi
+  (env "${k8s_vars[@]}" bash scripts/services/k8s.sh start > "$k8s_env" 2> "$UPDRAFT_SERVICES_DIR/k8s-start.log"; echo $? > "$UPDRAFT_SERVICES_DIR/k8s.rc") &
   k8s_pid=$!
   started+=(k8s)
 fi

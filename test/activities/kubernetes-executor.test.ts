@@ -224,6 +224,8 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
   this.timeout(90_000);
   let clients: KubernetesClients;
   let namespace: string;
+  // The scheduler's verdicts count every node: the four kwok nodes, plus the real node when started.
+  let nodeCount: number;
 
   before(async function () {
     const kubeconfig = process.env['KUBECONFIG'];
@@ -234,6 +236,7 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
     namespace = ns;
     clients = makeKubernetesClients({ kubeconfigPath: kubeconfig });
     await clients.core.readNamespace({ name: namespace });
+    nodeCount = (await clients.core.listNode()).items.length;
   });
 
   afterEach(async () => {
@@ -325,7 +328,7 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
     expect(err.kind).to.equal('unschedulable');
     const schedLines = req.log.of('system').filter((l) => l.includes('Unschedulable: '));
     expect(schedLines, req.log.tail(10).join('\n')).to.have.length(1);
-    expect(schedLines[0]).to.match(/^pod .+ Unschedulable: 0\/4 nodes are available: /);
+    expect(schedLines[0]).to.match(new RegExp(`^pod .+ Unschedulable: 0/${nodeCount} nodes are available: `));
     expect(schedLines[0]).to.include("2 node(s) didn't match Pod's node affinity/selector");
     expect(schedLines[0]).to.include('2 node(s) had untolerated taint {nvidia.com/gpu: present}');
     const reason = schedLines[0]?.replace(/^pod .+ Unschedulable: /, '');
@@ -343,7 +346,8 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
     const err = await expectFailure(executor({}, { pendingTimeoutMs: 60_000 }).execute(req));
     expect(Date.now() - started).to.be.at.least(2000);
     expect(err.kind).to.equal('unschedulable');
-    expect(err.message).to.include('was not scheduled within 2s: 0/4 nodes are available: 2 Insufficient nvidia.com/gpu');
+    expect(err.message).to.include(`was not scheduled within 2s: 0/${nodeCount} nodes are available: `);
+    expect(err.message).to.include('2 Insufficient nvidia.com/gpu');
     const schedLines = req.log.of('system').filter((l) => l.includes('Insufficient nvidia.com/gpu'));
     // Once per distinct scheduler message: the scheduler may reword it between attempts
     // (e.g. with a preemption note), but the same message is never logged twice.
