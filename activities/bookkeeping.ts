@@ -13,7 +13,8 @@ import { checkMappable, pathKey } from '../engine/mapping.js';
 import { carriedFromRecord } from '../engine/operator-actions.js';
 import type { DagSpec, Json } from '../spec/dag-spec.js';
 import type {
-  CarriedRun, ExpandMappedTaskRequest, LoadRunRequest, LoadRunResult, RecordStatesRequest, ReopenRunRequest, XComEntry,
+  CarriedRun, ExpandMappedTaskRequest, FailedTasksRequest, FailedTasksResult, LoadRunRequest, LoadRunResult, RecordStatesRequest, ReopenRunRequest,
+  XComEntry,
 } from '../workflows/types.js';
 
 export class DagVersionMismatchError extends Error {
@@ -25,6 +26,7 @@ export function makeBookkeeping(db: Kysely<Database>): {
   recordStates(req: RecordStatesRequest): Promise<void>;
   expandMappedTask(req: ExpandMappedTaskRequest): Promise<void>;
   reopenRun(req: ReopenRunRequest): Promise<CarriedRun>;
+  failedTasks(req: FailedTasksRequest): Promise<FailedTasksResult>;
 } {
   // Specs are immutable per version id, so a small cache saves re-reading 10,000-task specs per chunk.
   const cache = new Map<number, DagSpec>();
@@ -36,7 +38,7 @@ export function makeBookkeeping(db: Kysely<Database>): {
       if (row.spec_hash !== hash) {
         throw new DagVersionMismatchError(`dag_version ${versionId} has hash ${row.spec_hash}, the run expects ${hash}`);
       }
-      spec = row.spec as unknown as DagSpec;
+      spec = row.spec;
       if (cache.size > 32) cache.clear();
       cache.set(versionId, spec);
     }
@@ -124,6 +126,15 @@ export function makeBookkeeping(db: Kysely<Database>): {
           await trx.insertInto('task_instance').values(rows as never).onConflict((oc) => oc.doNothing()).execute();
         }
       });
+    },
+
+    /** A failed run's root causes: its failed task instances (errors as stored, already masked). */
+    async failedTasks(req: FailedTasksRequest): Promise<FailedTasksResult> {
+      const failed = db.selectFrom('task_instance')
+        .where('dag_id', '=', req.dagId).where('run_id', '=', req.runId).where('state', '=', 'failed');
+      const tasks = await failed.select(['task_id', 'map_index', 'error']).orderBy('task_id').orderBy('map_index').limit(req.limit).execute();
+      const { total } = await failed.select((eb) => eb.fn.countAll<string>().as('total')).executeTakeFirstOrThrow();
+      return { tasks, total: Number(total) };
     },
 
     async recordStates(req: RecordStatesRequest): Promise<void> {

@@ -7,17 +7,12 @@
  * error is never retried.
  */
 import { Context } from '@temporalio/activity';
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/database.js';
 import type { CallbackContext } from '../sdk/callbacks.js';
 import type { RunCallbackRequest, RunCallbackResult } from '../workflows/types.js';
 import type { FunctionResolver } from './executors/in-process.js';
-import { TaskLogWriter, type Masker } from './task-log.js';
+import { TaskLogWriter, type TaskLogDeps } from './task-log.js';
 
-export interface CallbackDeps {
-  db: Kysely<Database>;
-  logsFolder: string | null;
-  mask?: Masker;
+export interface CallbackDeps extends TaskLogDeps {
   /** The DAG bag's resolver; a worker without one logs that it cannot run callbacks. */
   functions?: FunctionResolver;
   /** A callback that runs longer is abandoned (it cannot be killed in-process) and logged. */

@@ -10,9 +10,9 @@ import { getXCom } from '../db/xcom.repository.js';
 import type { Json } from '../spec/dag-spec.js';
 import { DagRunType } from '../spec/states.js';
 import type { LatestOnlyRequest, LatestOnlyResult, ReadXComRequest } from '../workflows/types.js';
-import { TaskLogWriter, type Masker } from './task-log.js';
+import { TaskLogWriter, type TaskLogDeps } from './task-log.js';
 
-export function makeControlFlow(deps: { db: Kysely<Database>; logsFolder: string | null; mask?: Masker }): {
+export function makeControlFlow(deps: TaskLogDeps): {
   checkLatestOnly(req: LatestOnlyRequest): Promise<LatestOnlyResult>;
   readXCom(req: ReadXComRequest): Promise<Json>;
 } {

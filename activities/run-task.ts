@@ -1,8 +1,9 @@
 /**
  * The runTask activity: one try of one task. It records the try in Postgres (start, end, state,
- * exit code, XCom, logs), heartbeats the executor's handle, turns cancellation into killing the
- * work, and reports failures as non-retryable ApplicationFailures so the workflow applies
- * Airflow's retry rules. Temporal's own retries are left for infrastructure failures only.
+ * exit code, XCom, logs), heartbeats the task, its try and the executor's handle
+ * (heartbeat-details.ts), turns cancellation into killing the work, and reports failures as
+ * non-retryable ApplicationFailures so the workflow applies Airflow's retry rules. Temporal's own
+ * retries are left for infrastructure failures only.
  */
 import os from 'node:os';
 import { Context, activityInfo } from '@temporalio/activity';
@@ -18,16 +19,14 @@ import type { Json } from '../spec/dag-spec.js';
 import { TaskInstanceState } from '../spec/states.js';
 import { TaskFailureType, type RunTaskRequest, type RunTaskResult, type XComEntry } from '../workflows/types.js';
 import { TaskExecutionError, type ExecutionRequest, type Executor, type ExecutorHandle } from './executors/types.js';
-import { TaskLogWriter, type Masker } from './task-log.js';
+import { handleFromHeartbeat, tryHeartbeat } from './heartbeat-details.js';
+import { TaskLogWriter, type TaskLogDeps } from './task-log.js';
 import { SecretMasker } from '../secrets/masker.js';
 import { prepareTry } from './templating/prepare-try.js';
 
-export interface RunTaskDeps {
-  db: Kysely<Database>;
+export interface RunTaskDeps extends TaskLogDeps {
   /** Executor by task kind ('function', 'process', 'container', 'empty'). */
   executorFor(req: RunTaskRequest): Executor;
-  logsFolder: string | null;
-  mask?: Masker;
   hostname?: string;
   /** GPU allocation hook (GPU workers); returns device ids and a release function. */
   allocateGpus?(req: RunTaskRequest, signal?: AbortSignal): Promise<{ devices: string[]; release(): void }>;
@@ -47,9 +46,9 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
     // Heartbeat on a timer from the start, not only between admission polls: under load one slot
     // request or the try-start write can wait on Postgres locks longer than the heartbeat timeout,
     // and Temporal would then time the attempt out. An earlier attempt's executor handle is kept.
-    const previousHandle = info.attempt > 1 ? (info.heartbeatDetails as ExecutorHandle | undefined) : undefined;
+    const previousHandle = info.attempt > 1 ? handleFromHeartbeat(info.heartbeatDetails) : undefined;
     let handle: ExecutorHandle | undefined = previousHandle;
-    const beat = (): void => ctx.heartbeat(handle);
+    const beat = (): void => ctx.heartbeat(tryHeartbeat(req, handle));
     const ticker = setInterval(beat, deps.heartbeatIntervalMs ?? 1000);
     ticker.unref();
     // Cross-run rules first (depends_on_past, pools, max_active_tasks and max_active_tis_per_dag
@@ -60,7 +59,7 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
       admission = await admitTry({
         db: deps.db, hostname, log: (line) => log.system(line), signal: ctx.cancellationSignal,
         // Keep an earlier attempt's executor handle in the heartbeat details while waiting.
-        heartbeat: () => ctx.heartbeat(info.attempt > 1 ? info.heartbeatDetails : undefined),
+        heartbeat: () => ctx.heartbeat(tryHeartbeat(req, previousHandle)),
         heartbeatTimeoutMs: info.heartbeatTimeoutMs ?? 20_000,
         keepRequestOnAbort: () => !(ctx.cancellationDetails?.cancelRequested ?? false),
       }, req);

@@ -9,6 +9,15 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
 import { appendTaskLogs } from '../db/task-log.repository.js';
 import type { LogStream, TaskLogSink } from './executors/types.js';
+import type { Masker } from '../secrets/masker.js';
+
+/** What writing a try's (or callback's) log needs; runTask, runCallback and the control-flow activities share it. */
+export interface TaskLogDeps {
+  db: Kysely<Database>;
+  /** Where log files go (null: the database only). */
+  logsFolder: string | null;
+  mask?: Masker;
+}
 
 export interface TaskLogKey {
   dag_id: string;
@@ -17,9 +26,6 @@ export interface TaskLogKey {
   map_index: number;
   try_number: number;
 }
-
-/** Replaces secrets in a line; the identity until connections/secrets exist. */
-export type Masker = (line: string) => string;
 
 /** Path of a try's log file, Airflow-style. Ids are safe path segments (compiler-validated charset). */
 export function taskLogPath(logsFolder: string, key: TaskLogKey): string {
@@ -77,6 +83,10 @@ export class TaskLogWriter implements TaskLogSink {
 
   system(line: string): void {
     this.write('system', line);
+  }
+
+  redact(text: string): string {
+    return this.mask(text);
   }
 
   tail(n: number): string[] {

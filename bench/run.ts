@@ -21,6 +21,7 @@ import { startStack, type Stack } from '../worker/stack.js';
 import { freePort } from '../worker/temporal-server.js';
 import * as baselineActivities from './baseline/activities.js';
 import { median, percentile } from './stats.js';
+import { dagRunResult } from '../client/run-result.js';
 
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 5);
 
@@ -62,7 +63,7 @@ export default dag({ dagId: 'bench_10k', maxActiveTasks: 500 }, (d) => {
 async function runDag(stack: Stack, dagId: string): Promise<{ seconds: number; runId: string; state: string }> {
   const started = Date.now();
   const run = await triggerDagRun(stack.database.db, stack.client, { dagId, runOptions: stack.config.run });
-  const result = await run.handle.result();
+  const result = await dagRunResult(run.handle);
   return { seconds: (Date.now() - started) / 1000, runId: run.runId, state: result.state };
 }
 

@@ -7,6 +7,7 @@ import { registerDevCommands } from './commands/dev.js';
 import { registerPoolsCommands } from './commands/pools.js';
 import { registerTasksCommands } from './commands/tasks.js';
 import { registerVariablesCommands } from './commands/variables.js';
+import { exitAfterDrain } from './exit.js';
 import { CliError } from './output.js';
 
 export function buildProgram(): Command {
@@ -43,9 +44,19 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module || process.argv[1]?.endsWith('updraft.js')) {
-  void main(process.argv).then((code) => {
-    // Temporal's native runtime can keep the event loop alive; exit once the command is done.
-    process.exit(code);
+/**
+ * Runs the command line and exits with its code. bin/updraft.js calls this explicitly: however the
+ * CLI is started (`node bin/updraft.js`, `npx updraft`, `npm exec`, an `npm link` or global install,
+ * where argv[1] is a symlink named `updraft`), no entry check on require.main or argv is needed.
+ */
+export async function run(argv: string[] = process.argv): Promise<never> {
+  // A reader that stopped reading (`updraft … | head`) ends the command quietly, as SIGPIPE would.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    throw err;
   });
+  return exitAfterDrain(await main(argv));
 }
+
+// `node dist/cli/main.js ...` also works.
+if (require.main === module) void run();

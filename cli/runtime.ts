@@ -18,6 +18,8 @@ export interface DevInfo {
   databaseUrl: string | null;
   temporalAddress: string;
   uiUrl: string | null;
+  /** Which database databaseUrl reaches: the dev's served PGlite, or DATABASE_URL's Postgres. */
+  database?: 'pglite' | 'postgres';
 }
 
 export function devInfoPath(config: UpdraftConfig): string {

@@ -23,12 +23,13 @@ import {
   OperatorActionError,
   type ActionResult,
 } from '../engine/operator-actions.js';
-import type { DagSpec, Json } from '../spec/dag-spec.js';
+import type { Json } from '../spec/dag-spec.js';
 import type { DagRunType } from '../spec/states.js';
-import type { dagRun } from '../workflows/dag-run.js';
+import type { dagRun } from '../workflows/dag-run/index.js';
 import { operatorActionUpdate, RUN_FINISHING } from '../workflows/messages.js';
 import { DAG_ID, DAG_RUN_ID, DAG_RUN_STATE, LOGICAL_DATE, RUN_TYPE } from '../workflows/search-attributes.js';
 import { DAG_RUN_WORKFLOW, type DagRunInput, type RunOptions } from '../workflows/types.js';
+import { runLinks } from './run-links.js';
 
 export { OperatorActionError };
 
@@ -39,6 +40,8 @@ export interface OperatorActionRequest {
   action: unknown;
   /** Used when the run is re-opened (task queue, heartbeat timeout, ...). */
   runOptions: RunOptions;
+  /** The workers' task-log folder, for the re-opened execution's memo and details. */
+  logsFolder?: string | null;
 }
 
 export interface OperatorActionOutcome extends ActionResult {
@@ -55,7 +58,7 @@ export async function applyOperatorAction(db: Kysely<Database>, client: Client, 
   if (!run) throw new OperatorActionError(`DAG run "${req.runId}" of DAG "${req.dagId}" not found (see updraft dags list-runs ${req.dagId})`);
   const version = run.dag_version_id === null ? undefined : await getDagVersion(db, run.dag_version_id);
   if (!version) throw new OperatorActionError(`DAG run "${req.runId}" refers to dag_version ${run.dag_version_id}, which is not in the database`);
-  const spec = version.spec as unknown as DagSpec;
+  const spec = version.spec;
   const action = validateAction(spec.tasks, req.action);
   const workflowId = run.workflow_id;
   const handle = client.workflow.getHandle<typeof dagRun>(workflowId);
@@ -93,6 +96,7 @@ export async function applyOperatorAction(db: Kysely<Database>, client: Client, 
         options: req.runOptions,
         reopen: { action },
       };
+      const links = runLinks(req.dagId, req.runId, req.logsFolder);
       try {
         await client.workflow.start<typeof dagRun>(DAG_RUN_WORKFLOW, {
           workflowId,
@@ -109,9 +113,9 @@ export async function applyOperatorAction(db: Kysely<Database>, client: Client, 
             { key: DAG_RUN_STATE, value: 'running' },
             ...(run.logical_date ? [{ key: LOGICAL_DATE, value: run.logical_date }] : []),
           ],
-          memo: { dag_version: version.version_number, spec_hash: version.spec_hash, conf: run.conf ?? {}, reopened_by: action },
+          memo: { dag_version: version.version_number, spec_hash: version.spec_hash, conf: run.conf ?? {}, reopened_by: action, ...links.memo },
           staticSummary: `${req.dagId} · ${req.runId} (re-opened)`,
-          staticDetails: `DAG **${req.dagId}** version ${version.version_number}, run \`${req.runId}\` re-opened by an operator action`,
+          staticDetails: `DAG **${req.dagId}** version ${version.version_number}, run \`${req.runId}\` re-opened by an operator action\n\n${links.details}`,
         });
         return { ...plan, dry_run: false, workflowId, reopened: true };
       } catch (err) {

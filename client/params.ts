@@ -6,6 +6,8 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { mergeParams, type MergedParam } from '../engine/params.js';
+import { MASK } from '../secrets/masker.js';
+import { isSensitiveName } from '../secrets/sensitive.js';
 import type { ParamSchema } from '../spec/dag-spec.js';
 import type { DagSpec, Json } from '../spec/dag-spec.js';
 
@@ -45,7 +47,12 @@ export function checkParam(p: MergedParam): string[] {
   if (!p.spec || Object.keys(p.spec.schema).length === 0) return [];
   const validate = validatorFor(p.spec.schema);
   if (validate(p.value)) return [];
-  return (validate.errors ?? []).map((e) => `${where}${jsonPath(e.instancePath)}: ${describe(e)}, got ${preview(valueAt(p.value as Json, e.instancePath))}`);
+  return (validate.errors ?? []).map((e) => {
+    // A value under a sensitive name (api_key, password, token, ...) is not echoed: the message
+    // reaches the terminal, the REST caller and logs.
+    const secret = isSensitiveName(p.name) || e.instancePath.split('/').some((seg) => seg !== '' && isSensitiveName(seg));
+    return `${where}${jsonPath(e.instancePath)}: ${describe(e)}, got ${secret ? MASK : preview(valueAt(p.value as Json, e.instancePath))}`;
+  });
 }
 
 /** Every problem with the params of a run of `dag` with `conf`; empty when the run may start. */

@@ -11,9 +11,10 @@ import { getDag, getLatestDagVersion } from '../db/dag.repository.js';
 import { createDagRun, updateDagRunState } from '../db/dag-run.repository.js';
 import { DagRunExistsError } from '../db/errors.js';
 import { validateRunParams } from './params.js';
-import type { DagSpec, Json } from '../spec/dag-spec.js';
+import { runLinks } from './run-links.js';
+import type { Json } from '../spec/dag-spec.js';
 import { DagRunType } from '../spec/states.js';
-import type { dagRun } from '../workflows/dag-run.js';
+import type { dagRun } from '../workflows/dag-run/index.js';
 import { DAG_ID, DAG_RUN_ID, DAG_RUN_STATE, LOGICAL_DATE, RUN_TYPE } from '../workflows/search-attributes.js';
 import { DAG_RUN_WORKFLOW, type DagRunInput, type RunOptions } from '../workflows/types.js';
 
@@ -26,9 +27,40 @@ export function dagRunWorkflowId(dagId: string, runId: string): string {
   return `dag:${dagId}:run:${runId}`;
 }
 
-/** Airflow's run id format: `manual__2025-01-01T00:00:00+00:00`. */
-export function defaultRunId(runType: string, at: Date): string {
-  return `${runType}__${at.toISOString().replace(/\.\d{3}Z$/, '+00:00').replace(/Z$/, '+00:00')}`;
+/** Microseconds since the epoch: wall-clock milliseconds with the high-resolution clock's fraction. */
+export type MicrosecondClock = () => bigint;
+
+export const systemMicroseconds: MicrosecondClock = () =>
+  BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1000));
+
+/**
+ * Airflow 3's default run id: `manual__2025-01-01T00:00:00.123456+00:00` (the run type and the
+ * timestamp with microseconds, as Python's isoformat prints it). Seconds alone made two triggers in
+ * the same second collide.
+ */
+export function defaultRunId(runType: string, atMicros: bigint): string {
+  const date = new Date(Number(atMicros / 1000n));
+  const micros = String(atMicros % 1_000_000n).padStart(6, '0');
+  return `${runType}__${date.toISOString().slice(0, 19)}.${micros}+00:00`;
+}
+
+/**
+ * The path of the first number in `value` that JSON cannot carry (Infinity, -Infinity, NaN), e.g.
+ * `conf.threshold`; null when there is none. JSON.parse turns a literal like 1e400 into Infinity,
+ * which Postgres and Temporal would store as null.
+ */
+export function nonFiniteNumberPath(value: unknown, where: string): string | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? null : where;
+  if (value === null || typeof value !== 'object') return null;
+  for (const [k, v] of Object.entries(value)) {
+    const found = nonFiniteNumberPath(v, Array.isArray(value) ? `${where}[${k}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${where}.${k}` : `${where}[${JSON.stringify(k)}]`);
+    if (found !== null) return found;
+  }
+  return null;
+}
+
+export function nonFiniteNumberMessage(path: string): string {
+  return `${path} is not a finite number (a literal like 1e400 overflows to Infinity, which JSON cannot store): pass a number between -1.7976931348623157e308 and 1.7976931348623157e308`;
 }
 
 const RUN_ID_PATTERN = /^[A-Za-z0-9_.:+-]+$/;
@@ -40,6 +72,10 @@ export interface TriggerOptions {
   logicalDate?: Date | null;
   runType?: (typeof DagRunType)[keyof typeof DagRunType];
   runOptions: RunOptions;
+  /** The workers' task-log folder: the workflow's memo and details point there (absent: only the command). */
+  logsFolder?: string | null;
+  /** Where the default run id's timestamp comes from (tests pin it). */
+  clock?: MicrosecondClock;
 }
 
 export interface TriggeredRun {
@@ -59,12 +95,15 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
   if (typeof conf !== 'object' || conf === null || Array.isArray(conf)) {
     throw new TriggerError(`conf must be a JSON object like {"key": "value"}, got ${Array.isArray(conf) ? 'an array' : JSON.stringify(conf)}`);
   }
+  const nonFinite = nonFiniteNumberPath(conf, 'conf');
+  if (nonFinite !== null) throw new TriggerError(nonFiniteNumberMessage(nonFinite));
   // Params are checked against their schemas before anything is recorded (Airflow's trigger does too).
-  const paramProblems = validateRunParams(version.spec as unknown as DagSpec, conf as Record<string, Json>);
+  const paramProblems = validateRunParams(version.spec, conf as Record<string, Json>);
   if (paramProblems.length > 0) throw new TriggerError(`invalid params for DAG "${opts.dagId}": ${paramProblems.join('; ')}`);
-  const now = new Date();
+  const micros = (opts.clock ?? systemMicroseconds)();
+  const now = new Date(Number(micros / 1000n));
   const runType = opts.runType ?? DagRunType.MANUAL;
-  const runId = opts.runId ?? defaultRunId(runType, now);
+  const runId = opts.runId ?? defaultRunId(runType, micros);
   if (!RUN_ID_PATTERN.test(runId) || runId.length > 250) {
     throw new TriggerError(`run_id "${runId}" may contain only ASCII letters, digits and _ . : + - (at most 250 characters)`);
   }
@@ -77,7 +116,11 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
       conf: conf as Record<string, unknown>, queued_at: now,
     });
   } catch (err) {
-    if (err instanceof DagRunExistsError) throw new TriggerError(`a run with run_id "${runId}" already exists for DAG "${opts.dagId}"; pick another --run-id`);
+    if (err instanceof DagRunExistsError) {
+      throw new TriggerError(opts.runId === undefined
+        ? `another run of DAG "${opts.dagId}" was triggered at the same instant and took the default run_id "${runId}"; trigger again, or pass a run id of your own (--run-id)`
+        : `a run with run_id "${runId}" already exists for DAG "${opts.dagId}"; pick another --run-id`);
+    }
     throw err;
   }
   const input: DagRunInput = {
@@ -88,6 +131,7 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
     conf: conf as Record<string, Json>,
     options: opts.runOptions,
   };
+  const links = runLinks(opts.dagId, runId, opts.logsFolder);
   try {
     const handle = await client.workflow.start<typeof dagRun>(DAG_RUN_WORKFLOW, {
       workflowId,
@@ -102,9 +146,9 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
         { key: DAG_RUN_STATE, value: 'queued' },
         ...(logicalDate ? [{ key: LOGICAL_DATE, value: logicalDate }] : []),
       ],
-      memo: { dag_version: version.version_number, spec_hash: version.spec_hash, conf },
+      memo: { dag_version: version.version_number, spec_hash: version.spec_hash, conf, ...links.memo },
       staticSummary: `${opts.dagId} · ${runId}`,
-      staticDetails: `DAG **${opts.dagId}** version ${version.version_number} (\`${version.spec_hash.slice(0, 12)}\`), ${runType} run \`${runId}\``,
+      staticDetails: `DAG **${opts.dagId}** version ${version.version_number} (\`${version.spec_hash.slice(0, 12)}\`), ${runType} run \`${runId}\`\n\n${links.details}`,
     });
     return { dagId: opts.dagId, runId, workflowId, handle };
   } catch (err) {

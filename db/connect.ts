@@ -4,6 +4,7 @@ import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import type { Database } from './database.js';
 import { PGliteDialect } from './pglite-dialect.js';
+import type { PGliteSession } from './pglite-session.js';
 import { RESULT_PARSERS } from './type-parsers.js';
 
 export const DATABASE_KINDS = ['postgres', 'pglite'] as const;
@@ -73,12 +74,23 @@ async function openPGlite(path: string): Promise<DatabaseHandle> {
     pglite: async () => {
       const pglite = new PGlite(path);
       await pglite.waitReady;
-      // Same session zone as the pg pool (see openPostgres).
-      await pglite.exec(`set time zone 'UTC'`);
       return pglite;
     },
+    settings: PGLITE_SETTINGS,
   });
   const db = new Kysely<Database>({ dialect });
+  return { db, kind: 'pglite', close: once(() => db.destroy()) };
+}
+
+/** Same session zone as the pg pool (see openPostgres). */
+const PGLITE_SETTINGS = { TimeZone: 'UTC' } as const;
+
+/**
+ * The record database on a PGlite whose session is shared with a PGlite server (`updraft dev`):
+ * in-process queries take turns with the server's clients. Closing does not close the PGlite.
+ */
+export function openSharedPGlite(session: PGliteSession): DatabaseHandle {
+  const db = new Kysely<Database>({ dialect: new PGliteDialect({ session, settings: PGLITE_SETTINGS }) });
   return { db, kind: 'pglite', close: once(() => db.destroy()) };
 }
 

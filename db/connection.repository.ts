@@ -20,19 +20,8 @@ export class ConnectionExistsError extends Error {
 export async function insertConnection(db: Kysely<Database>, row: NewConnectionRow): Promise<void> {
   const inserted = await db
     .insertInto('connection')
-    .values({
-      conn_id: row.conn_id,
-      conn_type: row.conn_type,
-      description: row.description ?? null,
-      host: row.host ?? null,
-      schema: row.schema ?? null,
-      login: row.login ?? null,
-      password: row.password ?? null,
-      port: row.port ?? null,
-      extra: row.extra ?? null,
-      is_encrypted: row.is_encrypted ?? false,
-      is_extra_encrypted: row.is_extra_encrypted ?? false,
-    })
+    // Columns the row leaves out take the table's defaults: null, and false for the flags.
+    .values(row)
     .onConflict((oc) => oc.column('conn_id').doNothing())
     .returning('conn_id')
     .executeTakeFirst();

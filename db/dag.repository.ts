@@ -3,6 +3,7 @@ import type { DagRow, DagVersionRow, Database } from './database.js';
 import { DagNotFoundError } from './errors.js';
 import { toJsonb } from './json.js';
 import { inTransaction } from './transaction.js';
+import type { DagSpec } from '../spec/dag-spec.js';
 
 export interface DagUpsert {
   dag_id: string;
@@ -61,7 +62,7 @@ export async function upsertDagVersion(
   db: Kysely<Database>,
   dag_id: string,
   spec_hash: string,
-  spec: unknown,
+  spec: DagSpec,
 ): Promise<DagVersionRef> {
   const specJson = toJsonb(spec, `dag "${dag_id}" spec`);
   return inTransaction(db, async (trx) => {

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { DagSpec } from '../spec/dag-spec.js';
 
 /**
  * Table types for the Postgres record. Columns are snake_case, as in Airflow's metadata database
@@ -14,6 +15,8 @@ export type JsonText = string & { readonly __jsonText: unique symbol };
 
 /** A jsonb column: parsed JSON when read, JSON text when written. */
 export type Jsonb<T, Insert extends JsonText | undefined = JsonText> = ColumnType<T, Insert, JsonText>;
+/** A nullable jsonb column (null when absent). */
+export type NullableJsonb<T> = ColumnType<T | null, JsonText | null | undefined, JsonText | null>;
 
 /** A timestamptz column: a Date when read; a Date or an ISO string when written. */
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -42,7 +45,8 @@ export interface DagVersionTable {
   dag_id: string;
   version_number: number;
   spec_hash: string;
-  spec: Jsonb<JsonValue>;
+  /** The compiled spec as upsertDagVersion wrote it (spec_version says which format). */
+  spec: Jsonb<DagSpec>;
   created_at: TimestampDefaultNow;
 }
 
@@ -155,18 +159,26 @@ export interface VariableTable {
   description: string | null;
 }
 
-/** An Airflow Connection; password and extra are ciphertext when their flags are set. */
-export interface ConnectionTable {
-  conn_id: string;
+/**
+ * The fields of an Airflow Connection, declared once: the table stores them, secrets/store.ts
+ * reads and writes them in clear, secrets/connection-uri.ts maps them to and from a URI, templates
+ * and the CLI show them.
+ */
+export interface ConnectionFields {
   conn_type: string;
-  description: string | null;
   host: string | null;
   schema: string | null;
   login: string | null;
   password: string | null;
   port: number | null;
-  /** JSON text. */
+  /** JSON text of an object. */
   extra: string | null;
+}
+
+/** An Airflow Connection; password and extra are ciphertext when their flags are set. */
+export interface ConnectionTable extends ConnectionFields {
+  conn_id: string;
+  description: string | null;
   is_encrypted: ColumnType<boolean, boolean | undefined, boolean>;
   is_extra_encrypted: ColumnType<boolean, boolean | undefined, boolean>;
 }
@@ -213,6 +225,142 @@ export interface TaskRescheduleTable {
   reschedule_date: Timestamp;
 }
 
+export const ARTIFACT_TYPES = ['model', 'dataset', 'report', 'other'] as const;
+export type ArtifactType = (typeof ARTIFACT_TYPES)[number];
+
+/** A content-addressed artifact under a name and type (migration 2026_12_06_000005_ml_lineage; docs/lineage.md). */
+export interface ArtifactTable {
+  id: Generated<number>;
+  sha256: string;
+  uri: string;
+  name: string;
+  type: ArtifactType;
+  format: string | null;
+  size: number;
+  metadata: Jsonb<{ [key: string]: JsonValue }, JsonText | undefined>;
+  created_at: TimestampDefaultNow;
+}
+
+export const EXECUTION_STATES = ['running', 'success', 'failed', 'skipped', 'cached'] as const;
+export type ExecutionState = (typeof EXECUTION_STATES)[number];
+
+/** One task try as an MLMD Execution; the DAG run (dag_id, run_id) is its Context. */
+export interface ExecutionTable {
+  id: Generated<number>;
+  dag_id: string;
+  run_id: string;
+  task_id: string;
+  map_index: ColumnType<number, number | undefined, number>;
+  try_number: number;
+  state: ExecutionState;
+  dag_version_id: number | null;
+  code_version: string | null;
+  params: Jsonb<{ [key: string]: JsonValue }, JsonText | undefined>;
+  started_at: NullableTimestamp;
+  ended_at: NullableTimestamp;
+  created_at: TimestampDefaultNow;
+}
+
+export const LINEAGE_EVENT_KINDS = ['input', 'output'] as const;
+export type LineageEventKind = (typeof LINEAGE_EVENT_KINDS)[number];
+
+/** The artifact <-> execution edge (MLMD Event). */
+export interface LineageEventTable {
+  id: Generated<number>;
+  artifact_id: number;
+  execution_id: number;
+  kind: LineageEventKind;
+  path: string | null;
+  created_at: TimestampDefaultNow;
+}
+
+export interface MetricTable {
+  id: Generated<number>;
+  execution_id: number;
+  name: string;
+  value: number;
+  step: ColumnType<number, number | undefined, number>;
+  timestamp: TimestampDefaultNow;
+}
+
+export interface RegisteredModelTable {
+  id: Generated<number>;
+  name: string;
+  description: string | null;
+  created_at: TimestampDefaultNow;
+}
+
+export const MODEL_VERSION_STATUSES = ['registered', 'validated', 'rejected', 'archived'] as const;
+export type ModelVersionStatus = (typeof MODEL_VERSION_STATUSES)[number];
+
+export interface ModelVersionTable {
+  id: Generated<number>;
+  model_id: number;
+  version: number;
+  artifact_id: number;
+  sha256: string;
+  uri: string;
+  format: string | null;
+  signature: NullableJsonb<JsonValue>;
+  metrics: Jsonb<{ [key: string]: number }, JsonText | undefined>;
+  source_execution_id: number | null;
+  source_dag_id: string | null;
+  source_run_id: string | null;
+  source_task_id: string | null;
+  source_map_index: number | null;
+  source_try_number: number | null;
+  training_data_artifact_ids: Jsonb<number[], JsonText | undefined>;
+  status: ColumnType<ModelVersionStatus, ModelVersionStatus | undefined, ModelVersionStatus>;
+  description: string | null;
+  created_by: string | null;
+  created_at: TimestampDefaultNow;
+}
+
+export interface ModelAliasTable {
+  model_id: number;
+  alias: string;
+  version_id: number;
+  updated_at: TimestampDefaultNow;
+  updated_by: string;
+}
+
+export const EVALUATION_DECISIONS = ['pass', 'fail'] as const;
+export type EvaluationDecision = (typeof EVALUATION_DECISIONS)[number];
+
+export interface ModelEvaluationTable {
+  id: Generated<number>;
+  model_id: number;
+  candidate_version_id: number;
+  baseline_version_id: number | null;
+  dataset_artifact_id: number | null;
+  candidate_metrics: Jsonb<{ [key: string]: number }>;
+  baseline_metrics: NullableJsonb<{ [key: string]: number }>;
+  thresholds: Jsonb<{ [key: string]: JsonValue }>;
+  decision: EvaluationDecision;
+  failures: Jsonb<JsonValue[], JsonText | undefined>;
+  dag_id: string | null;
+  run_id: string | null;
+  task_id: string | null;
+  created_at: TimestampDefaultNow;
+}
+
+export const PROMOTION_ACTIONS = ['promote', 'rollback', 'set', 'lost'] as const;
+export type PromotionAction = (typeof PROMOTION_ACTIONS)[number];
+
+/** The append-only log of alias moves (a trigger refuses UPDATE/DELETE/TRUNCATE). */
+export interface ModelPromotionTable {
+  id: Generated<number>;
+  model_id: number;
+  alias: string;
+  from_version_id: number | null;
+  to_version_id: number | null;
+  action: PromotionAction;
+  evaluation_id: number | null;
+  actor: string;
+  reason: string | null;
+  created_at: TimestampDefaultNow;
+}
+
 export interface Database {
   dag: DagTable;
   dag_version: DagVersionTable;
@@ -227,6 +375,15 @@ export interface Database {
   slot_pool: SlotPoolTable;
   task_slot_grant: TaskSlotGrantTable;
   task_reschedule: TaskRescheduleTable;
+  artifact: ArtifactTable;
+  execution: ExecutionTable;
+  lineage_event: LineageEventTable;
+  metric: MetricTable;
+  registered_model: RegisteredModelTable;
+  model_version: ModelVersionTable;
+  model_alias: ModelAliasTable;
+  model_evaluation: ModelEvaluationTable;
+  model_promotion: ModelPromotionTable;
 }
 
 export type DagRow = Selectable<DagTable>;
@@ -261,3 +418,13 @@ export type NewVariableRow = Insertable<VariableTable>;
 
 export type ConnectionRow = Selectable<ConnectionTable>;
 export type NewConnectionRow = Insertable<ConnectionTable>;
+
+export type ArtifactRow = Selectable<ArtifactTable>;
+export type ExecutionRow = Selectable<ExecutionTable>;
+export type LineageEventRow = Selectable<LineageEventTable>;
+export type MetricRow = Selectable<MetricTable>;
+export type RegisteredModelRow = Selectable<RegisteredModelTable>;
+export type ModelVersionRow = Selectable<ModelVersionTable>;
+export type ModelAliasRow = Selectable<ModelAliasTable>;
+export type ModelEvaluationRow = Selectable<ModelEvaluationTable>;
+export type ModelPromotionRow = Selectable<ModelPromotionTable>;

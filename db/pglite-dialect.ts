@@ -17,6 +17,7 @@ import {
   type TransactionSettings,
 } from 'kysely';
 import type { PGlite } from '@electric-sql/pglite';
+import { PGliteSession, type SessionLease, type SessionOwner } from './pglite-session.js';
 import { RESULT_PARSERS } from './type-parsers.js';
 
 /**
@@ -24,18 +25,28 @@ import { RESULT_PARSERS } from './type-parsers.js';
  * introspection are Postgres's; only the driver differs.
  *
  * PGlite is a single connection. Kysely assumes a pool: it acquires a connection per query, and
- * holds one for the whole of a transaction. The driver therefore hands out its one connection
- * under a FIFO mutex, so a transaction's statements are never interleaved with other queries.
+ * holds one for the whole of a transaction. The driver therefore hands out its one connection as
+ * a turn of the PGliteSession (a FIFO lock, pglite-session.ts), so a transaction's statements are
+ * never interleaved with other queries — this driver's, or those of the PGlite server's clients
+ * when the session is shared with one (pglite-server.ts).
  * Consequence: inside `db.transaction().execute(trx => ...)`, query through `trx`, never `db`;
  * a query on `db` there waits for the transaction that is waiting for it (with `pg` it would
  * merely run outside the transaction, which is a bug too).
  */
-export interface PGliteDialectConfig {
-  /** An instance, or a factory called once on first use (so opening the database is lazy). */
-  readonly pglite: PGlite | (() => Promise<PGlite>);
-  /** Whether destroying the Kysely instance closes PGlite as well. Default true. */
-  readonly closeOnDestroy?: boolean;
-}
+export type PGliteDialectConfig =
+  | {
+      /** An instance, or a factory called once on first use (so opening the database is lazy). */
+      readonly pglite: PGlite | (() => Promise<PGlite>);
+      /** Whether destroying the Kysely instance closes PGlite as well. Default true. */
+      readonly closeOnDestroy?: boolean;
+      /** Run-time parameters for this driver's turns (e.g. TimeZone). */
+      readonly settings?: Readonly<Record<string, string>>;
+    }
+  | {
+      /** A session shared with others (a PGlite server); its creator closes the PGlite. */
+      readonly session: PGliteSession;
+      readonly settings?: Readonly<Record<string, string>>;
+    };
 
 export class PGliteDialect implements Dialect {
   readonly #config: PGliteDialectConfig;
@@ -62,46 +73,40 @@ export class PGliteDialect implements Dialect {
   }
 }
 
-/** A promise-chain mutex: `acquire` resolves, in call order, once every earlier holder released. */
-class Mutex {
-  #tail: Promise<void> = Promise.resolve();
-
-  acquire(): Promise<() => void> {
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const previous = this.#tail;
-    this.#tail = previous.then(() => held);
-    return previous.then(() => release);
-  }
-}
-
 class PGliteDriver implements Driver {
   readonly #config: PGliteDialectConfig;
-  readonly #mutex = new Mutex();
-  #pglite: PGlite | undefined;
+  readonly #owner: SessionOwner;
+  #session: PGliteSession | undefined;
   #connection: PGliteConnection | undefined;
-  #release: (() => void) | undefined;
+  #lease: SessionLease | undefined;
 
   constructor(config: PGliteDialectConfig) {
     this.#config = config;
+    this.#owner = { label: 'in-process', settings: new Map(Object.entries(config.settings ?? {})) };
   }
 
   async init(): Promise<void> {
-    const { pglite } = this.#config;
-    this.#pglite = typeof pglite === 'function' ? await pglite() : pglite;
-    await this.#pglite.waitReady;
-    this.#connection = new PGliteConnection(this.#pglite);
+    if ('session' in this.#config) {
+      this.#session = this.#config.session;
+    } else {
+      const { pglite } = this.#config;
+      const instance = typeof pglite === 'function' ? await pglite() : pglite;
+      await instance.waitReady;
+      this.#session = new PGliteSession(instance);
+    }
+    this.#connection = new PGliteConnection(this.#session.pglite);
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    const release = await this.#mutex.acquire();
-    if (this.#connection === undefined) {
-      release();
+    if (this.#session === undefined || this.#connection === undefined) {
       throw new Error('PGlite driver: the database is closed (acquireConnection after destroy)');
     }
-    this.#release = release;
+    const lease = await this.#session.acquire(this.#owner);
+    if (this.#connection === undefined) {
+      await lease.release({ reset: false });
+      throw new Error('PGlite driver: the database is closed (acquireConnection after destroy)');
+    }
+    this.#lease = lease;
     return this.#connection;
   }
 
@@ -148,23 +153,27 @@ class PGliteDriver implements Driver {
   }
 
   async releaseConnection(): Promise<void> {
-    const release = this.#release;
-    this.#release = undefined;
-    release?.();
+    const lease = this.#lease;
+    this.#lease = undefined;
+    // Our own statements leave no session state behind (no SET, no named statements): no reset.
+    await lease?.release({ reset: false });
   }
 
   async destroy(): Promise<void> {
+    const session = this.#session;
+    if (session === undefined) return;
     // Wait for in-flight work (a running transaction) before closing the WASM instance under it.
-    const release = await this.#mutex.acquire();
+    const lease = await session.acquire(this.#owner);
     try {
-      const pglite = this.#pglite;
-      this.#pglite = undefined;
+      this.#session = undefined;
       this.#connection = undefined;
-      if (pglite !== undefined && this.#config.closeOnDestroy !== false && !pglite.closed) {
-        await pglite.close();
+      const ownsPGlite = 'pglite' in this.#config && this.#config.closeOnDestroy !== false;
+      if (ownsPGlite && !session.pglite.closed) {
+        session.close();
+        await session.pglite.close();
       }
     } finally {
-      release();
+      await lease.release({ reset: false });
     }
   }
 }

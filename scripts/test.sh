@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # The test command (README quick start, `make test`, CI). Installs what it needs, starts the real
-# services the tests use (Postgres, dockerd, a Kubernetes API server with kwok nodes and a real
-# node; Temporal is started by the tests themselves), runs lint, typecheck and every mocha suite,
-# then stops the services.
-#   UPDRAFT_TEST_SERVICES="postgres dockerd k8s"   which services to start (default: all)
+# services the tests use (Postgres, an S3-compatible store, dockerd, a Kubernetes API server with kwok
+# nodes and a real node; Temporal is started by the tests themselves), runs lint, typecheck and every
+# mocha suite, then stops the services.
+#   UPDRAFT_TEST_SERVICES="postgres s3 dockerd k8s"   which services to start (default: all)
 #   UPDRAFT_TEST_GLOB='dist/test/unit/**/*.test.js'  run a subset
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export UPDRAFT_SERVICES_DIR="${UPDRAFT_SERVICES_DIR:-$(mktemp -d /tmp/updraft-services.XXXXXX)}"
-services="${UPDRAFT_TEST_SERVICES:-postgres dockerd k8s}"
+services="${UPDRAFT_TEST_SERVICES:-postgres s3 dockerd k8s}"
 started=()
 
 stop_services() {

@@ -2,10 +2,11 @@
  * The public authoring API (`import { dag } from 'updraft'`). Named re-exports only.
  */
 export { dag, isDagDefinition } from './dag.js';
-export type { DagBuilder, DagDefinition, Task, TaskFunction, TaskRef, CallArgs } from './dag.js';
+export type { DagBuilder, DagDefinition } from './dag.js';
+export type { Task, TaskFunction, CallArgs } from './task.js';
 export type { TaskContext, TaskLogger } from './context.js';
 export type { DagOptions, TaskOptions, ProcessTaskOptions, ContainerTaskOptions, ResourceOptions, MountOptions, TaskDefaults, AssetLike } from './options.js';
-export type { XComArg, Bindable } from './xcom-arg.js';
+export type { XComArg, Bindable, TaskRef } from './xcom-arg.js';
 export type { Duration } from './duration.js';
 export type { DagSpec, TaskSpec, Json, VersionedDagSpec } from '../spec/dag-spec.js';
 export { DagDefinitionError, SkipTask, FailTask } from './errors.js';
@@ -21,3 +22,9 @@ export type { CallbackContext } from './callbacks.js';
 export { BranchError } from '../engine/control-flow.js';
 export type { SensorOptions, SensorResult, SensorFunction, FileSensorOptions, ExternalTaskSensorOptions, ProcessSensorOptions } from './sensors.js';
 export type { SensorMode, SensorSpec } from '../spec/dag-spec.js';
+export {
+  CronTriggerTimetable, MultipleCronTriggerTimetable, CronDataIntervalTimetable, DeltaTriggerTimetable, DeltaDataIntervalTimetable,
+  EventsTimetable, AssetAll, AssetAny,
+} from './timetables.js';
+export type { Schedule, TimetableDefinition, AssetCondition, CronTriggerOptions, EventsTimetableOptions } from './timetables.js';
+export type { TimetableSpec, AssetConditionSpec } from '../spec/dag-spec.js';

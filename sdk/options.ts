@@ -2,16 +2,16 @@
  * Authoring options: camelCase in TypeScript, mapped to Airflow's snake_case names by the compiler.
  */
 import type { CallbackContext } from './callbacks.js';
-import type { TaskRef } from './dag.js';
+import type { TaskRef } from './xcom-arg.js';
 import type { Duration } from './duration.js';
+import type { Schedule } from './timetables.js';
 import type { Param } from './params.js';
 import type { Json } from '../spec/dag-spec.js';
 import type { TriggerRule } from '../spec/trigger-rule.js';
 
-export interface AssetLike {
-  uri: string;
-  name?: string;
-}
+import type { AssetLike } from './asset.js';
+
+export type { AssetLike } from './asset.js';
 
 /** Options every task accepts; also what `defaultArgs` may set. */
 export interface TaskDefaults {
@@ -100,13 +100,29 @@ export interface ProcessTaskOptions extends TaskOptions {
 export interface DagOptions {
   dagId: string;
   description?: string;
-  /** Cron expression or preset ('@daily'); null (the default) means manual runs only. */
-  schedule?: string | null;
+  /**
+   * When runs start by themselves: a cron expression or preset ('@daily', '@once', '@continuous'),
+   * a duration ('1h', or seconds: Airflow's timedelta), a timetable (CronTriggerTimetable(...)),
+   * assets ([a, b] or AssetAll/AssetAny), or null (the default: manual runs only).
+   */
+  schedule?: Schedule;
+  /**
+   * First date the schedule covers: a Date, or ISO 8601 ('2025-01-01', '2025-01-01T02:30:00+01:00');
+   * without an offset it is wall-clock time in the DAG's time zone.
+   */
   startDate?: string | Date;
+  /** No runs after this date (same forms as startDate). */
   endDate?: string | Date;
-  /** @default false (Airflow 3's default) */
+  /** Create the runs missed since startDate (or since the last run), in order. @default false (Airflow 3's default) */
   catchup?: boolean;
-  /** @default 16 */
+  /**
+   * Time zone of the cron schedule and of dates written without an offset: an IANA name
+   * ('Europe/Amsterdam') or '+01:00'. @default the offset written in startDate, else 'UTC'
+   */
+  timezone?: string;
+  /** New DAGs start paused. @default the deployment's default (Airflow's dags_are_paused_at_creation) */
+  isPausedUponCreation?: boolean;
+  /** @default 16 (1 for '@continuous') */
   maxActiveRuns?: number;
   /** @default 16 */
   maxActiveTasks?: number;

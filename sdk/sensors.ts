@@ -17,7 +17,7 @@
  * activities/sensors/.
  */
 import type { TaskContext } from './context.js';
-import type { DeclaredTask, Task, TaskFunction } from './dag.js';
+import type { DeclaredTask, Task, TaskFunction } from './task.js';
 import { toSeconds, type Duration } from './duration.js';
 import type { ProcessTaskOptions, TaskOptions } from './options.js';
 import type { Json, ProcessOperatorSpec, TaskSpec } from '../spec/dag-spec.js';

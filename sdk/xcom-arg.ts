@@ -6,8 +6,12 @@ import type { Json } from '../spec/dag-spec.js';
 
 const XCOM_ARG = Symbol.for('updraft.XComArg');
 
-export interface XComArg<T> {
+/** Anything that stands for a task in `chain()`: a task handle or one of its outputs. */
+export interface TaskRef {
   readonly taskId: string;
+}
+
+export interface XComArg<T> extends TaskRef {
   readonly key: string;
   readonly path: readonly string[];
   /** A reference to one field of the output (`output["key"]` in Airflow). */

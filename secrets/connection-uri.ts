@@ -3,18 +3,9 @@
  * `postgres://login:password@host:5432/schema?param=value`. Underscores in the type become hyphens
  * in the scheme and back. Pure.
  */
+import type { ConnectionFields } from '../db/database.js';
+import { jsonSyntaxReason } from './json-error.js';
 import type { Json } from '../spec/dag-spec.js';
-
-export interface ConnectionFields {
-  conn_type: string;
-  host: string | null;
-  schema: string | null;
-  login: string | null;
-  password: string | null;
-  port: number | null;
-  /** JSON text of an object. */
-  extra: string | null;
-}
 
 export class ConnectionUriError extends Error {
   override readonly name = 'ConnectionUriError';
@@ -57,7 +48,7 @@ export function parseConnectionUri(uri: string): ConnectionFields {
     try {
       extra = JSON.parse(special) as Record<string, Json>;
     } catch (err) {
-      throw new ConnectionUriError(`--conn-uri: __extra__ is not JSON: ${(err as Error).message}`);
+      throw new ConnectionUriError(`--conn-uri: __extra__ is not JSON: ${jsonSyntaxReason(err)}`);
     }
   } else if ([...url.searchParams.keys()].length > 0) {
     extra = Object.fromEntries(url.searchParams.entries());

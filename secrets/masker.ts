@@ -3,7 +3,6 @@
  * One masker per try: it learns the secrets the try's rendering touched (connection passwords,
  * sensitive variables, sensitive fields of a connection's extra) and chains a configured masker.
  */
-import type { Masker } from '../activities/task-log.js';
 
 /**
  * Shorter secrets are not masked: masking "abc" everywhere would wreck logs and reveal more than
@@ -11,6 +10,9 @@ import type { Masker } from '../activities/task-log.js';
  */
 export const MIN_MASKED_LENGTH = 5;
 export const MASK = '***';
+
+/** Rewrites one log line or message so no known secret shows; task logs and errors pass through one. */
+export type Masker = (line: string) => string;
 
 export class SecretMasker {
   private readonly secrets = new Set<string>();

@@ -6,8 +6,9 @@
  * - a connection's password and extra are encrypted whenever a key is configured; storing a
  *   password, or an extra with sensitive fields, without a key fails.
  */
+import { jsonSyntaxReason } from './json-error.js';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/database.js';
+import type { ConnectionFields, Database } from '../db/database.js';
 import { deleteConnection, getConnectionRow, insertConnection, listConnectionRows } from '../db/connection.repository.js';
 import { deleteVariable, getVariableRow, listVariableRows, upsertVariable } from '../db/variable.repository.js';
 import type { Json } from '../spec/dag-spec.js';
@@ -79,31 +80,15 @@ export async function listVariables(db: Kysely<Database>): Promise<Array<Omit<Va
   return (await listVariableRows(db)).map((r) => ({ key: r.key, description: r.description, is_encrypted: r.is_encrypted }));
 }
 
-export interface ConnectionInput {
+/** A connection in clear: its id and description, and its fields (db/database.ts ConnectionFields). */
+export interface ConnectionValue extends ConnectionFields {
   conn_id: string;
-  conn_type: string;
-  description?: string | null;
-  host?: string | null;
-  schema?: string | null;
-  login?: string | null;
-  password?: string | null;
-  port?: number | null;
-  /** A JSON object, or its text. */
-  extra?: string | Record<string, Json> | null;
+  description: string | null;
 }
 
-export interface ConnectionValue {
-  conn_id: string;
-  conn_type: string;
-  description: string | null;
-  host: string | null;
-  schema: string | null;
-  login: string | null;
-  password: string | null;
-  port: number | null;
-  /** JSON text of an object. */
-  extra: string | null;
-}
+/** What addConnection takes: conn_id and conn_type, any other field; extra also as an object. */
+export type ConnectionInput = Pick<ConnectionValue, 'conn_id' | 'conn_type'> &
+  Partial<Omit<ConnectionValue, 'conn_id' | 'conn_type' | 'extra'>> & { extra?: ConnectionValue['extra'] | Record<string, Json> };
 
 export type ConnectionSummary = Omit<ConnectionValue, 'password' | 'extra'> & { is_encrypted: boolean; is_extra_encrypted: boolean };
 
@@ -149,11 +134,12 @@ function extraText(id: string, extra: string | Record<string, Json> | null): str
     try {
       parsed = JSON.parse(extra);
     } catch (err) {
-      throw new SecretInputError(`connection "${id}": extra must be a JSON object like {"region": "eu-west-1"}: ${(err as Error).message}`);
+      // Not the parser's message: it quotes the extra, which may hold a key.
+      throw new SecretInputError(`connection "${id}": extra must be a JSON object like {"region": "eu-west-1"}: ${jsonSyntaxReason(err)}`);
     }
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new SecretInputError(`connection "${id}": extra must be a JSON object like {"region": "eu-west-1"}, got ${JSON.stringify(parsed)}`);
+    throw new SecretInputError(`connection "${id}": extra must be a JSON object like {"region": "eu-west-1"}, got ${Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : `a ${typeof parsed}`}`);
   }
   return JSON.stringify(parsed);
 }
@@ -167,23 +153,11 @@ export async function getConnection(db: Kysely<Database>, connId: string, opts: 
     const what = `the ${field} of connection "${connId}"`;
     return readCipher(opts, what).decrypt(value, `connection:${connId}:${field}`, what);
   };
-  return {
-    conn_id: row.conn_id,
-    conn_type: row.conn_type,
-    description: row.description,
-    host: row.host,
-    schema: row.schema,
-    login: row.login,
-    password: decrypt(row.password, row.is_encrypted, 'password'),
-    port: row.port,
-    extra: decrypt(row.extra, row.is_extra_encrypted, 'extra'),
-  };
+  const { is_encrypted, is_extra_encrypted, ...value } = row;
+  return { ...value, password: decrypt(row.password, is_encrypted, 'password'), extra: decrypt(row.extra, is_extra_encrypted, 'extra') };
 }
 
 /** Connections without password and extra: listing never decrypts. */
 export async function listConnections(db: Kysely<Database>): Promise<ConnectionSummary[]> {
-  return (await listConnectionRows(db)).map((r) => ({
-    conn_id: r.conn_id, conn_type: r.conn_type, description: r.description, host: r.host, schema: r.schema,
-    login: r.login, port: r.port, is_encrypted: r.is_encrypted, is_extra_encrypted: r.is_extra_encrypted,
-  }));
+  return (await listConnectionRows(db)).map(({ password: _password, extra: _extra, ...summary }) => summary);
 }

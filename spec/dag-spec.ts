@@ -216,7 +216,11 @@ export interface DagSpec {
   spec_version: typeof SPEC_VERSION;
   dag_id: string;
   description: string | null;
-  /** Cron string, preset ("@daily"), or null for manual-only DAGs. */
+  /**
+   * The schedule as written, for display (`dags list`): the cron string or preset ("@daily"),
+   * "@once", "@continuous", a timetable's summary, or null for manual-only DAGs. `timetable` is
+   * what the scheduler computes dates from.
+   */
   schedule: string | null;
   start_date: string | null;
   end_date: string | null;
@@ -241,7 +245,53 @@ export interface DagSpec {
   max_map_length?: number;
   /** Task groups by full id, for display (absent: none). Tasks name theirs in `task_group`. */
   task_groups?: Record<string, TaskGroupSpec>;
+  /** How runs are scheduled (engine/timetables/); absent when `schedule` is null (Airflow's NullTimetable). */
+  timetable?: TimetableSpec;
+  /** The DAG's time zone (Airflow's dag.timezone): an IANA name or '+HH:MM'; absent: UTC. */
+  timezone?: string;
+  /** Airflow's is_paused_upon_creation; absent: the deployment's default (dags_are_paused_at_creation). */
+  is_paused_upon_creation?: boolean;
 }
+
+// Timetables (sdk/timetables.ts authors them; engine/timetables/ computes their dates).
+// Field names follow Airflow's serialized timetables; durations are seconds, instants ISO 8601 UTC.
+
+/**
+ * CronTriggerTimetable / MultipleCronTriggerTimetable's run_immediately (only used when the DAG
+ * has no start_date): true, seconds, or false/null for Airflow's buffer of 10% of the gap.
+ */
+export type RunImmediately = boolean | number | null;
+
+export type TimetableSpec =
+  /** schedule=None: manual runs only. */
+  | { type: 'null' }
+  /** "@once": one run at start_date (or as soon as the DAG is seen). */
+  | { type: 'once' }
+  /** "@continuous": the next run starts when the previous one ends; max_active_runs is 1. */
+  | { type: 'continuous' }
+  /** A run at each cron time (Airflow 3's default for cron strings); `interval` sets data_interval_start back. */
+  | { type: 'cron_trigger'; expression: string; timezone: string; interval: number; run_immediately: RunImmediately }
+  /** Several crons, at most one run per instant. */
+  | { type: 'multiple_cron_trigger'; expressions: string[]; timezone: string; interval: number; run_immediately: RunImmediately }
+  /** Runs covering [cron time, next cron time), each started when its interval ends (Airflow 2's default). */
+  | { type: 'cron_data_interval'; expression: string; timezone: string }
+  /** A run every `delta` seconds (Airflow 3's default for a timedelta schedule). */
+  | { type: 'delta_trigger'; delta: number; interval: number }
+  /** Runs covering [t, t + delta), each started when its interval ends. */
+  | { type: 'delta_data_interval'; delta: number }
+  /** Runs at listed instants (sorted ascending, ISO UTC). */
+  | { type: 'events'; event_dates: string[]; restrict_to_events: boolean; description: string | null }
+  /** Data-aware: a run when the asset condition is satisfied (the runtime is not built yet). */
+  | { type: 'assets'; condition: AssetConditionSpec };
+
+/**
+ * An asset condition (Airflow's `schedule=[a, b]`, `a & (b | c)`): an asset, all of a list, or
+ * any of a list. Assets are identified by uri.
+ */
+export type AssetConditionSpec =
+  | { type: 'asset'; uri: string; name: string }
+  | { type: 'all'; conditions: AssetConditionSpec[] }
+  | { type: 'any'; conditions: AssetConditionSpec[] };
 
 export interface TaskGroupSpec {
   /** The enclosing group's full id; null at the top level. */

@@ -15,6 +15,11 @@ export interface UpdraftConfig {
   /** Postgres URL; unset means PGlite under home. */
   databaseUrl: string | null;
   pglitePath: string;
+  /**
+   * `updraft dev` serves PGlite (one session) in turns: a client that holds it idle in a
+   * transaction this long while others wait is disconnected (UPDRAFT_PGLITE_IDLE_IN_TRANSACTION_TIMEOUT, seconds).
+   */
+  pgliteIdleInTransactionTimeoutSeconds: number;
   /** Temporal frontend; unset means the embedded dev server. */
   temporalAddress: string | null;
   namespace: string;
@@ -66,6 +71,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     logsFolder: path.resolve(cwd, env.UPDRAFT_LOGS_FOLDER ?? path.join(home, 'logs')),
     databaseUrl: env.DATABASE_URL || null,
     pglitePath: path.join(home, 'pglite'),
+    pgliteIdleInTransactionTimeoutSeconds: intEnv(env, 'UPDRAFT_PGLITE_IDLE_IN_TRANSACTION_TIMEOUT', 60),
     temporalAddress: env.TEMPORAL_ADDRESS || null,
     namespace: env.TEMPORAL_NAMESPACE || 'default',
     taskQueue,

@@ -16,7 +16,8 @@ import { Worker } from 'node:worker_threads';
 import { build, type Plugin } from 'esbuild';
 import * as sdk from '../sdk/index.js';
 import { compileDag, type CompiledDag } from '../sdk/compile.js';
-import { isDagDefinition, type TaskFunction } from '../sdk/dag.js';
+import { isDagDefinition } from '../sdk/dag.js';
+import type { TaskFunction } from '../sdk/task.js';
 import type { FunctionLookup, FunctionResolver } from '../activities/executors/in-process.js';
 
 export interface ImportError {

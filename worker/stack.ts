@@ -33,6 +33,10 @@ export interface StackOptions {
   gpu?: GpuInventory;
   /** Named in the embedded database's lock file ("updraft dags test", ...). */
   holder?: string;
+  /** An open database to use instead of opening one (`updraft dev`'s served PGlite); the caller closes it. */
+  database?: DatabaseHandle;
+  /** How the log names the database; default: PGlite's path, or Postgres's host and database. */
+  databaseDescription?: string;
 }
 
 export interface Stack {
@@ -65,6 +69,17 @@ export async function connectTemporal(address: string, namespace: string, timeou
   throw new Error(`cannot reach Temporal at ${address} (namespace ${namespace}): ${(lastError as Error)?.message ?? 'timeout'}`);
 }
 
+/** "PGlite at <dir>" or "Postgres at <host:port>/<db>" (no credentials). */
+export function describeDatabase(database: DatabaseHandle, config: UpdraftConfig): string {
+  if (database.kind === 'pglite') return `PGlite at ${config.pglitePath}`;
+  try {
+    const url = new URL(config.databaseUrl ?? '');
+    return `Postgres at ${url.host}${url.pathname}`;
+  } catch {
+    return 'Postgres (DATABASE_URL)';
+  }
+}
+
 export async function startStack(opts: StackOptions): Promise<Stack> {
   const { config } = opts;
   const log = opts.log ?? (() => undefined);
@@ -81,14 +96,18 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
   try {
     fs.mkdirSync(config.home, { recursive: true });
-    if (!config.databaseUrl) {
-      const release = lockPglite(config.pglitePath, opts.holder ?? 'updraft');
-      cleanups.push(async () => release());
+    let database = opts.database;
+    if (!database) {
+      if (!config.databaseUrl) {
+        const release = lockPglite(config.pglitePath, opts.holder ?? 'updraft');
+        cleanups.push(async () => release());
+      }
+      const opened = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { pglitePath: config.pglitePath });
+      cleanups.push(() => opened.close());
+      database = opened;
     }
-    const database = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { pglitePath: config.pglitePath });
-    cleanups.push(() => database.close());
     await migrateToLatest(database.db);
-    log(`database: ${database.kind === 'pglite' ? `PGlite at ${config.pglitePath}` : 'Postgres (DATABASE_URL)'}`);
+    log(`database: ${opts.databaseDescription ?? describeDatabase(database, config)}`);
 
     const bag = await DagBag.load(config.dagsFolder, { importTimeoutMs: config.dagbagImportTimeoutSeconds * 1000 });
     const sync = await syncDagBag(database.db, bag);
@@ -102,6 +121,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         uiPort: opts.ui ? config.devUiPort : null,
         dbFile: opts.embeddedTemporal === 'ephemeral' ? null : path.join(config.home, 'temporal.db'),
         logFile: path.join(config.home, 'temporal.log'),
+        // A server a killed process left behind on this home is stopped before this one starts.
+        stateFile: path.join(config.home, 'temporal-server.json'),
+        portHint: 'set UPDRAFT_DEV_TEMPORAL_PORT to use another port, or TEMPORAL_ADDRESS to use a running server',
+        uiPortHint: 'set UPDRAFT_DEV_UI_PORT to use another port',
+        log,
       });
       cleanups.push(() => devServer!.stop());
       address = devServer.address;

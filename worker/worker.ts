@@ -9,6 +9,7 @@ import { Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundleW
 import type { Kysely } from 'kysely';
 import { createActivities } from '../activities/index.js';
 import { createInProcessExecutor } from '../activities/executors/in-process.js';
+import { withConsoleCapture } from '../activities/executors/console-capture.js';
 import { createDockerExecutor } from '../activities/executors/docker.js';
 import { createKubernetesExecutor } from '../activities/executors/kubernetes.js';
 import { createProcessExecutor } from '../activities/executors/process.js';
@@ -74,7 +75,8 @@ export function createContainerExecutor(config: ContainerConfig): Executor {
 }
 
 export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<Worker> {
-  const inProcess = createInProcessExecutor(opts.dagBag.functionResolver());
+  // What in-process functions print goes to their try's log, masked (console-capture.ts).
+  const inProcess = withConsoleCapture(createInProcessExecutor(opts.dagBag.functionResolver()));
   const processExecutor = createProcessExecutor();
   const executors: Record<string, Executor> = {
     function: inProcess,

@@ -1,2 +1,2 @@
 /** Workflow entry point: Worker.workflowsPath points at the compiled form of this file. */
-export { dagRun } from './dag-run.js';
+export { dagRun } from './dag-run/index.js';

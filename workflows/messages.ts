@@ -2,8 +2,9 @@
  * Messages a DAG-run workflow accepts. Kept apart from the interpreter so clients import only the
  * definitions (plain names), not the workflow code.
  */
-import { defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { ActionResult, OperatorAction } from '../engine/operator-actions.js';
+import type { TaskStatesView } from './types.js';
 
 /**
  * Operator action on a run in flight (clear, mark tasks, mark the run). The validator refuses an
@@ -13,3 +14,9 @@ export const operatorActionUpdate = defineUpdate<ActionResult, [OperatorAction]>
 
 /** The validator's message when the run is finishing: the action must go to a re-opened run. */
 export const RUN_FINISHING = 'the run is finishing';
+
+/**
+ * Every task's state (skipped and upstream_failed included, mapped instances summarised), from the
+ * workflow's own record: the Temporal UI's Queries tab, `temporal workflow query --name taskStates`.
+ */
+export const taskStatesQuery = defineQuery<TaskStatesView>('taskStates');

@@ -52,6 +52,61 @@ export interface DagRunInput {
   reopen?: { action: OperatorAction };
 }
 
+/** Workflow result: the run's final state and its task counts by state. */
+export interface DagRunResult {
+  state: 'success' | 'failed';
+  reason?: string;
+  tasks: Record<string, number>;
+}
+
+/**
+ * The ApplicationFailure type a failed DAG run's workflow fails with (so the Temporal UI shows it
+ * Failed); its details[0] is the run's DagRunResult. client/run-result.ts reads it back.
+ */
+export const DAG_RUN_FAILED = 'UpdraftDagRunFailed';
+
+/** A failed task instance: a root cause named in a failed run's message. */
+export interface FailedTask {
+  task_id: string;
+  map_index: number;
+  error: string | null;
+}
+
+export interface FailedTasksRequest {
+  dagId: string;
+  runId: string;
+  /** At most this many rows (the message names a few; the total says how many there are). */
+  limit: number;
+}
+
+export interface FailedTasksResult {
+  tasks: FailedTask[];
+  total: number;
+}
+
+/** The `taskStates` query's answer: every task's state as the workflow holds it. */
+export interface TaskStatesView {
+  dag_id: string;
+  run_id: string;
+  /** The run's state as far as the workflow knows ('running' until it completes). */
+  state: 'running' | 'success' | 'failed';
+  reason: string | null;
+  /** Tasks by state (a mapped task counts once, by its aggregate state). */
+  counts: Record<string, number>;
+  tasks: TaskStateView[];
+}
+
+export interface TaskStateView {
+  task_id: string;
+  state: TaskInstanceState;
+  try_number: number;
+  /** An expanded mapped task: how many instances, and how many are in each state. */
+  instances?: { count: number; states: Record<string, number> };
+}
+
+/** The DAG-run workflow's signature, for typed clients and continue-as-new. */
+export type DagRunWorkflow = (input: DagRunInput) => Promise<DagRunResult>;
+
 export interface CarriedRun {
   generation: number;
   startedAt: string;

@@ -28,15 +28,15 @@ import {
 import { DockerLogDecoder, compareTimestamps, timestampToSince } from './docker-logs.js';
 import { containerName } from './docker-naming.js';
 import { QuantityError } from './docker-quantity.js';
+import { exitCodeFailure } from './exit-code.js';
 import {
-  FAIL_EXIT_CODE,
-  SKIP_EXIT_CODE,
   TaskExecutionError,
   type ExecutionRequest,
   type ExecutionResult,
   type Executor,
   type ExecutorHandle,
 } from './types.js';
+import { parseReturnJson } from './return-json.js';
 
 export { buildCreateOptions, DockerSpecError } from './docker-create-options.js';
 export type { CreateOptionsSettings } from './docker-create-options.js';
@@ -357,26 +357,12 @@ async function awaitOutcome(
       lastLines,
     );
   }
-  if (exitCode === SKIP_EXIT_CODE) {
-    throw new TaskExecutionError(`container ${handle.name} exited with code ${exitCode}: the task asked to be skipped`, 'skip', exitCode, lastLines);
-  }
-  if (exitCode === FAIL_EXIT_CODE) {
-    throw new TaskExecutionError(
-      `container ${handle.name} exited with code ${exitCode}: the task asked to fail without retries`,
-      'fail',
-      exitCode,
-      lastLines,
-    );
-  }
-  if (exitCode !== 0) {
-    throw new TaskExecutionError(
-      `container ${handle.name} (image ${attempt.spec.image}) exited with code ${exitCode}` +
-        (lastLines.length > 0 ? `; last lines:\n${lastLines.join('\n')}` : ''),
-      'exit',
-      exitCode,
-      lastLines,
-    );
-  }
+  const failure = exitCodeFailure(exitCode, lastLines, (kind) => {
+    if (kind === 'skip') return `container ${handle.name} exited with code ${exitCode}: the task asked to be skipped`;
+    if (kind === 'fail') return `container ${handle.name} exited with code ${exitCode}: the task asked to fail without retries`;
+    return `container ${handle.name} (image ${attempt.spec.image}) exited with code ${exitCode}` + (lastLines.length > 0 ? `; last lines:\n${lastLines.join('\n')}` : '');
+  });
+  if (failure) throw failure;
   if (returnError !== null) throw new TaskExecutionError(returnError, 'error', exitCode, lastLines);
   return { returnValue, exitCode, handle: { ...handle } };
 }
@@ -389,11 +375,7 @@ async function readReturnValue(ioDir: string): Promise<Json | undefined> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  try {
-    return JSON.parse(text) as Json;
-  } catch (err) {
-    throw new Error(`${RETURN_FILE}: the step wrote invalid JSON (${(err as Error).message})`);
-  }
+  return parseReturnJson(text, RETURN_FILE);
 }
 
 interface LogFollower {

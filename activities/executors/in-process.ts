@@ -3,7 +3,7 @@
  * bag; its return value is the XCom. SkipTask/FailTask map to skip and no-retry failure.
  */
 import type { TaskContext } from '../../sdk/context.js';
-import type { TaskFunction } from '../../sdk/dag.js';
+import type { TaskFunction } from '../../sdk/task.js';
 import type { Json } from '../../spec/dag-spec.js';
 import { TaskExecutionError, type ExecutionRequest, type ExecutionResult, type Executor, type RunContext } from './types.js';
 

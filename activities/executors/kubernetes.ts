@@ -22,6 +22,7 @@ import {
   XCOM_RETURN_PATH,
   type JobManifestOptions,
 } from './kubernetes-manifest.js';
+import { exitCodeFailure, type ExitFailureKind } from './exit-code.js';
 import {
   FAIL_EXIT_CODE,
   SKIP_EXIT_CODE,
@@ -31,6 +32,7 @@ import {
   type Executor,
   type ExecutorHandle,
 } from './types.js';
+import { parseReturnJson } from './return-json.js';
 
 export { buildJobManifest, jobNameFor, labelValue, XCOM_RETURN_PATH, KubernetesSpecError } from './kubernetes-manifest.js';
 export type { JobManifestOptions } from './kubernetes-manifest.js';
@@ -358,19 +360,14 @@ class JobRun {
     if (term?.reason === 'OOMKilled') {
       throw new TaskExecutionError(`Kubernetes Job ${this.ref}: container was OOMKilled (exit code ${exitCode ?? '?'})`, 'oom', exitCode, lastLines);
     }
-    if (exitCode === SKIP_EXIT_CODE) {
-      throw new TaskExecutionError(`Kubernetes Job ${this.ref}: container exited with code ${SKIP_EXIT_CODE} (skip requested)`, 'skip', exitCode, lastLines);
-    }
-    if (exitCode === FAIL_EXIT_CODE) {
-      throw new TaskExecutionError(`Kubernetes Job ${this.ref}: container exited with code ${FAIL_EXIT_CODE} (fail without retry requested)`, 'fail', exitCode, lastLines);
-    }
     if (exitCode !== null) {
-      throw new TaskExecutionError(
-        `Kubernetes Job ${this.ref} failed: container exited with code ${exitCode}${term?.reason ? ` (${term.reason})` : ''}`,
-        'exit',
-        exitCode,
-        lastLines,
-      );
+      const describe = (kind: ExitFailureKind): string => {
+        if (kind === 'skip') return `Kubernetes Job ${this.ref}: container exited with code ${SKIP_EXIT_CODE} (skip requested)`;
+        if (kind === 'fail') return `Kubernetes Job ${this.ref}: container exited with code ${FAIL_EXIT_CODE} (fail without retry requested)`;
+        return `Kubernetes Job ${this.ref} failed: container exited with code ${exitCode}${term?.reason ? ` (${term.reason})` : ''}`;
+      };
+      // A failed Job whose container exited 0 (stopped from outside) is still a failure.
+      throw exitCodeFailure(exitCode, lastLines, describe) ?? new TaskExecutionError(describe('exit'), 'exit', exitCode, lastLines);
     }
     throw new TaskExecutionError(
       `Kubernetes Job ${this.ref} failed (${terminal.reason ?? 'Failed'})${terminal.message ? `: ${terminal.message}` : ''}`,
@@ -383,14 +380,9 @@ class JobRun {
   private parseXCom(message: string | undefined): Json | undefined {
     if (message === undefined || message.trim() === '') return undefined;
     try {
-      return JSON.parse(message) as Json;
+      return parseReturnJson(message, `${XCOM_RETURN_PATH} (the termination message)`);
     } catch (err) {
-      throw new TaskExecutionError(
-        `Kubernetes Job ${this.ref}: the XCom return value at ${XCOM_RETURN_PATH} is not valid JSON (${(err as Error).message}): ${message.slice(0, 200)}`,
-        'error',
-        0,
-        this.request.log.tail(LAST_LINES),
-      );
+      throw new TaskExecutionError(`Kubernetes Job ${this.ref}: ${(err as Error).message}`, 'error', 0, this.request.log.tail(LAST_LINES));
     }
   }
 

@@ -19,7 +19,9 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import type { Json, ProcessOperatorSpec } from '../../spec/dag-spec.js';
 import { isSameProcessAlive, killProcessGroup, liveGroupMembers, parseProcessHandle, readProcStat } from './process-registry.js';
-import { FAIL_EXIT_CODE, SKIP_EXIT_CODE, TaskExecutionError } from './types.js';
+import { TaskExecutionError } from './types.js';
+import { exitCodeFailure, type ExitFailureKind } from './exit-code.js';
+import { parseReturnJson } from './return-json.js';
 import type { ExecutionRequest, ExecutionResult, Executor, ExecutorHandle, LogStream } from './types.js';
 
 export interface ProcessExecutorOptions {
@@ -305,20 +307,10 @@ async function interpretOutcome(run: ChildRun, xcomDir: string): Promise<Executi
     const hint = signal === 'SIGKILL' ? ' (if nothing else killed it, the kernel may have run out of memory)' : '';
     throw new TaskExecutionError(withLastLines(`process was killed by signal ${signal}${hint}`, lastLines), 'exit', null, lastLines);
   }
-  if (code === SKIP_EXIT_CODE) {
-    throw new TaskExecutionError(`process exited with code ${code} (SKIP_EXIT_CODE): task skipped`, 'skip', code, lastLines);
-  }
-  if (code === FAIL_EXIT_CODE) {
-    throw new TaskExecutionError(
-      withLastLines(`process exited with code ${code} (FAIL_EXIT_CODE): task failed without retries`, lastLines),
-      'fail',
-      code,
-      lastLines,
-    );
-  }
-  if (code !== 0) {
-    throw new TaskExecutionError(withLastLines(`process exited with code ${code}`, lastLines), 'exit', code, lastLines);
-  }
+  // Node reports an exit code whenever it reports no signal; null here would be a Node bug.
+  if (code === null) throw new TaskExecutionError(withLastLines('process ended with neither an exit code nor a signal', lastLines), 'exit', null, lastLines);
+  const failure = exitCodeFailure(code, lastLines, (kind) => processExitMessage(code, kind, lastLines));
+  if (failure) throw failure;
   return { returnValue: await readReturnValue(xcomDir), exitCode: 0, handle: run.handle };
 }
 
@@ -332,9 +324,9 @@ async function readReturnValue(xcomDir: string): Promise<Json | undefined> {
     throw new TaskExecutionError(`cannot read $UPDRAFT_XCOM_DIR/return.json (${file}): ${(err as Error).message}`, 'error', 0);
   }
   try {
-    return JSON.parse(text) as Json;
+    return parseReturnJson(text, `$UPDRAFT_XCOM_DIR/return.json (${file})`);
   } catch (err) {
-    throw new TaskExecutionError(`$UPDRAFT_XCOM_DIR/return.json (${file}) is not valid JSON: ${(err as Error).message}`, 'error', 0);
+    throw new TaskExecutionError((err as Error).message, 'error', 0);
   }
 }
 
@@ -347,6 +339,12 @@ function spawnErrorMessage(program: string, err: NodeJS.ErrnoException): string 
     default:
       return `cannot start program "${program}": ${err.message}`;
   }
+}
+
+function processExitMessage(code: number, kind: ExitFailureKind, lastLines: string[]): string {
+  if (kind === 'skip') return `process exited with code ${code} (SKIP_EXIT_CODE): task skipped`;
+  if (kind === 'fail') return withLastLines(`process exited with code ${code} (FAIL_EXIT_CODE): task failed without retries`, lastLines);
+  return withLastLines(`process exited with code ${code}`, lastLines);
 }
 
 function withLastLines(message: string, lastLines: string[]): string {

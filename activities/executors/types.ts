@@ -12,6 +12,8 @@ export interface TaskLogSink {
   write(stream: LogStream, line: string): void;
   /** The last `n` lines written (for error messages). */
   tail(n: number): string[];
+  /** Masks text the way lines written here are masked (for output that cannot go into the log). */
+  redact?(text: string): string;
 }
 
 /**

@@ -11,6 +11,7 @@
 import type { Json, TaskSpec } from '../../spec/dag-spec.js';
 import { TEMPLATE_FIELDS } from '../../spec/dag-spec.js';
 import { connectionUri } from '../../secrets/connection-uri.js';
+import { jsonSyntaxReason } from '../../secrets/json-error.js';
 import type { SecretMasker } from '../../secrets/masker.js';
 import { isSensitiveName, sensitiveLeaves, stringLeaves } from '../../secrets/sensitive.js';
 import type { ConnectionValue } from '../../secrets/store.js';
@@ -99,7 +100,8 @@ export class LazySecrets {
             try {
               this.json.set(key, JSON.parse(text) as Json);
             } catch (err) {
-              throw new TemplateError(`var.json.${key}: variable "${key}" is not valid JSON: ${(err as Error).message}`);
+              // The parser's message would quote the variable, which may be a secret.
+              throw new TemplateError(`var.json.${key}: variable "${key}" is not valid JSON (${Buffer.byteLength(text, 'utf8')} bytes): ${jsonSyntaxReason(err)}`);
             }
           }
           return this.json.get(key);

@@ -2,7 +2,15 @@
 import type { Command } from 'commander';
 import { parseConnectionUri } from '../../secrets/connection-uri.js';
 import { redactSensitive } from '../../secrets/sensitive.js';
-import { addConnection, deleteConnection, getConnection, listConnections, type ConnectionInput } from '../../secrets/store.js';
+import {
+  addConnection,
+  deleteConnection,
+  getConnection,
+  listConnections,
+  type ConnectionInput,
+  type ConnectionSummary,
+  type ConnectionValue,
+} from '../../secrets/store.js';
 import type { Json } from '../../spec/dag-spec.js';
 import { loadConfig } from '../../worker/config.js';
 import { CliError, parseOutput, print } from '../output.js';
@@ -20,7 +28,8 @@ interface AddOptions {
   connDescription?: string;
 }
 
-const COLUMNS = ['conn_id', 'conn_type', 'description', 'host', 'port', 'schema', 'login', 'is_encrypted', 'is_extra_encrypted'];
+const COLUMNS: Array<keyof ConnectionSummary> = ['conn_id', 'conn_type', 'description', 'host', 'port', 'schema', 'login', 'is_encrypted', 'is_extra_encrypted'];
+const GET_COLUMNS: Array<keyof ConnectionValue> = ['conn_id', 'conn_type', 'description', 'host', 'port', 'schema', 'login', 'password', 'extra'];
 
 function connectionInput(connId: string, o: AddOptions): ConnectionInput {
   const fields = ['connType', 'connHost', 'connLogin', 'connPassword', 'connPort', 'connSchema'] as const;
@@ -109,7 +118,7 @@ export function registerConnectionsCommands(program: Command): void {
         const c = await getConnection(h.db, connId);
         if (!c) throw new CliError(`Connection ${connId} not found (see updraft connections list)`);
         const extra = c.extra === null ? null : redactSensitive(JSON.parse(c.extra) as Json);
-        print([{ ...c, password: c.password === null ? null : '***', extra }], ['conn_id', 'conn_type', 'description', 'host', 'port', 'schema', 'login', 'password', 'extra'], format);
+        print([{ ...c, password: c.password === null ? null : '***', extra }], GET_COLUMNS, format);
       } finally {
         await h.close();
       }

@@ -4,8 +4,9 @@ import { getDag, getLatestDagVersion, listDags } from '../../db/dag.repository.j
 import { getDagRun, listDagRuns } from '../../db/dag-run.repository.js';
 import { listImportErrors } from '../../db/import-error.repository.js';
 import { renderDot, renderMermaid, renderText } from '../../sdk/graph-render.js';
-import type { DagSpec } from '../../spec/dag-spec.js';
-import { triggerDagRun, TriggerError } from '../../client/trigger.js';
+import { nonFiniteNumberMessage, nonFiniteNumberPath, triggerDagRun, TriggerError } from '../../client/trigger.js';
+import { jsonSyntaxReason } from '../../secrets/json-error.js';
+import { DagRunState } from '../../spec/states.js';
 import { loadConfig } from '../../worker/config.js';
 import { DagBag } from '../../worker/dag-bag.js';
 import { syncDagBag } from '../../worker/dag-sync.js';
@@ -18,12 +19,19 @@ import { watchRun } from '../watch-run.js';
 
 function parseConf(raw: string | undefined): unknown {
   if (raw === undefined) return {};
+  let conf: unknown;
   try {
-    return JSON.parse(raw);
+    conf = JSON.parse(raw);
   } catch (err) {
-    throw new CliError(`--conf is not valid JSON: ${(err as Error).message} (example: --conf '{"rows": 10}')`, 2);
+    // Not the parser's message: it quotes the input, which may hold a token.
+    throw new CliError(`--conf is not valid JSON: ${jsonSyntaxReason(err)} (example: --conf '{"rows": 10}')`, 2);
   }
+  const nonFinite = nonFiniteNumberPath(conf, 'conf');
+  if (nonFinite !== null) throw new CliError(`--conf: ${nonFiniteNumberMessage(nonFinite)}`, 2);
+  return conf;
 }
+
+const RUN_STATES: readonly string[] = Object.values(DagRunState);
 
 export function registerDagsCommands(program: Command): void {
   const dags = program.command('dags').description('Manage DAGs and DAG runs');
@@ -113,7 +121,7 @@ export function registerDagsCommands(program: Command): void {
     .command('trigger <dag_id>')
     .description('Start a DAG run')
     .option('-c, --conf <json>', 'JSON object passed to the run as conf')
-    .option('-r, --run-id <run_id>', 'run id (default manual__<timestamp>)')
+    .option('-r, --run-id <run_id>', 'run id (default manual__<timestamp with microseconds>)')
     .option('-w, --wait', 'show task states live until the run ends; the exit code says how it ended')
     .option('-o, --output <format>', 'table or json', 'table')
     .action(async (dagId: string, o: { conf?: string; runId?: string; wait?: boolean; output?: string }) => {
@@ -123,7 +131,7 @@ export function registerDagsCommands(program: Command): void {
       const h = await openCliDatabase(config);
       const t = await openCliTemporal(config);
       try {
-        const run = await triggerDagRun(h.db, t.client, { dagId, runId: o.runId, conf, runOptions: config.run }).catch((err) => {
+        const run = await triggerDagRun(h.db, t.client, { dagId, runId: o.runId, conf, runOptions: config.run, logsFolder: config.logsFolder }).catch((err) => {
           if (err instanceof TriggerError) throw new CliError(err.message);
           throw err;
         });
@@ -171,7 +179,7 @@ export function registerDagsCommands(program: Command): void {
           const broken = stack.bag.importErrors.length ? ` (${stack.bag.importErrors.length} file(s) failed to load: updraft dags list-import-errors)` : '';
           throw new CliError(`DAG "${dagId}" not found in ${config.dagsFolder}${broken}`);
         }
-        const run = await triggerDagRun(stack.database.db, stack.client, { dagId, conf, runOptions: config.run }).catch((err) => {
+        const run = await triggerDagRun(stack.database.db, stack.client, { dagId, conf, runOptions: config.run, logsFolder: config.logsFolder }).catch((err) => {
           if (err instanceof TriggerError) throw new CliError(err.message);
           throw err;
         });
@@ -190,15 +198,19 @@ export function registerDagsCommands(program: Command): void {
   dags
     .command('list-runs <dag_id>')
     .description("List a DAG's runs, newest first")
-    .option('--state <state>', 'only runs in this state')
+    .option('--state <state>', `only runs in this state (${RUN_STATES.join(', ')})`)
     .option('-o, --output <format>', 'table or json', 'table')
     .action(async (dagId: string, o: { state?: string; output?: string }) => {
+      if (o.state !== undefined && !RUN_STATES.includes(o.state)) {
+        throw new CliError(`--state must be one of ${RUN_STATES.join(', ')} (Airflow's DAG run states), got "${o.state}"`, 2);
+      }
+      const format = parseOutput(o.output);
       const config = loadConfig();
       const h = await openCliDatabase(config);
       try {
         if (!(await getDag(h.db, dagId))) throw new CliError(`DAG "${dagId}" not found`);
         const runs = await listDagRuns(h.db, dagId, { state: o.state, limit: 100 });
-        print(runs, ['dag_id', 'run_id', 'state', 'run_type', 'logical_date', 'start_date', 'end_date'], parseOutput(o.output));
+        print(runs, ['dag_id', 'run_id', 'state', 'run_type', 'logical_date', 'start_date', 'end_date'], format);
       } finally {
         await h.close();
       }
@@ -229,7 +241,7 @@ export function registerDagsCommands(program: Command): void {
       try {
         const v = await getLatestDagVersion(h.db, dagId);
         if (!v) throw new CliError(`DAG "${dagId}" not found`);
-        process.stdout.write(`${JSON.stringify({ version: v.version_number, hash: v.spec_hash, spec: v.spec as unknown as DagSpec }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ version: v.version_number, hash: v.spec_hash, spec: v.spec }, null, 2)}\n`);
       } finally {
         await h.close();
       }

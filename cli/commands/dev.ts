@@ -1,19 +1,18 @@
 /**
  * `updraft dev`: the embedded stack in one command. Temporal dev server with the Web UI and state
- * in .updraft/temporal.db, PGlite under .updraft/pglite served on a local socket (so the CLI in
- * another terminal can read it), the worker. Ctrl-C stops everything; the next start finds the
- * earlier runs. `updraft worker`: a worker only, against TEMPORAL_ADDRESS and DATABASE_URL.
+ * in .updraft/temporal.db, PGlite under .updraft/pglite — used in-process by this process's worker
+ * and served on a loopback socket to the CLI in other terminals, one session in turns
+ * (db/pglite-server.ts) — and the worker. Ctrl-C stops everything; the next start finds the
+ * earlier runs, and stops a Temporal server a killed `updraft dev` left behind.
+ * `updraft worker`: a worker only, against TEMPORAL_ADDRESS and DATABASE_URL (or a running dev).
  */
 import fs from 'node:fs';
 import { mkdirSync } from 'node:fs';
 import type { Command } from 'commander';
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { loadConfig } from '../../worker/config.js';
+import { serveEmbeddedDatabase, type ServedPGlite } from '../../worker/embedded-database.js';
 import { startStack, type Stack } from '../../worker/stack.js';
-import { freePort, isPortFree } from '../../worker/temporal-server.js';
 import { migrateToLatest } from '../../db/migrate.js';
-import { lockPglite } from '../../worker/pglite-lock.js';
 import { CliError } from '../output.js';
 import { devInfoPath, openCliDatabase, readDevInfo, type DevInfo } from '../runtime.js';
 
@@ -33,37 +32,33 @@ export function registerDevCommands(program: Command): void {
       const config = loadConfig();
       const running = readDevInfo(config);
       if (running) throw new CliError(`updraft dev is already running (pid ${running.pid}); stop it first`);
-      if (!config.temporalAddress) {
-        if (!(await isPortFree(config.devTemporalPort))) {
-          throw new CliError(`port ${config.devTemporalPort} is in use; set UPDRAFT_DEV_TEMPORAL_PORT, or TEMPORAL_ADDRESS to use that server`);
-        }
-        if (!(await isPortFree(config.devUiPort))) throw new CliError(`port ${config.devUiPort} (Temporal UI) is in use; set UPDRAFT_DEV_UI_PORT`);
-      }
       const log = (line: string): void => void process.stderr.write(`[updraft dev] ${line}\n`);
       mkdirSync(config.home, { recursive: true });
 
-      // PGlite is single-process: serve it on a local socket and let everyone (this worker, the CLI) use that.
-      let socket: PGLiteSocketServer | null = null;
-      let pglite: PGlite | null = null;
-      let databaseUrl = config.databaseUrl;
-      let release: (() => void) | null = null;
-      if (!databaseUrl) {
-        release = lockPglite(config.pglitePath, 'updraft dev');
-        pglite = new PGlite(config.pglitePath);
-        await pglite.waitReady;
-        const port = await freePort();
-        socket = new PGLiteSocketServer({ db: pglite, port, host: '127.0.0.1', maxConnections: 32 });
-        await socket.start();
-        databaseUrl = `postgres://postgres@127.0.0.1:${port}/postgres?sslmode=disable`;
-        log(`PGlite at ${config.pglitePath}, served on 127.0.0.1:${port}`);
-      }
+      let served: ServedPGlite | null = null;
       let stack: Stack | null = null;
       try {
-        stack = await startStack({ config: { ...config, databaseUrl }, embeddedTemporal: 'persistent', ui: true, log, holder: 'updraft dev' });
-        const info: DevInfo = { pid: process.pid, databaseUrl, temporalAddress: stack.temporalAddress, uiUrl: stack.uiUrl };
+        if (!config.databaseUrl) served = await serveEmbeddedDatabase(config, { holder: 'updraft dev', log });
+        stack = await startStack({
+          config,
+          embeddedTemporal: 'persistent',
+          ui: true,
+          log,
+          holder: 'updraft dev',
+          ...(served ? { database: served.database, databaseDescription: served.description } : {}),
+        });
+        const info: DevInfo = {
+          pid: process.pid,
+          databaseUrl: served?.url ?? config.databaseUrl,
+          temporalAddress: stack.temporalAddress,
+          uiUrl: stack.uiUrl,
+          database: served ? 'pglite' : 'postgres',
+        };
         fs.writeFileSync(devInfoPath(config), JSON.stringify(info, null, 2));
+        const database = served ? `PGlite at ${config.pglitePath}` : 'Postgres (DATABASE_URL)';
         process.stdout.write(
           `\nUpdraft dev is up.\n  Temporal UI:  ${stack.uiUrl ?? '(external Temporal)'}\n  Temporal:     ${stack.temporalAddress}\n` +
+            `  Database:     ${database}\n` +
             `  DAGs folder:  ${config.dagsFolder} (${stack.sync.dags} DAGs${stack.sync.importErrors ? `, ${stack.sync.importErrors} import errors` : ''})\n` +
             `  Task logs:    ${config.logsFolder}\n\nTry: npx updraft dags trigger <dag_id> --wait     (Ctrl-C stops everything)\n`,
         );
@@ -72,9 +67,7 @@ export function registerDevCommands(program: Command): void {
       } finally {
         fs.rmSync(devInfoPath(config), { force: true });
         await stack?.stop();
-        await socket?.stop();
-        await pglite?.close();
-        release?.();
+        await served?.stop();
       }
       log('stopped');
     });
@@ -90,7 +83,12 @@ export function registerDevCommands(program: Command): void {
       if (!address) throw new CliError('set TEMPORAL_ADDRESS (or start `updraft dev`) for the worker to connect to');
       if (!databaseUrl) throw new CliError('set DATABASE_URL (or start `updraft dev`): a standalone worker cannot share an embedded PGlite');
       const log = (line: string): void => void process.stderr.write(`[updraft worker] ${line}\n`);
-      const stack = await startStack({ config: { ...config, temporalAddress: address, databaseUrl }, log });
+      const servedByDev = !config.databaseUrl && dev?.database === 'pglite';
+      const stack = await startStack({
+        config: { ...config, temporalAddress: address, databaseUrl },
+        log,
+        ...(servedByDev ? { databaseDescription: `PGlite served by \`updraft dev\` (pid ${dev.pid}) at ${new URL(databaseUrl).host}` } : {}),
+      });
       try {
         const sig = await untilSignal();
         log(`${sig}: stopping`);

@@ -3,9 +3,12 @@
 #
 #   deploy/images/build.sh [python|r|all]      (default: all)
 #
-#   updraft/step-python:<hash> (+ :latest)  Debian bookworm, python3, /opt/venv with the pinned ML
-#                                           stack of python/requirements.txt (wheels from PyPI)
-#   updraft/step-r:<hash>      (+ :latest)  Debian bookworm, r-base-core + r/debian-packages.txt
+#   updraft/step-python:<hash>  Debian bookworm, python3, /opt/venv with the pinned ML stack of
+#                               python/requirements.txt (wheels from PyPI)
+#   updraft/step-r:<hash>       Debian bookworm, r-base-core + r/debian-packages.txt
+#   updraft/step-<name>:<hash>-steps-<steps hash> (+ :latest)  the same plus the repo's step programs
+#                               steps/<name>/ at /steps/<name> (tests left out): a thin layer on
+#                               top, so changing a step rebuilds in seconds, not minutes
 #
 # How: debootstrap a minimal bookworm rootfs from the Debian mirror apt already uses, install the
 # packages inside it with chroot, run the image's smoke test inside it, tar it deterministically and
@@ -19,6 +22,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
 CACHE="${HOME}/.cache/updraft/images"
 DEBS_CACHE="${HOME}/.cache/updraft/debootstrap"
 WORK_ROOT="${UPDRAFT_IMAGE_BUILD_DIR:-/tmp/updraft-image-build}"
@@ -235,8 +239,47 @@ build_one() {
     trap - EXIT
     log "built $tag in $((SECONDS - started))s"
   fi
-  docker tag "$tag" "$repo:latest"
+  local with_steps
+  with_steps="$(add_steps "$name" "$tag")"
+  docker tag "$with_steps" "$repo:latest"
   exec 9>&-
+  echo "$with_steps"
+}
+
+# The step programs' content hash: every file add_steps copies (names too).
+steps_hash() {
+  local name="$1"
+  (
+    cd "$REPO"
+    find "steps/$name" -type f ! -path '*/tests/*' ! -path '*/__pycache__/*' | LC_ALL=C sort \
+      | while read -r f; do echo "$f"; cat "$f"; done | sha256sum | cut -c1-12
+  )
+}
+
+# Copies steps/<name>/ (without tests) to /steps/<name> in a layer on top of the base image. The
+# base keeps its config (entrypoint, env, workdir); `docker commit` only adds the files and a label.
+add_steps() {
+  local name="$1" base="$2"
+  local shash tag cid
+  [ -d "$REPO/steps/$name" ] || { echo "$base"; return 0; }
+  shash="$(steps_hash "$name")"
+  tag="$base-steps-$shash"
+  if docker image inspect "$tag" >/dev/null 2>&1; then
+    log "$tag exists; skipping"
+  else
+    cid="$(docker create "$base")"
+    tar -C "$REPO" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
+      --exclude=tests --exclude=__pycache__ --exclude=.pytest_cache -cf - "steps/$name" \
+      | docker cp - "$cid:/" >&2
+    docker commit --change "LABEL updraft.steps.hash=$shash" "$cid" "$tag" >/dev/null
+    docker rm "$cid" >/dev/null
+    log "added steps/$name at /steps/$name: $tag"
+    # Earlier steps layers of this base are dead weight (the daemon may store each as a full copy).
+    local old
+    for old in $(docker image ls --format '{{.Repository}}:{{.Tag}}' "${base%%:*}" | grep -F "$base-steps-" | grep -vxF "$tag"); do
+      docker image rm "$old" >/dev/null 2>&1 && log "removed the older $old" || true
+    done
+  fi
   echo "$tag"
 }
 

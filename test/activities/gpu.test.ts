@@ -13,6 +13,7 @@ import { triggerDagRun } from '../../client/trigger.js';
 import { gpuTaskQueue, taskQueueFor } from '../../engine/queues.js';
 import { parseDeclaredDevices, parseNvidiaSmi } from '../../worker/gpu-inventory.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
+import { dagRunResult } from '../../client/run-result.js';
 
 describe('GPU allocator', () => {
   it('hands out devices exclusively under concurrency and queues the rest FIFO', async () => {
@@ -98,7 +99,7 @@ describe('GPU tasks on a worker with a declared inventory of 2 (real Temporal)',
 
   it('runs at most two 1-GPU tasks at once on distinct devices, releases after failure, fails a too-large request at once', async () => {
     const run = await triggerDagRun(stack.database.db, stack.client, { dagId: 'gpu_jobs', runOptions: stack.config.run });
-    const result = await run.handle.result();
+    const result = await dagRunResult(run.handle);
     expect(result.state).to.equal('failed'); // 'crashes' and 'too_big' fail
     const tis = Object.fromEntries((await listTaskInstances(stack.database.db, 'gpu_jobs', run.runId)).map((t) => [t.task_id, t]));
     for (let i = 0; i < 4; i++) {

@@ -317,10 +317,13 @@ describe('process executor', function () {
     expect(notDir.message).to.equal(`working directory "${file}" (spec.process.cwd) is not a directory`);
   });
 
-  it('fails when return.json is not valid JSON, naming the file', async () => {
+  it('fails when return.json is not valid JSON, naming the file and its size but never quoting it', async () => {
     const err = await expectFailure(executor.execute(request({ argv: [SH, '-c', 'echo "{oops" > "$UPDRAFT_XCOM_DIR/return.json"'] })));
-    expect(err.message).to.match(/^\$UPDRAFT_XCOM_DIR\/return\.json \(\/.*\/updraft-process-[^/]+\/xcom\/return\.json\) is not valid JSON: /);
+    expect(err.message).to.match(/^\$UPDRAFT_XCOM_DIR\/return\.json \(\/.*\/updraft-process-[^/]+\/xcom\/return\.json\) is not valid JSON \(6 bytes\): expected a property name or '\}' at position 1$/);
     expect(err.kind).to.equal('error');
+    const token = await expectFailure(executor.execute(request({ argv: [SH, '-c', 'printf tok-abcdefghijklmnop > "$UPDRAFT_XCOM_DIR/return.json"'] })));
+    expect(token.message).to.match(/is not valid JSON \(20 bytes\): unexpected token$/);
+    expect(token.message).to.not.contain('tok-');
   });
 
   it('ends background processes left running after the main process exits', async () => {

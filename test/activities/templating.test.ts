@@ -264,9 +264,10 @@ describe('templating: errors name the field and what is undefined', function () 
     });
   }
 
-  it('a variable that is not JSON fails var.json with the parse error', async function () {
+  it('a variable that is not JSON fails var.json with the parse error, never quoting the value', async function () {
     const err = await renderError('{{ var.json.notjson.a }}');
-    expect(err.message).to.match(/^cannot render argv\[0\] "\{\{ var\.json\.notjson\.a \}\}": var\.json\.notjson: variable "notjson" is not valid JSON: /);
+    expect(err.message).to.equal('cannot render argv[0] "{{ var.json.notjson.a }}": var.json.notjson: variable "notjson" is not valid JSON ' +
+      "(5 bytes): expected a property name or '}' at position 1");
   });
 
   it('names env and cwd fields', async function () {

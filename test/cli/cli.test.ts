@@ -3,35 +3,14 @@
  * a DAG folder that mixes good DAGs with a syntax error, a cycle, a duplicate id and a file that
  * throws. Uses the embedded stack (the real temporal CLI dev server, PGlite) in a temp home.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { freePort } from '../../worker/temporal-server.js';
-import { BIN, ROOT, runCli } from '../helpers/cli.js';
+import { ROOT, runCli, startDev, stopDev } from '../helpers/cli.js';
 import { tempDir } from '../helpers/servers.js';
 
 const DAGS = path.join(ROOT, 'test', 'fixtures', 'dags-mixed');
-
-async function startDev(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [BIN, 'dev'], { env: { ...process.env, ...env }, cwd: ROOT });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 90_000;
-  while (!out.includes('Updraft dev is up')) {
-    if (child.exitCode !== null) throw new Error(`updraft dev exited early:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`updraft dev did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return { child, output: () => out };
-}
-
-async function stopDev(child: ChildProcess): Promise<number | null> {
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  child.kill('SIGINT');
-  return exited;
-}
 
 function temporalServersOn(port: number): number {
   let n = 0;

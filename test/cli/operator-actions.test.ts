@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { runCli } from '../helpers/cli.js';
+import { cliEnvFor, runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/servers.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 import { finishRun, readRun, startRun, statesOf } from '../workflows/helpers.js';
@@ -21,10 +21,7 @@ describe('updraft tasks clear / tasks set-state / dags set-run-state (CLI)', fun
 
   before(async function () {
     stack = await startTestStack({ dagsFolder: FIXTURES, db: 'postgres' });
-    env = {
-      DATABASE_URL: stack.config.databaseUrl!, TEMPORAL_ADDRESS: stack.config.temporalAddress!,
-      UPDRAFT_TASK_QUEUE: stack.config.taskQueue, UPDRAFT_HOME: tempDir('op-cli'), UPDRAFT_DAGS_FOLDER: FIXTURES,
-    };
+    env = cliEnvFor(stack, FIXTURES);
   });
   after(async function () {
     await stack?.stop();

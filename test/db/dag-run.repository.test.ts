@@ -9,7 +9,7 @@ import {
   type DagRunCreate,
 } from '../../db/dag-run.repository.js';
 import { DagRunExistsError, DagRunNotFoundError } from '../../db/errors.js';
-import { DIALECTS, openMigratedDatabase, rejectionOf, type TestDatabase } from './test-database.js';
+import { DIALECTS, openMigratedDatabase, rejectionOf, specBlob, type TestDatabase } from './test-database.js';
 
 const LOGICAL = new Date('2026-11-20T00:00:00.000Z');
 
@@ -36,7 +36,7 @@ for (const dialect of DIALECTS) {
 
     it('createDagRun stores every field and defaults the rest', async function () {
       await upsertDag(t.db, { dag_id: 'etl', fileloc: 'dags/etl.ts', owners: 'o', description: null, tags: [], schedule: '@daily' });
-      const version = await upsertDagVersion(t.db, 'etl', 'h1', { tasks: [] });
+      const version = await upsertDagVersion(t.db, 'etl', 'h1', specBlob({ tasks: [] }));
       const row = await createDagRun(
         t.db,
         run('scheduled__2026-11-20T00:00:00+00:00', {

@@ -12,7 +12,7 @@ import {
   type DagUpsert,
 } from '../../db/dag.repository.js';
 import { DagNotFoundError } from '../../db/errors.js';
-import { DIALECTS, openMigratedDatabase, rejectionOf, type TestDatabase } from './test-database.js';
+import { DIALECTS, openMigratedDatabase, rejectionOf, specBlob, type TestDatabase } from './test-database.js';
 
 function dag(dag_id: string, over: Partial<DagUpsert> = {}): DagUpsert {
   return {
@@ -26,13 +26,13 @@ function dag(dag_id: string, over: Partial<DagUpsert> = {}): DagUpsert {
   };
 }
 
-const SPEC = {
+const SPEC = specBlob({
   dag_id: 'train',
   tasks: [
     { task_id: 'extract', upstream: [], retries: 2, params: { limit: null, ratio: 0.25 } },
     { task_id: 'train', upstream: ['extract'], resources: { gpu: 1 }, note: 'größe ✓' },
   ],
-};
+});
 
 for (const dialect of DIALECTS) {
   describe(`${dialect}: dag repository`, function () {
@@ -112,15 +112,15 @@ for (const dialect of DIALECTS) {
     it('concurrent upsertDagVersion calls get distinct consecutive numbers', async function () {
       await upsertDag(t.db, dag('race'));
       const results = await Promise.all(
-        Array.from({ length: 6 }, (_, i) => upsertDagVersion(t.db, 'race', `h${i}`, { i })),
+        Array.from({ length: 6 }, (_, i) => upsertDagVersion(t.db, 'race', `h${i}`, specBlob({ i }))),
       );
       expect(results.map((r) => r.version_number).sort()).to.deep.equal([1, 2, 3, 4, 5, 6]);
-      const again = await Promise.all([upsertDagVersion(t.db, 'race', 'h0', {}), upsertDagVersion(t.db, 'race', 'h0', {})]);
+      const again = await Promise.all([upsertDagVersion(t.db, 'race', 'h0', specBlob({})), upsertDagVersion(t.db, 'race', 'h0', specBlob({}))]);
       expect(again.map((r) => r.created)).to.deep.equal([false, false]);
     });
 
     it('upsertDagVersion for an unrecorded DAG throws DagNotFoundError', async function () {
-      const err = await rejectionOf(upsertDagVersion(t.db, 'ghost', 'h', {}));
+      const err = await rejectionOf(upsertDagVersion(t.db, 'ghost', 'h', specBlob({})));
       expect(err).to.be.instanceOf(DagNotFoundError);
       expect(err.message).to.equal('dag not found: dag_id "ghost" (upsertDag must record the DAG before its versions)');
     });

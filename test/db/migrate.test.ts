@@ -8,13 +8,29 @@ import { DIALECTS, openEmptyDatabase, rejectionOf, type TestDatabase } from './t
 
 const CORE = '2026_11_23_000001_engine_core';
 /** Every migration in order; a new migration is appended here. */
-const ALL = [CORE, '2026_11_23_000002_variables_connections', '2026_11_23_000003_task_instance_gpus', '2026_11_23_000004_pools'];
+const ALL = [
+  CORE,
+  '2026_11_23_000002_variables_connections',
+  '2026_11_23_000003_task_instance_gpus',
+  '2026_11_23_000004_pools',
+  '2026_12_06_000005_ml_lineage',
+  '2026_12_06_000006_ml_registry',
+];
 const TABLES = [
+  'artifact',
   'connection',
   'dag',
   'dag_run',
   'dag_version',
+  'execution',
   'import_error',
+  'lineage_event',
+  'metric',
+  'model_alias',
+  'model_evaluation',
+  'model_promotion',
+  'model_version',
+  'registered_model',
   'slot_pool',
   'task_instance',
   'task_instance_history',

@@ -12,7 +12,7 @@ import * as tis from '../../db/task-instance.repository.js';
 import * as xcoms from '../../db/xcom.repository.js';
 import * as logs from '../../db/task-log.repository.js';
 import * as importErrors from '../../db/import-error.repository.js';
-import { DIALECTS, openMigratedDatabase, rejectionOf, type TestDatabase } from './test-database.js';
+import { DIALECTS, openMigratedDatabase, rejectionOf, specBlob, type TestDatabase } from './test-database.js';
 
 const NOW_COLUMNS = new Set(['created_at', 'updated_at', 'last_parsed_at', 'timestamp']);
 const T0 = Date.parse('2026-11-23T10:00:00.000Z');
@@ -42,7 +42,7 @@ async function scenario(db: Kysely<Database>): Promise<Record<string, unknown>> 
     tags: ['ml', 'gpu'],
     schedule: '0 3 * * *',
   });
-  const spec = { dag_id: 'ct', tasks: [{ task_id: 'train', resources: { gpu: 2 } }], params: { lr: 0.001, layers: [64, 32] } };
+  const spec = specBlob({ dag_id: 'ct', tasks: [{ task_id: 'train', resources: { gpu: 2 } }], params: { lr: 0.001, layers: [64, 32] } });
   out['v1'] = await dags.upsertDagVersion(db, 'ct', 'h1', spec);
   out['v1_again'] = await dags.upsertDagVersion(db, 'ct', 'h1', spec);
   out['v2'] = await dags.upsertDagVersion(db, 'ct', 'h2', { ...spec, tasks: [] });

@@ -14,6 +14,7 @@ import { sql, type Kysely } from 'kysely';
 import { openDatabase, type DatabaseHandle, type DatabaseKind } from '../../db/connect.js';
 import type { Database } from '../../db/database.js';
 import { migrateToLatest } from '../../db/migrate.js';
+import type { DagSpec } from '../../spec/dag-spec.js';
 
 export const DIALECTS: readonly DatabaseKind[] = ['postgres', 'pglite'];
 
@@ -110,6 +111,14 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
     throw new Error(`expected an Error, got ${String(err)}`);
   }
   throw new Error('expected the promise to reject, but it resolved');
+}
+
+/**
+ * A stand-in for a compiled spec: the repositories store the spec column as given, so their tests
+ * use small JSON blobs rather than whole DagSpecs.
+ */
+export function specBlob(value: object): DagSpec {
+  return value as unknown as DagSpec;
 }
 
 /** Seeds a dag_run (the parent of task instances, XComs and logs). */

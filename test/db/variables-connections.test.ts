@@ -202,8 +202,9 @@ for (const dialect of DIALECTS) {
         [{ conn_id: 'bad id', conn_type: 'http' }, `conn_id "bad id" may contain only ASCII letters, digits, '-', '.' and '_' (at most 250 characters)`],
         [{ conn_id: 'c', conn_type: ' ' }, 'connection "c": conn_type is required (e.g. postgres, http, aws)'],
         [{ conn_id: 'c', conn_type: 'http', port: 70000 }, 'connection "c": port must be an integer from 0 to 65535, got 70000'],
-        [{ conn_id: 'c', conn_type: 'http', extra: '[1]' }, 'connection "c": extra must be a JSON object like {"region": "eu-west-1"}, got [1]'],
-        [{ conn_id: 'c', conn_type: 'http', extra: '{oops' }, 'connection "c": extra must be a JSON object like {"region": "eu-west-1"}: '],
+        [{ conn_id: 'c', conn_type: 'http', extra: '[1]' }, 'connection "c": extra must be a JSON object like {"region": "eu-west-1"}, got an array'],
+        [{ conn_id: 'c', conn_type: 'http', extra: '"api-key-1234567"' }, 'connection "c": extra must be a JSON object like {"region": "eu-west-1"}, got a string'],
+        [{ conn_id: 'c', conn_type: 'http', extra: '{api_key: sk-1234567}' }, `connection "c": extra must be a JSON object like {"region": "eu-west-1"}: expected a property name or '}' at position 1`],
       ];
       for (const [input, message] of cases) {
         const err = await rejectionOf(addConnection(t.db, input, { cipher }));

@@ -12,6 +12,7 @@ import { readTaskLog } from '../../db/task-log.repository.js';
 import { getXCom } from '../../db/xcom.repository.js';
 import { makeKubernetesClients } from '../../activities/executors/kubernetes-client.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
+import { dagRunResult } from '../../client/run-result.js';
 
 describe('a DAG mixing in-process, process, Docker and Kubernetes tasks', function () {
   this.timeout(240_000);
@@ -34,7 +35,7 @@ describe('a DAG mixing in-process, process, Docker and Kubernetes tasks', functi
 
   it('runs end to end with XCom flowing between all four executors', async () => {
     const run = await triggerDagRun(stack.database.db, stack.client, { dagId: 'mixed_runtimes', runOptions: stack.config.run });
-    const result = await run.handle.result();
+    const result = await dagRunResult(run.handle);
     const tis = Object.fromEntries((await listTaskInstances(stack.database.db, 'mixed_runtimes', run.runId)).map((t) => [t.task_id, t]));
     expect(result.state, JSON.stringify(tis, null, 1)).to.equal('success');
     expect(Object.fromEntries(Object.entries(tis).map(([id, t]) => [id, [t.state, t.try_number, t.executor]]))).to.deep.equal({

@@ -14,6 +14,7 @@ import { startTestStack } from '../helpers/stack.js';
 import { readRun, startRun } from '../workflows/helpers.js';
 import { historyToJson, runRecorder } from './history-json.js';
 import { HISTORIES_DIR } from './record-histories.js';
+import { dagRunResult } from '../../client/run-result.js';
 
 const CONTROL_FLOW_DAGS = path.resolve(__dirname, '../../../test/workflows/dags/control_flow');
 
@@ -23,7 +24,7 @@ async function main(): Promise<void> {
   try {
     if (stack.bag.importErrors.length > 0) throw new Error(`fixture DAG import errors: ${JSON.stringify(stack.bag.importErrors)}`);
     const triggered = await startRun(stack, 'cf_replay', { runId: 'replay_control_flow' });
-    const result = await triggered.handle.result();
+    const result = await dagRunResult(triggered.handle);
     const { tis } = await readRun(stack, 'cf_replay', triggered.runId);
     const history = await triggered.handle.fetchHistory();
     const file = path.join(HISTORIES_DIR, 'control-flow.json');

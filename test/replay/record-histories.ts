@@ -18,6 +18,7 @@ import { startTestStack, type TestStack } from '../helpers/stack.js';
 import { ENGINE_DAGS, readRun, runProcesses, startRun, waitFor } from '../workflows/helpers.js';
 import type { TriggeredRun } from '../../client/trigger.js';
 import { historyToJson, runRecorder } from './history-json.js';
+import { dagRunResult } from '../../client/run-result.js';
 
 export const HISTORIES_DIR = path.resolve(__dirname, '../../../test/replay/histories');
 
@@ -89,7 +90,7 @@ async function main(): Promise<void> {
     fs.mkdirSync(HISTORIES_DIR, { recursive: true });
     for (const c of CASES) {
       const triggered = await c.run(stack);
-      const result = await triggered.handle.result();
+      const result = await dagRunResult(triggered.handle);
       const history = await triggered.handle.fetchHistory();
       const file = path.join(HISTORIES_DIR, `${c.name}.json`);
       fs.writeFileSync(file, `${historyToJson(history)}\n`);

@@ -17,6 +17,7 @@ import { startTestStack } from '../helpers/stack.js';
 import { startRun, waitFor } from '../workflows/helpers.js';
 import { historyToJson, runRecorder } from './history-json.js';
 import { HISTORIES_DIR } from './record-histories.js';
+import { dagRunResult } from '../../client/run-result.js';
 
 const OPERATOR_DAGS = path.resolve(__dirname, '../../../test/workflows/dags/operator');
 
@@ -40,16 +41,16 @@ async function main(): Promise<void> {
     await waitFor('slow to run', async () => (await listTaskInstances(stack.database.db, 'op_slow', slow.runId)).find((t) => t.task_id === 'slow')?.state === 'running');
     fs.writeFileSync(path.join(slowDir, 'slow'), '');
     await act('op_slow', slow.runId, { kind: 'clear', task_ids: ['slow'] });
-    await slow.handle.result();
+    await dagRunResult(slow.handle);
     await write('operator-clear-running', slow.workflowId);
 
     // 2. Re-open a finished run with a clear.
     const gateDir = tempDir('replay-op');
     const gate = await startRun(stack, 'op_gate', { runId: 'replay_operator_reopen', conf: { dir: gateDir } });
-    await gate.handle.result();
+    await dagRunResult(gate.handle);
     fs.writeFileSync(path.join(gateDir, 'gate'), '');
     const reopened = await act('op_gate', gate.runId, { kind: 'clear', task_ids: ['gate'], downstream: true });
-    await stack.client.workflow.getHandle(reopened.workflowId).result();
+    await dagRunResult(stack.client.workflow.getHandle(reopened.workflowId));
     await write('operator-reopen', reopened.workflowId);
   } finally {
     await stack.stop();

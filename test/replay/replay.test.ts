@@ -13,7 +13,7 @@ import { workflowBundle } from '../../worker/worker.js';
 import { historyFromJson } from './history-json.js';
 
 const HISTORIES_DIR = path.resolve(__dirname, '../../../test/replay/histories');
-const EXPECTED = ['cancel', 'dagrun-timeout', 'failure', 'operator-clear-running', 'operator-reopen', 'retry', 'skip', 'success', 'xcom-by-reference'];
+const EXPECTED = ['cancel', 'dagrun-timeout', 'failed-run', 'failed-run-timeout', 'failure', 'operator-clear-running', 'operator-reopen', 'retry', 'skip', 'success', 'xcom-by-reference'];
 
 function load(name: string): ReturnType<typeof historyFromJson> {
   return historyFromJson(JSON.parse(fs.readFileSync(path.join(HISTORIES_DIR, `${name}.json`), 'utf8')));
@@ -34,6 +34,11 @@ describe('replay: recorded DAG-run histories', function () {
       await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, `replay-${name}`);
     });
   }
+
+  it('has a failed run that ended as a failed workflow execution (patch failed-run-fails-workflow)', function () {
+    const events = load('failed-run').events ?? [];
+    expect(events.at(-1)?.workflowExecutionFailedEventAttributes?.failure?.message).to.match(/^task "crash" failed: process exited with code 7/);
+  });
 
   it('detects a history the workflow code does not match (the check is live)', async function () {
     const history = load('success');

@@ -179,6 +179,14 @@ describe('params: validation messages (ajv)', function () {
     expect(problemsFor({ type: 'integer' }, 'y'.repeat(200), 'params')).to.deep.equal([`params.x: must be integer, got "${'y'.repeat(96)}...`]);
   });
 
+  it('never echoes a value under a sensitive name (api_key, password, token, ...)', function () {
+    const check = (name: string, schema: ParamSchema, value: Json): string[] =>
+      checkParam({ name, value, source: 'conf', spec: { schema, description: null }, specOwner: undefined });
+    expect(check('api_key', { type: 'string', pattern: '^sk-' }, 'hunter2-long-secret')).to.deep.equal(['conf.api_key: must match the pattern "^sk-", got ***']);
+    expect(check('db', { type: 'object', properties: { password: { minLength: 30 } } }, { password: 'hunter2-long-secret' }))
+      .to.deep.equal(['conf.db.password: must be at least 30 characters long, got ***']);
+  });
+
   it('a param without default and without a conf value is an error', function () {
     expect(checkParam({ name: 'rows', value: undefined, source: 'params', spec: { schema: { type: 'integer' }, description: null }, specOwner: undefined }))
       .to.deep.equal([`params.rows: no value passed and the param has no default (pass it in conf, e.g. --conf '{"rows": ...}')`]);

@@ -11,10 +11,11 @@ import type { DagRunRow, TaskInstanceHistoryRow, TaskInstanceRow } from '../../d
 import { getDagRun } from '../../db/dag-run.repository.js';
 import { listTaskInstanceHistory, listTaskInstances } from '../../db/task-instance.repository.js';
 import type { Json } from '../../spec/dag-spec.js';
-import type { DagRunResult } from '../../workflows/dag-run.js';
+import type { DagRunResult } from '../../workflows/types.js';
 import type { Stack } from '../../worker/stack.js';
 import { expect } from 'chai';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
+import { dagRunResult } from '../../client/run-result.js';
 
 /** The fixture DAGs live in the source tree (the DAG bag transpiles them with esbuild). */
 export const ENGINE_DAGS = path.resolve(__dirname, '../../../test/workflows/dags/engine');
@@ -39,12 +40,13 @@ export async function startRun(stack: Stack, dagId: string, opts: { runId?: stri
     runId: opts.runId ?? uniqueRunId(dagId),
     conf: opts.conf ?? {},
     runOptions: stack.config.run,
+    logsFolder: stack.config.logsFolder,
   });
 }
 
 /** Waits for the workflow's result, then reads the run back from the database. */
 export async function finishRun(stack: Stack, triggered: TriggeredRun): Promise<FinishedRun> {
-  const result = await triggered.handle.result();
+  const result = await dagRunResult(triggered.handle);
   return { triggered, result, ...(await readRun(stack, triggered.dagId, triggered.runId)) };
 }
 

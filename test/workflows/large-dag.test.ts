@@ -12,6 +12,7 @@ import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { tempDir } from '../helpers/servers.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 import { readRun, startRun } from './helpers.js';
+import { dagRunResult } from '../../client/run-result.js';
 
 const CHAINS = 20;
 const LENGTH = 100;
@@ -54,7 +55,7 @@ describe('engine: a 2,000-task DAG', function () {
     this.timeout(300_000);
     const started = Date.now();
     const triggered = await startRun(stack, 'wf_large');
-    const result = await triggered.handle.result();
+    const result = await dagRunResult(triggered.handle);
     const seconds = (Date.now() - started) / 1000;
     console.log(`      2,000 tasks in ${seconds.toFixed(1)} s`);
 

@@ -13,6 +13,7 @@ import { getXCom } from '../../db/xcom.repository.js';
 import type { TestStack } from '../helpers/stack.js';
 import { rowsOf, runDag } from './helpers.js';
 import { sharedStack } from './shared-stack.js';
+import { dagRunResult } from '../../client/run-result.js';
 
 describe('engine: mapped task groups (postgres)', function () {
   let stack: TestStack;
@@ -55,7 +56,7 @@ describe('engine: mapped task groups (postgres)', function () {
       action: { kind: 'clear', task_ids: ['grid.upper'], downstream: true },
     });
     expect(outcome.changes.map((c) => c.task_id)).to.deep.equal(['grid.upper', 'cells']);
-    expect(((await stack.client.workflow.getHandle(outcome.workflowId).result()) as { state: string }).state).to.equal('success');
+    expect((await dagRunResult(stack.client.workflow.getHandle(outcome.workflowId))).state).to.equal('success');
     const rows = await rowsOf(stack, run);
     expect([0, 1, 2, 3].map((k) => rows[`grid.upper[${k}]`])).to.deep.equal([['success', 2], ['success', 2], ['success', 2], ['success', 2]]);
     expect(rows['grid.cell[0]']).to.deep.equal(['success', 1]);

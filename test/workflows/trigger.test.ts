@@ -10,6 +10,7 @@ import { getDagRun } from '../../db/dag-run.repository.js';
 import type { TestStack } from '../helpers/stack.js';
 import { startRun, uniqueRunId } from './helpers.js';
 import { sharedStack } from './shared-stack.js';
+import { dagRunResult } from '../../client/run-result.js';
 
 async function expectTriggerError(promise: Promise<unknown>): Promise<TriggerError> {
   try {
@@ -40,7 +41,7 @@ describe('engine: triggering a run id twice', function () {
     const err = await expectTriggerError(startRun(stack, 'wf_tiny', { runId }));
     expect(err.message).to.equal(`a run with run_id "${runId}" already exists for DAG "wf_tiny"; pick another --run-id`);
 
-    expect(await first.handle.result()).to.deep.equal({ state: 'success', tasks: { success: 1 } });
+    expect(await dagRunResult(first.handle)).to.deep.equal({ state: 'success', tasks: { success: 1 } });
     expect((await getDagRun(stack.database.db, 'wf_tiny', runId))?.state).to.equal('success');
     expect((await first.handle.describe()).runId).to.equal((first.handle as WorkflowHandleWithFirstExecutionRunId).firstExecutionRunId);
     // Visibility is eventually consistent: wait for the first to show, then check there is only it.
@@ -53,7 +54,7 @@ describe('engine: triggering a run id twice', function () {
   it('rejects a run whose workflow already exists in Temporal even when Postgres has no row', async function () {
     const runId = uniqueRunId('dup_temporal');
     const first = await startRun(stack, 'wf_tiny', { runId });
-    await first.handle.result();
+    await dagRunResult(first.handle);
     await stack.database.db.deleteFrom('dag_run').where('dag_id', '=', 'wf_tiny').where('run_id', '=', runId).execute();
 
     const err = await expectTriggerError(startRun(stack, 'wf_tiny', { runId }));

@@ -14,6 +14,7 @@ import { readTaskLog } from '../../db/task-log.repository.js';
 import { tempDir } from '../helpers/servers.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 import { ENGINE_DAGS, expectNoProcessesLeft, historyOf, readRun, runProcesses, startRun, statesOf, ti, waitFor } from './helpers.js';
+import { dagRunResult } from '../../client/run-result.js';
 
 const WORKER_CHILD = path.resolve(__dirname, 'fixtures', 'worker-child.js');
 
@@ -100,7 +101,7 @@ describe('engine: a worker killed with SIGKILL mid-task', function () {
 
     const killedAt = Date.now();
     await startWorkerChild();
-    const result = await triggered.handle.result();
+    const result = await dagRunResult(triggered.handle);
     expect(result).to.deep.equal({ state: 'success', tasks: { success: 3 } });
     // The orphan was killed (long before its 30 s sleep would have ended), not waited out.
     expect(orphans.filter(isAlive), 'orphans of the first attempt still alive').to.deep.equal([]);

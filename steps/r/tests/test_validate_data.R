@@ -1,0 +1,191 @@
+# Tests of validate_data.R and the R protocol helper, end to end: each case writes a CSV and an input
+# JSON into a temp folder, runs the step with Rscript as Updraft's process runtime would
+# (UPDRAFT_INPUT_FILE, UPDRAFT_XCOM_DIR), and checks the exit code and the files it left.
+#   Rscript steps/r/tests/test_validate_data.R      (prints "N passed, N failed"; exit 1 on a failure)
+suppressPackageStartupMessages(library(jsonlite))
+
+here <- local({
+  arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
+  dirname(normalizePath(sub("^--file=", "", arg)))
+})
+step_script <- normalizePath(file.path(here, "..", "validate_data.R"))
+passed <- 0L
+failed <- 0L
+
+test <- function(name, body) {
+  ok <- tryCatch({ body(); TRUE }, error = function(e) { cat("FAIL:", name, "-", conditionMessage(e), "\n"); FALSE })
+  if (ok) { passed <<- passed + 1L; cat("ok:", name, "\n") } else failed <<- failed + 1L
+}
+
+expect <- function(cond, what) if (!isTRUE(cond)) stop(what, call. = FALSE)
+
+# A small table like the pipeline's: numeric features, label `target` in {0, 1}.
+make_data <- function(n = 80, seed = 1) {
+  set.seed(seed)
+  data.frame(mean_radius = round(rnorm(n, 14, 3), 4), mean_texture = round(rnorm(n, 19, 4), 4),
+             target = rep(c(0L, 1L), length.out = n))
+}
+
+reference_for <- function(df) {
+  cols <- setdiff(names(df), "target")
+  list(version = 1, label = "target", rows = nrow(df), label_values = c(0, 1),
+       columns = setNames(lapply(cols, function(c) list(type = "float", missing_frac = 0, min = min(df[[c]]), max = max(df[[c]]))), cols))
+}
+
+run_step <- function(df = make_data(), params = NULL, reference = NULL, raw_input = NULL, csv_text = NULL, drop_dataset = FALSE) {
+  dir <- tempfile("validate-")
+  dir.create(file.path(dir, "xcom"), recursive = TRUE)
+  csv <- file.path(dir, "dataset.csv")
+  if (!is.null(csv_text)) writeLines(csv_text, csv) else write.csv(df, csv, row.names = FALSE)
+  input <- list()
+  if (!drop_dataset) input$dataset <- list(`$artifact` = list(name = "dataset", path = csv))
+  if (!is.null(reference)) {
+    ref_file <- file.path(dir, "reference_stats.json")
+    writeLines(toJSON(reference, auto_unbox = TRUE, digits = NA), ref_file)
+    input$reference <- list(`$artifact` = list(name = "reference_stats", path = ref_file))
+  }
+  if (!is.null(params)) input$params <- params
+  input_file <- file.path(dir, "input.json")
+  writeLines(if (!is.null(raw_input)) raw_input else as.character(toJSON(input, auto_unbox = TRUE, digits = NA)), input_file)
+  out <- file.path(dir, "xcom")
+  stderr_file <- file.path(dir, "stderr")
+  rc <- system2("Rscript", step_script, stdout = FALSE, stderr = stderr_file,
+                env = c(paste0("UPDRAFT_INPUT_FILE=", input_file), paste0("UPDRAFT_XCOM_DIR=", out), "UPDRAFT_INPUT="))
+  read_json_file <- function(name) { f <- file.path(out, name); if (file.exists(f)) fromJSON(f, simplifyVector = FALSE) else NULL }
+  metrics_file <- file.path(out, "metrics.jsonl")
+  metrics <- if (file.exists(metrics_file)) lapply(readLines(metrics_file), fromJSON) else list()
+  list(rc = rc, stderr = paste(readLines(stderr_file, warn = FALSE), collapse = "\n"), out = out,
+       ret = read_json_file("return.json"), params = read_json_file("params.json"),
+       artifacts = read_json_file("artifacts.json"), report = read_json_file("validation_report.json"),
+       metrics = setNames(lapply(metrics, `[[`, "value"), vapply(metrics, `[[`, "", "name")), metric_lines = metrics)
+}
+
+expect_fail <- function(r, text) {
+  expect(r$rc == 98, sprintf("expected exit 98, got %s (stderr: %s)", r$rc, r$stderr))
+  expect(grepl(text, r$stderr, fixed = TRUE), sprintf("stderr lacks '%s': %s", text, r$stderr))
+}
+
+test("valid data without a reference", function() {
+  r <- run_step()
+  expect(r$rc == 0, paste("exit", r$rc, r$stderr))
+  expect(isTRUE(r$ret$valid) && r$ret$rows == 80 && r$ret$columns == 3, "return value")
+  expect(identical(r$ret$report, list(`$artifact_out` = "validation_report")), "report placeholder")
+  expect(r$metrics$rows == 80 && r$metrics$errors == 0 && r$metrics$missing_frac_max == 0, "metrics")
+  expect(is.null(r$metrics$out_of_range_frac_max), "no range metric without a reference")
+  a <- r$artifacts$outputs[[1]]
+  expect(a$name == "validation_report" && a$path == "validation_report.json" && a$type == "report" && a$format == "json", "artifacts.json")
+  expect(file.exists(file.path(r$out, a$path)), "the artifact's file exists")
+  expect(r$params$range_check == "warn" && r$params$min_rows == 50, "params.json")
+})
+
+test("every metrics line follows protocol v1", function() {
+  r <- run_step()
+  expect(length(r$metric_lines) == 5, paste("expected 5 metrics lines, got", length(r$metric_lines)))
+  for (m in r$metric_lines) {
+    expect(grepl("^[A-Za-z0-9_./-]{1,250}$", m$name), paste("metric name", m$name))
+    expect(is.numeric(m$value) && is.finite(m$value) && m$step == 0, paste("metric", m$name))
+  }
+})
+
+test("within the reference's ranges", function() {
+  df <- make_data()
+  r <- run_step(df, reference = reference_for(df))
+  expect(r$rc == 0, r$stderr)
+  expect(r$metrics$out_of_range_frac_max == 0, "no value out of range")
+})
+
+test("out of range: a warning by default, an error with range_check fail", function() {
+  df <- make_data()
+  ref <- reference_for(df)
+  shifted <- df
+  shifted$mean_radius <- shifted$mean_radius + 100
+  r <- run_step(shifted, reference = ref)
+  expect(r$rc == 0 && r$ret$warnings == 1, paste("warn mode:", r$rc, r$stderr))
+  expect(r$report$warnings[[1]]$check == "range" && r$report$warnings[[1]]$column == "mean_radius", "the warning names the column")
+  expect(r$metrics$out_of_range_frac_max == 1, "all values out of range")
+  expect_fail(run_step(shifted, reference = ref, params = list(range_check = "fail")),
+              "mean_radius: 100.0% of values outside the reference range")
+  expect(run_step(shifted, reference = ref, params = list(range_check = "off"))$ret$warnings == 0, "off mode")
+})
+
+test("a value that is not a number", function() {
+  df <- make_data()
+  df$mean_texture <- as.character(df$mean_texture)
+  df$mean_texture[5] <- "n/a-ish"
+  r <- run_step(df)
+  expect_fail(r, "mean_texture: 1 value(s) are not numbers, e.g. 'n/a-ish'")
+  expect(identical(r$report$valid, FALSE) && r$report$errors[[1]]$check == "type", "the report is written for invalid data too")
+  expect(r$metrics$errors == 1, "the errors metric")
+})
+
+test("missing values over the allowed fraction", function() {
+  df <- make_data()
+  df$mean_radius[1:4] <- NA
+  expect_fail(run_step(df), "mean_radius: missing fraction 0.0500 > allowed 0.0000")
+  expect(run_step(df, params = list(max_missing_frac = 0.1))$rc == 0, "allowed with max_missing_frac 0.1")
+})
+
+test("label outside {0, 1} and missing labels", function() {
+  df <- make_data()
+  df$target[2] <- 7L
+  expect_fail(run_step(df), "target: 1 label value(s) outside {0, 1}, e.g. '7'")
+  df <- make_data()
+  df$target[3] <- NA
+  expect_fail(run_step(df), "target: 1 missing label value(s)")
+})
+
+test("no label column", function() {
+  df <- make_data()
+  names(df)[3] <- "label"
+  expect_fail(run_step(df), "the label column 'target' is missing")
+})
+
+test("row-count bounds", function() {
+  expect_fail(run_step(make_data(n = 20)), "20 rows, fewer than min_rows 50")
+  expect_fail(run_step(make_data(), params = list(max_rows = 60L)), "80 rows, more than max_rows 60")
+})
+
+test("columns must match the reference", function() {
+  df <- make_data()
+  ref <- reference_for(df)
+  ref$columns$mean_area <- list(type = "float", missing_frac = 0, min = 0, max = 1)
+  df$extra <- 1
+  r <- run_step(df, reference = ref)
+  expect_fail(r, "column(s) missing vs the reference: mean_area")
+  expect(grepl("unexpected column(s) vs the reference: extra", r$stderr, fixed = TRUE), "the extra column is named")
+})
+
+test("constant column is a warning", function() {
+  df <- make_data()
+  df$mean_texture <- 1
+  r <- run_step(df)
+  expect(r$rc == 0 && r$report$warnings[[1]]$check == "constant", "constant warning")
+})
+
+test("bad params name the field", function() {
+  expect_fail(run_step(params = list(min_row = 10L)), "input.params: unknown parameter(s) [min_row]")
+  expect_fail(run_step(params = list(min_rows = "ten")), "input.params.min_rows: expected integer, got string")
+  expect_fail(run_step(params = list(range_check = "maybe")), "input.params.range_check: expected one of off, warn, fail, got 'maybe'")
+  expect_fail(run_step(params = list(max_missing_frac = 2)), "input.params.max_missing_frac: expected a number in [0, 1]")
+})
+
+test("malformed input", function() {
+  expect_fail(run_step(raw_input = "{not json"), "is not valid JSON")
+  expect_fail(run_step(raw_input = "[1, 2]"), "must be a JSON object")
+  expect_fail(run_step(drop_dataset = TRUE), "input.dataset: missing; expected an artifact reference")
+  expect_fail(run_step(raw_input = '{"dataset": {"$artifact": {"path": "/nonexistent.csv"}}}'), "input.dataset.$artifact.path: '/nonexistent.csv' is not a file")
+  expect_fail(run_step(raw_input = '{"dataset": "data.csv"}'), "input.dataset: expected an artifact reference")
+  expect_fail(run_step(raw_input = '{"dataset": {"$artifact": {"path": "/etc/hostname"}}, "extra": 1}'), "input: unknown key(s) [extra]")
+})
+
+test("a corrupted input is refused by its sha256", function() {
+  dir <- tempfile("sha-")
+  dir.create(dir)
+  csv <- file.path(dir, "d.csv")
+  write.csv(make_data(), csv, row.names = FALSE)
+  expect_fail(run_step(raw_input = sprintf('{"dataset": {"$artifact": {"path": "%s", "sha256": "%s"}}}', csv, strrep("0", 64))),
+              "refusing corrupted input")
+})
+
+cat(sprintf("\n%d passed, %d failed\n", passed, failed))
+quit(save = "no", status = if (failed > 0) 1L else 0L)

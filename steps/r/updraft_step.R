@@ -1,0 +1,215 @@
+# updraft_step.R — the step side of Updraft's output protocol v1 for R steps (docs/ml-steps.md):
+# the same rules as the Python helper steps/python/updraft_step (names, finite values, relative
+# artifact paths), base R + jsonlite. Source it, then:
+#
+#   step <- updraft_step()
+#   p <- updraft_params(step, list(min_rows = 50L))
+#   csv <- updraft_artifact(step, "dataset")
+#   updraft_log_metric(step, "rows", 569)
+#   ref <- updraft_log_artifact(step, "report", "report.json", "report", format = "json")
+#   updraft_finish(step, list(valid = TRUE, report = ref))    # exit codes: updraft_fail() -> 98
+suppressPackageStartupMessages(library(jsonlite))
+
+UPDRAFT_SKIP_EXIT_CODE <- 99L
+UPDRAFT_FAIL_EXIT_CODE <- 98L
+UPDRAFT_NAME_RE <- "^[A-Za-z0-9_./-]{1,250}$"
+UPDRAFT_ARTIFACT_TYPES <- c("model", "dataset", "report", "other")
+
+# A condition the runner turns into exit 98 (fail without retries).
+updraft_fail <- function(message) {
+  stop(structure(class = c("updraft_fail", "error", "condition"), list(message = message, call = NULL)))
+}
+
+updraft_skip <- function(message) {
+  stop(structure(class = c("updraft_skip", "error", "condition"), list(message = message, call = NULL)))
+}
+
+updraft_to_json <- function(x, pretty = FALSE) {
+  as.character(toJSON(x, auto_unbox = TRUE, digits = NA, null = "null", na = "null", pretty = pretty))
+}
+
+updraft_read_input <- function() {
+  # Unset or empty: the worker leaves the variable out for large inputs; the file has them all.
+  env <- Sys.getenv("UPDRAFT_INPUT", unset = "")
+  if (nzchar(env)) {
+    source <- "$UPDRAFT_INPUT"
+    text <- env
+  } else {
+    source <- Sys.getenv("UPDRAFT_INPUT_FILE", unset = "/updraft/input.json")
+    if (!file.exists(source)) {
+      updraft_fail(sprintf(paste0("no task input: $UPDRAFT_INPUT is unset and %s does not exist; run the step under ",
+                                  "Updraft, or set UPDRAFT_INPUT='{\"params\": {...}}' by hand"), source))
+    }
+    text <- paste(readLines(source, warn = FALSE, encoding = "UTF-8"), collapse = "\n")
+  }
+  if (!nzchar(trimws(text))) return(list(input = NULL, source = source))
+  parsed <- tryCatch(fromJSON(text, simplifyVector = FALSE),
+                     error = function(e) updraft_fail(sprintf("the task input (%s) is not valid JSON: %s", source, conditionMessage(e))))
+  list(input = parsed, source = source)
+}
+
+updraft_output_dir <- function() {
+  for (var in c("UPDRAFT_OUTPUT_DIR", "UPDRAFT_XCOM_DIR")) {
+    v <- Sys.getenv(var)
+    if (nzchar(v)) return(v)
+  }
+  rf <- Sys.getenv("UPDRAFT_RETURN_FILE")
+  if (nzchar(rf)) return(dirname(rf))
+  "/updraft/xcom"
+}
+
+updraft_step <- function() {
+  got <- updraft_read_input()
+  if (!is.null(got$input) && (!is.list(got$input) || (length(got$input) > 0 && is.null(names(got$input))))) {
+    updraft_fail(sprintf("the task input (%s) must be a JSON object", got$source))
+  }
+  flag <- Sys.getenv("UPDRAFT_OUTPUT_MANIFEST")
+  manifest <- if (nzchar(flag)) !(flag %in% c("0", "false", "no")) else
+    startsWith(Sys.getenv("UPDRAFT_ARTIFACT_STORE"), "s3://") && nzchar(Sys.getenv("KUBERNETES_SERVICE_HOST"))
+  if (manifest) {
+    updraft_fail("this R step helper writes no Kubernetes output manifest yet (ML-DESIGN.md §1); run R steps on the process or Docker runtime")
+  }
+  out <- updraft_output_dir()
+  dir.create(out, recursive = TRUE, showWarnings = FALSE)
+  step <- new.env()
+  step$input <- if (is.null(got$input)) list() else got$input
+  step$source <- got$source
+  step$out_dir <- out
+  step$params <- list()
+  step$artifacts <- list()
+  step
+}
+
+updraft_check_keys <- function(step, allowed) {
+  unknown <- setdiff(names(step$input), c(allowed, "params"))
+  if (length(unknown) > 0) {
+    updraft_fail(sprintf("input: unknown key(s) [%s]; this step takes [%s]",
+                         paste(unknown, collapse = ", "), paste(c(allowed, "params"), collapse = ", ")))
+  }
+}
+
+.updraft_type <- function(v) {
+  if (is.null(v)) return("null")
+  if (is.logical(v) && length(v) == 1) return("boolean")
+  if (is.numeric(v) && length(v) == 1) return(if (is.integer(v) || (is.finite(v) && v == round(v) && abs(v) < 2^31)) "integer" else "number")
+  if (is.character(v) && length(v) == 1) return("string")
+  if (is.list(v)) return(if (is.null(names(v))) "list" else "object")
+  class(v)[1]
+}
+
+# input$params over the defaults; unknown names and values of another type are errors naming the field.
+# An integer default takes integers; a double default (1.5, or 0.0 written as 0) takes any number.
+updraft_params <- function(step, defaults) {
+  given <- step$input$params
+  if (is.null(given)) given <- list()
+  if (!is.list(given) || (length(given) > 0 && is.null(names(given)))) updraft_fail("input.params: expected an object")
+  unknown <- setdiff(names(given), names(defaults))
+  if (length(unknown) > 0) {
+    updraft_fail(sprintf("input.params: unknown parameter(s) [%s]; this step takes [%s]",
+                         paste(unknown, collapse = ", "), paste(sort(names(defaults)), collapse = ", ")))
+  }
+  merged <- defaults
+  for (key in names(given)) {
+    value <- given[[key]]
+    default <- defaults[[key]]
+    if (is.null(value)) { merged[key] <- list(NULL); next }
+    want <- if (is.null(default)) NA else if (is.integer(default)) "integer" else if (is.double(default)) "number" else .updraft_type(default)
+    got <- .updraft_type(value)
+    ok <- is.na(want) || want == got || (want == "number" && got == "integer")
+    if (!ok) updraft_fail(sprintf("input.params.%s: expected %s, got %s", key, want, got))
+    merged[[key]] <- if (!is.na(want) && want == "number") as.double(value) else if (!is.na(want) && want == "integer") as.integer(value) else value
+  }
+  merged
+}
+
+updraft_is_ref <- function(value) is.list(value) && identical(names(value), "$artifact") && is.list(value[["$artifact"]])
+
+# Local file of the ArtifactRef at input$<key>; verifies its sha256 when the reference names one.
+updraft_artifact <- function(step, key, optional = FALSE) {
+  value <- step$input[[key]]
+  where <- paste0("input.", key)
+  if (is.null(value)) {
+    if (optional) return(NULL)
+    updraft_fail(sprintf("%s: missing; expected an artifact reference {\"$artifact\": {...}} from an upstream step", where))
+  }
+  if (!updraft_is_ref(value)) updraft_fail(sprintf("%s: expected an artifact reference {\"$artifact\": {\"sha256\": ..., \"path\": ...}}", where))
+  body <- value[["$artifact"]]
+  path <- body$path
+  if (is.null(path) && is.character(body$uri) && startsWith(body$uri, "file://")) path <- URLdecode(sub("^file://", "", body$uri))
+  if (is.null(path)) updraft_fail(sprintf("%s.$artifact: has no 'path' (the worker adds it) nor a file:// 'uri'", where))
+  if (!file.exists(path) || dir.exists(path)) updraft_fail(sprintf("%s.$artifact.path: '%s' is not a file (was the artifact materialized for this try?)", where, path))
+  if (is.character(body$sha256) && nzchar(Sys.which("sha256sum"))) {
+    actual <- strsplit(system2("sha256sum", shQuote(path), stdout = TRUE), " ")[[1]][1]
+    if (!identical(actual, body$sha256)) updraft_fail(sprintf("%s: the file %s has sha256 %s, the reference says %s: refusing corrupted input", where, path, actual, body$sha256))
+  }
+  path
+}
+
+updraft_check_name <- function(name, where) {
+  if (!is.character(name) || length(name) != 1 || !grepl(UPDRAFT_NAME_RE, name)) {
+    updraft_fail(sprintf("%s: invalid name '%s': expected 1-250 characters of letters, digits, '_', '-', '.', '/'", where, paste(name, collapse = ",")))
+  }
+}
+
+updraft_log_metric <- function(step, name, value, step_index = 0L) {
+  updraft_check_name(name, "metrics.jsonl: field 'name'")
+  if (!is.numeric(value) || length(value) != 1 || !is.finite(value)) {
+    updraft_fail(sprintf("metrics.jsonl: field 'value' of metric '%s': expected a finite number", name))
+  }
+  if (!is.numeric(step_index) || step_index < 0 || step_index != round(step_index)) updraft_fail(sprintf("metrics.jsonl: field 'step' of metric '%s': expected an integer >= 0", name))
+  line <- updraft_to_json(list(name = name, value = value, step = as.integer(step_index)))
+  cat(line, "\n", file = file.path(step$out_dir, "metrics.jsonl"), append = TRUE, sep = "")
+}
+
+updraft_log_param <- function(step, name, value) {
+  updraft_check_name(name, "params.json: key")
+  if (!(length(value) == 1 && (is.character(value) || is.logical(value) || (is.numeric(value) && is.finite(value))))) {
+    updraft_fail(sprintf("params.json: param '%s': expected a string, number or boolean", name))
+  }
+  step$params[[name]] <- value
+}
+
+updraft_log_artifact <- function(step, name, path, type, format = NULL, metadata = NULL) {
+  where <- sprintf("artifacts.json: outputs[%d]", length(step$artifacts))
+  updraft_check_name(name, paste0(where, ".name"))
+  if (!(type %in% UPDRAFT_ARTIFACT_TYPES)) updraft_fail(sprintf("%s.type: expected one of %s", where, paste(UPDRAFT_ARTIFACT_TYPES, collapse = ", ")))
+  parts <- strsplit(path, "/", fixed = TRUE)[[1]]
+  if (startsWith(path, "/") || ".." %in% parts) updraft_fail(sprintf("%s.path: '%s' must be relative to the output folder, without '..'", where, path))
+  full <- file.path(step$out_dir, path)
+  if (dir.exists(full)) updraft_fail(sprintf("%s.path: '%s' is a directory; protocol v1 stores files only", where, path))
+  if (!file.exists(full)) updraft_fail(sprintf("%s.path: '%s' does not exist in the output folder", where, path))
+  if (any(vapply(step$artifacts, function(a) identical(a$name, name), logical(1)))) updraft_fail(sprintf("%s.name: '%s' is declared twice", where, name))
+  entry <- list(name = name, path = path, type = type)
+  if (!is.null(format)) entry$format <- format
+  if (!is.null(metadata)) entry$metadata <- metadata
+  step$artifacts[[length(step$artifacts) + 1]] <- entry
+  list(`$artifact_out` = name)
+}
+
+updraft_finish <- function(step, result = NULL) {
+  if (length(step$params) > 0) writeLines(updraft_to_json(step$params), file.path(step$out_dir, "params.json"))
+  if (length(step$artifacts) > 0) writeLines(updraft_to_json(list(outputs = step$artifacts)), file.path(step$out_dir, "artifacts.json"))
+  if (!is.null(result)) writeLines(updraft_to_json(result), file.path(step$out_dir, "return.json"))
+  invisible(NULL)
+}
+
+# Runs main(step) and exits as Updraft expects: 0, 99 (updraft_skip), 98 (updraft_fail); any other
+# error exits 1 (the try may be retried).
+updraft_run <- function(main) {
+  status <- tryCatch({
+    step <- updraft_step()
+    result <- main(step)  # forced here: R's lazy arguments would otherwise run main inside finish
+    updraft_finish(step, result)
+    0L
+  }, updraft_skip = function(e) {
+    message("[updraft_step] skipped: ", conditionMessage(e))
+    UPDRAFT_SKIP_EXIT_CODE
+  }, updraft_fail = function(e) {
+    message("[updraft_step] error: ", conditionMessage(e))
+    UPDRAFT_FAIL_EXIT_CODE
+  }, error = function(e) {
+    message("[updraft_step] unexpected error: ", conditionMessage(e))
+    1L
+  })
+  quit(save = "no", status = status)
+}
