@@ -16,7 +16,10 @@
 #
 # Real node: named 127.0.0.1, label updraft.dev/real-node=true, taint
 # updraft.dev/real-node=true:NoSchedule, so only pods that select and tolerate it land there. No CNI:
-# its pods must use hostNetwork, and images already in the Docker engine (imagePullPolicy Never).
+# its pods reach the network only with hostNetwork, and run images already in the Docker engine
+# (imagePullPolicy Never). Needs root; the kubelet runs in its own mount namespace
+# (scripts/services/k8s-kubelet-ns.sh), so the machine keeps its sysctls. `stop` removes the node's
+# containers, mounts and processes, and nothing else of a shared engine.
 #   UPDRAFT_K8S_REAL_NODE=0          start without it (no dockerd needed)
 #   DOCKER_HOST=unix://...           the engine to use (default: dockerd.sh's socket in
 #                                    $UPDRAFT_SERVICES_DIR); waited for up to
@@ -205,13 +208,6 @@ nodes_ready() { # nodes_ready <label selector> <count>
 
 # --- the real node ------------------------------------------------------------------------------
 
-# The kernel settings the kubelet insists on (pkg/kubelet/cm/container_manager_linux.go,
-# setupKernelTunables): it rewrites any that differ, host-wide, at every start. The machine is not
-# ours to retune (vm.overcommit_memory, kernel.panic_on_oops...), so the kubelet runs in its own mount
-# namespace where each differing /proc/sys file is covered by one holding the wanted value
-# (kubelet_exec). Its containers run with the machine's real settings.
-KUBELET_SYSCTLS="vm/overcommit_memory=1 vm/panic_on_oom=0 kernel/panic=10 kernel/panic_on_oops=1 kernel/keys/root_maxkeys=1000000 kernel/keys/root_maxbytes=25000000"
-
 docker_host() {
   local h="${DOCKER_HOST:-unix://$services_dir/dockerd/docker.sock}"
   [[ "$h" == unix://* ]] || die "the real node needs the Docker engine's local unix socket, but DOCKER_HOST is '$h'; point DOCKER_HOST at a local dockerd (scripts/services/dockerd.sh start) or set UPDRAFT_K8S_REAL_NODE=0"
@@ -258,37 +254,15 @@ rotateCertificates: false
 EOF
 }
 
-# kubelet_exec <kubelet binary> <args...>: spawns it in a private mount namespace (KUBELET_SYSCTLS).
-# Two more fixed host paths are redirected there: /var/log (the kubelet's /var/log/containers
-# symlinks) is a directory of the state, and /var/lib gets an overlay whose writes land in the state
-# (the device manager's socket is always /var/lib/kubelet/device-plugins/kubelet.sock; on a machine
-# that is itself a Kubernetes node that is the real kubelet's socket). The kubelet's root directory
-# is made a shared mount first, so the volumes it mounts there (service account tokens) propagate
-# to the host's namespace, where dockerd bind-mounts them.
+# kubelet_exec <kubelet binary> <args...>: spawns it in its own mount namespace
+# (scripts/services/k8s-kubelet-ns.sh: the host keeps its sysctls, /var/log and /var/lib). Its root
+# directory is made a shared mount first, so the volumes it mounts there (service account tokens)
+# propagate to the host's namespace, where dockerd bind-mounts them.
 kubelet_exec() {
-  local d="$state/real-node" kv path want file
-  mkdir -p "$d/sysctl" "$d/var-log" "$d/var-lib/upper" "$d/var-lib/work"
-  local binds=()
-  for kv in $KUBELET_SYSCTLS; do
-    path="/proc/sys/${kv%%=*}"; want="${kv##*=}"
-    [ "$(cat "$path")" = "$want" ] && continue
-    file="$d/sysctl/$(echo "${kv%%=*}" | tr / .)"
-    echo "$want" > "$file"
-    binds+=("$file" "$path")
-  done
+  local d="$state/real-node"
   mount --bind "$d/kubelet" "$d/kubelet"
   mount --make-shared "$d/kubelet"
-  # --propagation unchanged: unshare's default (private) would cut the shared root directory off.
-  # Mounts under / stay in the new namespace: the host's / is private.
-  spawn kubelet unshare --mount --propagation unchanged -- bash -c '
-    set -e
-    d="$1"; shift
-    while [ "$1" != -- ]; do mount --bind "$1" "$2"; shift 2; done
-    shift
-    mount --bind "$d/var-log" /var/log
-    mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$d/var-lib/upper,workdir=$d/var-lib/work" /var/lib \
-      || { echo "[k8s] no overlayfs: /var/lib is an empty directory for the kubelet" >&2; mount --bind "$d/var-lib/upper" /var/lib; }
-    exec "$@"' kubelet-ns "$d" "${binds[@]}" -- "$@"
+  spawn kubelet bash "$root/scripts/services/k8s-kubelet-ns.sh" "$d" "$@"
 }
 
 # Checks what the real node needs before anything starts. Two kubelets on one engine delete each
@@ -297,7 +271,8 @@ kubelet_exec() {
 # component started afterwards inherits, so it is held until the cluster is stopped.
 real_node_preflight() {
   command -v docker >/dev/null || die "the real node needs the docker CLI (apt-get install docker.io), or set UPDRAFT_K8S_REAL_NODE=0"
-  command -v unshare >/dev/null || die "the real node needs unshare (util-linux), or set UPDRAFT_K8S_REAL_NODE=0"
+  command -v unshare >/dev/null && command -v findmnt >/dev/null || die "the real node needs unshare and findmnt (util-linux), or set UPDRAFT_K8S_REAL_NODE=0"
+  [ "$(id -u)" = 0 ] || die "the real node needs root (it mounts the kubelet's volumes and runs it in its own mount namespace); run as root or set UPDRAFT_K8S_REAL_NODE=0"
   real_node_docker_host="$(docker_host)"
   local lock lockfd
   lock="/tmp/updraft-k8s-real-node.$(echo -n "$real_node_docker_host" | sha256sum | cut -c1-16).lock"
