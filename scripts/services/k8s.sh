@@ -56,24 +56,28 @@ stop_all() {
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done
-  remove_real_node_containers
+  remove_real_node_from_engine
   remove_state
 }
 
 # The real node's containers outlive the kubelet: remove every pod sandbox this node's cri-dockerd
-# made (it keeps a checkpoint per sandbox under its root directory) and the containers in them. Only
-# those, never other containers of a shared engine.
-remove_real_node_containers() {
-  local dir="$state/real-node" sandbox ids
-  [ -d "$dir/cri-dockerd/sandbox" ] && [ -f "$dir/docker-host" ] || return 0
+# made (it keeps a checkpoint per sandbox under its root directory) and the containers in them, and
+# the pause image if this cluster imported it. Only those, never anything else of a shared engine.
+remove_real_node_from_engine() {
+  local dir="$state/real-node" sandbox ids dh
+  [ -f "$dir/docker-host" ] || return 0
   command -v docker >/dev/null || return 0
+  dh="$(cat "$dir/docker-host")"
   for sandbox in "$dir"/cri-dockerd/sandbox/*; do
     [ -f "$sandbox" ] || continue
     sandbox="$(basename "$sandbox")"
-    ids="$(DOCKER_HOST="$(cat "$dir/docker-host")" docker ps -aq --filter "label=io.kubernetes.sandbox.id=$sandbox" 2>/dev/null || true)"
+    ids="$(DOCKER_HOST="$dh" docker ps -aq --filter "label=io.kubernetes.sandbox.id=$sandbox" 2>/dev/null || true)"
     # shellcheck disable=SC2086  # ids are docker container ids
-    DOCKER_HOST="$(cat "$dir/docker-host")" docker rm -f $ids "$sandbox" >/dev/null 2>&1 || true
+    DOCKER_HOST="$dh" docker rm -f $ids "$sandbox" >/dev/null 2>&1 || true
   done
+  if [ -f "$dir/imported-image" ]; then
+    DOCKER_HOST="$dh" docker image rm "$(cat "$dir/imported-image")" >/dev/null 2>&1 || true
+  fi
 }
 
 # Unmounts what the kubelet mounted (tmpfs volumes, the shared bind of its root dir), deepest first,
@@ -299,6 +303,7 @@ start_real_node() {
     log "importing $pause_image into the Docker engine"
     tar -C "$bin" --owner=0 --group=0 --numeric-owner --mtime=@0 -c pause \
       | DOCKER_HOST="$dh" docker import --change 'ENTRYPOINT ["/pause"]' - "$pause_image" >/dev/null
+    echo "$pause_image" > "$d/imported-image"   # removed again by stop
   fi
 
   local p
