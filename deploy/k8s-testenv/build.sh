@@ -17,7 +17,7 @@ KWOK_VERSION=v0.7.0
 # versions between, the module proxy serves none (v0.3.18-v0.3.21 answer 403 "not available").
 CRI_DOCKERD_VERSION=v0.3.17
 # Bumped whenever _cri-dockerd-patch/ or the edits below change, so the binary is rebuilt.
-CRI_DOCKERD_PATCH=updraft.1
+CRI_DOCKERD_PATCH=updraft.2
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bin="${UPDRAFT_K8S_TESTENV_BIN:-$HOME/.cache/updraft/k8s-testenv/$K8S_VERSION/bin}"
 log() { echo "[k8s-testenv] $*" >&2; }
@@ -88,7 +88,7 @@ if ! "$bin/cri-dockerd" --version 2>/dev/null | grep -qF "cri-dockerd $cri_docke
   src="$(GOFLAGS= module_dir "$tmp" "github.com/Mirantis/cri-dockerd@$CRI_DOCKERD_VERSION")"
   [ -d "$src" ] || { echo "deploy/k8s-testenv/build.sh: could not download github.com/Mirantis/cri-dockerd@$CRI_DOCKERD_VERSION" >&2; exit 1; }
   cp -r "$src" "$tmp/cri-dockerd-src" && chmod -R u+w "$tmp/cri-dockerd-src" && rm -rf "$tmp/cri-dockerd-src/vendor"
-  # The one change: negative oom_score_adj values are raised to cri-dockerd's own where lowering
+  # Two changes. 1: negative oom_score_adj values are raised to cri-dockerd's own where lowering
   # needs CAP_SYS_RESOURCE and the machine withholds it (see _cri-dockerd-patch/restrict_oom.go).
   core="$tmp/cri-dockerd-src/core"
   cp "$here/_cri-dockerd-patch/restrict_oom.go" "$core/"
@@ -96,6 +96,13 @@ if ! "$bin/cri-dockerd" --version 2>/dev/null | grep -qF "cri-dockerd $cri_docke
     $'\thc.OomScoreAdj = restrictOOMScoreAdj(defaultSandboxOOMAdj)'
   patch_line "$core/helpers_linux.go" $'\t\t\tcreateConfig.HostConfig.OomScoreAdj = int(rOpts.OomScoreAdj)' \
     $'\t\t\tcreateConfig.HostConfig.OomScoreAdj = restrictOOMScoreAdj(int(rOpts.OomScoreAdj))'
+  # 2: every 5 minutes cri-dockerd sets oom_score_adj -999 on every process of the machine named
+  # dockerd or containerd (other users' daemons too) and, with --runtime-cgroups, moves them into its
+  # cgroup. The test cluster must not retune what it did not start, so that loop runs only when
+  # --runtime-cgroups is given, which k8s.sh never does.
+  patch_line "$tmp/cri-dockerd-src/containermanager/container_manager_linux.go" \
+    $'\tgo wait.Until(m.doWork, 5*time.Minute, wait.NeverStop)' \
+    $'\tif len(m.cgroupsName) != 0 {\n\t\tgo wait.Until(m.doWork, 5*time.Minute, wait.NeverStop)\n\t}'
   (cd "$tmp/cri-dockerd-src" && nice -n 10 go build -ldflags "-s -w \
      -X github.com/Mirantis/cri-dockerd/cmd/version.Version=${CRI_DOCKERD_VERSION#v} \
      -X github.com/Mirantis/cri-dockerd/cmd/version.PreRelease=$CRI_DOCKERD_PATCH" -o "$tmp/cri-dockerd" .)
