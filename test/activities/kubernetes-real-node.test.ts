@@ -5,14 +5,17 @@
  * annotations: the log lines, exit codes and XCom come from a shell in the busybox test image, and
  * the test looks at the container in the engine itself.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { expect } from 'chai';
 import Dockerode from 'dockerode';
 import type { V1Pod } from '@kubernetes/client-node' with { 'resolution-mode': 'import' };
 import { createKubernetesExecutor, jobNameFor, type KubernetesExecutorOptions } from '../../activities/executors/kubernetes.js';
 import { makeKubernetesClients, type KubernetesClients } from '../../activities/executors/kubernetes-client.js';
 import type { ExecutionRequest } from '../../activities/executors/types.js';
-import type { TaskSpec } from '../../spec/dag-spec.js';
+import type { MountSpec, TaskSpec } from '../../spec/dag-spec.js';
 import { expectFailure, jobGone as jobGoneIn, podsOf as podsIn, testRequest, waitFor, type TestRequest } from '../helpers/kubernetes.js';
+import { tempDir } from '../helpers/servers.js';
 import { baseTaskSpec } from '../helpers/task-spec.js';
 
 const REAL_NODE_LABEL = 'updraft.dev/real-node';
@@ -20,7 +23,7 @@ const IMAGE = 'updraft/test-busybox:latest';
 const TEST_DAG = 'k8s_real_node_test';
 
 /** A busybox shell script as a container task that may only run on the real node. */
-function shellTask(script: string): TaskSpec {
+function shellTask(script: string, mounts: MountSpec[] = []): TaskSpec {
   return baseTaskSpec({
     task_id: 'shell',
     kind: 'container',
@@ -31,7 +34,7 @@ function shellTask(script: string): TaskSpec {
       args: [],
       env: { GREETING: 'hello' },
       working_dir: null,
-      mounts: [],
+      mounts,
       runtime: 'kubernetes',
       // The image exists only in the node's Docker engine; no CNI on the node, so host networking.
       pull_policy: 'never',
@@ -147,6 +150,29 @@ describe('kubernetes executor on the real node (scripts/services/k8s.sh, kubelet
     expect(container.State.ExitCode).to.equal(0);
     expect(container.HostConfig.NetworkMode).to.match(/^container:[0-9a-f]{64}$/); // the pod sandbox's (host) network
     expect(container.Config.Env).to.include('UPDRAFT_INPUT={"rows":[1,2]}');
+  });
+
+  it('mounts a host directory: what the container writes there is on the machine, read-only mounts refuse writes', async () => {
+    // Host paths are how steps on this node hand files (artifacts) to the worker: the node is this
+    // machine, and the Docker engine bind-mounts the path from the machine's own mount namespace.
+    const dir = tempDir('k8s-real-node-mount');
+    try {
+      fs.writeFileSync(path.join(dir, 'in.txt'), 'from the host\n');
+      fs.mkdirSync(path.join(dir, 'out'));
+      const req = request(
+        shellTask('cat /in/in.txt; echo "from the pod" > /out/result.txt; if touch /in/nope 2>/dev/null; then echo writable; else echo read-only; fi', [
+          { source: dir, target: '/in', read_only: true },
+          { source: path.join(dir, 'out'), target: '/out', read_only: false },
+        ]),
+      );
+      const result = await executor().execute(req);
+      expect(result.exitCode).to.equal(0);
+      expect(req.log.of('stdout')).to.deep.equal(['from the host', 'read-only']);
+      expect(fs.readFileSync(path.join(dir, 'out', 'result.txt'), 'utf8')).to.equal('from the pod\n');
+      expect(fs.existsSync(path.join(dir, 'nope'))).to.equal(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('fails with the container exit code and its last log lines', async () => {
