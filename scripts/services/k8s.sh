@@ -92,11 +92,18 @@ remove_state() {
   rm -rf "$state"
 }
 
-need() { # need <command> <debian package>
+need() { # need <command> <debian package...>
   command -v "$1" >/dev/null && return 0
-  log "installing $2"
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2"; } >&2 \
-    || die "'$1' is missing and apt-get install $2 failed"
+  apt_install "$1" "${@:2}"
+}
+
+apt_install() { # apt_install <what is missing> <debian package...>
+  local what="$1"; shift
+  log "installing $*"
+  # Lock timeout: make test installs other services' packages at the same time.
+  { apt-get -o DPkg::Lock::Timeout=300 update -qq \
+      && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$@"; } >&2 \
+    || die "$what is missing and apt-get install $* failed"
 }
 
 free_port() {
@@ -274,7 +281,6 @@ kubelet_exec() {
 # time may have a real node on an engine: this takes a lock on the engine's socket path, which every
 # component started afterwards inherits, so it is held until the cluster is stopped.
 real_node_preflight() {
-  command -v docker >/dev/null || die "the real node needs the docker CLI (apt-get install docker.io), or set UPDRAFT_K8S_REAL_NODE=0"
   command -v unshare >/dev/null && command -v findmnt >/dev/null || die "the real node needs unshare and findmnt (util-linux), or set UPDRAFT_K8S_REAL_NODE=0"
   [ "$(id -u)" = 0 ] || die "the real node needs root (it mounts the kubelet's volumes and runs it in its own mount namespace); run as root or set UPDRAFT_K8S_REAL_NODE=0"
   real_node_docker_host="$(docker_host)"
@@ -289,8 +295,9 @@ start_real_node() {
   local bin="$1" d="$state/real-node" dh="$real_node_docker_host"
   local wait_s="${UPDRAFT_K8S_DOCKER_WAIT:-600}"
   if ! DOCKER_HOST="$dh" docker info >/dev/null 2>&1; then
+    # (The docker CLI may not be installed yet either: make test's dockerd.sh installs both.)
     log "waiting up to ${wait_s}s for the Docker engine at $dh"
-    wait_for "the Docker engine at $dh (start it with scripts/services/dockerd.sh start, or set UPDRAFT_K8S_REAL_NODE=0)" "$wait_s" \
+    wait_for "the Docker engine at $dh and the docker CLI (start it with scripts/services/dockerd.sh start, or set UPDRAFT_K8S_REAL_NODE=0)" "$wait_s" \
       env DOCKER_HOST="$dh" docker info
   fi
   mkdir -p "$d"/{kubelet,pod-logs,volume-plugins,cri-dockerd}
@@ -330,7 +337,9 @@ start() {
   stop_all
   need curl curl
   need openssl openssl
-  need gcc gcc   # build.sh compiles the pod sandbox's pause binary (statically; gcc brings libc6-dev)
+  # build.sh compiles the pod sandbox's pause binary, statically: gcc and a static libc.
+  need gcc gcc libc6-dev
+  [ "$(gcc -print-file-name=libc.a)" != libc.a ] || apt_install "a static libc (libc.a)" libc6-dev
   command -v node >/dev/null || die "node is required on PATH"
   local real_node=1 real_node_docker_host=""
   [ "${UPDRAFT_K8S_REAL_NODE:-1}" = 0 ] && real_node=0
