@@ -39,25 +39,36 @@ state="$services_dir/$NAME"
 log() { echo "[k8s] $*" >&2; }
 die() { echo "[k8s] error: $*" >&2; exit 1; }
 
-# Only the processes this script started (their pids are in $state/pids) are ever signalled, and only
-# while their command line still names the binary we started (a pid may have been reused).
 stop_all() {
   [ -d "$state/pids" ] || { remove_state; return 0; }
-  local f pid exe
-  # Reverse start order: the nodes (kwok, the kubelet, its runtime) and controllers first, etcd last.
-  for name in kwok kubelet cri-dockerd kube-scheduler kube-controller-manager kube-apiserver etcd; do
+  # The nodes (kwok, the kubelet, its runtime) and the controllers together, then the API server,
+  # etcd last.
+  stop_procs kwok kubelet cri-dockerd kube-scheduler kube-controller-manager
+  stop_procs kube-apiserver
+  stop_procs etcd
+  remove_real_node_from_engine
+  remove_state
+}
+
+# stop_procs <name...>: SIGTERM, then after 10 s SIGKILL. Only the processes this script started
+# (their pids are in $state/pids) are ever signalled, and only while their command line still names
+# the binary we started (a pid may have been reused).
+stop_procs() {
+  local name f pid pids=() running
+  for name in "$@"; do
     f="$state/pids/$name.pid"
     [ -f "$f" ] || continue
     pid="$(cat "$f")"
-    exe="$(tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" || true)"
-    if [[ "$exe" == *"/$name "* ]]; then
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
+    [[ "$(tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" || true)" == *"/$name "* ]] || continue
+    kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
   done
-  remove_real_node_from_engine
-  remove_state
+  for _ in $(seq 1 50); do
+    running=()
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && running+=("$pid"); done
+    [ ${#running[@]} -gt 0 ] || return 0
+    sleep 0.2
+  done
+  for pid in "${running[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
 }
 
 # The real node's containers outlive the kubelet: remove every pod sandbox this node's cri-dockerd
