@@ -12,6 +12,8 @@ import { migrateToLatest } from '../db/migrate.js';
 import type { Executor } from '../activities/executors/types.js';
 import type { UpdraftConfig } from './config.js';
 import { DagBag } from './dag-bag.js';
+import { createVersionedFunctionResolver } from './dag-functions.js';
+import { DagProcessor } from './dag-processor.js';
 import { syncDagBag, type SyncResult } from './dag-sync.js';
 import { GpuAllocator } from '../activities/gpu-allocator.js';
 import { gpuTaskQueue } from '../engine/queues.js';
@@ -33,6 +35,8 @@ export interface StackOptions {
   gpu?: GpuInventory;
   /** Named in the embedded database's lock file ("updraft dags test", ...). */
   holder?: string;
+  /** Keep the DAG bag in step with the folder while the worker runs (default: with a worker). */
+  dagProcessor?: boolean;
   /** An open database to use instead of opening one (`updraft dev`'s served PGlite); the caller closes it. */
   database?: DatabaseHandle;
   /** How the log names the database; default: PGlite's path, or Postgres's host and database. */
@@ -44,7 +48,10 @@ export interface Stack {
   database: DatabaseHandle;
   client: Client;
   bag: DagBag;
+  /** The first parse's sync. */
   sync: SyncResult;
+  /** Re-parses the folder as it changes (null: no worker, or turned off). */
+  dagProcessor: DagProcessor | null;
   temporalAddress: string;
   uiUrl: string | null;
   devServer: DevServer | null;
@@ -109,8 +116,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     await migrateToLatest(database.db);
     log(`database: ${opts.databaseDescription ?? describeDatabase(database, config)}`);
 
-    const bag = await DagBag.load(config.dagsFolder, { importTimeoutMs: config.dagbagImportTimeoutSeconds * 1000 });
+    const importTimeoutMs = config.dagbagImportTimeoutSeconds * 1000;
+    const bag = await DagBag.load(config.dagsFolder, { importTimeoutMs });
     const sync = await syncDagBag(database.db, bag);
+    const functions = createVersionedFunctionResolver({ db: database.db, bag, importTimeoutMs });
     log(`DAGs: ${sync.dags} loaded from ${config.dagsFolder}${sync.importErrors ? `, ${sync.importErrors} import error(s) (updraft dags list-import-errors)` : ''}`);
 
     let devServer: DevServer | null = null;
@@ -136,12 +145,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const client = new Client({ connection, namespace: config.namespace });
 
     let worker: Worker | null = null;
+    let dagProcessor: DagProcessor | null = null;
     if (opts.worker !== false) {
       const nativeConnection = await NativeConnection.connect({ address });
       cleanups.push(() => nativeConnection.close());
       worker = await createUpdraftWorker({
         connection: nativeConnection, namespace: config.namespace, taskQueue: config.taskQueue,
-        db: database.db, dagBag: bag, logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers,
+        db: database.db, functions, logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers,
       });
       // A GPU worker also serves the GPU queue(s), one try per device set, exclusive devices.
       const inventory = opts.gpu ?? detectGpus();
@@ -150,7 +160,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         const queues = [gpuTaskQueue(config.taskQueue, null), ...(inventory.gpuType ? [gpuTaskQueue(config.taskQueue, inventory.gpuType)] : [])];
         for (const queue of queues) {
           const gpuWorker = await createUpdraftWorker({
-            connection: nativeConnection, namespace: config.namespace, taskQueue: queue, db: database.db, dagBag: bag,
+            connection: nativeConnection, namespace: config.namespace, taskQueue: queue, db: database.db, functions,
             logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, gpu: allocator,
           });
           const gpuRunning = gpuWorker.run().catch((err: Error) => log(`GPU worker (${queue}) stopped with an error: ${err.message}`));
@@ -171,9 +181,20 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         await running.catch(() => undefined);
       });
       log(`worker: polling task queue "${config.taskQueue}"`);
+      if (opts.dagProcessor !== false) {
+        const processor = new DagProcessor({
+          db: database.db, bag, log,
+          fileProcessIntervalMs: config.minFileProcessIntervalSeconds * 1000,
+          dirListIntervalMs: config.dagDirListIntervalSeconds * 1000,
+          watch: config.dagsFolderWatch,
+        });
+        processor.start();
+        cleanups.push(() => processor.stop());
+        dagProcessor = processor;
+      }
     }
     return {
-      config, database, client, bag, sync, temporalAddress: address,
+      config, database, client, bag, sync, dagProcessor, temporalAddress: address,
       uiUrl: devServer?.uiUrl ?? null, devServer, worker, stop,
     };
   } catch (err) {

@@ -15,11 +15,13 @@ const ALL = [
   '2026_11_23_000004_pools',
   '2026_12_06_000005_ml_lineage',
   '2026_12_06_000006_ml_registry',
+  '2026_12_06_000007_dag_code',
 ];
 const TABLES = [
   'artifact',
   'connection',
   'dag',
+  'dag_code',
   'dag_run',
   'dag_version',
   'execution',
