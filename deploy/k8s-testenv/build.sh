@@ -7,7 +7,7 @@
 # binary that already exists is not rebuilt.
 #
 # Usage: deploy/k8s-testenv/build.sh   -> prints the bin directory on stdout, progress on stderr.
-# Cold build on 2 cores: ~18 min measured; see docs/kubernetes.md ("The test cluster").
+# Cold build on 2 cores: ~30 min measured (all eight binaries); see docs/kubernetes.md ("The test cluster").
 set -euo pipefail
 
 K8S_VERSION=v1.33.13
@@ -53,7 +53,7 @@ for c in kube-apiserver kube-controller-manager kube-scheduler kubelet; do
   [ -x "$bin/$c" ] || missing+=("k8s.io/kubernetes/cmd/$c")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  log "building ${missing[*]##*/} $K8S_VERSION (cold: ~20 min on 2 cores)"
+  log "building ${missing[*]##*/} $K8S_VERSION (cold: ~20 min on 2 cores; ~30 min with the rest)"
   (cd "$here" && nice -n 10 go build -ldflags "$ldflags" -o "$tmp/" "${missing[@]}")
   for p in "${missing[@]}"; do mv "$tmp/${p##*/}" "$bin/"; done
 fi

@@ -4,7 +4,7 @@
 # kube-scheduler (real GPU fit, node selectors and taints), with kwok faking four nodes and their
 # pods' lifecycle, plus one REAL node: a kubelet that runs pods as containers on the Docker engine of
 # scripts/services/dockerd.sh through cri-dockerd. Binaries are built from the Go module proxy by
-# deploy/k8s-testenv/build.sh (cold: ~20 min on 2 cores; cached under ~/.cache/updraft/).
+# deploy/k8s-testenv/build.sh (cold: ~30 min on 2 cores; cached under ~/.cache/updraft/).
 #
 #   scripts/services/k8s.sh start   -> prints `export KUBECONFIG=...` etc. on stdout
 #   scripts/services/k8s.sh stop    -> stops everything and removes the state
