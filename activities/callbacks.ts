@@ -1,8 +1,8 @@
 /**
  * The runCallback activity: runs one task or DAG-run callback from the DAG file (Airflow's
  * on_*_callback) after the workflow recorded the state change. The function comes from the
- * worker's DAG bag through the same resolver as task functions (key: sdk/callbacks.ts
- * callbackKey). Whatever the callback throws is written to the try's log (stream 'system') and
+ * code of the run's DAG version through the same resolver as task functions (key:
+ * sdk/callbacks.ts callbackKey). Whatever the callback throws is written to the try's log (stream 'system') and
  * returned as `{ ok: false }`: a callback never changes a task's or a run's state, and a user
  * error is never retried.
  */
@@ -42,8 +42,8 @@ export function makeRunCallback(deps: CallbackDeps): (req: RunCallbackRequest) =
     let timer: NodeJS.Timeout | undefined;
     try {
       if (!deps.functions) throw new Error('this worker has no DAG bag to resolve callbacks from');
-      const { fn, warning } = deps.functions.resolve(req.dagId, req.key, req.specHash);
-      if (warning) system(warning);
+      const { fn, note } = await deps.functions.resolve({ dagId: req.dagId, dagVersionId: req.dagVersionId ?? null, specHash: req.specHash, key: req.key });
+      if (note) system(note);
       const ctx: CallbackContext = {
         callback: p.callback,
         dagId: p.dag_id,

@@ -117,7 +117,7 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
         heartbeat: (h) => { handle = h; beat(); },
         previousHandle, log, gpuDevices: gpu.devices,
         run: {
-          specHash: req.specHash, runType: req.runType, logicalDate: req.logicalDate,
+          specHash: req.specHash, dagVersionId: req.dagVersionId, runType: req.runType, logicalDate: req.logicalDate,
           dataIntervalStart: req.dataIntervalStart, dataIntervalEnd: req.dataIntervalEnd, params: req.params, conf: req.conf,
           triggeringAssetEvents,
         },

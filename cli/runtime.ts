@@ -18,6 +18,8 @@ export interface DevInfo {
   databaseUrl: string | null;
   temporalAddress: string;
   uiUrl: string | null;
+  /** The DAGs folder the stack's worker parses (absent in files of older versions). */
+  dagsFolder?: string;
   /** Which database databaseUrl reaches: the dev's served PGlite, or DATABASE_URL's Postgres. */
   database?: 'pglite' | 'postgres';
 }
@@ -35,6 +37,24 @@ export function readDevInfo(config: UpdraftConfig): DevInfo | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The DAGs folder a command that parses or checks DAG files works on: the running `updraft dev`'s
+ * folder when there is one (so the CLI and the stack never disagree about what is active), else
+ * UPDRAFT_DAGS_FOLDER / ./dags. Refuses when UPDRAFT_DAGS_FOLDER names another folder than the
+ * running stack's.
+ */
+export function stackDagsFolder(config: UpdraftConfig, env: NodeJS.ProcessEnv = process.env): string {
+  const dev = readDevInfo(config);
+  if (!dev?.dagsFolder) return config.dagsFolder;
+  if (env.UPDRAFT_DAGS_FOLDER && config.dagsFolder !== dev.dagsFolder) {
+    throw new CliError(
+      `UPDRAFT_DAGS_FOLDER is ${config.dagsFolder}, but the running \`updraft dev\` (pid ${dev.pid}) parses ${dev.dagsFolder}; ` +
+        'unset UPDRAFT_DAGS_FOLDER (or set it to that folder) to work on the running stack\'s DAGs, or stop `updraft dev` first',
+    );
+  }
+  return dev.dagsFolder;
 }
 
 export async function openCliDatabase(config: UpdraftConfig, opts: { migrate?: boolean } = {}): Promise<DatabaseHandle> {

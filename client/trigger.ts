@@ -94,11 +94,27 @@ export interface TriggeredRun {
 }
 
 export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: TriggerOptions): Promise<TriggeredRun> {
+  // The stored parse result decides (the worker's DAG processor keeps it in step with the folder):
+  // a run starts only on a version whose spec and code the workers can load.
   const dag = await getDag(db, opts.dagId);
-  if (!dag) throw new TriggerError(`DAG "${opts.dagId}" not found: is it in the DAGs folder without import errors? (see \`updraft dags list-import-errors\`)`);
-  if (!dag.is_active) throw new TriggerError(`DAG "${opts.dagId}" is no longer in the DAGs folder (inactive)`);
+  if (!dag) {
+    throw new TriggerError(
+      `DAG "${opts.dagId}" not found in the last parse of the DAGs folder: is it in the folder without import errors? ` +
+        '(see `updraft dags list` and `updraft dags list-import-errors`; a running worker picks up a new file within seconds, ' +
+        '`updraft dags reserialize` parses the folder now)',
+    );
+  }
+  if (!dag.is_active) {
+    throw new TriggerError(`DAG "${opts.dagId}" is no longer in the DAGs folder (inactive since the last parse: ${dag.fileloc} is gone or no longer defines it)`);
+  }
   let version = await getLatestDagVersion(db, opts.dagId);
   if (!version) throw new TriggerError(`DAG "${opts.dagId}" has no parsed version yet; start a worker or run \`updraft dags reserialize\``);
+  if (version.code_hash === null) {
+    throw new TriggerError(
+      `DAG "${opts.dagId}" version ${version.version_number} was stored before Updraft kept each version's code; ` +
+        'start the worker (it parses the folder again) or run `updraft dags reserialize`, then trigger again',
+    );
+  }
   let conf = opts.conf ?? {};
   if (typeof conf !== 'object' || conf === null || Array.isArray(conf)) {
     throw new TriggerError(`conf must be a JSON object like {"key": "value"}, got ${Array.isArray(conf) ? 'an array' : JSON.stringify(conf)}`);

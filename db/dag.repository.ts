@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { DagRow, DagVersionRow, Database } from './database.js';
+import type { DagCodeRow, DagRow, DagVersionRow, Database } from './database.js';
 import { DagNotFoundError } from './errors.js';
 import { toJsonb } from './json.js';
 import { inTransaction } from './transaction.js';
@@ -49,20 +49,30 @@ export async function upsertDag(db: Kysely<Database>, dag: DagUpsert): Promise<D
 export interface DagVersionRef {
   id: number;
   version_number: number;
-  /** Whether this call created the version (a spec hash not seen before for this DAG). */
+  /** Whether this call created the version (a spec and code not seen before for this DAG). */
   created: boolean;
 }
 
+/** A DAG file's bundled code, stored once per content hash (table dag_code). */
+export interface DagCodeInput {
+  code_hash: string;
+  /** Relative to the DAGs folder. */
+  fileloc: string;
+  bundle: string;
+}
+
 /**
- * Records a DAG spec version and points the DAG at it. Idempotent per spec hash: a hash seen before
- * returns its existing version (and makes it the latest again, e.g. after a revert); a new hash gets
- * the next version number. The DAG row is locked while numbering, so concurrent parsers agree.
+ * Records a DAG version (its spec and, since code is kept, the code it was parsed from) and points
+ * the DAG at it. Idempotent per (spec hash, code hash): a pair seen before returns its existing
+ * version (and makes it the latest again, e.g. after a revert); a new pair gets the next version
+ * number. The DAG row is locked while numbering, so concurrent parsers agree.
  */
 export async function upsertDagVersion(
   db: Kysely<Database>,
   dag_id: string,
   spec_hash: string,
   spec: DagSpec,
+  code: DagCodeInput | null = null,
 ): Promise<DagVersionRef> {
   const specJson = toJsonb(spec, `dag "${dag_id}" spec`);
   return inTransaction(db, async (trx) => {
@@ -80,14 +90,19 @@ export async function upsertDagVersion(
       .select(['id', 'version_number'])
       .where('dag_id', '=', dag_id)
       .where('spec_hash', '=', spec_hash)
+      .where((eb) => (code === null ? eb('code_hash', 'is', null) : eb('code_hash', '=', code.code_hash)))
       .executeTakeFirst();
     if (version === undefined) {
+      if (code !== null) {
+        await trx.insertInto('dag_code').values(code).onConflict((oc) => oc.column('code_hash').doNothing()).execute();
+      }
       version = await trx
         .insertInto('dag_version')
         .values((eb) => ({
           dag_id,
           spec_hash,
           spec: specJson,
+          code_hash: code?.code_hash ?? null,
           version_number: eb
             .selectFrom('dag_version')
             .select(sql<number>`coalesce(max(version_number), 0) + 1`.as('next'))
@@ -104,10 +119,70 @@ export async function upsertDagVersion(
   });
 }
 
+/** A version and where its code came from (fileloc null when no code was kept). */
+export interface DagVersionWithCode {
+  id: number;
+  dag_id: string;
+  version_number: number;
+  spec_hash: string;
+  code_hash: string | null;
+  fileloc: string | null;
+}
+
+function versionWithCode(db: Kysely<Database>) {
+  return db
+    .selectFrom('dag_version')
+    .leftJoin('dag_code', 'dag_code.code_hash', 'dag_version.code_hash')
+    .select([
+      'dag_version.id', 'dag_version.dag_id', 'dag_version.version_number', 'dag_version.spec_hash', 'dag_version.code_hash',
+      'dag_code.fileloc',
+    ]);
+}
+
+/** A stored bundle by its hash. */
+export async function getDagCode(db: Kysely<Database>, code_hash: string): Promise<DagCodeRow | undefined> {
+  return db.selectFrom('dag_code').selectAll().where('code_hash', '=', code_hash).executeTakeFirst();
+}
+
+export async function getDagVersionWithCode(db: Kysely<Database>, id: number): Promise<DagVersionWithCode | undefined> {
+  return versionWithCode(db).where('dag_version.id', '=', id).executeTakeFirst();
+}
+
+/**
+ * The newest version of a DAG with this spec hash (for requests that name only the hash: callbacks
+ * of runs started before versions carried their code).
+ */
+export async function findDagVersionWithCode(db: Kysely<Database>, dag_id: string, spec_hash: string): Promise<DagVersionWithCode | undefined> {
+  return versionWithCode(db)
+    .where('dag_version.dag_id', '=', dag_id)
+    .where('dag_version.spec_hash', '=', spec_hash)
+    .orderBy('dag_version.version_number', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+/** One version of a DAG by its number (`dags show --version N`). */
+export async function getDagVersionByNumber(db: Kysely<Database>, dag_id: string, version_number: number): Promise<DagVersionRow | undefined> {
+  return db.selectFrom('dag_version').selectAll().where('dag_id', '=', dag_id).where('version_number', '=', version_number).executeTakeFirst();
+}
+
 export interface ListDagsOptions {
   /** Only active (true) or only inactive (false) DAGs; default all. */
   is_active?: boolean;
   is_paused?: boolean;
+}
+
+/** DAGs ordered by dag_id, each with its latest version's number (null before its first parse). */
+export async function listDagsWithVersion(db: Kysely<Database>, opts: ListDagsOptions = {}): Promise<Array<DagRow & { version_number: number | null }>> {
+  let query = db
+    .selectFrom('dag')
+    .leftJoin('dag_version', 'dag_version.id', 'dag.latest_version_id')
+    .selectAll('dag')
+    .select('dag_version.version_number')
+    .orderBy('dag.dag_id');
+  if (opts.is_active !== undefined) query = query.where('dag.is_active', '=', opts.is_active);
+  if (opts.is_paused !== undefined) query = query.where('dag.is_paused', '=', opts.is_paused);
+  return query.execute();
 }
 
 /** DAGs ordered by dag_id. */

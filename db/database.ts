@@ -47,6 +47,17 @@ export interface DagVersionTable {
   spec_hash: string;
   /** The compiled spec as upsertDagVersion wrote it (spec_version says which format). */
   spec: Jsonb<DagSpec>;
+  /** The dag_code the version was parsed from; null for versions stored before code was kept. */
+  code_hash: ColumnType<string | null, string | null | undefined, string | null>;
+  created_at: TimestampDefaultNow;
+}
+
+/** A DAG file's bundled code (esbuild output with its local imports), by content hash. */
+export interface DagCodeTable {
+  code_hash: string;
+  /** The file it was bundled from, relative to the DAGs folder. */
+  fileloc: string;
+  bundle: string;
   created_at: TimestampDefaultNow;
 }
 
@@ -465,6 +476,7 @@ export interface AssetWatcherSeenTable {
 export interface Database {
   dag: DagTable;
   dag_version: DagVersionTable;
+  dag_code: DagCodeTable;
   dag_run: DagRunTable;
   task_instance: TaskInstanceTable;
   task_instance_history: TaskInstanceHistoryTable;
@@ -502,6 +514,7 @@ export type DagUpdate = Updateable<DagTable>;
 
 export type DagVersionRow = Selectable<DagVersionTable>;
 export type NewDagVersionRow = Insertable<DagVersionTable>;
+export type DagCodeRow = Selectable<DagCodeTable>;
 
 export type DagRunRow = Selectable<DagRunTable>;
 export type NewDagRunRow = Insertable<DagRunTable>;

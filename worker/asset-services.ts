@@ -30,22 +30,23 @@ export interface AssetServicesOptions {
 
 export interface AssetServices {
   runs: AssetRunService;
-  watchers: AssetWatcherService | null;
+  watchers: AssetWatcherService;
   /** The longest wait between two passes of the run service. */
   pollIntervalMs: number;
   /** Wakes the run service: an event was just recorded. */
   nudge(): void;
+  /** The DAGs changed (the DAG processor synced them): run the watchers they declare now. */
+  updateDags(dags: readonly DagSpec[]): Promise<void>;
   /** Stops watchers (releasing their leases), the listener and the run service. */
   stop(): Promise<void>;
 }
 
 export async function startAssetServices(opts: AssetServicesOptions): Promise<AssetServices> {
   const { log } = opts;
-  let runs: AssetRunService | null = null;
-  const nudge = (): void => runs?.nudge();
+  // Bound once the run service exists; a notification before that finds the first pass still to come.
+  let wake = (): void => undefined;
+  const nudge = (): void => wake();
   let listener: AssetEventListener | null = null;
-  let watchers: AssetWatcherService | null = null;
-  const declared = declaredWatchers(opts.dags);
   if (opts.listenUrl !== null) {
     try {
       listener = await listenForAssetEvents(opts.listenUrl, { onEvent: nudge, onError: log });
@@ -54,33 +55,37 @@ export async function startAssetServices(opts: AssetServicesOptions): Promise<As
     }
   }
   const pollIntervalMs = opts.config.pollIntervalMs ?? (listener ? 5000 : 250);
-  runs = new AssetRunService({
+  const runs = new AssetRunService({
     db: opts.db, client: opts.client, runOptions: opts.runOptions, logsFolder: opts.logsFolder,
     pollIntervalMs, redriveAfterSeconds: opts.config.redriveAfterSeconds, log,
   });
+  wake = () => runs.nudge();
+  const declared = declaredWatchers(opts.dags);
+  for (const c of declared.conflicts) log(c);
+  const watchers = new AssetWatcherService({ db: opts.db, watchers: declared.watchers, onEvents: nudge, log });
+  runs.start();
   try {
-    runs.start();
-    for (const c of declared.conflicts) log(c);
-    if (declared.watchers.length > 0) {
-      watchers = new AssetWatcherService({ db: opts.db, watchers: declared.watchers, onEvents: nudge, log });
-      await watchers.start();
-    }
+    await watchers.start();
   } catch (err) {
     await listener?.close();
     await runs.stop();
     throw err;
   }
   log(`assets: data-aware runs on (${listener ? 'woken by Postgres notifications, ' : ''}looking at least every ${pollIntervalMs} ms), ${declared.watchers.length} watcher(s)`);
-  const service = runs;
   return {
-    runs: service,
+    runs,
     pollIntervalMs,
     watchers,
     nudge,
+    updateDags: async (dags) => {
+      const next = declaredWatchers(dags);
+      for (const c of next.conflicts) log(c);
+      await watchers.update(next.watchers);
+    },
     stop: async () => {
-      await watchers?.stop();
+      await watchers.stop();
       await listener?.close();
-      await service.stop();
+      await runs.stop();
     },
   };
 }

@@ -11,6 +11,12 @@ export interface UpdraftConfig {
   dagsFolder: string;
   /** How long one DAG file's top-level code may run when the DAG bag loads it (UPDRAFT_DAGBAG_IMPORT_TIMEOUT, seconds). */
   dagbagImportTimeoutSeconds: number;
+  /** The DAG processor bundles the known DAG files again this often (UPDRAFT_MIN_FILE_PROCESS_INTERVAL, seconds). */
+  minFileProcessIntervalSeconds: number;
+  /** ... and lists the folder for new and removed files this often (UPDRAFT_DAG_DIR_LIST_INTERVAL, seconds). */
+  dagDirListIntervalSeconds: number;
+  /** ... and refreshes at once on file-system events in the folder (UPDRAFT_DAGS_FOLDER_WATCH). */
+  dagsFolderWatch: boolean;
   logsFolder: string;
   /** Postgres URL; unset means PGlite under home. */
   databaseUrl: string | null;
@@ -68,6 +74,14 @@ function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number 
   return n;
 }
 
+function boolEnv(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (/^(true|1|yes|on)$/i.test(raw)) return true;
+  if (/^(false|0|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
 function runtimeEnv(env: NodeJS.ProcessEnv): 'docker' | 'kubernetes' {
   const raw = env.UPDRAFT_CONTAINER_RUNTIME || 'docker';
   if (raw !== 'docker' && raw !== 'kubernetes') throw new ConfigError(`UPDRAFT_CONTAINER_RUNTIME must be "docker" or "kubernetes", got "${raw}"`);
@@ -79,8 +93,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const taskQueue = env.UPDRAFT_TASK_QUEUE || DEFAULT_RUN_OPTIONS.taskQueue;
   return {
     home,
-    dagsFolder: path.resolve(cwd, env.UPDRAFT_DAGS_FOLDER ?? 'dags'),
+    dagsFolder: path.resolve(cwd, env.UPDRAFT_DAGS_FOLDER || 'dags'),
     dagbagImportTimeoutSeconds: intEnv(env, 'UPDRAFT_DAGBAG_IMPORT_TIMEOUT', 30),
+    // Airflow's [dag_processor] min_file_process_interval and refresh_interval (dag_dir_list_interval).
+    minFileProcessIntervalSeconds: intEnv(env, 'UPDRAFT_MIN_FILE_PROCESS_INTERVAL', 30),
+    dagDirListIntervalSeconds: intEnv(env, 'UPDRAFT_DAG_DIR_LIST_INTERVAL', 300),
+    dagsFolderWatch: boolEnv(env, 'UPDRAFT_DAGS_FOLDER_WATCH', true),
     logsFolder: path.resolve(cwd, env.UPDRAFT_LOGS_FOLDER ?? path.join(home, 'logs')),
     databaseUrl: env.DATABASE_URL || null,
     pglitePath: path.join(home, 'pglite'),

@@ -12,6 +12,8 @@ import { migrateToLatest } from '../db/migrate.js';
 import type { Executor } from '../activities/executors/types.js';
 import type { UpdraftConfig } from './config.js';
 import { DagBag } from './dag-bag.js';
+import { createVersionedFunctionResolver } from './dag-functions.js';
+import { DagProcessor } from './dag-processor.js';
 import { syncDagBag, type SyncResult } from './dag-sync.js';
 import { GpuAllocator } from '../activities/gpu-allocator.js';
 import { gpuTaskQueue } from '../engine/queues.js';
@@ -20,6 +22,7 @@ import { lockPglite } from './pglite-lock.js';
 import { startDevServer, type DevServer } from './temporal-server.js';
 import { createUpdraftWorker } from './worker.js';
 import { startAssetServices, type AssetServices } from './asset-services.js';
+import type { DagSpec } from '../spec/dag-spec.js';
 
 export interface StackOptions {
   config: UpdraftConfig;
@@ -34,6 +37,8 @@ export interface StackOptions {
   gpu?: GpuInventory;
   /** Named in the embedded database's lock file ("updraft dags test", ...). */
   holder?: string;
+  /** Keep the DAG bag in step with the folder while the worker runs (default: with a worker). */
+  dagProcessor?: boolean;
   /** An open database to use instead of opening one (`updraft dev`'s served PGlite); the caller closes it. */
   database?: DatabaseHandle;
   /** How the log names the database; default: PGlite's path, or Postgres's host and database. */
@@ -52,7 +57,10 @@ export interface Stack {
   database: DatabaseHandle;
   client: Client;
   bag: DagBag;
+  /** The first parse's sync. */
   sync: SyncResult;
+  /** Re-parses the folder as it changes (null: no worker, or turned off). */
+  dagProcessor: DagProcessor | null;
   temporalAddress: string;
   uiUrl: string | null;
   devServer: DevServer | null;
@@ -119,8 +127,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     await migrateToLatest(database.db);
     log(`database: ${opts.databaseDescription ?? describeDatabase(database, config)}`);
 
-    const bag = await DagBag.load(config.dagsFolder, { importTimeoutMs: config.dagbagImportTimeoutSeconds * 1000 });
+    const importTimeoutMs = config.dagbagImportTimeoutSeconds * 1000;
+    const bag = await DagBag.load(config.dagsFolder, { importTimeoutMs });
     const sync = await syncDagBag(database.db, bag);
+    const functions = createVersionedFunctionResolver({ db: database.db, bag, importTimeoutMs });
     log(`DAGs: ${sync.dags} loaded from ${config.dagsFolder}${sync.importErrors ? `, ${sync.importErrors} import error(s) (updraft dags list-import-errors)` : ''}`);
     for (const conflict of sync.assetConflicts) log(conflict);
 
@@ -147,6 +157,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const client = new Client({ connection, namespace: config.namespace });
 
     let worker: Worker | null = null;
+    let dagProcessor: DagProcessor | null = null;
     let assets: AssetServices | null = null;
     // Outlet events recorded by this worker's tasks wake its asset-run service (bound once it starts).
     let assetNudge = (): void => undefined;
@@ -156,7 +167,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       cleanups.push(() => nativeConnection.close());
       worker = await createUpdraftWorker({
         connection: nativeConnection, namespace: config.namespace, taskQueue: config.taskQueue,
-        db: database.db, dagBag: bag, logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, onAssetEvents,
+        db: database.db, functions, logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, onAssetEvents,
       });
       // A GPU worker also serves the GPU queue(s), one try per device set, exclusive devices.
       const inventory = opts.gpu ?? detectGpus();
@@ -165,7 +176,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         const queues = [gpuTaskQueue(config.taskQueue, null), ...(inventory.gpuType ? [gpuTaskQueue(config.taskQueue, inventory.gpuType)] : [])];
         for (const queue of queues) {
           const gpuWorker = await createUpdraftWorker({
-            connection: nativeConnection, namespace: config.namespace, taskQueue: queue, db: database.db, dagBag: bag,
+            connection: nativeConnection, namespace: config.namespace, taskQueue: queue, db: database.db, functions,
             logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, gpu: allocator, onAssetEvents,
           });
           const gpuRunning = gpuWorker.run().catch((err: Error) => log(`GPU worker (${queue}) stopped with an error: ${err.message}`));
@@ -190,19 +201,42 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         const listen = database.kind === 'postgres' && config.databaseUrl !== null && opts.databaseNotifications !== false;
         const started = await startAssetServices({
           db: database.db, client, runOptions: config.run, logsFolder: config.logsFolder, config: config.assets,
-          dags: [...bag.dags.values()].map((d) => d.spec), listenUrl: listen ? config.databaseUrl : null, log,
+          dags: bagSpecs(bag), listenUrl: listen ? config.databaseUrl : null, log,
         });
         assets = started;
         assetNudge = started.nudge;
         cleanups.push(() => started.stop());
       }
+      if (opts.dagProcessor !== false) {
+        const services = assets;
+        const processor = new DagProcessor({
+          db: database.db, bag, log,
+          fileProcessIntervalMs: config.minFileProcessIntervalSeconds * 1000,
+          dirListIntervalMs: config.dagDirListIntervalSeconds * 1000,
+          watch: config.dagsFolderWatch,
+          // Asset watchers follow the folder: a DAG that adds, changes or drops one.
+          ...(services ? {
+            onSynced: async (result: SyncResult) => {
+              for (const conflict of result.assetConflicts) log(conflict);
+              await services.updateDags(bagSpecs(bag));
+            },
+          } : {}),
+        });
+        processor.start();
+        cleanups.push(() => processor.stop());
+        dagProcessor = processor;
+      }
     }
     return {
-      config, database, client, bag, sync, temporalAddress: address,
+      config, database, client, bag, sync, dagProcessor, temporalAddress: address,
       uiUrl: devServer?.uiUrl ?? null, devServer, worker, assets, stop,
     };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+function bagSpecs(bag: DagBag): DagSpec[] {
+  return [...bag.dags.values()].map((d) => d.spec);
 }

@@ -1,6 +1,6 @@
 /**
  * The Updraft worker: one Temporal worker that runs DAG-run workflows and task activities, with
- * the DAG bag loaded for in-process tasks. GPU and container workers reuse this with other
+ * the functions of the DAG versions for in-process tasks. GPU and container workers reuse this with other
  * executors and task queues.
  */
 import os from 'node:os';
@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
 import { createActivities } from '../activities/index.js';
-import { createInProcessExecutor } from '../activities/executors/in-process.js';
+import { createInProcessExecutor, type FunctionResolver } from '../activities/executors/in-process.js';
 import { withConsoleCapture } from '../activities/executors/console-capture.js';
 import { createDockerExecutor } from '../activities/executors/docker.js';
 import { createKubernetesExecutor } from '../activities/executors/kubernetes.js';
@@ -18,7 +18,6 @@ import type { GpuAllocator } from '../activities/gpu-allocator.js';
 import { TaskExecutionError, type Executor } from '../activities/executors/types.js';
 import type { Database } from '../db/database.js';
 import type { ContainerConfig } from './config.js';
-import type { DagBag } from './dag-bag.js';
 
 let bundlePromise: Promise<WorkflowBundleWithSourceMap> | undefined;
 
@@ -41,7 +40,8 @@ export interface UpdraftWorkerOptions {
   namespace: string;
   taskQueue: string;
   db: Kysely<Database>;
-  dagBag: DagBag;
+  /** Task and callback functions from the code of each run's DAG version (worker/dag-functions.ts). */
+  functions: FunctionResolver;
   logsFolder: string | null;
   /** Extra executors by task kind (container executors register here). */
   executors?: Partial<Record<string, Executor>>;
@@ -78,7 +78,7 @@ export function createContainerExecutor(config: ContainerConfig): Executor {
 
 export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<Worker> {
   // What in-process functions print goes to their try's log, masked (console-capture.ts).
-  const inProcess = withConsoleCapture(createInProcessExecutor(opts.dagBag.functionResolver()));
+  const inProcess = withConsoleCapture(createInProcessExecutor(opts.functions));
   const processExecutor = createProcessExecutor();
   const executors: Record<string, Executor> = {
     function: inProcess,
@@ -89,7 +89,7 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     ...Object.fromEntries(Object.entries(opts.executors ?? {}).filter((e): e is [string, Executor] => e[1] !== undefined)),
   };
   const activities = createActivities({
-    functions: opts.dagBag.functionResolver(),
+    functions: opts.functions,
     db: opts.db,
     logsFolder: opts.logsFolder,
     hostname: opts.hostname ?? os.hostname(),

@@ -238,6 +238,8 @@ export interface RunCallbackRequest {
   dagId: string;
   runId: string;
   specHash: string;
+  /** The run's dag_version id (absent in requests of workflows from before it was sent). */
+  dagVersionId?: number;
   /** The function's key in the DAG bag (sdk/callbacks.ts callbackKey). */
   key: string;
   payload: CallbackPayload;

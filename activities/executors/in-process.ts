@@ -1,6 +1,6 @@
 /**
- * Runs a TypeScript task function in the worker process. The function comes from the worker's DAG
- * bag; its return value is the XCom. SkipTask/FailTask map to skip and no-retry failure.
+ * Runs a TypeScript task function in the worker process. The function comes from the code of the
+ * run's DAG version (the resolver); its return value is the XCom. SkipTask/FailTask map to skip and no-retry failure.
  */
 import type { TaskContext } from '../../sdk/context.js';
 import type { TaskFunction } from '../../sdk/task.js';
@@ -8,16 +8,33 @@ import type { Json } from '../../spec/dag-spec.js';
 import { outletEvents } from './outlet-events.js';
 import { TaskExecutionError, type ExecutionRequest, type ExecutionResult, type Executor, type RunContext } from './types.js';
 
+/**
+ * Which function to run: a task's (key: its task id) or a callback's (key: sdk/callbacks.ts
+ * callbackKey), in the code of the run's DAG version.
+ */
+export interface FunctionRef {
+  dagId: string;
+  /** The run's dag_version id; null for requests that name only the spec hash (older workflows). */
+  dagVersionId: number | null;
+  specHash: string;
+  key: string;
+}
+
 export interface FunctionLookup {
   fn: TaskFunction<unknown, unknown>;
-  /** Set when the DAG file changed since the run's version was compiled. */
-  warning?: string;
+  /** Said in the try's log: e.g. that the run executes an earlier version's stored code. */
+  note?: string;
 }
 
+/** Resolves functions from the code of a run's DAG version (worker/dag-functions.ts). */
 export interface FunctionResolver {
-  resolve(dagId: string, taskId: string, specHash: string): FunctionLookup;
+  resolve(ref: FunctionRef): Promise<FunctionLookup>;
 }
 
+/**
+ * The function cannot be had: its DAG version's code is not stored, does not load, or does not
+ * define it. The try fails at once, without retries (retrying cannot bring the code back).
+ */
 export class TaskFunctionNotFoundError extends Error {
   override readonly name = 'TaskFunctionNotFoundError';
 }
@@ -27,8 +44,12 @@ export function createInProcessExecutor(resolver: FunctionResolver): Executor {
     name: 'in_process',
     async execute(req: ExecutionRequest): Promise<ExecutionResult> {
       const x: RunContext = req.run ?? { specHash: '', runType: 'manual', logicalDate: null, dataIntervalStart: null, dataIntervalEnd: null, params: {}, conf: {} };
-      const { fn, warning } = resolver.resolve(req.dagId, req.taskId, x.specHash);
-      if (warning) req.log.write('system', warning);
+      const { fn, note } = await resolver
+        .resolve({ dagId: req.dagId, dagVersionId: x.dagVersionId ?? null, specHash: x.specHash, key: req.taskId })
+        .catch((err: unknown) => {
+          throw err instanceof TaskFunctionNotFoundError ? new TaskExecutionError(err.message, 'fail') : err;
+        });
+      if (note) req.log.write('system', note);
       const logicalDate = x.logicalDate ? new Date(x.logicalDate) : null;
       const outlets = outletEvents(req.taskId, req.spec.outlets ?? []);
       const ctx: TaskContext = {

@@ -31,6 +31,8 @@ export interface ExecutorHandle {
 /** Facts about the run a task belongs to (what Airflow's context holds). */
 export interface RunContext {
   specHash: string;
+  /** The run's dag_version id: in-process functions run that version's code. */
+  dagVersionId?: number | null;
   runType: string;
   logicalDate: string | null;
   dataIntervalStart: string | null;

@@ -1,21 +1,63 @@
-/** `updraft dags ...`: list, list-import-errors, show, trigger, test, list-runs, state, set-run-state, reserialize. */
+/**
+ * `updraft dags ...`: list, list-import-errors, show, details, trigger, test, list-runs, state,
+ * set-run-state, reserialize, check. The read commands read the stored parse result (the worker's
+ * DAG processor keeps it current); only reserialize, check and test read the DAGs folder.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
-import { getDag, getLatestDagVersion, listDags } from '../../db/dag.repository.js';
+import type { Kysely } from 'kysely';
+import type { Database } from '../../db/database.js';
+import { getDag, getDagVersionByNumber, getLatestDagVersion, listDagVersions, listDags, listDagsWithVersion } from '../../db/dag.repository.js';
 import { getDagRun, listDagRuns } from '../../db/dag-run.repository.js';
 import { listImportErrors } from '../../db/import-error.repository.js';
 import { renderDot, renderMermaid, renderText } from '../../sdk/graph-render.js';
 import { nonFiniteNumberMessage, nonFiniteNumberPath, triggerDagRun, TriggerError } from '../../client/trigger.js';
 import { jsonSyntaxReason } from '../../secrets/json-error.js';
 import { DagRunState } from '../../spec/states.js';
-import { loadConfig } from '../../worker/config.js';
-import { DagBag } from '../../worker/dag-bag.js';
+import { loadConfig, type UpdraftConfig } from '../../worker/config.js';
+import { DagBag, listDagFiles } from '../../worker/dag-bag.js';
 import { syncDagBag } from '../../worker/dag-sync.js';
 import { startStack } from '../../worker/stack.js';
 import { freePort, isPortFree } from '../../worker/temporal-server.js';
 import { CliError, parseOutput, print } from '../output.js';
-import { openCliDatabase, openCliTemporal, readDevInfo, workflowUiUrl } from '../runtime.js';
+import { openCliDatabase, openCliTemporal, readDevInfo, stackDagsFolder, workflowUiUrl } from '../runtime.js';
 import { runOperatorCommand } from '../operator-action.js';
 import { watchRun } from '../watch-run.js';
+
+const NOTHING_PARSED = 'No parse of the DAGs folder is stored yet: start `updraft dev` (its worker parses the folder and keeps it current) ' +
+  'or run `updraft dags reserialize`';
+const SCHEDULES_NOT_RUN = 'Note: `schedule` is what each DAG declares; Updraft does not start scheduled runs yet (docs/status.md). ' +
+  'Start runs with `updraft dags trigger`.';
+
+/** Why a DAG is not in the stored parse result, and what to do. */
+async function dagNotStored(db: Kysely<Database>, dagId: string): Promise<string> {
+  const errors = await listImportErrors(db);
+  const broken = errors.length ? ` (${errors.length} file(s) failed to load: updraft dags list-import-errors)` : '';
+  return `DAG "${dagId}" not found in the last parse of the DAGs folder${broken}. A running \`updraft dev\` picks up a new file ` +
+    'within seconds; without one, run `updraft dags reserialize`';
+}
+
+/** The files `dags check` checks: every DAG file, one file, or the file of one stored DAG. */
+async function dagFilesToCheck(config: UpdraftConfig, folder: string, target: string | undefined): Promise<string[]> {
+  if (target === undefined) {
+    if (!fs.existsSync(folder)) throw new CliError(`DAGs folder ${folder} does not exist (set UPDRAFT_DAGS_FOLDER)`);
+    const files = listDagFiles(folder);
+    if (files.length === 0) throw new CliError(`no DAG files in ${folder}`);
+    return files;
+  }
+  for (const candidate of [path.resolve(target), path.resolve(folder, target)]) {
+    if (fs.existsSync(candidate) && fs.statSync(candidate).isFile()) return [candidate];
+  }
+  const h = await openCliDatabase(config);
+  try {
+    const dag = await getDag(h.db, target);
+    if (!dag) throw new CliError(`"${target}" is neither a file nor a DAG of the last parse (updraft dags list); pass the DAG file's path`);
+    return [path.join(folder, dag.fileloc)];
+  } finally {
+    await h.close();
+  }
+}
 
 function parseConf(raw: string | undefined): unknown {
   if (raw === undefined) return {};
@@ -38,20 +80,20 @@ export function registerDagsCommands(program: Command): void {
 
   dags
     .command('list')
-    .description('List the DAGs the DAGs folder defines')
+    .description('List the DAGs of the last parse of the DAGs folder (stored by the worker or `dags reserialize`)')
     .option('-o, --output <format>', 'table or json', 'table')
     .action(async (o: { output?: string }) => {
       const config = loadConfig();
       const h = await openCliDatabase(config);
       try {
-        // Re-parse so the list reflects the folder now, as `airflow dags list` does.
-        const bag = await DagBag.load(config.dagsFolder, { importTimeoutMs: config.dagbagImportTimeoutSeconds * 1000 });
-        await syncDagBag(h.db, bag);
-        const rows = (await listDags(h.db, { is_active: true })).map((d) => ({ ...d, filepath: d.fileloc, owner: d.owners }));
-        print(rows, ['dag_id', 'filepath', 'owner', 'is_paused', 'schedule'], parseOutput(o.output));
-        if (bag.importErrors.length > 0) {
-          process.stderr.write('Failed to load all files. For details, run `updraft dags list-import-errors`\n');
-        }
+        // The stored parse result, as `airflow dags list` reads it: no file is imported here.
+        const dagRows = await listDagsWithVersion(h.db, { is_active: true });
+        const errors = await listImportErrors(h.db);
+        const rows = dagRows.map((d) => ({ ...d, filepath: d.fileloc, owner: d.owners, version: d.version_number }));
+        print(rows, ['dag_id', 'filepath', 'owner', 'version', 'schedule'], parseOutput(o.output));
+        if (rows.length === 0 && errors.length === 0) process.stderr.write(`${NOTHING_PARSED}\n`);
+        if (rows.some((r) => r.schedule !== null)) process.stderr.write(`${SCHEDULES_NOT_RUN}\n`);
+        if (errors.length > 0) process.stderr.write('Failed to load all files. For details, run `updraft dags list-import-errors`\n');
       } finally {
         await h.close();
       }
@@ -59,16 +101,16 @@ export function registerDagsCommands(program: Command): void {
 
   dags
     .command('list-import-errors')
-    .description('List files that failed to load (exits 1 when there are any)')
+    .description('List files that failed to load at the last parse (exits 1 when there are any)')
     .option('-o, --output <format>', 'table or json', 'table')
     .action(async (o: { output?: string }) => {
       const config = loadConfig();
       const h = await openCliDatabase(config);
       try {
-        await syncDagBag(h.db, await DagBag.load(config.dagsFolder, { importTimeoutMs: config.dagbagImportTimeoutSeconds * 1000 }));
         const errors = await listImportErrors(h.db);
         print(errors.map((e) => ({ filepath: e.filename, error: e.stacktrace })), ['filepath', 'error'], parseOutput(o.output));
         if (errors.length > 0) process.exitCode = 1;
+        else if ((await listDags(h.db)).length === 0) process.stderr.write(`${NOTHING_PARSED}\n`);
       } finally {
         await h.close();
       }
@@ -88,13 +130,23 @@ export function registerDagsCommands(program: Command): void {
 
   dags
     .command('reserialize')
-    .description('Parse the DAGs folder and store every DAG version and import error')
-    .action(async () => {
+    .description("Parse the DAGs folder (the running stack's) now and store every DAG version, active flag and import error")
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action(async (o: { output?: string }) => {
+      const format = parseOutput(o.output);
       const config = loadConfig();
+      const folder = stackDagsFolder(config);
       const h = await openCliDatabase(config);
       try {
-        const r = await syncDagBag(h.db, await DagBag.load(config.dagsFolder, { importTimeoutMs: config.dagbagImportTimeoutSeconds * 1000 }));
-        process.stdout.write(`${r.dags} DAG(s) stored, ${r.importErrors} import error(s)\n`);
+        const bag = await DagBag.load(folder, { importTimeoutMs: config.dagbagImportTimeoutSeconds * 1000 });
+        const r = await syncDagBag(h.db, bag);
+        if (format === 'json') {
+          process.stdout.write(`${JSON.stringify({ dags_folder: folder, dags: r.dags, import_errors: r.importErrors, new_versions: r.newVersions, deactivated: r.deactivated }, null, 2)}\n`);
+          return;
+        }
+        for (const v of r.newVersions) process.stdout.write(`${v.filename}: DAG ${v.dagId} version ${v.versionNumber}\n`);
+        process.stdout.write(`${r.dags} DAG(s) stored from ${folder}, ${r.newVersions.length} new version(s), ` +
+          `${r.deactivated} marked inactive, ${r.importErrors} import error(s)${r.importErrors ? ' (updraft dags list-import-errors)' : ''}\n`);
       } finally {
         await h.close();
       }
@@ -102,19 +154,69 @@ export function registerDagsCommands(program: Command): void {
 
   dags
     .command('show <dag_id>')
-    .description('Show a DAG as text, Graphviz DOT or Mermaid')
+    .description('Show a DAG (its latest stored version, or --dag-version N) as text, Graphviz DOT or Mermaid')
     .option('-f, --format <format>', 'text, dot or mermaid', 'text')
-    .action(async (dagId: string, o: { format: string }) => {
-      const config = loadConfig();
-      const bag = await DagBag.load(config.dagsFolder, { importTimeoutMs: config.dagbagImportTimeoutSeconds * 1000 });
-      const dag = bag.get(dagId);
-      if (!dag) {
-        const broken = bag.importErrors.length ? ` (${bag.importErrors.length} file(s) failed to load: updraft dags list-import-errors)` : '';
-        throw new CliError(`DAG "${dagId}" not found in ${config.dagsFolder}${broken}`);
-      }
+    .option('--dag-version <n>', 'a stored version number (default: the latest; see `dags list-versions`)')
+    .action(async (dagId: string, o: { format: string; dagVersion?: string }) => {
       const render = { text: renderText, dot: renderDot, mermaid: renderMermaid }[o.format];
       if (!render) throw new CliError(`--format must be text, dot or mermaid, got "${o.format}"`, 2);
-      process.stdout.write(`${render(dag.spec)}\n`);
+      const number = o.dagVersion === undefined ? null : Number(o.dagVersion);
+      if (number !== null && (!Number.isInteger(number) || number < 1)) throw new CliError(`--dag-version must be a version number (1, 2, ...), got "${o.dagVersion}"`, 2);
+      const config = loadConfig();
+      const h = await openCliDatabase(config);
+      try {
+        const dag = await getDag(h.db, dagId);
+        if (!dag) throw new CliError(await dagNotStored(h.db, dagId));
+        const version = number === null ? await getLatestDagVersion(h.db, dagId) : await getDagVersionByNumber(h.db, dagId, number);
+        if (!version) throw new CliError(`DAG "${dagId}" has no version ${number ?? ''} stored (see \`updraft dags list-versions ${dagId}\`)`);
+        if (!dag.is_active) process.stderr.write(`DAG "${dagId}" is inactive: ${dag.fileloc} no longer defines it (the last version it had is shown)\n`);
+        process.stdout.write(`${render(version.spec)}\n`);
+      } finally {
+        await h.close();
+      }
+    });
+
+  dags
+    .command('list-versions <dag_id>')
+    .description("List a DAG's stored versions, oldest first: each is a spec and the code it was parsed from")
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action(async (dagId: string, o: { output?: string }) => {
+      const format = parseOutput(o.output);
+      const config = loadConfig();
+      const h = await openCliDatabase(config);
+      try {
+        if (!(await getDag(h.db, dagId))) throw new CliError(await dagNotStored(h.db, dagId));
+        const rows = (await listDagVersions(h.db, dagId)).map((v) => ({
+          version: v.version_number, created_at: v.created_at, spec_hash: v.spec_hash.slice(0, 12),
+          code_hash: v.code_hash === null ? '(not kept)' : v.code_hash.slice(0, 12),
+        }));
+        print(rows, ['version', 'created_at', 'spec_hash', 'code_hash'], format);
+      } finally {
+        await h.close();
+      }
+    });
+
+  dags
+    .command('check [dag_id_or_file]')
+    .description("Type-check the DAG files (the running stack's folder) with the TypeScript compiler: mis-typed edges, wrong options")
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action(async (target: string | undefined, o: { output?: string }) => {
+      const format = parseOutput(o.output);
+      const config = loadConfig();
+      const folder = stackDagsFolder(config);
+      const files = await dagFilesToCheck(config, folder, target);
+      const { typecheckDagFiles, formatTypeProblem } = await import('../dag-typecheck.js');
+      const result = typecheckDagFiles(folder, files);
+      if (format === 'json') {
+        print(result.problems.map((p) => ({ ...p, file: path.relative(process.cwd(), p.file) })), ['file', 'line', 'column', 'code', 'message'], format);
+      } else {
+        for (const p of result.problems) process.stdout.write(`${formatTypeProblem(p)}\n`);
+        const fileCount = new Set(result.problems.map((p) => p.file)).size;
+        process.stdout.write(result.problems.length === 0
+          ? `No type errors in ${files.length} DAG file(s) of ${folder}\n`
+          : `${result.problems.length} type error(s) in ${fileCount} file(s)\n`);
+      }
+      if (result.problems.length > 0) process.exitCode = 1;
     });
 
   dags
@@ -169,6 +271,7 @@ export function registerDagsCommands(program: Command): void {
       const ui = await isPortFree(config.devUiPort);
       const stack = await startStack({
         config: { ...config, devTemporalPort: port },
+        dagProcessor: false,
         embeddedTemporal: 'persistent',
         ui,
         log: progress,

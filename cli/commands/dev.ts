@@ -14,7 +14,7 @@ import { serveEmbeddedDatabase, type ServedPGlite } from '../../worker/embedded-
 import { startStack, type Stack } from '../../worker/stack.js';
 import { migrateToLatest } from '../../db/migrate.js';
 import { CliError } from '../output.js';
-import { devInfoPath, openCliDatabase, readDevInfo, type DevInfo } from '../runtime.js';
+import { devInfoPath, openCliDatabase, readDevInfo, stackDagsFolder, type DevInfo } from '../runtime.js';
 
 function untilSignal(): Promise<string> {
   return new Promise((resolve) => {
@@ -53,6 +53,7 @@ export function registerDevCommands(program: Command): void {
           temporalAddress: stack.temporalAddress,
           uiUrl: stack.uiUrl,
           database: served ? 'pglite' : 'postgres',
+          dagsFolder: config.dagsFolder,
         };
         fs.writeFileSync(devInfoPath(config), JSON.stringify(info, null, 2));
         const database = served ? `PGlite at ${config.pglitePath}` : 'Postgres (DATABASE_URL)';
@@ -84,8 +85,10 @@ export function registerDevCommands(program: Command): void {
       if (!databaseUrl) throw new CliError('set DATABASE_URL (or start `updraft dev`): a standalone worker cannot share an embedded PGlite');
       const log = (line: string): void => void process.stderr.write(`[updraft worker] ${line}\n`);
       const servedByDev = !config.databaseUrl && dev?.database === 'pglite';
+      // A worker beside a running `updraft dev` parses the same folder, or the two would flip each other's DAGs inactive.
+      const dagsFolder = stackDagsFolder(config);
       const stack = await startStack({
-        config: { ...config, temporalAddress: address, databaseUrl },
+        config: { ...config, temporalAddress: address, databaseUrl, dagsFolder },
         log,
         ...(servedByDev ? { databaseDescription: `PGlite served by \`updraft dev\` (pid ${dev.pid}) at ${new URL(databaseUrl).host}`, databaseNotifications: false } : {}),
       });

@@ -41,6 +41,27 @@ describe('updraft CLI (end to end)', function () {
     };
   });
 
+  it('read commands read the stored parse result: before any parse they say how to make one', async () => {
+    const r = await runCli(['dags', 'list'], env);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout.trim()).to.equal('No data found');
+    expect(r.stderr).to.contain('No parse of the DAGs folder is stored yet: start `updraft dev`');
+    const show = await runCli(['dags', 'show', 'good_one'], env);
+    expect(show.code).to.equal(1);
+    expect(show.stderr).to.contain('DAG "good_one" not found in the last parse of the DAGs folder');
+  });
+
+  it('dags reserialize parses the folder and stores every DAG version and import error', async () => {
+    const r = await runCli(['dags', 'reserialize'], env);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.contain('good_one.ts: DAG good_one version 1');
+    expect(r.stdout).to.contain(`4 DAG(s) stored from ${DAGS}, 4 new version(s), 0 marked inactive, 5 import error(s)`);
+    const again = await runCli(['dags', 'reserialize', '--output', 'json'], env);
+    expect(JSON.parse(again.stdout)).to.deep.include({ dags: 4, import_errors: 5, new_versions: [], deactivated: 0 });
+    const versions = await runCli(['dags', 'list-versions', 'good_one', '--output', 'json'], env);
+    expect((JSON.parse(versions.stdout) as Array<{ version: number }>).map((v) => v.version)).to.deep.equal([1]);
+  });
+
   it('dags list-import-errors lists every broken file with its reason and exits 1', async () => {
     const r = await runCli(['dags', 'list-import-errors', '--output', 'json'], env);
     expect(r.code, r.stderr).to.equal(1);
@@ -56,6 +77,7 @@ describe('updraft CLI (end to end)', function () {
   it('dags list shows the good DAGs and warns about the broken files', async () => {
     const r = await runCli(['dags', 'list'], env);
     expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout.split('\n')[0]).to.match(/^dag_id\s+\| filepath\s+\| owner\s+\| version \| schedule$/);
     for (const id of ['always_fails', 'good_one', 'good_two_a', 'good_two_b']) expect(r.stdout).to.contain(id);
     expect(r.stdout).to.not.contain('has_cycle');
     expect(r.stderr).to.contain('Failed to load all files. For details, run `updraft dags list-import-errors`');
@@ -68,6 +90,10 @@ describe('updraft CLI (end to end)', function () {
     expect(dot.stdout).to.contain('"hello" -> "shout";');
     const mermaid = await runCli(['dags', 'show', 'good_one', '--format', 'mermaid'], env);
     expect(mermaid.stdout).to.contain('flowchart LR');
+    const first = await runCli(['dags', 'show', 'good_one', '--dag-version', '1'], env);
+    expect(first.stdout).to.equal(text.stdout);
+    const none = await runCli(['dags', 'show', 'good_one', '--dag-version', '9'], env);
+    expect(none.stderr).to.contain('DAG "good_one" has no version 9 stored (see `updraft dags list-versions good_one`)');
     const missing = await runCli(['dags', 'show', 'nope'], env);
     expect(missing.code).to.equal(1);
     expect(missing.stderr).to.contain('DAG "nope" not found');

@@ -1,7 +1,11 @@
 import { expect } from 'chai';
 import {
+  findDagVersionWithCode,
   getDag,
+  getDagCode,
   getDagVersion,
+  getDagVersionByNumber,
+  getDagVersionWithCode,
   getLatestDagVersion,
   listDagVersions,
   listDags,
@@ -141,6 +145,37 @@ for (const dialect of DIALECTS) {
         'v',
         'w',
       ]);
+    });
+
+    it('a version is its spec and its code: a code change alone makes a new version, the bundle is stored once', async function () {
+      await upsertDag(t.db, dag('coded'));
+      const code1 = { code_hash: 'c1-coded', fileloc: 'coded.ts', bundle: 'module.exports = 1;' };
+      const code2 = { code_hash: 'c2-coded', fileloc: 'coded.ts', bundle: 'module.exports = 2;' };
+      const legacy = await upsertDagVersion(t.db, 'coded', 'spec-1', SPEC);
+      const v1 = await upsertDagVersion(t.db, 'coded', 'spec-1', SPEC, code1);
+      expect(v1).to.deep.include({ version_number: 2, created: true });
+      expect(await upsertDagVersion(t.db, 'coded', 'spec-1', SPEC, code1)).to.deep.equal({ ...v1, created: false });
+      const v2 = await upsertDagVersion(t.db, 'coded', 'spec-1', SPEC, code2);
+      expect(v2).to.deep.include({ version_number: 3, created: true });
+      // Another DAG of the same file shares the bundle row.
+      await upsertDag(t.db, dag('coded_twin'));
+      await upsertDagVersion(t.db, 'coded_twin', 'spec-9', SPEC, code2);
+      const rows = await t.db.selectFrom('dag_code').selectAll().where('code_hash', 'in', ['c1-coded', 'c2-coded']).orderBy('code_hash').execute();
+      expect(rows.map((r) => [r.code_hash, r.bundle])).to.deep.equal([['c1-coded', 'module.exports = 1;'], ['c2-coded', 'module.exports = 2;']]);
+
+      expect(await getDagVersionWithCode(t.db, v1.id)).to.deep.equal({
+        id: v1.id, dag_id: 'coded', version_number: 2, spec_hash: 'spec-1', code_hash: 'c1-coded', fileloc: 'coded.ts',
+      });
+      expect(await getDagVersionWithCode(t.db, legacy.id)).to.deep.include({ code_hash: null, fileloc: null });
+      expect((await getDagCode(t.db, 'c2-coded'))?.bundle).to.equal('module.exports = 2;');
+      // By spec hash only (callbacks of older workflows): the newest version with it.
+      expect((await findDagVersionWithCode(t.db, 'coded', 'spec-1'))?.id).to.equal(v2.id);
+      expect((await getDagVersionByNumber(t.db, 'coded', 2))?.id).to.equal(v1.id);
+      // A concurrent parse of the same (spec, code) never makes two versions.
+      const again = await Promise.all([upsertDagVersion(t.db, 'coded', 'spec-1', SPEC, code2), upsertDagVersion(t.db, 'coded', 'spec-1', SPEC, code2)]);
+      expect(again.map((r) => [r.id, r.created])).to.deep.equal([[v2.id, false], [v2.id, false]]);
+      // The suite's later tests count every DAG.
+      await t.db.deleteFrom('dag').where('dag_id', 'in', ['coded', 'coded_twin']).execute();
     });
 
     it('markDagsInactiveExcept deactivates the rest and reports how many changed', async function () {

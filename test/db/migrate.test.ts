@@ -15,6 +15,7 @@ const ALL = [
   '2026_11_23_000004_pools',
   '2026_12_06_000005_ml_lineage',
   '2026_12_06_000006_ml_registry',
+  '2026_12_06_000007_dag_code',
   '2026_12_06_assets_record',
 ];
 const TABLES = [
@@ -27,6 +28,7 @@ const TABLES = [
   'asset_watcher_seen',
   'connection',
   'dag',
+  'dag_code',
   'dag_run',
   'dag_schedule_asset_reference',
   'dag_version',

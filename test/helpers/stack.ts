@@ -26,6 +26,8 @@ export async function startTestStack(opts: {
   /** A declared GPU inventory (no real GPU here); default none, whatever the machine has. */
   gpu?: GpuInventory;
   containers?: Partial<ContainerConfig>;
+  /** Other settings (DAG processor intervals, ...). */
+  config?: Partial<UpdraftConfig>;
 }): Promise<TestStack> {
   const home = tempDir('home');
   const taskQueue = `test-${process.pid}-${queueCounter++}`;
@@ -48,6 +50,7 @@ export async function startTestStack(opts: {
     taskQueue,
     run: { ...base.run, taskQueue, heartbeatTimeoutSeconds: 3, ...opts.run },
     containers: { ...base.containers, ...opts.containers },
+    ...opts.config,
   };
   const stack = await startStack({ config, executors: opts.executors, worker: opts.worker, gpu: opts.gpu ?? { devices: [], gpuType: null, source: 'none' } });
   return {

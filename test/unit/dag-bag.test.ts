@@ -17,7 +17,7 @@ describe('DagBag', () => {
   });
 
   it('runs the functions of loaded DAG files', async () => {
-    const fn = bag.functionResolver().resolve('good_one', 'hello', bag.get('good_one')!.spec.hash).fn;
+    const fn = bag.get('good_one')!.functions.get('hello')!;
     expect(await fn(undefined, {} as never)).to.equal('hello world');
   });
 
@@ -42,7 +42,7 @@ describe('DagBag', () => {
     const slow = await DagBag.load(path.resolve(FIXTURES, '..', 'dags-slow'), { importTimeoutMs: 1500 });
     expect(Date.now() - started).to.be.below(15_000);
     expect([...slow.dags.keys()]).to.deep.equal(['loads_after_a_hang']);
-    expect(await slow.functionResolver().resolve('loads_after_a_hang', 'hello', slow.get('loads_after_a_hang')!.spec.hash).fn(undefined, {} as never)).to.equal('still here');
+    expect(await slow.get('loads_after_a_hang')!.functions.get('hello')!(undefined, {} as never)).to.equal('still here');
     expect(slow.importErrors).to.deep.equal([{
       filename: 'a_never_returns.ts',
       stacktrace: 'DagBagImportTimeout: the file\'s top-level code ran for more than 1.5s (dagbag_import_timeout) and was stopped. ' +

@@ -266,4 +266,42 @@ export default dag({ dagId: 'ingest', schedule: [landing] }, (d) => {
     const consumed = await db.selectFrom('dagrun_asset_event').select(({ fn }) => fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     expect(Number(consumed.n)).to.equal(files.length);
   });
+
+  it('a DAG file added to the running workers brings its watcher; removing the file stops it', async function () {
+    const db = first.database.db;
+    const drop = tempDir('landing2');
+    const file = path.join(dags, 'late.ts');
+    fs.writeFileSync(file, `import { Asset, dag } from 'updraft';
+const drop = Asset('file://${drop}', { watchers: [{ type: 'folder', name: 'late_drop', pollInterval: '1s', minAge: '0s' }] });
+export default dag({ dagId: 'late', schedule: [drop] }, (d) => void d.task({ taskId: 'got' }, (_: void, ctx) => Object.keys(ctx.triggeringAssetEvents)));
+`);
+    try {
+      // The DAG processors (fs.watch) parse the new file and start its watcher; it takes its baseline.
+      const deadline = Date.now() + 60_000;
+      while (!(await db.selectFrom('asset_watcher').select('initialized_at').where('name', '=', 'late_drop').executeTakeFirst())?.initialized_at) {
+        if (Date.now() > deadline) throw new Error('the new DAG file\'s watcher never started');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      fs.writeFileSync(path.join(drop, 'x.json'), '{}');
+      const [run] = await waitForRuns(first, 'late', 1);
+      expect(await finished(first, run!)).to.equal('success');
+      expect(await getXCom(db, { dag_id: 'late', run_id: run!.run_id, task_id: 'got', map_index: -1, key: 'return_value' })).to.deep.equal([`file://${drop}`]);
+
+      fs.rmSync(file);
+      // Both workers stop the watcher and give its lease up; a new file fires nothing.
+      const until = Date.now() + 60_000;
+      while ((await db.selectFrom('asset_watcher').select('owner').where('name', '=', 'late_drop').executeTakeFirstOrThrow()).owner !== null) {
+        if (Date.now() > until) throw new Error('the removed DAG file\'s watcher kept its lease');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(first.assets!.watchers.status().map((w) => w.name)).to.not.include('late_drop');
+      fs.writeFileSync(path.join(drop, 'y.json'), '{}');
+      await new Promise((r) => setTimeout(r, 2500));
+      const events = await db.selectFrom('asset_event').select('extra').where('source_watcher', '=', 'late_drop').execute();
+      expect(events.map((e) => e.extra['path'])).to.deep.equal([path.join(drop, 'x.json')]);
+    } finally {
+      fs.rmSync(file, { force: true });
+      fs.rmSync(drop, { recursive: true, force: true });
+    }
+  });
 });

@@ -65,6 +65,8 @@ export interface WatcherStatus {
 
 interface Running {
   spec: AssetWatcherSpec;
+  /** Set when this watcher is stopped or replaced: its timer must not come back. */
+  stopped: boolean;
   timer: NodeJS.Timeout | null;
   inFlight: Promise<PollOutcome> | null;
   s3: S3Client | null;
@@ -89,24 +91,60 @@ export class AssetWatcherService {
     const specs = checkAssetWatchers(this.#opts.watchers);
     for (const spec of specs) await registerAssetWatcher(this.#opts.db, spec);
     this.#started = true;
-    for (const spec of specs) {
-      const r: Running = { spec, timer: null, inFlight: null, s3: null, status: { name: spec.name, holdsLease: false, polls: 0, emitted: 0, lastError: null } };
-      this.#running.set(spec.name, r);
-      if (this.#opts.autoPoll ?? true) this.#schedule(r, 0);
-    }
+    for (const spec of specs) this.#add(spec);
     this.#log(`asset watchers: ${specs.length} started as ${this.owner}`);
+  }
+
+  /**
+   * Runs exactly these watchers from now on (the DAG processor found the DAGs changed): watchers no
+   * longer declared, or declared differently, are stopped and their leases released; new and changed
+   * ones are registered and started. Cursors are kept by name, so a changed watcher goes on from
+   * what it had seen.
+   */
+  async update(watchers: readonly AssetWatcherSpec[]): Promise<{ started: string[]; stopped: string[] }> {
+    if (!this.#started || this.#stopping) throw new Error('AssetWatcherService.update: the service is not running');
+    const next = new Map(checkAssetWatchers(watchers).map((w) => [w.name, w]));
+    const stopped: string[] = [];
+    for (const [name, r] of [...this.#running]) {
+      const spec = next.get(name);
+      if (spec !== undefined && JSON.stringify(spec) === JSON.stringify(r.spec)) continue;
+      this.#running.delete(name);
+      await this.#halt(r, true);
+      stopped.push(name);
+    }
+    const started: string[] = [];
+    for (const spec of next.values()) {
+      if (this.#running.has(spec.name)) continue;
+      await registerAssetWatcher(this.#opts.db, spec);
+      this.#add(spec);
+      started.push(spec.name);
+    }
+    if (started.length + stopped.length > 0) this.#log(`asset watchers: started ${started.join(', ') || 'none'}; stopped ${stopped.join(', ') || 'none'}`);
+    return { started, stopped };
   }
 
   /** Stops polling, waits for polls in flight, and (unless told not to) gives the leases up. */
   async stop(opts: { releaseLeases?: boolean } = {}): Promise<void> {
     this.#stopping = true;
-    for (const r of this.#running.values()) if (r.timer) clearTimeout(r.timer);
-    await Promise.all([...this.#running.values()].map((r) => r.inFlight?.catch(() => undefined)));
-    if (opts.releaseLeases ?? true) {
-      for (const r of this.#running.values()) await releaseWatcherLease(this.#opts.db, r.spec.name, this.owner);
-    }
-    for (const r of this.#running.values()) r.s3?.destroy();
+    const all = [...this.#running.values()];
     this.#running.clear();
+    for (const r of all) await this.#halt(r, opts.releaseLeases ?? true);
+  }
+
+  #add(spec: AssetWatcherSpec): void {
+    const r: Running = { spec, stopped: false, timer: null, inFlight: null, s3: null, status: { name: spec.name, holdsLease: false, polls: 0, emitted: 0, lastError: null } };
+    this.#running.set(spec.name, r);
+    if (this.#opts.autoPoll ?? true) this.#schedule(r, 0);
+  }
+
+  /** Stops one watcher: no more timers, its poll in flight awaited, its lease released (if asked). */
+  async #halt(r: Running, releaseLease: boolean): Promise<void> {
+    r.stopped = true;
+    if (r.timer) clearTimeout(r.timer);
+    r.timer = null;
+    await r.inFlight?.catch(() => undefined);
+    if (releaseLease) await releaseWatcherLease(this.#opts.db, r.spec.name, this.owner);
+    r.s3?.destroy();
   }
 
   status(): WatcherStatus[] {
@@ -117,6 +155,10 @@ export class AssetWatcherService {
   async pollOnce(name: string): Promise<PollOutcome> {
     const r = this.#running.get(name);
     if (r === undefined) throw new Error(`no watcher named '${name}' in this service (known: ${[...this.#running.keys()].join(', ') || 'none'})`);
+    return this.#pollRunning(r);
+  }
+
+  async #pollRunning(r: Running): Promise<PollOutcome> {
     while (r.inFlight) await r.inFlight;
     const p = this.#poll(r);
     r.inFlight = p;
@@ -128,10 +170,11 @@ export class AssetWatcherService {
   }
 
   #schedule(r: Running, delayMs: number): void {
-    if (this.#stopping) return;
+    if (this.#stopping || r.stopped) return;
     r.timer = setTimeout(() => {
       r.timer = null;
-      void this.pollOnce(r.spec.name).finally(() => this.#schedule(r, r.spec.poll_interval * 1000));
+      if (r.stopped) return;
+      void this.#pollRunning(r).finally(() => this.#schedule(r, r.spec.poll_interval * 1000));
     }, delayMs);
   }
 

@@ -18,7 +18,7 @@ export function callbackRequest(
     callback: name, dag_id: run.dagId, task_id: taskId, run_id: run.runId, run_type: input.runType, logical_date: input.logicalDate,
     try_number: tryNumber, map_index: mapIndex, state, exception, params: run.params(), conf: input.conf,
   };
-  return { dagId: run.dagId, runId: run.runId, specHash: input.specHash, key: callbackKey(taskId, name), payload };
+  return { dagId: run.dagId, runId: run.runId, specHash: input.specHash, dagVersionId: input.dagVersionId, key: callbackKey(taskId, name), payload };
 }
 
 /** Queues a task's callback, if the task has one. */
