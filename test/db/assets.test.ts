@@ -187,15 +187,17 @@ for (const dialect of DIALECTS) {
     if (dialect === 'postgres') {
       it('any program can emit with emitAsset and DATABASE_URL (a separate node process)', async function () {
         const url = (t.location as { url: string }).url;
-        const script = `require(${JSON.stringify(path.resolve(__dirname, '../../client/assets.js'))}).emitAsset('${A}', { extra: { from: 'loader' } })` +
+        // As a program imports it: the package's 'updraft/assets' entry point (resolved from the package root).
+        const script = `require('updraft/assets').emitAsset('${A}', { extra: { from: 'loader' } })` +
           `.then((e) => console.log(JSON.stringify(e)), (err) => { console.error(err.message); process.exit(3); })`;
-        const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { env: { ...process.env, DATABASE_URL: url }, encoding: 'utf8' })) as { event: { id: number; source_kind: string }; queued_for: string[] };
+        const root = path.resolve(__dirname, '../../..');
+        const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: root, env: { ...process.env, DATABASE_URL: url }, encoding: 'utf8' })) as { event: { id: number; source_kind: string }; queued_for: string[] };
         expect(out.event.source_kind).to.equal('api');
         expect(out.queued_for).to.include('either');
         expect((await listAssetEvents(t.db, { uri: A, limit: 1 }))[0]).to.deep.include({ id: out.event.id, extra: { from: 'loader' } });
         let failure = '';
         try {
-          execFileSync(process.execPath, ['-e', script.replace(A, 's3://lake/unknown')], { env: { ...process.env, DATABASE_URL: url }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+          execFileSync(process.execPath, ['-e', script.replace(A, 's3://lake/unknown')], { cwd: root, env: { ...process.env, DATABASE_URL: url }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
         } catch (err) {
           failure = String((err as { stderr?: string }).stderr);
         }
