@@ -10,6 +10,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
 import { getDag, getDagVersionByNumber, getLatestDagVersion, listDagVersions, listDags, listDagsWithVersion } from '../../db/dag.repository.js';
 import { getDagRun, listDagRuns } from '../../db/dag-run.repository.js';
+import { assetScheduledDagIds } from '../../db/asset.repository.js';
 import { listImportErrors } from '../../db/import-error.repository.js';
 import { renderDot, renderMermaid, renderText } from '../../sdk/graph-render.js';
 import { nonFiniteNumberMessage, nonFiniteNumberPath, triggerDagRun, TriggerError } from '../../client/trigger.js';
@@ -27,8 +28,8 @@ import { watchRun } from '../watch-run.js';
 
 const NOTHING_PARSED = 'No parse of the DAGs folder is stored yet: start `updraft dev` (its worker parses the folder and keeps it current) ' +
   'or run `updraft dags reserialize`';
-const SCHEDULES_NOT_RUN = 'Note: `schedule` is what each DAG declares; Updraft does not start scheduled runs yet (docs/status.md). ' +
-  'Start runs with `updraft dags trigger`.';
+const SCHEDULES_NOT_RUN = 'Note: `schedule` is what each DAG declares; Updraft does not start scheduled runs yet for time-based schedules (docs/status.md); ' +
+  'asset schedules do start runs (docs/assets.md). Start runs with `updraft dags trigger`.';
 
 /** Why a DAG is not in the stored parse result, and what to do. */
 async function dagNotStored(db: Kysely<Database>, dagId: string): Promise<string> {
@@ -92,7 +93,8 @@ export function registerDagsCommands(program: Command): void {
         const rows = dagRows.map((d) => ({ ...d, filepath: d.fileloc, owner: d.owners, version: d.version_number }));
         print(rows, ['dag_id', 'filepath', 'owner', 'version', 'schedule'], parseOutput(o.output));
         if (rows.length === 0 && errors.length === 0) process.stderr.write(`${NOTHING_PARSED}\n`);
-        if (rows.some((r) => r.schedule !== null)) process.stderr.write(`${SCHEDULES_NOT_RUN}\n`);
+        const assetScheduled = await assetScheduledDagIds(h.db);
+        if (rows.some((r) => r.schedule !== null && !assetScheduled.has(r.dag_id))) process.stderr.write(`${SCHEDULES_NOT_RUN}\n`);
         if (errors.length > 0) process.stderr.write('Failed to load all files. For details, run `updraft dags list-import-errors`\n');
       } finally {
         await h.close();
