@@ -15,7 +15,8 @@ import { readTaskLog } from '../../db/task-log.repository.js';
 import { getExecution, listMetrics, lineageOfRun } from '../../db/lineage.repository.js';
 import { listModelVersions } from '../../db/model-registry.repository.js';
 import { dagRunUuid, taskTryUuid, type RunEvent } from '../../activities/lineage/openlineage.js';
-import { LocalArtifactStore } from '../../artifacts/index.js';
+import { LocalArtifactStore, S3ArtifactStore } from '../../artifacts/index.js';
+import { s3TestEnv } from '../artifacts/store.test.js';
 import type { Json } from '../../spec/dag-spec.js';
 import { loadValidator } from '../helpers/openlineage-schema.js';
 import { tempDir } from '../helpers/servers.js';
@@ -167,5 +168,53 @@ describe('step outputs: metrics, params and artifacts from every local executor 
     // A failed try is still an execution in the lineage record, with nothing registered.
     const exec = await getExecution(db, { dag_id: 'wf_bad_outputs', run_id: run.triggered.runId, task_id: 'bad_params', map_index: -1, try_number: 1 });
     expect(exec?.state).to.equal('failed');
+  });
+});
+
+describe('step outputs: a worker on the S3-compatible store (versitygw, postgres, docker)', function () {
+  this.timeout(180_000);
+  let stack: TestStack;
+  let prefix: string;
+  const saved: Record<string, string | undefined> = {};
+
+  before(async function () {
+    const s3 = s3TestEnv();
+    prefix = `step-outputs-${Date.now().toString(36)}`;
+    // The worker takes its S3 credentials from the environment, as a deployed one would.
+    for (const [k, v] of Object.entries({ AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey })) {
+      saved[k] = process.env[k];
+      process.env[k] = v;
+    }
+    const dir = tempDir('ml-s3');
+    const base = (await import('../../worker/config.js')).loadConfig(
+      { UPDRAFT_ARTIFACT_STORE: `s3://${s3.bucket}/${prefix}`, UPDRAFT_S3_ENDPOINT: s3.endpoint, AWS_REGION: s3.region }, dir);
+    stack = await startTestStack({ dagsFolder: ML_DAGS, db: 'postgres', config: { ml: base.ml } });
+  });
+
+  after(async function () {
+    await stack?.stop();
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  });
+
+  it('stores every output in the bucket, and process, container and in-process steps read their inputs from it', async function () {
+    const s3 = s3TestEnv();
+    const run = await runDag(stack, 'wf_step_outputs');
+    expect(run.result.state, JSON.stringify(run.result)).to.equal('success');
+    const xcoms = new Map((await listXComs(stack.database.db, 'wf_step_outputs', run.triggered.runId)).map((x) => [`${x.task_id}:${x.key}`, x.value as Json]));
+    const dataSha = hashBytes(Buffer.from(DATA));
+    const model = (xcoms.get('train:return_value') as { model: Ref }).model.$artifact;
+    expect((xcoms.get('make_data:return_value') as { data: Ref }).data.$artifact.uri).to.equal(`s3://${s3.bucket}/${prefix}/sha256/${dataSha.slice(0, 2)}/${dataSha}`);
+    expect(model.uri).to.equal(`s3://${s3.bucket}/${prefix}/sha256/${model.sha256.slice(0, 2)}/${model.sha256}`);
+    // Read back from the bucket with a client of our own.
+    const store = new S3ArtifactStore({ bucket: s3.bucket, prefix, endpoint: s3.endpoint, region: s3.region, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+    const back = path.join(tempDir('ml-s3-back'), 'model');
+    await store.get(model.sha256, back);
+    expect(readFileSync(back, 'utf8')).to.equal(`${dataSha}\n`);
+    expect((xcoms.get('evaluate:return_value') as { modelText: string }).modelText).to.equal(dataSha);
+    const [v] = await listModelVersions(stack.database.db, MODEL_NAME);
+    expect(v).to.include({ uri: model.uri, sha256: model.sha256 });
   });
 });
