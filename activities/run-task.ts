@@ -115,7 +115,8 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
       await recordTryEnd(deps.db, { ...key, try_number: req.tryNumber, state, end_date: new Date(), external_id: handle?.id ?? null, ...extra });
     };
     // The ML record of this try (step outputs, lineage, OpenLineage); see docs/step-outputs.md.
-    const stepIO = deps.artifactStore ? new StepIO(deps.artifactStore, deps.artifactStoreEnv ?? {}) : undefined;
+    // Empty tasks (EmptyOperator) run nothing, so there is nothing to record.
+    const stepIO = deps.artifactStore && req.task.kind !== 'empty' ? new StepIO(deps.artifactStore, deps.artifactStoreEnv ?? {}) : undefined;
     let consumed: LineageArtifactInput[] = [];
     const tryEvent = (eventType: 'START' | 'COMPLETE' | 'FAIL', outputs: string[] = [], error?: string): Promise<void> =>
       deps.openLineage?.emitTaskTry({
