@@ -148,7 +148,11 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
       await tryEvent('COMPLETE', outputs.artifacts.map((o) => o.uri));
       return markRegistered(value, outputs, record);
     };
-    /** Records a try that did not succeed (no outputs, no registration); never hides the try's own failure. */
+    /**
+     * Records a try that did not succeed (no outputs, no registration); never hides the try's own
+     * failure. A skipped try's OpenLineage event is COMPLETE without outputs (as Airflow's provider
+     * reports skips), a failed one's FAIL with the (masked) error.
+     */
     const recordUnsuccessful = async (state: ExecutionState, error: string): Promise<void> => {
       if (!stepIO) return;
       try {
@@ -156,7 +160,7 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
       } catch (err) {
         log.system(`could not record this try in the lineage record: ${(err as Error).message}`);
       }
-      await tryEvent('FAIL', [], error);
+      await (state === 'skipped' ? tryEvent('COMPLETE') : tryEvent('FAIL', [], error));
     };
 
     try {
