@@ -16,7 +16,7 @@ import { getExecution, listMetrics, lineageOfRun } from '../../db/lineage.reposi
 import { listModelVersions } from '../../db/model-registry.repository.js';
 import { dagRunUuid, taskTryUuid, type RunEvent } from '../../activities/lineage/openlineage.js';
 import { LocalArtifactStore, S3ArtifactStore } from '../../artifacts/index.js';
-import { s3TestEnv } from '../artifacts/store.test.js';
+import { s3TestEnv } from '../helpers/s3.js';
 import type { Json } from '../../spec/dag-spec.js';
 import { loadValidator } from '../helpers/openlineage-schema.js';
 import { tempDir } from '../helpers/servers.js';
@@ -168,6 +168,14 @@ describe('step outputs: metrics, params and artifacts from every local executor 
     // A failed try is still an execution in the lineage record, with nothing registered.
     const exec = await getExecution(db, { dag_id: 'wf_bad_outputs', run_id: run.triggered.runId, task_id: 'bad_params', map_index: -1, try_number: 1 });
     expect(exec?.state).to.equal('failed');
+    // OpenLineage: FAIL events for the tries (the masked error in errorMessage) and for the run, all valid.
+    const validate = await loadValidator();
+    const events = readFileSync(olFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as RunEvent).filter((e) => e.job.name.startsWith('wf_bad_outputs'));
+    for (const e of events) expect(validate(e), `${e.eventType} ${e.job.name}`).to.deep.equal([]);
+    const badParams = events.find((e) => e.job.name === 'wf_bad_outputs.bad_params' && e.eventType === 'FAIL');
+    expect(badParams?.run.facets?.errorMessage?.message).to.equal(messages['bad_params']);
+    const runEnd = events.filter((e) => e.job.name === 'wf_bad_outputs' && e.run.runId === dagRunUuid('wf_bad_outputs', run.triggered.runId)).map((e) => e.eventType);
+    expect(runEnd).to.deep.equal(['START', 'FAIL']);
   });
 });
 
