@@ -4,9 +4,13 @@
  * write nothing; promote and rollback write the same audit row a model gate writes (actor
  * $UPDRAFT_ACTOR); bad input exits 2 naming what is wrong, with nothing written.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { expect } from 'chai';
 import type { Kysely } from 'kysely';
+import { openDatabase } from '../../db/connect.js';
 import type { Database } from '../../db/database.js';
+import { migrateToLatest } from '../../db/migrate.js';
 import { recordExecution } from '../../db/lineage.repository.js';
 import { recordEvaluation, registerModelVersion, setAlias } from '../../db/model-registry.repository.js';
 import { art, tryKey } from '../db/ml-fixtures.js';
@@ -171,5 +175,38 @@ describe('updraft models / artifacts / runs metrics / lineage (CLI)', function (
     ]);
     const shown = JSON.parse((await runCli(['models', 'show', 'iris', '-o', 'json'], env)).stdout);
     expect(shown.aliases.map((a: Record<string, unknown>) => [a.alias, a.version])).to.deep.equal([['challenger', 1], ['champion', 1]]);
+  });
+});
+
+describe('updraft models / lineage on PGlite (CLI)', function () {
+  this.timeout(180_000);
+  let home: string;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    // Seeded through the record functions, then closed: the CLI opens the same PGlite folder itself.
+    home = tempDir('ml-cli-pglite');
+    const h = await openDatabase({ pglitePath: path.join(home, 'pglite') });
+    await migrateToLatest(h.db);
+    const t = await recordExecution(h.db, { key: tryKey('r1', 'train'), state: 'success', inputs: [art('d.csv', 'dataset', 'csv')], outputs: [art('m.onnx', 'model', 'onnx')] });
+    await registerModelVersion(h.db, { model: 'iris', artifactId: t.outputs[0]!.id, source: tryKey('r1', 'train') });
+    await h.close();
+    env = { UPDRAFT_HOME: home, UPDRAFT_DAGS_FOLDER: tempDir('ml-cli-pglite-dags'), UPDRAFT_ACTOR: 'carol', DATABASE_URL: '' };
+  });
+  after(() => fs.rmSync(home, { recursive: true, force: true }));
+
+  it('promotes with the audit row, draws lineage, and refuses bad input with exit 2', async () => {
+    const promote = await runCli(['models', 'promote', 'iris', '1', '--reason', 'first'], env);
+    expect(promote.code, promote.stderr).to.equal(0);
+    expect(promote.stdout).to.match(/^Promoted iris@1 to champion; promotion log row \d+ by carol\n$/);
+    const history = await runCli(['models', 'history', 'iris', '-o', 'json'], env);
+    expect(JSON.parse(history.stdout).map((p: Record<string, unknown>) => [p.action, p.from_version, p.to_version, p.actor, p.reason])).to.deep.equal([
+      ['promote', null, 1, 'carol', 'first'],
+    ]);
+    const lineage = await runCli(['lineage', 'iris@champion', '--format', 'mermaid'], env);
+    expect(lineage.code, lineage.stderr).to.equal(0);
+    expect(lineage.stdout).to.include('["train try 1"]');
+    const bad = await runCli(['models', 'promote', 'iris', '1', '--alias', 'latest'], env);
+    expect([bad.code, bad.stderr]).to.deep.equal([2, 'Error: alias: expected an alias such as champion or challenger (a letter or _ first; not "latest", not a version like v3), got "latest"\n']);
   });
 });
