@@ -102,6 +102,13 @@ describe('sdk: d.modelGate()', () => {
   for (const [what, overrides, message] of cases) {
     it(`refuses ${what}, naming the field`, () => expectError(() => gateDag(overrides), where + message));
   }
+  it('refuses a model gate inside a mapped task group (its skips are not built per instance)', () => {
+    expectError(() => compileDag(dag({ dagId: 'ml' }, (d) => {
+      d.mappedGroup({ groupId: 'g', expand: { seed: [1, 2] } }, (g) => {
+        g.modelGate({ taskId: 'gate', model: 'iris', candidate: { $model_version: { model: 'iris', version: 1 } }, thresholds: { accuracy: { threshold: 0.9, greaterIsBetter: true } } });
+      });
+    }), 'ml.ts'), 'DAG "ml", task "g.gate": control: a model-gate task inside mapped task group "g" is not built');
+  });
 });
 
 describe('engine: gateVerdict', () => {
