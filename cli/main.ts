@@ -1,6 +1,7 @@
 /** The `updraft` command. Airflow's command names and options where they exist. */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Command, CommanderError } from 'commander';
+import { registerBackfillCommands } from './commands/backfill.js';
 import { registerConnectionsCommands } from './commands/connections.js';
 import { registerDagsCommands } from './commands/dags.js';
 import { registerDevCommands } from './commands/dev.js';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDevCommands(program);
   registerDagsCommands(program);
+  registerBackfillCommands(program);
   registerTasksCommands(program);
   registerVariablesCommands(program);
   registerConnectionsCommands(program);
