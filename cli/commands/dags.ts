@@ -273,7 +273,8 @@ export function registerDagsCommands(program: Command): void {
       const port = (await isPortFree(config.devTemporalPort)) ? config.devTemporalPort : await freePort();
       const ui = await isPortFree(config.devUiPort);
       const stack = await startStack({
-        config: { ...config, devTemporalPort: port },
+        // One run of one DAG: no schedules are made or fired by this short-lived stack.
+        config: { ...config, devTemporalPort: port, scheduler: false },
         dagProcessor: false,
         embeddedTemporal: 'persistent',
         ui,
