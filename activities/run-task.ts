@@ -183,7 +183,8 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
         ...(stepIO ? { stepIO } : {}),
         run: {
           specHash: req.specHash, dagVersionId: req.dagVersionId, runType: req.runType, logicalDate: req.logicalDate,
-          dataIntervalStart: req.dataIntervalStart, dataIntervalEnd: req.dataIntervalEnd, params: req.params, conf: req.conf,
+          dataIntervalStart: req.dataIntervalStart, dataIntervalEnd: req.dataIntervalEnd, runAfter: req.runAfter ?? null,
+          params: req.params, conf: req.conf,
         },
       };
       const result = await executor.execute(await prepareTry(deps.db, req, request, masker));
@@ -286,6 +287,10 @@ export function contextEnv(req: RunTaskRequest): Record<string, string> {
     env.AIRFLOW_CTX_LOGICAL_DATE = req.logicalDate;
     env.UPDRAFT_LOGICAL_DATE = req.logicalDate;
   }
+  if (req.dataIntervalStart) env.AIRFLOW_CTX_DATA_INTERVAL_START = req.dataIntervalStart;
+  if (req.dataIntervalEnd) env.AIRFLOW_CTX_DATA_INTERVAL_END = req.dataIntervalEnd;
+  const runAfter = req.runAfter ?? req.logicalDate;
+  if (runAfter) env.UPDRAFT_RUN_AFTER = runAfter;
   return env;
 }
 

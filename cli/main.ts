@@ -2,6 +2,7 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Command, CommanderError } from 'commander';
 import { registerArtifactsCommands } from './commands/artifacts.js';
+import { registerBackfillCommands } from './commands/backfill.js';
 import { registerConnectionsCommands } from './commands/connections.js';
 import { registerDagsCommands } from './commands/dags.js';
 import { registerDevCommands } from './commands/dev.js';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDevCommands(program);
   registerDagsCommands(program);
+  registerBackfillCommands(program);
   registerTasksCommands(program);
   registerVariablesCommands(program);
   registerConnectionsCommands(program);

@@ -7,8 +7,8 @@ import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/com
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
-import { getDag, getLatestDagVersion } from '../db/dag.repository.js';
-import { createDagRun, updateDagRunState } from '../db/dag-run.repository.js';
+import { getDag, getDagVersion, getLatestDagVersion } from '../db/dag.repository.js';
+import { createDagRun, getDagRun, updateDagRunState } from '../db/dag-run.repository.js';
 import { DagRunExistsError } from '../db/errors.js';
 import { validateRunParams } from './params.js';
 import { runLinks } from './run-links.js';
@@ -70,6 +70,18 @@ export interface TriggerOptions {
   runId?: string;
   conf?: unknown;
   logicalDate?: Date | null;
+  /** The run's data interval (default: both ends the logical date, as a manual run's). */
+  dataInterval?: { start: Date; end: Date } | null;
+  /** Airflow 3's run_after (default: the trigger time). */
+  runAfter?: Date;
+  /** The backfill creating the run. */
+  backfillId?: number;
+  /**
+   * What a run id that already exists means: an error (a person chose it), or the same run asked
+   * for again (a retried or duplicated schedule fire; its workflow is started if a crash left it
+   * queued without one) — then the existing run is returned and `created` is false.
+   */
+  onExisting?: 'error' | 'same-run';
   runType?: (typeof DagRunType)[keyof typeof DagRunType];
   runOptions: RunOptions;
   /** The workers' task-log folder: the workflow's memo and details point there (absent: only the command). */
@@ -83,6 +95,8 @@ export interface TriggeredRun {
   runId: string;
   workflowId: string;
   handle: WorkflowHandle<typeof dagRun>;
+  /** False when onExisting 'same-run' found the run already recorded. */
+  created: boolean;
 }
 
 export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: TriggerOptions): Promise<TriggeredRun> {
@@ -124,26 +138,40 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
     throw new TriggerError(`run_id "${runId}" may contain only ASCII letters, digits and _ . : + - (at most 250 characters)`);
   }
   const logicalDate = opts.logicalDate === undefined ? now : opts.logicalDate;
+  const interval = opts.dataInterval === undefined ? (logicalDate ? { start: logicalDate, end: logicalDate } : null) : opts.dataInterval;
+  const runAfter = opts.runAfter ?? now;
   const workflowId = dagRunWorkflowId(opts.dagId, runId);
+  let created = true;
+  let versionForRun = version;
   try {
     await createDagRun(db, {
       dag_id: opts.dagId, run_id: runId, state: 'queued', run_type: runType, workflow_id: workflowId,
-      dag_version_id: version.id, logical_date: logicalDate, data_interval_start: logicalDate, data_interval_end: logicalDate,
-      conf: conf as Record<string, unknown>, queued_at: now,
+      dag_version_id: version.id, logical_date: logicalDate, data_interval_start: interval?.start ?? null, data_interval_end: interval?.end ?? null,
+      conf: conf as Record<string, unknown>, queued_at: now, run_after: runAfter, backfill_id: opts.backfillId ?? null,
     });
   } catch (err) {
-    if (err instanceof DagRunExistsError) {
+    if (err instanceof DagRunExistsError && opts.onExisting === 'same-run') {
+      const existing = await getDagRun(db, opts.dagId, runId);
+      if (!existing) throw err;
+      const handle = client.workflow.getHandle<typeof dagRun>(existing.workflow_id);
+      if (existing.state !== 'queued') return { dagId: opts.dagId, runId, workflowId: existing.workflow_id, handle, created: false };
+      // Recorded but perhaps never started (a crash between the two): start it; Temporal refuses a second start.
+      created = false;
+      versionForRun = (existing.dag_version_id !== null ? await getDagVersion(db, existing.dag_version_id) : undefined) ?? version;
+    } else if (err instanceof DagRunExistsError) {
       throw new TriggerError(opts.runId === undefined
         ? `another run of DAG "${opts.dagId}" was triggered at the same instant and took the default run_id "${runId}"; trigger again, or pass a run id of your own (--run-id)`
         : `a run with run_id "${runId}" already exists for DAG "${opts.dagId}"; pick another --run-id`);
+    } else {
+      throw err;
     }
-    throw err;
   }
   const input: DagRunInput = {
-    dagId: opts.dagId, runId, runType, dagVersionId: version.id, specHash: version.spec_hash,
+    dagId: opts.dagId, runId, runType, dagVersionId: versionForRun.id, specHash: versionForRun.spec_hash,
     logicalDate: logicalDate?.toISOString() ?? null,
-    dataIntervalStart: logicalDate?.toISOString() ?? null,
-    dataIntervalEnd: logicalDate?.toISOString() ?? null,
+    dataIntervalStart: interval?.start.toISOString() ?? null,
+    dataIntervalEnd: interval?.end.toISOString() ?? null,
+    runAfter: runAfter.toISOString(),
     conf: conf as Record<string, Json>,
     options: opts.runOptions,
   };
@@ -162,12 +190,15 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
         { key: DAG_RUN_STATE, value: 'queued' },
         ...(logicalDate ? [{ key: LOGICAL_DATE, value: logicalDate }] : []),
       ],
-      memo: { dag_version: version.version_number, spec_hash: version.spec_hash, conf, ...links.memo },
+      memo: { dag_version: versionForRun.version_number, spec_hash: versionForRun.spec_hash, conf, ...links.memo },
       staticSummary: `${opts.dagId} · ${runId}`,
-      staticDetails: `DAG **${opts.dagId}** version ${version.version_number} (\`${version.spec_hash.slice(0, 12)}\`), ${runType} run \`${runId}\`\n\n${links.details}`,
+      staticDetails: `DAG **${opts.dagId}** version ${versionForRun.version_number} (\`${versionForRun.spec_hash.slice(0, 12)}\`), ${runType} run \`${runId}\`\n\n${links.details}`,
     });
-    return { dagId: opts.dagId, runId, workflowId, handle };
+    return { dagId: opts.dagId, runId, workflowId, handle, created };
   } catch (err) {
+    if (!created && err instanceof WorkflowExecutionAlreadyStartedError) {
+      return { dagId: opts.dagId, runId, workflowId, handle: client.workflow.getHandle<typeof dagRun>(workflowId), created: false };
+    }
     const message = err instanceof WorkflowExecutionAlreadyStartedError
       ? `a workflow for run_id "${runId}" already exists in Temporal`
       : `could not start the run in Temporal: ${(err as Error).message}`;

@@ -38,6 +38,8 @@ export interface DagTable {
   is_active: ColumnType<boolean, boolean | undefined, boolean>;
   latest_version_id: number | null;
   last_parsed_at: TimestampDefaultNow;
+  /** The current definition's max_active_runs (null: stored before it was kept; 16 applies). */
+  max_active_runs: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface DagVersionTable {
@@ -78,6 +80,24 @@ export interface DagRunTable {
   workflow_id: string;
   last_error: string | null;
   updated_at: TimestampDefaultNow;
+  /** Airflow 3's run_after: when an automated run may start (a manual run: when it was triggered). */
+  run_after: NullableTimestamp;
+  /** The backfill that created the run. */
+  backfill_id: ColumnType<number | null, number | null | undefined, number | null>;
+}
+
+/** One `updraft backfill create` (Airflow 3's backfill table). */
+export interface BackfillTable {
+  id: Generated<number>;
+  dag_id: string;
+  from_date: Timestamp;
+  to_date: Timestamp;
+  run_backwards: ColumnType<boolean, boolean | undefined, boolean>;
+  max_active_runs: number;
+  reprocess_behavior: string;
+  dag_run_conf: Jsonb<{ [key: string]: JsonValue }, JsonText | undefined>;
+  created_at: TimestampDefaultNow;
+  completed_at: NullableTimestamp;
 }
 
 export interface TaskInstanceTable {
@@ -392,6 +412,7 @@ export interface Database {
   dag: DagTable;
   dag_version: DagVersionTable;
   dag_code: DagCodeTable;
+  backfill: BackfillTable;
   dag_run: DagRunTable;
   task_instance: TaskInstanceTable;
   task_instance_history: TaskInstanceHistoryTable;
@@ -423,6 +444,7 @@ export type NewDagVersionRow = Insertable<DagVersionTable>;
 export type DagCodeRow = Selectable<DagCodeTable>;
 
 export type DagRunRow = Selectable<DagRunTable>;
+export type BackfillRow = Selectable<BackfillTable>;
 export type NewDagRunRow = Insertable<DagRunTable>;
 export type DagRunUpdate = Updateable<DagRunTable>;
 

@@ -55,6 +55,8 @@ export interface TaskContext {
   ds: string | null;
   dataIntervalStart: Date | null;
   dataIntervalEnd: Date | null;
+  /** Airflow 3's run_after: when the run was due (a scheduled run: its fire time; a manual run: when it was triggered). */
+  runAfter: Date | null;
   /** 1 on the first try, incremented by retries and clears. */
   tryNumber: number;
   /** -1 for unmapped tasks. */

@@ -19,6 +19,10 @@ export interface UpdraftConfig {
   dagDirListIntervalSeconds: number;
   /** ... and refreshes at once on file-system events in the folder (UPDRAFT_DAGS_FOLDER_WATCH). */
   dagsFolderWatch: boolean;
+  /** A new DAG without isPausedUponCreation starts paused (UPDRAFT_DAGS_ARE_PAUSED_AT_CREATION; Airflow's default is true, Updraft's false). */
+  dagsArePausedAtCreation: boolean;
+  /** Run the worker's scheduler: one Temporal Schedule per scheduled DAG (UPDRAFT_SCHEDULER). */
+  scheduler: boolean;
   logsFolder: string;
   /** Postgres URL; unset means PGlite under home. */
   databaseUrl: string | null;
@@ -139,6 +143,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     minFileProcessIntervalSeconds: intEnv(env, 'UPDRAFT_MIN_FILE_PROCESS_INTERVAL', 30),
     dagDirListIntervalSeconds: intEnv(env, 'UPDRAFT_DAG_DIR_LIST_INTERVAL', 300),
     dagsFolderWatch: boolEnv(env, 'UPDRAFT_DAGS_FOLDER_WATCH', true),
+    dagsArePausedAtCreation: boolEnv(env, 'UPDRAFT_DAGS_ARE_PAUSED_AT_CREATION', false),
+    scheduler: boolEnv(env, 'UPDRAFT_SCHEDULER', true),
     logsFolder: path.resolve(cwd, env.UPDRAFT_LOGS_FOLDER ?? path.join(home, 'logs')),
     databaseUrl: env.DATABASE_URL || null,
     pglitePath: path.join(home, 'pglite'),

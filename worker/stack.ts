@@ -16,6 +16,7 @@ import { openLineageFromEnv } from '../activities/lineage/openlineage-transport.
 import { DagBag } from './dag-bag.js';
 import { createVersionedFunctionResolver } from './dag-functions.js';
 import { DagProcessor } from './dag-processor.js';
+import { Scheduler } from './scheduler.js';
 import { syncDagBag, type SyncResult } from './dag-sync.js';
 import { GpuAllocator } from '../activities/gpu-allocator.js';
 import { gpuTaskQueue } from '../engine/queues.js';
@@ -54,6 +55,8 @@ export interface Stack {
   sync: SyncResult;
   /** Re-parses the folder as it changes (null: no worker, or turned off). */
   dagProcessor: DagProcessor | null;
+  /** Keeps one Temporal Schedule per scheduled DAG (null: no worker, or UPDRAFT_SCHEDULER off). */
+  scheduler: Scheduler | null;
   temporalAddress: string;
   uiUrl: string | null;
   devServer: DevServer | null;
@@ -120,7 +123,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
     const importTimeoutMs = config.dagbagImportTimeoutSeconds * 1000;
     const bag = await DagBag.load(config.dagsFolder, { importTimeoutMs });
-    const sync = await syncDagBag(database.db, bag);
+    const sync = await syncDagBag(database.db, bag, undefined, { pausedAtCreation: config.dagsArePausedAtCreation });
     const functions = createVersionedFunctionResolver({ db: database.db, bag, importTimeoutMs });
     log(`DAGs: ${sync.dags} loaded from ${config.dagsFolder}${sync.importErrors ? `, ${sync.importErrors} import error(s) (updraft dags list-import-errors)` : ''}`);
 
@@ -148,6 +151,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
     let worker: Worker | null = null;
     let dagProcessor: DagProcessor | null = null;
+    let scheduler: Scheduler | null = null;
     if (opts.worker !== false) {
       const nativeConnection = await NativeConnection.connect({ address });
       cleanups.push(() => nativeConnection.close());
@@ -164,9 +168,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         }, (m) => log(`openlineage: ${m}`)),
       };
       log(`artifact store: ${storeEnv['UPDRAFT_ARTIFACT_STORE']}${ml.openLineage ? `; OpenLineage to ${ml.openLineage.transports.map((t) => t.name).join(', ')}` : ''}`);
+      // The tick activity is registered even with the scheduler off, so a schedule made by another
+      // worker of this deployment still fires.
+      const tickScheduler = new Scheduler({ db: database.db, client, runOptions: config.run, logsFolder: config.logsFolder, log });
       worker = await createUpdraftWorker({
         connection: nativeConnection, namespace: config.namespace, taskQueue: config.taskQueue,
         db: database.db, functions, logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, ...ml,
+        extraActivities: tickScheduler.activities(),
       });
       // A GPU worker also serves the GPU queue(s), one try per device set, exclusive devices.
       const inventory = opts.gpu ?? detectGpus();
@@ -196,9 +204,17 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         await running.catch(() => undefined);
       });
       log(`worker: polling task queue "${config.taskQueue}"`);
+      if (config.scheduler) {
+        scheduler = tickScheduler;
+        cleanups.push(() => tickScheduler.stop());
+        await tickScheduler.syncAll();
+        tickScheduler.start(config.dagDirListIntervalSeconds * 1000);
+        log('scheduler: one Temporal Schedule per scheduled DAG (updraft-schedule-<dag_id>)');
+      }
       if (opts.dagProcessor !== false) {
         const processor = new DagProcessor({
-          db: database.db, bag, log,
+          db: database.db, bag, log, pausedAtCreation: config.dagsArePausedAtCreation,
+          ...(scheduler ? { onSynced: () => tickScheduler.syncAll() } : {}),
           fileProcessIntervalMs: config.minFileProcessIntervalSeconds * 1000,
           dirListIntervalMs: config.dagDirListIntervalSeconds * 1000,
           watch: config.dagsFolderWatch,
@@ -209,7 +225,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       }
     }
     return {
-      config, database, client, bag, sync, dagProcessor, temporalAddress: address,
+      config, database, client, bag, sync, dagProcessor, scheduler, temporalAddress: address,
       uiUrl: devServer?.uiUrl ?? null, devServer, worker, stop,
     };
   } catch (err) {

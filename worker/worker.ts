@@ -60,6 +60,8 @@ export interface UpdraftWorkerOptions {
   artifactStoreEnv?: Record<string, string>;
   /** OpenLineage events for DAG runs and task tries; absent or null: none. */
   openLineage?: OpenLineageEmitter | null;
+  /** Activities beyond the DAG run's (the scheduler's tick, which needs a Temporal client). */
+  extraActivities?: object;
 }
 
 /** Container tasks go to Docker or Kubernetes by their `runtime` (default from configuration). */
@@ -119,7 +121,7 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     workflowBundle: await workflowBundle(),
-    activities,
+    activities: { ...activities, ...opts.extraActivities },
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? (opts.gpu ? Math.max(1, opts.gpu.devices.length) : 200),
     maxConcurrentLocalActivityExecutions: 50,
     // Give running tries a moment to notice shutdown; containers are left to be re-attached.

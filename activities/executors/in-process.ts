@@ -64,6 +64,7 @@ export function createInProcessExecutor(resolver: FunctionResolver): Executor {
         ds: logicalDate ? logicalDate.toISOString().slice(0, 10) : null,
         dataIntervalStart: x.dataIntervalStart ? new Date(x.dataIntervalStart) : null,
         dataIntervalEnd: x.dataIntervalEnd ? new Date(x.dataIntervalEnd) : null,
+        runAfter: x.runAfter ? new Date(x.runAfter) : logicalDate,
         tryNumber: req.tryNumber,
         mapIndex: req.mapIndex,
         params: x.params,

@@ -37,6 +37,8 @@ export interface RunContext {
   logicalDate: string | null;
   dataIntervalStart: string | null;
   dataIntervalEnd: string | null;
+  /** Airflow 3's run_after (null: not known; the logical date stands in). */
+  runAfter?: string | null;
   params: Record<string, Json>;
   conf: Record<string, Json>;
 }

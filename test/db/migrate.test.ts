@@ -17,9 +17,11 @@ const ALL = [
   '2026_12_06_000006_ml_registry',
   '2026_12_06_000007_dag_code',
   '2026_12_06_000008_model_reproducibility',
+  '2026_12_06_000009_schedules_runtime',
 ];
 const TABLES = [
   'artifact',
+  'backfill',
   'connection',
   'dag',
   'dag_code',
