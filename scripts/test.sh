@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README quick start, `make test`, CI). Installs what it needs, starts the real
-# services the tests use (Postgres, an S3-compatible store, dockerd, a Kubernetes API server with kwok nodes; Temporal is
-# started by the tests themselves), runs lint, typecheck and every mocha suite, then stops the services.
+# services the tests use (Postgres, an S3-compatible store, dockerd, a Kubernetes API server with kwok
+# nodes and a real node; Temporal is started by the tests themselves), runs lint, typecheck and every
+# mocha suite, then stops the services.
 #   UPDRAFT_TEST_SERVICES="postgres s3 dockerd k8s"   which services to start (default: all)
 #   UPDRAFT_TEST_GLOB='dist/test/unit/**/*.test.js'  run a subset
 set -uo pipefail
@@ -12,8 +13,19 @@ services="${UPDRAFT_TEST_SERVICES:-postgres s3 dockerd k8s}"
 started=()
 
 stop_services() {
-  for ((i=${#started[@]}-1; i>=0; i--)); do
-    bash "scripts/services/${started[$i]}.sh" stop >/dev/null 2>&1 || echo "[test] warning: stopping ${started[$i]} failed" >&2
+  # A cluster start still running in the background (a failed lint, say) is ended first, so it
+  # cannot go on to start components after the stop below.
+  if [ -n "${k8s_pid:-}" ] && kill -0 "$k8s_pid" 2>/dev/null; then
+    kill -TERM -- "-$k8s_pid" 2>/dev/null || true
+    wait "$k8s_pid" 2>/dev/null || true
+  fi
+  # The Kubernetes cluster before the others (though started first): its real node's containers
+  # are in the dockerd, which must still run for `k8s.sh stop` to remove them.
+  local order=() i
+  [[ " ${started[*]} " == *" k8s "* ]] && order+=(k8s)
+  for ((i=${#started[@]}-1; i>=0; i--)); do [ "${started[$i]}" = k8s ] || order+=("${started[$i]}"); done
+  for svc in "${order[@]}"; do
+    bash "scripts/services/$svc.sh" stop >/dev/null 2>&1 || echo "[test] warning: stopping $svc failed" >&2
   done
 }
 trap stop_services EXIT
@@ -29,7 +41,16 @@ export PATH="$(dirname "$temporal_cli"):$PATH"
 k8s_env="$UPDRAFT_SERVICES_DIR/k8s.env"
 if [[ " $services " == *" k8s "* ]]; then
   step "starting the Kubernetes test cluster in the background"
-  (bash scripts/services/k8s.sh start > "$k8s_env" 2> "$UPDRAFT_SERVICES_DIR/k8s-start.log"; echo $? > "$UPDRAFT_SERVICES_DIR/k8s.rc") &
+  # Its real node runs pods on the dockerd started below (k8s.sh waits for it); without one, none.
+  k8s_vars=()
+  if [[ " $services " == *" dockerd "* ]]; then
+    k8s_vars=("DOCKER_HOST=unix://$UPDRAFT_SERVICES_DIR/dockerd/docker.sock")
+  elif [ -z "${DOCKER_HOST:-}" ]; then
+    k8s_vars=("UPDRAFT_K8S_REAL_NODE=${UPDRAFT_K8S_REAL_NODE:-0}")
+  fi
+  # setsid: its own process group (the builds included), which stop_services can end as a whole.
+  setsid bash -c 'out="$1"; shift; env "$@" bash scripts/services/k8s.sh start > "$out" 2> "$UPDRAFT_SERVICES_DIR/k8s-start.log"; echo $? > "$UPDRAFT_SERVICES_DIR/k8s.rc"' \
+    k8s-start "$k8s_env" "${k8s_vars[@]}" &
   k8s_pid=$!
   started+=(k8s)
 fi

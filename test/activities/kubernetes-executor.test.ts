@@ -17,25 +17,12 @@ import {
   type JobManifestOptions,
   type KubernetesExecutorOptions,
 } from '../../activities/executors/kubernetes.js';
-import { apiStatus, makeKubernetesClients, type KubernetesClients } from '../../activities/executors/kubernetes-client.js';
+import { makeKubernetesClients, type KubernetesClients } from '../../activities/executors/kubernetes-client.js';
 import { PodLogFollower } from '../../activities/executors/kubernetes-logs.js';
-import { TaskExecutionError } from '../../activities/executors/types.js';
-import type { ExecutionRequest, ExecutorHandle, LogStream, TaskLogSink } from '../../activities/executors/types.js';
+import type { ExecutionRequest } from '../../activities/executors/types.js';
 import type { ContainerOperatorSpec, ResourceSpec, TaskSpec } from '../../spec/dag-spec.js';
+import { expectFailure, jobGone as jobGoneIn, podsOf as podsIn, testRequest, waitFor, type TestRequest } from '../helpers/kubernetes.js';
 import { baseTaskSpec } from '../helpers/task-spec.js';
-
-class RecordingSink implements TaskLogSink {
-  readonly lines: Array<{ stream: LogStream; line: string }> = [];
-  write(stream: LogStream, line: string): void {
-    this.lines.push({ stream, line });
-  }
-  tail(n: number): string[] {
-    return this.lines.slice(-n).map((l) => l.line);
-  }
-  of(stream: LogStream): string[] {
-    return this.lines.filter((l) => l.stream === stream).map((l) => l.line);
-  }
-}
 
 type ContainerOverrides = Partial<Omit<ContainerOperatorSpec, 'kubernetes'>> & { kubernetes?: Partial<ContainerOperatorSpec['kubernetes']> };
 
@@ -69,46 +56,10 @@ function taskSpec(container: ContainerOverrides = {}, resources: Partial<Resourc
   });
 }
 
-interface TestRequest extends ExecutionRequest {
-  log: RecordingSink;
-  heartbeats: ExecutorHandle[];
-}
-
 const TEST_DAG = 'k8s_executor_test';
-let runCounter = 0;
 
 function request(spec: TaskSpec, overrides: Partial<Omit<ExecutionRequest, 'log' | 'heartbeat'>> = {}): TestRequest {
-  const heartbeats: ExecutorHandle[] = [];
-  runCounter += 1;
-  return {
-    dagId: TEST_DAG,
-    // Unique per test and per test process, so Jobs of earlier runs never collide.
-    runId: `manual__2026-01-01T00:00:00+00:00_${process.pid}_${Date.now()}_${runCounter}`,
-    taskId: spec.task_id,
-    mapIndex: -1,
-    tryNumber: 1,
-    spec,
-    input: { rows: [1, 2] },
-    contextEnv: { UPDRAFT_DAG_ID: TEST_DAG, AIRFLOW_CTX_TASK_ID: spec.task_id },
-    timeoutMs: null,
-    signal: new AbortController().signal,
-    previousHandle: undefined,
-    gpuDevices: [],
-    ...overrides,
-    log: new RecordingSink(),
-    heartbeats,
-    heartbeat: (handle) => heartbeats.push(handle),
-  };
-}
-
-async function expectFailure(promise: Promise<unknown>): Promise<TaskExecutionError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).to.be.instanceOf(TaskExecutionError);
-    return err as TaskExecutionError;
-  }
-  throw new Error('expected the execution to fail, but it succeeded');
+  return testRequest(TEST_DAG, spec, overrides);
 }
 
 const MANIFEST_OPTS: JobManifestOptions = {
@@ -273,6 +224,8 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
   this.timeout(90_000);
   let clients: KubernetesClients;
   let namespace: string;
+  // The scheduler's verdicts count every node: the four kwok nodes, plus the real node when started.
+  let nodeCount: number;
 
   before(async function () {
     const kubeconfig = process.env['KUBECONFIG'];
@@ -283,6 +236,7 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
     namespace = ns;
     clients = makeKubernetesClients({ kubeconfigPath: kubeconfig });
     await clients.core.readNamespace({ name: namespace });
+    nodeCount = (await clients.core.listNode()).items.length;
   });
 
   afterEach(async () => {
@@ -303,27 +257,8 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
     });
   }
 
-  async function podsOf(labelSelector: string): Promise<V1Pod[]> {
-    return (await clients.core.listNamespacedPod({ namespace, labelSelector })).items;
-  }
-
-  async function waitFor(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 150));
-    }
-  }
-
-  async function jobGone(name: string): Promise<boolean> {
-    try {
-      const job = await clients.batch.readNamespacedJob({ name, namespace });
-      return job.metadata?.deletionTimestamp !== undefined && job.metadata.deletionTimestamp !== null;
-    } catch (err) {
-      if (apiStatus(err) === 404) return true;
-      throw err;
-    }
-  }
+  const podsOf = (labelSelector: string): Promise<V1Pod[]> => podsIn(clients, namespace, labelSelector);
+  const jobGone = (name: string): Promise<boolean> => jobGoneIn(clients, namespace, name);
 
   it('is named "kubernetes"', () => {
     expect(executor().name).to.equal('kubernetes');
@@ -393,7 +328,7 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
     expect(err.kind).to.equal('unschedulable');
     const schedLines = req.log.of('system').filter((l) => l.includes('Unschedulable: '));
     expect(schedLines, req.log.tail(10).join('\n')).to.have.length(1);
-    expect(schedLines[0]).to.match(/^pod .+ Unschedulable: 0\/4 nodes are available: /);
+    expect(schedLines[0]).to.match(new RegExp(`^pod .+ Unschedulable: 0/${nodeCount} nodes are available: `));
     expect(schedLines[0]).to.include("2 node(s) didn't match Pod's node affinity/selector");
     expect(schedLines[0]).to.include('2 node(s) had untolerated taint {nvidia.com/gpu: present}');
     const reason = schedLines[0]?.replace(/^pod .+ Unschedulable: /, '');
@@ -411,7 +346,8 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
     const err = await expectFailure(executor({}, { pendingTimeoutMs: 60_000 }).execute(req));
     expect(Date.now() - started).to.be.at.least(2000);
     expect(err.kind).to.equal('unschedulable');
-    expect(err.message).to.include('was not scheduled within 2s: 0/4 nodes are available: 2 Insufficient nvidia.com/gpu');
+    expect(err.message).to.include(`was not scheduled within 2s: 0/${nodeCount} nodes are available: `);
+    expect(err.message).to.include('2 Insufficient nvidia.com/gpu');
     const schedLines = req.log.of('system').filter((l) => l.includes('Insufficient nvidia.com/gpu'));
     // Once per distinct scheduler message: the scheduler may reword it between attempts
     // (e.g. with a preemption note), but the same message is never logged twice.

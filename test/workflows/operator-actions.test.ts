@@ -41,7 +41,10 @@ describe('operator actions: clear, mark tasks, mark runs', function () {
     const dir = tempDir('op');
     const triggered = await startRun(stack, 'op_slow', { conf: { dir } });
     const runId = triggered.runId;
-    await waitFor('slow to be running with its process', async () => (await stateOfTask('op_slow', runId, 'slow')) === 'running' && runProcesses(runId).length > 0);
+    await waitFor(
+      'slow to be running with its process past its flag check',
+      async () => (await stateOfTask('op_slow', runId, 'slow')) === 'running' && runProcesses(runId).length > 0 && fs.existsSync(path.join(dir, 'slow.sleeping')),
+    );
     return { dir, triggered, runId };
   };
   const stateOfTask = async (dagId: string, runId: string, taskId: string): Promise<string | null> =>

@@ -21,14 +21,16 @@ export const opGate = dag({ dagId: 'op_gate', tags: ['test'] }, (d) => {
 
 /**
  * first → slow → last; slow is a process that sleeps 60 s unless flag `slow` exists, so a test can
- * act on it while it runs. A setup/teardown pair brackets the work; `side` hangs off slow too.
+ * act on it while it runs (it writes `slow.sleeping` once it has checked). A setup/teardown pair brackets the work; `side` hangs off slow too.
  */
 export const opSlow = dag({ dagId: 'op_slow', tags: ['test'] }, (d) => {
   const setup = d.task({ taskId: 'setup' }, () => 'resource up').asSetup();
   const first = d.task({ taskId: 'first' }, () => 1);
   const slow = d.process({
     taskId: 'slow',
-    argv: ['sh', '-c', 'if [ -e "$FLAG" ]; then echo quick; exit 0; fi; echo sleeping; sleep 60'],
+    // `$FLAG.sleeping` tells the test the flag check is behind it: a process that merely exists may
+    // not have looked yet, and would then see a flag written for the next try.
+    argv: ['sh', '-c', 'if [ -e "$FLAG" ]; then echo quick; exit 0; fi; echo sleeping; : > "$FLAG.sleeping"; sleep 60'],
     env: { FLAG: '{{ params.dir }}/slow' },
   });
   const last = d.task({ taskId: 'last' }, () => 'done');
