@@ -1,10 +1,14 @@
 /** The `updraft` command. Airflow's command names and options where they exist. */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Command, CommanderError } from 'commander';
+import { registerArtifactsCommands } from './commands/artifacts.js';
 import { registerConnectionsCommands } from './commands/connections.js';
 import { registerDagsCommands } from './commands/dags.js';
 import { registerDevCommands } from './commands/dev.js';
+import { registerLineageCommand } from './commands/lineage.js';
+import { registerModelsCommands } from './commands/models.js';
 import { registerPoolsCommands } from './commands/pools.js';
+import { registerRunsCommands } from './commands/runs.js';
 import { registerTasksCommands } from './commands/tasks.js';
 import { registerVariablesCommands } from './commands/variables.js';
 import { exitAfterDrain } from './exit.js';
@@ -22,6 +26,10 @@ export function buildProgram(): Command {
   registerVariablesCommands(program);
   registerConnectionsCommands(program);
   registerPoolsCommands(program);
+  registerModelsCommands(program);
+  registerArtifactsCommands(program);
+  registerRunsCommands(program);
+  registerLineageCommand(program);
   return program;
 }
 

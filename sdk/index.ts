@@ -28,3 +28,7 @@ export {
 } from './timetables.js';
 export type { Schedule, TimetableDefinition, AssetCondition, CronTriggerOptions, EventsTimetableOptions } from './timetables.js';
 export type { TimetableSpec, AssetConditionSpec } from '../spec/dag-spec.js';
+export type {
+  ModelGateOptions, ModelGateResult, ModelGateFailure, MetricThresholdOptions, ModelVersionRefJson, ArtifactRefJson, BaselineMetrics,
+} from './model-gate.js';
+export type { ModelGateSpec, ModelGateThresholdSpec } from '../spec/dag-spec.js';

@@ -14,6 +14,7 @@ import { createDockerExecutor } from '../activities/executors/docker.js';
 import { createKubernetesExecutor } from '../activities/executors/kubernetes.js';
 import { createProcessExecutor } from '../activities/executors/process.js';
 import { createSensorExecutor } from '../activities/sensors/sensor-executor.js';
+import { createModelGateExecutor } from '../activities/model-gate.js';
 import type { GpuAllocator } from '../activities/gpu-allocator.js';
 import { TaskExecutionError, type Executor } from '../activities/executors/types.js';
 import type { Database } from '../db/database.js';
@@ -83,6 +84,7 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     process: processExecutor,
     empty: emptyExecutor,
     sensor: createSensorExecutor({ db: opts.db, functionExecutor: inProcess, processExecutor }),
+    model_gate: createModelGateExecutor({ db: opts.db }),
     ...(opts.containers ? { container: createContainerExecutor(opts.containers) } : {}),
     ...Object.fromEntries(Object.entries(opts.executors ?? {}).filter((e): e is [string, Executor] => e[1] !== undefined)),
   };
