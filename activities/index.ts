@@ -11,7 +11,7 @@ import { makeRunTask, type RunTaskDeps } from './run-task.js';
 export type ActivityDeps = RunTaskDeps & CallbackDeps;
 
 export function createActivities(deps: ActivityDeps) {
-  const bookkeeping = makeBookkeeping(deps.db);
+  const bookkeeping = makeBookkeeping(deps.db, deps.openLineage ?? null);
   const controlFlow = makeControlFlow(deps);
   return {
     loadRun: bookkeeping.loadRun,

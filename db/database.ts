@@ -325,6 +325,22 @@ export interface ModelVersionTable {
   description: string | null;
   created_by: string | null;
   created_at: TimestampDefaultNow;
+  /** How the version relates to earlier ones from the same inputs and params (migration ml-runtime_reproducibility). */
+  reproducibility: NullableJsonb<ModelReproducibility>;
+}
+
+/** model_version.reproducibility (docs/step-outputs.md#reproducibility). */
+export interface ModelReproducibility {
+  /** sha256 of the canonical JSON of {inputs: sorted input sha256s, params}. */
+  fingerprint: string;
+  /** The latest earlier version of the model with the same fingerprint; null: none. */
+  previous_version: number | null;
+  /** Whether the bytes equal that version's; null without one. */
+  same_as_previous: boolean | null;
+  /** The step's own claim (its `reproducible` param or artifact metadata); null when it made none. */
+  reproducible: boolean | null;
+  /** Why the bytes differ (the step's `reproducible_reason`, or what the worker saw). */
+  reason: string | null;
 }
 
 export interface ModelAliasTable {

@@ -10,6 +10,41 @@ export interface TaskLogger {
   error(message: string): void;
 }
 
+/** A metric/param value as MLflow keeps params: a string (≤ 6000 characters), a finite number or a boolean. */
+export type ParamValue = string | number | boolean;
+
+/** The body of an artifact reference: content-addressed bytes in the worker's artifact store. */
+export interface ArtifactRefBody {
+  sha256: string;
+  /** `file:///...` or `s3://bucket/key`. */
+  uri: string;
+  name: string;
+  type: 'model' | 'dataset' | 'report' | 'other';
+  format?: string;
+  size: number;
+  /** On a registered model output: the version it became. */
+  model_version?: { model: string; version: number };
+}
+
+/** What travels in XCom between tasks for an artifact: `{"$artifact": {...}}`. */
+export interface ArtifactRef {
+  $artifact: ArtifactRefBody;
+}
+
+/** ctx.logArtifact's argument: a file (`path`) or `bytes`, and what it is. */
+export interface LogArtifactOptions {
+  /** Unique per try; names match [A-Za-z0-9_.-/]{1,250}. */
+  name: string;
+  path?: string;
+  bytes?: Uint8Array | string;
+  type: 'model' | 'dataset' | 'report' | 'other';
+  /** A short lower-case format name: onnx, csv, parquet, json, ... */
+  format?: string;
+  metadata?: { [key: string]: Json };
+  /** Registers a new version of this model when the try succeeds (type 'model' only). */
+  register?: { model: string; signature?: { inputs?: Json[]; outputs?: Json[] } };
+}
+
 export interface TaskContext {
   dagId: string;
   taskId: string;
@@ -31,4 +66,19 @@ export interface TaskContext {
   signal: AbortSignal;
   /** Tells the worker the task is alive (it is also done for you periodically). */
   heartbeat(): void;
+  /**
+   * Records a metric of this try (MLflow's rules: name [A-Za-z0-9_.-/]{1,250}, a finite value,
+   * step an integer >= 0, default 0). Repeat a name with other steps for a curve.
+   */
+  logMetric(name: string, value: number, step?: number): void;
+  /** Records a param of this try (a later value of the same name replaces the earlier one). */
+  logParam(name: string, value: ParamValue): void;
+  logParams(params: Record<string, ParamValue>): void;
+  /**
+   * Puts a file or bytes into the artifact store (content-addressed: the same bytes are stored once)
+   * and records it as an output of this try; returns the reference to return for downstream tasks.
+   */
+  logArtifact(artifact: LogArtifactOptions): Promise<ArtifactRef>;
+  /** A local file holding an input artifact's bytes (fetched from the store, hash-checked). */
+  artifactPath(ref: ArtifactRef): Promise<string>;
 }

@@ -10,7 +10,9 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { openDatabase, type DatabaseHandle } from '../db/connect.js';
 import { migrateToLatest } from '../db/migrate.js';
 import type { Executor } from '../activities/executors/types.js';
-import type { UpdraftConfig } from './config.js';
+import { artifactStoreEnv, type UpdraftConfig } from './config.js';
+import { artifactStoreFromEnv } from '../artifacts/index.js';
+import { openLineageFromEnv } from '../activities/lineage/openlineage-transport.js';
 import { DagBag } from './dag-bag.js';
 import { createVersionedFunctionResolver } from './dag-functions.js';
 import { DagProcessor } from './dag-processor.js';
@@ -149,9 +151,22 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     if (opts.worker !== false) {
       const nativeConnection = await NativeConnection.connect({ address });
       cleanups.push(() => nativeConnection.close());
+      // Step outputs go to the artifact store; the ML record and OpenLineage follow each try.
+      const storeEnv = artifactStoreEnv(config.ml);
+      const ml = {
+        artifactStore: artifactStoreFromEnv({ ...process.env, ...storeEnv }, { home: config.home }),
+        artifactStoreEnv: storeEnv,
+        openLineage: openLineageFromEnv({
+          ...process.env,
+          UPDRAFT_OPENLINEAGE_FILE: config.ml.openLineageFile ?? '',
+          UPDRAFT_OPENLINEAGE_URL: config.ml.openLineageUrl ?? '',
+          UPDRAFT_OPENLINEAGE_NAMESPACE: config.ml.openLineageNamespace,
+        }, (m) => log(`openlineage: ${m}`)),
+      };
+      log(`artifact store: ${storeEnv['UPDRAFT_ARTIFACT_STORE']}${ml.openLineage ? `; OpenLineage to ${ml.openLineage.transports.map((t) => t.name).join(', ')}` : ''}`);
       worker = await createUpdraftWorker({
         connection: nativeConnection, namespace: config.namespace, taskQueue: config.taskQueue,
-        db: database.db, functions, logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers,
+        db: database.db, functions, logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, ...ml,
       });
       // A GPU worker also serves the GPU queue(s), one try per device set, exclusive devices.
       const inventory = opts.gpu ?? detectGpus();
@@ -161,7 +176,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         for (const queue of queues) {
           const gpuWorker = await createUpdraftWorker({
             connection: nativeConnection, namespace: config.namespace, taskQueue: queue, db: database.db, functions,
-            logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, gpu: allocator,
+            logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, gpu: allocator, ...ml,
           });
           const gpuRunning = gpuWorker.run().catch((err: Error) => log(`GPU worker (${queue}) stopped with an error: ${err.message}`));
           cleanups.push(async () => {

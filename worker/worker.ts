@@ -19,6 +19,8 @@ import type { GpuAllocator } from '../activities/gpu-allocator.js';
 import { TaskExecutionError, type Executor } from '../activities/executors/types.js';
 import type { Database } from '../db/database.js';
 import type { ContainerConfig } from './config.js';
+import type { ArtifactStore } from '../artifacts/index.js';
+import type { OpenLineageEmitter } from '../activities/lineage/openlineage-transport.js';
 
 let bundlePromise: Promise<WorkflowBundleWithSourceMap> | undefined;
 
@@ -52,6 +54,12 @@ export interface UpdraftWorkerOptions {
   containers?: ContainerConfig;
   /** Serve a GPU queue with these devices (exclusive per try); concurrency = device count. */
   gpu?: GpuAllocator;
+  /** Step outputs and the ML record (docs/step-outputs.md); absent: step output files are ignored. */
+  artifactStore?: ArtifactStore | null;
+  /** Where Kubernetes steps find the store (worker/config.ts artifactStoreEnv). */
+  artifactStoreEnv?: Record<string, string>;
+  /** OpenLineage events for DAG runs and task tries; absent or null: none. */
+  openLineage?: OpenLineageEmitter | null;
 }
 
 /** Container tasks go to Docker or Kubernetes by their `runtime` (default from configuration). */
@@ -94,6 +102,9 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     logsFolder: opts.logsFolder,
     hostname: opts.hostname ?? os.hostname(),
     heartbeatIntervalMs: opts.heartbeatIntervalMs,
+    artifactStore: opts.artifactStore ?? null,
+    ...(opts.artifactStoreEnv ? { artifactStoreEnv: opts.artifactStoreEnv } : {}),
+    openLineage: opts.openLineage ?? null,
     ...(opts.gpu ? { allocateGpus: gpuAllocation(opts.gpu) } : {}),
     executorFor: (req) => {
       const executor = executors[req.task.kind];

@@ -4,6 +4,7 @@
  * cancellation, attempts) and Postgres (state, XCom, logs); an executor only runs the work.
  */
 import type { Json, TaskSpec } from '../../spec/dag-spec.js';
+import type { StepIO, StepOutputs } from '../step-outputs/step-io.js';
 
 export type LogStream = 'stdout' | 'stderr' | 'system';
 
@@ -65,6 +66,11 @@ export interface ExecutionRequest {
   gpuDevices: string[];
   /** The run's context; optional so executors can be driven directly in tests. */
   run?: RunContext;
+  /**
+   * Step output protocol v1 (activities/step-outputs): the artifact store, input materialization and
+   * output collection. Absent (executors driven directly), metrics/params/artifacts files are ignored.
+   */
+  stepIO?: StepIO;
 }
 
 export interface ExecutionResult {
@@ -75,6 +81,8 @@ export interface ExecutionResult {
   handle?: ExecutorHandle;
   /** A sensor in reschedule mode that is not met yet: poke again after this long (activities/sensors). */
   reschedule?: { delaySeconds: number };
+  /** Metrics, params and output artifacts the step recorded (step output protocol v1). */
+  outputs?: StepOutputs;
 }
 
 export type ExecutionFailureKind = 'exit' | 'timeout' | 'cancelled' | 'oom' | 'error' | 'unschedulable' | 'skip' | 'fail';

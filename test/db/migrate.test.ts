@@ -16,6 +16,7 @@ const ALL = [
   '2026_12_06_000005_ml_lineage',
   '2026_12_06_000006_ml_registry',
   '2026_12_06_000007_dag_code',
+  '2026_12_06_ml-runtime_reproducibility',
 ];
 const TABLES = [
   'artifact',
