@@ -1,12 +1,13 @@
-# Quick start: `make demo` runs the example ML pipeline on the embedded defaults; `make test` runs
+# Quick start: `make demo` runs the reference ML pipeline (dags/ml_retraining.ts) on the embedded
+# defaults, on Docker when an engine answers, else as processes (scripts/demo.sh); `make test` runs
 # every test (it starts Postgres, dockerd and a Kubernetes test cluster itself).
 .PHONY: demo test setup dev build lint typecheck bench clean
 
 setup:
 	@bash scripts/setup.sh
 
-demo: setup
-	@PATH="$(CURDIR)/.tools/bin:$$PATH" node bin/updraft.js dags test example_ml_pipeline
+demo:
+	@bash scripts/demo.sh
 
 dev: setup
 	@PATH="$(CURDIR)/.tools/bin:$$PATH" node bin/updraft.js dev

@@ -12,6 +12,7 @@ import { getXCom } from '../db/xcom.repository.js';
 import { checkMappable, pathKey } from '../engine/mapping.js';
 import { carriedFromRecord } from '../engine/operator-actions.js';
 import type { DagSpec, Json } from '../spec/dag-spec.js';
+import type { OpenLineageEmitter } from './lineage/openlineage-transport.js';
 import type {
   CarriedRun, ExpandMappedTaskRequest, FailedTasksRequest, FailedTasksResult, LoadRunRequest, LoadRunResult, RecordStatesRequest, ReopenRunRequest,
   XComEntry,
@@ -21,7 +22,7 @@ export class DagVersionMismatchError extends Error {
   override readonly name = 'DagVersionMismatchError';
 }
 
-export function makeBookkeeping(db: Kysely<Database>): {
+export function makeBookkeeping(db: Kysely<Database>, openLineage: OpenLineageEmitter | null = null): {
   loadRun(req: LoadRunRequest): Promise<LoadRunResult>;
   recordStates(req: RecordStatesRequest): Promise<void>;
   expandMappedTask(req: ExpandMappedTaskRequest): Promise<void>;
@@ -43,6 +44,22 @@ export function makeBookkeeping(db: Kysely<Database>): {
       cache.set(versionId, spec);
     }
     return spec;
+  };
+
+  /**
+   * The DAG run's OpenLineage event (START when it begins, COMPLETE/FAIL when it ends). Not awaited:
+   * these are local activities, and emission never fails or delays the run (failures are logged).
+   */
+  const runEvent = (dagId: string, runId: string, eventType: 'START' | 'COMPLETE' | 'FAIL', error?: string | null): void => {
+    if (openLineage === null) return;
+    void getDagRun(db, dagId, runId).then(
+      (run) => openLineage.emitDagRun({
+        eventType, eventTime: new Date(), dagId, runId,
+        nominalStartTime: run?.data_interval_start ?? null, nominalEndTime: run?.data_interval_end ?? null,
+        ...(eventType === 'FAIL' ? { error: { message: error || 'the DAG run failed' } } : {}),
+      }),
+      (err: unknown) => console.warn(`[openlineage] could not read DAG run ${dagId}/${runId}: ${(err as Error).message}`),
+    );
   };
 
   return {
@@ -89,6 +106,7 @@ export function makeBookkeeping(db: Kysely<Database>): {
       const spec = await load(req.dagVersionId, req.specHash);
       if (req.initialize) {
         await updateDagRunState(db, req.dagId, req.runId, 'running', { start_date: new Date() });
+        runEvent(req.dagId, req.runId, 'START');
         await upsertTaskInstances(
           db,
           spec.tasks.map((t) => ({
@@ -161,6 +179,9 @@ export function makeBookkeeping(db: Kysely<Database>): {
           ...(req.run.end ? { end_date: new Date() } : {}),
           last_error: req.run.error ?? null,
         });
+        if (req.run.end && (req.run.state === 'success' || req.run.state === 'failed')) {
+          runEvent(req.dagId, req.runId, req.run.state === 'success' ? 'COMPLETE' : 'FAIL', req.run.error);
+        }
       }
     },
   };

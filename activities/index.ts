@@ -5,15 +5,19 @@
 import { makeBookkeeping } from './bookkeeping.js';
 import { makeRunCallback, type CallbackDeps } from './callbacks.js';
 import { makeControlFlow } from './control-flow.js';
+import { makeRunAdmission } from './run-admission.js';
 import { makeRunTask, type RunTaskDeps } from './run-task.js';
 
 /** What the activities need: runTask's dependencies and runCallback's (the DAG bag's resolver among them). */
 export type ActivityDeps = RunTaskDeps & CallbackDeps;
 
 export function createActivities(deps: ActivityDeps) {
-  const bookkeeping = makeBookkeeping(deps.db);
+  const bookkeeping = makeBookkeeping(deps.db, deps.openLineage ?? null);
   const controlFlow = makeControlFlow(deps);
+  const admission = makeRunAdmission(deps.db);
   return {
+    admitRun: admission.admitRun,
+    queuedRunsToWake: admission.queuedRunsToWake,
     loadRun: bookkeeping.loadRun,
     recordStates: bookkeeping.recordStates,
     expandMappedTask: bookkeeping.expandMappedTask,

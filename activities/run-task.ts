@@ -26,6 +26,13 @@ import { handleFromHeartbeat, tryHeartbeat } from './heartbeat-details.js';
 import { TaskLogWriter, type TaskLogDeps } from './task-log.js';
 import { SecretMasker } from '../secrets/masker.js';
 import { prepareTry } from './templating/prepare-try.js';
+import type { ArtifactStore } from '../artifacts/index.js';
+import type { OpenLineageEmitter } from './lineage/openlineage-transport.js';
+import { StepIO, emptyOutputs, type StepOutputs } from './step-outputs/step-io.js';
+import { InputArtifactError, StepOutputError, findArtifactRefs } from './step-outputs/protocol.js';
+import { consumedArtifacts, markRegistered, modelVersionXCom, recordOutcome } from './step-outputs/record.js';
+import type { LineageArtifactInput } from '../db/lineage.repository.js';
+import type { ExecutionState } from '../db/database.js';
 
 export interface RunTaskDeps extends TaskLogDeps {
   /** Executor by task kind ('function', 'process', 'container', 'empty'). */
@@ -36,6 +43,16 @@ export interface RunTaskDeps extends TaskLogDeps {
   heartbeatIntervalMs?: number;
   /** Called after a successful try's outlets recorded asset events (wakes the worker's asset-run service). */
   onAssetEvents?(): void;
+  /**
+   * The artifact store for step outputs (docs/step-outputs.md). With one, every try is recorded in
+   * the ML record (execution, metrics, params, lineage, model versions); without one, step output
+   * files are ignored and nothing is recorded.
+   */
+  artifactStore?: ArtifactStore | null;
+  /** What a step that uses the store itself needs to find it (Kubernetes pods). */
+  artifactStoreEnv?: Record<string, string>;
+  /** OpenLineage events for each try (START, COMPLETE/FAIL); null or absent: none. */
+  openLineage?: OpenLineageEmitter | null;
 }
 
 export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise<RunTaskResult> {
@@ -102,11 +119,64 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
     const finishTry = async (state: TaskInstanceState, extra: { exit_code?: number | null; error?: string | null }): Promise<void> => {
       await recordTryEnd(deps.db, { ...key, try_number: req.tryNumber, state, end_date: new Date(), external_id: handle?.id ?? null, ...extra });
     };
+    // The ML record of this try (step outputs, lineage, OpenLineage); see docs/step-outputs.md.
+    // Empty tasks (EmptyOperator) run nothing, so there is nothing to record.
+    const stepIO = deps.artifactStore && req.task.kind !== 'empty' ? new StepIO(deps.artifactStore, deps.artifactStoreEnv ?? {}) : undefined;
+    let consumed: LineageArtifactInput[] = [];
+    const tryEvent = (eventType: 'START' | 'COMPLETE' | 'FAIL', outputs: string[] = [], error?: string): Promise<void> =>
+      deps.openLineage?.emitTaskTry({
+        eventType, eventTime: new Date(), dagId: req.dagId, runId: req.runId, taskId: req.task.task_id, mapIndex: req.mapIndex, tryNumber: req.tryNumber,
+        nominalStartTime: req.dataIntervalStart, nominalEndTime: req.dataIntervalEnd,
+        inputs: consumed.map((a) => a.uri), outputs,
+        ...(error === undefined ? {} : { error: { message: error, programmingLanguage: req.task.kind === 'function' ? 'TypeScript' : 'unknown' } }),
+      }) ?? Promise.resolve();
+    /**
+     * Records a successful try (execution, metrics, params, lineage, model versions) and returns the
+     * return value with registered outputs marked; the model-version refs go to XCom `model_version`.
+     */
+    const recordSuccess = async (outputs: StepOutputs, value: Json | undefined): Promise<Json | undefined> => {
+      const record = await recordOutcome(deps.db, {
+        key: { ...key, try_number: req.tryNumber }, state: 'success', dagVersionId: req.dagVersionId ?? null, codeVersion: req.specHash,
+        startedAt: startDate, consumed, outputs,
+      });
+      for (const o of outputs.artifacts) {
+        log.system(`output artifact "${o.declared.name}" (${o.declared.type}, ${o.size} bytes) sha256 ${o.sha256}${o.created ? '' : ' (already in the store: stored once)'} at ${o.uri}`);
+      }
+      for (const r of record.registered) {
+        const rep = r.version.reproducibility;
+        log.system(`registered ${r.model} version ${r.version.version}${r.created ? '' : ' (by an earlier attempt of this try)'}` +
+          (rep?.same_as_previous === true ? `; same bytes as version ${rep.previous_version} from the same inputs and params` : '') +
+          (rep?.same_as_previous === false ? `; NOT the same bytes as version ${rep.previous_version} from the same inputs and params: ${rep.reason}` : ''));
+      }
+      const versions = modelVersionXCom(record);
+      if (versions !== undefined) await setXCom(deps.db, { ...key, key: 'model_version' }, versions);
+      await tryEvent('COMPLETE', outputs.artifacts.map((o) => o.uri));
+      return markRegistered(value, outputs, record);
+    };
+    /**
+     * Records a try that did not succeed (no outputs, no registration); never hides the try's own
+     * failure. A skipped try's OpenLineage event is COMPLETE without outputs (as Airflow's provider
+     * reports skips), a failed one's FAIL with the (masked) error.
+     */
+    const recordUnsuccessful = async (state: ExecutionState, error: string): Promise<void> => {
+      if (!stepIO) return;
+      try {
+        await recordOutcome(deps.db, { key: { ...key, try_number: req.tryNumber }, state, dagVersionId: req.dagVersionId ?? null, codeVersion: req.specHash, startedAt: startDate, consumed, outputs: undefined });
+      } catch (err) {
+        log.system(`could not record this try in the lineage record: ${(err as Error).message}`);
+      }
+      await (state === 'skipped' ? tryEvent('COMPLETE') : tryEvent('FAIL', [], error));
+    };
 
     try {
       if (admissionError) throw admissionError;
       if (gpuError) throw new TaskExecutionError(gpuError.message, gpuError.name === 'GpuRequestTooLargeError' ? 'fail' : 'error');
       const input = await resolveStoredRefs(deps.db, req.input);
+      if (stepIO) {
+        // Every artifact reference in the input is consumed by this try (ML-DESIGN §2).
+        consumed = consumedArtifacts(findArtifactRefs(input ?? undefined));
+        await tryEvent('START');
+      }
       const triggeringAssetEvents = await runTriggeringAssetEvents(deps.db, req);
       const request: ExecutionRequest = {
         dagId: req.dagId, runId: req.runId, taskId: req.task.task_id, mapIndex: req.mapIndex, tryNumber: req.tryNumber,
@@ -116,9 +186,11 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
         signal: ctx.cancellationSignal,
         heartbeat: (h) => { handle = h; beat(); },
         previousHandle, log, gpuDevices: gpu.devices,
+        ...(stepIO ? { stepIO } : {}),
         run: {
           specHash: req.specHash, dagVersionId: req.dagVersionId, runType: req.runType, logicalDate: req.logicalDate,
-          dataIntervalStart: req.dataIntervalStart, dataIntervalEnd: req.dataIntervalEnd, params: req.params, conf: req.conf,
+          dataIntervalStart: req.dataIntervalStart, dataIntervalEnd: req.dataIntervalEnd, runAfter: req.runAfter ?? null,
+          params: req.params, conf: req.conf,
           triggeringAssetEvents,
         },
       };
@@ -135,10 +207,12 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
       // Mapped tasks expand over this output: check it as Airflow's pushing task does (a
       // non-list or too long a list fails this try without retries) and report the lengths.
       const mapLengths = req.task.map_sources ? checkMapSources(req, result.returnValue as Json | undefined) : undefined;
+      let returnValue = result.returnValue;
+      if (stepIO) returnValue = await recordSuccess(result.outputs ?? emptyOutputs(), returnValue);
       let xcom: XComEntry | null = null;
-      if (result.returnValue !== undefined) {
-        const size = await setXCom(deps.db, { ...key, key: 'return_value' }, result.returnValue);
-        xcom = size <= req.xcomInlineLimitBytes ? { inline: result.returnValue } : { stored: true, size };
+      if (returnValue !== undefined) {
+        const size = await setXCom(deps.db, { ...key, key: 'return_value' }, returnValue);
+        xcom = size <= req.xcomInlineLimitBytes ? { inline: returnValue } : { stored: true, size };
         if (!('inline' in xcom)) log.system(`XCom return_value is ${size} bytes: stored in Postgres and passed by reference`);
       }
       if (mapLengths) {
@@ -157,9 +231,10 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
       if (emitted.some((e) => e.queued_for.length > 0)) deps.onAssetEvents?.();
       return { outcome: 'success', xcom };
     } catch (err) {
-      const failure = err instanceof TaskExecutionError ? err : new TaskExecutionError(err instanceof Error ? err.message : String(err), 'error');
+      const failure = toTaskFailure(err);
       if (failure.kind === 'skip') {
         log.system(`${req.task.task_id} skipped: ${failure.message}`);
+        await recordUnsuccessful('skipped', masker.mask(failure.message));
         await finishTry(TaskInstanceState.SKIPPED, { exit_code: failure.exitCode, error: masker.mask(failure.message) });
         return { outcome: 'skipped', reason: masker.mask(failure.message) };
       }
@@ -171,6 +246,7 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
           throw err;
         }
         log.system(`${req.task.task_id} try ${req.tryNumber} was cancelled; its work was stopped`);
+        await recordUnsuccessful('failed', 'cancelled');
         await finishTry(TaskInstanceState.FAILED, { exit_code: failure.exitCode, error: 'cancelled' });
         throw new CancelledFailure('task cancelled');
       }
@@ -181,6 +257,7 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
       const message = masker.mask(`${failure.message}${tail}`);
       log.system(`${req.task.task_id} try ${req.tryNumber} failed (${failure.kind}): ${failure.message}` +
         (retrying ? ' — up_for_retry' : noRetry ? ' — failing without retries' : ' — no retries left'));
+      await recordUnsuccessful('failed', message);
       await finishTry(retrying ? TaskInstanceState.UP_FOR_RETRY : TaskInstanceState.FAILED, { exit_code: failure.exitCode, error: message });
       throw ApplicationFailure.create({
         type: noRetry ? TaskFailureType.FAILED_NO_RETRY : TaskFailureType.FAILED,
@@ -195,6 +272,17 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
       await log.close();
     }
   };
+}
+
+/**
+ * A try's failure as a TaskExecutionError. A step that broke the output protocol, or an input
+ * artifact the store cannot give, fails without retries: running it again meets the same.
+ */
+function toTaskFailure(err: unknown): TaskExecutionError {
+  if (err instanceof TaskExecutionError) return err;
+  if (err instanceof StepOutputError) return new TaskExecutionError(`step output protocol: ${err.message}`, 'fail');
+  if (err instanceof InputArtifactError) return new TaskExecutionError(err.message, 'fail');
+  return new TaskExecutionError(err instanceof Error ? err.message : String(err), 'error');
 }
 
 /** An asset-triggered run's triggering_asset_events (read per try: they can be many, so they do not travel through Temporal). */
@@ -221,6 +309,10 @@ export function contextEnv(req: RunTaskRequest): Record<string, string> {
     env.AIRFLOW_CTX_LOGICAL_DATE = req.logicalDate;
     env.UPDRAFT_LOGICAL_DATE = req.logicalDate;
   }
+  if (req.dataIntervalStart) env.AIRFLOW_CTX_DATA_INTERVAL_START = req.dataIntervalStart;
+  if (req.dataIntervalEnd) env.AIRFLOW_CTX_DATA_INTERVAL_END = req.dataIntervalEnd;
+  const runAfter = req.runAfter ?? req.logicalDate;
+  if (runAfter) env.UPDRAFT_RUN_AFTER = runAfter;
   return env;
 }
 

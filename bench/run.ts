@@ -5,9 +5,13 @@
  *       (upstream end → downstream start, from the timestamps recorded in Postgres), against a
  *       baseline of 100 sequential no-op activities in a plain Temporal workflow in the same process;
  *   (b) a fan-out/fan-in of 1,000 no-op tasks;
- *   (c) a 10,000-task DAG, with the worker's memory sampled while it runs.
+ *   (c) a 10,000-task DAG, with the worker's memory sampled while it runs;
+ *   (d) schedule latency: a scheduled run's due time to its first task's start (bench/schedule-latency.ts);
+ *   (e) a container step's overhead against a bare `docker run` of the same image and command
+ *       (bench/container-overhead.ts; skipped, saying so, when no Docker daemon answers).
  * Medians over repeated runs. Writes a JSON report to bench/results/ and prints a summary.
- *   BENCH_REPEAT=5 BENCH_SKIP_10K=1 npm run bench      (BENCH_ONLY_CHAIN=1: only (a))
+ *   BENCH_REPEAT=5 BENCH_SKIP_10K=1 npm run bench      (BENCH_ONLY_CHAIN=1: only (a); BENCH_SKIP_SCHEDULE=1: no (d);
+ *   BENCH_SKIP_CONTAINER=1: no (e))
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,6 +26,8 @@ import { freePort } from '../worker/temporal-server.js';
 import * as baselineActivities from './baseline/activities.js';
 import { median, percentile } from './stats.js';
 import { dagRunResult } from '../client/run-result.js';
+import { measureScheduleLatency, scheduleIdFor, writeScheduleDag } from './schedule-latency.js';
+import { DockerUnavailableError, containerBenchOptions, measureContainerOverhead, writeContainerDag } from './container-overhead.js';
 
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 5);
 
@@ -106,7 +112,10 @@ async function main(): Promise<void> {
   const dags = path.join(home, 'dags');
   fs.mkdirSync(dags);
   writeDags(dags);
-  const base = loadConfig({}, home);
+  writeScheduleDag(dags);
+  const containerOpts = containerBenchOptions({ ...process.env, BENCH_REPEAT: String(Math.max(REPEAT, 5)) });
+  writeContainerDag(dags, containerOpts);
+  const base = loadConfig({ DOCKER_HOST: process.env.DOCKER_HOST }, home);
   const stack = await startStack({
     config: { ...base, dagsFolder: dags, devTemporalPort: await freePort(), run: { ...base.run, maxInFlight: 500 } },
     embeddedTemporal: 'ephemeral',
@@ -173,6 +182,22 @@ async function main(): Promise<void> {
         note: 'one process holds the worker, PGlite and the client; RSS includes all three',
       };
       process.stderr.write(`[bench] 10k: ${r.state} in ${r.seconds.toFixed(1)}s, peak RSS ${Math.round(peakRss / 2 ** 20)} MiB\n`);
+    }
+    if (!process.env.BENCH_SKIP_SCHEDULE && !process.env.BENCH_ONLY_CHAIN) {
+      report.schedule_latency = await measureScheduleLatency(stack, Number(process.env.BENCH_SCHEDULE_FIRES ?? 10));
+      await stack.client.schedule.getHandle(scheduleIdFor('bench_schedule_2s')).delete().catch(() => undefined);
+      process.stderr.write(`[bench] schedule latency: ${JSON.stringify(report.schedule_latency)}\n`);
+    }
+
+    if (!process.env.BENCH_SKIP_CONTAINER && !process.env.BENCH_ONLY_CHAIN) {
+      try {
+        report.container_overhead = await measureContainerOverhead(stack, containerOpts, (l) => process.stderr.write(`[bench] ${l}\n`));
+      } catch (err) {
+        // No daemon or no image is a machine without Docker, not a failed benchmark: say so in the report.
+        if (!(err instanceof DockerUnavailableError)) throw err;
+        report.container_overhead = { skipped: (err as Error).message };
+        process.stderr.write(`[bench] container overhead skipped: ${(err as Error).message}\n`);
+      }
     }
   } finally {
     await stack.stop();

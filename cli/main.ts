@@ -2,10 +2,15 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Command, CommanderError } from 'commander';
 import { registerAssetsCommands } from './commands/assets.js';
+import { registerArtifactsCommands } from './commands/artifacts.js';
+import { registerBackfillCommands } from './commands/backfill.js';
 import { registerConnectionsCommands } from './commands/connections.js';
 import { registerDagsCommands } from './commands/dags.js';
 import { registerDevCommands } from './commands/dev.js';
+import { registerLineageCommand } from './commands/lineage.js';
+import { registerModelsCommands } from './commands/models.js';
 import { registerPoolsCommands } from './commands/pools.js';
+import { registerRunsCommands } from './commands/runs.js';
 import { registerTasksCommands } from './commands/tasks.js';
 import { registerVariablesCommands } from './commands/variables.js';
 import { exitAfterDrain } from './exit.js';
@@ -19,11 +24,16 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDevCommands(program);
   registerDagsCommands(program);
+  registerBackfillCommands(program);
   registerTasksCommands(program);
   registerVariablesCommands(program);
   registerConnectionsCommands(program);
   registerPoolsCommands(program);
   registerAssetsCommands(program);
+  registerModelsCommands(program);
+  registerArtifactsCommands(program);
+  registerRunsCommands(program);
+  registerLineageCommand(program);
   return program;
 }
 

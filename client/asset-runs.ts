@@ -103,19 +103,20 @@ export interface AssetRunStarterOptions {
 /**
  * Starts a claimed data-aware run the way a trigger starts any run (client/trigger.ts): the same
  * record, the same dagRun workflow and search attributes, with run type asset_triggered, no logical
- * date (Airflow 3) and the claim's run id. Idempotent: a re-driven claim resumes its recorded run,
- * and a workflow already started is that run.
+ * date and no data interval (Airflow 3), run_after the newest event consumed, and the claim's run
+ * id. Idempotent (onExisting 'same-run'): a re-driven claim starts its recorded run if it never
+ * started, and a workflow already started is that run.
  */
 export function assetRunStarter(db: Kysely<Database>, client: Client, opts: AssetRunStarterOptions): StartAssetTriggeredRun {
   return async (run) => {
     await triggerDagRun(db, client, {
-      dagId: run.dag_id, runId: run.run_id, runType: DagRunType.ASSET_TRIGGERED, logicalDate: null,
-      runOptions: opts.runOptions, logsFolder: opts.logsFolder ?? null, resume: true,
+      dagId: run.dag_id, runId: run.run_id, runType: DagRunType.ASSET_TRIGGERED, logicalDate: null, dataInterval: null,
+      runAfter: run.run_after, onExisting: 'same-run', runOptions: opts.runOptions, logsFolder: opts.logsFolder ?? null,
     });
   };
 }
 
-/** A TriggerError (the DAG is gone, its params reject an empty conf) will not pass on a retry; a Temporal outage will. */
+/** A TriggerError (the DAG is gone, its params reject an empty conf) will not pass on a retry; a TemporalStartError (an outage) will. */
 export function isPermanentStartError(err: unknown): boolean {
   return err instanceof TriggerError;
 }

@@ -6,7 +6,7 @@
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Kysely } from 'kysely';
-import type { Database, DagVersionRow } from '../db/database.js';
+import type { Database } from '../db/database.js';
 import { getDag, getDagVersion, getLatestDagVersion } from '../db/dag.repository.js';
 import { createDagRun, getDagRun, updateDagRunState } from '../db/dag-run.repository.js';
 import { DagRunExistsError } from '../db/errors.js';
@@ -20,6 +20,11 @@ import { DAG_RUN_WORKFLOW, type DagRunInput, type RunOptions } from '../workflow
 
 export class TriggerError extends Error {
   override readonly name = 'TriggerError';
+}
+
+/** Temporal could not be reached to start a recorded run (onExisting 'same-run'): asking again may work. */
+export class TemporalStartError extends Error {
+  override readonly name = 'TemporalStartError';
 }
 
 /** Workflow id of a DAG run: stable, unique per (dag_id, run_id), readable in the Temporal UI. */
@@ -70,20 +75,27 @@ export interface TriggerOptions {
   runId?: string;
   conf?: unknown;
   logicalDate?: Date | null;
+  /** The run's data interval (default: both ends the logical date, as a manual run's). */
+  dataInterval?: { start: Date; end: Date } | null;
+  /** Airflow 3's run_after (default: the trigger time). */
+  runAfter?: Date;
+  /** The backfill creating the run. */
+  backfillId?: number;
+  /**
+   * What a run id that already exists means: an error (a person chose it), or the same run asked
+   * for again (a retried or duplicated schedule fire, a re-driven asset-triggered claim; its
+   * workflow is started if a crash left it queued without one) — then the existing run is returned
+   * and `created` is false. With 'same-run' the caller asks again, so a failure to reach Temporal
+   * leaves the run queued and is thrown as a TemporalStartError (not a TriggerError), instead of
+   * failing the run for good.
+   */
+  onExisting?: 'error' | 'same-run';
   runType?: (typeof DagRunType)[keyof typeof DagRunType];
   runOptions: RunOptions;
   /** The workers' task-log folder: the workflow's memo and details point there (absent: only the command). */
   logsFolder?: string | null;
   /** Where the default run id's timestamp comes from (tests pin it). */
   clock?: MicrosecondClock;
-  /**
-   * The run may already be recorded, even started, by an earlier attempt under the same run_id (a
-   * data-aware run re-driven after a crash, client/asset-runs.ts): a recorded run is started with
-   * its recorded version and conf if Temporal does not have it yet, and a workflow already there is
-   * that run. A failure to reach Temporal is thrown as it is and leaves the run queued for the next
-   * attempt, instead of failing the run.
-   */
-  resume?: boolean;
 }
 
 export interface TriggeredRun {
@@ -91,6 +103,8 @@ export interface TriggeredRun {
   runId: string;
   workflowId: string;
   handle: WorkflowHandle<typeof dagRun>;
+  /** False when onExisting 'same-run' found the run already recorded. */
+  created: boolean;
 }
 
 export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: TriggerOptions): Promise<TriggeredRun> {
@@ -107,7 +121,7 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
   if (!dag.is_active) {
     throw new TriggerError(`DAG "${opts.dagId}" is no longer in the DAGs folder (inactive since the last parse: ${dag.fileloc} is gone or no longer defines it)`);
   }
-  let version = await getLatestDagVersion(db, opts.dagId);
+  const version = await getLatestDagVersion(db, opts.dagId);
   if (!version) throw new TriggerError(`DAG "${opts.dagId}" has no parsed version yet; start a worker or run \`updraft dags reserialize\``);
   if (version.code_hash === null) {
     throw new TriggerError(
@@ -115,7 +129,7 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
         'start the worker (it parses the folder again) or run `updraft dags reserialize`, then trigger again',
     );
   }
-  let conf = opts.conf ?? {};
+  const conf = opts.conf ?? {};
   if (typeof conf !== 'object' || conf === null || Array.isArray(conf)) {
     throw new TriggerError(`conf must be a JSON object like {"key": "value"}, got ${Array.isArray(conf) ? 'an array' : JSON.stringify(conf)}`);
   }
@@ -131,18 +145,27 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
   if (!RUN_ID_PATTERN.test(runId) || runId.length > 250) {
     throw new TriggerError(`run_id "${runId}" may contain only ASCII letters, digits and _ . : + - (at most 250 characters)`);
   }
-  let logicalDate = opts.logicalDate === undefined ? now : opts.logicalDate;
+  const logicalDate = opts.logicalDate === undefined ? now : opts.logicalDate;
+  const interval = opts.dataInterval === undefined ? (logicalDate ? { start: logicalDate, end: logicalDate } : null) : opts.dataInterval;
+  const runAfter = opts.runAfter ?? now;
   const workflowId = dagRunWorkflowId(opts.dagId, runId);
+  let created = true;
+  let versionForRun = version;
   try {
     await createDagRun(db, {
       dag_id: opts.dagId, run_id: runId, state: 'queued', run_type: runType, workflow_id: workflowId,
-      dag_version_id: version.id, logical_date: logicalDate, data_interval_start: logicalDate, data_interval_end: logicalDate,
-      conf: conf as Record<string, unknown>, queued_at: now,
+      dag_version_id: version.id, logical_date: logicalDate, data_interval_start: interval?.start ?? null, data_interval_end: interval?.end ?? null,
+      conf: conf as Record<string, unknown>, queued_at: now, run_after: runAfter, backfill_id: opts.backfillId ?? null,
     });
   } catch (err) {
-    const recorded = err instanceof DagRunExistsError && opts.resume ? await recordedRun(db, opts.dagId, runId) : null;
-    if (recorded) {
-      ({ version, conf, logicalDate } = recorded);
+    if (err instanceof DagRunExistsError && opts.onExisting === 'same-run') {
+      const existing = await getDagRun(db, opts.dagId, runId);
+      if (!existing) throw err;
+      const handle = client.workflow.getHandle<typeof dagRun>(existing.workflow_id);
+      if (existing.state !== 'queued') return { dagId: opts.dagId, runId, workflowId: existing.workflow_id, handle, created: false };
+      // Recorded but perhaps never started (a crash between the two): start it; Temporal refuses a second start.
+      created = false;
+      versionForRun = (existing.dag_version_id !== null ? await getDagVersion(db, existing.dag_version_id) : undefined) ?? version;
     } else if (err instanceof DagRunExistsError) {
       throw new TriggerError(opts.runId === undefined
         ? `another run of DAG "${opts.dagId}" was triggered at the same instant and took the default run_id "${runId}"; trigger again, or pass a run id of your own (--run-id)`
@@ -152,10 +175,11 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
     }
   }
   const input: DagRunInput = {
-    dagId: opts.dagId, runId, runType, dagVersionId: version.id, specHash: version.spec_hash,
+    dagId: opts.dagId, runId, runType, dagVersionId: versionForRun.id, specHash: versionForRun.spec_hash,
     logicalDate: logicalDate?.toISOString() ?? null,
-    dataIntervalStart: logicalDate?.toISOString() ?? null,
-    dataIntervalEnd: logicalDate?.toISOString() ?? null,
+    dataIntervalStart: interval?.start.toISOString() ?? null,
+    dataIntervalEnd: interval?.end.toISOString() ?? null,
+    runAfter: runAfter.toISOString(),
     conf: conf as Record<string, Json>,
     options: opts.runOptions,
   };
@@ -174,15 +198,17 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
         { key: DAG_RUN_STATE, value: 'queued' },
         ...(logicalDate ? [{ key: LOGICAL_DATE, value: logicalDate }] : []),
       ],
-      memo: { dag_version: version.version_number, spec_hash: version.spec_hash, conf, ...links.memo },
+      memo: { dag_version: versionForRun.version_number, spec_hash: versionForRun.spec_hash, conf, ...links.memo },
       staticSummary: `${opts.dagId} · ${runId}`,
-      staticDetails: `DAG **${opts.dagId}** version ${version.version_number} (\`${version.spec_hash.slice(0, 12)}\`), ${runType} run \`${runId}\`\n\n${links.details}`,
+      staticDetails: `DAG **${opts.dagId}** version ${versionForRun.version_number} (\`${versionForRun.spec_hash.slice(0, 12)}\`), ${runType} run \`${runId}\`\n\n${links.details}`,
     });
-    return { dagId: opts.dagId, runId, workflowId, handle };
+    return { dagId: opts.dagId, runId, workflowId, handle, created };
   } catch (err) {
-    if (opts.resume) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) return { dagId: opts.dagId, runId, workflowId, handle: client.workflow.getHandle<typeof dagRun>(workflowId) };
-      throw err;
+    if (!created && err instanceof WorkflowExecutionAlreadyStartedError) {
+      return { dagId: opts.dagId, runId, workflowId, handle: client.workflow.getHandle<typeof dagRun>(workflowId), created: false };
+    }
+    if (opts.onExisting === 'same-run' && !(err instanceof WorkflowExecutionAlreadyStartedError)) {
+      throw new TemporalStartError(`could not start run "${runId}" of DAG "${opts.dagId}" in Temporal (it stays queued for the next attempt): ${(err as Error).message}`);
     }
     const message = err instanceof WorkflowExecutionAlreadyStartedError
       ? `a workflow for run_id "${runId}" already exists in Temporal`
@@ -190,12 +216,4 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
     await updateDagRunState(db, opts.dagId, runId, 'failed', { end_date: new Date(), last_error: message });
     throw new TriggerError(message);
   }
-}
-
-/** A run recorded by an earlier attempt: its version, conf and logical date (what its workflow starts with). */
-async function recordedRun(db: Kysely<Database>, dagId: string, runId: string): Promise<{ version: DagVersionRow; conf: Record<string, unknown>; logicalDate: Date | null } | null> {
-  const run = await getDagRun(db, dagId, runId);
-  const version = run?.dag_version_id == null ? undefined : await getDagVersion(db, run.dag_version_id);
-  if (!run || !version) return null;
-  return { version, conf: run.conf, logicalDate: run.logical_date };
 }

@@ -148,12 +148,6 @@ export async function ensureAsset(db: Kysely<Database>, ref: AssetRef): Promise<
   return inserted ?? (await db.selectFrom('asset').selectAll().where('uri', '=', ref.uri).executeTakeFirstOrThrow());
 }
 
-/** The DAGs scheduled on assets (their runs start from asset events, not from time). */
-export async function assetScheduledDagIds(db: Kysely<Database>): Promise<Set<string>> {
-  const rows = await db.selectFrom('dag_schedule_asset_reference').select('dag_id').distinct().execute();
-  return new Set(rows.map((r) => r.dag_id));
-}
-
 export async function getAssetByUri(db: Kysely<Database>, uri: string): Promise<AssetRow | undefined> {
   return db.selectFrom('asset').selectAll().where('uri', '=', uri).executeTakeFirst();
 }

@@ -17,6 +17,8 @@ export interface DagRunCreate {
   queued_at?: Date | null;
   start_date?: Date | null;
   end_date?: Date | null;
+  run_after?: Date | null;
+  backfill_id?: number | null;
 }
 
 /**
@@ -41,6 +43,8 @@ export async function createDagRun(db: Kysely<Database>, run: DagRunCreate): Pro
       queued_at: run.queued_at ?? null,
       start_date: run.start_date ?? null,
       end_date: run.end_date ?? null,
+      run_after: run.run_after ?? null,
+      backfill_id: run.backfill_id ?? null,
     })
     .onConflict((oc) => oc.columns(['dag_id', 'run_id']).doNothing())
     .returningAll()
@@ -148,4 +152,31 @@ export async function findLaterScheduledRun(
     .orderBy('logical_date', 'asc')
     .limit(1)
     .executeTakeFirst();
+}
+
+/** The data interval of a DAG's latest scheduled run (what its next scheduled run follows), or null. */
+export async function latestScheduledInterval(db: Kysely<Database>, dag_id: string): Promise<{ start: Date; end: Date } | null> {
+  const row = await db
+    .selectFrom('dag_run')
+    .select(['data_interval_start', 'data_interval_end'])
+    .where('dag_id', '=', dag_id)
+    .where('run_type', '=', 'scheduled')
+    .where('data_interval_start', 'is not', null)
+    .orderBy('logical_date', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (!row?.data_interval_start || !row.data_interval_end) return null;
+  return { start: row.data_interval_start, end: row.data_interval_end };
+}
+
+/** The scheduled or backfill runs of a DAG at these logical dates (one per date at most). */
+export async function automatedRunsAt(db: Kysely<Database>, dag_id: string, dates: readonly Date[]): Promise<DagRunRow[]> {
+  if (dates.length === 0) return [];
+  return db
+    .selectFrom('dag_run')
+    .selectAll()
+    .where('dag_id', '=', dag_id)
+    .where('run_type', 'in', ['scheduled', 'backfill'])
+    .where('logical_date', 'in', [...dates])
+    .execute();
 }

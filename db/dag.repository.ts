@@ -12,11 +12,14 @@ export interface DagUpsert {
   description: string | null;
   tags: readonly string[];
   schedule: string | null;
+  max_active_runs?: number | null;
+  /** is_paused for a DAG seen for the first time (Airflow's is_paused_upon_creation); ignored afterwards. */
+  is_paused_upon_creation?: boolean;
 }
 
 /**
  * Records a parsed DAG: inserts it, or refreshes what the file says about it. Parsing also marks it
- * active again. `is_paused` is the user's and is never touched here.
+ * active again. `is_paused` is set only when the DAG is created; after that it is the user's.
  */
 export async function upsertDag(db: Kysely<Database>, dag: DagUpsert): Promise<DagRow> {
   const tags = toJsonb(dag.tags, `dag "${dag.dag_id}" tags`);
@@ -29,6 +32,8 @@ export async function upsertDag(db: Kysely<Database>, dag: DagUpsert): Promise<D
       description: dag.description,
       tags,
       schedule: dag.schedule,
+      max_active_runs: dag.max_active_runs ?? null,
+      ...(dag.is_paused_upon_creation !== undefined ? { is_paused: dag.is_paused_upon_creation } : {}),
       last_parsed_at: sql<Date>`now()`,
     })
     .onConflict((oc) =>
@@ -38,6 +43,7 @@ export async function upsertDag(db: Kysely<Database>, dag: DagUpsert): Promise<D
         description: eb.ref('excluded.description'),
         tags: eb.ref('excluded.tags'),
         schedule: eb.ref('excluded.schedule'),
+        max_active_runs: eb.ref('excluded.max_active_runs'),
         is_active: true,
         last_parsed_at: eb.ref('excluded.last_parsed_at'),
       })),

@@ -38,6 +38,8 @@ export interface DagTable {
   is_active: ColumnType<boolean, boolean | undefined, boolean>;
   latest_version_id: number | null;
   last_parsed_at: TimestampDefaultNow;
+  /** The current definition's max_active_runs (null: stored before it was kept; 16 applies). */
+  max_active_runs: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface DagVersionTable {
@@ -78,6 +80,24 @@ export interface DagRunTable {
   workflow_id: string;
   last_error: string | null;
   updated_at: TimestampDefaultNow;
+  /** Airflow 3's run_after: when an automated run may start (a manual run: when it was triggered). */
+  run_after: NullableTimestamp;
+  /** The backfill that created the run. */
+  backfill_id: ColumnType<number | null, number | null | undefined, number | null>;
+}
+
+/** One `updraft backfill create` (Airflow 3's backfill table). */
+export interface BackfillTable {
+  id: Generated<number>;
+  dag_id: string;
+  from_date: Timestamp;
+  to_date: Timestamp;
+  run_backwards: ColumnType<boolean, boolean | undefined, boolean>;
+  max_active_runs: number;
+  reprocess_behavior: string;
+  dag_run_conf: Jsonb<{ [key: string]: JsonValue }, JsonText | undefined>;
+  created_at: TimestampDefaultNow;
+  completed_at: NullableTimestamp;
 }
 
 export interface TaskInstanceTable {
@@ -325,6 +345,22 @@ export interface ModelVersionTable {
   description: string | null;
   created_by: string | null;
   created_at: TimestampDefaultNow;
+  /** How the version relates to earlier ones from the same inputs and params (migration ml-runtime_reproducibility). */
+  reproducibility: NullableJsonb<ModelReproducibility>;
+}
+
+/** model_version.reproducibility (docs/step-outputs.md#reproducibility). */
+export interface ModelReproducibility {
+  /** sha256 of the canonical JSON of {inputs: sorted input sha256s, params}. */
+  fingerprint: string;
+  /** The latest earlier version of the model with the same fingerprint; null: none. */
+  previous_version: number | null;
+  /** Whether the bytes equal that version's; null without one. */
+  same_as_previous: boolean | null;
+  /** The step's own claim (its `reproducible` param or artifact metadata); null when it made none. */
+  reproducible: boolean | null;
+  /** Why the bytes differ (the step's `reproducible_reason`, or what the worker saw). */
+  reason: string | null;
 }
 
 export interface ModelAliasTable {
@@ -477,6 +513,7 @@ export interface Database {
   dag: DagTable;
   dag_version: DagVersionTable;
   dag_code: DagCodeTable;
+  backfill: BackfillTable;
   dag_run: DagRunTable;
   task_instance: TaskInstanceTable;
   task_instance_history: TaskInstanceHistoryTable;
@@ -517,6 +554,7 @@ export type NewDagVersionRow = Insertable<DagVersionTable>;
 export type DagCodeRow = Selectable<DagCodeTable>;
 
 export type DagRunRow = Selectable<DagRunTable>;
+export type BackfillRow = Selectable<BackfillTable>;
 export type NewDagRunRow = Insertable<DagRunTable>;
 export type DagRunUpdate = Updateable<DagRunTable>;
 

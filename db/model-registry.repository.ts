@@ -30,6 +30,7 @@ import {
   type MetricValues,
   type ValidationResult,
 } from '../engine/promotion.js';
+import { DEFAULT_ALIAS, aliasNameProblem, modelNameProblem } from '../engine/model-gate.js';
 
 /**
  * The model registry (MLflow's shape): registered models, integer versions, aliases moved by
@@ -37,9 +38,7 @@ import {
  * transaction; input is checked before it opens.
  */
 
-export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,249}$/;
-export const ALIAS_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,254}$/;
-export const DEFAULT_ALIAS = 'champion';
+export { MODEL_NAME, ALIAS_NAME, DEFAULT_ALIAS } from '../engine/model-gate.js';
 
 /** A version named by model and number, as `{"$model_version": {...}}` refs carry it. */
 export interface ModelVersionRef {
@@ -48,19 +47,14 @@ export interface ModelVersionRef {
 }
 
 export function checkModelName(name: string, field = 'model'): string {
-  if (typeof name !== 'string' || !MODEL_NAME.test(name)) {
-    throw new InvalidRecordFieldError(field, `expected a model name of 1..250 of A-Z a-z 0-9 _ . - (starting with a letter or digit), got ${JSON.stringify(name)}`);
-  }
+  const problem = modelNameProblem(name);
+  if (problem !== undefined) throw new InvalidRecordFieldError(field, problem);
   return name;
 }
 
 export function checkAliasName(alias: string, field = 'alias'): string {
-  if (typeof alias !== 'string' || !ALIAS_NAME.test(alias) || /^[vV][0-9]+$/.test(alias) || alias.toLowerCase() === 'latest') {
-    throw new InvalidRecordFieldError(
-      field,
-      `expected an alias such as champion or challenger (a letter or _ first; not "latest", not a version like v3), got ${JSON.stringify(alias)}`,
-    );
-  }
+  const problem = aliasNameProblem(alias);
+  if (problem !== undefined) throw new InvalidRecordFieldError(field, problem);
   return alias;
 }
 

@@ -7,6 +7,7 @@ import { compileCrossRunOptions } from './cross-run.js';
 import { durationField, positiveInt, stripUndefined, type Fail } from './compile-fields.js';
 import type { ContainerTaskOptions, DefaultArgs, ProcessTaskOptions, ResourceOptions, TaskDefaults } from './options.js';
 import { extractParams } from './params.js';
+import { compileModelGate } from './model-gate.js';
 import { compileSensor } from './sensors.js';
 import type { DeclaredGroup, DeclaredTask } from './task.js';
 import { TEMPLATE_FIELDS, type InputTemplate, type TaskSpec } from '../spec/dag-spec.js';
@@ -71,6 +72,7 @@ export function compileTask(
   }
   if (t.kind === 'container') spec.container = compileContainer(t.options as ContainerTaskOptions, f);
   if (t.kind === 'sensor') Object.assign(spec, compileSensor(t, fileloc, f));
+  if (t.kind === 'model_gate') Object.assign(spec, compileModelGate(t, f));
   Object.assign(spec, compileCrossRunOptions(o, f));
   if (t.options.params !== undefined) {
     const taskParams = extractParams(t.options.params, 'params', f);
@@ -102,6 +104,7 @@ const CONTROL_OPERATOR_NAMES: Record<NonNullable<DeclaredTask['control']>['type'
   branch: 'BranchTypeScriptOperator',
   short_circuit: 'ShortCircuitOperator',
   latest_only: 'LatestOnlyOperator',
+  model_gate: 'ModelGateOperator',
 };
 
 /** The DAG's defaults overridden by each enclosing group's defaultArgs, outermost first. */
@@ -116,6 +119,7 @@ const OPERATOR_NAMES: Record<DeclaredTask['kind'], string> = {
   container: 'ContainerOperator',
   empty: 'EmptyOperator',
   sensor: 'BaseSensorOperator',
+  model_gate: 'ModelGateOperator',
 };
 
 const QUANTITY = /^\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;

@@ -25,6 +25,41 @@ export interface TaskLogger {
   error(message: string): void;
 }
 
+/** A metric/param value as MLflow keeps params: a string (≤ 6000 characters), a finite number or a boolean. */
+export type ParamValue = string | number | boolean;
+
+/** The body of an artifact reference: content-addressed bytes in the worker's artifact store. */
+export interface ArtifactRefBody {
+  sha256: string;
+  /** `file:///...` or `s3://bucket/key`. */
+  uri: string;
+  name: string;
+  type: 'model' | 'dataset' | 'report' | 'other';
+  format?: string;
+  size: number;
+  /** On a registered model output: the version it became. */
+  model_version?: { model: string; version: number };
+}
+
+/** What travels in XCom between tasks for an artifact: `{"$artifact": {...}}`. */
+export interface ArtifactRef {
+  $artifact: ArtifactRefBody;
+}
+
+/** ctx.logArtifact's argument: a file (`path`) or `bytes`, and what it is. */
+export interface LogArtifactOptions {
+  /** Unique per try; names match [A-Za-z0-9_.-/]{1,250}. */
+  name: string;
+  path?: string;
+  bytes?: Uint8Array | string;
+  type: 'model' | 'dataset' | 'report' | 'other';
+  /** A short lower-case format name: onnx, csv, parquet, json, ... */
+  format?: string;
+  metadata?: { [key: string]: Json };
+  /** Registers a new version of this model when the try succeeds (type 'model' only). */
+  register?: { model: string; signature?: { inputs?: Json[]; outputs?: Json[] } };
+}
+
 export interface TaskContext {
   dagId: string;
   taskId: string;
@@ -35,6 +70,8 @@ export interface TaskContext {
   ds: string | null;
   dataIntervalStart: Date | null;
   dataIntervalEnd: Date | null;
+  /** Airflow 3's run_after: when the run was due (a scheduled run: its fire time; a manual run: when it was triggered). */
+  runAfter: Date | null;
   /** 1 on the first try, incremented by retries and clears. */
   tryNumber: number;
   /** -1 for unmapped tasks. */
@@ -53,4 +90,19 @@ export interface TaskContext {
   triggeringAssetEvents: Record<string, AssetEventInfo[]>;
   /** Airflow's outlet_events: the extra each outlet's event carries when this try succeeds. */
   outletEvents: OutletEventAccessors;
+  /**
+   * Records a metric of this try (MLflow's rules: name [A-Za-z0-9_.-/]{1,250}, a finite value,
+   * step an integer >= 0, default 0). Repeat a name with other steps for a curve.
+   */
+  logMetric(name: string, value: number, step?: number): void;
+  /** Records a param of this try (a later value of the same name replaces the earlier one). */
+  logParam(name: string, value: ParamValue): void;
+  logParams(params: Record<string, ParamValue>): void;
+  /**
+   * Puts a file or bytes into the artifact store (content-addressed: the same bytes are stored once)
+   * and records it as an output of this try; returns the reference to return for downstream tasks.
+   */
+  logArtifact(artifact: LogArtifactOptions): Promise<ArtifactRef>;
+  /** A local file holding an input artifact's bytes (fetched from the store, hash-checked). */
+  artifactPath(ref: ArtifactRef): Promise<string>;
 }

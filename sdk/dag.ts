@@ -15,6 +15,7 @@ import type {
 } from './options.js';
 import type { ControlSpec, Json } from '../spec/dag-spec.js';
 import { makeXComArg, type TaskRef, type XComArg } from './xcom-arg.js';
+import { modelGateBuilder, type ModelGateBuilder } from './model-gate.js';
 import { sensorBuilder, type SensorBuilder } from './sensors.js';
 import type { DeclaredGroup, DeclaredTask, ExpandArgs, ExpandKwargsArg, MappableTask, PartialArgs, Task, TaskFunction } from './task.js';
 
@@ -41,7 +42,7 @@ export type ChainNode = TaskRef | TaskGroup<unknown>;
 /** What a branch function returns: the direct downstream task id(s) to follow, or null for none. */
 export type BranchResult = string | readonly string[] | null | undefined | void;
 
-export interface DagBuilder extends SensorBuilder {
+export interface DagBuilder extends SensorBuilder, ModelGateBuilder {
   /** An in-process TypeScript task; runs in the worker. Its return value is the XCom. */
   task<I = void, O = void>(options: TaskOptions, fn: TaskFunction<I, O>): Task<I, Awaited<O>>;
   /** A local program run as a process (argv array; no shell unless asked). */
@@ -254,6 +255,7 @@ export function draftDag(definition: DagDefinition): DagDraft {
       container: <I, O>(options: ContainerTaskOptions) => declare<I, O>('container', options),
       empty: (options: TaskOptions) => declare<void, void>('empty', options),
       ...sensorBuilder(declare),
+      ...modelGateBuilder(declare),
       branch: <I>(options: TaskOptions, fn: TaskFunction<I, BranchResult | Promise<BranchResult>>) =>
         declare<I, Json>('function', options, fn as TaskFunction<unknown, unknown>, { type: 'branch' }),
       shortCircuit: <I, O>(options: ShortCircuitOptions, fn: TaskFunction<I, O>) =>

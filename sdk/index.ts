@@ -4,7 +4,7 @@
 export { dag, isDagDefinition } from './dag.js';
 export type { DagBuilder, DagDefinition } from './dag.js';
 export type { Task, TaskFunction, CallArgs } from './task.js';
-export type { TaskContext, TaskLogger } from './context.js';
+export type { ArtifactRef, ArtifactRefBody, LogArtifactOptions, ParamValue, TaskContext, TaskLogger } from './context.js';
 export type { DagOptions, TaskOptions, ProcessTaskOptions, ContainerTaskOptions, ResourceOptions, MountOptions, TaskDefaults, AssetLike } from './options.js';
 export type { XComArg, Bindable, TaskRef } from './xcom-arg.js';
 export type { Duration } from './duration.js';
@@ -31,3 +31,7 @@ export type { TimetableSpec, AssetConditionSpec } from '../spec/dag-spec.js';
 export { Asset, isAsset } from './asset.js';
 export type { AssetOptions, AssetWatcherDefinition } from './asset.js';
 export type { AssetWatcherSpec } from '../spec/asset-watcher.js';
+export type {
+  ModelGateOptions, ModelGateResult, ModelGateFailure, MetricThresholdOptions, ModelVersionRefJson, ArtifactRefJson, BaselineMetrics,
+} from './model-gate.js';
+export type { ModelGateSpec, ModelGateThresholdSpec } from '../spec/dag-spec.js';

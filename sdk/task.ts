@@ -85,7 +85,7 @@ export interface DeclaredGroup {
 export interface DeclaredTask {
   /** The full task id (group prefixes applied). */
   taskId: string;
-  kind: 'function' | 'process' | 'container' | 'empty' | 'sensor';
+  kind: 'function' | 'process' | 'container' | 'empty' | 'sensor' | 'model_gate';
   options: TaskOptions | ProcessTaskOptions | ContainerTaskOptions;
   fn?: TaskFunction<unknown, unknown>;
   /** The bound input, with XComArgs still in it; undefined until the task is called. */
@@ -99,7 +99,7 @@ export interface DeclaredTask {
   setup: boolean;
   /** Set by asTeardown(). */
   teardown: { setups: TaskRef[]; onFailureFailDagrun: boolean } | null;
-  /** Branch, short-circuit and latest-only tasks. */
+  /** Branch, short-circuit, latest-only and model-gate tasks. */
   control?: ControlSpec;
   /** Set by partial().expand() / expandKwargs(): the fixed arguments and the mapped ones. */
   mapping?: { partial: unknown; expand?: Record<string, unknown>; expandKwargs?: unknown };

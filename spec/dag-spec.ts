@@ -94,7 +94,7 @@ export interface ContainerOperatorSpec {
   };
 }
 
-export type TaskKind = 'function' | 'process' | 'container' | 'empty' | 'sensor';
+export type TaskKind = 'function' | 'process' | 'container' | 'empty' | 'sensor' | 'model_gate';
 
 export interface TaskSpec {
   task_id: string;
@@ -132,6 +132,8 @@ export interface TaskSpec {
   template_fields?: string[];
   /** A sensor's mode, timing and check (kind 'sensor'; sdk/sensors.ts). */
   sensor?: SensorSpec;
+  /** A champion/challenger gate (kind 'model_gate'; sdk/model-gate.ts, activities/model-gate.ts). */
+  model_gate?: ModelGateSpec;
   /** The declared priority_weight where weight_rule made the effective one differ (engine/priority.ts). */
   declared_priority_weight?: number;
   /** Airflow's depends_on_past (absent: false). */
@@ -195,7 +197,13 @@ export type CallbackFlags<K extends string> = Partial<Record<K, true>>;
 export type ControlSpec =
   | { type: 'branch'; groups?: Record<string, string[]> }
   | { type: 'short_circuit'; ignore_downstream_trigger_rules: boolean }
-  | { type: 'latest_only' };
+  | { type: 'latest_only' }
+  /**
+   * A model gate: unless its result says the candidate was promoted, the downstream tasks (all of
+   * them, or the direct ones when trigger rules are to decide the rest) are skipped with the
+   * evaluation's failures as the reason (engine/model-gate.ts gateVerdict).
+   */
+  | { type: 'model_gate'; ignore_downstream_trigger_rules: boolean };
 
 /**
  * Which fields of a task kind may be templated (Airflow's template_fields) and which are by
@@ -208,6 +216,7 @@ export const TEMPLATE_FIELDS: Record<TaskKind, { allowed: readonly string[]; def
   empty: { allowed: [], default: [] },
   // A process sensor's argv/env/cwd render like a process task's, a file sensor's filepath like FileSensor's.
   sensor: { allowed: ['input', 'argv', 'env', 'cwd', 'filepath'], default: ['argv', 'env', 'cwd', 'filepath'] },
+  model_gate: { allowed: [], default: [] },
 };
 
 export interface DagSpec {
@@ -394,3 +403,32 @@ export interface SensorSpec {
   check: SensorCheckSpec;
 }
 
+
+
+// Model gates (sdk/model-gate.ts authors them; activities/model-gate.ts runs them).
+
+/** One metric's rule, MLflow's MetricThreshold field names. */
+export interface ModelGateThresholdSpec {
+  threshold?: number;
+  min_absolute_change?: number;
+  /** A fraction of the champion's value, 0..1. */
+  min_relative_change?: number;
+  greater_is_better: boolean;
+}
+
+/**
+ * `TaskSpec.model_gate`. The task's input holds `candidate` (a `$model_version` or `$artifact`
+ * ref), and optionally `metrics` (the candidate's evaluation) and `baseline` (the champion's on
+ * the same data: `{version, metrics}`).
+ */
+export interface ModelGateSpec {
+  /** The registered model. */
+  model: string;
+  thresholds: Record<string, ModelGateThresholdSpec>;
+  /** The alias a passing candidate takes (CAS): 'champion' by default. */
+  promote_to: string;
+  /** The alias a failing candidate takes; null: none. */
+  otherwise_alias: string | null;
+  /** Where the candidate's metrics come from: the task input's `metrics`, or the version's recorded metrics. */
+  metrics_from: 'input' | 'candidate_version';
+}

@@ -3,7 +3,9 @@
  * embedded stack (`temporal` dev server + PGlite under .updraft/).
  */
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { DEFAULT_RUN_OPTIONS, type RunOptions } from '../workflows/types.js';
+import { parseArtifactStoreLocation, type ArtifactStoreLocation } from '../artifacts/index.js';
 
 export interface UpdraftConfig {
   /** Project home for embedded state (PGlite, Temporal SQLite, logs). */
@@ -17,6 +19,10 @@ export interface UpdraftConfig {
   dagDirListIntervalSeconds: number;
   /** ... and refreshes at once on file-system events in the folder (UPDRAFT_DAGS_FOLDER_WATCH). */
   dagsFolderWatch: boolean;
+  /** A new DAG without isPausedUponCreation starts paused (UPDRAFT_DAGS_ARE_PAUSED_AT_CREATION; Airflow's default is true, Updraft's false). */
+  dagsArePausedAtCreation: boolean;
+  /** Run the worker's scheduler: one Temporal Schedule per scheduled DAG (UPDRAFT_SCHEDULER). */
+  scheduler: boolean;
   logsFolder: string;
   /** Postgres URL; unset means PGlite under home. */
   databaseUrl: string | null;
@@ -35,6 +41,7 @@ export interface UpdraftConfig {
   run: RunOptions;
   containers: ContainerConfig;
   assets: AssetRunConfig;
+  ml: MlConfig;
 }
 
 /** Data-aware runs and asset watchers in the worker; see docs/assets.md. */
@@ -47,6 +54,22 @@ export interface AssetRunConfig {
   pollIntervalMs: number | null;
   /** A claimed run not started after this long is started by any worker (UPDRAFT_ASSET_REDRIVE_AFTER_SECONDS). */
   redriveAfterSeconds: number;
+}
+
+/** Step outputs and the ML record; see docs/step-outputs.md and docs/lineage.md. */
+export interface MlConfig {
+  /** UPDRAFT_ARTIFACT_STORE: a local folder (default <home>/artifacts) or s3://bucket/prefix. */
+  artifactStore: ArtifactStoreLocation;
+  /** UPDRAFT_S3_ENDPOINT: an S3-compatible endpoint; null: AWS. */
+  s3Endpoint: string | null;
+  /** AWS_REGION (or AWS_DEFAULT_REGION), default us-east-1. */
+  s3Region: string;
+  /** UPDRAFT_OPENLINEAGE_FILE: append OpenLineage events to this JSONL file; null: none. */
+  openLineageFile: string | null;
+  /** UPDRAFT_OPENLINEAGE_URL: POST OpenLineage events to <url>/api/v1/lineage; null: none. */
+  openLineageUrl: string | null;
+  /** UPDRAFT_OPENLINEAGE_NAMESPACE, default updraft. */
+  openLineageNamespace: string;
 }
 
 /** Where container tasks run; see docs/containers.md and docs/kubernetes.md. */
@@ -88,6 +111,40 @@ function runtimeEnv(env: NodeJS.ProcessEnv): 'docker' | 'kubernetes' {
   return raw;
 }
 
+function mlConfig(env: NodeJS.ProcessEnv, home: string, cwd: string): MlConfig {
+  let artifactStore: ArtifactStoreLocation;
+  try {
+    artifactStore = parseArtifactStoreLocation(env.UPDRAFT_ARTIFACT_STORE, home, cwd);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const s3Endpoint = env.UPDRAFT_S3_ENDPOINT || null;
+  if (s3Endpoint !== null && !/^https?:\/\/[^/]+/.test(s3Endpoint)) throw new ConfigError(`UPDRAFT_S3_ENDPOINT must be http(s)://host[:port], got "${s3Endpoint}"`);
+  const openLineageUrl = env.UPDRAFT_OPENLINEAGE_URL || null;
+  if (openLineageUrl !== null && !/^https?:\/\/[^/]+/.test(openLineageUrl)) {
+    throw new ConfigError(`UPDRAFT_OPENLINEAGE_URL must be http(s)://host[:port][/path], got "${openLineageUrl}"`);
+  }
+  return {
+    artifactStore,
+    s3Endpoint,
+    s3Region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+    openLineageFile: env.UPDRAFT_OPENLINEAGE_FILE ? path.resolve(cwd, env.UPDRAFT_OPENLINEAGE_FILE) : null,
+    openLineageUrl,
+    openLineageNamespace: env.UPDRAFT_OPENLINEAGE_NAMESPACE || 'updraft',
+  };
+}
+
+/** What a step that talks to the store itself needs (a Kubernetes pod): where it is, never credentials. */
+export function artifactStoreEnv(ml: MlConfig): Record<string, string> {
+  const loc = ml.artifactStore;
+  if (loc.kind === 'local') return { UPDRAFT_ARTIFACT_STORE: pathToFileURL(loc.root).href };
+  return {
+    UPDRAFT_ARTIFACT_STORE: `s3://${loc.bucket}${loc.prefix === '' ? '' : `/${loc.prefix}`}`,
+    AWS_REGION: ml.s3Region,
+    ...(ml.s3Endpoint === null ? {} : { UPDRAFT_S3_ENDPOINT: ml.s3Endpoint }),
+  };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): UpdraftConfig {
   const home = path.resolve(cwd, env.UPDRAFT_HOME ?? '.updraft');
   const taskQueue = env.UPDRAFT_TASK_QUEUE || DEFAULT_RUN_OPTIONS.taskQueue;
@@ -99,6 +156,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     minFileProcessIntervalSeconds: intEnv(env, 'UPDRAFT_MIN_FILE_PROCESS_INTERVAL', 30),
     dagDirListIntervalSeconds: intEnv(env, 'UPDRAFT_DAG_DIR_LIST_INTERVAL', 300),
     dagsFolderWatch: boolEnv(env, 'UPDRAFT_DAGS_FOLDER_WATCH', true),
+    dagsArePausedAtCreation: boolEnv(env, 'UPDRAFT_DAGS_ARE_PAUSED_AT_CREATION', false),
+    scheduler: boolEnv(env, 'UPDRAFT_SCHEDULER', true),
     logsFolder: path.resolve(cwd, env.UPDRAFT_LOGS_FOLDER ?? path.join(home, 'logs')),
     databaseUrl: env.DATABASE_URL || null,
     pglitePath: path.join(home, 'pglite'),
@@ -127,5 +186,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       pollIntervalMs: env.UPDRAFT_ASSET_POLL_INTERVAL_MS ? intEnv(env, 'UPDRAFT_ASSET_POLL_INTERVAL_MS', 0) : null,
       redriveAfterSeconds: intEnv(env, 'UPDRAFT_ASSET_REDRIVE_AFTER_SECONDS', 30),
     },
+    ml: mlConfig(env, home, cwd),
   };
 }

@@ -27,8 +27,10 @@ export interface DagProcessorOptions {
   /** Refresh on file-system events (UPDRAFT_DAGS_FOLDER_WATCH). */
   watch: boolean;
   log?: (line: string) => void;
-  /** After each sync of a change (the asset watchers follow the bag); an error is logged like a failed refresh. */
-  onSynced?: (result: SyncResult) => Promise<void>;
+  /** Called after each sync that changed something (the scheduler syncs the DAGs' schedules). */
+  onSynced?: (result: SyncResult) => Promise<unknown>;
+  /** New DAGs start paused (UPDRAFT_DAGS_ARE_PAUSED_AT_CREATION). */
+  pausedAtCreation?: boolean;
 }
 
 /** Events closer than this are one refresh (an editor writes a file in several steps). */
@@ -66,13 +68,15 @@ export class DagProcessor {
     try {
       const changes = await this.opts.bag.refresh(opts);
       if (changes.changed.length === 0 && changes.removed.length === 0) return null;
-      const result = await syncDagBag(this.opts.db, this.opts.bag, new Set(changes.changed));
+      const result = await syncDagBag(this.opts.db, this.opts.bag, new Set(changes.changed), { pausedAtCreation: this.opts.pausedAtCreation });
       for (const v of result.newVersions) log(`DAG processor: ${v.filename}: DAG "${v.dagId}" version ${v.versionNumber}`);
       for (const f of changes.removed) log(`DAG processor: ${f} removed`);
       const broken = this.opts.bag.importErrors.filter((e) => changes.changed.includes(e.filename));
       for (const e of broken) log(`DAG processor: ${e.filename} failed to load (updraft dags list-import-errors): ${e.stacktrace.split('\n')[0]}`);
       if (result.deactivated > 0) log(`DAG processor: ${result.deactivated} DAG(s) no longer in the folder marked inactive`);
-      await this.opts.onSynced?.(result);
+      if (this.opts.onSynced) {
+        await this.opts.onSynced(result).catch((err: Error) => log(`DAG processor: after the sync: ${err.message}`));
+      }
       return result;
     } catch (err) {
       log(`DAG processor: refreshing ${this.opts.bag.folder} failed, trying again later: ${(err as Error).message}`);

@@ -29,11 +29,11 @@ export interface SyncResult {
  * `only`: the files whose DAGs to store again (a refresh's changed files); the others already have
  * their versions. Active flags and import errors always follow the whole bag.
  */
-export async function syncDagBag(db: Kysely<Database>, bag: DagBag, only?: ReadonlySet<string>): Promise<SyncResult> {
+export async function syncDagBag(db: Kysely<Database>, bag: DagBag, only?: ReadonlySet<string>, opts: SyncOptions = {}): Promise<SyncResult> {
   const newVersions: SyncResult['newVersions'] = [];
   for (const dag of bag.dags.values()) {
     if (only && !only.has(dag.filename) && dag.versionId !== undefined) continue;
-    const version = await storeDag(db, dag);
+    const version = await storeDag(db, dag, opts.pausedAtCreation ?? false);
     if (version.created) newVersions.push({ dagId: dag.spec.dag_id, versionNumber: version.version_number, filename: dag.filename });
   }
   const deactivated = await markDagsInactiveExcept(db, [...bag.dags.keys()]);
@@ -43,9 +43,17 @@ export async function syncDagBag(db: Kysely<Database>, bag: DagBag, only?: Reado
   return { dags: bag.dags.size, importErrors: bag.importErrors.length, newVersions, deactivated, assets: assets.assets, assetConflicts: assets.conflicts };
 }
 
-async function storeDag(db: Kysely<Database>, dag: LoadedDag): Promise<{ created: boolean; version_number: number }> {
+export interface SyncOptions {
+  /** Airflow's [core] dags_are_paused_at_creation: a new DAG without is_paused_upon_creation starts paused. */
+  pausedAtCreation?: boolean;
+}
+
+async function storeDag(db: Kysely<Database>, dag: LoadedDag, pausedAtCreation: boolean): Promise<{ created: boolean; version_number: number }> {
   const s = dag.spec;
-  await upsertDag(db, { dag_id: s.dag_id, fileloc: dag.filename, owners: s.owner, description: s.description, tags: s.tags, schedule: s.schedule });
+  await upsertDag(db, {
+    dag_id: s.dag_id, fileloc: dag.filename, owners: s.owner, description: s.description, tags: s.tags, schedule: s.schedule,
+    max_active_runs: s.max_active_runs, is_paused_upon_creation: s.is_paused_upon_creation ?? pausedAtCreation,
+  });
   const version = await upsertDagVersion(db, s.dag_id, s.hash, s, { code_hash: dag.code.hash, fileloc: dag.filename, bundle: dag.code.bundle });
   dag.versionId = version.id;
   return version;

@@ -10,10 +10,13 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { openDatabase, type DatabaseHandle } from '../db/connect.js';
 import { migrateToLatest } from '../db/migrate.js';
 import type { Executor } from '../activities/executors/types.js';
-import type { UpdraftConfig } from './config.js';
+import { artifactStoreEnv, type UpdraftConfig } from './config.js';
+import { artifactStoreFromEnv } from '../artifacts/index.js';
+import { openLineageFromEnv } from '../activities/lineage/openlineage-transport.js';
 import { DagBag } from './dag-bag.js';
 import { createVersionedFunctionResolver } from './dag-functions.js';
 import { DagProcessor } from './dag-processor.js';
+import { Scheduler } from './scheduler.js';
 import { syncDagBag, type SyncResult } from './dag-sync.js';
 import { GpuAllocator } from '../activities/gpu-allocator.js';
 import { gpuTaskQueue } from '../engine/queues.js';
@@ -61,6 +64,8 @@ export interface Stack {
   sync: SyncResult;
   /** Re-parses the folder as it changes (null: no worker, or turned off). */
   dagProcessor: DagProcessor | null;
+  /** Keeps one Temporal Schedule per scheduled DAG (null: no worker, or UPDRAFT_SCHEDULER off). */
+  scheduler: Scheduler | null;
   temporalAddress: string;
   uiUrl: string | null;
   devServer: DevServer | null;
@@ -129,7 +134,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
     const importTimeoutMs = config.dagbagImportTimeoutSeconds * 1000;
     const bag = await DagBag.load(config.dagsFolder, { importTimeoutMs });
-    const sync = await syncDagBag(database.db, bag);
+    const sync = await syncDagBag(database.db, bag, undefined, { pausedAtCreation: config.dagsArePausedAtCreation });
     const functions = createVersionedFunctionResolver({ db: database.db, bag, importTimeoutMs });
     log(`DAGs: ${sync.dags} loaded from ${config.dagsFolder}${sync.importErrors ? `, ${sync.importErrors} import error(s) (updraft dags list-import-errors)` : ''}`);
     for (const conflict of sync.assetConflicts) log(conflict);
@@ -158,6 +163,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
     let worker: Worker | null = null;
     let dagProcessor: DagProcessor | null = null;
+    let scheduler: Scheduler | null = null;
     let assets: AssetServices | null = null;
     // Outlet events recorded by this worker's tasks wake its asset-run service (bound once it starts).
     let assetNudge = (): void => undefined;
@@ -165,9 +171,26 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     if (opts.worker !== false) {
       const nativeConnection = await NativeConnection.connect({ address });
       cleanups.push(() => nativeConnection.close());
+      // Step outputs go to the artifact store; the ML record and OpenLineage follow each try.
+      const storeEnv = artifactStoreEnv(config.ml);
+      const ml = {
+        artifactStore: artifactStoreFromEnv({ ...process.env, ...storeEnv }, { home: config.home }),
+        artifactStoreEnv: storeEnv,
+        openLineage: openLineageFromEnv({
+          ...process.env,
+          UPDRAFT_OPENLINEAGE_FILE: config.ml.openLineageFile ?? '',
+          UPDRAFT_OPENLINEAGE_URL: config.ml.openLineageUrl ?? '',
+          UPDRAFT_OPENLINEAGE_NAMESPACE: config.ml.openLineageNamespace,
+        }, (m) => log(`openlineage: ${m}`)),
+      };
+      log(`artifact store: ${storeEnv['UPDRAFT_ARTIFACT_STORE']}${ml.openLineage ? `; OpenLineage to ${ml.openLineage.transports.map((t) => t.name).join(', ')}` : ''}`);
+      // The tick activity is registered even with the scheduler off, so a schedule made by another
+      // worker of this deployment still fires.
+      const tickScheduler = new Scheduler({ db: database.db, client, runOptions: config.run, logsFolder: config.logsFolder, log });
       worker = await createUpdraftWorker({
         connection: nativeConnection, namespace: config.namespace, taskQueue: config.taskQueue,
-        db: database.db, functions, logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, onAssetEvents,
+        db: database.db, functions, logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, ...ml, onAssetEvents,
+        extraActivities: tickScheduler.activities(),
       });
       // A GPU worker also serves the GPU queue(s), one try per device set, exclusive devices.
       const inventory = opts.gpu ?? detectGpus();
@@ -177,7 +200,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         for (const queue of queues) {
           const gpuWorker = await createUpdraftWorker({
             connection: nativeConnection, namespace: config.namespace, taskQueue: queue, db: database.db, functions,
-            logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, gpu: allocator, onAssetEvents,
+            logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, gpu: allocator, ...ml, onAssetEvents,
           });
           const gpuRunning = gpuWorker.run().catch((err: Error) => log(`GPU worker (${queue}) stopped with an error: ${err.message}`));
           cleanups.push(async () => {
@@ -197,6 +220,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         await running.catch(() => undefined);
       });
       log(`worker: polling task queue "${config.taskQueue}"`);
+      if (config.scheduler) {
+        scheduler = tickScheduler;
+        cleanups.push(() => tickScheduler.stop());
+        await tickScheduler.syncAll();
+        tickScheduler.start(config.dagDirListIntervalSeconds * 1000);
+        log('scheduler: one Temporal Schedule per scheduled DAG (updraft-schedule-<dag_id>)');
+      }
       if (opts.assets !== false) {
         const listen = database.kind === 'postgres' && config.databaseUrl !== null && opts.databaseNotifications !== false;
         const started = await startAssetServices({
@@ -208,19 +238,23 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         cleanups.push(() => started.stop());
       }
       if (opts.dagProcessor !== false) {
+        // After each sync: the scheduler syncs the DAGs' Temporal Schedules, and the asset watchers
+        // follow the folder (a DAG that adds, changes or drops one); neither waits on the other.
+        const afterSync: Array<(result: SyncResult) => Promise<unknown>> = [];
+        if (scheduler) afterSync.push(() => tickScheduler.syncAll());
         const services = assets;
+        if (services) {
+          afterSync.push(async (result) => {
+            for (const conflict of result.assetConflicts) log(conflict);
+            await services.updateDags(bagSpecs(bag));
+          });
+        }
         const processor = new DagProcessor({
-          db: database.db, bag, log,
+          db: database.db, bag, log, pausedAtCreation: config.dagsArePausedAtCreation,
+          ...(afterSync.length > 0 ? { onSynced: (result: SyncResult) => allSettled(afterSync.map((step) => step(result))) } : {}),
           fileProcessIntervalMs: config.minFileProcessIntervalSeconds * 1000,
           dirListIntervalMs: config.dagDirListIntervalSeconds * 1000,
           watch: config.dagsFolderWatch,
-          // Asset watchers follow the folder: a DAG that adds, changes or drops one.
-          ...(services ? {
-            onSynced: async (result: SyncResult) => {
-              for (const conflict of result.assetConflicts) log(conflict);
-              await services.updateDags(bagSpecs(bag));
-            },
-          } : {}),
         });
         processor.start();
         cleanups.push(() => processor.stop());
@@ -228,7 +262,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       }
     }
     return {
-      config, database, client, bag, sync, dagProcessor, temporalAddress: address,
+      config, database, client, bag, sync, dagProcessor, scheduler, temporalAddress: address,
       uiUrl: devServer?.uiUrl ?? null, devServer, worker, assets, stop,
     };
   } catch (err) {
@@ -239,4 +273,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
 function bagSpecs(bag: DagBag): DagSpec[] {
   return [...bag.dags.values()].map((d) => d.spec);
+}
+
+/** Waits for every step; then throws the failures' messages together, if any. */
+async function allSettled(steps: ReadonlyArray<Promise<unknown>>): Promise<void> {
+  const failed = (await Promise.allSettled(steps)).flatMap((r) => (r.status === 'rejected' ? [r.reason instanceof Error ? r.reason.message : String(r.reason)] : []));
+  if (failed.length > 0) throw new Error(failed.join('; '));
 }

@@ -14,10 +14,13 @@ import { createDockerExecutor } from '../activities/executors/docker.js';
 import { createKubernetesExecutor } from '../activities/executors/kubernetes.js';
 import { createProcessExecutor } from '../activities/executors/process.js';
 import { createSensorExecutor } from '../activities/sensors/sensor-executor.js';
+import { createModelGateExecutor } from '../activities/model-gate.js';
 import type { GpuAllocator } from '../activities/gpu-allocator.js';
 import { TaskExecutionError, type Executor } from '../activities/executors/types.js';
 import type { Database } from '../db/database.js';
 import type { ContainerConfig } from './config.js';
+import type { ArtifactStore } from '../artifacts/index.js';
+import type { OpenLineageEmitter } from '../activities/lineage/openlineage-transport.js';
 
 let bundlePromise: Promise<WorkflowBundleWithSourceMap> | undefined;
 
@@ -53,6 +56,14 @@ export interface UpdraftWorkerOptions {
   gpu?: GpuAllocator;
   /** Called after a task's outlets recorded asset events (wakes the asset-run service). */
   onAssetEvents?: () => void;
+  /** Step outputs and the ML record (docs/step-outputs.md); absent: step output files are ignored. */
+  artifactStore?: ArtifactStore | null;
+  /** Where Kubernetes steps find the store (worker/config.ts artifactStoreEnv). */
+  artifactStoreEnv?: Record<string, string>;
+  /** OpenLineage events for DAG runs and task tries; absent or null: none. */
+  openLineage?: OpenLineageEmitter | null;
+  /** Activities beyond the DAG run's (the scheduler's tick, which needs a Temporal client). */
+  extraActivities?: object;
 }
 
 /** Container tasks go to Docker or Kubernetes by their `runtime` (default from configuration). */
@@ -85,6 +96,7 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     process: processExecutor,
     empty: emptyExecutor,
     sensor: createSensorExecutor({ db: opts.db, functionExecutor: inProcess, processExecutor }),
+    model_gate: createModelGateExecutor({ db: opts.db }),
     ...(opts.containers ? { container: createContainerExecutor(opts.containers) } : {}),
     ...Object.fromEntries(Object.entries(opts.executors ?? {}).filter((e): e is [string, Executor] => e[1] !== undefined)),
   };
@@ -95,6 +107,9 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     hostname: opts.hostname ?? os.hostname(),
     heartbeatIntervalMs: opts.heartbeatIntervalMs,
     ...(opts.onAssetEvents ? { onAssetEvents: opts.onAssetEvents } : {}),
+    artifactStore: opts.artifactStore ?? null,
+    ...(opts.artifactStoreEnv ? { artifactStoreEnv: opts.artifactStoreEnv } : {}),
+    openLineage: opts.openLineage ?? null,
     ...(opts.gpu ? { allocateGpus: gpuAllocation(opts.gpu) } : {}),
     executorFor: (req) => {
       const executor = executors[req.task.kind];
@@ -109,7 +124,7 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     workflowBundle: await workflowBundle(),
-    activities,
+    activities: { ...activities, ...opts.extraActivities },
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? (opts.gpu ? Math.max(1, opts.gpu.devices.length) : 200),
     maxConcurrentLocalActivityExecutions: 50,
     // Give running tries a moment to notice shutdown; containers are left to be re-attached.

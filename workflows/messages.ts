@@ -2,7 +2,7 @@
  * Messages a DAG-run workflow accepts. Kept apart from the interpreter so clients import only the
  * definitions (plain names), not the workflow code.
  */
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ActionResult, OperatorAction } from '../engine/operator-actions.js';
 import type { TaskStatesView } from './types.js';
 
@@ -20,3 +20,9 @@ export const RUN_FINISHING = 'the run is finishing';
  * workflow's own record: the Temporal UI's Queries tab, `temporal workflow query --name taskStates`.
  */
 export const taskStatesQuery = defineQuery<TaskStatesView>('taskStates');
+
+/**
+ * A queued run may be able to start now (a run of its DAG finished, the DAG was unpaused): it asks
+ * for admission again at once instead of at its next periodic check.
+ */
+export const admissionWakeSignal = defineSignal('admissionWake');

@@ -41,6 +41,8 @@ export interface DagRunInput {
   logicalDate: string | null;
   dataIntervalStart: string | null;
   dataIntervalEnd: string | null;
+  /** Airflow 3's run_after (absent in runs started before it was passed: the logical date stands in). */
+  runAfter?: string | null;
   conf: Record<string, Json>;
   options: RunOptions;
   /** Set by continue-as-new. */
@@ -191,6 +193,7 @@ export interface RunTaskRequest {
   logicalDate: string | null;
   dataIntervalStart: string | null;
   dataIntervalEnd: string | null;
+  runAfter?: string | null;
   conf: Record<string, Json>;
   params: Record<string, Json>;
   xcomInlineLimitBytes: number;
@@ -273,4 +276,31 @@ export interface ReadXComRequest {
   runId: string;
   taskId: string;
   key: string;
+}
+
+/** May this queued run start (max_active_runs, pause)? See db/run-admission.repository.ts. */
+export interface AdmitRunRequest {
+  dagId: string;
+  runId: string;
+}
+
+export type AdmitRunResult = { admitted: true } | { admitted: false; reason: string };
+
+/** The Schedule's action: create the DAG's scheduled runs that are due (workflows/schedule-tick.ts). */
+export const SCHEDULE_TICK_WORKFLOW = 'scheduleTick';
+
+export interface ScheduleTickInput {
+  dagId: string;
+}
+
+export interface ScheduleTickResult {
+  /** Run ids created by this tick (runs a duplicate fire already made are not repeated). */
+  created: string[];
+  /** Why nothing was created, when nothing was (paused, not due yet, ...). */
+  note?: string;
+}
+
+/** The activity behind a schedule tick; the worker (composition root) provides it with a Temporal client. */
+export interface ScheduleActivities {
+  createScheduledRuns(input: ScheduleTickInput): Promise<ScheduleTickResult>;
 }

@@ -12,6 +12,10 @@ import type { ExecutionRequest } from './types.js';
 export const IO_MOUNT = '/updraft';
 export const INPUT_FILE = `${IO_MOUNT}/input.json`;
 export const RETURN_FILE = `${IO_MOUNT}/xcom/return.json`;
+/** The step's output folder (return.json, metrics.jsonl, params.json, artifacts.json). */
+export const OUTPUT_DIR = `${IO_MOUNT}/xcom`;
+/** Input artifacts, read-only: `/updraft/artifacts/<sha256>`. */
+export const ARTIFACTS_MOUNT = `${IO_MOUNT}/artifacts`;
 /** Inputs larger than this are passed through the file only: env vars count against ARG_MAX. */
 export const MAX_INPUT_ENV_BYTES = 32 * 1024;
 /** Docker refuses memory limits below 6 MiB. */
@@ -33,6 +37,8 @@ export interface CreateOptionsSettings {
   ioHostDir: string;
   /** Network mode when the task names none; default 'none' (the test daemon has no bridge). */
   defaultNetworkMode?: string;
+  /** Host folder of the try's input artifacts, mounted read-only at /updraft/artifacts; null/absent: none. */
+  artifactsHostDir?: string | null;
 }
 
 export function containerSpecOf(request: ExecutionRequest): ContainerOperatorSpec {
@@ -61,14 +67,16 @@ export function buildEnv(request: ExecutionRequest, spec: ContainerOperatorSpec)
   else env.delete('UPDRAFT_INPUT');
   env.set('UPDRAFT_INPUT_FILE', INPUT_FILE);
   env.set('UPDRAFT_RETURN_FILE', RETURN_FILE);
+  env.set('UPDRAFT_OUTPUT_DIR', OUTPUT_DIR);
   // GPU exclusivity must not depend on the image: CUDA images set NVIDIA_VISIBLE_DEVICES=all, which
   // the NVIDIA runtime honours. Pin it to the allocated devices, or to none.
   env.set('NVIDIA_VISIBLE_DEVICES', request.spec.resources.gpu > 0 ? request.gpuDevices.join(',') : 'void');
   return [...env].map(([k, v]) => `${k}=${v}`);
 }
 
-function binds(request: ExecutionRequest, spec: ContainerOperatorSpec, ioHostDir: string): string[] {
+function binds(request: ExecutionRequest, spec: ContainerOperatorSpec, ioHostDir: string, artifactsHostDir: string | null): string[] {
   const result = [`${ioHostDir}:${IO_MOUNT}`];
+  if (artifactsHostDir !== null) result.push(`${artifactsHostDir}:${ARTIFACTS_MOUNT}:ro`);
   spec.mounts.forEach((mount, i) => {
     const field = `tasks.${request.spec.task_id}.container.mounts[${i}]`;
     if (mount.source.startsWith('pvc:')) {
@@ -130,7 +138,7 @@ export function buildCreateOptions(request: ExecutionRequest, settings: CreateOp
     Tty: false,
     OpenStdin: false,
     HostConfig: {
-      Binds: binds(request, spec, settings.ioHostDir),
+      Binds: binds(request, spec, settings.ioHostDir, settings.artifactsHostDir ?? null),
       NetworkMode: spec.network_mode ?? settings.defaultNetworkMode ?? 'none',
       // The executor removes the container itself, after it has read the logs and the XCom.
       AutoRemove: false,

@@ -19,6 +19,7 @@ import Dockerode from 'dockerode';
 import type { ContainerOperatorSpec, Json } from '../../spec/dag-spec.js';
 import {
   DockerSpecError,
+  ARTIFACTS_MOUNT,
   IO_MOUNT,
   RETURN_FILE,
   buildCreateOptions,
@@ -134,10 +135,10 @@ async function execute(settings: ResolvedSettings, request: ExecutionRequest): P
     if (request.signal.aborted) throw cancelled(name, []);
     await ensureImage(settings.docker, spec, request);
     // A fresh directory per created container: a racing attempt's container keeps its own.
-    const ioDir = await createIoDir(settings.ioRoot, name, request.input);
+    const { dir: ioDir, input, artifactsDir } = await createIoDir(settings.ioRoot, name, request);
     let container: Dockerode.Container;
     try {
-      container = await settings.docker.createContainer(buildCreateOptions(request, settingsFor(ioDir)));
+      container = await settings.docker.createContainer(buildCreateOptions({ ...request, input }, { ...settingsFor(ioDir), artifactsHostDir: artifactsDir }));
     } catch (err) {
       await rm(ioDir, { recursive: true, force: true });
       // 409: a container with this name appeared since we looked (a racing attempt); use it.
@@ -217,15 +218,34 @@ async function imagePresent(docker: Dockerode, image: string): Promise<boolean> 
   }
 }
 
-async function createIoDir(ioRoot: string, name: string, input: Json | undefined): Promise<string> {
+/**
+ * The try's /updraft on the host: input.json, xcom/ (the output folder) and, when the input names
+ * artifacts, artifacts/ (mounted read-only at /updraft/artifacts; the refs the step sees get `path`).
+ */
+async function createIoDir(ioRoot: string, name: string, request: ExecutionRequest): Promise<{ dir: string; input: Json | undefined; artifactsDir: string | null }> {
   await mkdir(ioRoot, { recursive: true });
   const dir = await mkdtemp(join(ioRoot, `${name}.`));
-  await mkdir(join(dir, 'xcom'));
-  // The step may run as any user: it must be able to read its input and write its return value.
-  await chmod(dir, 0o755);
-  await chmod(join(dir, 'xcom'), 0o777);
-  await writeFile(join(dir, 'input.json'), inputJson(input), { mode: 0o644 });
-  return dir;
+  try {
+    await mkdir(join(dir, 'xcom'));
+    // The step may run as any user: it must be able to read its input and write its return value.
+    await chmod(dir, 0o755);
+    await chmod(join(dir, 'xcom'), 0o777);
+    let input = request.input;
+    let artifactsDir: string | null = null;
+    if (request.stepIO) {
+      const hostDir = join(dir, 'artifacts');
+      input = await request.stepIO.materialize(request.input, hostDir, ARTIFACTS_MOUNT);
+      if (input !== request.input) {
+        artifactsDir = hostDir;
+        await chmod(hostDir, 0o755);
+      }
+    }
+    await writeFile(join(dir, 'input.json'), inputJson(input), { mode: 0o644 });
+    return { dir, input, artifactsDir };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 async function run(settings: ResolvedSettings, attempt: Attempt): Promise<ExecutionResult> {
@@ -342,10 +362,20 @@ async function awaitOutcome(
   } catch (err) {
     returnError = (err as Error).message;
   }
+  const exitCode = final.State.ExitCode;
+  // The output folder is read before the directory goes (a failed exit is reported below, first).
+  let collected: Awaited<ReturnType<NonNullable<ExecutionRequest['stepIO']>['collectFolder']>> | null = null;
+  let collectError: unknown = null;
+  if (request.stepIO && returnError === null && exitCode === 0 && !final.State.OOMKilled) {
+    try {
+      collected = await request.stepIO.collectFolder(join(attempt.ioDir, 'xcom'), returnValue);
+    } catch (err) {
+      collectError = err;
+    }
+  }
   await removeQuietly(container);
   await rm(attempt.ioDir, { recursive: true, force: true });
 
-  const exitCode = final.State.ExitCode;
   const lastLines = request.log.tail(LAST_LINES);
   if (final.State.OOMKilled) {
     const limit = request.spec.resources.memory;
@@ -364,6 +394,8 @@ async function awaitOutcome(
   });
   if (failure) throw failure;
   if (returnError !== null) throw new TaskExecutionError(returnError, 'error', exitCode, lastLines);
+  if (collectError !== null) throw collectError;
+  if (collected !== null) return { returnValue: collected.returnValue, exitCode, handle: { ...handle }, outputs: collected.outputs };
   return { returnValue, exitCode, handle: { ...handle } };
 }
 

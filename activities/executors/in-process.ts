@@ -2,10 +2,14 @@
  * Runs a TypeScript task function in the worker process. The function comes from the code of the
  * run's DAG version (the resolver); its return value is the XCom. SkipTask/FailTask map to skip and no-retry failure.
  */
-import type { TaskContext } from '../../sdk/context.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { ArtifactRef, TaskContext } from '../../sdk/context.js';
 import type { TaskFunction } from '../../sdk/task.js';
 import type { Json } from '../../spec/dag-spec.js';
 import { outletEvents } from './outlet-events.js';
+import { InputArtifactError, StepOutputError } from '../step-outputs/protocol.js';
 import { TaskExecutionError, type ExecutionRequest, type ExecutionResult, type Executor, type RunContext } from './types.js';
 
 /**
@@ -44,6 +48,8 @@ export function createInProcessExecutor(resolver: FunctionResolver): Executor {
     name: 'in_process',
     async execute(req: ExecutionRequest): Promise<ExecutionResult> {
       const x: RunContext = req.run ?? { specHash: '', runType: 'manual', logicalDate: null, dataIntervalStart: null, dataIntervalEnd: null, params: {}, conf: {} };
+      // Input artifacts ctx.artifactPath fetched, removed when the try ends.
+      let inputsDir: Promise<string> | undefined;
       const { fn, note } = await resolver
         .resolve({ dagId: req.dagId, dagVersionId: x.dagVersionId ?? null, specHash: x.specHash, key: req.taskId })
         .catch((err: unknown) => {
@@ -60,6 +66,7 @@ export function createInProcessExecutor(resolver: FunctionResolver): Executor {
         ds: logicalDate ? logicalDate.toISOString().slice(0, 10) : null,
         dataIntervalStart: x.dataIntervalStart ? new Date(x.dataIntervalStart) : null,
         dataIntervalEnd: x.dataIntervalEnd ? new Date(x.dataIntervalEnd) : null,
+        runAfter: x.runAfter ? new Date(x.runAfter) : logicalDate,
         tryNumber: req.tryNumber,
         mapIndex: req.mapIndex,
         params: x.params,
@@ -73,6 +80,7 @@ export function createInProcessExecutor(resolver: FunctionResolver): Executor {
         heartbeat: () => req.heartbeat({ executor: 'in_process', id: `${req.taskId}#${req.tryNumber}` }),
         triggeringAssetEvents: x.triggeringAssetEvents ?? {},
         outletEvents: outlets.accessors,
+        ...outputMethods(req, () => (inputsDir ??= mkdtemp(path.join(tmpdir(), 'updraft-inputs-')))),
       };
       req.heartbeat({ executor: 'in_process', id: `${req.taskId}#${req.tryNumber}` });
 
@@ -89,12 +97,14 @@ export function createInProcessExecutor(resolver: FunctionResolver): Executor {
       });
       try {
         const value = await Promise.race([Promise.resolve().then(() => fn(req.input as never, ctx)), stop]);
-        return { returnValue: toJsonValue(value, req.taskId), exitCode: null, outletExtras: outlets.extras() };
+        const returnValue = toJsonValue(value, req.taskId);
+        return { returnValue, exitCode: null, outletExtras: outlets.extras(), ...(req.stepIO ? { outputs: req.stepIO.logged } : {}) };
       } catch (err) {
         throw toExecutionError(err);
       } finally {
         if (timer) clearTimeout(timer);
         if (onAbort) req.signal.removeEventListener('abort', onAbort);
+        if (inputsDir) await rm(await inputsDir, { recursive: true, force: true });
       }
     },
   };
@@ -116,6 +126,32 @@ function toExecutionError(err: unknown): TaskExecutionError {
   const message = err instanceof Error ? err.message : String(err);
   if (name === 'SkipTask') return new TaskExecutionError(message || 'skipped by the task', 'skip');
   if (name === 'FailTask') return new TaskExecutionError(message || 'failed by the task', 'fail');
+  // A metric, param or artifact the step output protocol refuses: running again logs the same.
+  if (err instanceof StepOutputError) return new TaskExecutionError(`step output protocol: ${message}`, 'fail');
+  if (err instanceof InputArtifactError) return new TaskExecutionError(message, 'fail');
   const stack = err instanceof Error && err.stack ? err.stack.split('\n').slice(0, 8) : [];
   return new TaskExecutionError(`${err instanceof Error ? err.name : 'Error'}: ${message}`, 'error', null, stack);
+}
+
+type OutputMethods = Pick<TaskContext, 'logMetric' | 'logParam' | 'logParams' | 'logArtifact' | 'artifactPath'>;
+
+/** ctx.logMetric & co. over the try's StepIO; without one (an executor driven directly) they say so. */
+function outputMethods(req: ExecutionRequest, inputsDir: () => Promise<string>): OutputMethods {
+  const io = req.stepIO;
+  const none = (): never => {
+    throw new Error('this worker has no artifact store configured for tasks (runTask passes one; see docs/step-outputs.md)');
+  };
+  if (!io) return { logMetric: none, logParam: none, logParams: none, logArtifact: none, artifactPath: none };
+  return {
+    logMetric: (name, value, step) => io.logMetric(name, value, step),
+    logParam: (name, value) => io.logParams({ [name]: value }),
+    logParams: (params) => io.logParams(params),
+    logArtifact: async (artifact) => (await io.logArtifact(artifact)) as unknown as ArtifactRef,
+    artifactPath: async (ref) => {
+      const isRef = typeof ref === 'object' && ref !== null && Object.keys(ref).length === 1 && '$artifact' in ref;
+      if (!isRef) throw new StepOutputError('ctx.artifactPath', 'ref', 'expected an artifact reference {"$artifact": {...}} (from the task input)');
+      const seen = (await io.materialize({ ref } as unknown as Json, await inputsDir())) as unknown as { ref: { $artifact: { path: string } } };
+      return seen.ref.$artifact.path;
+    },
+  };
 }

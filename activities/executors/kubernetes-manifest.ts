@@ -122,7 +122,11 @@ export function buildJobManifest(request: ExecutionRequest, opts: JobManifestOpt
 
   // Context variables win over the task's own env so a task cannot spoof its identity; the input
   // goes last because it is the executor's to set. Sorted for a deterministic manifest.
-  const envMap: Record<string, string> = { ...container.env, ...request.contextEnv, UPDRAFT_INPUT: JSON.stringify(request.input ?? null) };
+  // With the step output protocol on (request.stepIO), the step puts its outputs into the shared
+  // store itself and writes a manifest as its termination message (a pod's files are gone after
+  // it ends); the store's location goes with it, credentials do not (the pod's own: env, IRSA, ...).
+  const stepEnv: Record<string, string> = request.stepIO ? { ...request.stepIO.storeEnv, UPDRAFT_OUTPUT_MANIFEST: '1' } : {};
+  const envMap: Record<string, string> = { ...container.env, ...stepEnv, ...request.contextEnv, UPDRAFT_INPUT: JSON.stringify(request.input ?? null) };
   const env: V1EnvVar[] = Object.keys(envMap)
     .sort()
     .map((name) => ({ name, value: envMap[name] ?? '' }));

@@ -33,6 +33,7 @@ import {
   type ExecutorHandle,
 } from './types.js';
 import { parseReturnJson } from './return-json.js';
+import { isManifest } from '../step-outputs/protocol.js';
 
 export { buildJobManifest, jobNameFor, labelValue, XCOM_RETURN_PATH, KubernetesSpecError } from './kubernetes-manifest.js';
 export type { JobManifestOptions } from './kubernetes-manifest.js';
@@ -205,7 +206,7 @@ class JobRun {
       const terminal = terminalCondition(job);
       if (!started && (podStarted(pod) || terminal)) started = true;
       if (started && pod) await this.pollLogs(pod, terminal !== undefined);
-      if (terminal) return this.finish(job, terminal, pod);
+      if (terminal) return this.collect(this.finish(job, terminal, pod));
 
       this.request.heartbeat(this.handle);
       if (!started) {
@@ -375,6 +376,14 @@ class JobRun {
       null,
       lastLines,
     );
+  }
+
+  /** A manifest termination message (step output protocol v1) becomes the return value and the try's outputs. */
+  private async collect(result: ExecutionResult): Promise<ExecutionResult> {
+    const io = this.request.stepIO;
+    if (!io || !isManifest(result.returnValue)) return result;
+    const collected = await io.collectManifest(result.returnValue as Json);
+    return { ...result, returnValue: collected.returnValue, outputs: collected.outputs };
   }
 
   private parseXCom(message: string | undefined): Json | undefined {

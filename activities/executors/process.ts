@@ -7,7 +7,9 @@
  * Protocol with the program (documented in docs/tasks.md):
  * - UPDRAFT_INPUT_FILE: path of a file holding the task's input as JSON (always set);
  *   UPDRAFT_INPUT: the same JSON, when it is under 64 KiB.
- * - UPDRAFT_XCOM_DIR: an empty directory; `return.json` written there is the XCom return value.
+ * - UPDRAFT_XCOM_DIR (= UPDRAFT_OUTPUT_DIR): an empty directory; `return.json` written there is the
+ *   XCom return value; `metrics.jsonl`, `params.json`, `artifacts.json` the step output protocol v1
+ *   (activities/step-outputs). Input artifacts are materialized under the try's `inputs/` folder.
  * - exit 0: success; SKIP_EXIT_CODE (99): skipped; FAIL_EXIT_CODE (98): failed without retries.
  */
 import { spawn } from 'node:child_process';
@@ -72,7 +74,8 @@ async function executeProcess(request: ExecutionRequest, killGraceMs: number, he
 
   const workDir = await mkdtemp(join(tmpdir(), 'updraft-process-'));
   try {
-    const inputJson = JSON.stringify(request.input ?? null);
+    const stepInput = request.stepIO ? await request.stepIO.materialize(request.input, join(workDir, 'inputs')) : request.input;
+    const inputJson = JSON.stringify(stepInput ?? null);
     const inputFile = join(workDir, 'input.json');
     const xcomDir = join(workDir, 'xcom');
     await writeFile(inputFile, inputJson);
@@ -83,6 +86,7 @@ async function executeProcess(request: ExecutionRequest, killGraceMs: number, he
     if (Buffer.byteLength(inputJson) < INLINE_INPUT_LIMIT_BYTES) env.UPDRAFT_INPUT = inputJson;
     else delete env.UPDRAFT_INPUT;
     env.UPDRAFT_XCOM_DIR = xcomDir;
+    env.UPDRAFT_OUTPUT_DIR = xcomDir;
     env[TRY_KEY_VAR] = tryKey;
     if (request.gpuDevices.length > 0) {
       env.CUDA_VISIBLE_DEVICES = request.gpuDevices.join(',');
@@ -90,7 +94,10 @@ async function executeProcess(request: ExecutionRequest, killGraceMs: number, he
     }
 
     const run = await runChild(spec, env, request, killGraceMs, heartbeatIntervalMs);
-    return await interpretOutcome(run, xcomDir);
+    const result = await interpretOutcome(run, xcomDir);
+    if (!request.stepIO) return result;
+    const collected = await request.stepIO.collectFolder(xcomDir, result.returnValue);
+    return { ...result, returnValue: collected.returnValue, outputs: collected.outputs };
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }

@@ -5,6 +5,7 @@
  */
 import type { AssetEventInfo } from '../../spec/asset.js';
 import type { Json, TaskSpec } from '../../spec/dag-spec.js';
+import type { StepIO, StepOutputs } from '../step-outputs/step-io.js';
 
 export type LogStream = 'stdout' | 'stderr' | 'system';
 
@@ -37,6 +38,8 @@ export interface RunContext {
   logicalDate: string | null;
   dataIntervalStart: string | null;
   dataIntervalEnd: string | null;
+  /** Airflow 3's run_after (null: not known; the logical date stands in). */
+  runAfter?: string | null;
   params: Record<string, Json>;
   conf: Record<string, Json>;
   /** An asset-triggered run's events by asset uri (Airflow's triggering_asset_events); absent or {} otherwise. */
@@ -68,6 +71,11 @@ export interface ExecutionRequest {
   gpuDevices: string[];
   /** The run's context; optional so executors can be driven directly in tests. */
   run?: RunContext;
+  /**
+   * Step output protocol v1 (activities/step-outputs): the artifact store, input materialization and
+   * output collection. Absent (executors driven directly), metrics/params/artifacts files are ignored.
+   */
+  stepIO?: StepIO;
 }
 
 export interface ExecutionResult {
@@ -80,6 +88,8 @@ export interface ExecutionResult {
   reschedule?: { delaySeconds: number };
   /** The extra of each outlet's event by outlet uri (an in-process task's ctx.outletEvents); absent: {} each. */
   outletExtras?: Record<string, { [key: string]: Json }>;
+  /** Metrics, params and output artifacts the step recorded (step output protocol v1). */
+  outputs?: StepOutputs;
 }
 
 export type ExecutionFailureKind = 'exit' | 'timeout' | 'cancelled' | 'oom' | 'error' | 'unschedulable' | 'skip' | 'fail';

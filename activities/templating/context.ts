@@ -16,6 +16,8 @@ export interface TemplateFacts {
   logicalDate: string | null;
   dataIntervalStart: string | null;
   dataIntervalEnd: string | null;
+  /** Airflow 3's run_after (null: unknown; the logical date stands in). */
+  runAfter?: string | null;
   conf: Record<string, Json>;
   /** The effective params (DAG < task < conf). */
   params: Record<string, Json>;
@@ -42,6 +44,7 @@ export function buildTemplateContext(f: TemplateFacts, secrets: SecretAccessors)
   const logicalDate = dateOrNull(f.logicalDate);
   const dataIntervalStart = dateOrNull(f.dataIntervalStart);
   const dataIntervalEnd = dateOrNull(f.dataIntervalEnd);
+  const runAfter = dateOrNull(f.runAfter ?? f.logicalDate);
   const ti = { dag_id: f.dagId, task_id: f.taskId, run_id: f.runId, try_number: f.tryNumber, map_index: f.mapIndex };
   const context: Record<string, unknown> = {
     dag: { dag_id: f.dagId },
@@ -51,11 +54,12 @@ export function buildTemplateContext(f: TemplateFacts, secrets: SecretAccessors)
     run_id: f.runId,
     dag_run: {
       dag_id: f.dagId, run_id: f.runId, run_type: f.runType, conf: f.conf,
-      logical_date: logicalDate, data_interval_start: dataIntervalStart, data_interval_end: dataIntervalEnd,
+      logical_date: logicalDate, data_interval_start: dataIntervalStart, data_interval_end: dataIntervalEnd, run_after: runAfter,
     },
     logical_date: logicalDate,
     data_interval_start: dataIntervalStart,
     data_interval_end: dataIntervalEnd,
+    run_after: runAfter,
     params: f.params,
     conf: f.conf,
     var: secrets.var,

@@ -10,7 +10,6 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
 import { getDag, getDagVersionByNumber, getLatestDagVersion, listDagVersions, listDags, listDagsWithVersion } from '../../db/dag.repository.js';
 import { getDagRun, listDagRuns } from '../../db/dag-run.repository.js';
-import { assetScheduledDagIds } from '../../db/asset.repository.js';
 import { listImportErrors } from '../../db/import-error.repository.js';
 import { renderDot, renderMermaid, renderText } from '../../sdk/graph-render.js';
 import { nonFiniteNumberMessage, nonFiniteNumberPath, triggerDagRun, TriggerError } from '../../client/trigger.js';
@@ -25,11 +24,10 @@ import { CliError, parseOutput, print } from '../output.js';
 import { openCliDatabase, openCliTemporal, readDevInfo, stackDagsFolder, workflowUiUrl } from '../runtime.js';
 import { runOperatorCommand } from '../operator-action.js';
 import { watchRun } from '../watch-run.js';
+import { nextRunAfter, registerScheduleCommands } from './dag-schedule.js';
 
 const NOTHING_PARSED = 'No parse of the DAGs folder is stored yet: start `updraft dev` (its worker parses the folder and keeps it current) ' +
   'or run `updraft dags reserialize`';
-const SCHEDULES_NOT_RUN = 'Note: `schedule` is what each DAG declares; Updraft does not start scheduled runs yet for time-based schedules (docs/status.md); ' +
-  'asset schedules do start runs (docs/assets.md). Start runs with `updraft dags trigger`.';
 
 /** Why a DAG is not in the stored parse result, and what to do. */
 async function dagNotStored(db: Kysely<Database>, dagId: string): Promise<string> {
@@ -78,6 +76,7 @@ const RUN_STATES: readonly string[] = Object.values(DagRunState);
 
 export function registerDagsCommands(program: Command): void {
   const dags = program.command('dags').description('Manage DAGs and DAG runs');
+  registerScheduleCommands(dags);
 
   dags
     .command('list')
@@ -90,11 +89,13 @@ export function registerDagsCommands(program: Command): void {
         // The stored parse result, as `airflow dags list` reads it: no file is imported here.
         const dagRows = await listDagsWithVersion(h.db, { is_active: true });
         const errors = await listImportErrors(h.db);
-        const rows = dagRows.map((d) => ({ ...d, filepath: d.fileloc, owner: d.owners, version: d.version_number }));
-        print(rows, ['dag_id', 'filepath', 'owner', 'version', 'schedule'], parseOutput(o.output));
+        const now = new Date();
+        const rows = [];
+        for (const d of dagRows) {
+          rows.push({ ...d, filepath: d.fileloc, owner: d.owners, version: d.version_number, next_dagrun: d.schedule === null ? null : await nextRunAfter(h.db, d.dag_id, now) });
+        }
+        print(rows, ['dag_id', 'filepath', 'owner', 'version', 'schedule', 'is_paused', 'next_dagrun'], parseOutput(o.output));
         if (rows.length === 0 && errors.length === 0) process.stderr.write(`${NOTHING_PARSED}\n`);
-        const assetScheduled = await assetScheduledDagIds(h.db);
-        if (rows.some((r) => r.schedule !== null && !assetScheduled.has(r.dag_id))) process.stderr.write(`${SCHEDULES_NOT_RUN}\n`);
         if (errors.length > 0) process.stderr.write('Failed to load all files. For details, run `updraft dags list-import-errors`\n');
       } finally {
         await h.close();
@@ -272,7 +273,8 @@ export function registerDagsCommands(program: Command): void {
       const port = (await isPortFree(config.devTemporalPort)) ? config.devTemporalPort : await freePort();
       const ui = await isPortFree(config.devUiPort);
       const stack = await startStack({
-        config: { ...config, devTemporalPort: port },
+        // One run of one DAG: no schedules are made or fired by this short-lived stack.
+        config: { ...config, devTemporalPort: port, scheduler: false },
         dagProcessor: false,
         embeddedTemporal: 'persistent',
         ui,

@@ -5,8 +5,9 @@ Output: metrics accuracy, f1, roc_auc, log_loss, precision, recall (and n_test);
         evaluation.json (type report): the metrics, the confusion matrix, the model's sha256;
         golden.json (type other): the first `golden_rows` test rows with the label and
         probabilities this file produced — serve replays them against the published copy;
-        return: the metrics dict {"accuracy": ..., "f1": ..., "roc_auc": ..., "log_loss": ...,
-        "precision": ..., "recall": ...} — exactly what the model gate compares.
+        return: {"metrics": {"accuracy", "f1", "roc_auc", "log_loss", "precision", "recall"} —
+        exactly what the model gate compares —, "evaluation": <ArtifactRef>, "golden": <ArtifactRef>
+        (serve reads it)}.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def main(step: Step):
     }
     with open(step.output_path("evaluation.json"), "w", encoding="utf-8") as fh:
         json.dump(report, fh, indent=1, sort_keys=True)
-    step.log_artifact("evaluation", "evaluation.json", "report", format="json", metadata={"kind": "evaluation"})
+    evaluation = step.log_artifact("evaluation", "evaluation.json", "report", format="json", metadata={"kind": "evaluation"})
 
     n = min(p["golden_rows"], len(y))
     golden = {
@@ -106,9 +107,9 @@ def main(step: Step):
     }
     with open(step.output_path("golden.json"), "w", encoding="utf-8") as fh:
         json.dump(golden, fh, indent=1)
-    step.log_artifact("golden", "golden.json", "other", format="json", metadata={"kind": "golden_requests", "rows": n})
+    golden_ref = step.log_artifact("golden", "golden.json", "other", format="json", metadata={"kind": "golden_requests", "rows": n})
     step.log_params({"pos_label": pos, "model_sha256": model_sha})
-    return metrics
+    return {"metrics": metrics, "evaluation": evaluation, "golden": golden_ref}
 
 
 if __name__ == "__main__":

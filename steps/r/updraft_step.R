@@ -97,18 +97,30 @@ updraft_check_keys <- function(step, allowed) {
   class(v)[1]
 }
 
-# input$params over the defaults; unknown names and values of another type are errors naming the field.
-# An integer default takes integers; a double default (1.5, or 0.0 written as 0) takes any number.
+# input$params over $UPDRAFT_STEP_PARAMS over the defaults; unknown names and values of another type
+# are errors naming the field. An integer default takes integers; a double default (1.5, or 0.0
+# written as 0) takes any number. $UPDRAFT_STEP_PARAMS (a JSON object) is how a DAG hands its run's
+# params to a step: task env values are templated, the input is not.
 updraft_params <- function(step, defaults) {
+  merged <- defaults
+  raw <- Sys.getenv("UPDRAFT_STEP_PARAMS", "")
+  if (nzchar(trimws(raw))) {
+    from_env <- tryCatch(jsonlite::fromJSON(raw, simplifyVector = FALSE),
+                         error = function(e) updraft_fail(sprintf("$UPDRAFT_STEP_PARAMS is not valid JSON: %s", conditionMessage(e))))
+    merged <- .updraft_merge_params(merged, defaults, from_env, "$UPDRAFT_STEP_PARAMS")
+  }
   given <- step$input$params
   if (is.null(given)) given <- list()
-  if (!is.list(given) || (length(given) > 0 && is.null(names(given)))) updraft_fail("input.params: expected an object")
+  .updraft_merge_params(merged, defaults, given, "input.params")
+}
+
+.updraft_merge_params <- function(merged, defaults, given, where) {
+  if (!is.list(given) || (length(given) > 0 && is.null(names(given)))) updraft_fail(sprintf("%s: expected an object", where))
   unknown <- setdiff(names(given), names(defaults))
   if (length(unknown) > 0) {
-    updraft_fail(sprintf("input.params: unknown parameter(s) [%s]; this step takes [%s]",
+    updraft_fail(sprintf("%s: unknown parameter(s) [%s]; this step takes [%s]", where,
                          paste(unknown, collapse = ", "), paste(sort(names(defaults)), collapse = ", ")))
   }
-  merged <- defaults
   for (key in names(given)) {
     value <- given[[key]]
     default <- defaults[[key]]
@@ -116,7 +128,7 @@ updraft_params <- function(step, defaults) {
     want <- if (is.null(default)) NA else if (is.integer(default)) "integer" else if (is.double(default)) "number" else .updraft_type(default)
     got <- .updraft_type(value)
     ok <- is.na(want) || want == got || (want == "number" && got == "integer")
-    if (!ok) updraft_fail(sprintf("input.params.%s: expected %s, got %s", key, want, got))
+    if (!ok) updraft_fail(sprintf("%s.%s: expected %s, got %s", where, key, want, got))
     merged[[key]] <- if (!is.na(want) && want == "number") as.double(value) else if (!is.na(want) && want == "integer") as.integer(value) else value
   }
   merged

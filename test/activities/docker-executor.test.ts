@@ -246,6 +246,7 @@ describe('docker executor: buildCreateOptions', () => {
       'AIRFLOW_CTX_DAG_ID=docker_dag',
       'UPDRAFT_INPUT_FILE=/updraft/input.json',
       'UPDRAFT_RETURN_FILE=/updraft/xcom/return.json',
+      'UPDRAFT_OUTPUT_DIR=/updraft/xcom',
       'NVIDIA_VISIBLE_DEVICES=void',
     ]);
     expect(options.Labels).to.deep.equal(containerLabels(req));

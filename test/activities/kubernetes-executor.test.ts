@@ -6,7 +6,11 @@
  * test through pod annotations that the cluster's kwok Stages read (deploy/k8s-testenv/kwok-stages.yaml).
  */
 import { expect } from 'chai';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalArtifactStore } from '../../artifacts/index.js';
+import { StepIO } from '../../activities/step-outputs/step-io.js';
 import type { V1Pod } from '@kubernetes/client-node' with { 'resolution-mode': 'import' };
 import {
   buildJobManifest,
@@ -62,6 +66,15 @@ function request(spec: TaskSpec, overrides: Partial<Omit<ExecutionRequest, 'log'
   return testRequest(TEST_DAG, spec, overrides);
 }
 
+async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
 const MANIFEST_OPTS: JobManifestOptions = {
   namespace: 'batch',
   deleteGraceSeconds: 10,
@@ -110,6 +123,16 @@ describe('kubernetes executor: buildJobManifest', () => {
       'updraft.dev/map-index': '-1',
     });
     expect(job.spec?.template.metadata?.labels).to.deep.equal(job.metadata?.labels);
+  });
+
+  it('with the step output protocol on, tells the pod where the store is and to write a manifest (never credentials)', () => {
+    const io = new StepIO(new LocalArtifactStore('/var/updraft/artifacts'), { UPDRAFT_ARTIFACT_STORE: 's3://ml/team', AWS_REGION: 'eu-west-1', UPDRAFT_S3_ENDPOINT: 'http://s3:9000' });
+    const env = buildJobManifest(request(taskSpec({ env: { UPDRAFT_OUTPUT_MANIFEST: '0' } }), { stepIO: io }), MANIFEST_OPTS).spec?.template.spec?.containers[0]?.env ?? [];
+    const byName = Object.fromEntries(env.map((e) => [e.name, e.value]));
+    expect(byName).to.include({ UPDRAFT_ARTIFACT_STORE: 's3://ml/team', AWS_REGION: 'eu-west-1', UPDRAFT_S3_ENDPOINT: 'http://s3:9000', UPDRAFT_OUTPUT_MANIFEST: '1' });
+    expect(Object.keys(byName).filter((k) => k.startsWith('AWS_') && k !== 'AWS_REGION')).to.deep.equal([]);
+    const without = buildJobManifest(request(taskSpec()), MANIFEST_OPTS).spec?.template.spec?.containers[0]?.env ?? [];
+    expect(without.map((e) => e.name)).to.not.include('UPDRAFT_OUTPUT_MANIFEST');
   });
 
   it('maps the container spec, resources, scheduling and pod settings', () => {
@@ -286,6 +309,37 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
     expect(container?.env?.find((e) => e.name === 'MODE')?.value).to.equal('fast');
     expect(pods[0]?.spec?.nodeName).to.match(/^cpu-\d$/);
     expect(req.log.of('system')).to.include(`created Kubernetes Job ${namespace}/${name}`);
+  });
+
+  it('reads a step output manifest from the termination message: metrics, params, outputs checked in the store', async () => {
+    const storeDir = mkdtempSync(join(tmpdir(), 'updraft-k8s-store-'));
+    try {
+      const store = new LocalArtifactStore(storeDir);
+      // What the step's helper did inside the pod: put the model into the shared store.
+      const put = await store.putBytes(Buffer.from('onnx bytes'));
+      const manifest = {
+        $updraft_manifest: 1,
+        return: { model: { $artifact_out: 'model' }, accuracy: 0.9 },
+        metrics: [{ name: 'accuracy', value: 0.9 }],
+        params: { C: 1 },
+        artifacts: [{ name: 'model', type: 'model', format: 'onnx', sha256: put.sha256, uri: put.uri, size: put.size, register: { model: 'k8s_model' } }],
+      };
+      const req = request(taskSpec(), { stepIO: new StepIO(store) });
+      const result = await executor({ 'kwok.updraft.dev/termination-message': JSON.stringify(manifest) }).execute(req);
+      expect(result.returnValue).to.deep.equal({
+        model: { $artifact: { sha256: put.sha256, uri: put.uri, name: 'model', type: 'model', size: put.size, format: 'onnx' } },
+        accuracy: 0.9,
+      });
+      expect(result.outputs?.metrics).to.deep.equal([{ name: 'accuracy', value: 0.9, step: 0 }]);
+      expect(result.outputs?.params).to.deep.equal({ C: 1 });
+      expect(result.outputs?.artifacts.map((a) => [a.declared.name, a.declared.register, a.sha256])).to.deep.equal([['model', { model: 'k8s_model' }, put.sha256]]);
+      // An output the step never uploaded fails the try without retries.
+      const missing = { ...manifest, artifacts: [{ ...manifest.artifacts[0], sha256: 'f'.repeat(64), uri: store.uriFor('f'.repeat(64)) }] };
+      const err = await rejectionOf(executor({ 'kwok.updraft.dev/termination-message': JSON.stringify(missing) }).execute(request(taskSpec(), { stepIO: new StepIO(store) })));
+      expect(err.message).to.equal(`the termination message manifest: artifacts[0].sha256: output "model" is not in the artifact store (${store.uriFor('f'.repeat(64))}); did the step upload it?`);
+    } finally {
+      rmSync(storeDir, { recursive: true, force: true });
+    }
   });
 
   it('captures the pod log, each line exactly once', async () => {

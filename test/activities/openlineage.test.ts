@@ -6,11 +6,9 @@
 import { expect } from 'chai';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import Ajv2020 from 'ajv/dist/2020';
-import addFormats from 'ajv-formats';
 import {
   FACET_SCHEMA_URLS,
   RUN_EVENT_SCHEMA_URL,
@@ -29,36 +27,7 @@ import {
   OpenLineageEmitter,
   openLineageFromEnv,
 } from '../../activities/lineage/openlineage-transport.js';
-
-const SCHEMAS = path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'openlineage');
-
-async function loadValidator(): Promise<(event: unknown) => string[]> {
-  const ajv = new Ajv2020({ strict: false, allErrors: true });
-  addFormats(ajv);
-  const files = [
-    ...(await readdir(SCHEMAS)).filter((f) => f.endsWith('.json')),
-    ...(await readdir(path.join(SCHEMAS, 'facets'))).map((f) => path.join('facets', f)),
-  ];
-  for (const f of files) ajv.addSchema(JSON.parse(await readFile(path.join(SCHEMAS, f), 'utf8')) as object);
-  const runEvent = ajv.getSchema(RUN_EVENT_SCHEMA_URL);
-  const root = ajv.getSchema('https://openlineage.io/spec/2-0-2/OpenLineage.json');
-  if (!runEvent || !root) throw new Error('the vendored 2-0-2 schema did not load');
-  const errorsOf = (fn: typeof runEvent, where: string) => (fn.errors ?? []).map((e) => `${where}${e.instancePath} ${e.message ?? ''}`);
-  return (event: unknown) => {
-    const errors: string[] = [];
-    if (!runEvent(event)) errors.push(...errorsOf(runEvent, 'RunEvent'));
-    if (!root(event)) errors.push(...errorsOf(root, 'OpenLineage.json'));
-    // Each facet against the schema its _schemaURL names (which must be one we vendored).
-    const facets = (event as RunEvent).run?.facets ?? {};
-    for (const [name, facet] of Object.entries(facets)) {
-      const url = (facet as { _schemaURL?: string })._schemaURL ?? '';
-      const fn = ajv.getSchema(url);
-      if (!fn) errors.push(`facet ${name}: no vendored schema for ${url}`);
-      else if (!fn(facet)) errors.push(...errorsOf(fn, `facet ${name}`));
-    }
-    return errors;
-  };
-}
+import { loadValidator } from '../helpers/openlineage-schema.js';
 
 const S = { namespace: 'updraft', producer: 'urn:updraft' };
 const DAG = 'iris_retrain';

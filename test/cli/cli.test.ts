@@ -77,7 +77,7 @@ describe('updraft CLI (end to end)', function () {
   it('dags list shows the good DAGs and warns about the broken files', async () => {
     const r = await runCli(['dags', 'list'], env);
     expect(r.code, r.stderr).to.equal(0);
-    expect(r.stdout.split('\n')[0]).to.match(/^dag_id\s+\| filepath\s+\| owner\s+\| version \| schedule$/);
+    expect(r.stdout.split('\n')[0]).to.match(/^dag_id\s+\| filepath\s+\| owner\s+\| version \| schedule\s+\| is_paused \| next_dagrun$/);
     for (const id of ['always_fails', 'good_one', 'good_two_a', 'good_two_b']) expect(r.stdout).to.contain(id);
     expect(r.stdout).to.not.contain('has_cycle');
     expect(r.stderr).to.contain('Failed to load all files. For details, run `updraft dags list-import-errors`');

@@ -78,8 +78,8 @@ describe('the DAGs folder of the running stack (end to end)', function () {
   it('read commands import no DAG file and change no active flag, from a shell with another folder too', async () => {
     expect(importers()).to.deep.equal([String(dev.child.pid)]);
     const list = await runCli(['dags', 'list'], env);
-    expect(list.stdout).to.match(/watched\s+\| watched\.ts\s+\| updraft \| 1\s+\| @daily/);
-    expect(list.stderr).to.contain('Updraft does not start scheduled runs yet');
+    // The schedule as stored, whether it is paused, and when its next run is due (the scheduler runs it).
+    expect(list.stdout).to.match(/watched\s+\| watched\.ts\s+\| updraft \| 1\s+\| @daily\s+\| false\s+\| \d{4}-\d{2}-\d{2}T00:00:00/);
     const elsewhere = { ...env, UPDRAFT_DAGS_FOLDER: other };
     expect(await listed(elsewhere)).to.deep.equal(['watched']);
     expect((await runCli(['dags', 'show', 'watched'], elsewhere)).stdout).to.match(/one\s+\(TypeScriptOperator\)/);
@@ -87,6 +87,31 @@ describe('the DAGs folder of the running stack (end to end)', function () {
     expect((await runCli(['dags', 'details', 'watched'], elsewhere)).code).to.equal(0);
     expect(await listed()).to.deep.equal(['watched']);
     expect(importers()).to.deep.equal([String(dev.child.pid)]);
+  });
+
+  it('dags pause / unpause reach the Temporal schedule; next-execution lists the next runs', async () => {
+    const paused = await runCli(['dags', 'pause', 'watched', '-o', 'json'], env);
+    expect(paused.code, paused.stderr).to.equal(0);
+    expect(JSON.parse(paused.stdout)).to.deep.equal([{ dag_id: 'watched', is_paused: true, schedule: 'Temporal schedule updraft-schedule-watched paused' }]);
+    expect((await runCli(['dags', 'list'], env)).stdout).to.match(/watched\s+\|.*\| @daily\s+\| true/);
+    const next = await runCli(['dags', 'next-execution', 'watched', '-n', '2', '-o', 'json'], env);
+    expect(next.stderr).to.contain('PAUSED');
+    const rows = JSON.parse(next.stdout) as Array<{ run_id: string; run_after: string }>;
+    expect(rows).to.have.length(2);
+    expect(Date.parse(rows[1]!.run_after) - Date.parse(rows[0]!.run_after)).to.equal(86_400_000);
+    expect(rows[0]!.run_id).to.match(/^scheduled__\d{4}-\d{2}-\d{2}T00:00:00\+00:00$/);
+    const unpaused = await runCli(['dags', 'unpause', 'watched', '-o', 'json'], env);
+    expect((JSON.parse(unpaused.stdout) as object[])[0]).to.deep.include({ dag_id: 'watched', is_paused: false, schedule: 'Temporal schedule updraft-schedule-watched unpaused' });
+    const unknown = await runCli(['dags', 'pause', 'nope'], env);
+    expect(unknown.code).to.equal(1);
+    expect(unknown.stderr).to.contain('DAG "nope" not found');
+    const badDate = await runCli(['backfill', 'create', 'watched', '--from-date', 'yesterday', '--to-date', '2025-01-02'], env);
+    expect(badDate.code).to.equal(2);
+    expect(badDate.stderr).to.contain('--from-date must be an ISO 8601 date');
+    const dry = await runCli(['backfill', 'create', 'watched', '--from-date', '2025-01-01', '--to-date', '2025-01-03', '--dry-run', '-o', 'json'], env);
+    expect(dry.code, dry.stderr).to.equal(0);
+    expect((JSON.parse(dry.stdout) as Array<{ run_id: string }>).map((r) => r.run_id)).to.deep.equal(
+      ['backfill__2025-01-01T00:00:00+00:00', 'backfill__2025-01-02T00:00:00+00:00', 'backfill__2025-01-03T00:00:00+00:00']);
   });
 
   it("commands that parse use the stack's folder, and refuse another", async () => {

@@ -16,6 +16,8 @@ const ALL = [
   '2026_12_06_000005_ml_lineage',
   '2026_12_06_000006_ml_registry',
   '2026_12_06_000007_dag_code',
+  '2026_12_06_000008_model_reproducibility',
+  '2026_12_06_000009_schedules_runtime',
   '2026_12_06_assets_record',
 ];
 const TABLES = [
@@ -26,6 +28,7 @@ const TABLES = [
   'asset_triggered_run',
   'asset_watcher',
   'asset_watcher_seen',
+  'backfill',
   'connection',
   'dag',
   'dag_code',

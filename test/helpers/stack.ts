@@ -50,6 +50,8 @@ export async function startTestStack(opts: {
     taskQueue,
     run: { ...base.run, taskQueue, heartbeatTimeoutSeconds: 3, ...opts.run },
     containers: { ...base.containers, ...opts.containers },
+    // Schedules live in the shared Temporal namespace: only tests about them turn the scheduler on.
+    scheduler: false,
     ...opts.config,
   };
   const stack = await startStack({ config, executors: opts.executors, worker: opts.worker, gpu: opts.gpu ?? { devices: [], gpuType: null, source: 'none' } });

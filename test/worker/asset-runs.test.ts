@@ -11,8 +11,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AssetClient } from '../../client/assets.js';
 import { dagRunResult } from '../../client/run-result.js';
-import { dagRunWorkflowId, triggerDagRun } from '../../client/trigger.js';
-import { getAssetTriggeredRun } from '../../db/asset-triggered-run.repository.js';
+import { Client, Connection } from '@temporalio/client';
+import { assetRunStarter, isPermanentStartError } from '../../client/asset-runs.js';
+import { TemporalStartError, dagRunWorkflowId, triggerDagRun } from '../../client/trigger.js';
+import { getAssetTriggeredRun, type AssetTriggeredRun } from '../../db/asset-triggered-run.repository.js';
 import type { DagRunRow } from '../../db/database.js';
 import { createDagRun, getDagRun, listDagRuns } from '../../db/dag-run.repository.js';
 import { getLatestDagVersion, setDagPaused } from '../../db/dag.repository.js';
@@ -134,7 +136,7 @@ describe('worker: data-aware runs on Temporal', function () {
         expect(lines).to.include(`rows=1200 run=${run!.run_id}`);
       });
 
-      it('starting a claimed run again (a re-drive after a crash) resumes it: a recorded run starts, a started one is the same workflow', async function () {
+      it('starting a claimed run again (a re-drive after a crash) starts a recorded run once; Temporal away leaves it queued', async function () {
         const db = stack.database.db;
         const runId = `asset_triggered__2026-01-01T00:00:00+00:00_${String(Date.now()).slice(-8)}`;
         const version = (await getLatestDagVersion(db, 'producer'))!;
@@ -143,15 +145,27 @@ describe('worker: data-aware runs on Temporal', function () {
           dag_id: 'producer', run_id: runId, state: 'queued', run_type: 'asset_triggered', workflow_id: dagRunWorkflowId('producer', runId),
           dag_version_id: version.id, logical_date: null, data_interval_start: null, data_interval_end: null, conf: {}, queued_at: new Date(),
         });
-        const again = () => triggerDagRun(db, stack.client, { dagId: 'producer', runId, runType: 'asset_triggered', logicalDate: null, runOptions: stack.config.run, resume: true });
-        const first = await again();
-        expect((await dagRunResult(first.handle)).state).to.equal('success');
-        const second = await again();
-        expect((await second.handle.describe()).runId).to.equal((await first.handle.describe()).runId);
+        const claim = { dag_id: 'producer', run_id: runId, run_after: new Date() } as AssetTriggeredRun;
+        // Temporal unreachable (a closed connection): the run stays queued for the next attempt.
+        const closed = await Connection.connect({ address: stack.temporalAddress });
+        await closed.close();
+        const offline = assetRunStarter(db, new Client({ connection: closed, namespace: stack.config.namespace }), { runOptions: stack.config.run });
+        const err = await offline(claim).then(() => null, (e: Error) => e);
+        expect(err).to.be.instanceOf(TemporalStartError);
+        expect(isPermanentStartError(err)).to.equal(false);
+        expect((await getDagRun(db, 'producer', runId))!.state).to.equal('queued');
+
+        const start = assetRunStarter(db, stack.client, { runOptions: stack.config.run });
+        await start(claim);
+        const handle = stack.client.workflow.getHandle(dagRunWorkflowId('producer', runId));
+        expect((await dagRunResult(handle)).state).to.equal('success');
+        const firstExecution = (await handle.describe()).runId;
+        await start(claim);
+        expect((await handle.describe()).runId).to.equal(firstExecution);
         expect((await getDagRun(db, 'producer', runId))!.state).to.equal('success');
-        // Without resume the same start is the usual duplicate error.
-        const err = await triggerDagRun(db, stack.client, { dagId: 'producer', runId, runOptions: stack.config.run }).then(() => null, (e: Error) => e);
-        expect(err?.message).to.contain('already exists');
+        // A person choosing that run id gets the usual duplicate error.
+        const dup = await triggerDagRun(db, stack.client, { dagId: 'producer', runId, runOptions: stack.config.run }).then(() => null, (e: Error) => e);
+        expect(dup?.message).to.contain('already exists');
       });
 
       it('AND, OR and nested conditions start exactly the runs their conditions call for; a paused DAG queues nothing', async function () {

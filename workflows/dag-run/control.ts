@@ -3,6 +3,7 @@
  * decided from its result once it succeeded. A new control kind is one more case here.
  */
 import { branchFollow, isTruthy } from '../../engine/control-flow.js';
+import { gateVerdict } from '../../engine/model-gate.js';
 import type { Json } from '../../spec/dag-spec.js';
 import type { XComEntry } from '../types.js';
 import { local } from './activities.js';
@@ -21,10 +22,7 @@ export async function controlSkips(run: RunState, index: number, xcom: XComEntry
   const id = task.task_id;
   switch (control.type) {
     case 'branch': {
-      let value: Json = null;
-      if (xcom !== null) {
-        value = 'inline' in xcom ? xcom.inline : await local.readXCom({ dagId, runId, taskId: id, key: 'return_value' });
-      }
+      const value = await resultOf(run, id, xcom);
       const follow = branchFollow(value, task.downstream, control.groups);
       return { indices: graph.branchSkips(index, follow), reason: `skipped by branch "${id}" (it followed ${follow.length > 0 ? follow.join(', ') : 'no task'})` };
     }
@@ -37,6 +35,12 @@ export async function controlSkips(run: RunState, index: number, xcom: XComEntry
         reason: `skipped by short-circuit "${id}" (its result was falsy)`,
       };
     }
+    case 'model_gate': {
+      // Only DAGs with a model gate reach this case, so older histories replay unchanged.
+      const verdict = gateVerdict(id, await resultOf(run, id, xcom));
+      if (verdict.proceed) return undefined;
+      return { indices: graph.shortCircuitSkips(index, control.ignore_downstream_trigger_rules), reason: verdict.reason };
+    }
     case 'latest_only': {
       const candidates = graph.latestOnlySkips(index);
       const answer = await local.checkLatestOnly({
@@ -46,4 +50,10 @@ export async function controlSkips(run: RunState, index: number, xcom: XComEntry
       return answer.latest ? undefined : { indices: candidates, reason: `skipped by latest_only "${id}": ${answer.reason}` };
     }
   }
+}
+
+/** A control task's return value: inline, or read back when it was too large to travel through Temporal. */
+async function resultOf(run: RunState, taskId: string, xcom: XComEntry | null): Promise<Json> {
+  if (xcom === null) return null;
+  return 'inline' in xcom ? xcom.inline : local.readXCom({ dagId: run.dagId, runId: run.runId, taskId, key: 'return_value' });
 }

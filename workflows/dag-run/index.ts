@@ -6,10 +6,11 @@
  * try-outcome.ts, control.ts, mapping.ts, input.ts, operator-actions.ts, callbacks.ts, stopping.ts,
  * continue-as-new.ts, completion.ts and failure.ts, details.ts and queries.ts.
  */
-import { condition, isCancellation, upsertSearchAttributes } from '@temporalio/workflow';
+import { ContinueAsNew, condition, isCancellation, upsertSearchAttributes } from '@temporalio/workflow';
 import { isFinished } from '../../spec/states.js';
 import { DAG_RUN_STATE } from '../search-attributes.js';
 import type { DagRunInput, DagRunResult } from '../types.js';
+import { awaitAdmission, wakeQueuedRuns } from './admission.js';
 import { startCallbacks } from './callbacks.js';
 import { complete } from './completion.js';
 import { drained, draining, rollOver } from './continue-as-new.js';
@@ -24,6 +25,20 @@ import { startDagrunTimeout, stopRun } from './stopping.js';
 export type { DagRunResult } from '../types.js';
 
 export async function dagRun(input: DagRunInput): Promise<DagRunResult> {
+  // A fresh run waits in `queued` for max_active_runs and pause (admission.ts).
+  await awaitAdmission(input);
+  let result: DagRunResult;
+  try {
+    result = await interpret(input);
+  } catch (err) {
+    if (!(err instanceof ContinueAsNew)) await wakeQueuedRuns(input);
+    throw err;
+  }
+  await wakeQueuedRuns(input);
+  return result;
+}
+
+async function interpret(input: DagRunInput): Promise<DagRunResult> {
   const { dag, carried } = await loadRun(input);
   const run = new RunState(input, dag, carried);
   if (run.generation === 0) upsertSearchAttributes([{ key: DAG_RUN_STATE, value: 'running' }]);

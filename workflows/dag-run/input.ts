@@ -17,6 +17,7 @@ export function taskRequest(run: RunState, index: number, mapIndex: number, tryN
     task, mapIndex, tryNumber, maxTries,
     input: template === null ? null : resolveInput(run, template),
     logicalDate: input.logicalDate, dataIntervalStart: input.dataIntervalStart, dataIntervalEnd: input.dataIntervalEnd,
+    ...(input.runAfter ? { runAfter: input.runAfter } : {}),
     conf: input.conf, params: run.params(),
     xcomInlineLimitBytes: input.options.xcomInlineLimitBytes,
     ...(task.map_sources && dag.max_map_length !== undefined ? { maxMapLength: dag.max_map_length } : {}),

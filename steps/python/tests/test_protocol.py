@@ -179,6 +179,23 @@ class TestInput:
         with pytest.raises(InputError, match=r"the task input \(test input\) must be a JSON object, got list"):
             make_step(tmp_path, [1]).params({})
 
+    def test_params_from_env_under_input(self, tmp_path):
+        env = {"UPDRAFT_STEP_PARAMS": '{"fraction": 1, "seed": 3, "shift": {"offset_std": 1.0}}'}
+        defaults = {"fraction": 1.0, "seed": 0, "shift": None}
+        assert make_step(tmp_path, None, env).params(defaults) == {"fraction": 1.0, "seed": 3, "shift": {"offset_std": 1.0}}
+        # The input's own params win over the DAG's; a null there leaves the env's value.
+        step = make_step(tmp_path, {"params": {"seed": 7, "shift": None}}, env)
+        assert step.params(defaults) == {"fraction": 1.0, "seed": 7, "shift": {"offset_std": 1.0}}
+        assert make_step(tmp_path, None, {"UPDRAFT_STEP_PARAMS": ""}).params(defaults) == defaults
+        with pytest.raises(InputError, match=r"\$UPDRAFT_STEP_PARAMS is not valid JSON"):
+            make_step(tmp_path, None, {"UPDRAFT_STEP_PARAMS": "{fraction"}).params(defaults)
+        with pytest.raises(InputError, match=r"\$UPDRAFT_STEP_PARAMS: unknown parameter\(s\) \['fracton'\]"):
+            make_step(tmp_path, None, {"UPDRAFT_STEP_PARAMS": '{"fracton": 1}'}).params(defaults)
+        with pytest.raises(InputError, match=r'\$UPDRAFT_STEP_PARAMS.seed: expected integer \(default 0\), got string "3"'):
+            make_step(tmp_path, None, {"UPDRAFT_STEP_PARAMS": '{"seed": "3"}'}).params(defaults)
+        with pytest.raises(InputError, match=r"\$UPDRAFT_STEP_PARAMS: expected an object, got list"):
+            make_step(tmp_path, None, {"UPDRAFT_STEP_PARAMS": "[1]"}).params(defaults)
+
     def test_unknown_top_level_keys(self, tmp_path):
         with pytest.raises(InputError, match=r"input: unknown key\(s\) \['tets'\]; this step takes \['params', 'test'\]"):
             make_step(tmp_path, {"tets": 1}).check_keys({"test"})

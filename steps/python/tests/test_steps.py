@@ -147,9 +147,11 @@ class TestTrain:
 class TestEvaluate:
     def test_metrics_from_the_onnx_file(self, pipeline):
         run = pipeline["evaluate"]
-        assert set(run.ret) == {"accuracy", "f1", "roc_auc", "log_loss", "precision", "recall"}
-        assert run.ret == {k: run.metrics[k] for k in run.ret}
-        assert run.ret["accuracy"] > 0.9 and run.ret["roc_auc"] > 0.95 and 0 < run.ret["log_loss"] < 0.5
+        assert run.ret["evaluation"] == {"$artifact_out": "evaluation"} and run.ret["golden"] == {"$artifact_out": "golden"}
+        got = run.ret["metrics"]
+        assert set(got) == {"accuracy", "f1", "roc_auc", "log_loss", "precision", "recall"}
+        assert got == {k: run.metrics[k] for k in got}
+        assert got["accuracy"] > 0.9 and got["roc_auc"] > 0.95 and 0 < got["log_loss"] < 0.5
         # Recompute from the ONNX file and the test table, independently of the step.
         import onnxruntime as ort
 
@@ -158,7 +160,7 @@ class TestEvaluate:
         y = np.array([int(r["target"]) for r in test])
         sess = ort.InferenceSession(str(pipeline["train"].out / "model.onnx"), providers=["CPUExecutionProvider"])
         label, _ = sess.run(None, {"input": X})
-        assert math.isclose(run.ret["accuracy"], float(np.mean(label == y)))
+        assert math.isclose(got["accuracy"], float(np.mean(label == y)))
         report = json.loads((run.out / "evaluation.json").read_text())
         assert report["model_sha256"] == pipeline["train"].ret["model_sha256"] and report["scored_with"] == "onnxruntime"
         assert sum(map(sum, report["confusion_matrix"]["matrix"])) == len(test)

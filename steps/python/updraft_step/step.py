@@ -18,6 +18,8 @@ DEFAULT_OUTPUT_DIR = "/updraft/xcom"
 #: The kubelet keeps at most this many bytes of a termination message.
 TERMINATION_MESSAGE_LIMIT = 4096
 MANIFEST_KEY = "$updraft_manifest"
+# A JSON object of step params under the input's own (see Step.params).
+STEP_PARAMS_VAR = "UPDRAFT_STEP_PARAMS"
 
 
 def read_input(env: Mapping[str, str] = os.environ) -> tuple[Any, str]:
@@ -116,32 +118,44 @@ class Step:
             )
 
     def params(self, defaults: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
-        """`input.params` over the defaults. Unknown names and values of another type than the
-        default's are errors naming the field."""
+        """`input.params` over `$UPDRAFT_STEP_PARAMS` over the defaults. Unknown names and values of
+        another type than the default's are errors naming the field.
+
+        `$UPDRAFT_STEP_PARAMS` (a JSON object) is how a DAG hands its run's params to a step: task
+        env values are templated (`'{{ params.fraction | tojson }}'`) while the input is not."""
+        merged = dict(defaults)
+        raw = self.env.get(STEP_PARAMS_VAR, "")
+        if raw.strip():
+            try:
+                from_env = json.loads(raw)
+            except json.JSONDecodeError as err:
+                raise InputError(f"${STEP_PARAMS_VAR} is not valid JSON: {err.msg} at column {err.colno}") from None
+            self._merge_params(merged, defaults, from_env, f"${STEP_PARAMS_VAR}")
         given = self._object().get("params", {})
-        if given is None:
-            given = {}
+        self._merge_params(merged, defaults, {} if given is None else given, "input.params")
+        for key in required:
+            if merged.get(key) in (None, ""):
+                raise InputError(f"input.params.{key}: required")
+        return merged
+
+    @staticmethod
+    def _merge_params(merged: dict[str, Any], defaults: dict[str, Any], given: Any, where: str) -> None:
         if not isinstance(given, dict):
-            raise InputError(f"input.params: expected an object, got {_type_name(given)}")
+            raise InputError(f"{where}: expected an object, got {_type_name(given)}")
         unknown = sorted(set(given) - set(defaults))
         if unknown:
-            raise InputError(f"input.params: unknown parameter(s) {unknown}; this step takes {sorted(defaults)}")
-        merged = dict(defaults)
+            raise InputError(f"{where}: unknown parameter(s) {unknown}; this step takes {sorted(defaults)}")
         for key, value in given.items():
             default = defaults[key]
             if value is None and default is None:
                 continue
             if not _same_type(default, value):
                 raise InputError(
-                    f"input.params.{key}: expected {_type_name(default)} (default {json.dumps(default)}), got {_type_name(value)} {json.dumps(value)[:40]}"
+                    f"{where}.{key}: expected {_type_name(default)} (default {json.dumps(default)}), got {_type_name(value)} {json.dumps(value)[:40]}"
                 )
             if isinstance(value, float) and not math.isfinite(value):
-                raise InputError(f"input.params.{key}: expected a finite number")
+                raise InputError(f"{where}.{key}: expected a finite number")
             merged[key] = float(value) if isinstance(default, float) else value
-        for key in required:
-            if merged.get(key) in (None, ""):
-                raise InputError(f"input.params.{key}: required")
-        return merged
 
     def has(self, key: str) -> bool:
         return self._object().get(key) is not None

@@ -32,7 +32,7 @@ reference_for <- function(df) {
        columns = setNames(lapply(cols, function(c) list(type = "float", missing_frac = 0, min = min(df[[c]]), max = max(df[[c]]))), cols))
 }
 
-run_step <- function(df = make_data(), params = NULL, reference = NULL, raw_input = NULL, csv_text = NULL, drop_dataset = FALSE) {
+run_step <- function(df = make_data(), params = NULL, reference = NULL, raw_input = NULL, csv_text = NULL, drop_dataset = FALSE, step_params = "") {
   dir <- tempfile("validate-")
   dir.create(file.path(dir, "xcom"), recursive = TRUE)
   csv <- file.path(dir, "dataset.csv")
@@ -50,7 +50,8 @@ run_step <- function(df = make_data(), params = NULL, reference = NULL, raw_inpu
   out <- file.path(dir, "xcom")
   stderr_file <- file.path(dir, "stderr")
   rc <- system2("Rscript", step_script, stdout = FALSE, stderr = stderr_file,
-                env = c(paste0("UPDRAFT_INPUT_FILE=", input_file), paste0("UPDRAFT_XCOM_DIR=", out), "UPDRAFT_INPUT="))
+                env = c(paste0("UPDRAFT_INPUT_FILE=", input_file), paste0("UPDRAFT_XCOM_DIR=", out), "UPDRAFT_INPUT=",
+                         paste0("UPDRAFT_STEP_PARAMS=", shQuote(step_params))))
   read_json_file <- function(name) { f <- file.path(out, name); if (file.exists(f)) fromJSON(f, simplifyVector = FALSE) else NULL }
   metrics_file <- file.path(out, "metrics.jsonl")
   metrics <- if (file.exists(metrics_file)) lapply(readLines(metrics_file), fromJSON) else list()
@@ -167,6 +168,14 @@ test("bad params name the field", function() {
   expect_fail(run_step(params = list(min_rows = "ten")), "input.params.min_rows: expected integer, got string")
   expect_fail(run_step(params = list(range_check = "maybe")), "input.params.range_check: expected one of off, warn, fail, got 'maybe'")
   expect_fail(run_step(params = list(max_missing_frac = 2)), "input.params.max_missing_frac: expected a number in [0, 1]")
+})
+
+test("params from $UPDRAFT_STEP_PARAMS, under the input's own", function() {
+  expect_fail(run_step(make_data(), step_params = '{"max_rows": 60}'), "80 rows, more than max_rows 60")
+  expect(run_step(make_data(), step_params = '{"max_rows": 60}', params = list(max_rows = 100L))$rc == 0, "input.params wins")
+  expect_fail(run_step(step_params = '{"min_row": 1}'), "$UPDRAFT_STEP_PARAMS: unknown parameter(s) [min_row]")
+  expect_fail(run_step(step_params = '{"min_rows": "ten"}'), "$UPDRAFT_STEP_PARAMS.min_rows: expected integer, got string")
+  expect_fail(run_step(step_params = "{min_rows"), "$UPDRAFT_STEP_PARAMS is not valid JSON")
 })
 
 test("malformed input", function() {

@@ -9,9 +9,9 @@ import { compileDag, CallbackError } from '../../../sdk/compile.js';
 import type { TaskContext } from '../../../sdk/context.js';
 import { BranchError, branchTargets } from '../../../engine/control-flow.js';
 import { dag, type DagBuilder } from '../../../sdk/dag.js';
-import { DagDefinitionError } from '../../../sdk/errors.js';
 import type { DagOptions } from '../../../sdk/options.js';
 import type { DagSpec, TaskSpec } from '../../../spec/dag-spec.js';
+import { expectDefinitionError } from './definition-error.js';
 
 function compile(build: (d: DagBuilder) => void, options: Partial<DagOptions> = {}): ReturnType<typeof compileDag> {
   return compileDag(dag({ dagId: 'cf', ...options }, build), 'cf.ts');
@@ -21,17 +21,6 @@ function task(spec: DagSpec, id: string): TaskSpec {
   const t = spec.tasks.find((x) => x.task_id === id);
   if (!t) throw new Error(`no task ${id} (have ${spec.tasks.map((x) => x.task_id).join(', ')})`);
   return t;
-}
-
-function expectDefinitionError(fn: () => unknown, message: string): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).to.be.instanceOf(DagDefinitionError);
-    expect((err as Error).message).to.equal(message);
-    return;
-  }
-  throw new Error(`expected DagDefinitionError: ${message}`);
 }
 
 const logged: string[] = [];
