@@ -8,10 +8,10 @@
 import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import {
-  claimedAssetTriggeredRuns,
   consumeReadyRun,
   markAssetTriggeredRunFailed,
   markAssetTriggeredRunStarted,
+  takeStaleClaims,
   type AssetTriggeredRun,
 } from '../db/asset-triggered-run.repository.js';
 import type { Database } from '../db/database.js';
@@ -83,7 +83,7 @@ export async function driveAssetTriggeredRuns(
     result.started.push(run);
     return true;
   };
-  for (const run of await claimedAssetTriggeredRuns(db, { olderThanSeconds: opts.redriveAfterSeconds ?? 30 })) {
+  for (const run of await takeStaleClaims(db, { olderThanSeconds: opts.redriveAfterSeconds ?? 30 })) {
     if (await launch(run)) result.redriven++;
   }
   for (const c of consumers) {

@@ -172,6 +172,26 @@ export interface ClaimedRunsOptions {
   limit?: number;
 }
 
+/**
+ * Takes claims left unstarted at least `olderThanSeconds` (a consumer crashed between claim and
+ * start) for re-driving: their claimed_at moves to now, in the same statement, so that another
+ * consumer re-driving at the same moment skips them (the row lock makes it re-check the age) and
+ * only retries them once they are stale again. Oldest first.
+ */
+export async function takeStaleClaims(db: Kysely<Database>, opts: { olderThanSeconds: number; limit?: number }): Promise<AssetTriggeredRun[]> {
+  const rows = await sql<AssetTriggeredRunRow>`
+    update asset_triggered_run set claimed_at = now()
+    where id in (
+      select id from asset_triggered_run
+      where state = 'claimed' and claimed_at <= now() - make_interval(secs => ${opts.olderThanSeconds})
+      order by id limit ${opts.limit ?? 100}
+    ) and state = 'claimed' and claimed_at <= now() - make_interval(secs => ${opts.olderThanSeconds})
+    returning *`.execute(db);
+  const out: AssetTriggeredRun[] = [];
+  for (const r of [...rows.rows].sort((a, b) => a.id - b.id)) out.push({ ...r, triggering_asset_events: await triggeringAssetEvents(db, r.dag_id, r.run_id) });
+  return out;
+}
+
 /** Claimed runs not yet marked started (a consumer crashed between claim and start), oldest first. */
 export async function claimedAssetTriggeredRuns(db: Kysely<Database>, opts: ClaimedRunsOptions = {}): Promise<AssetTriggeredRun[]> {
   const rows = await db

@@ -9,6 +9,7 @@ import { AssetEventInputError, UnknownAssetError, emitAssetEvent, emitTaskOutlet
 import {
   AssetConsumeError,
   claimedAssetTriggeredRuns,
+  takeStaleClaims,
   consumeReadyRun,
   getAssetTriggeredRun,
   markAssetTriggeredRunStarted,
@@ -21,6 +22,8 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { all, any, asset, declareDags } from './asset-fixtures.js';
 import { DIALECTS, openMigratedDatabase, rejectionOf, type TestDatabase } from './test-database.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const A = 's3://lake/a';
 const B = 's3://lake/b';
@@ -132,6 +135,12 @@ for (const dialect of DIALECTS) {
       expect((await claimedAssetTriggeredRuns(t.db, { dagId: 'either', olderThanSeconds: 3600 })).map((r) => r.run_id)).to.not.include(run.run_id);
       const again = (await claimedAssetTriggeredRuns(t.db, { dagId: 'either' })).find((r) => r.run_id === run.run_id)!;
       expect(again.triggering_asset_events).to.deep.equal(run.triggering_asset_events);
+      // Re-drivers racing take a stale claim once between them; it is stale again only later.
+      await sleep(1100);
+      const takes = await Promise.all([1, 2, 3].map(() => takeStaleClaims(t.db, { olderThanSeconds: 1 })));
+      expect(takes.flat().filter((r) => r.run_id === run.run_id)).to.have.length(1);
+      expect((await takeStaleClaims(t.db, { olderThanSeconds: 1 })).map((r) => r.run_id)).to.not.include(run.run_id);
+      expect(takes.flat().find((r) => r.run_id === run.run_id)!.triggering_asset_events).to.deep.equal(run.triggering_asset_events);
       expect(await markAssetTriggeredRunStarted(t.db, 'either', run.run_id)).to.equal(true);
       expect(await markAssetTriggeredRunStarted(t.db, 'either', run.run_id)).to.equal(false);
       expect((await getAssetTriggeredRun(t.db, 'either', run.run_id))!.state).to.equal('started');

@@ -23,19 +23,7 @@ import { AssetWatcherService, type PollOutcome } from '../../worker/asset-watche
 import { globMatches } from '../../worker/asset-watchers/folder.js';
 import { DIALECTS, openMigratedDatabase, type TestDatabase } from '../db/test-database.js';
 import { declareDags } from '../db/asset-fixtures.js';
-
-function s3TestEnv(): { endpoint: string; accessKeyId: string; secretAccessKey: string; bucket: string; region: string } {
-  const e = process.env;
-  const endpoint = e['UPDRAFT_TEST_S3_ENDPOINT'];
-  if (!endpoint) throw new Error('UPDRAFT_TEST_S3_ENDPOINT is not set: start the test S3 server with `eval "$(scripts/services/s3.sh start)"` and run the tests again');
-  return {
-    endpoint,
-    accessKeyId: e['UPDRAFT_TEST_S3_ACCESS_KEY_ID'] ?? '',
-    secretAccessKey: e['UPDRAFT_TEST_S3_SECRET_ACCESS_KEY'] ?? '',
-    bucket: e['UPDRAFT_TEST_S3_BUCKET'] ?? 'updraft-test',
-    region: e['UPDRAFT_TEST_S3_REGION'] ?? 'us-east-1',
-  };
-}
+import { s3TestEnv } from '../helpers/s3.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
