@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AssetClient } from '../../client/assets.js';
 import { dagRunResult } from '../../client/run-result.js';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { assetRunStarter, isPermanentStartError } from '../../client/asset-runs.js';
 import { TemporalStartError, dagRunWorkflowId, triggerDagRun } from '../../client/trigger.js';
 import { getAssetTriggeredRun, type AssetTriggeredRun } from '../../db/asset-triggered-run.repository.js';
@@ -45,8 +45,26 @@ async function waitForRuns(stack: Stack, dagId: string, count: number, timeoutMs
   }
 }
 
+/** Waits until the worker's asset-run service has made `n` more passes (woken now, not at its next poll). */
+async function morePasses(stack: TestStack, n: number): Promise<void> {
+  const target = stack.assets!.runs.passes + n;
+  while (stack.assets!.runs.passes < target) {
+    stack.assets!.runs.nudge();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The run's final state. The record is written just before its workflow starts, so wait for the workflow too. */
 async function finished(stack: Stack, run: DagRunRow): Promise<string> {
-  return (await dagRunResult(stack.client.workflow.getHandle(run.workflow_id))).state;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return (await dagRunResult(stack.client.workflow.getHandle(run.workflow_id))).state;
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 const PRODUCER_DAGS = {
@@ -195,16 +213,14 @@ describe('worker: data-aware runs on Temporal', function () {
         expect(await keysOf(and1!)).to.deep.equal(['s3://cond/a', 's3://cond/b']);
 
         // Let any pass that could wrongly start more runs happen, then count exactly.
-        const passes = stack.assets!.runs.passes;
-        while (stack.assets!.runs.passes < passes + 3) await new Promise((r) => setTimeout(r, 100));
+        await morePasses(stack, 3);
         expect((await runsOf('cond_or')).length).to.equal(2);
         expect((await runsOf('cond_nested')).length).to.equal(1);
         expect((await runsOf('cond_and')).length).to.equal(1);
         expect(await runsOf('cond_paused')).to.deep.equal([]);
         // Unpausing does not start a run for what was emitted while paused (Airflow's rule).
         await setDagPaused(db, 'cond_paused', false);
-        const after = stack.assets!.runs.passes;
-        while (stack.assets!.runs.passes < after + 3) await new Promise((r) => setTimeout(r, 100));
+        await morePasses(stack, 3);
         expect(await runsOf('cond_paused')).to.deep.equal([]);
         expect(await emit('s3://cond/c')).to.include('cond_paused');
         await waitForRuns(stack, 'cond_paused', 1);
