@@ -67,6 +67,16 @@ for svc in $services; do
   eval "$out"
 done
 
+# The reference ML pipeline's prerequisites (its e2e tests, the step tests and the real node use
+# them): the step venv with Debian's R for process steps, and the step images in the test dockerd.
+# Both are cached under ~/.cache/updraft after a first build (a fresh machine: ~4 min for the venv,
+# ~9 min for the images); later runs take seconds.
+step "ML steps: venv and R (steps/setup-venv.sh), step images (deploy/images/build.sh)"
+bash steps/setup-venv.sh >/dev/null || { echo "[test] steps/setup-venv.sh failed" >&2; exit 1; }
+if [ -n "${DOCKER_HOST:-}" ]; then
+  bash deploy/images/build.sh all >/dev/null || { echo "[test] deploy/images/build.sh failed" >&2; exit 1; }
+fi
+
 stats="$UPDRAFT_SERVICES_DIR/mocha-stats.jsonl"
 : > "$stats"
 export UPDRAFT_TEST_STATS_FILE="$stats"
