@@ -5,6 +5,7 @@
  * (the setup's venv and Rscript) or as a container (updraft/step-python, updraft/step-r on Docker or
  * Kubernetes): UPDRAFT_ML_RUNTIME=process|docker|kubernetes picks one for the whole graph when the
  * DAG file is parsed, so the worker's environment decides and the graph is the same on each.
+ * UPDRAFT_ML_K8S_REAL_NODE=1 (with kubernetes) places the pods on the test cluster's real node.
  *
  * The run's params pick the data slice (`fraction` of the rows, `seed`, an optional `shift`), so a
  * second run on more or shifted data trains a challenger that the gate compares with the champion.
@@ -37,6 +38,22 @@ const rImage = process.env.UPDRAFT_ML_R_IMAGE || 'updraft/step-r:latest';
 // Where serve publishes models (a server would read <dir>/<model>/deployment.json).
 const servingDir = process.env.UPDRAFT_SERVING_DIR || path.join(process.env.UPDRAFT_HOME || path.join(repo, '.updraft'), 'serving');
 
+// Kubernetes on the test cluster's real node (docs/kubernetes.md "The real node"): the node is this
+// machine, so the images are the local engine's and host folders (the worker's local artifact
+// store, which the executor mounts itself, and the serving folder) are shared with the pods.
+const realNode = runtime === 'kubernetes' && !!process.env.UPDRAFT_ML_K8S_REAL_NODE;
+const REAL_NODE_LABEL = 'updraft.dev/real-node';
+const realNodeOptions: Partial<ContainerTaskOptions> = realNode
+  ? {
+      pullPolicy: 'never',
+      networkMode: 'host',
+      kubernetes: {
+        nodeSelector: { [REAL_NODE_LABEL]: 'true' },
+        tolerations: [{ key: REAL_NODE_LABEL, operator: 'Equal', value: 'true', effect: 'NoSchedule' }],
+      },
+    }
+  : {};
+
 type StepOptions = { taskId: string; env?: Record<string, string>; mounts?: ContainerTaskOptions['mounts'] };
 
 /** One step program as a process or a container task, by the runtime. */
@@ -55,6 +72,7 @@ function stepTask(lang: 'python' | 'r', program: string, o: StepOptions): Proces
     env,
     mounts: o.mounts,
     runtime,
+    ...realNodeOptions,
   };
 }
 
@@ -96,11 +114,11 @@ export default dag(
     });
     const serve = step<{ model: Ref; golden: Ref }, { served: boolean; version: string }>('python', 'serve.py', {
       taskId: 'serve',
-      ...(runtime === 'docker'
+      ...(runtime === 'docker' || realNode
         ? { env: { UPDRAFT_SERVING_DIR: '/serving' }, mounts: [{ source: servingDir, target: '/serving' }] }
         : runtime === 'process'
           ? { env: { UPDRAFT_SERVING_DIR: servingDir } }
-          : // No shared volume on Kubernetes yet: the pod's own folder (the smoke test still runs).
+          : // Kubernetes on a node that shares no folder with the worker: the pod's own folder (the smoke test still runs).
             { env: { UPDRAFT_SERVING_DIR: '/tmp/serving' } }),
     });
     const monitor = step<{ reference: Ref; current: Ref }, { drift: boolean; report: Ref }>('python', 'monitor.py', { taskId: 'monitor' });

@@ -3,6 +3,7 @@
  * one try. No I/O: unit-tested on its own and reused by the executor.
  */
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import type { V1Job, V1Toleration, V1Volume, V1VolumeMount, V1EnvVar } from '@kubernetes/client-node' with { 'resolution-mode': 'import' };
 import type { ExecutionRequest } from './types.js';
 
@@ -109,6 +110,13 @@ export function namespaceFor(request: ExecutionRequest, defaultNamespace: string
   return request.spec.container?.kubernetes.namespace ?? defaultNamespace;
 }
 
+/** The folder of the worker's artifact store when the step output protocol is on and the store is local (file://); else null. */
+export function localStoreRoot(request: Pick<ExecutionRequest, 'stepIO'>): string | null {
+  const store = request.stepIO?.storeEnv['UPDRAFT_ARTIFACT_STORE'];
+  if (store === undefined || !store.startsWith('file://')) return null;
+  return fileURLToPath(store);
+}
+
 export function buildJobManifest(request: ExecutionRequest, opts: JobManifestOptions): V1Job {
   const container = request.spec.container;
   if (!container) {
@@ -166,6 +174,16 @@ export function buildJobManifest(request: ExecutionRequest, opts: JobManifestOpt
     }
     volumeMounts.push({ name, mountPath: m.target, readOnly: m.read_only });
   });
+  const localStore = localStoreRoot(request);
+  if (localStore !== null && !volumeMounts.some((m) => m.mountPath === localStore)) {
+    // A local (file://) store reaches the pod only where the node shares the worker's disk (the
+    // test cluster's real node): the same folder at the same path, read-write, so the step reads
+    // its inputs from their file:// uris and puts its outputs where the worker checks them. On a
+    // node that does not share the disk the folder is empty there and the manifest check fails,
+    // naming the missing output, as it would without the mount.
+    volumes.push({ name: 'artifact-store', hostPath: { path: localStore, type: 'DirectoryOrCreate' } });
+    volumeMounts.push({ name: 'artifact-store', mountPath: localStore, readOnly: false });
+  }
 
   const labels = identityLabels(request);
   const annotations = identityAnnotations(request);

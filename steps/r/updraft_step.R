@@ -67,7 +67,13 @@ updraft_step <- function() {
   manifest <- if (nzchar(flag)) !(flag %in% c("0", "false", "no")) else
     startsWith(Sys.getenv("UPDRAFT_ARTIFACT_STORE"), "s3://") && nzchar(Sys.getenv("KUBERNETES_SERVICE_HOST"))
   if (manifest) {
-    updraft_fail("this R step helper writes no Kubernetes output manifest yet (ML-DESIGN.md §1); run R steps on the process or Docker runtime")
+    store <- Sys.getenv("UPDRAFT_ARTIFACT_STORE")
+    # The R helper puts outputs into a local store only (a folder the pod shares with the worker,
+    # e.g. the test cluster's real node); S3 would need an S3 client in the R image.
+    if (!startsWith(store, "file://")) {
+      updraft_fail(sprintf(paste0("manifest output (Kubernetes) from R needs a local artifact store: UPDRAFT_ARTIFACT_STORE is '%s', ",
+                                  "expected file:///folder mounted into the pod; the R helper has no S3 client (use the Python helper, or Docker/process)"), store))
+    }
   }
   out <- updraft_output_dir()
   dir.create(out, recursive = TRUE, showWarnings = FALSE)
@@ -75,6 +81,7 @@ updraft_step <- function() {
   step$input <- if (is.null(got$input)) list() else got$input
   step$source <- got$source
   step$out_dir <- out
+  step$manifest <- manifest
   step$params <- list()
   step$artifacts <- list()
   step
@@ -202,7 +209,63 @@ updraft_finish <- function(step, result = NULL) {
   if (length(step$params) > 0) writeLines(updraft_to_json(step$params), file.path(step$out_dir, "params.json"))
   if (length(step$artifacts) > 0) writeLines(updraft_to_json(list(outputs = step$artifacts)), file.path(step$out_dir, "artifacts.json"))
   if (!is.null(result)) writeLines(updraft_to_json(result), file.path(step$out_dir, "return.json"))
+  if (isTRUE(step$manifest)) .updraft_write_manifest(step, result)
   invisible(NULL)
+}
+
+.updraft_sha256 <- function(path) {
+  if (!nzchar(Sys.which("sha256sum"))) updraft_fail("manifest output needs sha256sum on the PATH (coreutils)")
+  strsplit(system2("sha256sum", shQuote(path), stdout = TRUE), " ")[[1]][1]
+}
+
+# Puts a file into the local store by content, at the key layout of the worker's store
+# (sha256/<first 2 hex>/<full hex>, artifacts/local-store.ts); returns its file:// uri.
+.updraft_put_in_store <- function(local, sha, store) {
+  root <- URLdecode(sub("^file://", "", store))
+  dest <- file.path(root, "sha256", substr(sha, 1, 2), sha)
+  if (!file.exists(dest)) {
+    dir.create(dirname(dest), recursive = TRUE, showWarnings = FALSE)
+    tmp <- tempfile(pattern = ".put-", tmpdir = dirname(dest))
+    if (!file.copy(local, tmp)) updraft_fail(sprintf("could not copy %s into the artifact store at %s", local, dirname(dest)))
+    if (!file.rename(tmp, dest)) updraft_fail(sprintf("could not move %s to %s in the artifact store", tmp, dest))
+  }
+  paste0("file://", dest)
+}
+
+.updraft_substitute <- function(value, refs) {
+  if (is.list(value)) {
+    if (identical(names(value), "$artifact_out")) return(refs[[value[["$artifact_out"]]]])
+    return(lapply(value, .updraft_substitute, refs = refs))
+  }
+  value
+}
+
+# The termination-message manifest (as the Python helper's Step.manifest): each output put into the
+# store, described by sha256, uri and size; the placeholders in the return value become the refs.
+.updraft_write_manifest <- function(step, result) {
+  store <- Sys.getenv("UPDRAFT_ARTIFACT_STORE")
+  refs <- list()
+  outputs <- list()
+  for (entry in step$artifacts) {
+    local <- file.path(step$out_dir, entry$path)
+    sha <- .updraft_sha256(local)
+    out <- entry[setdiff(names(entry), "path")]
+    out$sha256 <- sha
+    out$uri <- .updraft_put_in_store(local, sha, store)
+    out$size <- file.size(local)
+    outputs[[length(outputs) + 1]] <- out
+    refs[[entry$name]] <- list(`$artifact` = out[intersect(c("sha256", "uri", "name", "type", "format", "size"), names(out))])
+  }
+  metrics_file <- file.path(step$out_dir, "metrics.jsonl")
+  metrics <- if (file.exists(metrics_file)) lapply(readLines(metrics_file, warn = FALSE), fromJSON, simplifyVector = FALSE) else list()
+  manifest <- list(`$updraft_manifest` = 1L, `return` = .updraft_substitute(result, refs), metrics = metrics,
+                   params = if (length(step$params) > 0) step$params else structure(list(), names = character(0)),
+                   artifacts = outputs)
+  text <- updraft_to_json(manifest)
+  if (nchar(text, type = "bytes") > 4096L) {
+    updraft_fail(sprintf("return.json: the output manifest is %d bytes, over the 4096-byte termination-message limit: log fewer metrics/params and put details into a report artifact", nchar(text, type = "bytes")))
+  }
+  writeLines(text, file.path(step$out_dir, "return.json"))
 }
 
 # Runs main(step) and exits as Updraft expects: 0, 99 (updraft_skip), 98 (updraft_fail); any other

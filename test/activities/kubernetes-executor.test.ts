@@ -135,6 +135,16 @@ describe('kubernetes executor: buildJobManifest', () => {
     expect(without.map((e) => e.name)).to.not.include('UPDRAFT_OUTPUT_MANIFEST');
   });
 
+  it('with a local (file://) store, mounts its folder at the same path read-write; not for an S3 store', () => {
+    const local = new StepIO(new LocalArtifactStore('/var/updraft/artifacts'), { UPDRAFT_ARTIFACT_STORE: 'file:///var/updraft/artifacts' });
+    const pod = buildJobManifest(request(taskSpec(), { stepIO: local }), MANIFEST_OPTS).spec?.template.spec;
+    expect(pod?.volumes).to.deep.equal([{ name: 'artifact-store', hostPath: { path: '/var/updraft/artifacts', type: 'DirectoryOrCreate' } }]);
+    expect(pod?.containers[0]?.volumeMounts).to.deep.equal([{ name: 'artifact-store', mountPath: '/var/updraft/artifacts', readOnly: false }]);
+    const s3 = new StepIO(new LocalArtifactStore('/var/updraft/artifacts'), { UPDRAFT_ARTIFACT_STORE: 's3://ml/team' });
+    expect(buildJobManifest(request(taskSpec(), { stepIO: s3 }), MANIFEST_OPTS).spec?.template.spec?.volumes).to.equal(undefined);
+    expect(buildJobManifest(request(taskSpec()), MANIFEST_OPTS).spec?.template.spec?.volumes).to.equal(undefined);
+  });
+
   it('maps the container spec, resources, scheduling and pod settings', () => {
     const spec = taskSpec(
       {

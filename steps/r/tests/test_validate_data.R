@@ -32,7 +32,7 @@ reference_for <- function(df) {
        columns = setNames(lapply(cols, function(c) list(type = "float", missing_frac = 0, min = min(df[[c]]), max = max(df[[c]]))), cols))
 }
 
-run_step <- function(df = make_data(), params = NULL, reference = NULL, raw_input = NULL, csv_text = NULL, drop_dataset = FALSE, step_params = "") {
+run_step <- function(df = make_data(), params = NULL, reference = NULL, raw_input = NULL, csv_text = NULL, drop_dataset = FALSE, step_params = "", extra_env = character(0)) {
   dir <- tempfile("validate-")
   dir.create(file.path(dir, "xcom"), recursive = TRUE)
   csv <- file.path(dir, "dataset.csv")
@@ -51,7 +51,7 @@ run_step <- function(df = make_data(), params = NULL, reference = NULL, raw_inpu
   stderr_file <- file.path(dir, "stderr")
   rc <- system2("Rscript", step_script, stdout = FALSE, stderr = stderr_file,
                 env = c(paste0("UPDRAFT_INPUT_FILE=", input_file), paste0("UPDRAFT_XCOM_DIR=", out), "UPDRAFT_INPUT=",
-                         paste0("UPDRAFT_STEP_PARAMS=", shQuote(step_params))))
+                         paste0("UPDRAFT_STEP_PARAMS=", shQuote(step_params)), extra_env))
   read_json_file <- function(name) { f <- file.path(out, name); if (file.exists(f)) fromJSON(f, simplifyVector = FALSE) else NULL }
   metrics_file <- file.path(out, "metrics.jsonl")
   metrics <- if (file.exists(metrics_file)) lapply(readLines(metrics_file), fromJSON) else list()
@@ -194,6 +194,36 @@ test("a corrupted input is refused by its sha256", function() {
   write.csv(make_data(), csv, row.names = FALSE)
   expect_fail(run_step(raw_input = sprintf('{"dataset": {"$artifact": {"path": "%s", "sha256": "%s"}}}', csv, strrep("0", 64))),
               "refusing corrupted input")
+})
+
+test("manifest output (Kubernetes): outputs put into a local store by content, refs in the return value", function() {
+  store <- tempfile("store-")
+  dir.create(store)
+  data_dir <- tempfile("uri-")
+  dir.create(data_dir)
+  csv <- file.path(data_dir, "d.csv")
+  write.csv(make_data(), csv, row.names = FALSE)
+  # The input as a pod gets it: a file:// uri, no path.
+  r <- run_step(raw_input = sprintf('{"dataset": {"$artifact": {"name": "dataset", "uri": "file://%s"}}}', csv),
+                extra_env = c("UPDRAFT_OUTPUT_MANIFEST=1", paste0("UPDRAFT_ARTIFACT_STORE=file://", store)))
+  expect(r$rc == 0, paste("exit", r$rc, r$stderr))
+  m <- r$ret
+  expect(identical(m[["$updraft_manifest"]], 1L), "return.json is the manifest")
+  expect(length(m$artifacts) == 1 && m$artifacts[[1]]$name == "validation_report" && is.null(m$artifacts[[1]]$path), "one artifact, no path")
+  sha <- m$artifacts[[1]]$sha256
+  stored <- file.path(store, "sha256", substr(sha, 1, 2), sha)
+  expect(file.exists(stored), paste("the report is in the store at", stored))
+  expect(identical(strsplit(system2("sha256sum", shQuote(stored), stdout = TRUE), " ")[[1]][1], sha), "stored bytes match the sha256")
+  expect(m$artifacts[[1]]$size == file.size(stored), "size")
+  expect(identical(m$artifacts[[1]]$uri, paste0("file://", stored)), "uri names the stored file")
+  ref <- m[["return"]]$report[["$artifact"]]
+  expect(identical(ref$sha256, sha) && identical(ref$uri, m$artifacts[[1]]$uri) && ref$name == "validation_report", "the placeholder became the ref")
+  expect(isTRUE(m[["return"]]$valid), "the rest of the return value is kept")
+  expect(m$metrics[[1]]$name == "rows" && m$metrics[[1]]$value == 80, "metrics travel in the manifest")
+  expect(m$params$min_rows == 50, "params travel in the manifest")
+
+  expect_fail(run_step(extra_env = c("UPDRAFT_OUTPUT_MANIFEST=1", "UPDRAFT_ARTIFACT_STORE=s3://ml/team")),
+              "manifest output (Kubernetes) from R needs a local artifact store")
 })
 
 cat(sprintf("\n%d passed, %d failed\n", passed, failed))
