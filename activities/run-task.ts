@@ -16,7 +16,10 @@ import { admitTry, type Admission } from './admission/admit.js';
 import { getXCom, listXComs, setXCom } from '../db/xcom.repository.js';
 import { DEFAULT_MAX_MAP_LENGTH, checkMappable, pathKey } from '../engine/mapping.js';
 import type { Json } from '../spec/dag-spec.js';
-import { TaskInstanceState } from '../spec/states.js';
+import { DagRunType, TaskInstanceState } from '../spec/states.js';
+import type { AssetEventInfo } from '../spec/asset.js';
+import { assetEventInfo, emitTaskOutletEvents } from '../db/asset-event.repository.js';
+import { triggeringAssetEvents } from '../db/asset-triggered-run.repository.js';
 import { TaskFailureType, type RunTaskRequest, type RunTaskResult, type XComEntry } from '../workflows/types.js';
 import { TaskExecutionError, type ExecutionRequest, type Executor, type ExecutorHandle } from './executors/types.js';
 import { handleFromHeartbeat, tryHeartbeat } from './heartbeat-details.js';
@@ -38,6 +41,8 @@ export interface RunTaskDeps extends TaskLogDeps {
   /** GPU allocation hook (GPU workers); returns device ids and a release function. */
   allocateGpus?(req: RunTaskRequest, signal?: AbortSignal): Promise<{ devices: string[]; release(): void }>;
   heartbeatIntervalMs?: number;
+  /** Called after a successful try's outlets recorded asset events (wakes the worker's asset-run service). */
+  onAssetEvents?(): void;
   /**
    * The artifact store for step outputs (docs/step-outputs.md). With one, every try is recorded in
    * the ML record (execution, metrics, params, lineage, model versions); without one, step output
@@ -172,6 +177,7 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
         consumed = consumedArtifacts(findArtifactRefs(input ?? undefined));
         await tryEvent('START');
       }
+      const triggeringAssetEvents = await runTriggeringAssetEvents(deps.db, req);
       const request: ExecutionRequest = {
         dagId: req.dagId, runId: req.runId, taskId: req.task.task_id, mapIndex: req.mapIndex, tryNumber: req.tryNumber,
         spec: req.task, input: input ?? undefined,
@@ -185,6 +191,7 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
           specHash: req.specHash, dagVersionId: req.dagVersionId, runType: req.runType, logicalDate: req.logicalDate,
           dataIntervalStart: req.dataIntervalStart, dataIntervalEnd: req.dataIntervalEnd, runAfter: req.runAfter ?? null,
           params: req.params, conf: req.conf,
+          triggeringAssetEvents,
         },
       };
       const result = await executor.execute(await prepareTry(deps.db, req, request, masker));
@@ -212,8 +219,16 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
         xcom = { ...(xcom ?? { inline: null }), map_lengths: mapLengths };
         log.system(`mapped task input lengths: ${Object.entries(mapLengths).map(([p, n]) => `${p} → ${n}`).join(', ')}`);
       }
+      // Airflow emits outlet events only on success; the try is their idempotency key, so an
+      // activity attempt repeated after a worker crash records none twice.
+      const emitted = await emitTaskOutletEvents(deps.db, { ...key, try_number: req.tryNumber, outlets: req.task.outlets ?? [], extras: result.outletExtras });
+      for (const e of emitted) {
+        log.system(`asset event ${e.event.id} on '${e.event.uri}'${e.duplicate ? ' (recorded by an earlier attempt of this try)' : ''}` +
+          (e.queued_for.length > 0 ? `, queued for ${e.queued_for.join(', ')}` : ''));
+      }
       log.system(`${req.task.task_id} try ${req.tryNumber}: success`);
       await finishTry(TaskInstanceState.SUCCESS, { exit_code: result.exitCode });
+      if (emitted.some((e) => e.queued_for.length > 0)) deps.onAssetEvents?.();
       return { outcome: 'success', xcom };
     } catch (err) {
       const failure = toTaskFailure(err);
@@ -268,6 +283,13 @@ function toTaskFailure(err: unknown): TaskExecutionError {
   if (err instanceof StepOutputError) return new TaskExecutionError(`step output protocol: ${err.message}`, 'fail');
   if (err instanceof InputArtifactError) return new TaskExecutionError(err.message, 'fail');
   return new TaskExecutionError(err instanceof Error ? err.message : String(err), 'error');
+}
+
+/** An asset-triggered run's triggering_asset_events (read per try: they can be many, so they do not travel through Temporal). */
+async function runTriggeringAssetEvents(db: Kysely<Database>, req: RunTaskRequest): Promise<Record<string, AssetEventInfo[]>> {
+  if (req.runType !== DagRunType.ASSET_TRIGGERED) return {};
+  const byUri = await triggeringAssetEvents(db, req.dagId, req.runId);
+  return Object.fromEntries(Object.entries(byUri).map(([uri, events]) => [uri, events.map(assetEventInfo)]));
 }
 
 /** AIRFLOW_CTX_* (as Airflow exports them) and UPDRAFT_* for processes and containers. */

@@ -1,6 +1,7 @@
 /** The `updraft` command. Airflow's command names and options where they exist. */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Command, CommanderError } from 'commander';
+import { registerAssetsCommands } from './commands/assets.js';
 import { registerArtifactsCommands } from './commands/artifacts.js';
 import { registerBackfillCommands } from './commands/backfill.js';
 import { registerConnectionsCommands } from './commands/connections.js';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerVariablesCommands(program);
   registerConnectionsCommands(program);
   registerPoolsCommands(program);
+  registerAssetsCommands(program);
   registerModelsCommands(program);
   registerArtifactsCommands(program);
   registerRunsCommands(program);

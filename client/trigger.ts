@@ -22,6 +22,11 @@ export class TriggerError extends Error {
   override readonly name = 'TriggerError';
 }
 
+/** Temporal could not be reached to start a recorded run (onExisting 'same-run'): asking again may work. */
+export class TemporalStartError extends Error {
+  override readonly name = 'TemporalStartError';
+}
+
 /** Workflow id of a DAG run: stable, unique per (dag_id, run_id), readable in the Temporal UI. */
 export function dagRunWorkflowId(dagId: string, runId: string): string {
   return `dag:${dagId}:run:${runId}`;
@@ -78,8 +83,11 @@ export interface TriggerOptions {
   backfillId?: number;
   /**
    * What a run id that already exists means: an error (a person chose it), or the same run asked
-   * for again (a retried or duplicated schedule fire; its workflow is started if a crash left it
-   * queued without one) — then the existing run is returned and `created` is false.
+   * for again (a retried or duplicated schedule fire, a re-driven asset-triggered claim; its
+   * workflow is started if a crash left it queued without one) — then the existing run is returned
+   * and `created` is false. With 'same-run' the caller asks again, so a failure to reach Temporal
+   * leaves the run queued and is thrown as a TemporalStartError (not a TriggerError), instead of
+   * failing the run for good.
    */
   onExisting?: 'error' | 'same-run';
   runType?: (typeof DagRunType)[keyof typeof DagRunType];
@@ -198,6 +206,9 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
   } catch (err) {
     if (!created && err instanceof WorkflowExecutionAlreadyStartedError) {
       return { dagId: opts.dagId, runId, workflowId, handle: client.workflow.getHandle<typeof dagRun>(workflowId), created: false };
+    }
+    if (opts.onExisting === 'same-run' && !(err instanceof WorkflowExecutionAlreadyStartedError)) {
+      throw new TemporalStartError(`could not start run "${runId}" of DAG "${opts.dagId}" in Temporal (it stays queued for the next attempt): ${(err as Error).message}`);
     }
     const message = err instanceof WorkflowExecutionAlreadyStartedError
       ? `a workflow for run_id "${runId}" already exists in Temporal`

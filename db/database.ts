@@ -408,6 +408,107 @@ export interface ModelPromotionTable {
   created_at: TimestampDefaultNow;
 }
 
+// Assets (migration 2026_12_06_assets_record; see db/asset*.ts).
+
+export const ASSET_EVENT_SOURCE_KINDS = ['task', 'api', 'cli', 'watcher'] as const;
+export type AssetEventSourceKind = (typeof ASSET_EVENT_SOURCE_KINDS)[number];
+
+/** An asset (Airflow 3's asset table): its sanitized uri is its identity. */
+export interface AssetTable {
+  id: Generated<number>;
+  uri: string;
+  name: string;
+  group: ColumnType<string, string | undefined, string>;
+  extra: Jsonb<{ [key: string]: JsonValue }, JsonText | undefined>;
+  created_at: TimestampDefaultNow;
+  updated_at: TimestampDefaultNow;
+}
+
+/** One update of an asset; `source_*` say who made it. */
+export interface AssetEventTable {
+  id: Generated<number>;
+  asset_id: number;
+  extra: Jsonb<{ [key: string]: JsonValue }, JsonText | undefined>;
+  source_kind: AssetEventSourceKind;
+  source_dag_id: string | null;
+  source_run_id: string | null;
+  source_task_id: string | null;
+  source_map_index: number | null;
+  source_watcher: string | null;
+  /** Same key, same asset: one event (an emitter's retry is not a second update). */
+  dedupe_key: string | null;
+  created_at: TimestampDefaultNow;
+}
+
+export interface DagScheduleAssetReferenceTable {
+  asset_id: number;
+  dag_id: string;
+  created_at: TimestampDefaultNow;
+}
+
+export interface TaskOutletAssetReferenceTable {
+  asset_id: number;
+  dag_id: string;
+  task_id: string;
+  created_at: TimestampDefaultNow;
+}
+
+/** An event not yet consumed by one DAG scheduled on its asset. */
+export interface AssetDagRunQueueTable {
+  target_dag_id: string;
+  asset_event_id: number;
+  asset_id: number;
+  created_at: TimestampDefaultNow;
+}
+
+export const ASSET_TRIGGERED_RUN_STATES = ['claimed', 'started', 'failed'] as const;
+export type AssetTriggeredRunState = (typeof ASSET_TRIGGERED_RUN_STATES)[number];
+
+/** A data-aware run decided and claimed from queued events; 'started' once its workflow is, 'failed' when it never can be. */
+export interface AssetTriggeredRunTable {
+  id: Generated<number>;
+  dag_id: string;
+  run_id: string;
+  state: AssetTriggeredRunState;
+  run_after: Timestamp;
+  event_count: number;
+  claimed_at: TimestampDefaultNow;
+  started_at: NullableTimestamp;
+  last_error: string | null;
+}
+
+/** The events an asset-triggered run consumed; at most one run per (DAG, event). */
+export interface DagRunAssetEventTable {
+  dag_id: string;
+  run_id: string;
+  asset_event_id: number;
+}
+
+/** A watcher's lease and bookkeeping. */
+export interface AssetWatcherTable {
+  name: string;
+  type: string;
+  asset_id: number;
+  definition: Jsonb<JsonValue>;
+  owner: string | null;
+  lease_expires_at: NullableTimestamp;
+  initialized_at: NullableTimestamp;
+  last_poll_at: NullableTimestamp;
+  last_error: string | null;
+  events_emitted: ColumnType<number, number | undefined, number>;
+  created_at: TimestampDefaultNow;
+}
+
+/** A watcher's cursor: the items it has seen, with their version (mtime:size, etag). */
+export interface AssetWatcherSeenTable {
+  watcher_name: string;
+  item_key: string;
+  version: string;
+  first_seen_at: TimestampDefaultNow;
+  missing_since: NullableTimestamp;
+}
+
+
 export interface Database {
   dag: DagTable;
   dag_version: DagVersionTable;
@@ -433,6 +534,15 @@ export interface Database {
   model_alias: ModelAliasTable;
   model_evaluation: ModelEvaluationTable;
   model_promotion: ModelPromotionTable;
+  asset: AssetTable;
+  asset_event: AssetEventTable;
+  dag_schedule_asset_reference: DagScheduleAssetReferenceTable;
+  task_outlet_asset_reference: TaskOutletAssetReferenceTable;
+  asset_dag_run_queue: AssetDagRunQueueTable;
+  asset_triggered_run: AssetTriggeredRunTable;
+  dagrun_asset_event: DagRunAssetEventTable;
+  asset_watcher: AssetWatcherTable;
+  asset_watcher_seen: AssetWatcherSeenTable;
 }
 
 export type DagRow = Selectable<DagTable>;
@@ -479,3 +589,8 @@ export type ModelVersionRow = Selectable<ModelVersionTable>;
 export type ModelAliasRow = Selectable<ModelAliasTable>;
 export type ModelEvaluationRow = Selectable<ModelEvaluationTable>;
 export type ModelPromotionRow = Selectable<ModelPromotionTable>;
+
+export type AssetRow = Selectable<AssetTable>;
+export type AssetEventRow = Selectable<AssetEventTable>;
+export type AssetTriggeredRunRow = Selectable<AssetTriggeredRunTable>;
+export type AssetWatcherRow = Selectable<AssetWatcherTable>;

@@ -2,6 +2,7 @@
  * The compiler's task step: one declared task, with the defaults of its DAG and groups, becomes a
  * TaskSpec (operator fields, retries, resources, process/container/sensor parts, templating).
  */
+import { compileOutlets } from './compile-assets.js';
 import { compileCrossRunOptions } from './cross-run.js';
 import { durationField, positiveInt, stripUndefined, type Fail } from './compile-fields.js';
 import type { ContainerTaskOptions, DefaultArgs, ProcessTaskOptions, ResourceOptions, TaskDefaults } from './options.js';
@@ -52,10 +53,7 @@ export function compileTask(
     priority_weight: Number.isInteger(o.priorityWeight) ? o.priorityWeight : f(`expected an integer, got ${String(o.priorityWeight)}`, 'priorityWeight'),
     weight_rule: o.weightRule,
     owner: o.owner,
-    outlets: (t.options.outlets ?? []).map((a, i) => {
-      if (!a || typeof a.uri !== 'string' || a.uri.length === 0) f(`outlets[${i}] must be an asset with a non-empty uri`, 'outlets');
-      return { uri: a.uri, name: a.name ?? a.uri };
-    }),
+    outlets: compileOutlets(t.options.outlets, f),
     doc_md: t.options.docMd ?? null,
     input,
     resources: compileResources((t.options as { resources?: ResourceOptions }).resources, f),

@@ -7,6 +7,7 @@ import { canonicalJson } from './canonical-json.js';
 import { duration, positiveInt, stripUndefined, type Fail } from './compile-fields.js';
 import { branchGroups, linkChains } from './compile-graph.js';
 import { addMapSources, compileGroupExpand, compileMappings, mappedGroupMembers } from './compile-mapping.js';
+import { assetWatchersField } from './compile-assets.js';
 import { compileTask, groupDefaults } from './compile-task.js';
 import { draftDag, type DagDefinition, type DagDraft } from './dag.js';
 import { DagDefinitionError } from './errors.js';
@@ -365,6 +366,7 @@ function dagSpec(c: Compilation, tasks: TaskSpec[], callbacks: NonNullable<DagSp
     ...(timetable ? { timetable } : {}),
     ...(timezone ? { timezone } : {}),
     ...(is_paused_upon_creation !== undefined ? { is_paused_upon_creation } : {}),
+    ...assetWatchersField(options.schedule, c.draft.tasks.flatMap((t) => (t.options.outlets ?? []) as unknown[]), fail),
   };
 }
 

@@ -1,8 +1,23 @@
 /**
  * What an in-process task function receives besides its input. Mirrors the Airflow context
- * (dag_id, task_id, run_id, logical_date, ds, try_number, map_index, params, conf).
+ * (dag_id, task_id, run_id, logical_date, ds, try_number, map_index, params, conf,
+ * triggering_asset_events, outlet_events).
  */
+import type { AssetEventInfo } from '../spec/asset.js';
 import type { Json } from '../spec/dag-spec.js';
+import type { AssetLike } from './asset.js';
+
+export type { AssetEventInfo } from '../spec/asset.js';
+
+/** Airflow's outlet_events: the event each of the task's outlets records when the try succeeds. */
+export interface OutletEventAccessors {
+  /**
+   * The outlet's pending event; set or fill its `extra` (a JSON object). The asset is one of the
+   * task's `outlets`, named by the Asset itself or its uri (written any way Airflow sanitizes to the
+   * same uri); another asset is an error naming the outlets.
+   */
+  get(asset: AssetLike | string): { extra: Record<string, Json> };
+}
 
 export interface TaskLogger {
   info(message: string): void;
@@ -68,6 +83,13 @@ export interface TaskContext {
   signal: AbortSignal;
   /** Tells the worker the task is alive (it is also done for you periodically). */
   heartbeat(): void;
+  /**
+   * Airflow's triggering_asset_events: in an asset-triggered run, the events that started it by
+   * asset uri, oldest first; {} in any other run.
+   */
+  triggeringAssetEvents: Record<string, AssetEventInfo[]>;
+  /** Airflow's outlet_events: the extra each outlet's event carries when this try succeeds. */
+  outletEvents: OutletEventAccessors;
   /**
    * Records a metric of this try (MLflow's rules: name [A-Za-z0-9_.-/]{1,250}, a finite value,
    * step an integer >= 0, default 0). Repeat a name with other steps for a curve.

@@ -28,6 +28,9 @@ export {
 } from './timetables.js';
 export type { Schedule, TimetableDefinition, AssetCondition, CronTriggerOptions, EventsTimetableOptions } from './timetables.js';
 export type { TimetableSpec, AssetConditionSpec } from '../spec/dag-spec.js';
+export { Asset, isAsset } from './asset.js';
+export type { AssetOptions, AssetWatcherDefinition } from './asset.js';
+export type { AssetWatcherSpec } from '../spec/asset-watcher.js';
 export type {
   ModelGateOptions, ModelGateResult, ModelGateFailure, MetricThresholdOptions, ModelVersionRefJson, ArtifactRefJson, BaselineMetrics,
 } from './model-gate.js';

@@ -13,6 +13,7 @@
  */
 import { toSeconds, type Duration } from './duration.js';
 import { fromWall, zone } from '../engine/timetables/zone.js';
+import { sanitizeAssetUri } from '../engine/assets/asset.js';
 import type { AssetLike } from './asset.js';
 import type { AssetConditionSpec, TimetableSpec } from '../spec/dag-spec.js';
 
@@ -144,7 +145,10 @@ export function AssetAny(...members: Array<AssetLike | AssetCondition>): AssetCo
 export function assetConditionSpec(v: AssetLike | AssetCondition): AssetConditionSpec {
   if (isAssetCondition(v)) return v.spec;
   const a = v as Partial<AssetLike> | null;
-  return { type: 'asset', uri: a?.uri as string, name: a?.name ?? (a?.uri as string) };
+  // Sanitized as Airflow's Asset() does, so `s3://b/raw/` here is the `s3://b/raw` of an outlet;
+  // an empty or missing uri is left for checkAssetCondition to report.
+  const uri = typeof a?.uri === 'string' && a.uri.trim() !== '' ? sanitizeAssetUri(a.uri, 'asset uri') : (a?.uri as string);
+  return { type: 'asset', uri, name: a?.name ?? (a?.uri as string) };
 }
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?(Z|[+-]\d{2}:?\d{2})?$/i;

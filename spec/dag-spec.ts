@@ -5,13 +5,16 @@
  * Durations are seconds (Airflow serialises timedelta as seconds). Any change to this file that is
  * not purely additive must bump SPEC_VERSION and keep the interpreter able to run older specs.
  */
+import type { AssetRef } from './asset.js';
+import type { AssetWatcherSpec } from './asset-watcher.js';
+import type { Json } from './json.js';
 import type { TaskInstanceState } from './states.js';
 import type { TriggerRule } from './trigger-rule.js';
 
 export const SPEC_VERSION = 1 as const;
 
-/** A JSON value. */
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type { Json } from './json.js';
+export type { AssetRef } from './asset.js';
 
 /**
  * A reference to another task's XCom inside a task's input template. The reference is also the
@@ -32,11 +35,6 @@ export interface MapArgRef {
 
 /** A task's input: JSON in which `XComRef` objects are replaced by upstream values at run time. */
 export type InputTemplate = Json;
-
-export interface AssetRef {
-  uri: string;
-  name: string;
-}
 
 export interface ProcessOperatorSpec {
   /** argv[0] is the program; no shell unless `shell` is true (then argv is [script]). */
@@ -260,6 +258,8 @@ export interface DagSpec {
   timezone?: string;
   /** Airflow's is_paused_upon_creation; absent: the deployment's default (dags_are_paused_at_creation). */
   is_paused_upon_creation?: boolean;
+  /** Watchers declared on the DAG's assets (Asset(..., { watchers })); the worker runs them. Absent: none. */
+  asset_watchers?: AssetWatcherSpec[];
 }
 
 // Timetables (sdk/timetables.ts authors them; engine/timetables/ computes their dates).
@@ -290,7 +290,7 @@ export type TimetableSpec =
   | { type: 'delta_data_interval'; delta: number }
   /** Runs at listed instants (sorted ascending, ISO UTC). */
   | { type: 'events'; event_dates: string[]; restrict_to_events: boolean; description: string | null }
-  /** Data-aware: a run when the asset condition is satisfied (the runtime is not built yet). */
+  /** Data-aware: a run when the asset condition is satisfied (the worker's AssetRunService, worker/asset-runs.ts). */
   | { type: 'assets'; condition: AssetConditionSpec };
 
 /**

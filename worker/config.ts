@@ -40,7 +40,20 @@ export interface UpdraftConfig {
   devUiPort: number;
   run: RunOptions;
   containers: ContainerConfig;
+  assets: AssetRunConfig;
   ml: MlConfig;
+}
+
+/** Data-aware runs and asset watchers in the worker; see docs/assets.md. */
+export interface AssetRunConfig {
+  /**
+   * Longest wait between two looks for due asset-triggered runs when nothing wakes the worker
+   * (UPDRAFT_ASSET_POLL_INTERVAL_MS). null: 250 ms without Postgres notifications (PGlite), 5 s
+   * with them (then the poll only covers a notification lost while reconnecting).
+   */
+  pollIntervalMs: number | null;
+  /** A claimed run not started after this long is started by any worker (UPDRAFT_ASSET_REDRIVE_AFTER_SECONDS). */
+  redriveAfterSeconds: number;
 }
 
 /** Step outputs and the ML record; see docs/step-outputs.md and docs/lineage.md. */
@@ -168,6 +181,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       kubeContext: env.UPDRAFT_K8S_CONTEXT || null,
       kubeNamespace: env.UPDRAFT_K8S_NAMESPACE || 'default',
       kubePendingTimeoutSeconds: intEnv(env, 'UPDRAFT_K8S_PENDING_TIMEOUT_SECONDS', 300),
+    },
+    assets: {
+      pollIntervalMs: env.UPDRAFT_ASSET_POLL_INTERVAL_MS ? intEnv(env, 'UPDRAFT_ASSET_POLL_INTERVAL_MS', 0) : null,
+      redriveAfterSeconds: intEnv(env, 'UPDRAFT_ASSET_REDRIVE_AFTER_SECONDS', 30),
     },
     ml: mlConfig(env, home, cwd),
   };

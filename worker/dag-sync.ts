@@ -1,13 +1,15 @@
 /**
  * Writes the DAG bag to Postgres: one dag row per DAG, a dag_version per distinct (spec, code)
- * with the code stored in dag_code, the DAGs no file defines any more marked inactive, and the
- * current import errors (replacing the previous set), so the CLI, triggers and other workers see
- * what this parse saw.
+ * with the code stored in dag_code, the DAGs no file defines any more marked inactive, the
+ * current import errors (replacing the previous set), and the assets the DAGs declare with who
+ * consumes and produces them (so asset events queue for the DAGs scheduled on them), so the CLI,
+ * triggers and other workers see what this parse saw.
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
 import { markDagsInactiveExcept, upsertDag, upsertDagVersion } from '../db/dag.repository.js';
 import { replaceImportErrors } from '../db/import-error.repository.js';
+import { syncAssetReferences } from '../db/asset.repository.js';
 import type { DagBag, LoadedDag } from './dag-bag.js';
 
 export interface SyncResult {
@@ -17,6 +19,10 @@ export interface SyncResult {
   newVersions: Array<{ dagId: string; versionNumber: number; filename: string }>;
   /** DAGs this sync marked inactive (their file is gone, broken, or no longer defines them). */
   deactivated: number;
+  /** Assets the DAGs declare (outlets and asset schedules). */
+  assets: number;
+  /** One uri declared with different names, groups or extras (the first declaration is used). */
+  assetConflicts: string[];
 }
 
 /**
@@ -32,7 +38,9 @@ export async function syncDagBag(db: Kysely<Database>, bag: DagBag, only?: Reado
   }
   const deactivated = await markDagsInactiveExcept(db, [...bag.dags.keys()]);
   await replaceImportErrors(db, bag.importErrors.map((e) => ({ filename: e.filename, stacktrace: e.stacktrace })));
-  return { dags: bag.dags.size, importErrors: bag.importErrors.length, newVersions, deactivated };
+  // Asset references follow the whole bag, as active flags do: a DAG gone or broken stops queuing events.
+  const assets = await syncAssetReferences(db, [...bag.dags.values()].map((d) => d.spec));
+  return { dags: bag.dags.size, importErrors: bag.importErrors.length, newVersions, deactivated, assets: assets.assets, assetConflicts: assets.conflicts };
 }
 
 export interface SyncOptions {

@@ -24,6 +24,8 @@ import { detectGpus, type GpuInventory } from './gpu-inventory.js';
 import { lockPglite } from './pglite-lock.js';
 import { startDevServer, type DevServer } from './temporal-server.js';
 import { createUpdraftWorker } from './worker.js';
+import { startAssetServices, type AssetServices } from './asset-services.js';
+import type { DagSpec } from '../spec/dag-spec.js';
 
 export interface StackOptions {
   config: UpdraftConfig;
@@ -44,6 +46,13 @@ export interface StackOptions {
   database?: DatabaseHandle;
   /** How the log names the database; default: PGlite's path, or Postgres's host and database. */
   databaseDescription?: string;
+  /**
+   * With a worker: start data-aware runs and run the DAGs' asset watchers (worker/asset-services.ts).
+   * Default true; `updraft dags test` runs one DAG and leaves them off.
+   */
+  assets?: boolean;
+  /** LISTEN for asset events on DATABASE_URL (Postgres only; not PGlite served by `updraft dev`). Default true. */
+  databaseNotifications?: boolean;
 }
 
 export interface Stack {
@@ -61,6 +70,8 @@ export interface Stack {
   uiUrl: string | null;
   devServer: DevServer | null;
   worker: Worker | null;
+  /** The worker's data-aware runs and asset watchers; null without a worker or with `assets: false`. */
+  assets: AssetServices | null;
   /** Stops the worker, Temporal (if embedded) and the database, in that order. */
   stop(): Promise<void>;
 }
@@ -126,6 +137,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const sync = await syncDagBag(database.db, bag, undefined, { pausedAtCreation: config.dagsArePausedAtCreation });
     const functions = createVersionedFunctionResolver({ db: database.db, bag, importTimeoutMs });
     log(`DAGs: ${sync.dags} loaded from ${config.dagsFolder}${sync.importErrors ? `, ${sync.importErrors} import error(s) (updraft dags list-import-errors)` : ''}`);
+    for (const conflict of sync.assetConflicts) log(conflict);
 
     let devServer: DevServer | null = null;
     let address = config.temporalAddress;
@@ -152,6 +164,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     let worker: Worker | null = null;
     let dagProcessor: DagProcessor | null = null;
     let scheduler: Scheduler | null = null;
+    let assets: AssetServices | null = null;
+    // Outlet events recorded by this worker's tasks wake its asset-run service (bound once it starts).
+    let assetNudge = (): void => undefined;
+    const onAssetEvents = (): void => assetNudge();
     if (opts.worker !== false) {
       const nativeConnection = await NativeConnection.connect({ address });
       cleanups.push(() => nativeConnection.close());
@@ -173,7 +189,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       const tickScheduler = new Scheduler({ db: database.db, client, runOptions: config.run, logsFolder: config.logsFolder, log });
       worker = await createUpdraftWorker({
         connection: nativeConnection, namespace: config.namespace, taskQueue: config.taskQueue,
-        db: database.db, functions, logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, ...ml,
+        db: database.db, functions, logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, ...ml, onAssetEvents,
         extraActivities: tickScheduler.activities(),
       });
       // A GPU worker also serves the GPU queue(s), one try per device set, exclusive devices.
@@ -184,7 +200,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         for (const queue of queues) {
           const gpuWorker = await createUpdraftWorker({
             connection: nativeConnection, namespace: config.namespace, taskQueue: queue, db: database.db, functions,
-            logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, gpu: allocator, ...ml,
+            logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, gpu: allocator, ...ml, onAssetEvents,
           });
           const gpuRunning = gpuWorker.run().catch((err: Error) => log(`GPU worker (${queue}) stopped with an error: ${err.message}`));
           cleanups.push(async () => {
@@ -211,10 +227,31 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         tickScheduler.start(config.dagDirListIntervalSeconds * 1000);
         log('scheduler: one Temporal Schedule per scheduled DAG (updraft-schedule-<dag_id>)');
       }
+      if (opts.assets !== false) {
+        const listen = database.kind === 'postgres' && config.databaseUrl !== null && opts.databaseNotifications !== false;
+        const started = await startAssetServices({
+          db: database.db, client, runOptions: config.run, logsFolder: config.logsFolder, config: config.assets,
+          dags: bagSpecs(bag), listenUrl: listen ? config.databaseUrl : null, log,
+        });
+        assets = started;
+        assetNudge = started.nudge;
+        cleanups.push(() => started.stop());
+      }
       if (opts.dagProcessor !== false) {
+        // After each sync: the scheduler syncs the DAGs' Temporal Schedules, and the asset watchers
+        // follow the folder (a DAG that adds, changes or drops one); neither waits on the other.
+        const afterSync: Array<(result: SyncResult) => Promise<unknown>> = [];
+        if (scheduler) afterSync.push(() => tickScheduler.syncAll());
+        const services = assets;
+        if (services) {
+          afterSync.push(async (result) => {
+            for (const conflict of result.assetConflicts) log(conflict);
+            await services.updateDags(bagSpecs(bag));
+          });
+        }
         const processor = new DagProcessor({
           db: database.db, bag, log, pausedAtCreation: config.dagsArePausedAtCreation,
-          ...(scheduler ? { onSynced: () => tickScheduler.syncAll() } : {}),
+          ...(afterSync.length > 0 ? { onSynced: (result: SyncResult) => allSettled(afterSync.map((step) => step(result))) } : {}),
           fileProcessIntervalMs: config.minFileProcessIntervalSeconds * 1000,
           dirListIntervalMs: config.dagDirListIntervalSeconds * 1000,
           watch: config.dagsFolderWatch,
@@ -226,10 +263,20 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     }
     return {
       config, database, client, bag, sync, dagProcessor, scheduler, temporalAddress: address,
-      uiUrl: devServer?.uiUrl ?? null, devServer, worker, stop,
+      uiUrl: devServer?.uiUrl ?? null, devServer, worker, assets, stop,
     };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+function bagSpecs(bag: DagBag): DagSpec[] {
+  return [...bag.dags.values()].map((d) => d.spec);
+}
+
+/** Waits for every step; then throws the failures' messages together, if any. */
+async function allSettled(steps: ReadonlyArray<Promise<unknown>>): Promise<void> {
+  const failed = (await Promise.allSettled(steps)).flatMap((r) => (r.status === 'rejected' ? [r.reason instanceof Error ? r.reason.message : String(r.reason)] : []));
+  if (failed.length > 0) throw new Error(failed.join('; '));
 }

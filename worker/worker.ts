@@ -54,6 +54,8 @@ export interface UpdraftWorkerOptions {
   containers?: ContainerConfig;
   /** Serve a GPU queue with these devices (exclusive per try); concurrency = device count. */
   gpu?: GpuAllocator;
+  /** Called after a task's outlets recorded asset events (wakes the asset-run service). */
+  onAssetEvents?: () => void;
   /** Step outputs and the ML record (docs/step-outputs.md); absent: step output files are ignored. */
   artifactStore?: ArtifactStore | null;
   /** Where Kubernetes steps find the store (worker/config.ts artifactStoreEnv). */
@@ -104,6 +106,7 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     logsFolder: opts.logsFolder,
     hostname: opts.hostname ?? os.hostname(),
     heartbeatIntervalMs: opts.heartbeatIntervalMs,
+    ...(opts.onAssetEvents ? { onAssetEvents: opts.onAssetEvents } : {}),
     artifactStore: opts.artifactStore ?? null,
     ...(opts.artifactStoreEnv ? { artifactStoreEnv: opts.artifactStoreEnv } : {}),
     openLineage: opts.openLineage ?? null,

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { ArtifactRef, TaskContext } from '../../sdk/context.js';
 import type { TaskFunction } from '../../sdk/task.js';
 import type { Json } from '../../spec/dag-spec.js';
+import { outletEvents } from './outlet-events.js';
 import { InputArtifactError, StepOutputError } from '../step-outputs/protocol.js';
 import { TaskExecutionError, type ExecutionRequest, type ExecutionResult, type Executor, type RunContext } from './types.js';
 
@@ -56,6 +57,7 @@ export function createInProcessExecutor(resolver: FunctionResolver): Executor {
         });
       if (note) req.log.write('system', note);
       const logicalDate = x.logicalDate ? new Date(x.logicalDate) : null;
+      const outlets = outletEvents(req.taskId, req.spec.outlets ?? []);
       const ctx: TaskContext = {
         dagId: req.dagId,
         taskId: req.taskId,
@@ -76,6 +78,8 @@ export function createInProcessExecutor(resolver: FunctionResolver): Executor {
         },
         signal: req.signal,
         heartbeat: () => req.heartbeat({ executor: 'in_process', id: `${req.taskId}#${req.tryNumber}` }),
+        triggeringAssetEvents: x.triggeringAssetEvents ?? {},
+        outletEvents: outlets.accessors,
         ...outputMethods(req, () => (inputsDir ??= mkdtemp(path.join(tmpdir(), 'updraft-inputs-')))),
       };
       req.heartbeat({ executor: 'in_process', id: `${req.taskId}#${req.tryNumber}` });
@@ -94,7 +98,7 @@ export function createInProcessExecutor(resolver: FunctionResolver): Executor {
       try {
         const value = await Promise.race([Promise.resolve().then(() => fn(req.input as never, ctx)), stop]);
         const returnValue = toJsonValue(value, req.taskId);
-        return req.stepIO ? { returnValue, exitCode: null, outputs: req.stepIO.logged } : { returnValue, exitCode: null };
+        return { returnValue, exitCode: null, outletExtras: outlets.extras(), ...(req.stepIO ? { outputs: req.stepIO.logged } : {}) };
       } catch (err) {
         throw toExecutionError(err);
       } finally {

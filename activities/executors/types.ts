@@ -3,6 +3,7 @@
  * processes, Docker containers and Kubernetes Jobs. The runTask activity owns Temporal (heartbeats,
  * cancellation, attempts) and Postgres (state, XCom, logs); an executor only runs the work.
  */
+import type { AssetEventInfo } from '../../spec/asset.js';
 import type { Json, TaskSpec } from '../../spec/dag-spec.js';
 import type { StepIO, StepOutputs } from '../step-outputs/step-io.js';
 
@@ -41,6 +42,8 @@ export interface RunContext {
   runAfter?: string | null;
   params: Record<string, Json>;
   conf: Record<string, Json>;
+  /** An asset-triggered run's events by asset uri (Airflow's triggering_asset_events); absent or {} otherwise. */
+  triggeringAssetEvents?: Record<string, AssetEventInfo[]>;
 }
 
 export interface ExecutionRequest {
@@ -83,6 +86,8 @@ export interface ExecutionResult {
   handle?: ExecutorHandle;
   /** A sensor in reschedule mode that is not met yet: poke again after this long (activities/sensors). */
   reschedule?: { delaySeconds: number };
+  /** The extra of each outlet's event by outlet uri (an in-process task's ctx.outletEvents); absent: {} each. */
+  outletExtras?: Record<string, { [key: string]: Json }>;
   /** Metrics, params and output artifacts the step recorded (step output protocol v1). */
   outputs?: StepOutputs;
 }

@@ -5,6 +5,7 @@
  * ds, ds_nodash, ts, ts_nodash and ts_nodash_with_tz exist only when the run has a logical date
  * (Airflow 3); the other names always exist, dates being null when the run has none.
  */
+import type { AssetEventInfo } from '../../spec/asset.js';
 import type { Json } from '../../spec/dag-spec.js';
 import { TemplateDateTime, dsAdd, dsFormat, formatDs, formatDsNodash, formatTs, formatTsNodash, formatTsNodashWithTz } from './dates.js';
 
@@ -23,6 +24,8 @@ export interface TemplateFacts {
   taskId: string;
   tryNumber: number;
   mapIndex: number;
+  /** An asset-triggered run's events by asset uri; absent or {} for other runs. */
+  triggeringAssetEvents?: Record<string, AssetEventInfo[]>;
 }
 
 /** `var` and `conn` of the context; render.ts makes them (they load lazily). */
@@ -62,6 +65,8 @@ export function buildTemplateContext(f: TemplateFacts, secrets: SecretAccessors)
     var: secrets.var,
     conn: secrets.conn,
     macros: MACROS,
+    // Airflow's name; uri → events, oldest first ({} when the run was not started by assets).
+    triggering_asset_events: f.triggeringAssetEvents ?? {},
     // Airflow 3 falls back to the run id when there is no logical date.
     task_instance_key_str: `${f.dagId}__${f.taskId}__${logicalDate ? formatDsNodash(logicalDate.date) : f.runId}`,
   };

@@ -43,6 +43,7 @@ export async function prepareTry(
       dagId: req.dagId, runId: req.runId, runType: req.runType, logicalDate: req.logicalDate,
       dataIntervalStart: req.dataIntervalStart, dataIntervalEnd: req.dataIntervalEnd, runAfter: req.runAfter ?? null,
       conf: req.conf, params, taskId: req.task.task_id, tryNumber: req.tryNumber, mapIndex: req.mapIndex,
+      triggeringAssetEvents: request.run?.triggeringAssetEvents ?? {},
     },
     lookup,
     masker,

@@ -280,6 +280,8 @@ export function registerDagsCommands(program: Command): void {
         ui,
         log: progress,
         holder: `updraft dags test ${dagId}`,
+        // One run of one DAG: no watchers, no runs of other DAGs (outlet events are still recorded).
+        assets: false,
       });
       try {
         if (!stack.bag.get(dagId)) {

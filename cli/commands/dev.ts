@@ -90,7 +90,7 @@ export function registerDevCommands(program: Command): void {
       const stack = await startStack({
         config: { ...config, temporalAddress: address, databaseUrl, dagsFolder },
         log,
-        ...(servedByDev ? { databaseDescription: `PGlite served by \`updraft dev\` (pid ${dev.pid}) at ${new URL(databaseUrl).host}` } : {}),
+        ...(servedByDev ? { databaseDescription: `PGlite served by \`updraft dev\` (pid ${dev.pid}) at ${new URL(databaseUrl).host}`, databaseNotifications: false } : {}),
       });
       try {
         const sig = await untilSignal();

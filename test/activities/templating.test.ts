@@ -238,7 +238,7 @@ describe('templating: the Airflow context', function () {
     const ctx = buildTemplateContext(FACTS, { var: { value: {}, json: {} }, conn: {} });
     expect(Object.keys(ctx).sort()).to.deep.equal([
       'conf', 'conn', 'dag', 'dag_run', 'data_interval_end', 'data_interval_start', 'ds', 'ds_nodash', 'logical_date', 'macros',
-      'params', 'run_after', 'run_id', 'task', 'task_instance', 'task_instance_key_str', 'ti', 'ts', 'ts_nodash', 'ts_nodash_with_tz', 'var',
+      'params', 'run_after', 'run_id', 'task', 'task_instance', 'task_instance_key_str', 'ti', 'triggering_asset_events', 'ts', 'ts_nodash', 'ts_nodash_with_tz', 'var',
     ]);
   });
 });

@@ -21,6 +21,8 @@ export const DIALECTS: readonly DatabaseKind[] = ['postgres', 'pglite'];
 export interface TestDatabase {
   readonly handle: DatabaseHandle;
   readonly db: Kysely<Database>;
+  /** Where another process (or another pool) opens the same database: a postgres:// URL or a PGlite directory. */
+  readonly location: { url: string } | { pglitePath: string };
   cleanup(): Promise<void>;
 }
 
@@ -63,6 +65,7 @@ export async function openEmptyDatabase(kind: DatabaseKind): Promise<TestDatabas
     return {
       handle,
       db: handle.db,
+      location: { pglitePath: dir },
       cleanup: async () => {
         await handle.close();
         await rm(dir, { recursive: true, force: true });
@@ -79,6 +82,7 @@ export async function openEmptyDatabase(kind: DatabaseKind): Promise<TestDatabas
   return {
     handle,
     db: handle.db,
+    location: { url: url.toString() },
     cleanup: async () => {
       await handle.close();
       try {
