@@ -408,7 +408,7 @@ export interface ModelPromotionTable {
   created_at: TimestampDefaultNow;
 }
 
-// Assets (migration 2026_12_06_assets_record; see db/asset*.ts).
+// Assets (migration 2026_12_06_000010_assets; see db/asset*.ts).
 
 export const ASSET_EVENT_SOURCE_KINDS = ['task', 'api', 'cli', 'watcher'] as const;
 export type AssetEventSourceKind = (typeof ASSET_EVENT_SOURCE_KINDS)[number];

@@ -18,7 +18,7 @@ const ALL = [
   '2026_12_06_000007_dag_code',
   '2026_12_06_000008_model_reproducibility',
   '2026_12_06_000009_schedules_runtime',
-  '2026_12_06_assets_record',
+  '2026_12_06_000010_assets',
 ];
 const TABLES = [
   'artifact',
