@@ -14,7 +14,14 @@ import { carriedFromRecord } from '../engine/operator-actions.js';
 import type { DagSpec, Json } from '../spec/dag-spec.js';
 import type { OpenLineageEmitter } from './lineage/openlineage-transport.js';
 import type {
-  CarriedRun, ExpandMappedTaskRequest, FailedTasksRequest, FailedTasksResult, LoadRunRequest, LoadRunResult, RecordStatesRequest, ReopenRunRequest,
+  CarriedRun,
+  ExpandMappedTaskRequest,
+  FailedTasksRequest,
+  FailedTasksResult,
+  LoadRunRequest,
+  LoadRunResult,
+  RecordStatesRequest,
+  ReopenRunRequest,
   XComEntry,
 } from '../workflows/types.js';
 
@@ -22,7 +29,10 @@ export class DagVersionMismatchError extends Error {
   override readonly name = 'DagVersionMismatchError';
 }
 
-export function makeBookkeeping(db: Kysely<Database>, openLineage: OpenLineageEmitter | null = null): {
+export function makeBookkeeping(
+  db: Kysely<Database>,
+  openLineage: OpenLineageEmitter | null = null,
+): {
   loadRun(req: LoadRunRequest): Promise<LoadRunResult>;
   recordStates(req: RecordStatesRequest): Promise<void>;
   expandMappedTask(req: ExpandMappedTaskRequest): Promise<void>;
@@ -37,7 +47,9 @@ export function makeBookkeeping(db: Kysely<Database>, openLineage: OpenLineageEm
       const row = await getDagVersion(db, versionId);
       if (!row) throw new DagVersionMismatchError(`dag_version ${versionId} does not exist`);
       if (row.spec_hash !== hash) {
-        throw new DagVersionMismatchError(`dag_version ${versionId} has hash ${row.spec_hash}, the run expects ${hash}`);
+        throw new DagVersionMismatchError(
+          `dag_version ${versionId} has hash ${row.spec_hash}, the run expects ${hash}`,
+        );
       }
       spec = row.spec;
       if (cache.size > 32) cache.clear();
@@ -50,15 +62,26 @@ export function makeBookkeeping(db: Kysely<Database>, openLineage: OpenLineageEm
    * The DAG run's OpenLineage event (START when it begins, COMPLETE/FAIL when it ends). Not awaited:
    * these are local activities, and emission never fails or delays the run (failures are logged).
    */
-  const runEvent = (dagId: string, runId: string, eventType: 'START' | 'COMPLETE' | 'FAIL', error?: string | null): void => {
+  const runEvent = (
+    dagId: string,
+    runId: string,
+    eventType: 'START' | 'COMPLETE' | 'FAIL',
+    error?: string | null,
+  ): void => {
     if (openLineage === null) return;
     void getDagRun(db, dagId, runId).then(
-      (run) => openLineage.emitDagRun({
-        eventType, eventTime: new Date(), dagId, runId,
-        nominalStartTime: run?.data_interval_start ?? null, nominalEndTime: run?.data_interval_end ?? null,
-        ...(eventType === 'FAIL' ? { error: { message: error || 'the DAG run failed' } } : {}),
-      }),
-      (err: unknown) => console.warn(`[openlineage] could not read DAG run ${dagId}/${runId}: ${(err as Error).message}`),
+      (run) =>
+        openLineage.emitDagRun({
+          eventType,
+          eventTime: new Date(),
+          dagId,
+          runId,
+          nominalStartTime: run?.data_interval_start ?? null,
+          nominalEndTime: run?.data_interval_end ?? null,
+          ...(eventType === 'FAIL' ? { error: { message: error || 'the DAG run failed' } } : {}),
+        }),
+      (err: unknown) =>
+        console.warn(`[openlineage] could not read DAG run ${dagId}/${runId}: ${(err as Error).message}`),
     );
   };
 
@@ -73,9 +96,13 @@ export function makeBookkeeping(db: Kysely<Database>, openLineage: OpenLineageEm
       const run = await getDagRun(db, req.dagId, req.runId);
       if (!run) throw new DagVersionMismatchError(`dag_run ${req.dagId}/${req.runId} does not exist`);
       const rows = await listTaskInstances(db, req.dagId, req.runId);
-      const sizes = await db.selectFrom('xcom').select(['task_id', 'size_bytes'])
-        .where('dag_id', '=', req.dagId).where('run_id', '=', req.runId)
-        .where('map_index', '=', -1).where('key', '=', 'return_value')
+      const sizes = await db
+        .selectFrom('xcom')
+        .select(['task_id', 'size_bytes'])
+        .where('dag_id', '=', req.dagId)
+        .where('run_id', '=', req.runId)
+        .where('map_index', '=', -1)
+        .where('key', '=', 'return_value')
         .execute();
       const sizeOf = new Map(sizes.map((r) => [r.task_id, r.size_bytes]));
       const xcoms: Array<[number, XComEntry]> = [];
@@ -85,9 +112,17 @@ export function makeBookkeeping(db: Kysely<Database>, openLineage: OpenLineageEm
         if (size === undefined) continue;
         const entry: XComEntry = { stored: true, size };
         if (t.map_sources && t.map_sources.length > 0) {
-          const value = (await getXCom(db, { dag_id: req.dagId, run_id: req.runId, task_id: t.task_id, map_index: -1, key: 'return_value' })) as Json | undefined;
+          const value = (await getXCom(db, {
+            dag_id: req.dagId,
+            run_id: req.runId,
+            task_id: t.task_id,
+            map_index: -1,
+            key: 'return_value',
+          })) as Json | undefined;
           // Checked when it was pushed; the limit is not enforced twice.
-          entry.map_lengths = Object.fromEntries(t.map_sources.map((s) => [pathKey(s.path), checkMappable(t.task_id, value, s, Number.MAX_SAFE_INTEGER)]));
+          entry.map_lengths = Object.fromEntries(
+            t.map_sources.map((s) => [pathKey(s.path), checkMappable(t.task_id, value, s, Number.MAX_SAFE_INTEGER)]),
+          );
         }
         xcoms.push([i, entry]);
       }
@@ -96,7 +131,8 @@ export function makeBookkeeping(db: Kysely<Database>, openLineage: OpenLineageEm
       return {
         generation: 0,
         startedAt: (run.start_date ?? new Date(now)).toISOString(),
-        deadline: req.dagrunTimeoutSeconds === null ? null : new Date(now + req.dagrunTimeoutSeconds * 1000).toISOString(),
+        deadline:
+          req.dagrunTimeoutSeconds === null ? null : new Date(now + req.dagrunTimeoutSeconds * 1000).toISOString(),
         tasks: carriedFromRecord(spec.tasks, rows),
         xcoms,
       };
@@ -110,8 +146,17 @@ export function makeBookkeeping(db: Kysely<Database>, openLineage: OpenLineageEm
         await upsertTaskInstances(
           db,
           spec.tasks.map((t) => ({
-            dag_id: req.dagId, run_id: req.runId, task_id: t.task_id, map_index: -1, state: 'none', try_number: 0,
-            max_tries: t.retries + 1, operator: t.operator, queue: t.queue, pool: t.pool, pool_slots: t.pool_slots,
+            dag_id: req.dagId,
+            run_id: req.runId,
+            task_id: t.task_id,
+            map_index: -1,
+            state: 'none',
+            try_number: 0,
+            max_tries: t.retries + 1,
+            operator: t.operator,
+            queue: t.queue,
+            pool: t.pool,
+            pool_slots: t.pool_slots,
             priority_weight: t.priority_weight,
           })),
         );
@@ -129,28 +174,53 @@ export function makeBookkeeping(db: Kysely<Database>, openLineage: OpenLineageEm
     async expandMappedTask(req: ExpandMappedTaskRequest): Promise<void> {
       const t = req.task;
       await db.transaction().execute(async (trx) => {
-        await trx.deleteFrom('task_instance')
-          .where('dag_id', '=', req.dagId).where('run_id', '=', req.runId).where('task_id', '=', t.task_id).where('map_index', '=', -1)
+        await trx
+          .deleteFrom('task_instance')
+          .where('dag_id', '=', req.dagId)
+          .where('run_id', '=', req.runId)
+          .where('task_id', '=', t.task_id)
+          .where('map_index', '=', -1)
           .execute();
         for (let from = 0; from < req.count; from += 1000) {
           const rows = [];
           for (let i = from; i < Math.min(req.count, from + 1000); i++) {
             rows.push({
-              dag_id: req.dagId, run_id: req.runId, task_id: t.task_id, map_index: i, state: 'none', try_number: req.tryNumber ?? 0,
-              max_tries: req.maxTries ?? t.retries + 1, operator: t.operator, queue: t.queue, pool: t.pool, pool_slots: t.pool_slots,
+              dag_id: req.dagId,
+              run_id: req.runId,
+              task_id: t.task_id,
+              map_index: i,
+              state: 'none',
+              try_number: req.tryNumber ?? 0,
+              max_tries: req.maxTries ?? t.retries + 1,
+              operator: t.operator,
+              queue: t.queue,
+              pool: t.pool,
+              pool_slots: t.pool_slots,
               priority_weight: t.priority_weight,
             });
           }
-          await trx.insertInto('task_instance').values(rows as never).onConflict((oc) => oc.doNothing()).execute();
+          await trx
+            .insertInto('task_instance')
+            .values(rows as never)
+            .onConflict((oc) => oc.doNothing())
+            .execute();
         }
       });
     },
 
     /** A failed run's root causes: its failed task instances (errors as stored, already masked). */
     async failedTasks(req: FailedTasksRequest): Promise<FailedTasksResult> {
-      const failed = db.selectFrom('task_instance')
-        .where('dag_id', '=', req.dagId).where('run_id', '=', req.runId).where('state', '=', 'failed');
-      const tasks = await failed.select(['task_id', 'map_index', 'error']).orderBy('task_id').orderBy('map_index').limit(req.limit).execute();
+      const failed = db
+        .selectFrom('task_instance')
+        .where('dag_id', '=', req.dagId)
+        .where('run_id', '=', req.runId)
+        .where('state', '=', 'failed');
+      const tasks = await failed
+        .select(['task_id', 'map_index', 'error'])
+        .orderBy('task_id')
+        .orderBy('map_index')
+        .limit(req.limit)
+        .execute();
       const { total } = await failed.select((eb) => eb.fn.countAll<string>().as('total')).executeTakeFirstOrThrow();
       return { tasks, total: Number(total) };
     },
@@ -158,17 +228,25 @@ export function makeBookkeeping(db: Kysely<Database>, openLineage: OpenLineageEm
     async recordStates(req: RecordStatesRequest): Promise<void> {
       if (req.resetMapped && req.resetMapped.length > 0) {
         // Cleared mapped tasks expand again (perhaps to another length): their instance rows go.
-        await db.deleteFrom('task_instance')
-          .where('dag_id', '=', req.dagId).where('run_id', '=', req.runId)
-          .where('task_id', 'in', req.resetMapped).where('map_index', '>=', 0)
+        await db
+          .deleteFrom('task_instance')
+          .where('dag_id', '=', req.dagId)
+          .where('run_id', '=', req.runId)
+          .where('task_id', 'in', req.resetMapped)
+          .where('map_index', '>=', 0)
           .execute();
       }
       if (req.tasks.length > 0) {
         await upsertTaskInstances(
           db,
           req.tasks.map((t) => ({
-            dag_id: req.dagId, run_id: req.runId, task_id: t.task_id, map_index: t.map_index, state: t.state,
-            try_number: t.try_number, error: t.error ?? null,
+            dag_id: req.dagId,
+            run_id: req.runId,
+            task_id: t.task_id,
+            map_index: t.map_index,
+            state: t.state,
+            try_number: t.try_number,
+            error: t.error ?? null,
             ...(t.end_date ? { end_date: new Date(t.end_date) } : {}),
             ...(t.max_tries !== undefined ? { max_tries: t.max_tries } : {}),
           })),

@@ -23,13 +23,23 @@ export function makeRunCallback(deps: CallbackDeps): (req: RunCallbackRequest) =
   return async function runCallback(req: RunCallbackRequest): Promise<RunCallbackResult> {
     const p = req.payload;
     const name = p.task_id === null ? `DAG ${p.callback}` : p.callback;
-    const where = p.task_id === null ? `DAG "${req.dagId}" run "${req.runId}"` : `task "${p.task_id}" try ${p.try_number}`;
+    const where =
+      p.task_id === null ? `DAG "${req.dagId}" run "${req.runId}"` : `task "${p.task_id}" try ${p.try_number}`;
     // Task callbacks write into the try's log; DAG-run callbacks have no task log: the worker's log.
-    const taskLog = p.task_id === null ? null : new TaskLogWriter(
-      deps.db,
-      { dag_id: req.dagId, run_id: req.runId, task_id: p.task_id, map_index: p.map_index, try_number: p.try_number },
-      { logsFolder: deps.logsFolder, ...(deps.mask ? { mask: deps.mask } : {}) },
-    );
+    const taskLog =
+      p.task_id === null
+        ? null
+        : new TaskLogWriter(
+            deps.db,
+            {
+              dag_id: req.dagId,
+              run_id: req.runId,
+              task_id: p.task_id,
+              map_index: p.map_index,
+              try_number: p.try_number,
+            },
+            { logsFolder: deps.logsFolder, ...(deps.mask ? { mask: deps.mask } : {}) },
+          );
     const activityLog = Context.current().log;
     const system = (line: string, level: 'info' | 'warn' = 'info'): void => {
       if (taskLog) taskLog.system(line);
@@ -42,7 +52,12 @@ export function makeRunCallback(deps: CallbackDeps): (req: RunCallbackRequest) =
     let timer: NodeJS.Timeout | undefined;
     try {
       if (!deps.functions) throw new Error('this worker has no DAG bag to resolve callbacks from');
-      const { fn, note } = await deps.functions.resolve({ dagId: req.dagId, dagVersionId: req.dagVersionId ?? null, specHash: req.specHash, key: req.key });
+      const { fn, note } = await deps.functions.resolve({
+        dagId: req.dagId,
+        dagVersionId: req.dagVersionId ?? null,
+        specHash: req.specHash,
+        key: req.key,
+      });
       if (note) system(note);
       const ctx: CallbackContext = {
         callback: p.callback,
@@ -69,7 +84,10 @@ export function makeRunCallback(deps: CallbackDeps): (req: RunCallbackRequest) =
       await Promise.race([
         Promise.resolve().then(() => call(ctx)),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`the callback did not finish within ${limit / 1000}s; abandoned`)), limit);
+          timer = setTimeout(
+            () => reject(new Error(`the callback did not finish within ${limit / 1000}s; abandoned`)),
+            limit,
+          );
         }),
       ]);
       system(`${name} callback for ${where} ran`);

@@ -24,15 +24,23 @@ export function makeControlFlow(deps: TaskLogDeps): {
         { dag_id: req.dagId, run_id: req.runId, task_id: req.taskId, map_index: -1, try_number: req.tryNumber },
         { logsFolder: deps.logsFolder, ...(deps.mask ? { mask: deps.mask } : {}) },
       );
-      log.system(result.latest
-        ? `${result.reason}: downstream tasks proceed`
-        : `${result.reason}: skipping the direct downstream tasks ${req.downstream.length > 0 ? req.downstream.join(', ') : '(none)'}`);
+      log.system(
+        result.latest
+          ? `${result.reason}: downstream tasks proceed`
+          : `${result.reason}: skipping the direct downstream tasks ${req.downstream.length > 0 ? req.downstream.join(', ') : '(none)'}`,
+      );
       await log.close();
       return result;
     },
 
     async readXCom(req: ReadXComRequest): Promise<Json> {
-      const value = await getXCom(deps.db, { dag_id: req.dagId, run_id: req.runId, task_id: req.taskId, map_index: -1, key: req.key });
+      const value = await getXCom(deps.db, {
+        dag_id: req.dagId,
+        run_id: req.runId,
+        task_id: req.taskId,
+        map_index: -1,
+        key: req.key,
+      });
       return (value ?? null) as Json;
     },
   };
@@ -41,7 +49,8 @@ export function makeControlFlow(deps: TaskLogDeps): {
 async function decideLatest(db: Kysely<Database>, req: LatestOnlyRequest): Promise<LatestOnlyResult> {
   // Airflow exempts manual runs (and runs without a logical date have no interval to compare).
   if (req.runType === DagRunType.MANUAL) return { latest: true, reason: 'manual run: latest_only does not skip' };
-  if (req.logicalDate === null) return { latest: true, reason: 'run without a logical date: latest_only does not skip' };
+  if (req.logicalDate === null)
+    return { latest: true, reason: 'run without a logical date: latest_only does not skip' };
   const later = await findLaterScheduledRun(db, req.dagId, req.runId, new Date(req.logicalDate));
   if (later === undefined) return { latest: true, reason: `latest scheduled run (logical date ${req.logicalDate})` };
   return {

@@ -25,7 +25,10 @@ export class GpuAllocator {
   private readonly owners = new Map<string, string>();
   private readonly waiters: Waiter[] = [];
 
-  constructor(readonly devices: readonly string[], readonly gpuType: string | null = null) {
+  constructor(
+    readonly devices: readonly string[],
+    readonly gpuType: string | null = null,
+  ) {
     if (new Set(devices).size !== devices.length) throw new Error(`duplicate GPU device ids in ${devices.join(',')}`);
     this.free = [...devices];
   }
@@ -44,23 +47,31 @@ export class GpuAllocator {
    * request can never be met on this worker. `signal` abandons the wait.
    */
   acquire(count: number, owner: string, signal?: AbortSignal): Promise<GpuAllocation> {
-    if (!Number.isInteger(count) || count < 1) return Promise.reject(new Error(`GPU count must be a positive integer, got ${count}`));
+    if (!Number.isInteger(count) || count < 1)
+      return Promise.reject(new Error(`GPU count must be a positive integer, got ${count}`));
     if (count > this.devices.length) {
-      return Promise.reject(new GpuRequestTooLargeError(
-        `the task asks for ${count} GPU(s) but this worker has ${this.devices.length}${this.gpuType ? ` (${this.gpuType})` : ''}` +
-          (this.devices.length ? ` (devices ${this.devices.join(', ')})` : '') + '; no worker on this queue can run it',
-      ));
+      return Promise.reject(
+        new GpuRequestTooLargeError(
+          `the task asks for ${count} GPU(s) but this worker has ${this.devices.length}${this.gpuType ? ` (${this.gpuType})` : ''}` +
+            (this.devices.length ? ` (devices ${this.devices.join(', ')})` : '') +
+            '; no worker on this queue can run it',
+        ),
+      );
     }
     return new Promise((resolve, reject) => {
       const waiter: Waiter = { count, owner, resolve, reject };
       this.waiters.push(waiter);
-      signal?.addEventListener('abort', () => {
-        const i = this.waiters.indexOf(waiter);
-        if (i >= 0) {
-          this.waiters.splice(i, 1);
-          reject(new Error('cancelled while waiting for a GPU'));
-        }
-      }, { once: true });
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) {
+            this.waiters.splice(i, 1);
+            reject(new Error('cancelled while waiting for a GPU'));
+          }
+        },
+        { once: true },
+      );
       this.dispatch();
     });
   }

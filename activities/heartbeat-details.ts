@@ -18,7 +18,14 @@ export interface TryHeartbeat {
 }
 
 export function tryHeartbeat(req: RunTaskRequest, handle: ExecutorHandle | undefined): TryHeartbeat {
-  return { dag_id: req.dagId, run_id: req.runId, task_id: req.task.task_id, map_index: req.mapIndex, try_number: req.tryNumber, handle: handle ?? null };
+  return {
+    dag_id: req.dagId,
+    run_id: req.runId,
+    task_id: req.task.task_id,
+    map_index: req.mapIndex,
+    try_number: req.tryNumber,
+    handle: handle ?? null,
+  };
 }
 
 /**

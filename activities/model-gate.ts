@@ -9,7 +9,14 @@
 import type { Kysely } from 'kysely';
 import type { ArtifactRow, Database } from '../db/database.js';
 import type { ArtifactInput } from '../db/artifact.repository.js';
-import { ArtifactConflictError, ArtifactNotFoundError, InvalidRecordFieldError, ModelNotFoundError, ModelVersionNotFoundError, VersionOfAnotherModelError } from '../db/ml-errors.js';
+import {
+  ArtifactConflictError,
+  ArtifactNotFoundError,
+  InvalidRecordFieldError,
+  ModelNotFoundError,
+  ModelVersionNotFoundError,
+  VersionOfAnotherModelError,
+} from '../db/ml-errors.js';
 import { runModelGate, type GateCandidate, type ModelGateRecord } from '../db/model-gate.repository.js';
 import { thresholdsFromSpec } from '../engine/model-gate.js';
 import { EvaluationInputError, parseMetricValues, type MetricValues } from '../engine/promotion.js';
@@ -27,20 +34,31 @@ export function createModelGateExecutor(deps: ModelGateDeps): Executor {
 
 /** Errors that are the gate's input's fault: retrying cannot help. */
 const INPUT_ERRORS = [
-  InvalidRecordFieldError, EvaluationInputError, ModelNotFoundError, ModelVersionNotFoundError, VersionOfAnotherModelError,
-  ArtifactNotFoundError, ArtifactConflictError,
+  InvalidRecordFieldError,
+  EvaluationInputError,
+  ModelNotFoundError,
+  ModelVersionNotFoundError,
+  VersionOfAnotherModelError,
+  ArtifactNotFoundError,
+  ArtifactConflictError,
 ];
 
 async function runGate(deps: ModelGateDeps, req: ExecutionRequest): Promise<ExecutionResult> {
   const spec = req.spec.model_gate;
-  if (spec === undefined) throw new TaskExecutionError(`task "${req.taskId}" has no spec.model_gate; the model gate executor needs one`, 'fail');
+  if (spec === undefined)
+    throw new TaskExecutionError(
+      `task "${req.taskId}" has no spec.model_gate; the model gate executor needs one`,
+      'fail',
+    );
   const log = (line: string): void => req.log.write('system', line);
   let record: ModelGateRecord;
   try {
     const input = gateInput(req.input, spec);
-    log(`model gate for "${spec.model}": candidate ${describeCandidate(input.candidate)}, ` +
-      `metrics from ${spec.metrics_from === 'input' ? 'the task input' : 'the candidate version'}, ` +
-      `rules on ${Object.keys(spec.thresholds).join(', ')}; a pass moves "${spec.promote_to}"`);
+    log(
+      `model gate for "${spec.model}": candidate ${describeCandidate(input.candidate)}, ` +
+        `metrics from ${spec.metrics_from === 'input' ? 'the task input' : 'the candidate version'}, ` +
+        `rules on ${Object.keys(spec.thresholds).join(', ')}; a pass moves "${spec.promote_to}"`,
+    );
     record = await runModelGate(deps.db, {
       model: spec.model,
       candidate: input.candidate,
@@ -49,19 +67,26 @@ async function runGate(deps: ModelGateDeps, req: ExecutionRequest): Promise<Exec
       thresholds: thresholdsFromSpec(spec.thresholds),
       promoteTo: spec.promote_to,
       otherwiseAlias: spec.otherwise_alias,
-      dag_id: req.dagId, run_id: req.runId, task_id: req.taskId, try_number: req.tryNumber,
+      dag_id: req.dagId,
+      run_id: req.runId,
+      task_id: req.taskId,
+      try_number: req.tryNumber,
       actor: `${req.dagId}/${req.runId}/${req.taskId}`,
     });
   } catch (err) {
-    if (INPUT_ERRORS.some((E) => err instanceof E)) throw new TaskExecutionError(`model gate: ${(err as Error).message}`, 'fail');
+    if (INPUT_ERRORS.some((E) => err instanceof E))
+      throw new TaskExecutionError(`model gate: ${(err as Error).message}`, 'fail');
     throw err;
   }
   const result = gateResult(spec, record);
-  if (record.registered) log(`registered ${spec.model}@${record.candidate.version} from artifact ${record.artifact.sha256}`);
+  if (record.registered)
+    log(`registered ${spec.model}@${record.candidate.version} from artifact ${record.artifact.sha256}`);
   if (record.baselineVersion === null) {
     if (record.evaluation !== null) log(`no "${spec.promote_to}" yet: the thresholds alone decide`);
   } else {
-    log(`baseline: ${spec.model}@${record.baselineVersion} with metrics ${JSON.stringify(record.baselineMetrics)} (from ${record.baselineMetricsFrom})`);
+    log(
+      `baseline: ${spec.model}@${record.baselineVersion} with metrics ${JSON.stringify(record.baselineMetrics)} (from ${record.baselineMetricsFrom})`,
+    );
   }
   log(`candidate metrics: ${JSON.stringify(record.candidateMetrics)}`);
   for (const f of record.result.failures) log(`failed: ${f.message}`);
@@ -90,48 +115,71 @@ export function gateInput(raw: Json | undefined, spec: ModelGateSpec): ParsedGat
   const candidate = parseCandidate(raw.candidate);
   let metrics: MetricValues | null = null;
   if (spec.metrics_from === 'input') {
-    if (raw.metrics === undefined || raw.metrics === null) bad('metrics', "expected the candidate's metrics {name: value}; the evaluation task returned nothing");
+    if (raw.metrics === undefined || raw.metrics === null)
+      bad('metrics', "expected the candidate's metrics {name: value}; the evaluation task returned nothing");
     metrics = parseMetricValues(raw.metrics, 'metrics');
   }
   let baseline: ParsedGateInput['baseline'] = null;
   if (raw.baseline !== undefined && raw.baseline !== null) {
     const b = raw.baseline;
     if (!isRecord(b) || typeof b.version !== 'number' || !Number.isInteger(b.version) || b.version < 1) {
-      bad('baseline', "expected {version, metrics}: the champion's version and its metrics on the same evaluation data");
+      bad(
+        'baseline',
+        "expected {version, metrics}: the champion's version and its metrics on the same evaluation data",
+      );
     }
     baseline = { version: b.version as number, metrics: parseMetricValues(b.metrics, 'baseline.metrics') };
   }
   return { candidate, metrics, baseline };
 }
 
-const EXPECTED_REF = 'expected a {"$model_version": {model, version}} or {"$artifact": {sha256, uri, name, type, size}} ref';
+const EXPECTED_REF =
+  'expected a {"$model_version": {model, version}} or {"$artifact": {sha256, uri, name, type, size}} ref';
 
 function parseCandidate(raw: Json | undefined): GateCandidate {
-  if (!isRecord(raw)) bad('candidate', `${EXPECTED_REF}, got ${raw === undefined ? 'nothing' : JSON.stringify(raw)?.slice(0, 80)}`);
+  if (!isRecord(raw))
+    bad('candidate', `${EXPECTED_REF}, got ${raw === undefined ? 'nothing' : JSON.stringify(raw)?.slice(0, 80)}`);
   const mv = raw.$model_version;
   if (isRecord(mv)) {
     if (typeof mv.model !== 'string') bad('candidate.$model_version.model', 'expected the model name');
-    if (typeof mv.version !== 'number' || !Number.isInteger(mv.version) || mv.version < 1) bad('candidate.$model_version.version', 'expected a version number >= 1');
-    if (mv.sha256 !== undefined && typeof mv.sha256 !== 'string') bad('candidate.$model_version.sha256', 'expected 64 hex characters');
-    return { version: { model: mv.model, version: mv.version, ...(typeof mv.sha256 === 'string' ? { sha256: mv.sha256 } : {}) } };
+    if (typeof mv.version !== 'number' || !Number.isInteger(mv.version) || mv.version < 1)
+      bad('candidate.$model_version.version', 'expected a version number >= 1');
+    if (mv.sha256 !== undefined && typeof mv.sha256 !== 'string')
+      bad('candidate.$model_version.sha256', 'expected 64 hex characters');
+    return {
+      version: {
+        model: mv.model,
+        version: mv.version,
+        ...(typeof mv.sha256 === 'string' ? { sha256: mv.sha256 } : {}),
+      },
+    };
   }
   const a = raw.$artifact;
   if (isRecord(a)) {
     // The fields the lineage record keeps; `path` is where a step saw the file.
     const artifact = {
-      sha256: a.sha256, uri: a.uri, name: a.name, type: a.type, size: a.size,
+      sha256: a.sha256,
+      uri: a.uri,
+      name: a.name,
+      type: a.type,
+      size: a.size,
       ...(a.format === undefined ? {} : { format: a.format }),
       ...(a.metadata === undefined ? {} : { metadata: a.metadata }),
     } as unknown as ArtifactInput;
     return { artifact };
   }
   const keys = Object.keys(raw);
-  return bad('candidate', `${EXPECTED_REF}, got an object with keys ${keys.join(', ') || '(none)'}` +
-    (keys.length > 0 ? ` (pick the ref with .get('${keys[0]}') on the task's output)` : ''));
+  return bad(
+    'candidate',
+    `${EXPECTED_REF}, got an object with keys ${keys.join(', ') || '(none)'}` +
+      (keys.length > 0 ? ` (pick the ref with .get('${keys[0]}') on the task's output)` : ''),
+  );
 }
 
 function describeCandidate(c: GateCandidate): string {
-  return 'version' in c ? `${c.version.model}@${c.version.version}` : `artifact "${c.artifact.name}" ${String(c.artifact.sha256).slice(0, 12)}`;
+  return 'version' in c
+    ? `${c.version.model}@${c.version.version}`
+    : `artifact "${c.artifact.name}" ${String(c.artifact.sha256).slice(0, 12)}`;
 }
 
 function artifactRef(a: ArtifactRow): ModelGateResult['artifact'] {
@@ -145,7 +193,9 @@ export function gateResult(spec: ModelGateSpec, r: ModelGateRecord): ModelGateRe
   let reason: string;
   switch (r.outcome) {
     case 'promoted':
-      reason = `${name} promoted to ${alias}` + (r.baselineVersion === null ? ' (the first one: thresholds alone)' : ` (was version ${r.baselineVersion})`);
+      reason =
+        `${name} promoted to ${alias}` +
+        (r.baselineVersion === null ? ' (the first one: thresholds alone)' : ` (was version ${r.baselineVersion})`);
       break;
     case 'unchanged':
       reason = `${name} is already ${alias}`;
@@ -154,7 +204,8 @@ export function gateResult(spec: ModelGateSpec, r: ModelGateRecord): ModelGateRe
       reason = `${name} passed but lost the race for ${alias}: it is at version ${r.champion ?? 'none'} now, not ${r.baselineVersion ?? 'unset'} as compared`;
       break;
     case 'rejected':
-      reason = `${name} not promoted to ${alias}` +
+      reason =
+        `${name} not promoted to ${alias}` +
         (r.champion === null ? '' : ` (stays at version ${r.champion})`) +
         (spec.otherwise_alias === null ? '' : `; it is ${spec.otherwise_alias} now`) +
         `: ${r.result.failures.map((f) => f.message).join(' ')}`;
@@ -172,7 +223,14 @@ export function gateResult(spec: ModelGateSpec, r: ModelGateRecord): ModelGateRe
     evaluation_id: r.evaluation?.id ?? null,
     failures: r.result.failures.map((f) => ({ ...f })),
     reason,
-    model_version: { $model_version: { model: spec.model, version: r.candidate.version, sha256: r.candidate.sha256, uri: r.candidate.uri } },
+    model_version: {
+      $model_version: {
+        model: spec.model,
+        version: r.candidate.version,
+        sha256: r.candidate.sha256,
+        uri: r.candidate.uri,
+      },
+    },
     artifact: artifactRef(r.artifact),
   };
 }

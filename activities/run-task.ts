@@ -64,7 +64,11 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
     const executor = deps.executorFor(req);
     // Secrets the try's templates touch are masked in its log lines and stored error (templating/).
     const masker = new SecretMasker(deps.mask);
-    const log = new TaskLogWriter(deps.db, { ...key, try_number: req.tryNumber }, { logsFolder: deps.logsFolder, mask: masker.mask });
+    const log = new TaskLogWriter(
+      deps.db,
+      { ...key, try_number: req.tryNumber },
+      { logsFolder: deps.logsFolder, mask: masker.mask },
+    );
     // Heartbeat on a timer from the start, not only between admission polls: under load one slot
     // request or the try-start write can wait on Postgres locks longer than the heartbeat timeout,
     // and Temporal would then time the attempt out. An earlier attempt's executor handle is kept.
@@ -78,13 +82,19 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
     let admission: Admission = { release: async () => undefined };
     let admissionError: Error | null = null;
     try {
-      admission = await admitTry({
-        db: deps.db, hostname, log: (line) => log.system(line), signal: ctx.cancellationSignal,
-        // Keep an earlier attempt's executor handle in the heartbeat details while waiting.
-        heartbeat: () => ctx.heartbeat(tryHeartbeat(req, previousHandle)),
-        heartbeatTimeoutMs: info.heartbeatTimeoutMs ?? 20_000,
-        keepRequestOnAbort: () => !(ctx.cancellationDetails?.cancelRequested ?? false),
-      }, req);
+      admission = await admitTry(
+        {
+          db: deps.db,
+          hostname,
+          log: (line) => log.system(line),
+          signal: ctx.cancellationSignal,
+          // Keep an earlier attempt's executor handle in the heartbeat details while waiting.
+          heartbeat: () => ctx.heartbeat(tryHeartbeat(req, previousHandle)),
+          heartbeatTimeoutMs: info.heartbeatTimeoutMs ?? 20_000,
+          keepRequestOnAbort: () => !(ctx.cancellationDetails?.cancelRequested ?? false),
+        },
+        req,
+      );
     } catch (err) {
       admissionError = err as Error;
     }
@@ -101,9 +111,18 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
     const startDate = new Date();
     try {
       await recordTryStart(deps.db, {
-        ...key, try_number: req.tryNumber, max_tries: req.maxTries, hostname, executor: executor.name,
-        operator: req.task.operator, queue: req.task.queue, pool: req.task.pool, pool_slots: req.task.pool_slots,
-        priority_weight: req.task.priority_weight, start_date: startDate, gpu_devices: gpu.devices,
+        ...key,
+        try_number: req.tryNumber,
+        max_tries: req.maxTries,
+        hostname,
+        executor: executor.name,
+        operator: req.task.operator,
+        queue: req.task.queue,
+        pool: req.task.pool,
+        pool_slots: req.task.pool_slots,
+        priority_weight: req.task.priority_weight,
+        start_date: startDate,
+        gpu_devices: gpu.devices,
       });
     } catch (err) {
       clearInterval(ticker);
@@ -111,24 +130,55 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
       gpu.release();
       throw err;
     }
-    log.system(`${req.task.task_id} try ${req.tryNumber} of ${req.maxTries} on ${hostname} with the ${executor.name} executor` +
-      (info.attempt > 1 ? ` (attempt ${info.attempt}: an earlier attempt of this try was lost)` : ''));
+    log.system(
+      `${req.task.task_id} try ${req.tryNumber} of ${req.maxTries} on ${hostname} with the ${executor.name} executor` +
+        (info.attempt > 1 ? ` (attempt ${info.attempt}: an earlier attempt of this try was lost)` : ''),
+    );
 
     if (gpu.devices.length > 0) log.system(`GPU devices ${gpu.devices.join(', ')} allocated to this try`);
 
-    const finishTry = async (state: TaskInstanceState, extra: { exit_code?: number | null; error?: string | null }): Promise<void> => {
-      await recordTryEnd(deps.db, { ...key, try_number: req.tryNumber, state, end_date: new Date(), external_id: handle?.id ?? null, ...extra });
+    const finishTry = async (
+      state: TaskInstanceState,
+      extra: { exit_code?: number | null; error?: string | null },
+    ): Promise<void> => {
+      await recordTryEnd(deps.db, {
+        ...key,
+        try_number: req.tryNumber,
+        state,
+        end_date: new Date(),
+        external_id: handle?.id ?? null,
+        ...extra,
+      });
     };
     // The ML record of this try (step outputs, lineage, OpenLineage); see docs/step-outputs.md.
     // Empty tasks (EmptyOperator) run nothing, so there is nothing to record.
-    const stepIO = deps.artifactStore && req.task.kind !== 'empty' ? new StepIO(deps.artifactStore, deps.artifactStoreEnv ?? {}) : undefined;
+    const stepIO =
+      deps.artifactStore && req.task.kind !== 'empty'
+        ? new StepIO(deps.artifactStore, deps.artifactStoreEnv ?? {})
+        : undefined;
     let consumed: LineageArtifactInput[] = [];
-    const tryEvent = (eventType: 'START' | 'COMPLETE' | 'FAIL', outputs: string[] = [], error?: string): Promise<void> =>
+    const tryEvent = (
+      eventType: 'START' | 'COMPLETE' | 'FAIL',
+      outputs: string[] = [],
+      error?: string,
+    ): Promise<void> =>
       deps.openLineage?.emitTaskTry({
-        eventType, eventTime: new Date(), dagId: req.dagId, runId: req.runId, taskId: req.task.task_id, mapIndex: req.mapIndex, tryNumber: req.tryNumber,
-        nominalStartTime: req.dataIntervalStart, nominalEndTime: req.dataIntervalEnd,
-        inputs: consumed.map((a) => a.uri), outputs,
-        ...(error === undefined ? {} : { error: { message: error, programmingLanguage: req.task.kind === 'function' ? 'TypeScript' : 'unknown' } }),
+        eventType,
+        eventTime: new Date(),
+        dagId: req.dagId,
+        runId: req.runId,
+        taskId: req.task.task_id,
+        mapIndex: req.mapIndex,
+        tryNumber: req.tryNumber,
+        nominalStartTime: req.dataIntervalStart,
+        nominalEndTime: req.dataIntervalEnd,
+        inputs: consumed.map((a) => a.uri),
+        outputs,
+        ...(error === undefined
+          ? {}
+          : {
+              error: { message: error, programmingLanguage: req.task.kind === 'function' ? 'TypeScript' : 'unknown' },
+            }),
       }) ?? Promise.resolve();
     /**
      * Records a successful try (execution, metrics, params, lineage, model versions) and returns the
@@ -136,21 +186,37 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
      */
     const recordSuccess = async (outputs: StepOutputs, value: Json | undefined): Promise<Json | undefined> => {
       const record = await recordOutcome(deps.db, {
-        key: { ...key, try_number: req.tryNumber }, state: 'success', dagVersionId: req.dagVersionId ?? null, codeVersion: req.specHash,
-        startedAt: startDate, consumed, outputs,
+        key: { ...key, try_number: req.tryNumber },
+        state: 'success',
+        dagVersionId: req.dagVersionId ?? null,
+        codeVersion: req.specHash,
+        startedAt: startDate,
+        consumed,
+        outputs,
       });
       for (const o of outputs.artifacts) {
-        log.system(`output artifact "${o.declared.name}" (${o.declared.type}, ${o.size} bytes) sha256 ${o.sha256}${o.created ? '' : ' (already in the store: stored once)'} at ${o.uri}`);
+        log.system(
+          `output artifact "${o.declared.name}" (${o.declared.type}, ${o.size} bytes) sha256 ${o.sha256}${o.created ? '' : ' (already in the store: stored once)'} at ${o.uri}`,
+        );
       }
       for (const r of record.registered) {
         const rep = r.version.reproducibility;
-        log.system(`registered ${r.model} version ${r.version.version}${r.created ? '' : ' (by an earlier attempt of this try)'}` +
-          (rep?.same_as_previous === true ? `; same bytes as version ${rep.previous_version} from the same inputs and params` : '') +
-          (rep?.same_as_previous === false ? `; NOT the same bytes as version ${rep.previous_version} from the same inputs and params: ${rep.reason}` : ''));
+        log.system(
+          `registered ${r.model} version ${r.version.version}${r.created ? '' : ' (by an earlier attempt of this try)'}` +
+            (rep?.same_as_previous === true
+              ? `; same bytes as version ${rep.previous_version} from the same inputs and params`
+              : '') +
+            (rep?.same_as_previous === false
+              ? `; NOT the same bytes as version ${rep.previous_version} from the same inputs and params: ${rep.reason}`
+              : ''),
+        );
       }
       const versions = modelVersionXCom(record);
       if (versions !== undefined) await setXCom(deps.db, { ...key, key: 'model_version' }, versions);
-      await tryEvent('COMPLETE', outputs.artifacts.map((o) => o.uri));
+      await tryEvent(
+        'COMPLETE',
+        outputs.artifacts.map((o) => o.uri),
+      );
       return markRegistered(value, outputs, record);
     };
     /**
@@ -161,7 +227,15 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
     const recordUnsuccessful = async (state: ExecutionState, error: string): Promise<void> => {
       if (!stepIO) return;
       try {
-        await recordOutcome(deps.db, { key: { ...key, try_number: req.tryNumber }, state, dagVersionId: req.dagVersionId ?? null, codeVersion: req.specHash, startedAt: startDate, consumed, outputs: undefined });
+        await recordOutcome(deps.db, {
+          key: { ...key, try_number: req.tryNumber },
+          state,
+          dagVersionId: req.dagVersionId ?? null,
+          codeVersion: req.specHash,
+          startedAt: startDate,
+          consumed,
+          outputs: undefined,
+        });
       } catch (err) {
         log.system(`could not record this try in the lineage record: ${(err as Error).message}`);
       }
@@ -170,7 +244,8 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
 
     try {
       if (admissionError) throw admissionError;
-      if (gpuError) throw new TaskExecutionError(gpuError.message, gpuError.name === 'GpuRequestTooLargeError' ? 'fail' : 'error');
+      if (gpuError)
+        throw new TaskExecutionError(gpuError.message, gpuError.name === 'GpuRequestTooLargeError' ? 'fail' : 'error');
       const input = await resolveStoredRefs(deps.db, req.input);
       if (stepIO) {
         // Every artifact reference in the input is consumed by this try (ML-DESIGN §2).
@@ -179,18 +254,34 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
       }
       const triggeringAssetEvents = await runTriggeringAssetEvents(deps.db, req);
       const request: ExecutionRequest = {
-        dagId: req.dagId, runId: req.runId, taskId: req.task.task_id, mapIndex: req.mapIndex, tryNumber: req.tryNumber,
-        spec: req.task, input: input ?? undefined,
+        dagId: req.dagId,
+        runId: req.runId,
+        taskId: req.task.task_id,
+        mapIndex: req.mapIndex,
+        tryNumber: req.tryNumber,
+        spec: req.task,
+        input: input ?? undefined,
         contextEnv: contextEnv(req),
         timeoutMs: req.task.execution_timeout == null ? null : req.task.execution_timeout * 1000,
         signal: ctx.cancellationSignal,
-        heartbeat: (h) => { handle = h; beat(); },
-        previousHandle, log, gpuDevices: gpu.devices,
+        heartbeat: (h) => {
+          handle = h;
+          beat();
+        },
+        previousHandle,
+        log,
+        gpuDevices: gpu.devices,
         ...(stepIO ? { stepIO } : {}),
         run: {
-          specHash: req.specHash, dagVersionId: req.dagVersionId, runType: req.runType, logicalDate: req.logicalDate,
-          dataIntervalStart: req.dataIntervalStart, dataIntervalEnd: req.dataIntervalEnd, runAfter: req.runAfter ?? null,
-          params: req.params, conf: req.conf,
+          specHash: req.specHash,
+          dagVersionId: req.dagVersionId,
+          runType: req.runType,
+          logicalDate: req.logicalDate,
+          dataIntervalStart: req.dataIntervalStart,
+          dataIntervalEnd: req.dataIntervalEnd,
+          runAfter: req.runAfter ?? null,
+          params: req.params,
+          conf: req.conf,
           triggeringAssetEvents,
         },
       };
@@ -199,32 +290,52 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
         // A sensor in reschedule mode, not met yet: the same try pokes again later (the workflow waits).
         const delay = result.reschedule.delaySeconds;
         const end = new Date();
-        await recordReschedule(deps.db, { ...key, try_number: req.tryNumber, start_date: startDate, end_date: end, reschedule_date: new Date(end.getTime() + delay * 1000) });
+        await recordReschedule(deps.db, {
+          ...key,
+          try_number: req.tryNumber,
+          start_date: startDate,
+          end_date: end,
+          reschedule_date: new Date(end.getTime() + delay * 1000),
+        });
         log.system(`${req.task.task_id} try ${req.tryNumber}: up_for_reschedule, next poke in ${delay}s`);
         await finishTry(TaskInstanceState.UP_FOR_RESCHEDULE, { exit_code: result.exitCode });
         return { outcome: 'reschedule', delaySeconds: delay };
       }
       // Mapped tasks expand over this output: check it as Airflow's pushing task does (a
       // non-list or too long a list fails this try without retries) and report the lengths.
-      const mapLengths = req.task.map_sources ? checkMapSources(req, result.returnValue as Json | undefined) : undefined;
+      const mapLengths = req.task.map_sources
+        ? checkMapSources(req, result.returnValue as Json | undefined)
+        : undefined;
       let returnValue = result.returnValue;
       if (stepIO) returnValue = await recordSuccess(result.outputs ?? emptyOutputs(), returnValue);
       let xcom: XComEntry | null = null;
       if (returnValue !== undefined) {
         const size = await setXCom(deps.db, { ...key, key: 'return_value' }, returnValue);
         xcom = size <= req.xcomInlineLimitBytes ? { inline: returnValue } : { stored: true, size };
-        if (!('inline' in xcom)) log.system(`XCom return_value is ${size} bytes: stored in Postgres and passed by reference`);
+        if (!('inline' in xcom))
+          log.system(`XCom return_value is ${size} bytes: stored in Postgres and passed by reference`);
       }
       if (mapLengths) {
         xcom = { ...(xcom ?? { inline: null }), map_lengths: mapLengths };
-        log.system(`mapped task input lengths: ${Object.entries(mapLengths).map(([p, n]) => `${p} → ${n}`).join(', ')}`);
+        log.system(
+          `mapped task input lengths: ${Object.entries(mapLengths)
+            .map(([p, n]) => `${p} → ${n}`)
+            .join(', ')}`,
+        );
       }
       // Airflow emits outlet events only on success; the try is their idempotency key, so an
       // activity attempt repeated after a worker crash records none twice.
-      const emitted = await emitTaskOutletEvents(deps.db, { ...key, try_number: req.tryNumber, outlets: req.task.outlets ?? [], extras: result.outletExtras });
+      const emitted = await emitTaskOutletEvents(deps.db, {
+        ...key,
+        try_number: req.tryNumber,
+        outlets: req.task.outlets ?? [],
+        extras: result.outletExtras,
+      });
       for (const e of emitted) {
-        log.system(`asset event ${e.event.id} on '${e.event.uri}'${e.duplicate ? ' (recorded by an earlier attempt of this try)' : ''}` +
-          (e.queued_for.length > 0 ? `, queued for ${e.queued_for.join(', ')}` : ''));
+        log.system(
+          `asset event ${e.event.id} on '${e.event.uri}'${e.duplicate ? ' (recorded by an earlier attempt of this try)' : ''}` +
+            (e.queued_for.length > 0 ? `, queued for ${e.queued_for.join(', ')}` : ''),
+        );
       }
       log.system(`${req.task.task_id} try ${req.tryNumber}: success`);
       await finishTry(TaskInstanceState.SUCCESS, { exit_code: result.exitCode });
@@ -235,7 +346,10 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
       if (failure.kind === 'skip') {
         log.system(`${req.task.task_id} skipped: ${failure.message}`);
         await recordUnsuccessful('skipped', masker.mask(failure.message));
-        await finishTry(TaskInstanceState.SKIPPED, { exit_code: failure.exitCode, error: masker.mask(failure.message) });
+        await finishTry(TaskInstanceState.SKIPPED, {
+          exit_code: failure.exitCode,
+          error: masker.mask(failure.message),
+        });
         return { outcome: 'skipped', reason: masker.mask(failure.message) };
       }
       if (failure.kind === 'cancelled' || ctx.cancellationSignal.aborted) {
@@ -252,13 +366,20 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
       }
       const noRetry = failure.kind === 'fail';
       const retrying = !noRetry && req.tryNumber < req.maxTries;
-      const tail = failure.lastLines.length > 0 && !failure.message.includes(failure.lastLines[failure.lastLines.length - 1]!)
-        ? `\nlast log lines:\n${failure.lastLines.join('\n')}` : '';
+      const tail =
+        failure.lastLines.length > 0 && !failure.message.includes(failure.lastLines[failure.lastLines.length - 1]!)
+          ? `\nlast log lines:\n${failure.lastLines.join('\n')}`
+          : '';
       const message = masker.mask(`${failure.message}${tail}`);
-      log.system(`${req.task.task_id} try ${req.tryNumber} failed (${failure.kind}): ${failure.message}` +
-        (retrying ? ' — up_for_retry' : noRetry ? ' — failing without retries' : ' — no retries left'));
+      log.system(
+        `${req.task.task_id} try ${req.tryNumber} failed (${failure.kind}): ${failure.message}` +
+          (retrying ? ' — up_for_retry' : noRetry ? ' — failing without retries' : ' — no retries left'),
+      );
       await recordUnsuccessful('failed', message);
-      await finishTry(retrying ? TaskInstanceState.UP_FOR_RETRY : TaskInstanceState.FAILED, { exit_code: failure.exitCode, error: message });
+      await finishTry(retrying ? TaskInstanceState.UP_FOR_RETRY : TaskInstanceState.FAILED, {
+        exit_code: failure.exitCode,
+        error: message,
+      });
       throw ApplicationFailure.create({
         type: noRetry ? TaskFailureType.FAILED_NO_RETRY : TaskFailureType.FAILED,
         message,
@@ -286,7 +407,10 @@ function toTaskFailure(err: unknown): TaskExecutionError {
 }
 
 /** An asset-triggered run's triggering_asset_events (read per try: they can be many, so they do not travel through Temporal). */
-async function runTriggeringAssetEvents(db: Kysely<Database>, req: RunTaskRequest): Promise<Record<string, AssetEventInfo[]>> {
+async function runTriggeringAssetEvents(
+  db: Kysely<Database>,
+  req: RunTaskRequest,
+): Promise<Record<string, AssetEventInfo[]>> {
   if (req.runType !== DagRunType.ASSET_TRIGGERED) return {};
   const byUri = await triggeringAssetEvents(db, req.dagId, req.runId);
   return Object.fromEntries(Object.entries(byUri).map(([uri, events]) => [uri, events.map(assetEventInfo)]));
@@ -322,7 +446,8 @@ function maxMapLength(req: RunTaskRequest): number {
   const fromEnv = process.env.UPDRAFT_MAX_MAP_LENGTH;
   if (fromEnv === undefined || fromEnv === '') return DEFAULT_MAX_MAP_LENGTH;
   const n = Number(fromEnv);
-  if (!Number.isInteger(n) || n < 1) throw new TaskExecutionError(`UPDRAFT_MAX_MAP_LENGTH must be a positive integer, got '${fromEnv}'`, 'fail');
+  if (!Number.isInteger(n) || n < 1)
+    throw new TaskExecutionError(`UPDRAFT_MAX_MAP_LENGTH must be a positive integer, got '${fromEnv}'`, 'fail');
   return n;
 }
 
@@ -345,7 +470,15 @@ function checkMapSources(req: RunTaskRequest, value: Json | undefined): Record<s
   return lengths;
 }
 
-type StoredRef = { dag_id: string; run_id: string; task_id: string; map_index: number; key: string; path: string[]; collect?: true };
+type StoredRef = {
+  dag_id: string;
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  key: string;
+  path: string[];
+  collect?: true;
+};
 
 /**
  * Replaces `$xcom_ref` markers (XComs too large to travel through Temporal, and the collected
@@ -359,14 +492,18 @@ async function resolveStoredRefs(db: Kysely<Database>, value: Json | null): Prom
   if (Array.isArray(merge) && Object.keys(value).length === 1) {
     const parts = await Promise.all(merge.map((v) => resolveStoredRefs(db, v)));
     const out: Record<string, Json> = {};
-    for (const part of parts) if (part !== null && typeof part === 'object' && !Array.isArray(part)) Object.assign(out, part);
+    for (const part of parts)
+      if (part !== null && typeof part === 'object' && !Array.isArray(part)) Object.assign(out, part);
     return out;
   }
   const ref = (value as { $xcom_ref?: StoredRef }).$xcom_ref;
   if (ref && ref.collect) {
     // Airflow's LazySelectSequence: the values the instances pushed, in map_index order.
     const rows = await listXComs(db, ref.dag_id, ref.run_id, ref.task_id);
-    let current: Json = rows.filter((r) => r.key === ref.key && r.map_index >= 0).sort((a, b) => a.map_index - b.map_index).map((r) => r.value as Json);
+    let current: Json = rows
+      .filter((r) => r.key === ref.key && r.map_index >= 0)
+      .sort((a, b) => a.map_index - b.map_index)
+      .map((r) => r.value as Json);
     for (const k of ref.path) {
       if (current === null || typeof current !== 'object') return null;
       current = (Array.isArray(current) ? current[Number(k)] : current[k]) ?? null;
@@ -374,7 +511,13 @@ async function resolveStoredRefs(db: Kysely<Database>, value: Json | null): Prom
     return current;
   }
   if (ref && Object.keys(value).length === 1) {
-    const stored = await getXCom(db, { dag_id: ref.dag_id, run_id: ref.run_id, task_id: ref.task_id, map_index: ref.map_index, key: ref.key });
+    const stored = await getXCom(db, {
+      dag_id: ref.dag_id,
+      run_id: ref.run_id,
+      task_id: ref.task_id,
+      map_index: ref.map_index,
+      key: ref.key,
+    });
     let current: Json = (stored ?? null) as Json;
     for (const k of ref.path) {
       if (current === null || typeof current !== 'object') return null;

@@ -77,7 +77,9 @@ export class TaskLogWriter implements TaskLogSink {
     this.buffer.push({ ts, stream, line: masked });
     this.recent.push(masked);
     if (this.recent.length > 200) this.recent.splice(0, this.recent.length - 100);
-    this.file?.write(`[${ts.toISOString()}] ${stream === 'system' ? '{updraft} ' : stream === 'stderr' ? '{stderr} ' : ''}${masked}\n`);
+    this.file?.write(
+      `[${ts.toISOString()}] ${stream === 'system' ? '{updraft} ' : stream === 'stderr' ? '{stderr} ' : ''}${masked}\n`,
+    );
     if (this.buffer.length >= 500) void this.flush();
   }
 
@@ -100,7 +102,10 @@ export class TaskLogWriter implements TaskLogSink {
     this.buffer = [];
     this.flushing = this.flushing.then(async () => {
       try {
-        await appendTaskLogs(this.db, batch.map((b) => ({ ...this.key, ts: b.ts, stream: b.stream, line: b.line })));
+        await appendTaskLogs(
+          this.db,
+          batch.map((b) => ({ ...this.key, ts: b.ts, stream: b.stream, line: b.line })),
+        );
       } catch (err) {
         // Keep the task running; the file still has the lines. Report once at close.
         this.failed ??= err as Error;
@@ -114,7 +119,9 @@ export class TaskLogWriter implements TaskLogSink {
     await this.flush();
     if (this.file) await new Promise<void>((resolve) => this.file!.end(resolve));
     if (this.failed) {
-      throw new Error(`could not store the log of ${this.key.task_id} try ${this.key.try_number} in Postgres: ${this.failed.message}`);
+      throw new Error(
+        `could not store the log of ${this.key.task_id} try ${this.key.try_number} in Postgres: ${this.failed.message}`,
+      );
     }
   }
 }

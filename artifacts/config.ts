@@ -20,7 +20,11 @@ export type ArtifactStoreLocation =
 const VAR = 'UPDRAFT_ARTIFACT_STORE';
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
-export function parseArtifactStoreLocation(value: string | undefined, home: string, cwd = process.cwd()): ArtifactStoreLocation {
+export function parseArtifactStoreLocation(
+  value: string | undefined,
+  home: string,
+  cwd = process.cwd(),
+): ArtifactStoreLocation {
   if (value === undefined || value.trim() === '') return { kind: 'local', root: path.join(home, 'artifacts') };
   const v = value.trim();
   if (v.startsWith('s3://')) {
@@ -29,7 +33,10 @@ export function parseArtifactStoreLocation(value: string | undefined, home: stri
     const bucket = slash === -1 ? rest : rest.slice(0, slash);
     const prefix = slash === -1 ? '' : rest.slice(slash + 1).replace(/^\/+|\/+$/g, '');
     if (!BUCKET.test(bucket)) {
-      throw new ArtifactStoreConfigError(VAR, `"${v}" names no valid bucket (expected s3://<bucket>[/<prefix>], bucket 3..63 of a-z 0-9 . -)`);
+      throw new ArtifactStoreConfigError(
+        VAR,
+        `"${v}" names no valid bucket (expected s3://<bucket>[/<prefix>], bucket 3..63 of a-z 0-9 . -)`,
+      );
     }
     return { kind: 's3', bucket, prefix };
   }
@@ -38,12 +45,18 @@ export function parseArtifactStoreLocation(value: string | undefined, home: stri
     try {
       root = fileURLToPath(v);
     } catch (err) {
-      throw new ArtifactStoreConfigError(VAR, `"${v}" is not a file URL with an absolute path (expected file:///abs/path): ${(err as Error).message}`);
+      throw new ArtifactStoreConfigError(
+        VAR,
+        `"${v}" is not a file URL with an absolute path (expected file:///abs/path): ${(err as Error).message}`,
+      );
     }
     return { kind: 'local', root };
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) {
-    throw new ArtifactStoreConfigError(VAR, `unsupported store "${v}" (expected file:///abs/path or s3://bucket[/prefix])`);
+    throw new ArtifactStoreConfigError(
+      VAR,
+      `unsupported store "${v}" (expected file:///abs/path or s3://bucket[/prefix])`,
+    );
   }
   return { kind: 'local', root: path.resolve(cwd, v) };
 }
@@ -54,7 +67,10 @@ export interface ArtifactStoreFromEnvOptions {
   readonly cwd?: string;
 }
 
-export function artifactStoreFromEnv(env: NodeJS.ProcessEnv = process.env, opts: ArtifactStoreFromEnvOptions = {}): ArtifactStore {
+export function artifactStoreFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  opts: ArtifactStoreFromEnvOptions = {},
+): ArtifactStore {
   const cwd = opts.cwd ?? process.cwd();
   const home = opts.home ?? path.resolve(cwd, env['UPDRAFT_HOME'] ?? '.updraft');
   const location = parseArtifactStoreLocation(env[VAR], home, cwd);
@@ -76,6 +92,8 @@ export function artifactStoreFromEnv(env: NodeJS.ProcessEnv = process.env, opts:
     prefix: location.prefix,
     region: env['AWS_REGION'] || env['AWS_DEFAULT_REGION'] || 'us-east-1',
     ...(endpoint === undefined ? {} : { endpoint }),
-    ...(accessKeyId !== undefined && secretAccessKey !== undefined ? { credentials: { accessKeyId, secretAccessKey } } : {}),
+    ...(accessKeyId !== undefined && secretAccessKey !== undefined
+      ? { credentials: { accessKeyId, secretAccessKey } }
+      : {}),
   });
 }

@@ -4,7 +4,13 @@ import { chmod, link, mkdir, rename, rm, stat, writeFile } from 'node:fs/promise
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { copyHashing, hashBytes } from './hash.js';
-import { ArtifactHashMismatchError, ArtifactMissingError, keyFor, type ArtifactStore, type PutResult } from './store.js';
+import {
+  ArtifactHashMismatchError,
+  ArtifactMissingError,
+  keyFor,
+  type ArtifactStore,
+  type PutResult,
+} from './store.js';
 
 /**
  * A local folder store: `<root>/sha256/ab/<hex>`. Writes go to `<root>/tmp/` first (hashed while

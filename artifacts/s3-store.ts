@@ -3,9 +3,21 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
 import { copyHashing, hashBytes, hashFile } from './hash.js';
-import { ArtifactHashMismatchError, ArtifactMissingError, keyFor, type ArtifactStore, type PutResult } from './store.js';
+import {
+  ArtifactHashMismatchError,
+  ArtifactMissingError,
+  keyFor,
+  type ArtifactStore,
+  type PutResult,
+} from './store.js';
 
 export interface S3StoreOptions {
   readonly bucket: string;

@@ -35,7 +35,8 @@ export function isSha256(value: string): boolean {
 
 /** The store key of a hash: `sha256/ab/ab12...`. */
 export function keyFor(sha256: string): string {
-  if (!isSha256(sha256)) throw new ArtifactStoreInputError('sha256', `expected 64 lowercase hex characters, got ${JSON.stringify(sha256)}`);
+  if (!isSha256(sha256))
+    throw new ArtifactStoreInputError('sha256', `expected 64 lowercase hex characters, got ${JSON.stringify(sha256)}`);
   return `sha256/${sha256.slice(0, 2)}/${sha256}`;
 }
 
@@ -56,7 +57,9 @@ export class ArtifactMissingError extends Error {
     readonly sha256: string,
     readonly location: string,
   ) {
-    super(`artifact ${sha256} is not in the store (${location}); was it written to another store? check UPDRAFT_ARTIFACT_STORE`);
+    super(
+      `artifact ${sha256} is not in the store (${location}); was it written to another store? check UPDRAFT_ARTIFACT_STORE`,
+    );
   }
 }
 
@@ -68,7 +71,9 @@ export class ArtifactHashMismatchError extends Error {
     readonly actual: string,
     readonly location: string,
   ) {
-    super(`artifact ${location} hashes to ${actual}, not ${expected}: the stored bytes are corrupt; nothing was written to the destination`);
+    super(
+      `artifact ${location} hashes to ${actual}, not ${expected}: the stored bytes are corrupt; nothing was written to the destination`,
+    );
   }
 }
 

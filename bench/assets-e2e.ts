@@ -40,11 +40,17 @@ async function measure(stack: Stack, dagId: string, n: number): Promise<Sample> 
   const deadline = Date.now() + 60_000;
   for (;;) {
     const runs = await listDagRuns(db, dagId);
-    if (runs.length > n) throw new Error(`${dagId}: ${runs.length} runs, expected ${n} (one event made more than one run)`);
+    if (runs.length > n)
+      throw new Error(`${dagId}: ${runs.length} runs, expected ${n} (one event made more than one run)`);
     const run = runs.length === n ? runs[0] : undefined;
     if (run?.state === 'success') {
       const [ti] = await listTaskInstances(db, dagId, run.run_id);
-      const claim = await db.selectFrom('asset_triggered_run').selectAll().where('dag_id', '=', dagId).where('run_id', '=', run.run_id).executeTakeFirstOrThrow();
+      const claim = await db
+        .selectFrom('asset_triggered_run')
+        .selectAll()
+        .where('dag_id', '=', dagId)
+        .where('run_id', '=', run.run_id)
+        .executeTakeFirstOrThrow();
       const events = await db
         .selectFrom('dagrun_asset_event as l')
         .innerJoin('asset_event as e', 'e.id', 'l.asset_event_id')
@@ -52,7 +58,10 @@ async function measure(stack: Stack, dagId: string, n: number): Promise<Sample> 
         .where('l.dag_id', '=', dagId)
         .where('l.run_id', '=', run.run_id)
         .execute();
-      if (events.length !== 1 || !ti?.start_date) throw new Error(`${dagId} ${run.run_id}: ${events.length} events, first task started ${String(ti?.start_date)}`);
+      if (events.length !== 1 || !ti?.start_date)
+        throw new Error(
+          `${dagId} ${run.run_id}: ${events.length} events, first task started ${String(ti?.start_date)}`,
+        );
       const recorded = events[0]!.created_at.getTime();
       return {
         event_to_claim_ms: claim.claimed_at.getTime() - recorded,
@@ -67,11 +76,26 @@ async function measure(stack: Stack, dagId: string, n: number): Promise<Sample> 
 }
 
 function summary(samples: readonly Sample[]): Record<string, unknown> {
-  const stat = (k: keyof Sample) => ({ median: Number(median(samples.map((s) => s[k])).toFixed(1)), p95: Number(percentile(samples.map((s) => s[k]), 95).toFixed(1)) });
-  return { events: samples.length, event_to_first_task_ms: stat('event_to_first_task_ms'), event_to_claim_ms: stat('event_to_claim_ms'), claim_to_first_task_ms: stat('claim_to_first_task_ms') };
+  const stat = (k: keyof Sample) => ({
+    median: Number(median(samples.map((s) => s[k])).toFixed(1)),
+    p95: Number(
+      percentile(
+        samples.map((s) => s[k]),
+        95,
+      ).toFixed(1),
+    ),
+  });
+  return {
+    events: samples.length,
+    event_to_first_task_ms: stat('event_to_first_task_ms'),
+    event_to_claim_ms: stat('event_to_claim_ms'),
+    claim_to_first_task_ms: stat('claim_to_first_task_ms'),
+  };
 }
 
-export async function endToEnd(postgres: { url: string; drop: () => Promise<void> } | null): Promise<Record<string, unknown>> {
+export async function endToEnd(
+  postgres: { url: string; drop: () => Promise<void> } | null,
+): Promise<Record<string, unknown>> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'updraft-bench-assets-e2e-'));
   const dags = path.join(home, 'dags');
@@ -102,11 +126,14 @@ export async function endToEnd(postgres: { url: string; drop: () => Promise<void
       if (i === 0) continue;
       outlet.push(o);
       emitted.push(e);
-      process.stderr.write(`[bench assets] ${i}/${REPEAT}: outlet → first task ${o.event_to_first_task_ms} ms, emit → first task ${e.event_to_first_task_ms} ms\n`);
+      process.stderr.write(
+        `[bench assets] ${i}/${REPEAT}: outlet → first task ${o.event_to_first_task_ms} ms, emit → first task ${e.event_to_first_task_ms} ms\n`,
+      );
     }
     return {
       database: postgres ? 'postgres' : 'pglite',
-      setup: 'temporal CLI dev server in memory on this machine, one worker in this process, AssetRunService with the default poll interval',
+      setup:
+        'temporal CLI dev server in memory on this machine, one worker in this process, AssetRunService with the default poll interval',
       poll_interval_ms: stack.assets!.pollIntervalMs,
       wake_for_other_clients: postgres ? 'Postgres LISTEN/NOTIFY' : `poll every ${stack.assets!.pollIntervalMs} ms`,
       from_task_outlet: summary(outlet),

@@ -38,14 +38,25 @@ const asset = (uri: string): AssetConditionSpec => ({ type: 'asset', uri, name: 
 const CONSUMERS: Array<{ dagId: string; condition: AssetConditionSpec }> = [
   { dagId: 'and_ab', condition: { type: 'all', conditions: [asset(A), asset(B)] } },
   { dagId: 'or_ac', condition: { type: 'any', conditions: [asset(A), asset(C)] } },
-  { dagId: 'nested', condition: { type: 'all', conditions: [asset(A), { type: 'any', conditions: [asset(B), asset(C)] }] } },
+  {
+    dagId: 'nested',
+    condition: { type: 'all', conditions: [asset(A), { type: 'any', conditions: [asset(B), asset(C)] }] },
+  },
   { dagId: 'single_b', condition: asset(B) },
 ];
 
-async function fresh(): Promise<{ open: (poolSize: number) => Promise<DatabaseHandle>; cleanup: () => Promise<void>; kind: string }> {
+async function fresh(): Promise<{
+  open: (poolSize: number) => Promise<DatabaseHandle>;
+  cleanup: () => Promise<void>;
+  kind: string;
+}> {
   if (process.env['BENCH_DATABASE_URL']) {
     const created = await freshDatabaseUrl();
-    return { kind: 'postgres', open: (poolSize) => openDatabase({ url: created.url, poolSize }), cleanup: created.drop };
+    return {
+      kind: 'postgres',
+      open: (poolSize) => openDatabase({ url: created.url, poolSize }),
+      cleanup: created.drop,
+    };
   }
   const dir = await mkdtemp(path.join(os.tmpdir(), 'updraft-bench-assets-'));
   let handle: DatabaseHandle | undefined;
@@ -62,23 +73,37 @@ async function fresh(): Promise<{ open: (poolSize: number) => Promise<DatabaseHa
 
 async function setup(db: Kysely<Database>): Promise<void> {
   await migrateToLatest(db);
-  for (const d of ['producer', ...CONSUMERS.map((c) => c.dagId)]) await upsertDag(db, { dag_id: d, fileloc: `${d}.ts`, owners: 'bench', description: null, tags: [], schedule: null });
+  for (const d of ['producer', ...CONSUMERS.map((c) => c.dagId)])
+    await upsertDag(db, {
+      dag_id: d,
+      fileloc: `${d}.ts`,
+      owners: 'bench',
+      description: null,
+      tags: [],
+      schedule: null,
+    });
   await syncAssetReferences(db, [
     { dag_id: 'producer', tasks: [{ task_id: 'load', outlets: [A, B, C].map((uri) => ({ uri, name: uri })) }] },
-    ...CONSUMERS.map((c) => ({ dag_id: c.dagId, timetable: { type: 'assets' as const, condition: c.condition }, tasks: [] })),
+    ...CONSUMERS.map((c) => ({
+      dag_id: c.dagId,
+      timetable: { type: 'assets' as const, condition: c.condition },
+      tasks: [],
+    })),
   ]);
 }
 
 async function emitMany(db: Kysely<Database>, count: number, offset: number): Promise<Map<number, number>> {
   const committedAt = new Map<number, number>();
   let next = 0;
-  await Promise.all(Array.from({ length: EMITTERS }, async () => {
-    while (next < count) {
-      const i = offset + next++;
-      const e = await emitAssetEvent(db, { uri: [A, B, C][i % 3]!, extra: { i }, source: { kind: 'api' } });
-      committedAt.set(e.event.id, performance.now());
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: EMITTERS }, async () => {
+      while (next < count) {
+        const i = offset + next++;
+        const e = await emitAssetEvent(db, { uri: [A, B, C][i % 3]!, extra: { i }, source: { kind: 'api' } });
+        committedAt.set(e.event.id, performance.now());
+      }
+    }),
+  );
   return committedAt;
 }
 
@@ -108,7 +133,9 @@ async function recordBench(): Promise<Record<string, unknown>> {
         const r = await consumeReadyRun(consumeDb, c.dagId, c.condition);
         if (r.status === 'claimed') {
           idle = 0;
-          const ids = Object.values(r.run.triggering_asset_events).flat().map((e) => e.id);
+          const ids = Object.values(r.run.triggering_asset_events)
+            .flat()
+            .map((e) => e.id);
           pairs += ids.length;
           pendingClaims.push({ at: performance.now(), ids });
         } else if (!emitting) idle++;
@@ -119,7 +146,8 @@ async function recordBench(): Promise<Record<string, unknown>> {
     emitting = false;
     await Promise.all(loops);
     const consumeSeconds = (performance.now() - t0) / 1000;
-    for (const claim of pendingClaims) for (const id of claim.ids) latencies.push(claim.at - (committedAt.get(id) ?? claim.at));
+    for (const claim of pendingClaims)
+      for (const id of claim.ids) latencies.push(claim.at - (committedAt.get(id) ?? claim.at));
 
     // (c) a backlog of 10,000 events claimed by one run
     await emitMany(emitDb, 10_000, 2 * N);
@@ -135,7 +163,10 @@ async function recordBench(): Promise<Record<string, unknown>> {
       emit_events_per_s: Math.round(N / emitSeconds),
       consume_pairs: pairs,
       consume_events_per_s: Math.round(pairs / consumeSeconds),
-      event_to_claim_ms: { median: Number(median(latencies).toFixed(1)), p95: Number(percentile(latencies, 95).toFixed(1)) },
+      event_to_claim_ms: {
+        median: Number(median(latencies).toFixed(1)),
+        p95: Number(percentile(latencies, 95).toFixed(1)),
+      },
       backlog_claim: { events: backlogEvents, ms: Math.round(backlogMs) },
     };
   } finally {
@@ -148,8 +179,12 @@ async function main(): Promise<void> {
     benchmark: 'assets',
     date: new Date().toISOString(),
     machine: {
-      cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version,
-      platform: `${os.platform()} ${os.release()}`, load_at_start: os.loadavg().map((l) => Number(l.toFixed(2))),
+      cpus: os.cpus().length,
+      cpu: os.cpus()[0]?.model,
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+      load_at_start: os.loadavg().map((l) => Number(l.toFixed(2))),
     },
   };
   if (!process.env['BENCH_ONLY_E2E']) report['record'] = await recordBench();

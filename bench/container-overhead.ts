@@ -58,20 +58,26 @@ export function containerBenchOptions(env: NodeJS.ProcessEnv = process.env): Con
     command = null;
   }
   if (!Array.isArray(command) || command.length === 0 || !command.every((c) => typeof c === 'string')) {
-    throw new Error(`BENCH_CONTAINER_COMMAND must be a JSON array of strings like ["sh","-c","echo ok"], got ${rawCommand}`);
+    throw new Error(
+      `BENCH_CONTAINER_COMMAND must be a JSON array of strings like ["sh","-c","echo ok"], got ${rawCommand}`,
+    );
   }
   const repeat = Number(env['BENCH_REPEAT'] ?? 10);
-  if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`BENCH_REPEAT must be a positive integer, got "${env['BENCH_REPEAT']}"`);
+  if (!Number.isInteger(repeat) || repeat < 1)
+    throw new Error(`BENCH_REPEAT must be a positive integer, got "${env['BENCH_REPEAT']}"`);
   return { image, command: command as string[], repeat };
 }
 
 /** The one-task DAG the orchestrated side runs. */
 export function writeContainerDag(dir: string, opts: ContainerBenchOptions): void {
-  fs.writeFileSync(path.join(dir, `${CONTAINER_DAG_ID}.ts`), `import { dag } from 'updraft';
+  fs.writeFileSync(
+    path.join(dir, `${CONTAINER_DAG_ID}.ts`),
+    `import { dag } from 'updraft';
 export default dag({ dagId: '${CONTAINER_DAG_ID}' }, (d) => {
   d.container({ taskId: 'step', image: ${JSON.stringify(opts.image)}, command: ${JSON.stringify(opts.command)}, runtime: 'docker' });
 });
-`);
+`,
+  );
 }
 
 /** Seconds one bare `docker run --rm` of the image and command takes, through the docker CLI. */
@@ -84,12 +90,17 @@ async function bareDockerRun(opts: ContainerBenchOptions): Promise<number> {
 
 async function orchestratedRun(stack: Stack): Promise<{ runSeconds: number; stepSeconds: number }> {
   const started = process.hrtime.bigint();
-  const triggered = await triggerDagRun(stack.database.db, stack.client, { dagId: CONTAINER_DAG_ID, runOptions: stack.config.run });
+  const triggered = await triggerDagRun(stack.database.db, stack.client, {
+    dagId: CONTAINER_DAG_ID,
+    runOptions: stack.config.run,
+  });
   const result = await dagRunResult(triggered.handle);
   const runSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (result.state !== 'success') throw new Error(`${CONTAINER_DAG_ID} run ${triggered.runId} ended ${result.state}; see its task log`);
+  if (result.state !== 'success')
+    throw new Error(`${CONTAINER_DAG_ID} run ${triggered.runId} ended ${result.state}; see its task log`);
   const [row] = await listTaskInstanceHistory(stack.database.db, CONTAINER_DAG_ID, triggered.runId);
-  if (!row?.start_date || !row.end_date) throw new Error(`run ${triggered.runId}: the step's try has no start/end recorded`);
+  if (!row?.start_date || !row.end_date)
+    throw new Error(`run ${triggered.runId}: the step's try has no start/end recorded`);
   return { runSeconds, stepSeconds: (row.end_date.getTime() - row.start_date.getTime()) / 1000 };
 }
 
@@ -106,7 +117,12 @@ async function checkDocker(opts: ContainerBenchOptions): Promise<string> {
   }
 }
 
-const stats = (xs: readonly number[]) => ({ median: median(xs), p95: percentile(xs, 95), min: Math.min(...xs), max: Math.max(...xs) });
+const stats = (xs: readonly number[]) => ({
+  median: median(xs),
+  p95: percentile(xs, 95),
+  min: Math.min(...xs),
+  max: Math.max(...xs),
+});
 
 /** Interleaved pairs (bare, orchestrated); the first pair warms caches and is not counted. */
 export async function measureContainerOverhead(
@@ -125,7 +141,9 @@ export async function measureContainerOverhead(
     bare.push(b);
     step.push(o.stepSeconds);
     runs.push(o.runSeconds);
-    log(`container ${i}/${opts.repeat}: bare docker run ${b.toFixed(3)}s, step ${o.stepSeconds.toFixed(3)}s, dag run ${o.runSeconds.toFixed(3)}s`);
+    log(
+      `container ${i}/${opts.repeat}: bare docker run ${b.toFixed(3)}s, step ${o.stepSeconds.toFixed(3)}s, dag run ${o.runSeconds.toFixed(3)}s`,
+    );
   }
   const load = os.loadavg();
   return {
@@ -147,8 +165,12 @@ export async function measureContainerOverhead(
 
 export function machine(): Record<string, unknown> {
   return {
-    cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    node: process.version, platform: `${os.platform()} ${os.release()}`, load_average_1m_at_start: Number(os.loadavg()[0]!.toFixed(2)),
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    load_average_1m_at_start: Number(os.loadavg()[0]!.toFixed(2)),
   };
 }
 
@@ -164,7 +186,8 @@ async function main(): Promise<void> {
   const report: Record<string, unknown> = {
     date: new Date().toISOString(),
     machine: machine(),
-    setup: 'embedded defaults: temporal CLI dev server (in memory, same machine), PGlite in the worker process, one worker, Docker executor',
+    setup:
+      'embedded defaults: temporal CLI dev server (in memory, same machine), PGlite in the worker process, one worker, Docker executor',
   };
   const stack = await startStack({
     config: { ...base, dagsFolder: dags, devTemporalPort: await freePort() },
@@ -172,7 +195,9 @@ async function main(): Promise<void> {
     log: (l) => process.stderr.write(`[bench] ${l}\n`),
   });
   try {
-    report.container_overhead = await measureContainerOverhead(stack, opts, (l) => process.stderr.write(`[bench] ${l}\n`));
+    report.container_overhead = await measureContainerOverhead(stack, opts, (l) =>
+      process.stderr.write(`[bench] ${l}\n`),
+    );
   } finally {
     await stack.stop();
     fs.rmSync(home, { recursive: true, force: true });

@@ -52,7 +52,9 @@ async function fill(db: Kysely<Database>): Promise<Record<string, number>> {
            case when k = ${MODEL} then 'onnx' else 'csv' end, 1000 + k
     from (select g as id, ((g - 1) % ${PER_RUN}) + 1 as k from generate_series(1, ${RUNS * PER_RUN}) g) s`.execute(db);
   await sql`insert into artifact (id, sha256, uri, name, type, size) values
-    (${SOURCE_ID}, encode(sha256(convert_to('source', 'UTF8')), 'hex'), 'file:///bench/source', 'source', 'dataset', 1)`.execute(db);
+    (${SOURCE_ID}, encode(sha256(convert_to('source', 'UTF8')), 'hex'), 'file:///bench/source', 'source', 'dataset', 1)`.execute(
+    db,
+  );
   await sql`select setval(pg_get_serial_sequence('artifact', 'id'), ${SOURCE_ID})`.execute(db);
 
   // Executions: 4 per run, id = (r-1)*4 + j (1 extract, 2 prepare, 3 train, 4 evaluate).
@@ -78,10 +80,13 @@ async function fill(db: Kysely<Database>): Promise<Record<string, number>> {
     sql`select ${x(4)}, ${a(TEST)}, 'input' from ${runs}`,
     sql`select ${x(4)}, ${a(REPORT)}, 'output' from ${runs}`,
   ];
-  for (const select of events) await sql`insert into lineage_event (execution_id, artifact_id, kind) ${select}`.execute(db);
+  for (const select of events)
+    await sql`insert into lineage_event (execution_id, artifact_id, kind) ${select}`.execute(db);
 
   // 10 models x 100 versions: run r registers version ceil(r / 10) of model (r - 1) % 10.
-  await sql`insert into registered_model (name) select 'model_' || m from generate_series(0, ${MODELS - 1}) m`.execute(db);
+  await sql`insert into registered_model (name) select 'model_' || m from generate_series(0, ${MODELS - 1}) m`.execute(
+    db,
+  );
   await sql`
     insert into model_version (model_id, version, artifact_id, sha256, uri, format, source_execution_id,
                                source_dag_id, source_run_id, source_task_id, source_map_index, source_try_number)
@@ -94,11 +99,16 @@ async function fill(db: Kysely<Database>): Promise<Record<string, number>> {
 
   const counts = await sql<{ artifacts: number; executions: number; events: number; versions: number }>`
     select (select count(*) from artifact) as artifacts, (select count(*) from execution) as executions,
-           (select count(*) from lineage_event) as events, (select count(*) from model_version) as versions`.execute(db);
+           (select count(*) from lineage_event) as events, (select count(*) from model_version) as versions`.execute(
+    db,
+  );
   return { ...counts.rows[0]!, fill_ms: Date.now() - t0 };
 }
 
-async function time(repeat: number, fn: (i: number) => Promise<unknown>): Promise<{ median_ms: number; p95_ms: number; n: number }> {
+async function time(
+  repeat: number,
+  fn: (i: number) => Promise<unknown>,
+): Promise<{ median_ms: number; p95_ms: number; n: number }> {
   await fn(-1); // warm-up (plans, caches)
   const ms: number[] = [];
   for (let i = 0; i < repeat; i++) {
@@ -115,10 +125,19 @@ async function open(kind: DatabaseKind): Promise<{ handle: DatabaseHandle; clean
   if (kind === 'pglite') {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'updraft-bench-lineage-'));
     const handle = await openDatabase({ pglitePath: dir });
-    return { handle, cleanup: async () => { await handle.close(); fs.rmSync(dir, { recursive: true, force: true }); } };
+    return {
+      handle,
+      cleanup: async () => {
+        await handle.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
   }
   const base = process.env['UPDRAFT_TEST_DATABASE_URL'];
-  if (!base) throw new Error('UPDRAFT_TEST_DATABASE_URL is not set (start scripts/services/postgres.sh) or use BENCH_LINEAGE_DB=pglite');
+  if (!base)
+    throw new Error(
+      'UPDRAFT_TEST_DATABASE_URL is not set (start scripts/services/postgres.sh) or use BENCH_LINEAGE_DB=pglite',
+    );
   const name = `updraft_bench_${randomBytes(4).toString('hex')}`;
   const admin = await openDatabase({ url: base, poolSize: 1 });
   await sql`create database ${sql.id(name)}`.execute(admin.db);
@@ -143,19 +162,21 @@ async function benchOne(kind: DatabaseKind): Promise<Record<string, unknown>> {
     const filled = await fill(db);
     console.log(`[${kind}] filled: ${JSON.stringify(filled)}`);
     // Deterministic spread of picks over the registry.
-    const pick = (i: number) => ((i + 1) * 7919) % RUNS + 1;
+    const pick = (i: number) => (((i + 1) * 7919) % RUNS) + 1;
     let upShape = '';
     const upstream = await time(REPEAT, async (i) => {
       const r = pick(i);
       const g = await upstreamOfModelVersion(db, `model_${(r - 1) % MODELS}`, Math.ceil(r / MODELS));
       upShape = `${g.artifacts.length} artifacts, ${g.executions.length} executions, ${g.events.length} events, ${g.runs.length} run`;
-      if (g.artifacts.length !== SHARDS + 4 || g.executions.length !== 3) throw new Error(`unexpected upstream shape: ${upShape}`);
+      if (g.artifacts.length !== SHARDS + 4 || g.executions.length !== 3)
+        throw new Error(`unexpected upstream shape: ${upShape}`);
     });
     let downShape = '';
     const downstream = await time(REPEAT, async (i) => {
       const g = await downstreamOfArtifacts(db, [artifactId(pick(i), RAW)]);
       downShape = `${g.artifacts.length} artifacts, ${g.executions.length} executions, ${g.events.length} events, ${g.modelVersions.length} model version`;
-      if (g.artifacts.length !== PER_RUN || g.modelVersions.length !== 1) throw new Error(`unexpected downstream shape: ${downShape}`);
+      if (g.artifacts.length !== PER_RUN || g.modelVersions.length !== 1)
+        throw new Error(`unexpected downstream shape: ${downShape}`);
     });
     let allShape = '';
     const downstreamAll = await time(Math.max(3, Math.floor(REPEAT / 10)), async () => {
@@ -183,10 +204,20 @@ async function benchOne(kind: DatabaseKind): Promise<Record<string, unknown>> {
 
 async function main(): Promise<void> {
   const only = process.env['BENCH_LINEAGE_DB'] as DatabaseKind | undefined;
-  const kinds: DatabaseKind[] = only ? [only] : process.env['UPDRAFT_TEST_DATABASE_URL'] ? ['postgres', 'pglite'] : ['pglite'];
+  const kinds: DatabaseKind[] = only
+    ? [only]
+    : process.env['UPDRAFT_TEST_DATABASE_URL']
+      ? ['postgres', 'pglite']
+      : ['pglite'];
   const results: Record<string, unknown>[] = [];
   for (const kind of kinds) results.push(await benchOne(kind));
-  const report = { benchmark: 'lineage', at: new Date().toISOString(), host: { cpus: os.cpus().length, load: os.loadavg() }, repeat: REPEAT, results };
+  const report = {
+    benchmark: 'lineage',
+    at: new Date().toISOString(),
+    host: { cpus: os.cpus().length, load: os.loadavg() },
+    repeat: REPEAT,
+    results,
+  };
   const outDir = path.resolve(__dirname, '..', '..', 'bench', 'results');
   fs.mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `lineage-${report.at.replace(/:/g, '-')}.json`);

@@ -27,13 +27,20 @@ import * as baselineActivities from './baseline/activities.js';
 import { median, percentile } from './stats.js';
 import { dagRunResult } from '../client/run-result.js';
 import { measureScheduleLatency, scheduleIdFor, writeScheduleDag } from './schedule-latency.js';
-import { DockerUnavailableError, containerBenchOptions, measureContainerOverhead, writeContainerDag } from './container-overhead.js';
+import {
+  DockerUnavailableError,
+  containerBenchOptions,
+  measureContainerOverhead,
+  writeContainerDag,
+} from './container-overhead.js';
 
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 5);
 
 function writeDags(dir: string): void {
   const sdk = "'updraft'";
-  fs.writeFileSync(path.join(dir, 'bench_chain_100.ts'), `import { dag } from ${sdk};
+  fs.writeFileSync(
+    path.join(dir, 'bench_chain_100.ts'),
+    `import { dag } from ${sdk};
 export default dag({ dagId: 'bench_chain_100', maxActiveTasks: 500 }, (d) => {
   let prev: any = null;
   for (let i = 0; i < 100; i++) {
@@ -42,16 +49,22 @@ export default dag({ dagId: 'bench_chain_100', maxActiveTasks: 500 }, (d) => {
     prev = t;
   }
 });
-`);
-  fs.writeFileSync(path.join(dir, 'bench_fan_1000.ts'), `import { dag } from ${sdk};
+`,
+  );
+  fs.writeFileSync(
+    path.join(dir, 'bench_fan_1000.ts'),
+    `import { dag } from ${sdk};
 export default dag({ dagId: 'bench_fan_1000', maxActiveTasks: 500 }, (d) => {
   const start = d.empty({ taskId: 'start' });
   const end = d.empty({ taskId: 'end' });
   const mids = Array.from({ length: 1000 }, (_, i) => d.task({ taskId: 'm' + String(i).padStart(4, '0') }, () => undefined));
   d.chain(start, mids, end);
 });
-`);
-  fs.writeFileSync(path.join(dir, 'bench_10k.ts'), `import { dag } from ${sdk};
+`,
+  );
+  fs.writeFileSync(
+    path.join(dir, 'bench_10k.ts'),
+    `import { dag } from ${sdk};
 // 100 parallel chains of 100 no-op tasks: 10,000 tasks.
 export default dag({ dagId: 'bench_10k', maxActiveTasks: 500 }, (d) => {
   for (let c = 0; c < 100; c++) {
@@ -63,7 +76,8 @@ export default dag({ dagId: 'bench_10k', maxActiveTasks: 500 }, (d) => {
     }
   }
 });
-`);
+`,
+  );
 }
 
 async function runDag(stack: Stack, dagId: string): Promise<{ seconds: number; runId: string; state: string }> {
@@ -89,15 +103,19 @@ async function baseline(stack: Stack): Promise<{ seconds: number; handoffs: numb
   const { NativeConnection } = await import('@temporalio/worker');
   const connection = await NativeConnection.connect({ address: stack.temporalAddress });
   const worker = await Worker.create({
-    connection, taskQueue: 'bench-baseline', activities: baselineActivities,
+    connection,
+    taskQueue: 'bench-baseline',
+    activities: baselineActivities,
     workflowsPath: path.resolve(__dirname, 'baseline', 'workflows.js'),
   });
   try {
     return await worker.runUntil(async () => {
       const started = Date.now();
-      const spans = await stack.client.workflow.execute('sequentialNoops', {
-        taskQueue: 'bench-baseline', workflowId: `baseline-${Date.now()}`, args: [100],
-      }) as Array<[number, number]>;
+      const spans = (await stack.client.workflow.execute('sequentialNoops', {
+        taskQueue: 'bench-baseline',
+        workflowId: `baseline-${Date.now()}`,
+        args: [100],
+      })) as Array<[number, number]>;
       const gaps = spans.slice(1).map((s, i) => s[0] - spans[i]![1]);
       return { seconds: (Date.now() - started) / 1000, handoffs: gaps };
     });
@@ -123,8 +141,15 @@ async function main(): Promise<void> {
   });
   const report: Record<string, unknown> = {
     date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` },
-    setup: 'embedded defaults: temporal CLI v1.5.1 dev server (in memory, same machine), PGlite in the worker process, one worker',
+    machine: {
+      cpus: os.cpus().length,
+      cpu: os.cpus()[0]?.model,
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+    },
+    setup:
+      'embedded defaults: temporal CLI v1.5.1 dev server (in memory, same machine), PGlite in the worker process, one worker',
   };
   try {
     // Warm-up: the first run pays for workflow bundle caches, JIT and PGlite page-ins.
@@ -142,7 +167,9 @@ async function main(): Promise<void> {
       const b = await baseline(stack);
       baseTotals.push(b.seconds);
       baseHandoffs.push(...b.handoffs);
-      process.stderr.write(`[bench] chain ${i + 1}/${REPEAT}: ${r.seconds.toFixed(2)}s (baseline ${b.seconds.toFixed(2)}s)\n`);
+      process.stderr.write(
+        `[bench] chain ${i + 1}/${REPEAT}: ${r.seconds.toFixed(2)}s (baseline ${b.seconds.toFixed(2)}s)\n`,
+      );
     }
     report.chain_100 = {
       repeats: REPEAT,
@@ -177,21 +204,31 @@ async function main(): Promise<void> {
       clearInterval(sampler);
       const history = await stack.client.workflow.getHandle(`dag:bench_10k:run:${r.runId}`).describe();
       report.dag_10k = {
-        state: r.state, total_seconds: r.seconds, peak_rss_mib: Math.round(peakRss / 2 ** 20), peak_heap_mib: Math.round(peakHeap / 2 ** 20),
+        state: r.state,
+        total_seconds: r.seconds,
+        peak_rss_mib: Math.round(peakRss / 2 ** 20),
+        peak_heap_mib: Math.round(peakHeap / 2 ** 20),
         last_run_history_length: history.historyLength,
         note: 'one process holds the worker, PGlite and the client; RSS includes all three',
       };
-      process.stderr.write(`[bench] 10k: ${r.state} in ${r.seconds.toFixed(1)}s, peak RSS ${Math.round(peakRss / 2 ** 20)} MiB\n`);
+      process.stderr.write(
+        `[bench] 10k: ${r.state} in ${r.seconds.toFixed(1)}s, peak RSS ${Math.round(peakRss / 2 ** 20)} MiB\n`,
+      );
     }
     if (!process.env.BENCH_SKIP_SCHEDULE && !process.env.BENCH_ONLY_CHAIN) {
       report.schedule_latency = await measureScheduleLatency(stack, Number(process.env.BENCH_SCHEDULE_FIRES ?? 10));
-      await stack.client.schedule.getHandle(scheduleIdFor('bench_schedule_2s')).delete().catch(() => undefined);
+      await stack.client.schedule
+        .getHandle(scheduleIdFor('bench_schedule_2s'))
+        .delete()
+        .catch(() => undefined);
       process.stderr.write(`[bench] schedule latency: ${JSON.stringify(report.schedule_latency)}\n`);
     }
 
     if (!process.env.BENCH_SKIP_CONTAINER && !process.env.BENCH_ONLY_CHAIN) {
       try {
-        report.container_overhead = await measureContainerOverhead(stack, containerOpts, (l) => process.stderr.write(`[bench] ${l}\n`));
+        report.container_overhead = await measureContainerOverhead(stack, containerOpts, (l) =>
+          process.stderr.write(`[bench] ${l}\n`),
+        );
       } catch (err) {
         // No daemon or no image is a machine without Docker, not a failed benchmark: say so in the report.
         if (!(err instanceof DockerUnavailableError)) throw err;

@@ -25,11 +25,14 @@ export const SCHEDULE_DAG_ID = 'bench_schedule_2s';
 
 /** A DAG firing every 2 seconds, created paused so it fires only while measured. */
 export function writeScheduleDag(dir: string): void {
-  fs.writeFileSync(path.join(dir, `${SCHEDULE_DAG_ID}.ts`), `import { dag } from 'updraft';
+  fs.writeFileSync(
+    path.join(dir, `${SCHEDULE_DAG_ID}.ts`),
+    `import { dag } from 'updraft';
 export default dag({ dagId: '${SCHEDULE_DAG_ID}', schedule: '* * * * * */2', startDate: '2025-01-01', isPausedUponCreation: true }, (d) => {
   d.task({ taskId: 'first' }, () => undefined)();
 });
-`);
+`,
+  );
 }
 
 export interface ScheduleLatencyReport {
@@ -53,15 +56,21 @@ export async function measureScheduleLatency(stack: Stack, fires: number): Promi
   let rows: Array<{ run_after: Date | null; queued_at: Date | null; first: Date | null }> = [];
   try {
     for (;;) {
-      rows = await db.selectFrom('dag_run')
-        .leftJoin('task_instance_history as h', (j) => j.onRef('h.dag_id', '=', 'dag_run.dag_id').onRef('h.run_id', '=', 'dag_run.run_id'))
+      rows = (await db
+        .selectFrom('dag_run')
+        .leftJoin('task_instance_history as h', (j) =>
+          j.onRef('h.dag_id', '=', 'dag_run.dag_id').onRef('h.run_id', '=', 'dag_run.run_id'),
+        )
         .select(['dag_run.run_after', 'dag_run.queued_at'])
         .select((eb) => eb.fn.min('h.start_date').as('first'))
-        .where('dag_run.dag_id', '=', SCHEDULE_DAG_ID).where('dag_run.run_type', '=', 'scheduled').where('dag_run.run_after', '>=', from)
+        .where('dag_run.dag_id', '=', SCHEDULE_DAG_ID)
+        .where('dag_run.run_type', '=', 'scheduled')
+        .where('dag_run.run_after', '>=', from)
         .groupBy(['dag_run.run_after', 'dag_run.queued_at'])
-        .execute() as typeof rows;
+        .execute()) as typeof rows;
       if (rows.filter((r) => r.first !== null).length >= fires) break;
-      if (Date.now() > deadline) throw new Error(`only ${rows.length} of ${fires} scheduled runs started within the deadline`);
+      if (Date.now() > deadline)
+        throw new Error(`only ${rows.length} of ${fires} scheduled runs started within the deadline`);
       await new Promise((r) => setTimeout(r, 500));
     }
   } finally {
@@ -95,9 +104,16 @@ async function main(): Promise<void> {
     log: (l) => process.stderr.write(`[bench] ${l}\n`),
   });
   try {
-    const report = { date: new Date().toISOString(), machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version },
-      setup: 'embedded defaults: temporal CLI dev server (in memory), PGlite, one worker', schedule_latency: await measureScheduleLatency(stack, Number(process.env.BENCH_SCHEDULE_FIRES ?? 10)) };
-    await stack.client.schedule.getHandle(scheduleIdFor(SCHEDULE_DAG_ID)).delete().catch(() => undefined);
+    const report = {
+      date: new Date().toISOString(),
+      machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version },
+      setup: 'embedded defaults: temporal CLI dev server (in memory), PGlite, one worker',
+      schedule_latency: await measureScheduleLatency(stack, Number(process.env.BENCH_SCHEDULE_FIRES ?? 10)),
+    };
+    await stack.client.schedule
+      .getHandle(scheduleIdFor(SCHEDULE_DAG_ID))
+      .delete()
+      .catch(() => undefined);
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } finally {
     await stack.stop();

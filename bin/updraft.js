@@ -9,7 +9,9 @@ try {
 } catch (err) {
   if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(path.join('dist', 'cli', 'main.js'))) {
     const root = path.resolve(__dirname, '..');
-    process.stderr.write(`updraft: the CLI is not built (${path.join(root, 'dist', 'cli', 'main.js')} is missing); run \`npm run build\` in ${root}\n`);
+    process.stderr.write(
+      `updraft: the CLI is not built (${path.join(root, 'dist', 'cli', 'main.js')} is missing); run \`npm run build\` in ${root}\n`,
+    );
     process.exit(1);
   }
   throw err;

@@ -39,7 +39,18 @@ const DEFAULT_OPTIONS: ts.CompilerOptions = {
 };
 
 /** Options that concern output only, and would report problems (rootDir) for files they never emit. */
-const OUTPUT_OPTIONS = ['rootDir', 'outDir', 'outFile', 'declaration', 'declarationMap', 'composite', 'incremental', 'tsBuildInfoFile', 'sourceMap', 'emitDeclarationOnly'] as const;
+const OUTPUT_OPTIONS = [
+  'rootDir',
+  'outDir',
+  'outFile',
+  'declaration',
+  'declarationMap',
+  'composite',
+  'incremental',
+  'tsBuildInfoFile',
+  'sourceMap',
+  'emitDeclarationOnly',
+] as const;
 
 function compilerOptions(folder: string): { options: ts.CompilerOptions; tsconfig: string | null } {
   const tsconfig = ts.findConfigFile(folder, (f) => ts.sys.fileExists(f)) ?? null;
@@ -73,7 +84,13 @@ export function typecheckDagFiles(folder: string, files: readonly string[]): Typ
     }
     if (!inFolder(d.file.fileName)) continue;
     const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
-    problems.push({ file: path.resolve(d.file.fileName), line: line + 1, column: character + 1, code: d.code, message });
+    problems.push({
+      file: path.resolve(d.file.fileName),
+      line: line + 1,
+      column: character + 1,
+      code: d.code,
+      message,
+    });
   }
   return { problems, files: [...files], tsconfig };
 }

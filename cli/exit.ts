@@ -6,7 +6,9 @@
  */
 
 /** Resolves once everything written to `stream` so far has been handed to the OS (or the stream failed). */
-export function drained(stream: NodeJS.WritableStream & { destroyed?: boolean; writableLength?: number }): Promise<void> {
+export function drained(
+  stream: NodeJS.WritableStream & { destroyed?: boolean; writableLength?: number },
+): Promise<void> {
   if (stream.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     const done = (): void => {

@@ -17,10 +17,15 @@ export const LINEAGE_FORMATS = ['text', 'dot', 'mermaid'] as const;
 export type LineageFormat = (typeof LINEAGE_FORMATS)[number];
 
 const short = (sha: string): string => sha.slice(0, 12);
-const tryName = (x: ExecutionRow): string => `${x.dag_id}/${x.run_id}/${x.task_id}${x.map_index >= 0 ? `[${x.map_index}]` : ''} try ${x.try_number}`;
+const tryName = (x: ExecutionRow): string =>
+  `${x.dag_id}/${x.run_id}/${x.task_id}${x.map_index >= 0 ? `[${x.map_index}]` : ''} try ${x.try_number}`;
 const artifactName = (a: ArtifactRow): string => `${a.type} ${a.name}${a.format ? ` (${a.format})` : ''}`;
 const codeVersion = (x: ExecutionRow): string =>
-  x.dag_version_id !== null ? ` code dag_version ${x.dag_version_id}${x.code_version ? ` ${x.code_version}` : ''}` : x.code_version ? ` code ${x.code_version}` : '';
+  x.dag_version_id !== null
+    ? ` code dag_version ${x.dag_version_id}${x.code_version ? ` ${x.code_version}` : ''}`
+    : x.code_version
+      ? ` code ${x.code_version}`
+      : '';
 
 function byId<T extends { id: number }>(rows: readonly T[]): Map<number, T> {
   return new Map(rows.map((r) => [r.id, r]));
@@ -29,7 +34,9 @@ function byId<T extends { id: number }>(rows: readonly T[]): Map<number, T> {
 /** One line per try with what it read and wrote, then the model versions and any artifact no try touched. */
 export function renderLineageText(g: RenderableLineage, title: string): string {
   const artifacts = byId(g.artifacts);
-  const lines = [`${title}: ${g.artifacts.length} artifact(s), ${g.executions.length} task tr${g.executions.length === 1 ? 'y' : 'ies'}, ${g.modelVersions.length} model version(s)`];
+  const lines = [
+    `${title}: ${g.artifacts.length} artifact(s), ${g.executions.length} task tr${g.executions.length === 1 ? 'y' : 'ies'}, ${g.modelVersions.length} model version(s)`,
+  ];
   const runs = [...new Set(g.executions.map((x) => `${x.dag_id}/${x.run_id}`))];
   if (runs.length > 0) lines.push(`runs: ${runs.join(', ')}`);
   const touched = new Set<number>();
@@ -41,7 +48,9 @@ export function renderLineageText(g: RenderableLineage, title: string): string {
         const a = artifacts.get(e.artifact_id);
         if (a === undefined) continue;
         touched.add(a.id);
-        lines.push(`  ${kind === 'input' ? 'read ' : 'wrote'} ${artifactName(a)} sha256:${short(a.sha256)} (artifact ${a.id})`);
+        lines.push(
+          `  ${kind === 'input' ? 'read ' : 'wrote'} ${artifactName(a)} sha256:${short(a.sha256)} (artifact ${a.id})`,
+        );
       }
     }
   }
@@ -54,8 +63,13 @@ export function renderLineageText(g: RenderableLineage, title: string): string {
     lines.push('model versions:');
     for (const v of g.modelVersions) {
       const a = artifacts.get(v.artifact_id);
-      const source = v.source_dag_id === null ? '' : `, from ${v.source_dag_id}/${v.source_run_id}/${v.source_task_id} try ${v.source_try_number}`;
-      lines.push(`  ${v.model_name}@${v.version} [${v.status}] sha256:${short(v.sha256)}${a ? ` (artifact ${a.id} ${a.name})` : ''}${source}`);
+      const source =
+        v.source_dag_id === null
+          ? ''
+          : `, from ${v.source_dag_id}/${v.source_run_id}/${v.source_task_id} try ${v.source_try_number}`;
+      lines.push(
+        `  ${v.model_name}@${v.version} [${v.status}] sha256:${short(v.sha256)}${a ? ` (artifact ${a.id} ${a.name})` : ''}${source}`,
+      );
     }
   }
   return lines.join('\n');
@@ -67,10 +81,18 @@ function dotQuote(s: string): string {
 
 export function renderLineageDot(g: RenderableLineage, title: string): string {
   const lines = [`digraph lineage {`, `  label=${dotQuote(title)};`, '  rankdir=LR;'];
-  for (const a of g.artifacts) lines.push(`  a${a.id} [shape=ellipse, label=${dotQuote(`${a.name}\\n${a.type} ${short(a.sha256)}`)}];`);
-  for (const x of g.executions) lines.push(`  x${x.id} [shape=box, style=rounded, label=${dotQuote(`${x.task_id} try ${x.try_number}\\n${x.dag_id}/${x.run_id}\\n${x.state}`)}];`);
-  for (const v of g.modelVersions) lines.push(`  m${v.id} [shape=note, label=${dotQuote(`${v.model_name}@${v.version}\\n${v.status}`)}];`);
-  for (const e of g.events) lines.push(e.kind === 'input' ? `  a${e.artifact_id} -> x${e.execution_id};` : `  x${e.execution_id} -> a${e.artifact_id};`);
+  for (const a of g.artifacts)
+    lines.push(`  a${a.id} [shape=ellipse, label=${dotQuote(`${a.name}\\n${a.type} ${short(a.sha256)}`)}];`);
+  for (const x of g.executions)
+    lines.push(
+      `  x${x.id} [shape=box, style=rounded, label=${dotQuote(`${x.task_id} try ${x.try_number}\\n${x.dag_id}/${x.run_id}\\n${x.state}`)}];`,
+    );
+  for (const v of g.modelVersions)
+    lines.push(`  m${v.id} [shape=note, label=${dotQuote(`${v.model_name}@${v.version}\\n${v.status}`)}];`);
+  for (const e of g.events)
+    lines.push(
+      e.kind === 'input' ? `  a${e.artifact_id} -> x${e.execution_id};` : `  x${e.execution_id} -> a${e.artifact_id};`,
+    );
   for (const v of g.modelVersions) lines.push(`  a${v.artifact_id} -> m${v.id} [style=dashed, label="registered"];`);
   lines.push('}');
   return lines.join('\n');
@@ -86,7 +108,10 @@ export function renderLineageMermaid(g: RenderableLineage, title: string): strin
   for (const a of g.artifacts) lines.push(`  a${a.id}([${mermaidLabel(a.name, `${a.type} ${short(a.sha256)}`)}])`);
   for (const x of g.executions) lines.push(`  x${x.id}[${mermaidLabel(`${x.task_id} try ${x.try_number}`)}]`);
   for (const v of g.modelVersions) lines.push(`  m${v.id}{{${mermaidLabel(`${v.model_name}@${v.version}`)}}}`);
-  for (const e of g.events) lines.push(e.kind === 'input' ? `  a${e.artifact_id} --> x${e.execution_id}` : `  x${e.execution_id} --> a${e.artifact_id}`);
+  for (const e of g.events)
+    lines.push(
+      e.kind === 'input' ? `  a${e.artifact_id} --> x${e.execution_id}` : `  x${e.execution_id} --> a${e.artifact_id}`,
+    );
   for (const v of g.modelVersions) lines.push(`  a${v.artifact_id} -. registered .-> m${v.id}`);
   return lines.join('\n');
 }
@@ -106,5 +131,10 @@ export function renderLineage(g: RenderableLineage, title: string, format: Linea
 export function mergeLineage(...graphs: RenderableLineage[]): RenderableLineage {
   const union = <T extends { id: number }>(pick: (g: RenderableLineage) => readonly T[]): T[] =>
     [...new Map(graphs.flatMap(pick).map((r) => [r.id, r])).values()].sort((a, b) => a.id - b.id);
-  return { artifacts: union((g) => g.artifacts), executions: union((g) => g.executions), events: union((g) => g.events), modelVersions: union((g) => g.modelVersions) };
+  return {
+    artifacts: union((g) => g.artifacts),
+    executions: union((g) => g.executions),
+    events: union((g) => g.events),
+    modelVersions: union((g) => g.modelVersions),
+  };
 }

@@ -51,7 +51,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`Error: ${err.message}\n`);
       return err.exitCode;
     }
-    process.stderr.write(`Error: ${err instanceof Error ? (process.env.UPDRAFT_DEBUG ? err.stack : err.message) : String(err)}\n`);
+    process.stderr.write(
+      `Error: ${err instanceof Error ? (process.env.UPDRAFT_DEBUG ? err.stack : err.message) : String(err)}\n`,
+    );
     return 1;
   }
 }

@@ -30,7 +30,9 @@ const WHY_NOT_RUN: Record<string, string> = {
 
 function indexRange(indexes: number[]): string {
   const sorted = [...indexes].sort((a, b) => a - b);
-  return sorted.length === sorted[sorted.length - 1]! - sorted[0]! + 1 ? `${sorted[0]}..${sorted[sorted.length - 1]}` : sorted.join(', ');
+  return sorted.length === sorted[sorted.length - 1]! - sorted[0]! + 1
+    ? `${sorted[0]}..${sorted[sorted.length - 1]}`
+    : sorted.join(', ');
 }
 
 export function explainMissingLog(f: LogLookupFacts): string {
@@ -44,8 +46,10 @@ export function explainMissingLog(f: LogLookupFacts): string {
   const mapped = f.instances.filter((i) => i.map_index >= 0);
   if (mapped.length > 0 && (f.mapIndex === undefined || f.mapIndex < 0)) {
     const first = [...mapped].sort((a, b) => a.map_index - b.map_index)[0]!.map_index;
-    return `task "${f.taskId}" is mapped: run "${f.runId}" has ${mapped.length} instance(s) (map_index ${indexRange(mapped.map((i) => i.map_index))}); ` +
-      `pick one with -m, e.g. \`${cmd} -m ${first}\``;
+    return (
+      `task "${f.taskId}" is mapped: run "${f.runId}" has ${mapped.length} instance(s) (map_index ${indexRange(mapped.map((i) => i.map_index))}); ` +
+      `pick one with -m, e.g. \`${cmd} -m ${first}\``
+    );
   }
   const wanted = f.mapIndex ?? -1;
   const instance = f.instances.find((i) => i.map_index === wanted);
@@ -60,6 +64,8 @@ export function explainMissingLog(f: LogLookupFacts): string {
     const why = WHY_NOT_RUN[state] ?? `its state is ${state}`;
     return `${label} never ran in run "${f.runId}", so it has no log: ${why} (state ${state}; see updraft tasks states-for-dag-run ${f.dagId} ${f.runId})`;
   }
-  return `no log is stored for ${label} of run "${f.runId}" (state ${state}, try ${instance.try_number}): its worker may not have written one yet; ` +
-    `the log files are also under the logs folder (dag_id=${f.dagId}/run_id=.../task_id=${f.taskId}/)`;
+  return (
+    `no log is stored for ${label} of run "${f.runId}" (state ${state}, try ${instance.try_number}): its worker may not have written one yet; ` +
+    `the log files are also under the logs folder (dag_id=${f.dagId}/run_id=.../task_id=${f.taskId}/)`
+  );
 }

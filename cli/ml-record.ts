@@ -21,8 +21,14 @@ import { CliError } from './output.js';
 import { openCliDatabase } from './runtime.js';
 
 const BAD_INPUT = [
-  AliasNotFoundError, ArtifactNotFoundError, InvalidRecordFieldError, ModelNotFoundError, ModelVersionNotFoundError,
-  NothingToRollBackError, VersionOfAnotherModelError, EvaluationInputError,
+  AliasNotFoundError,
+  ArtifactNotFoundError,
+  InvalidRecordFieldError,
+  ModelNotFoundError,
+  ModelVersionNotFoundError,
+  NothingToRollBackError,
+  VersionOfAnotherModelError,
+  EvaluationInputError,
 ];
 
 /** Runs `fn` on the database; the record's input errors become exit code 2 with their message. */

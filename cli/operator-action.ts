@@ -30,7 +30,13 @@ export async function runOperatorCommand(cmd: OperatorCommand): Promise<void> {
   const t = await openCliTemporal(config);
   try {
     const apply = (action: OperatorAction): Promise<OperatorActionOutcome> =>
-      applyOperatorAction(h.db, t.client, { dagId: cmd.dagId, runId: cmd.runId, action, runOptions: config.run, logsFolder: config.logsFolder }).catch((err) => {
+      applyOperatorAction(h.db, t.client, {
+        dagId: cmd.dagId,
+        runId: cmd.runId,
+        action,
+        runOptions: config.run,
+        logsFolder: config.logsFolder,
+      }).catch((err) => {
         if (err instanceof OperatorActionError) throw new CliError(err.message);
         throw err;
       });
@@ -49,7 +55,8 @@ export async function runOperatorCommand(cmd: OperatorCommand): Promise<void> {
     } else {
       printChanges(outcome, cmd.format);
       process.stdout.write(`${summary(outcome)}\n`);
-      if (t.uiUrl && !outcome.dry_run && outcome.changes.length > 0) process.stdout.write(`Temporal UI: ${workflowUiUrl(t.uiUrl, config.namespace, outcome.workflowId)}\n`);
+      if (t.uiUrl && !outcome.dry_run && outcome.changes.length > 0)
+        process.stdout.write(`Temporal UI: ${workflowUiUrl(t.uiUrl, config.namespace, outcome.workflowId)}\n`);
     }
     if (cmd.wait && !outcome.dry_run) {
       // result() follows the run into a re-opened execution and through continue-as-new.
@@ -57,7 +64,16 @@ export async function runOperatorCommand(cmd: OperatorCommand): Promise<void> {
       const run = await getDagRun(h.db, cmd.dagId, cmd.runId);
       const tis = await listTaskInstances(h.db, cmd.dagId, cmd.runId);
       if (cmd.format === 'table') {
-        print(tis.map((ti) => ({ task_id: ti.task_id, map_index: ti.map_index, state: ti.state, try_number: ti.try_number })), ['task_id', 'map_index', 'state', 'try_number'], 'table');
+        print(
+          tis.map((ti) => ({
+            task_id: ti.task_id,
+            map_index: ti.map_index,
+            state: ti.state,
+            try_number: ti.try_number,
+          })),
+          ['task_id', 'map_index', 'state', 'try_number'],
+          'table',
+        );
         process.stdout.write(`DAG run ${cmd.runId}: ${run?.state ?? result.state}\n`);
       }
       if (result.state !== 'success') process.exitCode = 1;
@@ -71,7 +87,10 @@ export async function runOperatorCommand(cmd: OperatorCommand): Promise<void> {
 /** Asks on the terminal; refuses without one (Airflow's `tasks clear` asks too). */
 async function confirmed(question: string): Promise<boolean> {
   if (!process.stdin.isTTY) {
-    throw new CliError(`${question} Not asking without a terminal: add -y (--yes) to confirm, or --dry-run to only list them`, 2);
+    throw new CliError(
+      `${question} Not asking without a terminal: add -y (--yes) to confirm, or --dry-run to only list them`,
+      2,
+    );
   }
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   const answer = await rl.question(`${question} [y/n] `).finally(() => rl.close());
@@ -98,11 +117,15 @@ export async function runClearAcrossRunsCommand(cmd: ClearAcrossRunsCommand): Pr
   const t = await openCliTemporal(config);
   try {
     const apply = (dryRun: boolean): Promise<RunClearOutcome[]> =>
-      clearAcrossRuns(h.db, t.client, { ...cmd.request, dagId: cmd.dagId, runOptions: config.run, action: { ...cmd.request.action, dry_run: dryRun } })
-        .catch((err) => {
-          if (err instanceof OperatorActionError) throw new CliError(err.message);
-          throw err;
-        });
+      clearAcrossRuns(h.db, t.client, {
+        ...cmd.request,
+        dagId: cmd.dagId,
+        runOptions: config.run,
+        action: { ...cmd.request.action, dry_run: dryRun },
+      }).catch((err) => {
+        if (err instanceof OperatorActionError) throw new CliError(err.message);
+        throw err;
+      });
     const dryRun = cmd.request.action.dry_run === true;
     if (!cmd.yes && !dryRun) {
       const plan = await apply(true);
@@ -116,20 +139,29 @@ export async function runClearAcrossRunsCommand(cmd: ClearAcrossRunsCommand): Pr
     const outcomes = await apply(dryRun);
     const changed = outcomes.filter((r) => r.outcome.changes.length > 0);
     if (cmd.format === 'json') {
-      process.stdout.write(`${JSON.stringify(outcomes.map((r) => ({ dag_id: cmd.dagId, run_id: r.runId, ...r.outcome })), null, 2)}\n`);
+      process.stdout.write(
+        `${JSON.stringify(
+          outcomes.map((r) => ({ dag_id: cmd.dagId, run_id: r.runId, ...r.outcome })),
+          null,
+          2,
+        )}\n`,
+      );
     } else {
       printRunChanges(outcomes, cmd.format);
       const n = changed.reduce((sum, r) => sum + r.outcome.changes.length, 0);
       const reopened = changed.filter((r) => r.outcome.reopened).length;
-      process.stdout.write(dryRun
-        ? `Dry run: ${n} task instance(s) in ${changed.length} run(s) would change; nothing was changed\n`
-        : n === 0 ? 'Nothing to change\n'
-        : `${n} task instance(s) in ${changed.length} run(s) changed${reopened > 0 ? ` (${reopened} finished run(s) re-opened)` : ''}\n`);
+      process.stdout.write(
+        dryRun
+          ? `Dry run: ${n} task instance(s) in ${changed.length} run(s) would change; nothing was changed\n`
+          : n === 0
+            ? 'Nothing to change\n'
+            : `${n} task instance(s) in ${changed.length} run(s) changed${reopened > 0 ? ` (${reopened} finished run(s) re-opened)` : ''}\n`,
+      );
     }
     if (cmd.wait && !dryRun) {
       const states: Array<{ run_id: string; state: string }> = [];
       for (const r of changed) {
-        const result = await t.client.workflow.getHandle(r.outcome.workflowId).result() as { state: string };
+        const result = (await t.client.workflow.getHandle(r.outcome.workflowId).result()) as { state: string };
         states.push({ run_id: r.runId, state: (await getDagRun(h.db, cmd.dagId, r.runId))?.state ?? result.state });
       }
       if (cmd.format === 'table') print(states, ['run_id', 'state'], 'table');
@@ -143,20 +175,38 @@ export async function runClearAcrossRunsCommand(cmd: ClearAcrossRunsCommand): Pr
 
 function printRunChanges(outcomes: RunClearOutcome[], format: OutputFormat): void {
   if (format === 'json') return;
-  const rows = outcomes.flatMap((r) => r.outcome.changes.map((c) => ({ run_id: r.runId, task_id: c.task_id, from_state: c.from, to_state: c.to === 'none' ? 'none (runs again)' : c.to })));
+  const rows = outcomes.flatMap((r) =>
+    r.outcome.changes.map((c) => ({
+      run_id: r.runId,
+      task_id: c.task_id,
+      from_state: c.from,
+      to_state: c.to === 'none' ? 'none (runs again)' : c.to,
+    })),
+  );
   print(rows, ['run_id', 'task_id', 'from_state', 'to_state'], 'table');
 }
 
 function printChanges(outcome: Pick<OperatorActionOutcome, 'changes'>, format: OutputFormat): void {
   if (format === 'json') return;
-  print(outcome.changes.map((c) => ({ task_id: c.task_id, from_state: c.from, to_state: c.to === 'none' ? 'none (runs again)' : c.to })), ['task_id', 'from_state', 'to_state'], 'table');
+  print(
+    outcome.changes.map((c) => ({
+      task_id: c.task_id,
+      from_state: c.from,
+      to_state: c.to === 'none' ? 'none (runs again)' : c.to,
+    })),
+    ['task_id', 'from_state', 'to_state'],
+    'table',
+  );
 }
 
 function summary(o: OperatorActionOutcome): string {
   const n = o.changes.length;
   if (o.dry_run) return `Dry run: ${n} task instance(s) would change; nothing was changed`;
-  const run = o.forced_run_state ? `; the run is marked ${o.forced_run_state}${n > 0 ? ' once its teardowns finish' : ''}` : '';
+  const run = o.forced_run_state
+    ? `; the run is marked ${o.forced_run_state}${n > 0 ? ' once its teardowns finish' : ''}`
+    : '';
   if (n === 0 && !o.forced_run_state) return 'Nothing to change';
-  if (n === 0) return `The run is marked ${o.forced_run_state}${o.reopened ? ' (the finished run was re-opened as a new workflow execution)' : ''}`;
+  if (n === 0)
+    return `The run is marked ${o.forced_run_state}${o.reopened ? ' (the finished run was re-opened as a new workflow execution)' : ''}`;
   return `${n} task instance(s) changed${run}${o.reopened ? ' (the finished run was re-opened as a new workflow execution)' : ''}`;
 }

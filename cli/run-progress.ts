@@ -19,7 +19,12 @@ export function instanceLabel(row: Pick<ProgressRow, 'task_id' | 'map_index'>): 
 /** Names at most this many instances per list; the rest are counted. */
 const NAMED = 3;
 
-export function progressLine(runId: string, runState: string, rows: readonly ProgressRow[], elapsedSeconds: number): string {
+export function progressLine(
+  runId: string,
+  runState: string,
+  rows: readonly ProgressRow[],
+  elapsedSeconds: number,
+): string {
   const finished = new Map<string, number>();
   const running: string[] = [];
   const failed: string[] = [];
@@ -30,7 +35,10 @@ export function progressLine(runId: string, runState: string, rows: readonly Pro
     if (state === 'failed') failed.push(instanceLabel(r));
   }
   const done = [...finished.values()].reduce((a, b) => a + b, 0);
-  const byState = [...finished].sort(([a], [b]) => (a < b ? -1 : 1)).map(([s, n]) => `${n} ${s}`).join(', ');
+  const byState = [...finished]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([s, n]) => `${n} ${s}`)
+    .join(', ');
   const parts = [
     `run ${runId}: ${runState}`,
     `${done}/${rows.length} done${byState ? ` (${byState})` : ''}`,

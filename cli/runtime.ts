@@ -51,13 +51,16 @@ export function stackDagsFolder(config: UpdraftConfig, env: NodeJS.ProcessEnv = 
   if (env.UPDRAFT_DAGS_FOLDER && config.dagsFolder !== dev.dagsFolder) {
     throw new CliError(
       `UPDRAFT_DAGS_FOLDER is ${config.dagsFolder}, but the running \`updraft dev\` (pid ${dev.pid}) parses ${dev.dagsFolder}; ` +
-        'unset UPDRAFT_DAGS_FOLDER (or set it to that folder) to work on the running stack\'s DAGs, or stop `updraft dev` first',
+        "unset UPDRAFT_DAGS_FOLDER (or set it to that folder) to work on the running stack's DAGs, or stop `updraft dev` first",
     );
   }
   return dev.dagsFolder;
 }
 
-export async function openCliDatabase(config: UpdraftConfig, opts: { migrate?: boolean } = {}): Promise<DatabaseHandle> {
+export async function openCliDatabase(
+  config: UpdraftConfig,
+  opts: { migrate?: boolean } = {},
+): Promise<DatabaseHandle> {
   const migrate = opts.migrate ?? true;
   const dev = readDevInfo(config);
   const url = config.databaseUrl ?? dev?.databaseUrl ?? null;
@@ -74,21 +77,35 @@ export async function openCliDatabase(config: UpdraftConfig, opts: { migrate?: b
   try {
     const handle = await openDatabase({ pglitePath: config.pglitePath });
     if (migrate) await migrateToLatest(handle.db);
-    return { ...handle, close: async () => { await handle.close(); release(); } };
+    return {
+      ...handle,
+      close: async () => {
+        await handle.close();
+        release();
+      },
+    };
   } catch (err) {
     release();
     throw err;
   }
 }
 
-export async function openCliTemporal(config: UpdraftConfig): Promise<{ client: Client; close(): Promise<void>; uiUrl: string | null }> {
+export async function openCliTemporal(
+  config: UpdraftConfig,
+): Promise<{ client: Client; close(): Promise<void>; uiUrl: string | null }> {
   const dev = readDevInfo(config);
   const address = config.temporalAddress ?? dev?.temporalAddress ?? null;
   if (!address) {
-    throw new CliError('no Temporal server: start one with `updraft dev` in another terminal, or set TEMPORAL_ADDRESS (`updraft dags test <id>` needs neither)');
+    throw new CliError(
+      'no Temporal server: start one with `updraft dev` in another terminal, or set TEMPORAL_ADDRESS (`updraft dags test <id>` needs neither)',
+    );
   }
   const connection = await connectTemporal(address, config.namespace, 10_000);
-  return { client: new Client({ connection, namespace: config.namespace }), close: () => connection.close(), uiUrl: dev?.uiUrl ?? null };
+  return {
+    client: new Client({ connection, namespace: config.namespace }),
+    close: () => connection.close(),
+    uiUrl: dev?.uiUrl ?? null,
+  };
 }
 
 export function workflowUiUrl(uiUrl: string, namespace: string, workflowId: string): string {

@@ -34,8 +34,12 @@ export async function watchRun(
     const run = await getDagRun(db, dagId, runId);
     const tis = await listTaskInstances(db, dagId, runId);
     const rows = tis.map((t) => ({
-      task_id: t.task_id, map_index: t.map_index, state: t.state, try_number: t.try_number,
-      duration: t.duration == null ? '' : formatSeconds(t.duration), exit_code: t.exit_code,
+      task_id: t.task_id,
+      map_index: t.map_index,
+      state: t.state,
+      try_number: t.try_number,
+      duration: t.duration == null ? '' : formatSeconds(t.duration),
+      exit_code: t.exit_code,
     }));
     // Tables and change lines name a mapped instance `task[3]`; JSON keeps task_id and map_index.
     const labelled = rows.map((r) => ({ ...r, task_id: instanceLabel(r) }));
@@ -50,7 +54,10 @@ export async function watchRun(
           const key = `${r.state}#${r.try_number}`;
           if (seen.get(r.task_id) !== key) {
             seen.set(r.task_id, key);
-            if (r.state !== 'none') out.write(`${new Date().toISOString()} ${r.task_id} ${r.state}${r.try_number > 1 ? ` (try ${r.try_number})` : ''}\n`);
+            if (r.state !== 'none')
+              out.write(
+                `${new Date().toISOString()} ${r.task_id} ${r.state}${r.try_number > 1 ? ` (try ${r.try_number})` : ''}\n`,
+              );
           }
         }
       }
@@ -61,7 +68,11 @@ export async function watchRun(
         out.write(`\n${renderTable(labelled, ['task_id', 'state', 'try_number', 'duration', 'exit_code'])}\n`);
         out.write(`\nDAG run ${dagId} / ${runId}: ${run.state}${run.last_error ? ` (${run.last_error})` : ''}\n`);
       } else {
-        print([{ dag_id: dagId, run_id: runId, state: run.state, last_error: run.last_error, tasks: rows }], ['dag_id', 'run_id', 'state', 'last_error', 'tasks'], 'json');
+        print(
+          [{ dag_id: dagId, run_id: runId, state: run.state, last_error: run.last_error, tasks: rows }],
+          ['dag_id', 'run_id', 'state', 'last_error', 'tasks'],
+          'json',
+        );
       }
       return run.state;
     }

@@ -107,11 +107,22 @@ export interface AssetRunStarterOptions {
  * id. Idempotent (onExisting 'same-run'): a re-driven claim starts its recorded run if it never
  * started, and a workflow already started is that run.
  */
-export function assetRunStarter(db: Kysely<Database>, client: Client, opts: AssetRunStarterOptions): StartAssetTriggeredRun {
+export function assetRunStarter(
+  db: Kysely<Database>,
+  client: Client,
+  opts: AssetRunStarterOptions,
+): StartAssetTriggeredRun {
   return async (run) => {
     await triggerDagRun(db, client, {
-      dagId: run.dag_id, runId: run.run_id, runType: DagRunType.ASSET_TRIGGERED, logicalDate: null, dataInterval: null,
-      runAfter: run.run_after, onExisting: 'same-run', runOptions: opts.runOptions, logsFolder: opts.logsFolder ?? null,
+      dagId: run.dag_id,
+      runId: run.run_id,
+      runType: DagRunType.ASSET_TRIGGERED,
+      logicalDate: null,
+      dataInterval: null,
+      runAfter: run.run_after,
+      onExisting: 'same-run',
+      runOptions: opts.runOptions,
+      logsFolder: opts.logsFolder ?? null,
     });
   };
 }

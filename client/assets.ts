@@ -88,7 +88,8 @@ export class AssetClient {
   /** Records an update of the asset; its consuming DAGs' runs follow. Unknown uri: UnknownAssetError. */
   emit(uri: string, opts: EmitOptions = {}): Promise<EmittedAssetEvent> {
     const kind = opts.source ?? 'api';
-    if (kind !== 'api' && kind !== 'cli') throw new AssetEventInputError(`source must be 'api' or 'cli', got ${JSON.stringify(kind)}`);
+    if (kind !== 'api' && kind !== 'cli')
+      throw new AssetEventInputError(`source must be 'api' or 'cli', got ${JSON.stringify(kind)}`);
     return this.transport.emit({ uri, extra: opts.extra ?? {}, source: { kind }, dedupeKey: opts.dedupeKey ?? null });
   }
 
@@ -121,13 +122,27 @@ export async function emitAsset(uri: string, opts: EmitOptions & AssetClientOpti
  * sent, is the dedupe key.
  */
 export function assetEventRequestFromBody(body: unknown, idempotencyKey?: string | null): EmitAssetEventRequest {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new AssetEventInputError('request body must be a JSON object like {"uri": "s3://bucket/path", "extra": {}}');
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new AssetEventInputError('request body must be a JSON object like {"uri": "s3://bucket/path", "extra": {}}');
   const b = body as Record<string, unknown>;
   const unknown = Object.keys(b).filter((k) => k !== 'uri' && k !== 'extra');
-  if (unknown.length > 0) throw new AssetEventInputError(`request body: unknown field(s) ${unknown.map((k) => `"${k}"`).join(', ')} (expected "uri" and optionally "extra")`);
-  if (typeof b.uri !== 'string') throw new AssetEventInputError(`request body: "uri" must be the asset's uri, got ${JSON.stringify(b.uri)}`);
-  if (idempotencyKey !== undefined && idempotencyKey !== null && (idempotencyKey === '' || idempotencyKey.length > 255)) {
+  if (unknown.length > 0)
+    throw new AssetEventInputError(
+      `request body: unknown field(s) ${unknown.map((k) => `"${k}"`).join(', ')} (expected "uri" and optionally "extra")`,
+    );
+  if (typeof b.uri !== 'string')
+    throw new AssetEventInputError(`request body: "uri" must be the asset's uri, got ${JSON.stringify(b.uri)}`);
+  if (
+    idempotencyKey !== undefined &&
+    idempotencyKey !== null &&
+    (idempotencyKey === '' || idempotencyKey.length > 255)
+  ) {
     throw new AssetEventInputError('Idempotency-Key must be 1 to 255 characters');
   }
-  return { uri: b.uri, extra: (b.extra ?? {}) as { [key: string]: Json }, source: { kind: 'api' }, dedupeKey: idempotencyKey ?? null };
+  return {
+    uri: b.uri,
+    extra: (b.extra ?? {}) as { [key: string]: Json },
+    source: { kind: 'api' },
+    dedupeKey: idempotencyKey ?? null,
+  };
 }

@@ -33,8 +33,12 @@ export interface RunClearOutcome {
 }
 
 /** The runs a clear applies to, oldest first, with the task ids the regex selects in each. */
-export async function selectRunsToClear(db: Kysely<Database>, req: Pick<ClearAcrossRunsRequest, 'dagId' | 'taskRegex' | 'startDate' | 'endDate'>): Promise<Array<{ run: DagRunRow; taskIds: string[] | undefined }>> {
-  if (!(await getDag(db, req.dagId))) throw new OperatorActionError(`DAG "${req.dagId}" not found (see updraft dags list)`);
+export async function selectRunsToClear(
+  db: Kysely<Database>,
+  req: Pick<ClearAcrossRunsRequest, 'dagId' | 'taskRegex' | 'startDate' | 'endDate'>,
+): Promise<Array<{ run: DagRunRow; taskIds: string[] | undefined }>> {
+  if (!(await getDag(db, req.dagId)))
+    throw new OperatorActionError(`DAG "${req.dagId}" not found (see updraft dags list)`);
   const inRange = (run: DagRunRow): boolean => {
     if (req.startDate === undefined && req.endDate === undefined) return true;
     const at = run.logical_date;
@@ -42,10 +46,12 @@ export async function selectRunsToClear(db: Kysely<Database>, req: Pick<ClearAcr
     return (req.startDate === undefined || at >= req.startDate) && (req.endDate === undefined || at <= req.endDate);
   };
   const runs = (await listDagRuns(db, req.dagId)).filter(inRange).reverse();
-  const range = req.startDate || req.endDate
-    ? ` with a logical date${req.startDate ? ` from ${req.startDate.toISOString()}` : ''}${req.endDate ? ` to ${req.endDate.toISOString()}` : ''}`
-    : '';
-  if (runs.length === 0) throw new OperatorActionError(`DAG "${req.dagId}" has no runs${range} (see updraft dags list-runs ${req.dagId})`);
+  const range =
+    req.startDate || req.endDate
+      ? ` with a logical date${req.startDate ? ` from ${req.startDate.toISOString()}` : ''}${req.endDate ? ` to ${req.endDate.toISOString()}` : ''}`
+      : '';
+  if (runs.length === 0)
+    throw new OperatorActionError(`DAG "${req.dagId}" has no runs${range} (see updraft dags list-runs ${req.dagId})`);
   const selected: Array<{ run: DagRunRow; taskIds: string[] | undefined }> = [];
   const seen = new Set<string>();
   for (const run of runs) {
@@ -60,17 +66,28 @@ export async function selectRunsToClear(db: Kysely<Database>, req: Pick<ClearAcr
     if (matched.length > 0) selected.push({ run, taskIds: matched });
   }
   if (selected.length === 0) {
-    throw new OperatorActionError(`--task-regex ${JSON.stringify(req.taskRegex!.source)} matches no task in the ${runs.length} run(s) of DAG "${req.dagId}"${range}; their tasks are: ${[...seen].sort().join(', ')}`);
+    throw new OperatorActionError(
+      `--task-regex ${JSON.stringify(req.taskRegex!.source)} matches no task in the ${runs.length} run(s) of DAG "${req.dagId}"${range}; their tasks are: ${[...seen].sort().join(', ')}`,
+    );
   }
   return selected;
 }
 
 /** Plans (dry_run) or applies the clear to every selected run, oldest first. */
-export async function clearAcrossRuns(db: Kysely<Database>, client: Client, req: ClearAcrossRunsRequest): Promise<RunClearOutcome[]> {
+export async function clearAcrossRuns(
+  db: Kysely<Database>,
+  client: Client,
+  req: ClearAcrossRunsRequest,
+): Promise<RunClearOutcome[]> {
   const outcomes: RunClearOutcome[] = [];
   for (const { run, taskIds } of await selectRunsToClear(db, req)) {
     const action: ClearAction = { kind: 'clear', ...req.action, ...(taskIds ? { task_ids: taskIds } : {}) };
-    const outcome = await applyOperatorAction(db, client, { dagId: req.dagId, runId: run.run_id, action, runOptions: req.runOptions });
+    const outcome = await applyOperatorAction(db, client, {
+      dagId: req.dagId,
+      runId: run.run_id,
+      action,
+      runOptions: req.runOptions,
+    });
     outcomes.push({ runId: run.run_id, outcome });
   }
   return outcomes;

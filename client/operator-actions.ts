@@ -53,11 +53,21 @@ export interface OperatorActionOutcome extends ActionResult {
 /** How often a race with a finishing run is retried before giving up. */
 const ATTEMPTS = 10;
 
-export async function applyOperatorAction(db: Kysely<Database>, client: Client, req: OperatorActionRequest): Promise<OperatorActionOutcome> {
+export async function applyOperatorAction(
+  db: Kysely<Database>,
+  client: Client,
+  req: OperatorActionRequest,
+): Promise<OperatorActionOutcome> {
   const run = await getDagRun(db, req.dagId, req.runId);
-  if (!run) throw new OperatorActionError(`DAG run "${req.runId}" of DAG "${req.dagId}" not found (see updraft dags list-runs ${req.dagId})`);
+  if (!run)
+    throw new OperatorActionError(
+      `DAG run "${req.runId}" of DAG "${req.dagId}" not found (see updraft dags list-runs ${req.dagId})`,
+    );
   const version = run.dag_version_id === null ? undefined : await getDagVersion(db, run.dag_version_id);
-  if (!version) throw new OperatorActionError(`DAG run "${req.runId}" refers to dag_version ${run.dag_version_id}, which is not in the database`);
+  if (!version)
+    throw new OperatorActionError(
+      `DAG run "${req.runId}" refers to dag_version ${run.dag_version_id}, which is not in the database`,
+    );
   const spec = version.spec;
   const action = validateAction(spec.tasks, req.action);
   const workflowId = run.workflow_id;
@@ -86,9 +96,14 @@ export async function applyOperatorAction(db: Kysely<Database>, client: Client, 
       const carried = carriedFromRecord(spec.tasks, rows);
       const plan = planAction(spec.tasks, (i) => carried[i]!.state, action);
       const runStateChanges = action.kind === 'set_run_state' && run.state !== action.state;
-      if (action.dry_run === true || (plan.changes.length === 0 && !runStateChanges)) return { ...plan, dry_run: action.dry_run === true, workflowId, reopened: false };
+      if (action.dry_run === true || (plan.changes.length === 0 && !runStateChanges))
+        return { ...plan, dry_run: action.dry_run === true, workflowId, reopened: false };
       const input: DagRunInput = {
-        dagId: req.dagId, runId: req.runId, runType: run.run_type as DagRunType, dagVersionId: version.id, specHash: version.spec_hash,
+        dagId: req.dagId,
+        runId: req.runId,
+        runType: run.run_type as DagRunType,
+        dagVersionId: version.id,
+        specHash: version.spec_hash,
         logicalDate: run.logical_date?.toISOString() ?? null,
         dataIntervalStart: run.data_interval_start?.toISOString() ?? null,
         dataIntervalEnd: run.data_interval_end?.toISOString() ?? null,
@@ -113,7 +128,13 @@ export async function applyOperatorAction(db: Kysely<Database>, client: Client, 
             { key: DAG_RUN_STATE, value: 'running' },
             ...(run.logical_date ? [{ key: LOGICAL_DATE, value: run.logical_date }] : []),
           ],
-          memo: { dag_version: version.version_number, spec_hash: version.spec_hash, conf: run.conf ?? {}, reopened_by: action, ...links.memo },
+          memo: {
+            dag_version: version.version_number,
+            spec_hash: version.spec_hash,
+            conf: run.conf ?? {},
+            reopened_by: action,
+            ...links.memo,
+          },
           staticSummary: `${req.dagId} · ${req.runId} (re-opened)`,
           staticDetails: `DAG **${req.dagId}** version ${version.version_number}, run \`${req.runId}\` re-opened by an operator action\n\n${links.details}`,
         });

@@ -42,7 +42,9 @@ function validatorFor(schema: ParamSchema): ValidateFunction {
 export function checkParam(p: MergedParam): string[] {
   const where = `${p.specOwner ? `${p.specOwner}: ` : ''}${p.source}.${p.name}`;
   if (p.value === undefined) {
-    return [`${where}: no value passed and the param has no default (pass it in conf, e.g. --conf '{"${p.name}": ...}')`];
+    return [
+      `${where}: no value passed and the param has no default (pass it in conf, e.g. --conf '{"${p.name}": ...}')`,
+    ];
   }
   if (!p.spec || Object.keys(p.spec.schema).length === 0) return [];
   const validate = validatorFor(p.spec.schema);
@@ -50,22 +52,32 @@ export function checkParam(p: MergedParam): string[] {
   return (validate.errors ?? []).map((e) => {
     // A value under a sensitive name (api_key, password, token, ...) is not echoed: the message
     // reaches the terminal, the REST caller and logs.
-    const secret = isSensitiveName(p.name) || e.instancePath.split('/').some((seg) => seg !== '' && isSensitiveName(seg));
+    const secret =
+      isSensitiveName(p.name) || e.instancePath.split('/').some((seg) => seg !== '' && isSensitiveName(seg));
     return `${where}${jsonPath(e.instancePath)}: ${describe(e)}, got ${secret ? MASK : preview(valueAt(p.value as Json, e.instancePath))}`;
   });
 }
 
 /** Every problem with the params of a run of `dag` with `conf`; empty when the run may start. */
-export function validateRunParams(dag: Pick<DagSpec, 'params' | 'param_specs' | 'tasks'>, conf: Record<string, Json>): string[] {
+export function validateRunParams(
+  dag: Pick<DagSpec, 'params' | 'param_specs' | 'tasks'>,
+  conf: Record<string, Json>,
+): string[] {
   const problems: string[] = [];
   const dagLayer = { source: 'params' as const, values: dag.params ?? {}, specs: dag.param_specs };
   const confLayer = { source: 'conf' as const, values: conf };
   // By name: the stored spec is jsonb, which does not keep key order.
-  const sorted = (merged: Map<string, MergedParam>): MergedParam[] => [...merged.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const sorted = (merged: Map<string, MergedParam>): MergedParam[] =>
+    [...merged.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const p of sorted(mergeParams([dagLayer, confLayer]))) problems.push(...checkParam(p));
   for (const task of dag.tasks) {
     if (task.params === undefined && task.param_specs === undefined) continue;
-    const taskLayer = { source: 'params' as const, values: task.params ?? {}, specs: task.param_specs, owner: `task "${task.task_id}"` };
+    const taskLayer = {
+      source: 'params' as const,
+      values: task.params ?? {},
+      specs: task.param_specs,
+      owner: `task "${task.task_id}"`,
+    };
     for (const p of sorted(mergeParams([dagLayer, taskLayer, confLayer]))) problems.push(...checkParam(p));
   }
   return [...new Set(problems)];
@@ -117,7 +129,9 @@ function jsonPath(pointer: string): string {
     .split('/')
     .slice(1)
     .map((raw) => raw.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((seg) => (/^\d+$/.test(seg) ? `[${seg}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`))
+    .map((seg) =>
+      /^\d+$/.test(seg) ? `[${seg}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`,
+    )
     .join('');
 }
 

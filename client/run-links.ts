@@ -23,5 +23,8 @@ export function runLinks(dagId: string, runId: string, logsFolder: string | null
     `Task logs: \`${logsCommand}\`${folder ? ` (files under \`${folder}/\`)` : ''}`,
     `Task states: the \`taskStates\` query (Queries tab) or \`${statesCommand}\``,
   ];
-  return { memo: { ...(folder ? { logs_folder: folder } : {}), logs_command: logsCommand, states_command: statesCommand }, details: lines.join('\n\n') };
+  return {
+    memo: { ...(folder ? { logs_folder: folder } : {}), logs_command: logsCommand, states_command: statesCommand },
+    details: lines.join('\n\n'),
+  };
 }

@@ -12,14 +12,27 @@
  * a fire that is retried, duplicated or late never makes two runs; a late fire (the worker was
  * down) creates what the DAG's catchup says: every missed run, or only the latest.
  */
-import { ScheduleNotFoundError, ScheduleOverlapPolicy, type CalendarSpec, type Client, type Month, type ScheduleOptions } from '@temporalio/client';
+import {
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type CalendarSpec,
+  type Client,
+  type Month,
+  type ScheduleOptions,
+} from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
 import { getDag, getLatestDagVersion, listDags } from '../db/dag.repository.js';
 import { automatedRunsAt, latestScheduledInterval } from '../db/dag-run.repository.js';
 import { queuedRunsToWake } from '../db/run-admission.repository.js';
 import {
-  restrictionOf, runIdFor, scheduledRunsUntil, timetableFromSpec, type DataInterval, type PlannedRun, type Timetable,
+  restrictionOf,
+  runIdFor,
+  scheduledRunsUntil,
+  timetableFromSpec,
+  type DataInterval,
+  type PlannedRun,
+  type Timetable,
 } from '../engine/timetables/index.js';
 import type { DagSpec } from '../spec/dag-spec.js';
 import { DagRunType } from '../spec/states.js';
@@ -55,7 +68,12 @@ export function isClockScheduled(spec: Pick<DagSpec, 'timetable'>): boolean {
 }
 
 /** The due and upcoming runs of a DAG, from its timetable, restriction and latest scheduled run. Pure. */
-export function planSchedule(spec: Pick<DagSpec, 'timetable' | 'start_date' | 'end_date' | 'catchup'>, last: DataInterval | null, now: Date, count = UPCOMING_FIRES): SchedulePlan {
+export function planSchedule(
+  spec: Pick<DagSpec, 'timetable' | 'start_date' | 'end_date' | 'catchup'>,
+  last: DataInterval | null,
+  now: Date,
+  count = UPCOMING_FIRES,
+): SchedulePlan {
   const timetable = timetableFromSpec(spec.timetable);
   const restriction = restrictionOf(spec);
   const due = scheduledRunsUntil(timetable, { restriction, last, now, until: now });
@@ -64,14 +82,33 @@ export function planSchedule(spec: Pick<DagSpec, 'timetable' | 'start_date' | 'e
   while (upcoming.length < count) {
     const info = timetable.nextDagrunInfo({ lastAutomatedDataInterval: cursor, restriction, now });
     if (!info || !info.data_interval) break;
-    if (info.run_after.getTime() > now.getTime()) upcoming.push({ ...info, run_id: runIdFor('scheduled', info.run_after) });
-    if (cursor && info.data_interval.start.getTime() === cursor.start.getTime() && info.data_interval.end.getTime() === cursor.end.getTime()) break;
+    if (info.run_after.getTime() > now.getTime())
+      upcoming.push({ ...info, run_id: runIdFor('scheduled', info.run_after) });
+    if (
+      cursor &&
+      info.data_interval.start.getTime() === cursor.start.getTime() &&
+      info.data_interval.end.getTime() === cursor.end.getTime()
+    )
+      break;
     cursor = info.data_interval;
   }
   return { timetable, due, upcoming };
 }
 
-const MONTH_NAMES: readonly Month[] = ['JANUARY', 'FEBRUARY', 'MARCH', 'APRIL', 'MAY', 'JUNE', 'JULY', 'AUGUST', 'SEPTEMBER', 'OCTOBER', 'NOVEMBER', 'DECEMBER'];
+const MONTH_NAMES: readonly Month[] = [
+  'JANUARY',
+  'FEBRUARY',
+  'MARCH',
+  'APRIL',
+  'MAY',
+  'JUNE',
+  'JULY',
+  'AUGUST',
+  'SEPTEMBER',
+  'OCTOBER',
+  'NOVEMBER',
+  'DECEMBER',
+];
 
 /**
  * One calendar entry firing once, at `at` (UTC) rounded up to the second (Temporal's resolution;
@@ -80,8 +117,14 @@ const MONTH_NAMES: readonly Month[] = ['JANUARY', 'FEBRUARY', 'MARCH', 'APRIL', 
 export function calendarAt(at: Date, comment: string): CalendarSpec {
   const t = new Date(Math.ceil(at.getTime() / 1000) * 1000);
   return {
-    year: t.getUTCFullYear(), month: MONTH_NAMES[t.getUTCMonth()]!, dayOfMonth: t.getUTCDate(),
-    hour: t.getUTCHours(), minute: t.getUTCMinutes(), second: t.getUTCSeconds(), dayOfWeek: '*', comment,
+    year: t.getUTCFullYear(),
+    month: MONTH_NAMES[t.getUTCMonth()]!,
+    dayOfMonth: t.getUTCDate(),
+    hour: t.getUTCHours(),
+    minute: t.getUTCMinutes(),
+    second: t.getUTCSeconds(),
+    dayOfWeek: '*',
+    comment,
   };
 }
 
@@ -107,19 +150,34 @@ export async function createDueRuns(ctx: SchedulerContext, dagId: string): Promi
   if (!dag || !dag.is_active) return { created: [], note: `DAG "${dagId}" is not in the DAGs folder` };
   if (dag.is_paused) return { created: [], note: `DAG "${dagId}" is paused` };
   const version = await getLatestDagVersion(ctx.db, dagId);
-  if (!version || !isClockScheduled(version.spec)) return { created: [], note: `DAG "${dagId}" has no time-based schedule` };
+  if (!version || !isClockScheduled(version.spec))
+    return { created: [], note: `DAG "${dagId}" has no time-based schedule` };
   const now = (ctx.now ?? (() => new Date()))();
   const plan = planSchedule(version.spec, await latestScheduledInterval(ctx.db, dagId), now, 0);
-  const existing = new Set((await automatedRunsAt(ctx.db, dagId, plan.due.flatMap((r) => (r.logical_date ? [r.logical_date] : []))))
-    .map((r) => r.logical_date?.getTime()));
+  const existing = new Set(
+    (
+      await automatedRunsAt(
+        ctx.db,
+        dagId,
+        plan.due.flatMap((r) => (r.logical_date ? [r.logical_date] : [])),
+      )
+    ).map((r) => r.logical_date?.getTime()),
+  );
   const created: string[] = [];
   const problems: string[] = [];
   for (const run of plan.due) {
     if (run.logical_date && existing.has(run.logical_date.getTime())) continue;
     try {
       const r = await triggerDagRun(ctx.db, ctx.client, {
-        dagId, runId: run.run_id, runType: DagRunType.SCHEDULED, logicalDate: run.logical_date, dataInterval: run.data_interval,
-        runAfter: run.run_after, onExisting: 'same-run', runOptions: ctx.runOptions, logsFolder: ctx.logsFolder ?? null,
+        dagId,
+        runId: run.run_id,
+        runType: DagRunType.SCHEDULED,
+        logicalDate: run.logical_date,
+        dataInterval: run.data_interval,
+        runAfter: run.run_after,
+        onExisting: 'same-run',
+        runOptions: ctx.runOptions,
+        logsFolder: ctx.logsFolder ?? null,
       });
       if (r.created) created.push(run.run_id);
     } catch (err) {
@@ -130,7 +188,10 @@ export async function createDueRuns(ctx: SchedulerContext, dagId: string): Promi
   }
   for (const p of problems) ctx.log?.(`scheduler: DAG "${dagId}": ${p}`);
   if (created.length > 0) ctx.log?.(`scheduler: DAG "${dagId}": ${created.join(', ')}`);
-  return { created, ...(problems.length > 0 ? { note: problems.join('; ') } : plan.due.length === 0 ? { note: 'no run due' } : {}) };
+  return {
+    created,
+    ...(problems.length > 0 ? { note: problems.join('; ') } : plan.due.length === 0 ? { note: 'no run due' } : {}),
+  };
 }
 
 export type ScheduleSyncOutcome = 'created' | 'updated' | 'deleted' | 'absent';
@@ -142,11 +203,17 @@ function scheduleNote(dagId: string, spec: DagSpec, plan: SchedulePlan, paused: 
     `Updraft DAG "${dagId}": ${spec.schedule ?? plan.timetable.summary} (${spec.timezone ?? 'UTC'}), catchup ${spec.catchup ? 'on' : 'off'}, max_active_runs ${spec.max_active_runs}.`,
     next ? `Next: ${next.run_id}.` : 'No further runs.',
     paused ? `Paused: updraft dags unpause ${dagId}.` : `Pause: updraft dags pause ${dagId}.`,
-    'Managed by the Updraft worker from the DAG file (its fire times come from the DAG\'s timetable); edits here are overwritten.',
+    "Managed by the Updraft worker from the DAG file (its fire times come from the DAG's timetable); edits here are overwritten.",
   ].join(' ');
 }
 
-function scheduleOptions(ctx: SchedulerContext, dagId: string, spec: DagSpec, plan: SchedulePlan, paused: boolean): ScheduleOptions {
+function scheduleOptions(
+  ctx: SchedulerContext,
+  dagId: string,
+  spec: DagSpec,
+  plan: SchedulePlan,
+  paused: boolean,
+): ScheduleOptions {
   return {
     scheduleId: scheduleIdFor(dagId),
     spec: { calendars: plan.upcoming.map((r) => calendarAt(r.run_after, r.run_id)) },
@@ -178,7 +245,11 @@ function scheduleOptions(ctx: SchedulerContext, dagId: string, spec: DagSpec, pl
  * schedule, or no further runs). Runs already due are created at once (a DAG with catchup, an
  * unpaused DAG whose latest fire time passed), as Airflow's scheduler would on its next loop.
  */
-export async function syncDagSchedule(ctx: SchedulerContext, dagId: string, opts: { createDue?: boolean } = {}): Promise<ScheduleSyncOutcome> {
+export async function syncDagSchedule(
+  ctx: SchedulerContext,
+  dagId: string,
+  opts: { createDue?: boolean } = {},
+): Promise<ScheduleSyncOutcome> {
   const dag = await getDag(ctx.db, dagId);
   const version = dag?.is_active ? await getLatestDagVersion(ctx.db, dagId) : undefined;
   const handle = ctx.client.schedule.getHandle(scheduleIdFor(dagId));
@@ -200,13 +271,21 @@ export async function syncDagSchedule(ctx: SchedulerContext, dagId: string, opts
   const options = scheduleOptions(ctx, dagId, version.spec, plan, dag.is_paused);
   for (let attempt = 0; ; attempt++) {
     try {
-      await handle.update((prev) => ({ ...prev, spec: options.spec, action: options.action, policies: options.policies, state: { ...prev.state, ...options.state } }));
+      await handle.update((prev) => ({
+        ...prev,
+        spec: options.spec,
+        action: options.action,
+        policies: options.policies,
+        state: { ...prev.state, ...options.state },
+      }));
       return 'updated';
     } catch (err) {
       if (err instanceof ScheduleNotFoundError) {
         try {
           await ctx.client.schedule.create(options);
-          ctx.log?.(`scheduler: DAG "${dagId}": schedule ${scheduleIdFor(dagId)} created (next ${plan.upcoming[0]!.run_id})`);
+          ctx.log?.(
+            `scheduler: DAG "${dagId}": schedule ${scheduleIdFor(dagId)} created (next ${plan.upcoming[0]!.run_id})`,
+          );
           return 'created';
         } catch (createErr) {
           // Another worker created it first: update that one.
@@ -232,7 +311,9 @@ export async function syncAllSchedules(ctx: SchedulerContext): Promise<Record<st
       out[dag.dag_id] = await syncDagSchedule(ctx, dag.dag_id);
     } catch (err) {
       out[dag.dag_id] = 'error';
-      ctx.log?.(`scheduler: DAG "${dag.dag_id}": syncing its schedule failed, trying again later: ${(err as Error).message}`);
+      ctx.log?.(
+        `scheduler: DAG "${dag.dag_id}": syncing its schedule failed, trying again later: ${(err as Error).message}`,
+      );
     }
   }
   return out;
@@ -241,6 +322,13 @@ export async function syncAllSchedules(ctx: SchedulerContext): Promise<Record<st
 /** Signals the DAG's queued runs that may start now (after an unpause, a new backfill). */
 export async function wakeQueuedRuns(db: Kysely<Database>, client: Client, dagId: string): Promise<number> {
   const ids = await queuedRunsToWake(db, dagId);
-  await Promise.all(ids.map((id) => client.workflow.getHandle(id).signal(admissionWakeSignal).catch(() => undefined)));
+  await Promise.all(
+    ids.map((id) =>
+      client.workflow
+        .getHandle(id)
+        .signal(admissionWakeSignal)
+        .catch(() => undefined),
+    ),
+  );
   return ids.length;
 }

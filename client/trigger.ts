@@ -58,7 +58,14 @@ export function nonFiniteNumberPath(value: unknown, where: string): string | nul
   if (typeof value === 'number') return Number.isFinite(value) ? null : where;
   if (value === null || typeof value !== 'object') return null;
   for (const [k, v] of Object.entries(value)) {
-    const found = nonFiniteNumberPath(v, Array.isArray(value) ? `${where}[${k}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${where}.${k}` : `${where}[${JSON.stringify(k)}]`);
+    const found = nonFiniteNumberPath(
+      v,
+      Array.isArray(value)
+        ? `${where}[${k}]`
+        : /^[A-Za-z_][A-Za-z0-9_]*$/.test(k)
+          ? `${where}.${k}`
+          : `${where}[${JSON.stringify(k)}]`,
+    );
     if (found !== null) return found;
   }
   return null;
@@ -119,10 +126,15 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
     );
   }
   if (!dag.is_active) {
-    throw new TriggerError(`DAG "${opts.dagId}" is no longer in the DAGs folder (inactive since the last parse: ${dag.fileloc} is gone or no longer defines it)`);
+    throw new TriggerError(
+      `DAG "${opts.dagId}" is no longer in the DAGs folder (inactive since the last parse: ${dag.fileloc} is gone or no longer defines it)`,
+    );
   }
   const version = await getLatestDagVersion(db, opts.dagId);
-  if (!version) throw new TriggerError(`DAG "${opts.dagId}" has no parsed version yet; start a worker or run \`updraft dags reserialize\``);
+  if (!version)
+    throw new TriggerError(
+      `DAG "${opts.dagId}" has no parsed version yet; start a worker or run \`updraft dags reserialize\``,
+    );
   if (version.code_hash === null) {
     throw new TriggerError(
       `DAG "${opts.dagId}" version ${version.version_number} was stored before Updraft kept each version's code; ` +
@@ -131,51 +143,79 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
   }
   const conf = opts.conf ?? {};
   if (typeof conf !== 'object' || conf === null || Array.isArray(conf)) {
-    throw new TriggerError(`conf must be a JSON object like {"key": "value"}, got ${Array.isArray(conf) ? 'an array' : JSON.stringify(conf)}`);
+    throw new TriggerError(
+      `conf must be a JSON object like {"key": "value"}, got ${Array.isArray(conf) ? 'an array' : JSON.stringify(conf)}`,
+    );
   }
   const nonFinite = nonFiniteNumberPath(conf, 'conf');
   if (nonFinite !== null) throw new TriggerError(nonFiniteNumberMessage(nonFinite));
   // Params are checked against their schemas before anything is recorded (Airflow's trigger does too).
   const paramProblems = validateRunParams(version.spec, conf as Record<string, Json>);
-  if (paramProblems.length > 0) throw new TriggerError(`invalid params for DAG "${opts.dagId}": ${paramProblems.join('; ')}`);
+  if (paramProblems.length > 0)
+    throw new TriggerError(`invalid params for DAG "${opts.dagId}": ${paramProblems.join('; ')}`);
   const micros = (opts.clock ?? systemMicroseconds)();
   const now = new Date(Number(micros / 1000n));
   const runType = opts.runType ?? DagRunType.MANUAL;
   const runId = opts.runId ?? defaultRunId(runType, micros);
   if (!RUN_ID_PATTERN.test(runId) || runId.length > 250) {
-    throw new TriggerError(`run_id "${runId}" may contain only ASCII letters, digits and _ . : + - (at most 250 characters)`);
+    throw new TriggerError(
+      `run_id "${runId}" may contain only ASCII letters, digits and _ . : + - (at most 250 characters)`,
+    );
   }
   const logicalDate = opts.logicalDate === undefined ? now : opts.logicalDate;
-  const interval = opts.dataInterval === undefined ? (logicalDate ? { start: logicalDate, end: logicalDate } : null) : opts.dataInterval;
+  const interval =
+    opts.dataInterval === undefined
+      ? logicalDate
+        ? { start: logicalDate, end: logicalDate }
+        : null
+      : opts.dataInterval;
   const runAfter = opts.runAfter ?? now;
   const workflowId = dagRunWorkflowId(opts.dagId, runId);
   let created = true;
   let versionForRun = version;
   try {
     await createDagRun(db, {
-      dag_id: opts.dagId, run_id: runId, state: 'queued', run_type: runType, workflow_id: workflowId,
-      dag_version_id: version.id, logical_date: logicalDate, data_interval_start: interval?.start ?? null, data_interval_end: interval?.end ?? null,
-      conf: conf as Record<string, unknown>, queued_at: now, run_after: runAfter, backfill_id: opts.backfillId ?? null,
+      dag_id: opts.dagId,
+      run_id: runId,
+      state: 'queued',
+      run_type: runType,
+      workflow_id: workflowId,
+      dag_version_id: version.id,
+      logical_date: logicalDate,
+      data_interval_start: interval?.start ?? null,
+      data_interval_end: interval?.end ?? null,
+      conf: conf as Record<string, unknown>,
+      queued_at: now,
+      run_after: runAfter,
+      backfill_id: opts.backfillId ?? null,
     });
   } catch (err) {
     if (err instanceof DagRunExistsError && opts.onExisting === 'same-run') {
       const existing = await getDagRun(db, opts.dagId, runId);
       if (!existing) throw err;
       const handle = client.workflow.getHandle<typeof dagRun>(existing.workflow_id);
-      if (existing.state !== 'queued') return { dagId: opts.dagId, runId, workflowId: existing.workflow_id, handle, created: false };
+      if (existing.state !== 'queued')
+        return { dagId: opts.dagId, runId, workflowId: existing.workflow_id, handle, created: false };
       // Recorded but perhaps never started (a crash between the two): start it; Temporal refuses a second start.
       created = false;
-      versionForRun = (existing.dag_version_id !== null ? await getDagVersion(db, existing.dag_version_id) : undefined) ?? version;
+      versionForRun =
+        (existing.dag_version_id !== null ? await getDagVersion(db, existing.dag_version_id) : undefined) ?? version;
     } else if (err instanceof DagRunExistsError) {
-      throw new TriggerError(opts.runId === undefined
-        ? `another run of DAG "${opts.dagId}" was triggered at the same instant and took the default run_id "${runId}"; trigger again, or pass a run id of your own (--run-id)`
-        : `a run with run_id "${runId}" already exists for DAG "${opts.dagId}"; pick another --run-id`);
+      throw new TriggerError(
+        opts.runId === undefined
+          ? `another run of DAG "${opts.dagId}" was triggered at the same instant and took the default run_id "${runId}"; trigger again, or pass a run id of your own (--run-id)`
+          : `a run with run_id "${runId}" already exists for DAG "${opts.dagId}"; pick another --run-id`,
+      );
     } else {
       throw err;
     }
   }
   const input: DagRunInput = {
-    dagId: opts.dagId, runId, runType, dagVersionId: versionForRun.id, specHash: versionForRun.spec_hash,
+    dagId: opts.dagId,
+    runId,
+    runType,
+    dagVersionId: versionForRun.id,
+    specHash: versionForRun.spec_hash,
     logicalDate: logicalDate?.toISOString() ?? null,
     dataIntervalStart: interval?.start.toISOString() ?? null,
     dataIntervalEnd: interval?.end.toISOString() ?? null,
@@ -205,14 +245,23 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
     return { dagId: opts.dagId, runId, workflowId, handle, created };
   } catch (err) {
     if (!created && err instanceof WorkflowExecutionAlreadyStartedError) {
-      return { dagId: opts.dagId, runId, workflowId, handle: client.workflow.getHandle<typeof dagRun>(workflowId), created: false };
+      return {
+        dagId: opts.dagId,
+        runId,
+        workflowId,
+        handle: client.workflow.getHandle<typeof dagRun>(workflowId),
+        created: false,
+      };
     }
     if (opts.onExisting === 'same-run' && !(err instanceof WorkflowExecutionAlreadyStartedError)) {
-      throw new TemporalStartError(`could not start run "${runId}" of DAG "${opts.dagId}" in Temporal (it stays queued for the next attempt): ${(err as Error).message}`);
+      throw new TemporalStartError(
+        `could not start run "${runId}" of DAG "${opts.dagId}" in Temporal (it stays queued for the next attempt): ${(err as Error).message}`,
+      );
     }
-    const message = err instanceof WorkflowExecutionAlreadyStartedError
-      ? `a workflow for run_id "${runId}" already exists in Temporal`
-      : `could not start the run in Temporal: ${(err as Error).message}`;
+    const message =
+      err instanceof WorkflowExecutionAlreadyStartedError
+        ? `a workflow for run_id "${runId}" already exists in Temporal`
+        : `could not start the run in Temporal: ${(err as Error).message}`;
     await updateDagRunState(db, opts.dagId, runId, 'failed', { end_date: new Date(), last_error: message });
     throw new TriggerError(message);
   }

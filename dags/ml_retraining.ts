@@ -22,7 +22,9 @@ const RUNTIMES: readonly Runtime[] = ['process', 'docker', 'kubernetes'];
 function runtimeFromEnv(): Runtime {
   const raw = process.env.UPDRAFT_ML_RUNTIME || 'process';
   if (!(RUNTIMES as readonly string[]).includes(raw)) {
-    throw new Error(`UPDRAFT_ML_RUNTIME must be one of ${RUNTIMES.join(', ')} (how ml_retraining runs its steps), got "${raw}"`);
+    throw new Error(
+      `UPDRAFT_ML_RUNTIME must be one of ${RUNTIMES.join(', ')} (how ml_retraining runs its steps), got "${raw}"`,
+    );
   }
   return raw as Runtime;
 }
@@ -36,7 +38,8 @@ const rscript = process.env.UPDRAFT_ML_RSCRIPT || 'Rscript';
 const pythonImage = process.env.UPDRAFT_ML_PYTHON_IMAGE || 'updraft/step-python:latest';
 const rImage = process.env.UPDRAFT_ML_R_IMAGE || 'updraft/step-r:latest';
 // Where serve publishes models (a server would read <dir>/<model>/deployment.json).
-const servingDir = process.env.UPDRAFT_SERVING_DIR || path.join(process.env.UPDRAFT_HOME || path.join(repo, '.updraft'), 'serving');
+const servingDir =
+  process.env.UPDRAFT_SERVING_DIR || path.join(process.env.UPDRAFT_HOME || path.join(repo, '.updraft'), 'serving');
 
 // Kubernetes on the test cluster's real node (docs/kubernetes.md "The real node"): the node is this
 // machine, so the images are the local engine's and host folders (the worker's local artifact
@@ -60,7 +63,14 @@ type StepOptions = { taskId: string; env?: Record<string, string>; mounts?: Cont
 function stepTask(lang: 'python' | 'r', program: string, o: StepOptions): ProcessTaskOptions | ContainerTaskOptions {
   const env = { ...o.env };
   if (runtime === 'process') {
-    return { taskId: o.taskId, argv: lang === 'python' ? [python, path.join(stepsDir, 'python', program)] : [rscript, path.join(stepsDir, 'r', program)], env };
+    return {
+      taskId: o.taskId,
+      argv:
+        lang === 'python'
+          ? [python, path.join(stepsDir, 'python', program)]
+          : [rscript, path.join(stepsDir, 'r', program)],
+      env,
+    };
   }
   // Pods cannot be read after they end: outputs travel as a manifest through the artifact store.
   if (runtime === 'kubernetes') env.UPDRAFT_OUTPUT_MANIFEST = '1';
@@ -82,7 +92,12 @@ export default dag(
     description: 'Retrain the breast cancer classifier on a data slice; promote it if it beats the champion',
     tags: ['ml', 'reference'],
     params: {
-      fraction: param(0.6, { type: 'number', exclusiveMinimum: 0, maximum: 1, description: 'share of the 569 rows to train and test on (a larger one with the same seed is a superset)' }),
+      fraction: param(0.6, {
+        type: 'number',
+        exclusiveMinimum: 0,
+        maximum: 1,
+        description: 'share of the 569 rows to train and test on (a larger one with the same seed is a superset)',
+      }),
       seed: param(0, { type: 'integer', minimum: 0, description: 'seed of the row permutation' }),
       shift: param(null, {
         type: ['object', 'null'],
@@ -101,17 +116,27 @@ export default dag(
     const extract = step<void, { dataset: Ref; rows: number; columns: number }>('python', 'extract.py', {
       taskId: 'extract',
       // Env values are templated, the input is not: the run's params reach the step this way.
-      env: { UPDRAFT_STEP_PARAMS: '{{ {"fraction": params.fraction, "seed": params.seed, "shift": params.shift} | tojson }}' },
+      env: {
+        UPDRAFT_STEP_PARAMS: '{{ {"fraction": params.fraction, "seed": params.seed, "shift": params.shift} | tojson }}',
+      },
     });
-    const validateData = step<{ dataset: Ref }, { valid: boolean; report: Ref }>('r', 'validate_data.R', { taskId: 'validate_data' });
-    const prepare = step<{ dataset: Ref }, { train: Ref; test: Ref; reference_stats: Ref }>('python', 'prepare.py', { taskId: 'prepare' });
+    const validateData = step<{ dataset: Ref }, { valid: boolean; report: Ref }>('r', 'validate_data.R', {
+      taskId: 'validate_data',
+    });
+    const prepare = step<{ dataset: Ref }, { train: Ref; test: Ref; reference_stats: Ref }>('python', 'prepare.py', {
+      taskId: 'prepare',
+    });
     const train = step<{ train: Ref }, { model: Ref; model_sha256: string }>('python', 'train.py', {
       taskId: 'train',
       env: { UPDRAFT_STEP_PARAMS: JSON.stringify({ model_name: MODEL_NAME }) },
     });
-    const evaluate = step<{ model: Ref; test: Ref }, { metrics: Record<string, number>; evaluation: Ref; golden: Ref }>('python', 'evaluate.py', {
-      taskId: 'evaluate',
-    });
+    const evaluate = step<{ model: Ref; test: Ref }, { metrics: Record<string, number>; evaluation: Ref; golden: Ref }>(
+      'python',
+      'evaluate.py',
+      {
+        taskId: 'evaluate',
+      },
+    );
     const serve = step<{ model: Ref; golden: Ref }, { served: boolean; version: string }>('python', 'serve.py', {
       taskId: 'serve',
       ...(runtime === 'docker' || realNode
@@ -121,7 +146,9 @@ export default dag(
           : // Kubernetes on a node that shares no folder with the worker: the pod's own folder (the smoke test still runs).
             { env: { UPDRAFT_SERVING_DIR: '/tmp/serving' } }),
     });
-    const monitor = step<{ reference: Ref; current: Ref }, { drift: boolean; report: Ref }>('python', 'monitor.py', { taskId: 'monitor' });
+    const monitor = step<{ reference: Ref; current: Ref }, { drift: boolean; report: Ref }>('python', 'monitor.py', {
+      taskId: 'monitor',
+    });
 
     const data = extract();
     const checked = validateData({ dataset: data.get('dataset') });

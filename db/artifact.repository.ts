@@ -28,22 +28,38 @@ const FORMAT = /^[A-Za-z0-9_.+-]{1,50}$/;
 export function checkArtifactInput(a: ArtifactInput, field: string): ArtifactInput {
   if (typeof a !== 'object' || a === null) throw new InvalidRecordFieldError(field, 'expected an artifact object');
   if (typeof a.sha256 !== 'string' || !SHA256.test(a.sha256)) {
-    throw new InvalidRecordFieldError(`${field}.sha256`, `expected 64 lowercase hex characters, got ${JSON.stringify(a.sha256)}`);
+    throw new InvalidRecordFieldError(
+      `${field}.sha256`,
+      `expected 64 lowercase hex characters, got ${JSON.stringify(a.sha256)}`,
+    );
   }
-  if (typeof a.uri !== 'string' || a.uri === '') throw new InvalidRecordFieldError(`${field}.uri`, 'expected the store uri of the bytes');
+  if (typeof a.uri !== 'string' || a.uri === '')
+    throw new InvalidRecordFieldError(`${field}.uri`, 'expected the store uri of the bytes');
   if (typeof a.name !== 'string' || a.name.length < 1 || a.name.length > 250) {
     throw new InvalidRecordFieldError(`${field}.name`, `expected 1..250 characters, got ${JSON.stringify(a.name)}`);
   }
   if (!(ARTIFACT_TYPES as readonly string[]).includes(a.type)) {
-    throw new InvalidRecordFieldError(`${field}.type`, `expected one of ${ARTIFACT_TYPES.join(', ')}, got ${JSON.stringify(a.type)}`);
+    throw new InvalidRecordFieldError(
+      `${field}.type`,
+      `expected one of ${ARTIFACT_TYPES.join(', ')}, got ${JSON.stringify(a.type)}`,
+    );
   }
   if (a.format !== undefined && a.format !== null && (typeof a.format !== 'string' || !FORMAT.test(a.format))) {
-    throw new InvalidRecordFieldError(`${field}.format`, `expected a short format name such as onnx or csv, got ${JSON.stringify(a.format)}`);
+    throw new InvalidRecordFieldError(
+      `${field}.format`,
+      `expected a short format name such as onnx or csv, got ${JSON.stringify(a.format)}`,
+    );
   }
   if (!Number.isSafeInteger(a.size) || a.size < 0) {
-    throw new InvalidRecordFieldError(`${field}.size`, `expected a byte count (an integer >= 0), got ${JSON.stringify(a.size)}`);
+    throw new InvalidRecordFieldError(
+      `${field}.size`,
+      `expected a byte count (an integer >= 0), got ${JSON.stringify(a.size)}`,
+    );
   }
-  if (a.metadata !== undefined && (typeof a.metadata !== 'object' || a.metadata === null || Array.isArray(a.metadata))) {
+  if (
+    a.metadata !== undefined &&
+    (typeof a.metadata !== 'object' || a.metadata === null || Array.isArray(a.metadata))
+  ) {
     throw new InvalidRecordFieldError(`${field}.metadata`, 'expected a JSON object');
   }
   return a;
@@ -100,13 +116,18 @@ export async function recordArtifacts(
     return inputs.map((input, i) => {
       const row = byKey.get(keyOf(input));
       if (row === undefined) throw new Error(`recordArtifacts: no row came back for ${field}[${i}]`);
-      if (row.size !== input.size) throw new ArtifactConflictError(`${field}[${i}]`, input.sha256, row.size, input.size);
+      if (row.size !== input.size)
+        throw new ArtifactConflictError(`${field}[${i}]`, input.sha256, row.size, input.size);
       return row;
     });
   });
 }
 
-export async function recordArtifact(db: Kysely<Database>, input: ArtifactInput, field = 'artifact'): Promise<ArtifactRow> {
+export async function recordArtifact(
+  db: Kysely<Database>,
+  input: ArtifactInput,
+  field = 'artifact',
+): Promise<ArtifactRow> {
   const [row] = await recordArtifacts(db, [input], field);
   if (row === undefined) throw new Error('recordArtifact: no row');
   return row;
@@ -131,7 +152,11 @@ export interface ListArtifactsOptions {
 
 /** Artifacts, newest first. */
 export async function listArtifacts(db: Kysely<Database>, opts: ListArtifactsOptions = {}): Promise<ArtifactRow[]> {
-  let q = db.selectFrom('artifact').selectAll().orderBy('id', 'desc').limit(opts.limit ?? 100);
+  let q = db
+    .selectFrom('artifact')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(opts.limit ?? 100);
   if (opts.type !== undefined) q = q.where('type', '=', opts.type);
   if (opts.beforeId !== undefined) q = q.where('id', '<', opts.beforeId);
   return q.execute();

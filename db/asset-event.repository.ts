@@ -40,7 +40,8 @@ export interface EmitAssetEventRequest {
  * An event as the CLI, the API and a run's `triggering_asset_events` show it: the row with its
  * asset's uri, name and group, and `timestamp` (Airflow's AssetEvent.timestamp) as ISO 8601 UTC.
  */
-export type AssetEventRecord = Omit<AssetEventRow, 'created_at' | 'dedupe_key'> & Pick<AssetRow, 'uri' | 'name' | 'group'> & { timestamp: string };
+export type AssetEventRecord = Omit<AssetEventRow, 'created_at' | 'dedupe_key'> &
+  Pick<AssetRow, 'uri' | 'name' | 'group'> & { timestamp: string };
 
 export interface EmittedAssetEvent {
   event: AssetEventRecord;
@@ -104,16 +105,25 @@ export interface TaskOutletEmit {
  */
 export async function emitTaskOutletEvents(db: Kysely<Database>, t: TaskOutletEmit): Promise<EmittedAssetEvent[]> {
   if (t.outlets.length === 0) return [];
-  const source: AssetEventSource = { kind: 'task', dag_id: t.dag_id, run_id: t.run_id, task_id: t.task_id, map_index: t.map_index };
+  const source: AssetEventSource = {
+    kind: 'task',
+    dag_id: t.dag_id,
+    run_id: t.run_id,
+    task_id: t.task_id,
+    map_index: t.map_index,
+  };
   checkSource(source);
-  if (!Number.isInteger(t.try_number) || t.try_number < 0) throw new AssetEventInputError(`try_number must be a non-negative integer, got ${String(t.try_number)}`);
+  if (!Number.isInteger(t.try_number) || t.try_number < 0)
+    throw new AssetEventInputError(`try_number must be a non-negative integer, got ${String(t.try_number)}`);
   const dedupeKey = `task:${JSON.stringify([t.dag_id, t.run_id, t.task_id, t.map_index, t.try_number])}`;
   const outlets = new Map(t.outlets.map((o) => [requestUri(o.uri), o]));
   return inTransaction(db, async (trx) => {
     const out: EmittedAssetEvent[] = [];
     for (const [uri, outlet] of outlets) {
       const asset = await ensureAsset(trx, { ...outlet, uri });
-      out.push(await recordEvent(trx, asset, requestExtra(t.extras?.[outlet.uri] ?? t.extras?.[uri]), source, dedupeKey));
+      out.push(
+        await recordEvent(trx, asset, requestExtra(t.extras?.[outlet.uri] ?? t.extras?.[uri]), source, dedupeKey),
+      );
     }
     return out;
   });
@@ -172,7 +182,10 @@ async function insertEvent(
   if (row === undefined) return undefined;
   if (row.id === null) {
     // The dedupe key was used: the earlier event (committed: the insert waited for it).
-    const earlier = await eventQuery(db).where('e.asset_id', '=', row.found!).where('e.dedupe_key', '=', dedupeKey).executeTakeFirstOrThrow();
+    const earlier = await eventQuery(db)
+      .where('e.asset_id', '=', row.found!)
+      .where('e.dedupe_key', '=', dedupeKey)
+      .executeTakeFirstOrThrow();
     return { event: joinedRecord(earlier), queued_for: [], duplicate: true };
   }
   return { event: joinedRecord(row), queued_for: row.queued_for ?? [], duplicate: false };
@@ -188,7 +201,10 @@ export interface ListAssetEventsOptions {
 }
 
 /** Events, newest first (`updraft assets events <uri>`). An unknown uri is an UnknownAssetError. */
-export async function listAssetEvents(db: Kysely<Database>, opts: ListAssetEventsOptions = {}): Promise<AssetEventRecord[]> {
+export async function listAssetEvents(
+  db: Kysely<Database>,
+  opts: ListAssetEventsOptions = {},
+): Promise<AssetEventRecord[]> {
   let assetId: number | undefined;
   if (opts.uri !== undefined) {
     const uri = requestUri(opts.uri);
@@ -251,7 +267,8 @@ export function assetEventInfo(e: AssetEventRecord): AssetEventInfo {
 }
 
 function requestUri(uri: unknown): string {
-  if (typeof uri !== 'string' || uri.trim() === '') throw new AssetEventInputError(`uri must be a non-empty string naming an asset, got ${JSON.stringify(uri)}`);
+  if (typeof uri !== 'string' || uri.trim() === '')
+    throw new AssetEventInputError(`uri must be a non-empty string naming an asset, got ${JSON.stringify(uri)}`);
   try {
     return sanitizeAssetUri(uri);
   } catch (err) {
@@ -272,22 +289,36 @@ function requestExtra(extra: unknown): { [key: string]: Json } {
 function checkSource(source: AssetEventSource): void {
   const kinds = ['task', 'api', 'cli', 'watcher'];
   if (source === null || typeof source !== 'object' || !kinds.includes(source.kind)) {
-    throw new AssetEventInputError(`source.kind must be one of ${kinds.join(', ')}, got ${JSON.stringify((source as { kind?: unknown } | null)?.kind)}`);
+    throw new AssetEventInputError(
+      `source.kind must be one of ${kinds.join(', ')}, got ${JSON.stringify((source as { kind?: unknown } | null)?.kind)}`,
+    );
   }
   if (source.kind === 'task') {
     for (const f of ['dag_id', 'run_id', 'task_id'] as const) {
-      if (typeof source[f] !== 'string' || source[f] === '') throw new AssetEventInputError(`a task's event needs source.${f}, got ${JSON.stringify(source[f])}`);
+      if (typeof source[f] !== 'string' || source[f] === '')
+        throw new AssetEventInputError(`a task's event needs source.${f}, got ${JSON.stringify(source[f])}`);
     }
-    if (!Number.isInteger(source.map_index) || source.map_index < -1) throw new AssetEventInputError(`a task's event needs source.map_index (an integer >= -1), got ${JSON.stringify(source.map_index)}`);
+    if (!Number.isInteger(source.map_index) || source.map_index < -1)
+      throw new AssetEventInputError(
+        `a task's event needs source.map_index (an integer >= -1), got ${JSON.stringify(source.map_index)}`,
+      );
   }
   if (source.kind === 'watcher' && (typeof source.watcher !== 'string' || source.watcher === '')) {
-    throw new AssetEventInputError(`a watcher's event needs source.watcher (the watcher's name), got ${JSON.stringify(source.watcher)}`);
+    throw new AssetEventInputError(
+      `a watcher's event needs source.watcher (the watcher's name), got ${JSON.stringify(source.watcher)}`,
+    );
   }
 }
 
 /** Up to three known uris sharing the unknown one's scheme and first path part, for the error. */
 async function similarUris(db: Kysely<Database>, uri: string): Promise<string[]> {
   const head = /^[^:/]+:\/\/[^/]*/.exec(uri)?.[0] ?? uri.slice(0, Math.max(1, Math.min(uri.length, 8)));
-  const rows = await db.selectFrom('asset').select('uri').where(sql<boolean>`starts_with(uri, ${head})`).orderBy('uri').limit(3).execute();
+  const rows = await db
+    .selectFrom('asset')
+    .select('uri')
+    .where(sql<boolean>`starts_with(uri, ${head})`)
+    .orderBy('uri')
+    .limit(3)
+    .execute();
   return rows.map((r) => r.uri);
 }

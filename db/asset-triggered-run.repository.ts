@@ -56,13 +56,23 @@ class ClaimRaced extends Error {
  * own transaction (pass the database, not a transaction): the claim must commit on its own so that
  * the run's start can follow it.
  */
-export async function consumeReadyRun(db: Kysely<Database>, dagId: string, condition: AssetConditionSpec): Promise<ConsumeResult> {
-  if (db.isTransaction) throw new AssetConsumeError('consumeReadyRun runs its own transaction; call it with the database, not inside a transaction');
+export async function consumeReadyRun(
+  db: Kysely<Database>,
+  dagId: string,
+  condition: AssetConditionSpec,
+): Promise<ConsumeResult> {
+  if (db.isTransaction)
+    throw new AssetConsumeError(
+      'consumeReadyRun runs its own transaction; call it with the database, not inside a transaction',
+    );
   const uris = assetUris(condition);
-  if (uris.length === 0) throw new AssetConsumeError(`DAG "${dagId}": its asset condition names no asset, so it can never be satisfied`);
+  if (uris.length === 0)
+    throw new AssetConsumeError(`DAG "${dagId}": its asset condition names no asset, so it can never be satisfied`);
   try {
     return await db.transaction().execute(async (trx) => {
-      const lock = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(hashtextextended(${LOCK_NAMESPACE + dagId}, 0)) as locked`.execute(trx);
+      const lock = await sql<{
+        locked: boolean;
+      }>`select pg_try_advisory_xact_lock(hashtextextended(${LOCK_NAMESPACE + dagId}, 0)) as locked`.execute(trx);
       if (lock.rows[0]?.locked !== true) return { status: 'busy' } as const;
       const queued = await trx
         .selectFrom('asset_dag_run_queue as q')
@@ -75,7 +85,9 @@ export async function consumeReadyRun(db: Kysely<Database>, dagId: string, condi
       const updated = queued.map((r) => r.uri).sort();
       if (!evaluateAssetCondition(condition, new Set(updated))) return { status: 'not_ready', updated } as const;
 
-      const seq = await sql<{ id: number }>`select nextval(pg_get_serial_sequence('asset_triggered_run', 'id')) as id`.execute(trx);
+      const seq = await sql<{
+        id: number;
+      }>`select nextval(pg_get_serial_sequence('asset_triggered_run', 'id')) as id`.execute(trx);
       const id = seq.rows[0]!.id;
       const claimed = await sql<{ run_id: string; claimed_uris: string[] }>`
         with claimed as (
@@ -99,9 +111,18 @@ export async function consumeReadyRun(db: Kysely<Database>, dagId: string, condi
         select run.run_id, (select json_agg(distinct uri) from claimed) as claimed_uris from run`.execute(trx);
       const row = claimed.rows[0];
       const claimedUris = (row?.claimed_uris ?? []).sort();
-      if (row === undefined || !evaluateAssetCondition(condition, new Set(claimedUris))) throw new ClaimRaced(claimedUris);
-      const run = await trx.selectFrom('asset_triggered_run').selectAll().where('dag_id', '=', dagId).where('run_id', '=', row.run_id).executeTakeFirstOrThrow();
-      return { status: 'claimed', run: { ...run, triggering_asset_events: await triggeringAssetEvents(trx, dagId, row.run_id) } } as const;
+      if (row === undefined || !evaluateAssetCondition(condition, new Set(claimedUris)))
+        throw new ClaimRaced(claimedUris);
+      const run = await trx
+        .selectFrom('asset_triggered_run')
+        .selectAll()
+        .where('dag_id', '=', dagId)
+        .where('run_id', '=', row.run_id)
+        .executeTakeFirstOrThrow();
+      return {
+        status: 'claimed',
+        run: { ...run, triggering_asset_events: await triggeringAssetEvents(trx, dagId, row.run_id) },
+      } as const;
     });
   } catch (err) {
     if (err instanceof ClaimRaced) return { status: 'not_ready', updated: err.updated };
@@ -124,7 +145,11 @@ function isoSql(ts: RawBuilder<unknown>): RawBuilder<string> {
 }
 
 /** Marks a claimed run started. Returns false when it already was (a re-drive after a crash). */
-export async function markAssetTriggeredRunStarted(db: Kysely<Database>, dagId: string, runId: string): Promise<boolean> {
+export async function markAssetTriggeredRunStarted(
+  db: Kysely<Database>,
+  dagId: string,
+  runId: string,
+): Promise<boolean> {
   const res = await db
     .updateTable('asset_triggered_run')
     .set({ state: 'started', started_at: sql<Date>`now()` })
@@ -140,21 +165,37 @@ export async function markAssetTriggeredRunStarted(db: Kysely<Database>, dagId: 
  * paused DAG's queued events wait, as in Airflow) and scheduled on assets by their latest version,
  * with that version's condition. One statement, cheap when nothing is queued.
  */
-export async function dueAssetConsumers(db: Kysely<Database>): Promise<Array<{ dagId: string; condition: AssetConditionSpec }>> {
+export async function dueAssetConsumers(
+  db: Kysely<Database>,
+): Promise<Array<{ dagId: string; condition: AssetConditionSpec }>> {
   const rows = await db
     .selectFrom('dag as d')
     .innerJoin('dag_version as v', 'v.id', 'd.latest_version_id')
     .select(['d.dag_id', sql<TimetableSpec | null>`v.spec -> 'timetable'`.as('timetable')])
     .where('d.is_active', '=', true)
     .where('d.is_paused', '=', false)
-    .where((eb) => eb.exists(eb.selectFrom('asset_dag_run_queue as q').select(sql`1`.as('one')).whereRef('q.target_dag_id', '=', 'd.dag_id')))
+    .where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('asset_dag_run_queue as q')
+          .select(sql`1`.as('one'))
+          .whereRef('q.target_dag_id', '=', 'd.dag_id'),
+      ),
+    )
     .orderBy('d.dag_id')
     .execute();
-  return rows.flatMap((r) => (r.timetable?.type === 'assets' ? [{ dagId: r.dag_id, condition: r.timetable.condition }] : []));
+  return rows.flatMap((r) =>
+    r.timetable?.type === 'assets' ? [{ dagId: r.dag_id, condition: r.timetable.condition }] : [],
+  );
 }
 
 /** Marks a claimed run failed for good (it can never start); its events stay consumed by it. */
-export async function markAssetTriggeredRunFailed(db: Kysely<Database>, dagId: string, runId: string, error: string): Promise<boolean> {
+export async function markAssetTriggeredRunFailed(
+  db: Kysely<Database>,
+  dagId: string,
+  runId: string,
+  error: string,
+): Promise<boolean> {
   const res = await db
     .updateTable('asset_triggered_run')
     .set({ state: 'failed', last_error: error })
@@ -178,7 +219,10 @@ export interface ClaimedRunsOptions {
  * consumer re-driving at the same moment skips them (the row lock makes it re-check the age) and
  * only retries them once they are stale again. Oldest first.
  */
-export async function takeStaleClaims(db: Kysely<Database>, opts: { olderThanSeconds: number; limit?: number }): Promise<AssetTriggeredRun[]> {
+export async function takeStaleClaims(
+  db: Kysely<Database>,
+  opts: { olderThanSeconds: number; limit?: number },
+): Promise<AssetTriggeredRun[]> {
   const rows = await sql<AssetTriggeredRunRow>`
     update asset_triggered_run set claimed_at = now()
     where id in (
@@ -188,12 +232,16 @@ export async function takeStaleClaims(db: Kysely<Database>, opts: { olderThanSec
     ) and state = 'claimed' and claimed_at <= now() - make_interval(secs => ${opts.olderThanSeconds})
     returning *`.execute(db);
   const out: AssetTriggeredRun[] = [];
-  for (const r of [...rows.rows].sort((a, b) => a.id - b.id)) out.push({ ...r, triggering_asset_events: await triggeringAssetEvents(db, r.dag_id, r.run_id) });
+  for (const r of [...rows.rows].sort((a, b) => a.id - b.id))
+    out.push({ ...r, triggering_asset_events: await triggeringAssetEvents(db, r.dag_id, r.run_id) });
   return out;
 }
 
 /** Claimed runs not yet marked started (a consumer crashed between claim and start), oldest first. */
-export async function claimedAssetTriggeredRuns(db: Kysely<Database>, opts: ClaimedRunsOptions = {}): Promise<AssetTriggeredRun[]> {
+export async function claimedAssetTriggeredRuns(
+  db: Kysely<Database>,
+  opts: ClaimedRunsOptions = {},
+): Promise<AssetTriggeredRun[]> {
   const rows = await db
     .selectFrom('asset_triggered_run')
     .selectAll()
@@ -204,17 +252,31 @@ export async function claimedAssetTriggeredRuns(db: Kysely<Database>, opts: Clai
     .limit(opts.limit ?? 100)
     .execute();
   const out: AssetTriggeredRun[] = [];
-  for (const r of rows) out.push({ ...r, triggering_asset_events: await triggeringAssetEvents(db, r.dag_id, r.run_id) });
+  for (const r of rows)
+    out.push({ ...r, triggering_asset_events: await triggeringAssetEvents(db, r.dag_id, r.run_id) });
   return out;
 }
 
-export async function getAssetTriggeredRun(db: Kysely<Database>, dagId: string, runId: string): Promise<AssetTriggeredRun | undefined> {
-  const r = await db.selectFrom('asset_triggered_run').selectAll().where('dag_id', '=', dagId).where('run_id', '=', runId).executeTakeFirst();
+export async function getAssetTriggeredRun(
+  db: Kysely<Database>,
+  dagId: string,
+  runId: string,
+): Promise<AssetTriggeredRun | undefined> {
+  const r = await db
+    .selectFrom('asset_triggered_run')
+    .selectAll()
+    .where('dag_id', '=', dagId)
+    .where('run_id', '=', runId)
+    .executeTakeFirst();
   return r === undefined ? undefined : { ...r, triggering_asset_events: await triggeringAssetEvents(db, dagId, runId) };
 }
 
 /** A run's triggering_asset_events: uri → events, oldest first; {} for a run that consumed none. */
-export async function triggeringAssetEvents(db: Kysely<Database>, dagId: string, runId: string): Promise<Record<string, AssetEventRecord[]>> {
+export async function triggeringAssetEvents(
+  db: Kysely<Database>,
+  dagId: string,
+  runId: string,
+): Promise<Record<string, AssetEventRecord[]>> {
   const rows = await eventQuery(db)
     .innerJoin('dagrun_asset_event as l', 'l.asset_event_id', 'e.id')
     .where('l.dag_id', '=', dagId)
@@ -227,21 +289,37 @@ export async function triggeringAssetEvents(db: Kysely<Database>, dagId: string,
 }
 
 /** Queued (unconsumed) events per DAG and uri: what `assets list` and the UI show as "queued". */
-export async function queuedAssetEvents(db: Kysely<Database>, dagId?: string): Promise<Array<{ dag_id: string; uri: string; count: number; first_queued_at: Date }>> {
+export async function queuedAssetEvents(
+  db: Kysely<Database>,
+  dagId?: string,
+): Promise<Array<{ dag_id: string; uri: string; count: number; first_queued_at: Date }>> {
   const rows = await db
     .selectFrom('asset_dag_run_queue as q')
     .innerJoin('asset as a', 'a.id', 'q.asset_id')
-    .select(['q.target_dag_id as dag_id', 'a.uri', (eb) => eb.fn.countAll<number>().as('count'), (eb) => eb.fn.min('q.created_at').as('first_queued_at')])
+    .select([
+      'q.target_dag_id as dag_id',
+      'a.uri',
+      (eb) => eb.fn.countAll<number>().as('count'),
+      (eb) => eb.fn.min('q.created_at').as('first_queued_at'),
+    ])
     .$if(dagId !== undefined, (q) => q.where('q.target_dag_id', '=', dagId!))
     .groupBy(['q.target_dag_id', 'a.uri'])
     .orderBy('q.target_dag_id')
     .orderBy('a.uri')
     .execute();
-  return rows.map((r) => ({ dag_id: r.dag_id, uri: r.uri, count: Number(r.count), first_queued_at: r.first_queued_at as Date }));
+  return rows.map((r) => ({
+    dag_id: r.dag_id,
+    uri: r.uri,
+    count: Number(r.count),
+    first_queued_at: r.first_queued_at as Date,
+  }));
 }
 
 /** The asset-triggered runs that consumed each event (Airflow's AssetEvent.created_dagruns), by event id. */
-export async function runsOfAssetEvents(db: Kysely<Database>, eventIds: readonly number[]): Promise<Map<number, Array<{ dag_id: string; run_id: string }>>> {
+export async function runsOfAssetEvents(
+  db: Kysely<Database>,
+  eventIds: readonly number[],
+): Promise<Map<number, Array<{ dag_id: string; run_id: string }>>> {
   const out = new Map<number, Array<{ dag_id: string; run_id: string }>>();
   if (eventIds.length === 0) return out;
   const rows = await db

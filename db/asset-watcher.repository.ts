@@ -37,8 +37,21 @@ export async function registerAssetWatcher(db: Kysely<Database>, spec: AssetWatc
   const asset = await ensureAsset(db, spec.asset);
   return db
     .insertInto('asset_watcher')
-    .values({ name: spec.name, type: spec.type, asset_id: asset.id, definition: toJsonb(spec, `watcher '${spec.name}'`) })
-    .onConflict((oc) => oc.column('name').doUpdateSet((eb) => ({ type: eb.ref('excluded.type'), asset_id: eb.ref('excluded.asset_id'), definition: eb.ref('excluded.definition') })))
+    .values({
+      name: spec.name,
+      type: spec.type,
+      asset_id: asset.id,
+      definition: toJsonb(spec, `watcher '${spec.name}'`),
+    })
+    .onConflict((oc) =>
+      oc
+        .column('name')
+        .doUpdateSet((eb) => ({
+          type: eb.ref('excluded.type'),
+          asset_id: eb.ref('excluded.asset_id'),
+          definition: eb.ref('excluded.definition'),
+        })),
+    )
     .returningAll()
     .executeTakeFirstOrThrow();
 }
@@ -47,12 +60,19 @@ export async function registerAssetWatcher(db: Kysely<Database>, spec: AssetWatc
  * Takes or renews the lease for `owner` when it is free, expired or already `owner`'s. Returns
  * whether `owner` holds it now. Expiry is judged by the database clock, the same for every worker.
  */
-export async function acquireWatcherLease(db: Kysely<Database>, name: string, owner: string, ttlSeconds: number): Promise<boolean> {
+export async function acquireWatcherLease(
+  db: Kysely<Database>,
+  name: string,
+  owner: string,
+  ttlSeconds: number,
+): Promise<boolean> {
   const row = await db
     .updateTable('asset_watcher')
     .set({ owner, lease_expires_at: sql<Date>`now() + make_interval(secs => ${ttlSeconds})` })
     .where('name', '=', name)
-    .where((eb) => eb.or([eb('owner', 'is', null), eb('owner', '=', owner), eb('lease_expires_at', '<', sql<Date>`now()`)]))
+    .where((eb) =>
+      eb.or([eb('owner', 'is', null), eb('owner', '=', owner), eb('lease_expires_at', '<', sql<Date>`now()`)]),
+    )
     .returning('name')
     .executeTakeFirst();
   return row !== undefined;
@@ -60,7 +80,12 @@ export async function acquireWatcherLease(db: Kysely<Database>, name: string, ow
 
 /** Gives the lease up (a clean stop), so another worker can take over without waiting for expiry. */
 export async function releaseWatcherLease(db: Kysely<Database>, name: string, owner: string): Promise<void> {
-  await db.updateTable('asset_watcher').set({ owner: null, lease_expires_at: null }).where('name', '=', name).where('owner', '=', owner).execute();
+  await db
+    .updateTable('asset_watcher')
+    .set({ owner: null, lease_expires_at: null })
+    .where('name', '=', name)
+    .where('owner', '=', owner)
+    .execute();
 }
 
 export interface CommitPollOptions {
@@ -88,7 +113,13 @@ export type PollCommit =
     };
 
 /** Compares a listing with the cursor and records the new items' events, if `owner` still holds the lease. */
-export async function commitWatcherPoll(db: Kysely<Database>, name: string, owner: string, items: readonly WatchedItem[], opts: CommitPollOptions): Promise<PollCommit> {
+export async function commitWatcherPoll(
+  db: Kysely<Database>,
+  name: string,
+  owner: string,
+  items: readonly WatchedItem[],
+  opts: CommitPollOptions,
+): Promise<PollCommit> {
   return db.transaction().execute(async (trx) => {
     const w = await trx
       .selectFrom('asset_watcher')
@@ -98,32 +129,59 @@ export async function commitWatcherPoll(db: Kysely<Database>, name: string, owne
       .forUpdate()
       .executeTakeFirst();
     if (w === undefined || !w.held) return { leaseLost: true } as const;
-    const seen = new Map((await trx.selectFrom('asset_watcher_seen').select(['item_key', 'version', 'missing_since']).where('watcher_name', '=', name).execute()).map((r) => [r.item_key, r]));
+    const seen = new Map(
+      (
+        await trx
+          .selectFrom('asset_watcher_seen')
+          .select(['item_key', 'version', 'missing_since'])
+          .where('watcher_name', '=', name)
+          .execute()
+      ).map((r) => [r.item_key, r]),
+    );
     const present = new Set(items.map((i) => i.key));
-    const changed = items.filter((i) => i.ready && seen.get(i.key)?.version !== i.version).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const changed = items
+      .filter((i) => i.ready && seen.get(i.key)?.version !== i.version)
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const baseline = w.initialized_at === null && !opts.fireExisting;
     const emitted: AssetEventRecord[] = [];
     if (!baseline && changed.length > 0) {
       const asset = await trx.selectFrom('asset').selectAll().where('id', '=', w.asset_id).executeTakeFirstOrThrow();
-      for (const item of changed) emitted.push((await recordEvent(trx, asset, item.extra, { kind: 'watcher', watcher: name }, null)).event);
+      for (const item of changed)
+        emitted.push((await recordEvent(trx, asset, item.extra, { kind: 'watcher', watcher: name }, null)).event);
     }
     for (const chunk of chunkForParameters(changed, 3)) {
       await trx
         .insertInto('asset_watcher_seen')
         .values(chunk.map((i) => ({ watcher_name: name, item_key: i.key, version: i.version })))
-        .onConflict((oc) => oc.columns(['watcher_name', 'item_key']).doUpdateSet((eb) => ({ version: eb.ref('excluded.version'), missing_since: null })))
+        .onConflict((oc) =>
+          oc
+            .columns(['watcher_name', 'item_key'])
+            .doUpdateSet((eb) => ({ version: eb.ref('excluded.version'), missing_since: null })),
+        )
         .execute();
     }
     const back = [...present].filter((k) => seen.get(k)?.missing_since != null);
     for (const chunk of chunkForParameters(back, 1)) {
-      await trx.updateTable('asset_watcher_seen').set({ missing_since: null }).where('watcher_name', '=', name).where('item_key', 'in', chunk).execute();
+      await trx
+        .updateTable('asset_watcher_seen')
+        .set({ missing_since: null })
+        .where('watcher_name', '=', name)
+        .where('item_key', 'in', chunk)
+        .execute();
     }
     let missing = 0;
     let forgotten = 0;
     if (opts.complete) {
-      const gone = [...seen.values()].filter((s) => s.missing_since === null && !present.has(s.item_key)).map((s) => s.item_key);
+      const gone = [...seen.values()]
+        .filter((s) => s.missing_since === null && !present.has(s.item_key))
+        .map((s) => s.item_key);
       for (const chunk of chunkForParameters(gone, 1)) {
-        await trx.updateTable('asset_watcher_seen').set({ missing_since: sql<Date>`now()` }).where('watcher_name', '=', name).where('item_key', 'in', chunk).execute();
+        await trx
+          .updateTable('asset_watcher_seen')
+          .set({ missing_since: sql<Date>`now()` })
+          .where('watcher_name', '=', name)
+          .where('item_key', 'in', chunk)
+          .execute();
       }
       missing = gone.length;
       const res = await trx
@@ -149,16 +207,36 @@ export async function commitWatcherPoll(db: Kysely<Database>, name: string, owne
 }
 
 /** Records a failed poll (listing error, unknown credentials) for `assets watchers` and the logs. */
-export async function recordWatcherError(db: Kysely<Database>, name: string, owner: string, error: string): Promise<void> {
-  await db.updateTable('asset_watcher').set({ last_error: error.slice(0, 4000), last_poll_at: sql<Date>`now()` }).where('name', '=', name).where('owner', '=', owner).execute();
+export async function recordWatcherError(
+  db: Kysely<Database>,
+  name: string,
+  owner: string,
+  error: string,
+): Promise<void> {
+  await db
+    .updateTable('asset_watcher')
+    .set({ last_error: error.slice(0, 4000), last_poll_at: sql<Date>`now()` })
+    .where('name', '=', name)
+    .where('owner', '=', owner)
+    .execute();
 }
 
-export async function listAssetWatchers(db: Kysely<Database>): Promise<Array<AssetWatcherRow & { uri: string; seen: number }>> {
+export async function listAssetWatchers(
+  db: Kysely<Database>,
+): Promise<Array<AssetWatcherRow & { uri: string; seen: number }>> {
   const rows = await db
     .selectFrom('asset_watcher as w')
     .innerJoin('asset as a', 'a.id', 'w.asset_id')
     .selectAll('w')
-    .select(['a.uri', (eb) => eb.selectFrom('asset_watcher_seen as s').whereRef('s.watcher_name', '=', 'w.name').select((s) => s.fn.countAll<number>().as('n')).as('seen')])
+    .select([
+      'a.uri',
+      (eb) =>
+        eb
+          .selectFrom('asset_watcher_seen as s')
+          .whereRef('s.watcher_name', '=', 'w.name')
+          .select((s) => s.fn.countAll<number>().as('n'))
+          .as('seen'),
+    ])
     .orderBy('w.name')
     .execute();
   return rows.map((r) => ({ ...r, seen: Number(r.seen ?? 0) }));

@@ -49,7 +49,9 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<DatabaseH
 
 function openPostgres(url: string, poolSize: number): DatabaseHandle {
   if (!/^postgres(ql)?:\/\//.test(url)) {
-    throw new DatabaseConfigError(`openDatabase: url must start with postgres:// or postgresql://, got "${redact(url)}"`);
+    throw new DatabaseConfigError(
+      `openDatabase: url must start with postgres:// or postgresql://, got "${redact(url)}"`,
+    );
   }
   // Per-pool parsers: pg's global `types.setTypeParser` would change every other pg user in-process.
   const types = {

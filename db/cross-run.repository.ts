@@ -48,12 +48,23 @@ export async function taskStatesInRun(
 
 /** Whether a run has any task instance yet (a run that has not started has none). */
 export async function runHasTaskInstances(db: Kysely<Database>, dagId: string, runId: string): Promise<boolean> {
-  const row = await db.selectFrom('task_instance').select('task_id').where('dag_id', '=', dagId).where('run_id', '=', runId).limit(1).executeTakeFirst();
+  const row = await db
+    .selectFrom('task_instance')
+    .select('task_id')
+    .where('dag_id', '=', dagId)
+    .where('run_id', '=', runId)
+    .limit(1)
+    .executeTakeFirst();
   return row !== undefined;
 }
 
 /** Whether the task has an instance in any run with a logical date before `before`. */
-export async function hasEarlierTaskInstance(db: Kysely<Database>, dagId: string, taskId: string, before: Date): Promise<boolean> {
+export async function hasEarlierTaskInstance(
+  db: Kysely<Database>,
+  dagId: string,
+  taskId: string,
+  before: Date,
+): Promise<boolean> {
   const row = await db
     .selectFrom('task_instance as ti')
     .innerJoin('dag_run as r', (j) => j.onRef('r.dag_id', '=', 'ti.dag_id').onRef('r.run_id', '=', 'ti.run_id'))
@@ -90,15 +101,23 @@ export async function recordReschedule(db: Kysely<Database>, r: RescheduleRecord
   await db
     .insertInto('task_reschedule')
     .values({
-      dag_id: r.dag_id, run_id: r.run_id, task_id: r.task_id, map_index: r.map_index, try_number: r.try_number,
-      start_date: r.start_date, end_date: r.end_date,
+      dag_id: r.dag_id,
+      run_id: r.run_id,
+      task_id: r.task_id,
+      map_index: r.map_index,
+      try_number: r.try_number,
+      start_date: r.start_date,
+      end_date: r.end_date,
       duration: (r.end_date.getTime() - r.start_date.getTime()) / 1000,
       reschedule_date: r.reschedule_date,
     })
     .execute();
 }
 
-export async function listReschedules(db: Kysely<Database>, key: TaskInstanceKey): Promise<Array<{ try_number: number; start_date: Date; reschedule_date: Date }>> {
+export async function listReschedules(
+  db: Kysely<Database>,
+  key: TaskInstanceKey,
+): Promise<Array<{ try_number: number; start_date: Date; reschedule_date: Date }>> {
   return db
     .selectFrom('task_reschedule')
     .select(['try_number', 'start_date', 'reschedule_date'])

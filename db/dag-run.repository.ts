@@ -117,11 +117,7 @@ export async function listDagRuns(
 }
 
 /** How many runs of a DAG are in any of `states` (max_active_runs checks). */
-export async function countDagRuns(
-  db: Kysely<Database>,
-  dag_id: string,
-  states: readonly string[],
-): Promise<number> {
+export async function countDagRuns(db: Kysely<Database>, dag_id: string, states: readonly string[]): Promise<number> {
   if (states.length === 0) return 0;
   const row = await db
     .selectFrom('dag_run')
@@ -155,7 +151,10 @@ export async function findLaterScheduledRun(
 }
 
 /** The data interval of a DAG's latest scheduled run (what its next scheduled run follows), or null. */
-export async function latestScheduledInterval(db: Kysely<Database>, dag_id: string): Promise<{ start: Date; end: Date } | null> {
+export async function latestScheduledInterval(
+  db: Kysely<Database>,
+  dag_id: string,
+): Promise<{ start: Date; end: Date } | null> {
   const row = await db
     .selectFrom('dag_run')
     .select(['data_interval_start', 'data_interval_end'])
@@ -170,7 +169,11 @@ export async function latestScheduledInterval(db: Kysely<Database>, dag_id: stri
 }
 
 /** The scheduled or backfill runs of a DAG at these logical dates (one per date at most). */
-export async function automatedRunsAt(db: Kysely<Database>, dag_id: string, dates: readonly Date[]): Promise<DagRunRow[]> {
+export async function automatedRunsAt(
+  db: Kysely<Database>,
+  dag_id: string,
+  dates: readonly Date[],
+): Promise<DagRunRow[]> {
   if (dates.length === 0) return [];
   return db
     .selectFrom('dag_run')

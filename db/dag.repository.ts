@@ -100,7 +100,11 @@ export async function upsertDagVersion(
       .executeTakeFirst();
     if (version === undefined) {
       if (code !== null) {
-        await trx.insertInto('dag_code').values(code).onConflict((oc) => oc.column('code_hash').doNothing()).execute();
+        await trx
+          .insertInto('dag_code')
+          .values(code)
+          .onConflict((oc) => oc.column('code_hash').doNothing())
+          .execute();
       }
       version = await trx
         .insertInto('dag_version')
@@ -140,7 +144,11 @@ function versionWithCode(db: Kysely<Database>) {
     .selectFrom('dag_version')
     .leftJoin('dag_code', 'dag_code.code_hash', 'dag_version.code_hash')
     .select([
-      'dag_version.id', 'dag_version.dag_id', 'dag_version.version_number', 'dag_version.spec_hash', 'dag_version.code_hash',
+      'dag_version.id',
+      'dag_version.dag_id',
+      'dag_version.version_number',
+      'dag_version.spec_hash',
+      'dag_version.code_hash',
       'dag_code.fileloc',
     ]);
 }
@@ -158,7 +166,11 @@ export async function getDagVersionWithCode(db: Kysely<Database>, id: number): P
  * The newest version of a DAG with this spec hash (for requests that name only the hash: callbacks
  * of runs started before versions carried their code).
  */
-export async function findDagVersionWithCode(db: Kysely<Database>, dag_id: string, spec_hash: string): Promise<DagVersionWithCode | undefined> {
+export async function findDagVersionWithCode(
+  db: Kysely<Database>,
+  dag_id: string,
+  spec_hash: string,
+): Promise<DagVersionWithCode | undefined> {
   return versionWithCode(db)
     .where('dag_version.dag_id', '=', dag_id)
     .where('dag_version.spec_hash', '=', spec_hash)
@@ -168,8 +180,17 @@ export async function findDagVersionWithCode(db: Kysely<Database>, dag_id: strin
 }
 
 /** One version of a DAG by its number (`dags show --version N`). */
-export async function getDagVersionByNumber(db: Kysely<Database>, dag_id: string, version_number: number): Promise<DagVersionRow | undefined> {
-  return db.selectFrom('dag_version').selectAll().where('dag_id', '=', dag_id).where('version_number', '=', version_number).executeTakeFirst();
+export async function getDagVersionByNumber(
+  db: Kysely<Database>,
+  dag_id: string,
+  version_number: number,
+): Promise<DagVersionRow | undefined> {
+  return db
+    .selectFrom('dag_version')
+    .selectAll()
+    .where('dag_id', '=', dag_id)
+    .where('version_number', '=', version_number)
+    .executeTakeFirst();
 }
 
 export interface ListDagsOptions {
@@ -179,7 +200,10 @@ export interface ListDagsOptions {
 }
 
 /** DAGs ordered by dag_id, each with its latest version's number (null before its first parse). */
-export async function listDagsWithVersion(db: Kysely<Database>, opts: ListDagsOptions = {}): Promise<Array<DagRow & { version_number: number | null }>> {
+export async function listDagsWithVersion(
+  db: Kysely<Database>,
+  opts: ListDagsOptions = {},
+): Promise<Array<DagRow & { version_number: number | null }>> {
   let query = db
     .selectFrom('dag')
     .leftJoin('dag_version', 'dag_version.id', 'dag.latest_version_id')

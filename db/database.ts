@@ -508,7 +508,6 @@ export interface AssetWatcherSeenTable {
   missing_since: NullableTimestamp;
 }
 
-
 export interface Database {
   dag: DagTable;
   dag_version: DagVersionTable;

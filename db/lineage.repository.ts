@@ -75,13 +75,20 @@ export interface RecordedExecution {
 
 export function checkExecutionKey(key: ExecutionKey, field = 'key'): ExecutionKey {
   for (const k of ['dag_id', 'run_id', 'task_id'] as const) {
-    if (typeof key[k] !== 'string' || key[k] === '') throw new InvalidRecordFieldError(`${field}.${k}`, 'expected a non-empty string');
+    if (typeof key[k] !== 'string' || key[k] === '')
+      throw new InvalidRecordFieldError(`${field}.${k}`, 'expected a non-empty string');
   }
   if (!Number.isInteger(key.map_index) || key.map_index < -1) {
-    throw new InvalidRecordFieldError(`${field}.map_index`, `expected an integer >= -1, got ${JSON.stringify(key.map_index)}`);
+    throw new InvalidRecordFieldError(
+      `${field}.map_index`,
+      `expected an integer >= -1, got ${JSON.stringify(key.map_index)}`,
+    );
   }
   if (!Number.isInteger(key.try_number) || key.try_number < 1) {
-    throw new InvalidRecordFieldError(`${field}.try_number`, `expected an integer >= 1, got ${JSON.stringify(key.try_number)}`);
+    throw new InvalidRecordFieldError(
+      `${field}.try_number`,
+      `expected an integer >= 1, got ${JSON.stringify(key.try_number)}`,
+    );
   }
   return key;
 }
@@ -90,18 +97,28 @@ export function checkExecutionKey(key: ExecutionKey, field = 'key'): ExecutionKe
 export function checkMetrics(metrics: readonly MetricInput[], field = 'metrics'): void {
   metrics.forEach((m, i) => {
     const f = `${field}[${i}]`;
-    if (typeof m !== 'object' || m === null) throw new InvalidRecordFieldError(f, 'expected {name, value, step?, timestamp?}');
+    if (typeof m !== 'object' || m === null)
+      throw new InvalidRecordFieldError(f, 'expected {name, value, step?, timestamp?}');
     if (typeof m.name !== 'string' || !RECORD_NAME.test(m.name)) {
-      throw new InvalidRecordFieldError(`${f}.name`, `expected 1..250 of A-Z a-z 0-9 _ . - /, got ${JSON.stringify(m.name)}`);
+      throw new InvalidRecordFieldError(
+        `${f}.name`,
+        `expected 1..250 of A-Z a-z 0-9 _ . - /, got ${JSON.stringify(m.name)}`,
+      );
     }
     if (typeof m.value !== 'number' || !Number.isFinite(m.value)) {
-      throw new InvalidRecordFieldError(`${f}.value`, `metric "${m.name}" needs a finite number, got ${describe(m.value)}`);
+      throw new InvalidRecordFieldError(
+        `${f}.value`,
+        `metric "${m.name}" needs a finite number, got ${describe(m.value)}`,
+      );
     }
     if (m.step !== undefined && (!Number.isInteger(m.step) || m.step < 0 || m.step > 2147483647)) {
       throw new InvalidRecordFieldError(`${f}.step`, `expected an integer >= 0, got ${JSON.stringify(m.step)}`);
     }
     if (m.timestamp !== undefined && Number.isNaN(new Date(m.timestamp).getTime())) {
-      throw new InvalidRecordFieldError(`${f}.timestamp`, `expected an ISO 8601 time, got ${JSON.stringify(m.timestamp)}`);
+      throw new InvalidRecordFieldError(
+        `${f}.timestamp`,
+        `expected an ISO 8601 time, got ${JSON.stringify(m.timestamp)}`,
+      );
     }
   });
 }
@@ -112,7 +129,8 @@ export function checkParams(params: unknown, field = 'params'): void {
     throw new InvalidRecordFieldError(field, 'expected a flat object of name -> string | number | boolean');
   }
   for (const [name, value] of Object.entries(params)) {
-    if (!RECORD_NAME.test(name)) throw new InvalidRecordFieldError(`${field}.${name}`, 'param names are 1..250 of A-Z a-z 0-9 _ . - /');
+    if (!RECORD_NAME.test(name))
+      throw new InvalidRecordFieldError(`${field}.${name}`, 'param names are 1..250 of A-Z a-z 0-9 _ . - /');
     const ok =
       typeof value === 'boolean' ||
       (typeof value === 'number' && Number.isFinite(value)) ||
@@ -131,7 +149,10 @@ export function checkParams(params: unknown, field = 'params'): void {
 function checkRecord(rec: ExecutionRecord): void {
   checkExecutionKey(rec.key);
   if (!(EXECUTION_STATES as readonly string[]).includes(rec.state)) {
-    throw new InvalidRecordFieldError('state', `expected one of ${EXECUTION_STATES.join(', ')}, got ${JSON.stringify(rec.state)}`);
+    throw new InvalidRecordFieldError(
+      'state',
+      `expected one of ${EXECUTION_STATES.join(', ')}, got ${JSON.stringify(rec.state)}`,
+    );
   }
   if (rec.params !== undefined) checkParams(rec.params);
   if (rec.metrics !== undefined) checkMetrics(rec.metrics);
@@ -143,7 +164,12 @@ function checkRecord(rec: ExecutionRecord): void {
 export async function startExecution(
   db: Kysely<Database>,
   key: ExecutionKey,
-  opts: { dag_version_id?: number | null; code_version?: string | null; params?: { [name: string]: ParamValue }; started_at?: Date | string } = {},
+  opts: {
+    dag_version_id?: number | null;
+    code_version?: string | null;
+    params?: { [name: string]: ParamValue };
+    started_at?: Date | string;
+  } = {},
 ): Promise<ExecutionRow> {
   const rec: ExecutionRecord = { key, state: 'running', ...opts };
   checkRecord(rec);
@@ -194,9 +220,24 @@ export async function recordExecution(db: Kysely<Database>, rec: ExecutionRecord
     const execution = await upsertExecution(trx, rec);
     const inputs = await recordArtifacts(trx, rec.inputs ?? [], 'inputs');
     const outputs = await recordArtifacts(trx, rec.outputs ?? [], 'outputs');
-    const events: Array<{ artifact_id: number; execution_id: number; kind: LineageEventKind; path: string | null }> = [];
-    inputs.forEach((a, i) => events.push({ artifact_id: a.id, execution_id: execution.id, kind: 'input', path: rec.inputs?.[i]?.path ?? null }));
-    outputs.forEach((a, i) => events.push({ artifact_id: a.id, execution_id: execution.id, kind: 'output', path: rec.outputs?.[i]?.path ?? null }));
+    const events: Array<{ artifact_id: number; execution_id: number; kind: LineageEventKind; path: string | null }> =
+      [];
+    inputs.forEach((a, i) =>
+      events.push({
+        artifact_id: a.id,
+        execution_id: execution.id,
+        kind: 'input',
+        path: rec.inputs?.[i]?.path ?? null,
+      }),
+    );
+    outputs.forEach((a, i) =>
+      events.push({
+        artifact_id: a.id,
+        execution_id: execution.id,
+        kind: 'output',
+        path: rec.outputs?.[i]?.path ?? null,
+      }),
+    );
     for (const chunk of chunkForParameters(events, 4)) {
       await trx
         .insertInto('lineage_event')
@@ -235,7 +276,14 @@ export async function getExecution(db: Kysely<Database>, key: ExecutionKey): Pro
 
 /** A try's metrics, by name then step. */
 export async function listMetrics(db: Kysely<Database>, executionId: number): Promise<MetricRow[]> {
-  return db.selectFrom('metric').selectAll().where('execution_id', '=', executionId).orderBy('name').orderBy('step').orderBy('id').execute();
+  return db
+    .selectFrom('metric')
+    .selectAll()
+    .where('execution_id', '=', executionId)
+    .orderBy('name')
+    .orderBy('step')
+    .orderBy('id')
+    .execute();
 }
 
 export interface RunMetricRow extends MetricRow {
@@ -321,8 +369,14 @@ export async function upstreamOfArtifacts(
     .where('kind', '=', 'output')
     .where('artifact_id', 'in', idSet(ids))
     .execute();
-  const executionIds = [...new Set([...producers.map((p) => p.execution_id), ...(await existingExecutions(db, extraExecutionIds))])];
-  return loadGraph(db, ids, executionIds.sort((a, b) => a - b));
+  const executionIds = [
+    ...new Set([...producers.map((p) => p.execution_id), ...(await existingExecutions(db, extraExecutionIds))]),
+  ];
+  return loadGraph(
+    db,
+    ids,
+    executionIds.sort((a, b) => a - b),
+  );
 }
 
 async function existingExecutions(db: Kysely<Database>, ids: readonly number[]): Promise<number[]> {
@@ -334,7 +388,10 @@ async function existingExecutions(db: Kysely<Database>, ids: readonly number[]):
  * Everything downstream of the given artifacts: the executions that consumed them, their outputs,
  * those outputs' consumers, and so on; with the model versions built from any of them.
  */
-export async function downstreamOfArtifacts(db: Kysely<Database>, artifactIds: readonly number[]): Promise<LineageGraph> {
+export async function downstreamOfArtifacts(
+  db: Kysely<Database>,
+  artifactIds: readonly number[],
+): Promise<LineageGraph> {
   const walk = await sql<WalkIds>`
     with recursive down(artifact_id) as (
       select id from artifact where id in ${idSet(artifactIds)}
@@ -355,12 +412,21 @@ export async function downstreamOfArtifacts(db: Kysely<Database>, artifactIds: r
     .where('artifact_id', 'in', idSet(ids))
     .orderBy('execution_id')
     .execute();
-  return loadGraph(db, ids, consumers.map((c) => c.execution_id));
+  return loadGraph(
+    db,
+    ids,
+    consumers.map((c) => c.execution_id),
+  );
 }
 
 /** Every execution of a DAG run with the artifacts it consumed and produced. */
 export async function lineageOfRun(db: Kysely<Database>, dag_id: string, run_id: string): Promise<LineageGraph> {
-  const executions = await db.selectFrom('execution').select('id').where('dag_id', '=', dag_id).where('run_id', '=', run_id).execute();
+  const executions = await db
+    .selectFrom('execution')
+    .select('id')
+    .where('dag_id', '=', dag_id)
+    .where('run_id', '=', run_id)
+    .execute();
   const executionIds = executions.map((e) => e.id);
   const artifacts = await db
     .selectFrom('lineage_event')
@@ -368,14 +434,33 @@ export async function lineageOfRun(db: Kysely<Database>, dag_id: string, run_id:
     .distinct()
     .where('execution_id', 'in', idSet(executionIds))
     .execute();
-  return loadGraph(db, artifacts.map((a) => a.artifact_id), executionIds);
+  return loadGraph(
+    db,
+    artifacts.map((a) => a.artifact_id),
+    executionIds,
+  );
 }
 
-async function loadGraph(db: Kysely<Database>, artifactIds: readonly number[], executionIds: readonly number[]): Promise<LineageGraph> {
-  if (artifactIds.length === 0 && executionIds.length === 0) return { artifacts: [], executions: [], events: [], modelVersions: [] };
+async function loadGraph(
+  db: Kysely<Database>,
+  artifactIds: readonly number[],
+  executionIds: readonly number[],
+): Promise<LineageGraph> {
+  if (artifactIds.length === 0 && executionIds.length === 0)
+    return { artifacts: [], executions: [], events: [], modelVersions: [] };
   // Sequential on purpose: inside a caller's transaction the statements share one connection.
-  const artifacts = await db.selectFrom('artifact').selectAll().where('id', 'in', idSet(artifactIds)).orderBy('id').execute();
-  const executions = await db.selectFrom('execution').selectAll().where('id', 'in', idSet(executionIds)).orderBy('id').execute();
+  const artifacts = await db
+    .selectFrom('artifact')
+    .selectAll()
+    .where('id', 'in', idSet(artifactIds))
+    .orderBy('id')
+    .execute();
+  const executions = await db
+    .selectFrom('execution')
+    .selectAll()
+    .where('id', 'in', idSet(executionIds))
+    .orderBy('id')
+    .execute();
   const events = await db
     .selectFrom('lineage_event')
     .selectAll()

@@ -37,7 +37,11 @@ export class FolderMigrationProvider implements MigrationProvider {
     try {
       entries = await readdir(this.folder);
     } catch (err) {
-      throw new MigrationError('up', undefined, new Error(`cannot read migration folder ${this.folder}: ${String(err)}`));
+      throw new MigrationError(
+        'up',
+        undefined,
+        new Error(`cannot read migration folder ${this.folder}: ${String(err)}`),
+      );
     }
     const files = new Map<string, string>();
     for (const entry of entries.sort()) {

@@ -32,7 +32,9 @@ export class ModelVersionNotFoundError extends Error {
   ) {
     super(
       `model "${model}" has no version ${version} ` +
-        (latest === null ? '(it has no versions yet)' : `(its versions are 1..${latest}; see \`updraft models versions ${model}\`)`),
+        (latest === null
+          ? '(it has no versions yet)'
+          : `(its versions are 1..${latest}; see \`updraft models versions ${model}\`)`),
     );
   }
 }
@@ -47,7 +49,9 @@ export class VersionOfAnotherModelError extends Error {
     readonly version: string,
     readonly actualModel: string,
   ) {
-    super(`${field}: ${version} is a version of "${actualModel}", not of "${model}"; promote and evaluate versions of "${model}" only`);
+    super(
+      `${field}: ${version} is a version of "${actualModel}", not of "${model}"; promote and evaluate versions of "${model}" only`,
+    );
   }
 }
 
@@ -70,7 +74,9 @@ export class ArtifactConflictError extends Error {
     recordedSize: number,
     givenSize: number,
   ) {
-    super(`${field}: artifact ${sha256} is recorded with size ${recordedSize}, given ${givenSize}; the same hash must have the same size`);
+    super(
+      `${field}: artifact ${sha256} is recorded with size ${recordedSize}, given ${givenSize}; the same hash must have the same size`,
+    );
   }
 }
 

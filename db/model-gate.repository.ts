@@ -20,7 +20,13 @@ import {
 } from './model-registry.repository.js';
 import { inTransaction } from './transaction.js';
 import type { GateOutcome } from '../engine/model-gate.js';
-import { parseMetricValues, validateEvaluationResults, type MetricThresholds, type MetricValues, type ValidationResult } from '../engine/promotion.js';
+import {
+  parseMetricValues,
+  validateEvaluationResults,
+  type MetricThresholds,
+  type MetricValues,
+  type ValidationResult,
+} from '../engine/promotion.js';
 
 /** The candidate: a registered version, or a model artifact to register (or find registered) from this run. */
 export type GateCandidate =
@@ -86,8 +92,16 @@ export async function runModelGate(db: Kysely<Database>, input: ModelGateInput):
     const champion = await resolveAlias(trx, input.model, input.promoteTo);
     if (champion?.id === candidate.id) {
       return {
-        ...base, outcome: 'unchanged', decision: 'pass', result: { decision: 'pass', failures: [] }, baselineVersion: null, baselineMetrics: null,
-        baselineMetricsFrom: null, evaluation: null, promotion: null, champion: candidate.version,
+        ...base,
+        outcome: 'unchanged',
+        decision: 'pass',
+        result: { decision: 'pass', failures: [] },
+        baselineVersion: null,
+        baselineMetrics: null,
+        baselineMetricsFrom: null,
+        evaluation: null,
+        promotion: null,
+        champion: candidate.version,
       };
     }
     const baseline = await baselineOf(trx, input, champion);
@@ -103,23 +117,42 @@ export async function runModelGate(db: Kysely<Database>, input: ModelGateInput):
       task_id: input.task_id,
     });
     const common = {
-      ...base, decision: result.decision, result, evaluation,
-      baselineVersion: baseline?.version ?? null, baselineMetrics: baseline?.metrics ?? null, baselineMetricsFrom: baseline?.from ?? null,
+      ...base,
+      decision: result.decision,
+      result,
+      evaluation,
+      baselineVersion: baseline?.version ?? null,
+      baselineMetrics: baseline?.metrics ?? null,
+      baselineMetricsFrom: baseline?.from ?? null,
     };
     if (result.decision === 'pass') {
       const move = await setAlias(trx, {
-        model: input.model, alias: input.promoteTo, version: candidate.version, expectedVersion: baseline?.version ?? null,
-        action: 'promote', evaluationId: evaluation.id, actor: input.actor,
-        reason: baseline === null ? `passed the thresholds (no ${input.promoteTo} yet)` : `passed against version ${baseline.version}`,
+        model: input.model,
+        alias: input.promoteTo,
+        version: candidate.version,
+        expectedVersion: baseline?.version ?? null,
+        action: 'promote',
+        evaluationId: evaluation.id,
+        actor: input.actor,
+        reason:
+          baseline === null
+            ? `passed the thresholds (no ${input.promoteTo} yet)`
+            : `passed against version ${baseline.version}`,
       });
       await setStatus(trx, candidate.id, 'validated');
-      const outcome: GateOutcome = move.outcome === 'moved' ? 'promoted' : move.outcome === 'unchanged' ? 'unchanged' : 'lost';
+      const outcome: GateOutcome =
+        move.outcome === 'moved' ? 'promoted' : move.outcome === 'unchanged' ? 'unchanged' : 'lost';
       return { ...common, outcome, promotion: move.promotion, champion: move.current?.version ?? null };
     }
     let move: AliasMoveResult | null = null;
     if (input.otherwiseAlias !== null) {
       move = await setAlias(trx, {
-        model: input.model, alias: input.otherwiseAlias, version: candidate.version, action: 'set', evaluationId: evaluation.id, actor: input.actor,
+        model: input.model,
+        alias: input.otherwiseAlias,
+        version: candidate.version,
+        action: 'set',
+        evaluationId: evaluation.id,
+        actor: input.actor,
         reason: `failed ${result.failures.length} rule(s): ${result.failures.map((f) => `${f.metric} ${f.rule}`).join(', ')}`,
       });
     }
@@ -151,13 +184,23 @@ async function resolveCandidate(
     }
     const version = await versionOf(trx, input.model, ref.version, 'candidate');
     if (ref.sha256 !== undefined && ref.sha256 !== version.sha256) {
-      throw new InvalidRecordFieldError('candidate', `${ref.model}@${ref.version} is recorded with sha256 ${version.sha256}, the ref says ${ref.sha256}`);
+      throw new InvalidRecordFieldError(
+        'candidate',
+        `${ref.model}@${ref.version} is recorded with sha256 ${version.sha256}, the ref says ${ref.sha256}`,
+      );
     }
-    const artifact = await trx.selectFrom('artifact').selectAll().where('id', '=', version.artifact_id).executeTakeFirstOrThrow();
+    const artifact = await trx
+      .selectFrom('artifact')
+      .selectAll()
+      .where('id', '=', version.artifact_id)
+      .executeTakeFirstOrThrow();
     return { version, artifact, registered: false };
   }
   if (c.artifact.type !== 'model') {
-    throw new InvalidRecordFieldError('candidate', `the artifact "${c.artifact.name}" is a ${c.artifact.type}, not a model`);
+    throw new InvalidRecordFieldError(
+      'candidate',
+      `the artifact "${c.artifact.name}" is a ${c.artifact.type}, not a model`,
+    );
   }
   const artifact = await recordArtifact(trx, c.artifact, 'candidate');
   const existing = await trx
@@ -176,7 +219,13 @@ async function resolveCandidate(
     model: input.model,
     artifactId: artifact.id,
     ...(input.candidateMetrics === null ? {} : { metrics: input.candidateMetrics }),
-    source: producer?.key ?? { dag_id: input.dag_id, run_id: input.run_id, task_id: input.task_id, map_index: -1, try_number: input.try_number },
+    source: producer?.key ?? {
+      dag_id: input.dag_id,
+      run_id: input.run_id,
+      task_id: input.task_id,
+      map_index: -1,
+      try_number: input.try_number,
+    },
     trainingDataArtifactIds: producer?.datasets ?? [],
     createdBy: input.actor,
   });
@@ -184,7 +233,12 @@ async function resolveCandidate(
 }
 
 /** A version of the model, or an error naming `field` (the model may not be registered yet). */
-async function versionOf(trx: Kysely<Database>, model: string, version: number, field: string): Promise<ModelVersionRow> {
+async function versionOf(
+  trx: Kysely<Database>,
+  model: string,
+  version: number,
+  field: string,
+): Promise<ModelVersionRow> {
   const row = await trx
     .selectFrom('model_version as v')
     .innerJoin('registered_model as m', 'm.id', 'v.model_id')
@@ -253,13 +307,15 @@ async function baselineOf(
     .where('p.action', '=', 'promote')
     .orderBy('p.id', 'desc')
     .executeTakeFirst();
-  if (promoted !== undefined) return { version: champion.version, metrics: promoted.candidate_metrics, from: 'promotion_evaluation' };
+  if (promoted !== undefined)
+    return { version: champion.version, metrics: promoted.candidate_metrics, from: 'promotion_evaluation' };
   const latest = await trx
     .selectFrom('model_evaluation')
     .select('candidate_metrics')
     .where('candidate_version_id', '=', champion.id)
     .orderBy('id', 'desc')
     .executeTakeFirst();
-  if (latest !== undefined) return { version: champion.version, metrics: latest.candidate_metrics, from: 'latest_evaluation' };
+  if (latest !== undefined)
+    return { version: champion.version, metrics: latest.candidate_metrics, from: 'latest_evaluation' };
   return { version: champion.version, metrics: champion.metrics, from: 'version' };
 }

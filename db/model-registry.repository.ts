@@ -59,7 +59,8 @@ export function checkAliasName(alias: string, field = 'alias'): string {
 }
 
 function checkActor(actor: string): void {
-  if (typeof actor !== 'string' || actor.trim() === '') throw new InvalidRecordFieldError('actor', 'expected who acts (a user name or a run id)');
+  if (typeof actor !== 'string' || actor.trim() === '')
+    throw new InvalidRecordFieldError('actor', 'expected who acts (a user name or a run id)');
 }
 
 async function requireModel(db: Kysely<Database>, name: string, forUpdate = false): Promise<RegisteredModelRow> {
@@ -71,7 +72,11 @@ async function requireModel(db: Kysely<Database>, name: string, forUpdate = fals
 }
 
 async function latestVersionNumber(db: Kysely<Database>, modelId: number): Promise<number | null> {
-  const row = await db.selectFrom('model_version').select((eb) => eb.fn.max('version').as('v')).where('model_id', '=', modelId).executeTakeFirst();
+  const row = await db
+    .selectFrom('model_version')
+    .select((eb) => eb.fn.max('version').as('v'))
+    .where('model_id', '=', modelId)
+    .executeTakeFirst();
   return row?.v ?? null;
 }
 
@@ -86,9 +91,16 @@ async function resolveVersion(
   if (typeof ref === 'object' && ref !== null && ref.model !== model.name) {
     throw new VersionOfAnotherModelError(field, model.name, `${ref.model}@${ref.version}`, ref.model);
   }
-  if (!Number.isInteger(number) || number < 1) throw new InvalidRecordFieldError(field, `expected a version number >= 1, got ${JSON.stringify(number)}`);
-  const row = await db.selectFrom('model_version').selectAll().where('model_id', '=', model.id).where('version', '=', number).executeTakeFirst();
-  if (row === undefined) throw new ModelVersionNotFoundError(model.name, number, await latestVersionNumber(db, model.id));
+  if (!Number.isInteger(number) || number < 1)
+    throw new InvalidRecordFieldError(field, `expected a version number >= 1, got ${JSON.stringify(number)}`);
+  const row = await db
+    .selectFrom('model_version')
+    .selectAll()
+    .where('model_id', '=', model.id)
+    .where('version', '=', number)
+    .executeTakeFirst();
+  if (row === undefined)
+    throw new ModelVersionNotFoundError(model.name, number, await latestVersionNumber(db, model.id));
   return row;
 }
 
@@ -98,7 +110,10 @@ export interface CreateModelInput {
 }
 
 /** Creates a registered model, or returns the existing one of that name. */
-export async function ensureRegisteredModel(db: Kysely<Database>, input: CreateModelInput): Promise<RegisteredModelRow> {
+export async function ensureRegisteredModel(
+  db: Kysely<Database>,
+  input: CreateModelInput,
+): Promise<RegisteredModelRow> {
   checkModelName(input.name, 'name');
   await db
     .insertInto('registered_model')
@@ -121,7 +136,11 @@ export interface RegisteredModelSummary extends RegisteredModelRow {
 /** Every registered model with its latest version number and its aliases, by name. */
 export async function listRegisteredModels(db: Kysely<Database>): Promise<RegisteredModelSummary[]> {
   const models = await db.selectFrom('registered_model').selectAll().orderBy('name').execute();
-  const latest = await db.selectFrom('model_version').select(['model_id', (eb) => eb.fn.max('version').as('v')]).groupBy('model_id').execute();
+  const latest = await db
+    .selectFrom('model_version')
+    .select(['model_id', (eb) => eb.fn.max('version').as('v')])
+    .groupBy('model_id')
+    .execute();
   const aliases = await db
     .selectFrom('model_alias as a')
     .innerJoin('model_version as v', 'v.id', 'a.version_id')
@@ -144,20 +163,47 @@ export interface ModelVersionWithAliases extends ModelVersionRow {
 /** A model's versions, newest first, each with its aliases. */
 export async function listModelVersions(db: Kysely<Database>, model: string): Promise<ModelVersionWithAliases[]> {
   const m = await requireModel(db, model);
-  const versions = await db.selectFrom('model_version').selectAll().where('model_id', '=', m.id).orderBy('version', 'desc').execute();
-  const aliases = await db.selectFrom('model_alias').select(['alias', 'version_id']).where('model_id', '=', m.id).orderBy('alias').execute();
-  return versions.map((v) => ({ ...v, model_name: m.name, aliases: aliases.filter((a) => a.version_id === v.id).map((a) => a.alias) }));
+  const versions = await db
+    .selectFrom('model_version')
+    .selectAll()
+    .where('model_id', '=', m.id)
+    .orderBy('version', 'desc')
+    .execute();
+  const aliases = await db
+    .selectFrom('model_alias')
+    .select(['alias', 'version_id'])
+    .where('model_id', '=', m.id)
+    .orderBy('alias')
+    .execute();
+  return versions.map((v) => ({
+    ...v,
+    model_name: m.name,
+    aliases: aliases.filter((a) => a.version_id === v.id).map((a) => a.alias),
+  }));
 }
 
-export async function getModelVersion(db: Kysely<Database>, model: string, version: number): Promise<ModelVersionWithAliases> {
+export async function getModelVersion(
+  db: Kysely<Database>,
+  model: string,
+  version: number,
+): Promise<ModelVersionWithAliases> {
   const m = await requireModel(db, model);
   const v = await resolveVersion(db, m, version, 'version');
-  const aliases = await db.selectFrom('model_alias').select('alias').where('version_id', '=', v.id).orderBy('alias').execute();
+  const aliases = await db
+    .selectFrom('model_alias')
+    .select('alias')
+    .where('version_id', '=', v.id)
+    .orderBy('alias')
+    .execute();
   return { ...v, model_name: m.name, aliases: aliases.map((a) => a.alias) };
 }
 
 /** The version an alias points at, or undefined when the alias is not set. */
-export async function resolveAlias(db: Kysely<Database>, model: string, alias: string): Promise<ModelVersionRow | undefined> {
+export async function resolveAlias(
+  db: Kysely<Database>,
+  model: string,
+  alias: string,
+): Promise<ModelVersionRow | undefined> {
   const m = await requireModel(db, model);
   return db
     .selectFrom('model_alias as a')
@@ -188,23 +234,37 @@ export interface RegisterVersionInput {
  * Registers a new version of a model: version = max + 1, under a row lock on the registered model
  * (the unique (model_id, version) key backs it), so concurrent registrations get 1, 2, 3, ...
  */
-export async function registerModelVersion(db: Kysely<Database>, input: RegisterVersionInput): Promise<ModelVersionRow> {
+export async function registerModelVersion(
+  db: Kysely<Database>,
+  input: RegisterVersionInput,
+): Promise<ModelVersionRow> {
   checkModelName(input.model);
-  if (!Number.isSafeInteger(input.artifactId)) throw new InvalidRecordFieldError('artifactId', 'expected an artifact id');
+  if (!Number.isSafeInteger(input.artifactId))
+    throw new InvalidRecordFieldError('artifactId', 'expected an artifact id');
   if (input.metrics !== undefined) parseMetricValues(input.metrics, 'metrics');
   const training = input.trainingDataArtifactIds ?? [];
   training.forEach((id, i) => {
-    if (!Number.isSafeInteger(id)) throw new InvalidRecordFieldError(`trainingDataArtifactIds[${i}]`, 'expected an artifact id');
+    if (!Number.isSafeInteger(id))
+      throw new InvalidRecordFieldError(`trainingDataArtifactIds[${i}]`, 'expected an artifact id');
   });
   return inTransaction(db, async (trx) => {
     const artifact = await trx.selectFrom('artifact').selectAll().where('id', '=', input.artifactId).executeTakeFirst();
     if (artifact === undefined) throw new ArtifactNotFoundError('artifactId', `with id ${input.artifactId}`);
-    const found = await trx.selectFrom('artifact').select('id').where('id', 'in', training.length === 0 ? [-1] : [...training]).execute();
+    const found = await trx
+      .selectFrom('artifact')
+      .select('id')
+      .where('id', 'in', training.length === 0 ? [-1] : [...training])
+      .execute();
     training.forEach((id, i) => {
-      if (!found.some((f) => f.id === id)) throw new ArtifactNotFoundError(`trainingDataArtifactIds[${i}]`, `with id ${id}`);
+      if (!found.some((f) => f.id === id))
+        throw new ArtifactNotFoundError(`trainingDataArtifactIds[${i}]`, `with id ${id}`);
     });
     if (input.createModel !== false) {
-      await trx.insertInto('registered_model').values({ name: input.model }).onConflict((oc) => oc.column('name').doNothing()).execute();
+      await trx
+        .insertInto('registered_model')
+        .values({ name: input.model })
+        .onConflict((oc) => oc.column('name').doNothing())
+        .execute();
     }
     const model = await requireModel(trx, input.model, true);
     const version = ((await latestVersionNumber(trx, model.id)) ?? 0) + 1;
@@ -218,7 +278,8 @@ export async function registerModelVersion(db: Kysely<Database>, input: Register
         sha256: artifact.sha256,
         uri: artifact.uri,
         format: input.format ?? artifact.format,
-        signature: input.signature === undefined || input.signature === null ? null : toJsonb(input.signature, 'signature'),
+        signature:
+          input.signature === undefined || input.signature === null ? null : toJsonb(input.signature, 'signature'),
         metrics: toJsonb(input.metrics ?? {}, 'metrics'),
         source_execution_id: execution?.id ?? null,
         source_dag_id: input.source?.dag_id ?? null,
@@ -243,12 +304,20 @@ export async function setModelVersionStatus(
   status: ModelVersionStatus,
 ): Promise<ModelVersionRow> {
   if (!(MODEL_VERSION_STATUSES as readonly string[]).includes(status)) {
-    throw new InvalidRecordFieldError('status', `expected one of ${MODEL_VERSION_STATUSES.join(', ')}, got ${JSON.stringify(status)}`);
+    throw new InvalidRecordFieldError(
+      'status',
+      `expected one of ${MODEL_VERSION_STATUSES.join(', ')}, got ${JSON.stringify(status)}`,
+    );
   }
   return inTransaction(db, async (trx) => {
     const m = await requireModel(trx, model);
     const v = await resolveVersion(trx, m, version, 'version');
-    return trx.updateTable('model_version').set({ status }).where('id', '=', v.id).returningAll().executeTakeFirstOrThrow();
+    return trx
+      .updateTable('model_version')
+      .set({ status })
+      .where('id', '=', v.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
   });
 }
 
@@ -278,14 +347,23 @@ export interface RecordedEvaluation {
  * thresholds, the decision and each failure. A threshold on a metric the candidate lacks is an
  * error naming it, and nothing is stored.
  */
-export async function recordEvaluation(db: Kysely<Database>, input: RecordEvaluationInput): Promise<RecordedEvaluation> {
+export async function recordEvaluation(
+  db: Kysely<Database>,
+  input: RecordEvaluationInput,
+): Promise<RecordedEvaluation> {
   checkModelName(input.model);
   const thresholds = parseThresholds(input.thresholds);
   if (input.baseline !== null && input.baselineMetrics === null) {
-    throw new InvalidRecordFieldError('baselineMetrics', 'a baseline version needs its metrics on the same evaluation data');
+    throw new InvalidRecordFieldError(
+      'baselineMetrics',
+      'a baseline version needs its metrics on the same evaluation data',
+    );
   }
   if (input.baseline === null && input.baselineMetrics !== null) {
-    throw new InvalidRecordFieldError('baseline', 'baselineMetrics were given without the baseline version they belong to');
+    throw new InvalidRecordFieldError(
+      'baseline',
+      'baselineMetrics were given without the baseline version they belong to',
+    );
   }
   // Throws EvaluationInputError / MissingCandidateMetricError (naming the field) before anything is written.
   const result = validateEvaluationResults(input.candidateMetrics, input.baselineMetrics, thresholds);
@@ -294,7 +372,11 @@ export async function recordEvaluation(db: Kysely<Database>, input: RecordEvalua
     const candidate = await resolveVersion(trx, model, input.candidate, 'candidate');
     const baseline = input.baseline === null ? null : await resolveVersion(trx, model, input.baseline, 'baseline');
     if (input.datasetArtifactId !== undefined && input.datasetArtifactId !== null) {
-      const a = await trx.selectFrom('artifact').select('id').where('id', '=', input.datasetArtifactId).executeTakeFirst();
+      const a = await trx
+        .selectFrom('artifact')
+        .select('id')
+        .where('id', '=', input.datasetArtifactId)
+        .executeTakeFirst();
       if (a === undefined) throw new ArtifactNotFoundError('datasetArtifactId', `with id ${input.datasetArtifactId}`);
     }
     const evaluation = await trx
@@ -380,7 +462,17 @@ export async function setAlias(db: Kysely<Database>, input: SetAliasInput): Prom
     } else {
       expectedId = (await resolveVersion(trx, model, input.expectedVersion, 'expectedVersion')).id;
     }
-    return casAlias(trx, model, input.alias, expectedId, target, action, input.evaluationId ?? null, input.actor, input.reason ?? null);
+    return casAlias(
+      trx,
+      model,
+      input.alias,
+      expectedId,
+      target,
+      action,
+      input.evaluationId ?? null,
+      input.actor,
+      input.reason ?? null,
+    );
   });
 }
 
@@ -390,7 +482,12 @@ async function currentAliasRow(trx: Kysely<Database>, modelId: number, alias: st
   return q.executeTakeFirst();
 }
 
-async function checkEvaluationFor(trx: Kysely<Database>, model: RegisteredModelRow, version: ModelVersionRow, evaluationId: number): Promise<void> {
+async function checkEvaluationFor(
+  trx: Kysely<Database>,
+  model: RegisteredModelRow,
+  version: ModelVersionRow,
+  evaluationId: number,
+): Promise<void> {
   const ev = await trx
     .selectFrom('model_evaluation as e')
     .innerJoin('registered_model as m', 'm.id', 'e.model_id')
@@ -400,10 +497,18 @@ async function checkEvaluationFor(trx: Kysely<Database>, model: RegisteredModelR
     .executeTakeFirst();
   if (ev === undefined) throw new InvalidRecordFieldError('evaluationId', `no evaluation ${evaluationId} is recorded`);
   if (ev.model_name !== model.name) {
-    throw new VersionOfAnotherModelError('evaluationId', model.name, `evaluation ${evaluationId} (of ${ev.model_name}@${ev.version})`, ev.model_name);
+    throw new VersionOfAnotherModelError(
+      'evaluationId',
+      model.name,
+      `evaluation ${evaluationId} (of ${ev.model_name}@${ev.version})`,
+      ev.model_name,
+    );
   }
   if (ev.candidate_version_id !== version.id) {
-    throw new InvalidRecordFieldError('evaluationId', `evaluation ${evaluationId} evaluated version ${ev.version} of "${model.name}", not version ${version.version}`);
+    throw new InvalidRecordFieldError(
+      'evaluationId',
+      `evaluation ${evaluationId} evaluated version ${ev.version} of "${model.name}", not version ${version.version}`,
+    );
   }
 }
 
@@ -441,13 +546,23 @@ async function casAlias(
   if (swapped && expectedId === target.id) return { outcome: 'unchanged', promotion: null, current: target };
   if (swapped) {
     const promotion = await insertPromotion(trx, {
-      model_id: model.id, alias, from_version_id: expectedId, to_version_id: target.id, action, evaluation_id: evaluationId, actor, reason,
+      model_id: model.id,
+      alias,
+      from_version_id: expectedId,
+      to_version_id: target.id,
+      action,
+      evaluation_id: evaluationId,
+      actor,
+      reason,
     });
     return { outcome: 'moved', promotion, current: target };
   }
   // Lost: the alias moved since the caller looked. Record who lost to what; the winner's row stands.
   const now = await currentAliasRow(trx, model.id, alias);
-  const current = now === undefined ? null : await trx.selectFrom('model_version').selectAll().where('id', '=', now.version_id).executeTakeFirstOrThrow();
+  const current =
+    now === undefined
+      ? null
+      : await trx.selectFrom('model_version').selectAll().where('id', '=', now.version_id).executeTakeFirstOrThrow();
   const expectedLabel = expectedId === null ? 'unset' : `version id ${expectedId}`;
   const promotion = await insertPromotion(trx, {
     model_id: model.id,
@@ -516,7 +631,11 @@ export async function rollbackAlias(db: Kysely<Database>, input: RollbackInput):
       if (previous === undefined || previous.from_version_id === null) {
         throw new NothingToRollBackError(model.name, alias, 'the promotion log has no earlier version for it');
       }
-      target = await trx.selectFrom('model_version').selectAll().where('id', '=', previous.from_version_id).executeTakeFirstOrThrow();
+      target = await trx
+        .selectFrom('model_version')
+        .selectAll()
+        .where('id', '=', previous.from_version_id)
+        .executeTakeFirstOrThrow();
     }
     return casAlias(trx, model, alias, row.version_id, target, 'rollback', null, input.actor, input.reason ?? null);
   });
@@ -528,7 +647,11 @@ export interface PromotionHistoryRow extends ModelPromotionRow {
 }
 
 /** The promotion log of a model (optionally one alias), oldest first. */
-export async function promotionHistory(db: Kysely<Database>, model: string, alias?: string): Promise<PromotionHistoryRow[]> {
+export async function promotionHistory(
+  db: Kysely<Database>,
+  model: string,
+  alias?: string,
+): Promise<PromotionHistoryRow[]> {
   const m = await requireModel(db, model);
   let q = db
     .selectFrom('model_promotion as p')
@@ -555,14 +678,26 @@ export interface ModelVersionLineage extends LineageGraph {
  * through the producing tries' inputs; those tries (their params, code version = dag_version_id
  * and code_version); and the DAG runs they belong to.
  */
-export async function upstreamOfModelVersion(db: Kysely<Database>, model: string, version: number): Promise<ModelVersionLineage> {
+export async function upstreamOfModelVersion(
+  db: Kysely<Database>,
+  model: string,
+  version: number,
+): Promise<ModelVersionLineage> {
   const mv = await getModelVersion(db, model, version);
-  const graph = await upstreamOfArtifacts(db, [mv.artifact_id], mv.source_execution_id === null ? [] : [mv.source_execution_id]);
+  const graph = await upstreamOfArtifacts(
+    db,
+    [mv.artifact_id],
+    mv.source_execution_id === null ? [] : [mv.source_execution_id],
+  );
   const runs = new Map<string, { dag_id: string; run_id: string }>();
   for (const x of graph.executions) runs.set(`${x.dag_id}\u0000${x.run_id}`, { dag_id: x.dag_id, run_id: x.run_id });
   const trainingIds = new Set(mv.training_data_artifact_ids);
   const extra = [...trainingIds].filter((id) => !graph.artifacts.some((a) => a.id === id));
-  const extraRows = extra.length === 0 ? [] : await db.selectFrom('artifact').selectAll().where('id', 'in', extra).execute();
-  const trainingData = [...graph.artifacts.filter((a) => a.type === 'dataset' || trainingIds.has(a.id)), ...extraRows].sort((a, b) => a.id - b.id);
+  const extraRows =
+    extra.length === 0 ? [] : await db.selectFrom('artifact').selectAll().where('id', 'in', extra).execute();
+  const trainingData = [
+    ...graph.artifacts.filter((a) => a.type === 'dataset' || trainingIds.has(a.id)),
+    ...extraRows,
+  ].sort((a, b) => a.id - b.id);
   return { ...graph, modelVersion: mv, runs: [...runs.values()], trainingData };
 }

@@ -62,7 +62,8 @@ export class ClientFramer {
 
 /** The request code of an untyped message (protocol version for a StartupMessage). */
 export function untypedCode(frame: ClientFrame): number {
-  if (frame.bytes.length < 8) throw new ProtocolViolation(`startup-phase message of ${frame.bytes.length} bytes is too short`);
+  if (frame.bytes.length < 8)
+    throw new ProtocolViolation(`startup-phase message of ${frame.bytes.length} bytes is too short`);
   return frame.bytes.readInt32BE(4);
 }
 
@@ -91,7 +92,8 @@ export interface CancelRequest {
 }
 
 export function parseCancelRequest(frame: ClientFrame): CancelRequest {
-  if (frame.bytes.length !== 16) throw new ProtocolViolation(`CancelRequest of ${frame.bytes.length} bytes (expected 16)`);
+  if (frame.bytes.length !== 16)
+    throw new ProtocolViolation(`CancelRequest of ${frame.bytes.length} bytes (expected 16)`);
   return { processId: frame.bytes.readInt32BE(8), secretKey: frame.bytes.readInt32BE(12) };
 }
 
@@ -104,7 +106,14 @@ export function parseCancelRequest(frame: ClientFrame): CancelRequest {
 export function startupSettings(parameters: ReadonlyMap<string, string>): Map<string, string> {
   const settings = new Map<string, string>();
   for (const [name, value] of parameters) {
-    if (name === 'user' || name === 'database' || name === 'options' || name === 'replication' || name.startsWith('_pq_.')) continue;
+    if (
+      name === 'user' ||
+      name === 'database' ||
+      name === 'options' ||
+      name === 'replication' ||
+      name.startsWith('_pq_.')
+    )
+      continue;
     settings.set(name, value);
   }
   const options = parameters.get('options');
@@ -116,7 +125,8 @@ export function startupSettings(parameters: ReadonlyMap<string, string>): Map<st
       if (word === '-c') assignment = words[++i];
       else if (word.startsWith('-c')) assignment = word.slice(2);
       else if (word.startsWith('--')) assignment = word.slice(2);
-      else throw new ProtocolViolation(`unsupported startup option "${word}" (only -c name=value and --name=value are)`);
+      else
+        throw new ProtocolViolation(`unsupported startup option "${word}" (only -c name=value and --name=value are)`);
       const eq = assignment?.indexOf('=') ?? -1;
       if (assignment === undefined || eq <= 0) throw new ProtocolViolation(`startup option "${word}" needs name=value`);
       settings.set(assignment.slice(0, eq).replace(/-/g, '_'), assignment.slice(eq + 1));
@@ -293,7 +303,10 @@ export function readyForQuery(status: TransactionStatus): Buffer {
 
 /** NegotiateProtocolVersion: we speak 3.0 and none of the `_pq_.` options. */
 export function negotiateProtocolVersion(unsupportedOptions: readonly string[]): Buffer {
-  return typedMessage('v', Buffer.concat([int32(PROTOCOL_3_0), int32(unsupportedOptions.length), ...unsupportedOptions.map(cstring)]));
+  return typedMessage(
+    'v',
+    Buffer.concat([int32(PROTOCOL_3_0), int32(unsupportedOptions.length), ...unsupportedOptions.map(cstring)]),
+  );
 }
 
 export interface ErrorFields {
@@ -306,7 +319,16 @@ export interface ErrorFields {
 }
 
 export function errorResponse(e: ErrorFields): Buffer {
-  const fields: Buffer[] = [Buffer.from('S'), cstring(e.severity), Buffer.from('V'), cstring(e.severity), Buffer.from('C'), cstring(e.code), Buffer.from('M'), cstring(e.message)];
+  const fields: Buffer[] = [
+    Buffer.from('S'),
+    cstring(e.severity),
+    Buffer.from('V'),
+    cstring(e.severity),
+    Buffer.from('C'),
+    cstring(e.code),
+    Buffer.from('M'),
+    cstring(e.message),
+  ];
   if (e.detail) fields.push(Buffer.from('D'), cstring(e.detail));
   if (e.hint) fields.push(Buffer.from('H'), cstring(e.hint));
   fields.push(Buffer.from([0]));
@@ -341,6 +363,10 @@ export function syncMessage(): Buffer {
 }
 
 export function startupMessage(parameters: Record<string, string>): Buffer {
-  const body = Buffer.concat([int32(PROTOCOL_3_0), ...Object.entries(parameters).flatMap(([k, v]) => [cstring(k), cstring(v)]), Buffer.from([0])]);
+  const body = Buffer.concat([
+    int32(PROTOCOL_3_0),
+    ...Object.entries(parameters).flatMap(([k, v]) => [cstring(k), cstring(v)]),
+    Buffer.from([0]),
+  ]);
   return Buffer.concat([int32(body.length + 4), body]);
 }

@@ -55,7 +55,13 @@ import {
   type ClientFrame,
   type ErrorFields,
 } from './pg-wire.js';
-import { SessionClosedError, SessionWaitAbortedError, type PGliteSession, type SessionLease, type SessionOwner } from './pglite-session.js';
+import {
+  SessionClosedError,
+  SessionWaitAbortedError,
+  type PGliteSession,
+  type SessionLease,
+  type SessionOwner,
+} from './pglite-session.js';
 
 export interface PGliteServerOptions {
   readonly session: PGliteSession;
@@ -76,7 +82,8 @@ export interface PGliteServerOptions {
 const SESSION_ADVISORY_LOCK = /\bpg_(try_)?advisory_lock(_shared)?\s*\(/i;
 
 export class PGliteServer {
-  readonly #opts: Required<Omit<PGliteServerOptions, 'log' | 'idleInTransactionTimeoutSetting'>> & Pick<PGliteServerOptions, 'idleInTransactionTimeoutSetting'>;
+  readonly #opts: Required<Omit<PGliteServerOptions, 'log' | 'idleInTransactionTimeoutSetting'>> &
+    Pick<PGliteServerOptions, 'idleInTransactionTimeoutSetting'>;
   readonly #log: (line: string) => void;
   readonly #server: net.Server;
   readonly #connections = new Set<Connection>();
@@ -136,7 +143,11 @@ export class PGliteServer {
       const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
       await Promise.all(
         [...this.#connections].map((c) =>
-          c.terminate({ severity: 'FATAL', code: '57P01', message: 'terminating connection because the embedded database (PGlite) is shutting down' }),
+          c.terminate({
+            severity: 'FATAL',
+            code: '57P01',
+            message: 'terminating connection because the embedded database (PGlite) is shutting down',
+          }),
         ),
       );
       await closed;
@@ -151,7 +162,14 @@ export class PGliteServer {
     }
     socket.on('error', () => undefined); // a client resetting its connection is no server error
     if (this.#connections.size >= this.#opts.maxConnections) {
-      socket.end(errorResponse({ severity: 'FATAL', code: '53300', message: `sorry, too many clients already (the PGlite server allows ${this.#opts.maxConnections})` }), () => socket.destroy());
+      socket.end(
+        errorResponse({
+          severity: 'FATAL',
+          code: '53300',
+          message: `sorry, too many clients already (the PGlite server allows ${this.#opts.maxConnections})`,
+        }),
+        () => socket.destroy(),
+      );
       return;
     }
     const id = this.#nextId++;
@@ -182,7 +200,9 @@ async function captureParameterStatuses(session: PGliteSession): Promise<Array<[
   try {
     const chunks: Buffer[] = [];
     await session.pglite.runExclusive(() =>
-      session.pglite.execProtocolRawStream(startupMessage({ user: 'postgres', database: 'postgres' }), { onRawData: (d) => chunks.push(Buffer.from(d)) }),
+      session.pglite.execProtocolRawStream(startupMessage({ user: 'postgres', database: 'postgres' }), {
+        onRawData: (d) => chunks.push(Buffer.from(d)),
+      }),
     );
     return parameterStatuses(Buffer.concat(chunks));
   } finally {
@@ -258,7 +278,10 @@ class Connection implements SessionOwner {
   /** A CancelRequest for this connection: only a statement still waiting for the session can be canceled. */
   cancel(): void {
     if (this.#waitAbort) this.#waitAbort.abort();
-    else this.#o.log(`${this.label}: cancel request ignored (no statement waiting; a running PGlite statement cannot be interrupted)`);
+    else
+      this.#o.log(
+        `${this.label}: cancel request ignored (no statement waiting; a running PGlite statement cannot be interrupted)`,
+      );
   }
 
   /** Sends an error, then closes (rolling back and resetting the session if this connection holds it). */
@@ -278,7 +301,11 @@ class Connection implements SessionOwner {
     try {
       frames = this.#framer.push(chunk);
     } catch (err) {
-      void this.terminate({ severity: 'FATAL', code: '08P01', message: `invalid frontend message: ${(err as Error).message}` });
+      void this.terminate({
+        severity: 'FATAL',
+        code: '08P01',
+        message: `invalid frontend message: ${(err as Error).message}`,
+      });
       return;
     }
     for (const frame of frames) {
@@ -313,12 +340,19 @@ class Connection implements SessionOwner {
         await this.#execute(batch);
         if (this.#state !== 'ready') break;
         // A batch without output (a lone Flush) leaves the session as it was.
-        if (this.#outputCount !== before) this.#sessionIdle = this.#scanner.endsWithReady && this.#scanner.lastStatus === 'I';
+        if (this.#outputCount !== before)
+          this.#sessionIdle = this.#scanner.endsWithReady && this.#scanner.lastStatus === 'I';
         if (this.#sessionIdle) await this.#maybeEndTurn();
       }
     } catch (err) {
       this.#o.log(`${this.label}: ${(err as Error).message}; closing it`);
-      this.#write(errorResponse({ severity: 'FATAL', code: 'XX000', message: `the PGlite server failed: ${(err as Error).message}` }));
+      this.#write(
+        errorResponse({
+          severity: 'FATAL',
+          code: 'XX000',
+          message: `the PGlite server failed: ${(err as Error).message}`,
+        }),
+      );
       this.#beginClose();
     } finally {
       this.#pumping = false;
@@ -339,7 +373,11 @@ class Connection implements SessionOwner {
         return false;
       }
       if (err instanceof SessionClosedError) {
-        void this.terminate({ severity: 'FATAL', code: '57P01', message: 'terminating connection because the embedded database (PGlite) is shutting down' });
+        void this.terminate({
+          severity: 'FATAL',
+          code: '57P01',
+          message: 'terminating connection because the embedded database (PGlite) is shutting down',
+        });
         return false;
       }
       throw err;
@@ -480,7 +518,11 @@ class Connection implements SessionOwner {
       return;
     }
     if (code >>> 16 !== 3) {
-      void this.terminate({ severity: 'FATAL', code: '0A000', message: `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}: the PGlite server speaks 3.0` });
+      void this.terminate({
+        severity: 'FATAL',
+        code: '0A000',
+        message: `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}: the PGlite server speaks 3.0`,
+      });
       return;
     }
     const startup = parseStartup(frame);
@@ -508,7 +550,14 @@ class Connection implements SessionOwner {
       const own = [...this.settings].find(([n]) => n.toLowerCase() === name.toLowerCase());
       return parameterStatus(name, own ? own[1] : value);
     });
-    this.#write(Buffer.concat([authenticationOk(), ...statuses, backendKeyData(this.processId, this.secretKey), readyForQuery('I')]));
+    this.#write(
+      Buffer.concat([
+        authenticationOk(),
+        ...statuses,
+        backendKeyData(this.processId, this.secretKey),
+        readyForQuery('I'),
+      ]),
+    );
   }
 
   #armIdleTimer(): void {
@@ -518,7 +567,9 @@ class Connection implements SessionOwner {
       this.#idleTimer = null;
       if (this.#pumping || !this.#lease || this.#session.waiting === 0) return;
       const waiting = this.#session.waiting;
-      this.#o.log(`${this.label}: terminated after holding the session idle for ${ms / 1000} s while ${waiting} other(s) waited`);
+      this.#o.log(
+        `${this.label}: terminated after holding the session idle for ${ms / 1000} s while ${waiting} other(s) waited`,
+      );
       void this.terminate({
         severity: 'FATAL',
         code: '25P03',

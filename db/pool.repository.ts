@@ -46,7 +46,8 @@ export async function listPools(db: Kysely<Database>): Promise<PoolWithUsage[]> 
     .select(['pool', 'state', (eb) => eb.fn.sum<number>('slots').as('slots')])
     .groupBy(['pool', 'state'])
     .execute();
-  const used = (pool: string, state: string): number => Number(usage.find((u) => u.pool === pool && u.state === state)?.slots ?? 0);
+  const used = (pool: string, state: string): number =>
+    Number(usage.find((u) => u.pool === pool && u.state === state)?.slots ?? 0);
   return pools.map((p) => {
     const running = used(p.pool, 'granted');
     return {
@@ -76,7 +77,9 @@ export async function setPool(db: Kysely<Database>, pool: string, settings: Pool
     throw new PoolError(`pool name must be a non-empty string of at most 256 characters, got ${JSON.stringify(pool)}`);
   }
   if (!Number.isInteger(settings.slots) || settings.slots < UNLIMITED_SLOTS) {
-    throw new PoolError(`slots of pool "${pool}" must be an integer >= 0 (or -1 for unlimited), got ${String(settings.slots)}`);
+    throw new PoolError(
+      `slots of pool "${pool}" must be an integer >= 0 (or -1 for unlimited), got ${String(settings.slots)}`,
+    );
   }
   return db
     .insertInto('slot_pool')
@@ -155,14 +158,16 @@ export interface GrantRequest extends GrantKey {
  */
 export async function grantIfClearlyFree(trx: Kysely<Database>, r: GrantRequest, poolSize?: number): Promise<boolean> {
   const used = sql<number>`coalesce((select sum(slots) from task_slot_grant where pool = ${r.pool} and state = 'granted'), 0)`;
-  const roomInPool = poolSize === undefined
-    ? sql<boolean>`exists (select 1 from slot_pool where pool = ${r.pool} and (slots = ${UNLIMITED_SLOTS} or ${used} + ${r.slots} <= slots))`
-    : poolSize === UNLIMITED_SLOTS
+  const roomInPool =
+    poolSize === undefined
+      ? sql<boolean>`exists (select 1 from slot_pool where pool = ${r.pool} and (slots = ${UNLIMITED_SLOTS} or ${used} + ${r.slots} <= slots))`
+      : poolSize === UNLIMITED_SLOTS
+        ? sql<boolean>`true`
+        : sql<boolean>`${used} + ${r.slots} <= ${poolSize}`;
+  const underTaskCap =
+    r.max_active_tis_per_dag === null
       ? sql<boolean>`true`
-      : sql<boolean>`${used} + ${r.slots} <= ${poolSize}`;
-  const underTaskCap = r.max_active_tis_per_dag === null
-    ? sql<boolean>`true`
-    : sql<boolean>`(select count(*) from task_slot_grant where dag_id = ${r.dag_id} and task_id = ${r.task_id} and state = 'granted') < ${r.max_active_tis_per_dag}`;
+      : sql<boolean>`(select count(*) from task_slot_grant where dag_id = ${r.dag_id} and task_id = ${r.task_id} and state = 'granted') < ${r.max_active_tis_per_dag}`;
   const result = await sql<{ state: string }>`
     insert into task_slot_grant (dag_id, run_id, task_id, map_index, try_number, pool, slots, priority_weight, state,
       requested_at, granted_at, heartbeat_at, lease_seconds, max_active_tasks, max_active_tis_per_dag, hostname)
@@ -182,26 +187,28 @@ export async function grantIfClearlyFree(trx: Kysely<Database>, r: GrantRequest,
  * requested_at (its place in line), so a retried attempt of the try resumes where it was.
  */
 export async function upsertGrantRequest(trx: Kysely<Database>, r: GrantRequest): Promise<SlotGrantRow> {
-  return trx
-    .insertInto('task_slot_grant')
-    // Millisecond precision, so the value read back into a JS Date ranks exactly (waitersAhead).
-    .values({ ...r, state: 'queued', requested_at: sql<Date>`date_trunc('milliseconds', now())` })
-    .onConflict((oc) =>
-      oc.columns(['dag_id', 'run_id', 'task_id', 'map_index', 'try_number']).doUpdateSet({
-        heartbeat_at: sql`now()`,
-        hostname: sql.ref('excluded.hostname'),
-        lease_seconds: sql.ref('excluded.lease_seconds'),
-        // The spec of a try does not change, but a pool edit between attempts must not strand a
-        // row in the wrong pool: the request is what the current attempt asks for.
-        pool: sql.ref('excluded.pool'),
-        slots: sql.ref('excluded.slots'),
-        priority_weight: sql.ref('excluded.priority_weight'),
-        max_active_tasks: sql.ref('excluded.max_active_tasks'),
-        max_active_tis_per_dag: sql.ref('excluded.max_active_tis_per_dag'),
-      }),
-    )
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  return (
+    trx
+      .insertInto('task_slot_grant')
+      // Millisecond precision, so the value read back into a JS Date ranks exactly (waitersAhead).
+      .values({ ...r, state: 'queued', requested_at: sql<Date>`date_trunc('milliseconds', now())` })
+      .onConflict((oc) =>
+        oc.columns(['dag_id', 'run_id', 'task_id', 'map_index', 'try_number']).doUpdateSet({
+          heartbeat_at: sql`now()`,
+          hostname: sql.ref('excluded.hostname'),
+          lease_seconds: sql.ref('excluded.lease_seconds'),
+          // The spec of a try does not change, but a pool edit between attempts must not strand a
+          // row in the wrong pool: the request is what the current attempt asks for.
+          pool: sql.ref('excluded.pool'),
+          slots: sql.ref('excluded.slots'),
+          priority_weight: sql.ref('excluded.priority_weight'),
+          max_active_tasks: sql.ref('excluded.max_active_tasks'),
+          max_active_tis_per_dag: sql.ref('excluded.max_active_tis_per_dag'),
+        }),
+      )
+      .returningAll()
+      .executeTakeFirstOrThrow()
+  );
 }
 
 /** Running usage: slots and tries of granted rows by pool, DAG and task. */
@@ -216,7 +223,13 @@ export interface GrantedUsageRow {
 export async function grantedUsage(trx: Kysely<Database>): Promise<GrantedUsageRow[]> {
   const rows = await trx
     .selectFrom('task_slot_grant')
-    .select(['pool', 'dag_id', 'task_id', (eb) => eb.fn.sum<number>('slots').as('slots'), (eb) => eb.fn.countAll<number>().as('tries')])
+    .select([
+      'pool',
+      'dag_id',
+      'task_id',
+      (eb) => eb.fn.sum<number>('slots').as('slots'),
+      (eb) => eb.fn.countAll<number>().as('tries'),
+    ])
     .where('state', '=', 'granted')
     .groupBy(['pool', 'dag_id', 'task_id'])
     .execute();
@@ -255,7 +268,11 @@ export async function waitersAhead(trx: Kysely<Database>, mine: SlotGrantRow, li
 
 export async function poolSizes(trx: Kysely<Database>, pools: readonly string[]): Promise<Map<string, number>> {
   if (pools.length === 0) return new Map();
-  const rows = await trx.selectFrom('slot_pool').select(['pool', 'slots']).where('pool', 'in', [...new Set(pools)]).execute();
+  const rows = await trx
+    .selectFrom('slot_pool')
+    .select(['pool', 'slots'])
+    .where('pool', 'in', [...new Set(pools)])
+    .execute();
   return new Map(rows.map((r) => [r.pool, r.slots]));
 }
 
@@ -279,11 +296,18 @@ export async function heartbeatGrant(db: Kysely<Database>, key: GrantKey): Promi
 
 /** Gives the slots back (or withdraws the request). Idempotent. */
 export async function deleteGrant(db: Kysely<Database>, key: GrantKey): Promise<void> {
-  await db.deleteFrom('task_slot_grant').where((eb) => eb.and(keyOf(key))).execute();
+  await db
+    .deleteFrom('task_slot_grant')
+    .where((eb) => eb.and(keyOf(key)))
+    .execute();
 }
 
 export async function getGrant(db: Kysely<Database>, key: GrantKey): Promise<SlotGrantRow | undefined> {
-  return db.selectFrom('task_slot_grant').selectAll().where((eb) => eb.and(keyOf(key))).executeTakeFirst();
+  return db
+    .selectFrom('task_slot_grant')
+    .selectAll()
+    .where((eb) => eb.and(keyOf(key)))
+    .executeTakeFirst();
 }
 
 /** Every grant and request, best-ranked first (for `pools list --verbose`, tests and debugging). */

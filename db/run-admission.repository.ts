@@ -13,9 +13,7 @@ import { inTransaction } from './transaction.js';
 /** Airflow's [core] max_active_runs_per_dag, for DAGs stored before the limit was kept. */
 export const DEFAULT_MAX_ACTIVE_RUNS = 16;
 
-export type AdmissionDecision =
-  | { admitted: true }
-  | { admitted: false; reason: string };
+export type AdmissionDecision = { admitted: true } | { admitted: false; reason: string };
 
 interface Pool {
   limit: number;
@@ -23,9 +21,17 @@ interface Pool {
   backfillId: number | null;
 }
 
-async function poolOf(trx: Kysely<Database>, dag: { max_active_runs: number | null }, backfillId: number | null): Promise<Pool> {
+async function poolOf(
+  trx: Kysely<Database>,
+  dag: { max_active_runs: number | null },
+  backfillId: number | null,
+): Promise<Pool> {
   if (backfillId === null) return { limit: dag.max_active_runs ?? DEFAULT_MAX_ACTIVE_RUNS, backfillId: null };
-  const backfill = await trx.selectFrom('backfill').select('max_active_runs').where('id', '=', backfillId).executeTakeFirst();
+  const backfill = await trx
+    .selectFrom('backfill')
+    .select('max_active_runs')
+    .where('id', '=', backfillId)
+    .executeTakeFirst();
   return { limit: backfill?.max_active_runs ?? dag.max_active_runs ?? DEFAULT_MAX_ACTIVE_RUNS, backfillId };
 }
 
@@ -43,8 +49,10 @@ function queuedInOrder(trx: Kysely<Database>, dag_id: string, pool: Pool) {
 }
 
 async function runningCount(trx: Kysely<Database>, dag_id: string, pool: Pool): Promise<number> {
-  const row = await inPool(trx, dag_id, pool).where('state', '=', 'running')
-    .select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  const row = await inPool(trx, dag_id, pool)
+    .where('state', '=', 'running')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -53,22 +61,50 @@ async function runningCount(trx: Kysely<Database>, dag_id: string, pool: Pool): 
  * transaction. A run that is no longer queued (a retried call, a run an operator changed) is
  * admitted: it is not this check's to hold.
  */
-export async function admitQueuedRun(db: Kysely<Database>, dag_id: string, run_id: string, now: Date = new Date()): Promise<AdmissionDecision> {
+export async function admitQueuedRun(
+  db: Kysely<Database>,
+  dag_id: string,
+  run_id: string,
+  now: Date = new Date(),
+): Promise<AdmissionDecision> {
   return inTransaction(db, async (trx) => {
-    const dag = await trx.selectFrom('dag').select(['max_active_runs', 'is_paused']).where('dag_id', '=', dag_id).forUpdate().executeTakeFirst();
-    const run = await trx.selectFrom('dag_run').select(['id', 'state', 'run_type', 'backfill_id']).where('dag_id', '=', dag_id).where('run_id', '=', run_id).executeTakeFirst();
+    const dag = await trx
+      .selectFrom('dag')
+      .select(['max_active_runs', 'is_paused'])
+      .where('dag_id', '=', dag_id)
+      .forUpdate()
+      .executeTakeFirst();
+    const run = await trx
+      .selectFrom('dag_run')
+      .select(['id', 'state', 'run_type', 'backfill_id'])
+      .where('dag_id', '=', dag_id)
+      .where('run_id', '=', run_id)
+      .executeTakeFirst();
     if (!dag || !run || run.state !== 'queued') return { admitted: true };
     if (dag.is_paused && run.run_type !== 'manual') {
-      return { admitted: false, reason: `DAG "${dag_id}" is paused: the run starts when it is unpaused (updraft dags unpause ${dag_id})` };
+      return {
+        admitted: false,
+        reason: `DAG "${dag_id}" is paused: the run starts when it is unpaused (updraft dags unpause ${dag_id})`,
+      };
     }
     const pool = await poolOf(trx, dag, run.backfill_id);
     const running = await runningCount(trx, dag_id, pool);
     const free = pool.limit - running;
-    const what = pool.backfillId === null ? `max_active_runs=${pool.limit}` : `the backfill's max_active_runs=${pool.limit}`;
+    const what =
+      pool.backfillId === null ? `max_active_runs=${pool.limit}` : `the backfill's max_active_runs=${pool.limit}`;
     if (free <= 0) return { admitted: false, reason: `${running} run(s) running, ${what}` };
-    const ahead = await queuedInOrder(trx, dag_id, pool).$if(dag.is_paused, (q) => q.where('run_type', '=', 'manual')).select('id').limit(free).execute();
-    if (!ahead.some((r) => r.id === run.id)) return { admitted: false, reason: `${free} free slot(s) under ${what} go to runs queued before this one` };
-    await trx.updateTable('dag_run').set({ state: 'running', start_date: now, updated_at: sql<Date>`now()` }).where('id', '=', run.id).execute();
+    const ahead = await queuedInOrder(trx, dag_id, pool)
+      .$if(dag.is_paused, (q) => q.where('run_type', '=', 'manual'))
+      .select('id')
+      .limit(free)
+      .execute();
+    if (!ahead.some((r) => r.id === run.id))
+      return { admitted: false, reason: `${free} free slot(s) under ${what} go to runs queued before this one` };
+    await trx
+      .updateTable('dag_run')
+      .set({ state: 'running', start_date: now, updated_at: sql<Date>`now()` })
+      .where('id', '=', run.id)
+      .execute();
     return { admitted: true };
   });
 }
@@ -79,9 +115,19 @@ export async function admitQueuedRun(db: Kysely<Database>, dag_id: string, run_i
  * them to their next periodic check.
  */
 export async function queuedRunsToWake(db: Kysely<Database>, dag_id: string): Promise<string[]> {
-  const dag = await db.selectFrom('dag').select(['max_active_runs', 'is_paused']).where('dag_id', '=', dag_id).executeTakeFirst();
+  const dag = await db
+    .selectFrom('dag')
+    .select(['max_active_runs', 'is_paused'])
+    .where('dag_id', '=', dag_id)
+    .executeTakeFirst();
   if (!dag) return [];
-  const pools = await db.selectFrom('dag_run').select('backfill_id').distinct().where('dag_id', '=', dag_id).where('state', '=', 'queued').execute();
+  const pools = await db
+    .selectFrom('dag_run')
+    .select('backfill_id')
+    .distinct()
+    .where('dag_id', '=', dag_id)
+    .where('state', '=', 'queued')
+    .execute();
   const ids: string[] = [];
   for (const { backfill_id } of pools) {
     const pool = await poolOf(db, dag, backfill_id);

@@ -39,7 +39,12 @@ function keyString(k: TaskInstanceKey): string {
 export async function upsertTaskInstances(db: Kysely<Database>, rows: readonly TaskInstanceUpsert[]): Promise<void> {
   const merged = new Map<string, Record<string, unknown>>();
   for (const row of rows) {
-    const key: TaskInstanceKey = { dag_id: row.dag_id, run_id: row.run_id, task_id: row.task_id, map_index: row.map_index ?? -1 };
+    const key: TaskInstanceKey = {
+      dag_id: row.dag_id,
+      run_id: row.run_id,
+      task_id: row.task_id,
+      map_index: row.map_index ?? -1,
+    };
     const k = keyString(key);
     const target = merged.get(k) ?? { ...key };
     for (const [column, value] of Object.entries(row)) {
@@ -228,7 +233,9 @@ export async function recordTryEnd(db: Kysely<Database>, end: TryEnd): Promise<T
         oc.columns([...KEY_COLUMNS, 'try_number']).doUpdateSet({
           state: sql.ref('excluded.state'),
           end_date: sql.ref('excluded.end_date'),
-          duration: sql<number | null>`extract(epoch from (excluded.end_date - task_instance_history.start_date))::float8`,
+          duration: sql<
+            number | null
+          >`extract(epoch from (excluded.end_date - task_instance_history.start_date))::float8`,
           ...optionalRefs,
         }),
       )
@@ -266,7 +273,11 @@ export async function recordTryEnd(db: Kysely<Database>, end: TryEnd): Promise<T
 }
 
 /** Records what a try runs as (pid, container, Job name) once the executor knows it. */
-export async function recordTryExternalId(db: Kysely<Database>, tryKey: TaskTryKey, external_id: string): Promise<void> {
+export async function recordTryExternalId(
+  db: Kysely<Database>,
+  tryKey: TaskTryKey,
+  external_id: string,
+): Promise<void> {
   const key = keyOf(tryKey);
   await inTransaction(db, async (trx) => {
     await trx
@@ -282,7 +293,10 @@ export async function recordTryExternalId(db: Kysely<Database>, tryKey: TaskTryK
   });
 }
 
-export async function getTaskInstance(db: Kysely<Database>, key: TaskInstanceKey): Promise<TaskInstanceRow | undefined> {
+export async function getTaskInstance(
+  db: Kysely<Database>,
+  key: TaskInstanceKey,
+): Promise<TaskInstanceRow | undefined> {
   return db
     .selectFrom('task_instance')
     .selectAll()
@@ -291,7 +305,11 @@ export async function getTaskInstance(db: Kysely<Database>, key: TaskInstanceKey
 }
 
 /** A run's task instances, by task_id then map_index. */
-export async function listTaskInstances(db: Kysely<Database>, dag_id: string, run_id: string): Promise<TaskInstanceRow[]> {
+export async function listTaskInstances(
+  db: Kysely<Database>,
+  dag_id: string,
+  run_id: string,
+): Promise<TaskInstanceRow[]> {
   return db
     .selectFrom('task_instance')
     .selectAll()

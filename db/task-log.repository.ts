@@ -91,10 +91,7 @@ export async function readTaskLog(
 }
 
 /** The try numbers of a task instance that have log lines, ascending. */
-export async function listLogTries(
-  db: Kysely<Database>,
-  ref: Omit<TaskTryRef, 'try_number'>,
-): Promise<number[]> {
+export async function listLogTries(db: Kysely<Database>, ref: Omit<TaskTryRef, 'try_number'>): Promise<number[]> {
   const rows = await db
     .selectFrom('task_log')
     .select('try_number')

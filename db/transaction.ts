@@ -5,7 +5,10 @@ import type { Database } from './database.js';
  * Runs `fn` in a transaction: the caller's, when `db` already is one (so repositories compose into
  * a larger unit of work), else a new one.
  */
-export async function inTransaction<T>(db: Kysely<Database>, fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(
+  db: Kysely<Database>,
+  fn: (trx: Transaction<Database>) => Promise<T>,
+): Promise<T> {
   if (db.isTransaction) return fn(db as Transaction<Database>);
   return db.transaction().execute(fn);
 }

@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database, ExecutionState, ModelReproducibility, ModelVersionRow } from './database.js';
-import { recordExecution, type ExecutionKey, type LineageArtifactInput, type MetricInput, type ParamValue, type RecordedExecution } from './lineage.repository.js';
+import {
+  recordExecution,
+  type ExecutionKey,
+  type LineageArtifactInput,
+  type MetricInput,
+  type ParamValue,
+  type RecordedExecution,
+} from './lineage.repository.js';
 import { registerModelVersion } from './model-registry.repository.js';
 import { toJsonb } from './json.js';
 import { inTransaction } from './transaction.js';
@@ -51,7 +58,10 @@ export interface TryRecord {
 }
 
 /** The fingerprint of what produced a model: its input artifacts' bytes and the try's params. */
-export function productionFingerprint(inputSha256s: readonly string[], params: { readonly [name: string]: ParamValue }): string {
+export function productionFingerprint(
+  inputSha256s: readonly string[],
+  params: { readonly [name: string]: ParamValue },
+): string {
   const sorted = Object.fromEntries(Object.entries(params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const text = JSON.stringify({ inputs: [...new Set(inputSha256s)].sort(), params: sorted });
   return createHash('sha256').update(text).digest('hex');
@@ -85,11 +95,15 @@ export async function recordTry(db: Kysely<Database>, input: TryRecordInput): Pr
     });
     const registered: RegisteredOutput[] = [];
     if (input.state !== 'success') return { execution, registered };
-    const fingerprint = productionFingerprint(execution.inputs.map((a) => a.sha256), input.params);
+    const fingerprint = productionFingerprint(
+      execution.inputs.map((a) => a.sha256),
+      input.params,
+    );
     const trainingData = [...new Set(execution.inputs.filter((a) => a.type === 'dataset').map((a) => a.id))];
     for (const r of input.register) {
       const artifact = execution.outputs[r.output];
-      if (artifact === undefined) throw new Error(`recordTry: register names output ${r.output}, which was not recorded`);
+      if (artifact === undefined)
+        throw new Error(`recordTry: register names output ${r.output}, which was not recorded`);
       const existing = await trx
         .selectFrom('model_version as v')
         .innerJoin('registered_model as m', 'm.id', 'v.model_id')
@@ -129,7 +143,8 @@ export async function recordTry(db: Kysely<Database>, input: TryRecordInput): Pr
         reproducible: r.reproducible ?? null,
         reason:
           same === false
-            ? (r.reason ?? `the bytes differ from version ${previous!.version}, which was produced from the same input artifacts and params (sha256 ${previous!.sha256.slice(0, 12)}… vs ${version.sha256.slice(0, 12)}…)`)
+            ? (r.reason ??
+              `the bytes differ from version ${previous!.version}, which was produced from the same input artifacts and params (sha256 ${previous!.sha256.slice(0, 12)}… vs ${version.sha256.slice(0, 12)}…)`)
             : r.reproducible === false
               ? (r.reason ?? 'the step reported reproducible: false without a reason')
               : null,

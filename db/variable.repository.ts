@@ -10,7 +10,12 @@ import type { Database, NewVariableRow, VariableRow } from './database.js';
 export async function upsertVariable(db: Kysely<Database>, row: NewVariableRow): Promise<void> {
   await db
     .insertInto('variable')
-    .values({ key: row.key, val: row.val, is_encrypted: row.is_encrypted ?? false, description: row.description ?? null })
+    .values({
+      key: row.key,
+      val: row.val,
+      is_encrypted: row.is_encrypted ?? false,
+      description: row.description ?? null,
+    })
     .onConflict((oc) =>
       oc.column('key').doUpdateSet({
         val: sql.ref('excluded.val'),
@@ -28,7 +33,12 @@ export async function getVariableRow(db: Kysely<Database>, key: string): Promise
 /** Variables by key; keys that do not exist are absent from the result. */
 export async function getVariableRows(db: Kysely<Database>, keys: readonly string[]): Promise<VariableRow[]> {
   if (keys.length === 0) return [];
-  return db.selectFrom('variable').selectAll().where('key', 'in', [...keys]).orderBy('key').execute();
+  return db
+    .selectFrom('variable')
+    .selectAll()
+    .where('key', 'in', [...keys])
+    .orderBy('key')
+    .execute();
 }
 
 /** Every variable, by key. */

@@ -33,7 +33,9 @@ export function branchTargets(
   const out = new Set<string>();
   for (const id of ids) {
     if (typeof id !== 'string') {
-      throw new BranchError(`branch task "${taskId}" returned a list holding ${describe(id)}; every entry must be a task id (a string)`);
+      throw new BranchError(
+        `branch task "${taskId}" returned a list holding ${describe(id)}; every entry must be a task id (a string)`,
+      );
     }
     if (valid.has(id)) {
       out.add(id);

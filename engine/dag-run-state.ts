@@ -119,7 +119,10 @@ export function computeDagRunState(input: { readonly tasks: readonly DagRunState
     failedCount = fallbackCount;
   }
   if (failedCount === 0) return SUCCESS;
-  return { state: 'failed', reason: `${failedCount} leaf task(s) failed: ${nameList(failedLeaves ?? [], failedCount)}` };
+  return {
+    state: 'failed',
+    reason: `${failedCount} leaf task(s) failed: ${nameList(failedLeaves ?? [], failedCount)}`,
+  };
 }
 
 export interface DeadlockTask {

@@ -9,10 +9,4 @@ export type { RetryDelayInput } from './retry-delay.js';
 export { evaluateTriggerRule, normalizeTriggerRule } from './trigger-rules.js';
 export type { TriggerDecision, TriggerRuleOptions, UpstreamCounts } from './trigger-rules.js';
 export { computeDagRunState, dagRunStateLeaves, findDeadlock } from './dag-run-state.js';
-export type {
-  DagRunStateResult,
-  DagRunStateShape,
-  DagRunStateTask,
-  Deadlock,
-  DeadlockTask,
-} from './dag-run-state.js';
+export type { DagRunStateResult, DagRunStateShape, DagRunStateTask, Deadlock, DeadlockTask } from './dag-run-state.js';

@@ -60,9 +60,16 @@ function sourceLabel(pusher: string, source: MapSourceSpec): string {
  * Checks a pushed value against what a mapped consumer needs (run by the pushing task's try, as
  * Airflow's pushing task does) and returns the mapped list's length. Throws the Airflow error.
  */
-export function checkMappable(pusher: string, returnValue: Json | undefined, source: MapSourceSpec, maxMapLength: number): number {
+export function checkMappable(
+  pusher: string,
+  returnValue: Json | undefined,
+  source: MapSourceSpec,
+  maxMapLength: number,
+): number {
   if (returnValue === undefined) {
-    throw new XComForMappingNotPushed(`task "${pusher}" returned nothing, but ${sourceLabel(pusher, source)}; return a list`);
+    throw new XComForMappingNotPushed(
+      `task "${pusher}" returned nothing, but ${sourceLabel(pusher, source)}; return a list`,
+    );
   }
   const value = pluckPath(returnValue, source.path);
   if (!Array.isArray(value)) {
@@ -88,11 +95,19 @@ export function checkMappable(pusher: string, returnValue: Json | undefined, sou
 
 /** A mapped task's sources in Airflow's key order: literal lists or XCom references. */
 export function mappedSources(mapped: MappedSpec): Array<{ arg: string | null; source: InputTemplate }> {
-  return mapped.kind === 'expand_kwargs' ? [{ arg: null, source: mapped.source }] : mapped.expand.map(([arg, source]) => ({ arg, source }));
+  return mapped.kind === 'expand_kwargs'
+    ? [{ arg: null, source: mapped.source }]
+    : mapped.expand.map(([arg, source]) => ({ arg, source }));
 }
 
 export function isXComRef(value: InputTemplate): value is XComRef & { [k: string]: Json } {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) && '$xcom' in value && Object.keys(value).length === 1;
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    '$xcom' in value &&
+    Object.keys(value).length === 1
+  );
 }
 
 /** The number of instances: the product of the lengths (a cross product for several keys). */
@@ -121,7 +136,12 @@ export function elementIndices(mapIndex: number, lengths: readonly number[]): nu
  * expandKwargs the element's fields are merged over the partial arguments; an element only known
  * by reference is merged by the activity (`$merge`).
  */
-export function instanceTemplate(mapped: MappedSpec, mapIndex: number, lengths: readonly number[], input: InputTemplate = null): InputTemplate {
+export function instanceTemplate(
+  mapped: MappedSpec,
+  mapIndex: number,
+  lengths: readonly number[],
+  input: InputTemplate = null,
+): InputTemplate {
   const idx = elementIndices(mapIndex, lengths);
   const element = (source: InputTemplate, i: number): InputTemplate => {
     if (Array.isArray(source)) return source[i] ?? null;
@@ -133,7 +153,10 @@ export function instanceTemplate(mapped: MappedSpec, mapIndex: number, lengths: 
     const inGroup = new Set(mapped.instance_upstream);
     return groupInstanceInput(input, args, inGroup, mapIndex);
   }
-  const partial = mapped.partial !== null && typeof mapped.partial === 'object' && !Array.isArray(mapped.partial) ? mapped.partial : {};
+  const partial =
+    mapped.partial !== null && typeof mapped.partial === 'object' && !Array.isArray(mapped.partial)
+      ? mapped.partial
+      : {};
   if (mapped.kind === 'expand') {
     const out: Record<string, Json> = { ...partial };
     mapped.expand.forEach(([arg, source], k) => {
@@ -162,7 +185,12 @@ export function aggregateState(states: readonly string[]): 'success' | 'failed' 
  * element (a literal, or a reference into the upstream's list), and references to upstream tasks
  * of the same group point at the same map_index.
  */
-function groupInstanceInput(template: InputTemplate, args: ReadonlyMap<string, InputTemplate>, inGroup: ReadonlySet<string>, mapIndex: number): InputTemplate {
+function groupInstanceInput(
+  template: InputTemplate,
+  args: ReadonlyMap<string, InputTemplate>,
+  inGroup: ReadonlySet<string>,
+  mapIndex: number,
+): InputTemplate {
   if (template === null || typeof template !== 'object') return template;
   if (Array.isArray(template)) return template.map((t) => groupInstanceInput(t, args, inGroup, mapIndex));
   const keys = Object.keys(template);
@@ -172,7 +200,8 @@ function groupInstanceInput(template: InputTemplate, args: ReadonlyMap<string, I
     if (isXComRef(el)) return { $xcom: { ...el.$xcom, path: [...el.$xcom.path, ...ref.path] } };
     return ref.path.length === 0 ? el : (pluckPath(el, ref.path) ?? null);
   }
-  if (isXComRef(template) && inGroup.has(template.$xcom.task_id)) return { $xcom: { ...template.$xcom, map_index: mapIndex } };
+  if (isXComRef(template) && inGroup.has(template.$xcom.task_id))
+    return { $xcom: { ...template.$xcom, map_index: mapIndex } };
   const out: Record<string, Json> = {};
   for (const [k, v] of Object.entries(template)) out[k] = groupInstanceInput(v, args, inGroup, mapIndex);
   return out;

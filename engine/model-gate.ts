@@ -22,7 +22,13 @@ export function modelNameProblem(name: unknown): string | undefined {
 
 /** Why `alias` is not an alias, or undefined when it is one. */
 export function aliasNameProblem(alias: unknown): string | undefined {
-  if (typeof alias === 'string' && ALIAS_NAME.test(alias) && !/^[vV][0-9]+$/.test(alias) && alias.toLowerCase() !== 'latest') return undefined;
+  if (
+    typeof alias === 'string' &&
+    ALIAS_NAME.test(alias) &&
+    !/^[vV][0-9]+$/.test(alias) &&
+    alias.toLowerCase() !== 'latest'
+  )
+    return undefined;
   return `expected an alias such as champion or challenger (a letter or _ first; not "latest", not a version like v3), got ${JSON.stringify(alias) ?? String(alias)}`;
 }
 
@@ -69,6 +75,9 @@ export function gateVerdict(taskId: string, value: Json | undefined): { proceed:
   const v = value !== null && typeof value === 'object' && !Array.isArray(value) ? value : {};
   const outcome = v.outcome;
   if (outcome === 'promoted' || outcome === 'unchanged') return { proceed: true, reason: '' };
-  const reason = typeof v.reason === 'string' && v.reason !== '' ? v.reason : `its result has no outcome (${JSON.stringify(outcome ?? null)})`;
+  const reason =
+    typeof v.reason === 'string' && v.reason !== ''
+      ? v.reason
+      : `its result has no outcome (${JSON.stringify(outcome ?? null)})`;
   return { proceed: false, reason: `skipped by model gate "${taskId}": ${reason}` };
 }

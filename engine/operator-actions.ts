@@ -73,26 +73,37 @@ export class OperatorActionError extends Error {
 export type PlanTask = Pick<TaskSpec, 'task_id' | 'upstream' | 'downstream' | 'is_setup' | 'is_teardown'>;
 
 const MARK_STATES = new Set(['success', 'failed']);
-const NOT_STARTED = new Set<TaskInstanceState>([TaskInstanceState.NONE, TaskInstanceState.SCHEDULED, TaskInstanceState.QUEUED]);
+const NOT_STARTED = new Set<TaskInstanceState>([
+  TaskInstanceState.NONE,
+  TaskInstanceState.SCHEDULED,
+  TaskInstanceState.QUEUED,
+]);
 
 /**
  * Checks an action's shape and names (task ids must exist in the DAG). Throws
  * OperatorActionError naming the field and what was expected.
  */
 export function validateAction(tasks: readonly PlanTask[], action: unknown): OperatorAction {
-  if (typeof action !== 'object' || action === null) throw new OperatorActionError('an operator action must be an object with a "kind"');
+  if (typeof action !== 'object' || action === null)
+    throw new OperatorActionError('an operator action must be an object with a "kind"');
   const a = action as Record<string, unknown>;
   const kind = a['kind'];
   if (kind !== 'clear' && kind !== 'set_task_state' && kind !== 'set_run_state') {
-    throw new OperatorActionError(`unknown action kind ${JSON.stringify(kind)}: expected clear, set_task_state or set_run_state`);
+    throw new OperatorActionError(
+      `unknown action kind ${JSON.stringify(kind)}: expected clear, set_task_state or set_run_state`,
+    );
   }
   for (const flag of ['upstream', 'downstream', 'only_failed', 'only_running', 'dry_run']) {
-    if (a[flag] !== undefined && typeof a[flag] !== 'boolean') throw new OperatorActionError(`"${flag}" must be true or false, got ${JSON.stringify(a[flag])}`);
+    if (a[flag] !== undefined && typeof a[flag] !== 'boolean')
+      throw new OperatorActionError(`"${flag}" must be true or false, got ${JSON.stringify(a[flag])}`);
   }
   if (kind !== 'clear' && a['state'] !== undefined && !MARK_STATES.has(String(a['state']))) {
-    throw new OperatorActionError(`state ${JSON.stringify(a['state'])} cannot be set by an operator: expected success or failed`);
+    throw new OperatorActionError(
+      `state ${JSON.stringify(a['state'])} cannot be set by an operator: expected success or failed`,
+    );
   }
-  if (kind !== 'clear' && a['state'] === undefined) throw new OperatorActionError('"state" is required: success or failed');
+  if (kind !== 'clear' && a['state'] === undefined)
+    throw new OperatorActionError('"state" is required: success or failed');
   if (kind === 'set_run_state') return a as unknown as SetRunStateAction;
   const ids = a['task_ids'];
   if (ids !== undefined && (!Array.isArray(ids) || ids.some((t) => typeof t !== 'string'))) {
@@ -104,8 +115,13 @@ export function validateAction(tasks: readonly PlanTask[], action: unknown): Ope
   const known = new Set(tasks.map((t) => t.task_id));
   const unknown = ((ids as string[] | undefined) ?? []).filter((t) => !known.has(t));
   if (unknown.length > 0) {
-    const sample = tasks.slice(0, 20).map((t) => t.task_id).join(', ');
-    throw new OperatorActionError(`unknown task id(s) ${unknown.map((t) => `"${t}"`).join(', ')}; the DAG's tasks are: ${sample}${tasks.length > 20 ? ', …' : ''}`);
+    const sample = tasks
+      .slice(0, 20)
+      .map((t) => t.task_id)
+      .join(', ');
+    throw new OperatorActionError(
+      `unknown task id(s) ${unknown.map((t) => `"${t}"`).join(', ')}; the DAG's tasks are: ${sample}${tasks.length > 20 ? ', …' : ''}`,
+    );
   }
   if (kind === 'clear' && a['only_failed'] === true && a['only_running'] === true) {
     throw new OperatorActionError('"only_failed" and "only_running" cannot both be set');
@@ -124,7 +140,11 @@ export function validateAction(tasks: readonly PlanTask[], action: unknown): Ope
  *   failed: running tries fail and tasks not finished are skipped (teardowns excluded, so they
  *   still run); the run then ends in that state whatever its leaves say.
  */
-export function planAction(tasks: readonly PlanTask[], stateOf: (index: number) => TaskInstanceState, action: OperatorAction): ActionPlan {
+export function planAction(
+  tasks: readonly PlanTask[],
+  stateOf: (index: number) => TaskInstanceState,
+  action: OperatorAction,
+): ActionPlan {
   const indexOf = new Map<string, number>();
   tasks.forEach((t, i) => indexOf.set(t.task_id, i));
   const changes: PlannedChange[] = [];
@@ -145,9 +165,15 @@ export function planAction(tasks: readonly PlanTask[], stateOf: (index: number) 
     return { changes, forced_run_state: action.state };
   }
 
-  const roots = action.task_ids && action.task_ids.length > 0 ? action.task_ids.map((id) => indexOf.get(id)!) : tasks.map((_, i) => i);
+  const roots =
+    action.task_ids && action.task_ids.length > 0
+      ? action.task_ids.map((id) => indexOf.get(id)!)
+      : tasks.map((_, i) => i);
   const selected = new Set<number>(roots);
-  const edges = (dir: 'upstream' | 'downstream') => (i: number): number[] => tasks[i]![dir].map((id) => indexOf.get(id)!);
+  const edges =
+    (dir: 'upstream' | 'downstream') =>
+    (i: number): number[] =>
+      tasks[i]![dir].map((id) => indexOf.get(id)!);
   if (action.upstream) for (const r of roots) for (const u of reach(r, edges('upstream'))) selected.add(u);
   if (action.downstream) for (const r of roots) for (const d of reach(r, edges('downstream'))) selected.add(d);
 
@@ -164,7 +190,8 @@ export function planAction(tasks: readonly PlanTask[], stateOf: (index: number) 
       selected.add(s);
       for (const td of tasks[s]!.downstream) if (tasks[indexOf.get(td)!]!.is_teardown) selected.add(indexOf.get(td)!);
     }
-    if (tasks[i]!.is_setup) for (const td of tasks[i]!.downstream) if (tasks[indexOf.get(td)!]!.is_teardown) selected.add(indexOf.get(td)!);
+    if (tasks[i]!.is_setup)
+      for (const td of tasks[i]!.downstream) if (tasks[indexOf.get(td)!]!.is_teardown) selected.add(indexOf.get(td)!);
   }
   for (const i of [...selected].sort((a, b) => a - b)) {
     const s = stateOf(i);
@@ -183,7 +210,9 @@ export function planAction(tasks: readonly PlanTask[], stateOf: (index: number) 
 function relevantSetups(tasks: readonly PlanTask[], indexOf: ReadonlyMap<string, number>, i: number): number[] {
   const up = reach(i, (k) => tasks[k]!.upstream.map((id) => indexOf.get(id)!));
   if (!up.some((k) => tasks[k]!.is_setup)) return [];
-  const downTeardowns = new Set(reach(i, (k) => tasks[k]!.downstream.map((id) => indexOf.get(id)!)).filter((k) => tasks[k]!.is_teardown));
+  const downTeardowns = new Set(
+    reach(i, (k) => tasks[k]!.downstream.map((id) => indexOf.get(id)!)).filter((k) => tasks[k]!.is_teardown),
+  );
   return up.filter((s) => {
     if (!tasks[s]!.is_setup) return false;
     const teardowns = tasks[s]!.downstream.map((id) => indexOf.get(id)!).filter((k) => tasks[k]!.is_teardown);
@@ -209,7 +238,12 @@ export function describeAction(action: OperatorAction): string {
   switch (action.kind) {
     case 'clear': {
       const what = action.task_ids && action.task_ids.length > 0 ? action.task_ids.join(', ') : 'all tasks';
-      const flags = [action.upstream && 'upstream', action.downstream && 'downstream', action.only_failed && 'only failed', action.only_running && 'only running'].filter(Boolean);
+      const flags = [
+        action.upstream && 'upstream',
+        action.downstream && 'downstream',
+        action.only_failed && 'only failed',
+        action.only_running && 'only running',
+      ].filter(Boolean);
       return `clear ${what}${flags.length > 0 ? ` (${flags.join(', ')})` : ''}`;
     }
     case 'set_task_state':
@@ -252,10 +286,24 @@ export function carriedFromRecord(
     const instances = list.filter((r) => r.map_index >= 0).sort((a, b) => a.map_index - b.map_index);
     if (instances.length === 0) {
       const row = list.find((r) => r.map_index === -1);
-      return { state: finishedOrNone(row?.state ?? null), try_number: row?.try_number ?? 0, ...(base > 0 ? { try_base: base } : {}) };
+      return {
+        state: finishedOrNone(row?.state ?? null),
+        try_number: row?.try_number ?? 0,
+        ...(base > 0 ? { try_base: base } : {}),
+      };
     }
     const states = instances.map((r) => finishedOrNone(r.state));
-    const state = states.every((s) => isFinished(s)) ? (aggregateState(states) as TaskInstanceState) : TaskInstanceState.NONE;
-    return { state, try_number: 0, mapped: encodeMapped(states, instances.map((r) => r.try_number)), ...(base > 0 ? { try_base: base } : {}) };
+    const state = states.every((s) => isFinished(s))
+      ? (aggregateState(states) as TaskInstanceState)
+      : TaskInstanceState.NONE;
+    return {
+      state,
+      try_number: 0,
+      mapped: encodeMapped(
+        states,
+        instances.map((r) => r.try_number),
+      ),
+      ...(base > 0 ? { try_base: base } : {}),
+    };
   });
 }

@@ -38,11 +38,20 @@ export function mergeParams(layers: readonly ParamLayer[]): Map<string, MergedPa
       const hasValue = Object.prototype.hasOwnProperty.call(layer.values, name);
       const previous = merged.get(name);
       if (spec) {
-        merged.set(name, { name, value: hasValue ? layer.values[name] : undefined, source: layer.source, spec, specOwner: layer.owner });
+        merged.set(name, {
+          name,
+          value: hasValue ? layer.values[name] : undefined,
+          source: layer.source,
+          spec,
+          specOwner: layer.owner,
+        });
       } else if (hasValue) {
         merged.set(name, {
-          name, value: layer.values[name], source: layer.source,
-          spec: previous?.spec ?? null, specOwner: previous?.specOwner,
+          name,
+          value: layer.values[name],
+          source: layer.source,
+          spec: previous?.spec ?? null,
+          specOwner: previous?.specOwner,
         });
       }
     }

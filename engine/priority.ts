@@ -84,7 +84,11 @@ export function applyPriorityWeights(tasks: TaskSpec[]): void {
  * For every node, the sum of `weights` over the set of nodes reachable from it along `next`
  * (excluding itself). `prev` is the reverse adjacency. The graph must be acyclic.
  */
-export function reachableWeightSums(next: readonly number[][], prev: readonly number[][], weights: readonly number[]): number[] {
+export function reachableWeightSums(
+  next: readonly number[][],
+  prev: readonly number[][],
+  weights: readonly number[],
+): number[] {
   const n = next.length;
   // Sinks first: a node comes after every node it reaches.
   const order: number[] = [];
@@ -129,7 +133,11 @@ export function reachableWeightSums(next: readonly number[][], prev: readonly nu
         const word = bits[row + w]!;
         if (word === 0) continue;
         const t = w * 4;
-        s += tables[t]![word & 0xff]! + tables[t + 1]![(word >>> 8) & 0xff]! + tables[t + 2]![(word >>> 16) & 0xff]! + tables[t + 3]![word >>> 24]!;
+        s +=
+          tables[t]![word & 0xff]! +
+          tables[t + 1]![(word >>> 8) & 0xff]! +
+          tables[t + 2]![(word >>> 16) & 0xff]! +
+          tables[t + 3]![word >>> 24]!;
       }
       sums[v]! += s;
     }
@@ -138,7 +146,13 @@ export function reachableWeightSums(next: readonly number[][], prev: readonly nu
 }
 
 /** For each byte of a block's bitset, the weight sum of every 8-bit pattern: sums by table lookup. */
-function byteWeightTables(order: readonly number[], weights: readonly number[], start: number, end: number, words: number): Float64Array[] {
+function byteWeightTables(
+  order: readonly number[],
+  weights: readonly number[],
+  start: number,
+  end: number,
+  words: number,
+): Float64Array[] {
   const tables: Float64Array[] = [];
   for (let b = 0; b < words * 4; b++) {
     const table = new Float64Array(256);

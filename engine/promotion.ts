@@ -33,7 +33,12 @@ export interface MetricThreshold {
 export type MetricThresholds = Readonly<Record<string, MetricThreshold>>;
 export type MetricValues = Readonly<Record<string, number>>;
 
-export const VALIDATION_RULES = ['threshold', 'missing_baseline', 'min_absolute_change', 'min_relative_change'] as const;
+export const VALIDATION_RULES = [
+  'threshold',
+  'missing_baseline',
+  'min_absolute_change',
+  'min_relative_change',
+] as const;
 export type ValidationRule = (typeof VALIDATION_RULES)[number];
 
 export interface ValidationFailure {
@@ -93,35 +98,54 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  * MLflow's MetricThreshold constructor checks, each error naming the field.
  */
 export function parseThresholds(raw: unknown, field = 'thresholds'): MetricThresholds {
-  if (!isRecord(raw)) throw new EvaluationInputError(field, `expected an object of metric name -> threshold, got ${describe(raw)}`);
+  if (!isRecord(raw))
+    throw new EvaluationInputError(field, `expected an object of metric name -> threshold, got ${describe(raw)}`);
   const out: Record<string, MetricThreshold> = {};
   for (const [metric, t] of Object.entries(raw)) {
     const f = `${field}.${metric}`;
-    if (!isRecord(t)) throw new EvaluationInputError(f, `expected {threshold?, minAbsoluteChange?, minRelativeChange?, greaterIsBetter}, got ${describe(t)}`);
+    if (!isRecord(t))
+      throw new EvaluationInputError(
+        f,
+        `expected {threshold?, minAbsoluteChange?, minRelativeChange?, greaterIsBetter}, got ${describe(t)}`,
+      );
     for (const key of Object.keys(t)) {
       if (!THRESHOLD_KEYS.has(key)) {
-        throw new EvaluationInputError(`${f}.${key}`, 'unknown key (expected threshold, minAbsoluteChange, minRelativeChange, greaterIsBetter)');
+        throw new EvaluationInputError(
+          `${f}.${key}`,
+          'unknown key (expected threshold, minAbsoluteChange, minRelativeChange, greaterIsBetter)',
+        );
       }
     }
     const { threshold, minAbsoluteChange, minRelativeChange, greaterIsBetter } = t;
-    if (greaterIsBetter === undefined) throw new EvaluationInputError(`${f}.greaterIsBetter`, 'must be defined (true when higher values are better)');
-    if (typeof greaterIsBetter !== 'boolean') throw new EvaluationInputError(`${f}.greaterIsBetter`, `must be a boolean, got ${describe(greaterIsBetter)}`);
+    if (greaterIsBetter === undefined)
+      throw new EvaluationInputError(`${f}.greaterIsBetter`, 'must be defined (true when higher values are better)');
+    if (typeof greaterIsBetter !== 'boolean')
+      throw new EvaluationInputError(`${f}.greaterIsBetter`, `must be a boolean, got ${describe(greaterIsBetter)}`);
     if (threshold !== undefined && !isFiniteNumber(threshold)) {
       throw new EvaluationInputError(`${f}.threshold`, `must be a number, got ${describe(threshold)}`);
     }
     if (minAbsoluteChange !== undefined && (!isFiniteNumber(minAbsoluteChange) || minAbsoluteChange < 0)) {
-      throw new EvaluationInputError(`${f}.minAbsoluteChange`, `must be a number >= 0, got ${describe(minAbsoluteChange)}`);
+      throw new EvaluationInputError(
+        `${f}.minAbsoluteChange`,
+        `must be a number >= 0, got ${describe(minAbsoluteChange)}`,
+      );
     }
     if (minRelativeChange !== undefined) {
       if (!isFiniteNumber(minRelativeChange)) {
-        throw new EvaluationInputError(`${f}.minRelativeChange`, `must be a number between 0 and 1, got ${describe(minRelativeChange)}`);
+        throw new EvaluationInputError(
+          `${f}.minRelativeChange`,
+          `must be a number between 0 and 1, got ${describe(minRelativeChange)}`,
+        );
       }
       if (minRelativeChange < 0 || minRelativeChange > 1) {
         throw new EvaluationInputError(`${f}.minRelativeChange`, `must be between 0 and 1, got ${minRelativeChange}`);
       }
     }
     if (threshold === undefined && minAbsoluteChange === undefined && minRelativeChange === undefined) {
-      throw new EvaluationInputError(f, 'no threshold was specified (give threshold, minAbsoluteChange or minRelativeChange)');
+      throw new EvaluationInputError(
+        f,
+        'no threshold was specified (give threshold, minAbsoluteChange or minRelativeChange)',
+      );
     }
     out[metric] = {
       ...(threshold === undefined ? {} : { threshold }),
@@ -135,9 +159,11 @@ export function parseThresholds(raw: unknown, field = 'thresholds'): MetricThres
 
 /** Checks a metric map (name -> finite number). */
 export function parseMetricValues(raw: unknown, field: string): MetricValues {
-  if (!isRecord(raw)) throw new EvaluationInputError(field, `expected an object of metric name -> number, got ${describe(raw)}`);
+  if (!isRecord(raw))
+    throw new EvaluationInputError(field, `expected an object of metric name -> number, got ${describe(raw)}`);
   for (const [name, v] of Object.entries(raw)) {
-    if (!isFiniteNumber(v)) throw new EvaluationInputError(`${field}.${name}`, `must be a finite number, got ${describe(v)}`);
+    if (!isFiniteNumber(v))
+      throw new EvaluationInputError(`${field}.${name}`, `must be a finite number, got ${describe(v)}`);
   }
   return raw as MetricValues;
 }
@@ -166,7 +192,11 @@ export function validateEvaluationResults(
 
     if (t.threshold !== undefined && !better(c, t.threshold)) {
       failures.push({
-        metric, rule: 'threshold', candidate: c, baseline: baseline?.[metric] ?? null, expected: t.threshold,
+        metric,
+        rule: 'threshold',
+        candidate: c,
+        baseline: baseline?.[metric] ?? null,
+        expected: t.threshold,
         message: `Metric ${metric} value threshold check failed: candidate model ${metric} = ${c}, ${metric} threshold = ${t.threshold}.`,
       });
     }
@@ -175,7 +205,11 @@ export function validateEvaluationResults(
     const b = baseline[metric];
     if (b === undefined) {
       failures.push({
-        metric, rule: 'missing_baseline', candidate: c, baseline: null, expected: null,
+        metric,
+        rule: 'missing_baseline',
+        candidate: c,
+        baseline: null,
+        expected: null,
         message: `Model comparison failed: metric ${metric} was missing from the evaluation result of the baseline model.`,
       });
       continue;
@@ -184,7 +218,11 @@ export function validateEvaluationResults(
       const bound = toward(b, t.minAbsoluteChange);
       if (!better(c, bound)) {
         failures.push({
-          metric, rule: 'min_absolute_change', candidate: c, baseline: b, expected: bound,
+          metric,
+          rule: 'min_absolute_change',
+          candidate: c,
+          baseline: b,
+          expected: bound,
           message:
             `Metric ${metric} minimum absolute change check failed: candidate model ${metric} = ${c}, ` +
             `baseline model ${metric} = ${b}, ${metric} minimum absolute change threshold = ${t.minAbsoluteChange}.`,
@@ -204,7 +242,11 @@ export function validateEvaluationResults(
       }
       if (failed) {
         failures.push({
-          metric, rule: 'min_relative_change', candidate: c, baseline: b, expected: bound,
+          metric,
+          rule: 'min_relative_change',
+          candidate: c,
+          baseline: b,
+          expected: bound,
           message:
             `Metric ${metric} minimum relative change check failed: candidate model ${metric} = ${c}, ` +
             `baseline model ${metric} = ${b}, ${metric} minimum relative change threshold = ${t.minRelativeChange}.`,

@@ -41,7 +41,10 @@ export interface RetryDelayInput {
 export function retryDelaySeconds(input: RetryDelayInput): number {
   const { tryNumber, retryDelay, maxRetryDelay } = input;
   if (!Number.isFinite(retryDelay) || retryDelay < 0) {
-    throw new SemanticsInputError(`retryDelay: expected a finite number of seconds >= 0, got ${retryDelay}`, 'retryDelay');
+    throw new SemanticsInputError(
+      `retryDelay: expected a finite number of seconds >= 0, got ${retryDelay}`,
+      'retryDelay',
+    );
   }
   if (!input.exponentialBackoff) return retryDelay;
   if (!Number.isInteger(tryNumber) || tryNumber < 1) {

@@ -67,7 +67,12 @@ export interface CarriedMapped {
 
 /** One character per instance state in CarriedMapped.states (in-flight ones restart from none). */
 const STATE_CODES: Record<string, string> = {
-  none: 'n', success: 's', failed: 'f', skipped: 'k', upstream_failed: 'u', removed: 'r',
+  none: 'n',
+  success: 's',
+  failed: 'f',
+  skipped: 'k',
+  upstream_failed: 'u',
+  removed: 'r',
 };
 const CODE_STATES: Record<string, TaskInstanceState> = Object.fromEntries(
   Object.entries(STATE_CODES).map(([state, code]) => [code, state as TaskInstanceState]),
@@ -151,7 +156,9 @@ export class RunGraph {
     this.indexOf = indexOf;
     this.upstreamIdx = spec.tasks.map((t) => t.upstream.map((u) => indexOf.get(u)!));
     this.downstreamIdx = spec.tasks.map((t) => t.downstream.map((d) => indexOf.get(d)!));
-    this.instanceUp = spec.tasks.map((t) => (t.mapped?.kind === 'group' ? t.mapped.instance_upstream.map((u) => indexOf.get(u)!) : []));
+    this.instanceUp = spec.tasks.map((t) =>
+      t.mapped?.kind === 'group' ? t.mapped.instance_upstream.map((u) => indexOf.get(u)!) : [],
+    );
     this.instanceDown = spec.tasks.map(() => []);
     this.instanceUp.forEach((ups, i) => ups.forEach((u) => this.instanceDown[u]!.push(i)));
     if (this.instanceUp.some((ups) => ups.length > 0)) {
@@ -164,10 +171,14 @@ export class RunGraph {
     this.isSetup = spec.tasks.map((t) => t.is_setup === true);
     this.isTeardown = spec.tasks.map((t) => t.is_teardown === true);
     this.isLeaf = this.isTeardown.some(Boolean)
-      ? dagRunStateLeaves(spec.tasks.map((t) => ({
-        task_id: t.task_id, downstream_task_ids: t.downstream, is_teardown: t.is_teardown === true,
-        on_failure_fail_dagrun: t.on_failure_fail_dagrun === true,
-      })))
+      ? dagRunStateLeaves(
+          spec.tasks.map((t) => ({
+            task_id: t.task_id,
+            downstream_task_ids: t.downstream,
+            is_teardown: t.is_teardown === true,
+            on_failure_fail_dagrun: t.on_failure_fail_dagrun === true,
+          })),
+        )
       : spec.tasks.map((t) => t.downstream.length === 0);
     this.state = new Array<TaskInstanceState>(n).fill(TaskInstanceState.NONE);
     this.tryNumber = new Array<number>(n).fill(0);
@@ -179,7 +190,9 @@ export class RunGraph {
       this.scopeOf = scope.scopeOf;
       this.indirectCounts = scope.indirect.map((setups) => emptyCounts(setups.length));
       this.ruleOptions = spec.tasks.map((_, i) => ({
-        setupCounts: this.setupCounts![i], indirectSetupCounts: this.indirectCounts![i], isTeardown: this.isTeardown[i],
+        setupCounts: this.setupCounts![i],
+        indirectSetupCounts: this.indirectCounts![i],
+        isTeardown: this.isTeardown[i],
       }));
     } else {
       this.setupCounts = null;
@@ -254,7 +267,11 @@ export class RunGraph {
     if (this.mapped.has(index)) return [];
     const m: MappedInstances = {
       // Instances start from the task's try number: 0, or the highest instance try before a clear.
-      n, state: new Array<TaskInstanceState>(n).fill(TaskInstanceState.NONE), tryNumber: new Array<number>(n).fill(this.tryNumber[index]!), finished: 0, cursor: 0,
+      n,
+      state: new Array<TaskInstanceState>(n).fill(TaskInstanceState.NONE),
+      tryNumber: new Array<number>(n).fill(this.tryNumber[index]!),
+      finished: 0,
+      cursor: 0,
     };
     this.mapped.set(index, m);
     for (const d of this.countDown[index]!) this.counts[d]!.total += n - 1;
@@ -305,7 +322,12 @@ export class RunGraph {
   }
 
   /** An in-group upstream finished for map_index k (or for all, `k` null): re-evaluate the gated instances. */
-  private instanceUpstreamFinished(u: number, k: number | null, state: TaskInstanceState, decisions: AutoDecision[]): void {
+  private instanceUpstreamFinished(
+    u: number,
+    k: number | null,
+    state: TaskInstanceState,
+    decisions: AutoDecision[],
+  ): void {
     for (const d of this.instanceDown[u]!) {
       const m = this.mapped.get(d);
       if (!m?.gate) continue; // not expanded yet: it reads the state when it expands
@@ -353,8 +375,11 @@ export class RunGraph {
    * task itself finishes with the aggregate state (`aggregate(states)`), without counting again.
    */
   finishInstance(
-    index: number, mapIndex: number, state: TaskInstanceState,
-    aggregate: (states: readonly TaskInstanceState[]) => TaskInstanceState = (states) => aggregateState(states) as TaskInstanceState,
+    index: number,
+    mapIndex: number,
+    state: TaskInstanceState,
+    aggregate: (states: readonly TaskInstanceState[]) => TaskInstanceState = (states) =>
+      aggregateState(states) as TaskInstanceState,
   ): AutoDecision[] {
     const m = this.mapped.get(index)!;
     if (isFinished(m.state[mapIndex]!)) return [];
@@ -385,13 +410,18 @@ export class RunGraph {
 
   private restoreMapped(index: number, c: CarriedMapped): void {
     this.mapped.set(index, {
-      n: c.n, state: new Array<TaskInstanceState>(c.n).fill(TaskInstanceState.NONE), tryNumber: new Array<number>(c.n).fill(0), finished: 0, cursor: 0,
+      n: c.n,
+      state: new Array<TaskInstanceState>(c.n).fill(TaskInstanceState.NONE),
+      tryNumber: new Array<number>(c.n).fill(0),
+      finished: 0,
+      cursor: 0,
       ...(this.instanceUp[index]!.length > 0 ? { gate: { counts: [], decided: new Uint8Array(c.n), queue: [] } } : {}),
     });
     for (const d of this.countDown[index]!) this.counts[d]!.total += c.n - 1;
     const m = this.mapped.get(index)!;
     let at = 0;
-    for (let p = 0; p < c.tries.length; p += 2) for (let k = 0; k < c.tries[p]!; k++) m.tryNumber[at++] = c.tries[p + 1]!;
+    for (let p = 0; p < c.tries.length; p += 2)
+      for (let k = 0; k < c.tries[p]!; k++) m.tryNumber[at++] = c.tries[p + 1]!;
     for (let i = 0; i < c.n; i++) {
       const state = CODE_STATES[c.states[i] ?? 'n'] ?? TaskInstanceState.NONE;
       if (!isFinished(state)) continue;
@@ -448,7 +478,11 @@ export class RunGraph {
    * Records a terminal state and re-evaluates the downstream tasks; returns the skips and
    * upstream_failed decisions that cascade from it (already applied).
    */
-  finish(index: number, state: TaskInstanceState, skip?: { indices: readonly number[]; reason: string }): AutoDecision[] {
+  finish(
+    index: number,
+    state: TaskInstanceState,
+    skip?: { indices: readonly number[]; reason: string },
+  ): AutoDecision[] {
     const decisions: AutoDecision[] = [];
     this.setFinished(index, state);
     // A control task's skips land before its downstream tasks are evaluated (Airflow skips them
@@ -494,7 +528,9 @@ export class RunGraph {
    * only the direct ones when trigger rules are to decide the rest; never teardowns.
    */
   shortCircuitSkips(index: number, ignoreDownstreamTriggerRules: boolean): number[] {
-    const candidates = ignoreDownstreamTriggerRules ? this.reach(index, this.downstreamIdx) : this.downstreamIdx[index]!;
+    const candidates = ignoreDownstreamTriggerRules
+      ? this.reach(index, this.downstreamIdx)
+      : this.downstreamIdx[index]!;
     return candidates.filter((d) => !this.isTeardown[d] && this.notStarted(d));
   }
 
@@ -533,7 +569,13 @@ export class RunGraph {
   /** Rebuilds every upstream count and the unfinished total from the states (operator actions). */
   private recount(): void {
     const reset = (c: UpstreamCounts, total: number): void => {
-      c.success = 0; c.skipped = 0; c.failed = 0; c.upstream_failed = 0; c.removed = 0; c.done = 0; c.total = total;
+      c.success = 0;
+      c.skipped = 0;
+      c.failed = 0;
+      c.upstream_failed = 0;
+      c.removed = 0;
+      c.done = 0;
+      c.total = total;
     };
     for (let i = 0; i < this.size; i++) {
       let total = 0;
@@ -628,7 +670,8 @@ export class RunGraph {
       const i = stack.pop()!;
       for (const d of this.countDown[i]!) this.reevaluate(d, decisions, stack);
       // A finished setup also decides the tasks in its scope that are not directly downstream.
-      if (this.scopeOf !== null && this.isSetup[i]) for (const t of this.scopeOf[i]!) this.reevaluate(t, decisions, stack);
+      if (this.scopeOf !== null && this.isSetup[i])
+        for (const t of this.scopeOf[i]!) this.reevaluate(t, decisions, stack);
     }
   }
 

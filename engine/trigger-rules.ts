@@ -143,7 +143,11 @@ export function evaluateTriggerRule(
   return setupsPending && decision === RUN ? WAIT : decision;
 }
 
-function evaluateDirect(rule: TriggerRule, c: UpstreamCounts, setupCounts: UpstreamCounts | undefined): TriggerDecision {
+function evaluateDirect(
+  rule: TriggerRule,
+  c: UpstreamCounts,
+  setupCounts: UpstreamCounts | undefined,
+): TriggerDecision {
   const { success, skipped, failed } = c;
   const upFailed = c.upstream_failed;
   const total = c.total - c.removed;

@@ -95,8 +95,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('error', 'text')
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addPrimaryKeyConstraint('task_instance_pkey', ['dag_id', 'run_id', 'task_id', 'map_index'])
-    .addForeignKeyConstraint('task_instance_dag_run_fkey', ['dag_id', 'run_id'], 'dag_run', ['dag_id', 'run_id'], (fk) =>
-      fk.onDelete('cascade'),
+    .addForeignKeyConstraint(
+      'task_instance_dag_run_fkey',
+      ['dag_id', 'run_id'],
+      'dag_run',
+      ['dag_id', 'run_id'],
+      (fk) => fk.onDelete('cascade'),
     )
     .execute();
   // Pools, queues and "what is running" scans across runs.

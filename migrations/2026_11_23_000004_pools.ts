@@ -67,8 +67,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('end_date', 'timestamptz', (c) => c.notNull())
     .addColumn('duration', 'double precision', (c) => c.notNull())
     .addColumn('reschedule_date', 'timestamptz', (c) => c.notNull())
-    .addForeignKeyConstraint('task_reschedule_dag_run_fkey', ['dag_id', 'run_id'], 'dag_run', ['dag_id', 'run_id'], (fk) =>
-      fk.onDelete('cascade'),
+    .addForeignKeyConstraint(
+      'task_reschedule_dag_run_fkey',
+      ['dag_id', 'run_id'],
+      'dag_run',
+      ['dag_id', 'run_id'],
+      (fk) => fk.onDelete('cascade'),
     )
     .execute();
   await db.schema

@@ -73,7 +73,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
   // The recursive lineage walks go artifact -> executions (by artifact_id, kind) and
   // execution -> artifacts (the unique key above leads with execution_id, kind).
-  await db.schema.createIndex('lineage_event_artifact_idx').on('lineage_event').columns(['artifact_id', 'kind', 'execution_id']).execute();
+  await db.schema
+    .createIndex('lineage_event_artifact_idx')
+    .on('lineage_event')
+    .columns(['artifact_id', 'kind', 'execution_id'])
+    .execute();
 
   await db.schema
     .createTable('metric')

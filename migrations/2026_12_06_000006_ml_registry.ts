@@ -53,10 +53,17 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addUniqueConstraint('model_version_model_version_key', ['model_id', 'version'])
     .addUniqueConstraint('model_version_id_model_key', ['id', 'model_id'])
     .addCheckConstraint('model_version_version_check', sql`version >= 1`)
-    .addCheckConstraint('model_version_status_check', sql`status in ('registered', 'validated', 'rejected', 'archived')`)
+    .addCheckConstraint(
+      'model_version_status_check',
+      sql`status in ('registered', 'validated', 'rejected', 'archived')`,
+    )
     .execute();
   await db.schema.createIndex('model_version_artifact_idx').on('model_version').column('artifact_id').execute();
-  await db.schema.createIndex('model_version_source_execution_idx').on('model_version').column('source_execution_id').execute();
+  await db.schema
+    .createIndex('model_version_source_execution_idx')
+    .on('model_version')
+    .column('source_execution_id')
+    .execute();
 
   await db.schema
     .createTable('model_alias')
@@ -66,7 +73,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('updated_by', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('model_alias_pkey', ['model_id', 'alias'])
-    .addForeignKeyConstraint('model_alias_version_fkey', ['version_id', 'model_id'], 'model_version', ['id', 'model_id'])
+    .addForeignKeyConstraint('model_alias_version_fkey', ['version_id', 'model_id'], 'model_version', [
+      'id',
+      'model_id',
+    ])
     // MLflow's rule: an alias is not a version reference (v1, 3) and not the reserved `latest`.
     .addCheckConstraint(
       'model_alias_alias_check',
@@ -90,12 +100,22 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('run_id', 'text')
     .addColumn('task_id', 'text')
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
-    .addForeignKeyConstraint('model_evaluation_candidate_fkey', ['candidate_version_id', 'model_id'], 'model_version', ['id', 'model_id'])
-    .addForeignKeyConstraint('model_evaluation_baseline_fkey', ['baseline_version_id', 'model_id'], 'model_version', ['id', 'model_id'])
+    .addForeignKeyConstraint('model_evaluation_candidate_fkey', ['candidate_version_id', 'model_id'], 'model_version', [
+      'id',
+      'model_id',
+    ])
+    .addForeignKeyConstraint('model_evaluation_baseline_fkey', ['baseline_version_id', 'model_id'], 'model_version', [
+      'id',
+      'model_id',
+    ])
     .addUniqueConstraint('model_evaluation_id_model_key', ['id', 'model_id'])
     .addCheckConstraint('model_evaluation_decision_check', sql`decision in ('pass', 'fail')`)
     .execute();
-  await db.schema.createIndex('model_evaluation_candidate_idx').on('model_evaluation').column('candidate_version_id').execute();
+  await db.schema
+    .createIndex('model_evaluation_candidate_idx')
+    .on('model_evaluation')
+    .column('candidate_version_id')
+    .execute();
 
   await db.schema
     .createTable('model_promotion')
@@ -109,12 +129,25 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('actor', 'text', (c) => c.notNull())
     .addColumn('reason', 'text')
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
-    .addForeignKeyConstraint('model_promotion_from_fkey', ['from_version_id', 'model_id'], 'model_version', ['id', 'model_id'])
-    .addForeignKeyConstraint('model_promotion_to_fkey', ['to_version_id', 'model_id'], 'model_version', ['id', 'model_id'])
-    .addForeignKeyConstraint('model_promotion_evaluation_fkey', ['evaluation_id', 'model_id'], 'model_evaluation', ['id', 'model_id'])
+    .addForeignKeyConstraint('model_promotion_from_fkey', ['from_version_id', 'model_id'], 'model_version', [
+      'id',
+      'model_id',
+    ])
+    .addForeignKeyConstraint('model_promotion_to_fkey', ['to_version_id', 'model_id'], 'model_version', [
+      'id',
+      'model_id',
+    ])
+    .addForeignKeyConstraint('model_promotion_evaluation_fkey', ['evaluation_id', 'model_id'], 'model_evaluation', [
+      'id',
+      'model_id',
+    ])
     .addCheckConstraint('model_promotion_action_check', sql`action in ('promote', 'rollback', 'set', 'lost')`)
     .execute();
-  await db.schema.createIndex('model_promotion_alias_idx').on('model_promotion').columns(['model_id', 'alias', 'id']).execute();
+  await db.schema
+    .createIndex('model_promotion_alias_idx')
+    .on('model_promotion')
+    .columns(['model_id', 'alias', 'id'])
+    .execute();
 
   await sql`
     create function model_promotion_append_only() returns trigger language plpgsql as $$

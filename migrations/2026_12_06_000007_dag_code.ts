@@ -17,9 +17,14 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('bundle', 'text', (c) => c.notNull())
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
-  await db.schema.alterTable('dag_version').addColumn('code_hash', 'text', (c) => c.references('dag_code.code_hash')).execute();
+  await db.schema
+    .alterTable('dag_version')
+    .addColumn('code_hash', 'text', (c) => c.references('dag_code.code_hash'))
+    .execute();
   await db.schema.alterTable('dag_version').dropConstraint('dag_version_dag_id_spec_hash_key').execute();
-  await sql`create unique index dag_version_dag_id_spec_hash_code_hash_key on dag_version (dag_id, spec_hash, coalesce(code_hash, ''))`.execute(db);
+  await sql`create unique index dag_version_dag_id_spec_hash_code_hash_key on dag_version (dag_id, spec_hash, coalesce(code_hash, ''))`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
@@ -29,8 +34,13 @@ export async function down(db: Kysely<any>): Promise<void> {
   await sql`update dag d set latest_version_id = (
       select min(w.id) from dag_version w, dag_version v where v.id = d.latest_version_id and w.dag_id = v.dag_id and w.spec_hash = v.spec_hash)
     where d.latest_version_id is not null`.execute(db);
-  await sql`delete from dag_version v using dag_version w where v.dag_id = w.dag_id and v.spec_hash = w.spec_hash and v.id > w.id`.execute(db);
-  await db.schema.alterTable('dag_version').addUniqueConstraint('dag_version_dag_id_spec_hash_key', ['dag_id', 'spec_hash']).execute();
+  await sql`delete from dag_version v using dag_version w where v.dag_id = w.dag_id and v.spec_hash = w.spec_hash and v.id > w.id`.execute(
+    db,
+  );
+  await db.schema
+    .alterTable('dag_version')
+    .addUniqueConstraint('dag_version_dag_id_spec_hash_key', ['dag_id', 'spec_hash'])
+    .execute();
   await db.schema.alterTable('dag_version').dropColumn('code_hash').execute();
   await db.schema.dropTable('dag_code').execute();
 }

@@ -14,7 +14,9 @@ import { sql, type Kysely } from 'kysely';
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('model_version').addColumn('reproducibility', 'jsonb').execute();
   // "The previous version from the same inputs and params": by model, then fingerprint.
-  await sql`create index model_version_fingerprint_idx on model_version (model_id, (reproducibility->>'fingerprint'), version)`.execute(db);
+  await sql`create index model_version_fingerprint_idx on model_version (model_id, (reproducibility->>'fingerprint'), version)`.execute(
+    db,
+  );
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations are schema-agnostic.

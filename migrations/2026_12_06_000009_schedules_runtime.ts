@@ -29,8 +29,13 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
   await db.schema.createIndex('backfill_dag_id_idx').on('backfill').column('dag_id').execute();
   await db.schema.alterTable('dag_run').addColumn('run_after', 'timestamptz').execute();
-  await db.schema.alterTable('dag_run').addColumn('backfill_id', 'integer', (c) => c.references('backfill.id').onDelete('set null')).execute();
-  await sql`create unique index dag_run_automated_logical_date_key on dag_run (dag_id, logical_date) where run_type in ('scheduled', 'backfill')`.execute(db);
+  await db.schema
+    .alterTable('dag_run')
+    .addColumn('backfill_id', 'integer', (c) => c.references('backfill.id').onDelete('set null'))
+    .execute();
+  await sql`create unique index dag_run_automated_logical_date_key on dag_run (dag_id, logical_date) where run_type in ('scheduled', 'backfill')`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

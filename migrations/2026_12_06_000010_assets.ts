@@ -64,7 +64,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addPrimaryKeyConstraint('dag_schedule_asset_reference_pkey', ['asset_id', 'dag_id'])
     .execute();
-  await db.schema.createIndex('dag_schedule_asset_reference_dag_idx').on('dag_schedule_asset_reference').column('dag_id').execute();
+  await db.schema
+    .createIndex('dag_schedule_asset_reference_dag_idx')
+    .on('dag_schedule_asset_reference')
+    .column('dag_id')
+    .execute();
 
   await db.schema
     .createTable('task_outlet_asset_reference')
@@ -74,7 +78,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addPrimaryKeyConstraint('task_outlet_asset_reference_pkey', ['asset_id', 'dag_id', 'task_id'])
     .execute();
-  await db.schema.createIndex('task_outlet_asset_reference_dag_idx').on('task_outlet_asset_reference').column('dag_id').execute();
+  await db.schema
+    .createIndex('task_outlet_asset_reference_dag_idx')
+    .on('task_outlet_asset_reference')
+    .column('dag_id')
+    .execute();
 
   await db.schema
     .createTable('asset_dag_run_queue')
@@ -84,7 +92,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addPrimaryKeyConstraint('asset_dag_run_queue_pkey', ['target_dag_id', 'asset_event_id'])
     .execute();
-  await db.schema.createIndex('asset_dag_run_queue_dag_asset_idx').on('asset_dag_run_queue').columns(['target_dag_id', 'asset_id']).execute();
+  await db.schema
+    .createIndex('asset_dag_run_queue_dag_asset_idx')
+    .on('asset_dag_run_queue')
+    .columns(['target_dag_id', 'asset_id'])
+    .execute();
 
   await db.schema
     .createTable('asset_triggered_run')
@@ -100,7 +112,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addUniqueConstraint('asset_triggered_run_dag_run_key', ['dag_id', 'run_id'])
     .addCheckConstraint('asset_triggered_run_state_check', sql`state in ('claimed', 'started', 'failed')`)
     .execute();
-  await sql`create index asset_triggered_run_claimed_idx on asset_triggered_run (claimed_at) where state = 'claimed'`.execute(db);
+  await sql`create index asset_triggered_run_claimed_idx on asset_triggered_run (claimed_at) where state = 'claimed'`.execute(
+    db,
+  );
 
   await db.schema
     .createTable('dagrun_asset_event')
@@ -108,9 +122,19 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('run_id', 'text', (c) => c.notNull())
     .addColumn('asset_event_id', 'bigint', (c) => c.notNull().references('asset_event.id').onDelete('cascade'))
     .addPrimaryKeyConstraint('dagrun_asset_event_pkey', ['dag_id', 'asset_event_id'])
-    .addForeignKeyConstraint('dagrun_asset_event_run_fkey', ['dag_id', 'run_id'], 'asset_triggered_run', ['dag_id', 'run_id'], (fk) => fk.onDelete('cascade'))
+    .addForeignKeyConstraint(
+      'dagrun_asset_event_run_fkey',
+      ['dag_id', 'run_id'],
+      'asset_triggered_run',
+      ['dag_id', 'run_id'],
+      (fk) => fk.onDelete('cascade'),
+    )
     .execute();
-  await db.schema.createIndex('dagrun_asset_event_run_idx').on('dagrun_asset_event').columns(['dag_id', 'run_id']).execute();
+  await db.schema
+    .createIndex('dagrun_asset_event_run_idx')
+    .on('dagrun_asset_event')
+    .columns(['dag_id', 'run_id'])
+    .execute();
 
   await db.schema
     .createTable('asset_watcher')
@@ -141,8 +165,15 @@ export async function up(db: Kysely<any>): Promise<void> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations are schema-agnostic.
 export async function down(db: Kysely<any>): Promise<void> {
   for (const table of [
-    'asset_watcher_seen', 'asset_watcher', 'dagrun_asset_event', 'asset_triggered_run', 'asset_dag_run_queue',
-    'task_outlet_asset_reference', 'dag_schedule_asset_reference', 'asset_event', 'asset',
+    'asset_watcher_seen',
+    'asset_watcher',
+    'dagrun_asset_event',
+    'asset_triggered_run',
+    'asset_dag_run_queue',
+    'task_outlet_asset_reference',
+    'dag_schedule_asset_reference',
+    'asset_event',
+    'asset',
   ]) {
     await db.schema.dropTable(table).execute();
   }

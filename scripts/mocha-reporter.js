@@ -13,7 +13,10 @@ class SpecWithSummary extends Mocha.reporters.Spec {
       const s = runner.stats || this.stats;
       process.stdout.write(`\n${s.passes} passed, ${s.failures} failed, ${s.pending} skipped\n`);
       if (process.env.UPDRAFT_TEST_STATS_FILE) {
-        fs.appendFileSync(process.env.UPDRAFT_TEST_STATS_FILE, `${JSON.stringify({ passes: s.passes, failures: s.failures, pending: s.pending })}\n`);
+        fs.appendFileSync(
+          process.env.UPDRAFT_TEST_STATS_FILE,
+          `${JSON.stringify({ passes: s.passes, failures: s.failures, pending: s.pending })}\n`,
+        );
       }
     });
   }

@@ -80,16 +80,40 @@ export function isAsset(v: unknown): v is Asset {
 }
 
 /** Airflow 3's Asset(name | uri, *, group, extra, watchers). Throws AssetDefinitionError naming the field. */
-export function Asset(nameOrUri: string | (AssetOptions & { uri?: string; name?: string }), options: AssetOptions = {}): Asset {
-  const o = typeof nameOrUri === 'string' ? { ...options, name: options.name ?? nameOrUri, uri: options.uri ?? (options.name !== undefined ? nameOrUri : undefined) } : { ...nameOrUri };
-  const ref = normalizeAsset({ uri: o.uri, name: o.name, group: o.group, extra: o.extra }, `Asset(${JSON.stringify(o.uri ?? o.name)})`);
-  if (o.watchers !== undefined && !Array.isArray(o.watchers)) throw new AssetDefinitionError(`Asset('${ref.uri}').watchers must be an array of watcher definitions`, 'watchers');
-  const watchers = (o.watchers ?? []).map((w, i) => assetWatcherSpec(ref, watcherOptions(w, `Asset('${ref.uri}').watchers[${i}]`), `Asset('${ref.uri}').watchers[${i}]`));
+export function Asset(
+  nameOrUri: string | (AssetOptions & { uri?: string; name?: string }),
+  options: AssetOptions = {},
+): Asset {
+  const o =
+    typeof nameOrUri === 'string'
+      ? {
+          ...options,
+          name: options.name ?? nameOrUri,
+          uri: options.uri ?? (options.name !== undefined ? nameOrUri : undefined),
+        }
+      : { ...nameOrUri };
+  const ref = normalizeAsset(
+    { uri: o.uri, name: o.name, group: o.group, extra: o.extra },
+    `Asset(${JSON.stringify(o.uri ?? o.name)})`,
+  );
+  if (o.watchers !== undefined && !Array.isArray(o.watchers))
+    throw new AssetDefinitionError(`Asset('${ref.uri}').watchers must be an array of watcher definitions`, 'watchers');
+  const watchers = (o.watchers ?? []).map((w, i) =>
+    assetWatcherSpec(
+      ref,
+      watcherOptions(w, `Asset('${ref.uri}').watchers[${i}]`),
+      `Asset('${ref.uri}').watchers[${i}]`,
+    ),
+  );
   return Object.freeze({ ...ref, watchers: Object.freeze(watchers), [ASSET]: true as const });
 }
 
 function watcherOptions(w: AssetWatcherDefinition, where: string): AssetWatcherOptions {
-  if (w === null || typeof w !== 'object') throw new AssetDefinitionError(`${where}: expected { type: 'folder' | 's3_prefix', ... }, got ${w === null ? 'null' : typeof w}`, 'watchers');
+  if (w === null || typeof w !== 'object')
+    throw new AssetDefinitionError(
+      `${where}: expected { type: 'folder' | 's3_prefix', ... }, got ${w === null ? 'null' : typeof w}`,
+      'watchers',
+    );
   const seconds = (v: Duration | undefined, field: string): number | undefined => {
     if (v === undefined) return undefined;
     try {
@@ -118,7 +142,10 @@ export function collectAssetWatchers(assets: readonly unknown[]): AssetWatcherSp
     for (const w of a.watchers) {
       const seen = byName.get(w.name);
       if (seen !== undefined && JSON.stringify(seen) !== JSON.stringify(w)) {
-        throw new AssetDefinitionError(`two different asset watchers are named '${w.name}'; give each its own name`, 'watchers');
+        throw new AssetDefinitionError(
+          `two different asset watchers are named '${w.name}'; give each its own name`,
+          'watchers',
+        );
       }
       byName.set(w.name, w);
     }

@@ -12,7 +12,10 @@ export { TASK_CALLBACKS, DAG_CALLBACKS, callbackKey } from '../spec/callbacks.js
 export type { TaskCallbackName, DagCallbackName, CallbackPayload } from '../spec/callbacks.js';
 
 /** The authoring option that holds each callback (camelCase of the spec name). */
-export const CALLBACK_OPTION: Record<TaskCallbackName, 'onExecute' | 'onSuccess' | 'onFailure' | 'onRetry' | 'onSkipped'> = {
+export const CALLBACK_OPTION: Record<
+  TaskCallbackName,
+  'onExecute' | 'onSuccess' | 'onFailure' | 'onRetry' | 'onSkipped'
+> = {
   on_execute: 'onExecute',
   on_success: 'onSuccess',
   on_failure: 'onFailure',
@@ -42,4 +45,3 @@ export interface CallbackContext {
   /** Lines go to the task's log for the try (DAG-run callbacks: the worker's log). */
   log: TaskLogger;
 }
-

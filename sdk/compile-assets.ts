@@ -12,7 +12,11 @@ export function compileOutlets(outlets: unknown, f: (message: string, field: str
   if (outlets === undefined || outlets === null) return [];
   if (!Array.isArray(outlets)) return f(`expected an array of assets, got ${typeof outlets}`, 'outlets');
   return outlets.map((a: unknown, i) => {
-    if (!a || typeof a !== 'object') f(`outlets[${i}] must be an asset (Asset('s3://bucket/path') or { uri }), got ${a === null ? 'null' : typeof a}`, 'outlets');
+    if (!a || typeof a !== 'object')
+      f(
+        `outlets[${i}] must be an asset (Asset('s3://bucket/path') or { uri }), got ${a === null ? 'null' : typeof a}`,
+        'outlets',
+      );
     try {
       return normalizeAsset(a as AssetInput, `outlets[${i}]`);
     } catch (err) {
@@ -23,7 +27,11 @@ export function compileOutlets(outlets: unknown, f: (message: string, field: str
 }
 
 /** The watchers declared on the DAG's assets (schedule first, then outlets); absent when none. */
-export function assetWatchersField(schedule: unknown, outlets: readonly unknown[], fail: Fail): Pick<DagSpec, 'asset_watchers'> {
+export function assetWatchersField(
+  schedule: unknown,
+  outlets: readonly unknown[],
+  fail: Fail,
+): Pick<DagSpec, 'asset_watchers'> {
   const scheduled: unknown[] = [];
   const walk = (v: unknown): void => {
     if (Array.isArray(v)) v.forEach(walk);

@@ -24,6 +24,7 @@ export function duration(value: Duration, field: string, fail: Fail): number {
 }
 
 export function positiveInt(value: number, field: string, fail: Fail): number {
-  if (!Number.isInteger(value) || value < 1) return fail(`expected a positive integer, got ${String(value)}`, undefined, field);
+  if (!Number.isInteger(value) || value < 1)
+    return fail(`expected a positive integer, got ${String(value)}`, undefined, field);
   return value;
 }

@@ -37,18 +37,29 @@ export function linkChains(
   const withGroups: Array<{ from: ChainEnd; to: ChainEnd; depth: number; order: number }> = [];
   chains.forEach(([from, to], order) => {
     for (const end of [from, to]) {
-      if ('task' in end && !byId.has(end.task?.taskId)) fail(`chain() references unknown task "${String(end.task?.taskId)}"`, undefined, 'chain');
+      if ('task' in end && !byId.has(end.task?.taskId))
+        fail(`chain() references unknown task "${String(end.task?.taskId)}"`, undefined, 'chain');
     }
     if ('task' in from && 'task' in to) {
-      if (from.task.taskId === to.task.taskId) fail(`chain() links task "${from.task.taskId}" to itself`, undefined, 'chain');
+      if (from.task.taskId === to.task.taskId)
+        fail(`chain() links task "${from.task.taskId}" to itself`, undefined, 'chain');
       upstream.get(to.task.taskId)!.add(from.task.taskId);
       return;
     }
-    for (const [g, other] of [[from, to], [to, from]] as const) {
+    for (const [g, other] of [
+      [from, to],
+      [to, from],
+    ] as const) {
       if (!('group' in g)) continue;
-      const inside = 'group' in other ? isWithin(other.group, g.group) : isWithin(byId.get(other.task.taskId)!.group, g.group);
+      const inside =
+        'group' in other ? isWithin(other.group, g.group) : isWithin(byId.get(other.task.taskId)!.group, g.group);
       if (inside) {
-        const what = 'group' in other ? (other.group === g.group ? 'itself' : `its own group "${other.group.groupId}"`) : `its own task "${other.task.taskId}"`;
+        const what =
+          'group' in other
+            ? other.group === g.group
+              ? 'itself'
+              : `its own group "${other.group.groupId}"`
+            : `its own task "${other.task.taskId}"`;
         fail(`chain() links task group "${g.group.groupId}" to ${what}`, undefined, 'chain');
       }
     }
@@ -97,7 +108,8 @@ function groupLeaves(inGroup: readonly DeclaredTask[], upstream: ReadonlyMap<str
     for (const up of upstream.get(id)!) {
       if (!byId.has(up)) continue;
       if (isTeardown(up)) viaTeardown(up, seen);
-      else if (isTeardown(id) && byId.get(up)!.setup) continue; // not through the teardown-to-setup edge
+      else if (isTeardown(id) && byId.get(up)!.setup)
+        continue; // not through the teardown-to-setup edge
       else if (!hasNonTeardownDownstream(up, id)) out.add(up);
     }
   };
@@ -121,7 +133,10 @@ export function branchGroups(
   const out: Record<string, string[]> = {};
   const upstreamSets = new Map([...upstreamLists].map(([id, ups]) => [id, new Set(ups)]));
   for (const g of groups) {
-    const roots = groupRoots(tasks.filter((t) => isWithin(t.group, g)), upstreamSets).filter((r) => directSet.has(r));
+    const roots = groupRoots(
+      tasks.filter((t) => isWithin(t.group, g)),
+      upstreamSets,
+    ).filter((r) => directSet.has(r));
     if (roots.length > 0) out[g.groupId] = roots.sort();
   }
   return out;

@@ -5,7 +5,13 @@
 import { compileOutlets } from './compile-assets.js';
 import { compileCrossRunOptions } from './cross-run.js';
 import { durationField, positiveInt, stripUndefined, type Fail } from './compile-fields.js';
-import type { ContainerTaskOptions, DefaultArgs, ProcessTaskOptions, ResourceOptions, TaskDefaults } from './options.js';
+import type {
+  ContainerTaskOptions,
+  DefaultArgs,
+  ProcessTaskOptions,
+  ResourceOptions,
+  TaskDefaults,
+} from './options.js';
 import { extractParams } from './params.js';
 import { compileModelGate } from './model-gate.js';
 import { compileSensor } from './sensors.js';
@@ -28,9 +34,13 @@ export function compileTask(
   let rule = o.triggerRule as string;
   rule = TRIGGER_RULE_ALIASES[rule] ?? rule;
   if (!isTriggerRule(rule)) {
-    f(`unknown trigger rule "${String(o.triggerRule)}" (expected one of Airflow's 13 rules, e.g. all_success, all_done, none_failed_min_one_success)`, 'triggerRule');
+    f(
+      `unknown trigger rule "${String(o.triggerRule)}" (expected one of Airflow's 13 rules, e.g. all_success, all_done, none_failed_min_one_success)`,
+      'triggerRule',
+    );
   }
-  if (!Number.isInteger(o.retries) || o.retries < 0) f(`expected a non-negative integer, got ${String(o.retries)}`, 'retries');
+  if (!Number.isInteger(o.retries) || o.retries < 0)
+    f(`expected a non-negative integer, got ${String(o.retries)}`, 'retries');
   if (!['downstream', 'upstream', 'absolute'].includes(o.weightRule)) {
     f(`expected 'downstream', 'upstream' or 'absolute', got ${String(o.weightRule)}`, 'weightRule');
   }
@@ -50,7 +60,9 @@ export function compileTask(
     queue: o.queue ?? null,
     pool: o.pool,
     pool_slots: positiveInt(o.poolSlots, 'poolSlots', (m, _t, field) => f(m, field ?? 'poolSlots')),
-    priority_weight: Number.isInteger(o.priorityWeight) ? o.priorityWeight : f(`expected an integer, got ${String(o.priorityWeight)}`, 'priorityWeight'),
+    priority_weight: Number.isInteger(o.priorityWeight)
+      ? o.priorityWeight
+      : f(`expected an integer, got ${String(o.priorityWeight)}`, 'priorityWeight'),
     weight_rule: o.weightRule,
     owner: o.owner,
     outlets: compileOutlets(t.options.outlets, f),
@@ -85,7 +97,10 @@ export function compileTask(
     if (!Array.isArray(fields)) f('expected an array of field names', 'templateFields');
     for (const name of fields) {
       if (!allowed.includes(name)) {
-        f(`"${String(name)}" cannot be templated in ${/^[aeiou]/.test(t.kind) ? 'an' : 'a'} ${t.kind} task (templatable: ${allowed.length > 0 ? allowed.join(', ') : 'none'})`, 'templateFields');
+        f(
+          `"${String(name)}" cannot be templated in ${/^[aeiou]/.test(t.kind) ? 'an' : 'a'} ${t.kind} task (templatable: ${allowed.length > 0 ? allowed.join(', ') : 'none'})`,
+          'templateFields',
+        );
       }
     }
     spec.template_fields = [...new Set(fields)];
@@ -108,7 +123,10 @@ const CONTROL_OPERATOR_NAMES: Record<NonNullable<DeclaredTask['control']>['type'
 };
 
 /** The DAG's defaults overridden by each enclosing group's defaultArgs, outermost first. */
-export function groupDefaults(group: DeclaredGroup | null, dagDefaults: TaskDefaults & DefaultArgs): TaskDefaults & DefaultArgs {
+export function groupDefaults(
+  group: DeclaredGroup | null,
+  dagDefaults: TaskDefaults & DefaultArgs,
+): TaskDefaults & DefaultArgs {
   if (group === null) return dagDefaults;
   return { ...groupDefaults(group.parent, dagDefaults), ...stripUndefined(group.defaultArgs ?? {}) };
 }
@@ -124,40 +142,58 @@ const OPERATOR_NAMES: Record<DeclaredTask['kind'], string> = {
 
 const QUANTITY = /^\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 
-function compileResources(r: ResourceOptions | undefined, f: (m: string, field: string) => never): TaskSpec['resources'] {
+function compileResources(
+  r: ResourceOptions | undefined,
+  f: (m: string, field: string) => never,
+): TaskSpec['resources'] {
   const cpu = r?.cpu === undefined ? null : String(r.cpu);
-  if (cpu !== null && !QUANTITY.test(cpu)) f(`expected a CPU quantity like '500m' or '2', got '${cpu}'`, 'resources.cpu');
+  if (cpu !== null && !QUANTITY.test(cpu))
+    f(`expected a CPU quantity like '500m' or '2', got '${cpu}'`, 'resources.cpu');
   const memory = r?.memory ?? null;
-  if (memory !== null && !QUANTITY.test(memory)) f(`expected a memory quantity like '512Mi' or '4Gi', got '${memory}'`, 'resources.memory');
+  if (memory !== null && !QUANTITY.test(memory))
+    f(`expected a memory quantity like '512Mi' or '4Gi', got '${memory}'`, 'resources.memory');
   const gpu = r?.gpu ?? 0;
   if (!Number.isInteger(gpu) || gpu < 0) f(`expected a non-negative integer, got ${String(gpu)}`, 'resources.gpu');
   const gpuType = r?.gpuType ?? null;
-  if (gpuType !== null && !/^[a-z0-9][a-z0-9._-]*$/i.test(gpuType)) f(`expected a GPU type like 'a100', got '${gpuType}'`, 'resources.gpuType');
+  if (gpuType !== null && !/^[a-z0-9][a-z0-9._-]*$/i.test(gpuType))
+    f(`expected a GPU type like 'a100', got '${gpuType}'`, 'resources.gpuType');
   return { cpu, memory, gpu, gpu_type: gpuType };
 }
 
-function stringRecord(v: Record<string, string>, field: string, f: (m: string, field: string) => never): Record<string, string> {
-  for (const [key, value] of Object.entries(v)) if (typeof value !== 'string') f(`${key} must be a string, got ${typeof value}`, field);
+function stringRecord(
+  v: Record<string, string>,
+  field: string,
+  f: (m: string, field: string) => never,
+): Record<string, string> {
+  for (const [key, value] of Object.entries(v))
+    if (typeof value !== 'string') f(`${key} must be a string, got ${typeof value}`, field);
   return { ...v };
 }
 
-function compileContainer(o: ContainerTaskOptions, f: (m: string, field: string) => never): NonNullable<TaskSpec['container']> {
-  if (typeof o.image !== 'string' || o.image.trim() === '') f('expected an image name like "updraft/step-python:latest"', 'image');
+function compileContainer(
+  o: ContainerTaskOptions,
+  f: (m: string, field: string) => never,
+): NonNullable<TaskSpec['container']> {
+  if (typeof o.image !== 'string' || o.image.trim() === '')
+    f('expected an image name like "updraft/step-python:latest"', 'image');
   const strings = (v: unknown, field: string): string[] => {
     if (v === undefined) return [];
     if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) f('expected an array of strings', field);
     return [...(v as string[])];
   };
-  for (const [k, v] of Object.entries(o.env ?? {})) if (typeof v !== 'string') f(`env.${k} must be a string, got ${typeof v}`, 'env');
+  for (const [k, v] of Object.entries(o.env ?? {}))
+    if (typeof v !== 'string') f(`env.${k} must be a string, got ${typeof v}`, 'env');
   const mounts = (o.mounts ?? []).map((m, i) => {
     if (!m || typeof m.source !== 'string' || typeof m.target !== 'string' || !m.target.startsWith('/')) {
       f(`mounts[${i}] needs a source and an absolute target path`, 'mounts');
     }
     return { source: m.source, target: m.target, read_only: m.readOnly ?? false };
   });
-  if (o.runtime !== undefined && o.runtime !== 'docker' && o.runtime !== 'kubernetes') f(`expected 'docker' or 'kubernetes', got '${String(o.runtime)}'`, 'runtime');
+  if (o.runtime !== undefined && o.runtime !== 'docker' && o.runtime !== 'kubernetes')
+    f(`expected 'docker' or 'kubernetes', got '${String(o.runtime)}'`, 'runtime');
   const pull = o.pullPolicy ?? 'never';
-  if (!['never', 'if_not_present', 'always'].includes(pull)) f(`expected 'never', 'if_not_present' or 'always', got '${String(pull)}'`, 'pullPolicy');
+  if (!['never', 'if_not_present', 'always'].includes(pull))
+    f(`expected 'never', 'if_not_present' or 'always', got '${String(pull)}'`, 'pullPolicy');
   const k = o.kubernetes ?? {};
   return {
     image: o.image,
@@ -175,10 +211,13 @@ function compileContainer(o: ContainerTaskOptions, f: (m: string, field: string)
       image_pull_secrets: [...(k.imagePullSecrets ?? [])],
       node_selector: { ...(k.nodeSelector ?? {}) },
       tolerations: (k.tolerations ?? []).map((t) => ({
-        key: t.key, operator: t.operator ?? 'Equal',
-        ...(t.value !== undefined ? { value: t.value } : {}), ...(t.effect !== undefined ? { effect: t.effect } : {}),
+        key: t.key,
+        operator: t.operator ?? 'Equal',
+        ...(t.value !== undefined ? { value: t.value } : {}),
+        ...(t.effect !== undefined ? { effect: t.effect } : {}),
       })),
-      pending_timeout: k.pendingTimeout === undefined ? null : durationField(k.pendingTimeout, 'kubernetes.pendingTimeout', f),
+      pending_timeout:
+        k.pendingTimeout === undefined ? null : durationField(k.pendingTimeout, 'kubernetes.pendingTimeout', f),
       ...(k.podAnnotations ? { pod_annotations: stringRecord(k.podAnnotations, 'kubernetes.podAnnotations', f) } : {}),
     },
   };

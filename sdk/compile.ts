@@ -21,7 +21,15 @@ import { isXComRef } from '../engine/mapping.js';
 import { applyPriorityWeights } from '../engine/priority.js';
 import { compileSchedule } from './schedule.js';
 import { sha1Hex } from '../engine/sha1.js';
-import { SPEC_VERSION, type DagSpec, type InputTemplate, type Json, type MappedSpec, type TaskSpec, type VersionedDagSpec } from '../spec/dag-spec.js';
+import {
+  SPEC_VERSION,
+  type DagSpec,
+  type InputTemplate,
+  type Json,
+  type MappedSpec,
+  type TaskSpec,
+  type VersionedDagSpec,
+} from '../spec/dag-spec.js';
 
 /** Airflow's KEY_REGEX for dag_id and task_id, and its 250-character limit. */
 const ID_PATTERN = /^[A-Za-z0-9_.-]+$/;
@@ -58,7 +66,8 @@ export class CallbackError extends Error {
 
 export function validateId(value: unknown, what: 'dag_id' | 'task_id'): string | undefined {
   if (typeof value !== 'string' || value.length === 0) return `${what} must be a non-empty string`;
-  if (value.length > MAX_ID_LENGTH) return `${what} "${value.slice(0, 40)}..." is longer than ${MAX_ID_LENGTH} characters`;
+  if (value.length > MAX_ID_LENGTH)
+    return `${what} "${value.slice(0, 40)}..." is longer than ${MAX_ID_LENGTH} characters`;
   if (!ID_PATTERN.test(value)) {
     return `${what} "${value}" may contain only ASCII letters, digits, '-', '.' and '_'`;
   }
@@ -77,7 +86,13 @@ export function compileDag(definition: DagDefinition, fileloc: string): Compiled
   markSetups(c);
   const mappedGroups = compileMappedGroups(c);
   const inputs = compileInputs(c, mappedGroups.memberOf);
-  const mappings = compileMappings(c.draft.tasks, c.byId, mappedGroups.memberOf, (value, path, t) => toTemplate(value, path, xcomRefCheck(c, t), badInput(c, t)), c.fail);
+  const mappings = compileMappings(
+    c.draft.tasks,
+    c.byId,
+    mappedGroups.memberOf,
+    (value, path, t) => toTemplate(value, path, xcomRefCheck(c, t), badInput(c, t)),
+    c.fail,
+  );
   for (const t of c.draft.tasks) for (const s of t.teardown?.setups ?? []) c.upstream.get(t.taskId)!.add(s.taskId); // a teardown waits for its setups
   linkChains(c.draft.chains, c.draft.tasks, c.byId, c.upstream, c.fail);
   const graph = orderTasks(c);
@@ -174,8 +189,14 @@ function indexTasks(tasks: readonly DeclaredTask[], fail: Fail): Map<string, Dec
 function checkGroupIds(c: Compilation): void {
   const groupIds = new Set<string>();
   for (const g of c.draft.groups) {
-    if (groupIds.has(g.groupId)) c.fail(`duplicate task group id "${g.groupId}" (group ids must be unique within a DAG)`, undefined, 'groupId');
-    if (c.byId.has(g.groupId)) c.fail(`task group id "${g.groupId}" is also a task id (Airflow keeps them in one namespace)`, undefined, 'groupId');
+    if (groupIds.has(g.groupId))
+      c.fail(`duplicate task group id "${g.groupId}" (group ids must be unique within a DAG)`, undefined, 'groupId');
+    if (c.byId.has(g.groupId))
+      c.fail(
+        `task group id "${g.groupId}" is also a task id (Airflow keeps them in one namespace)`,
+        undefined,
+        'groupId',
+      );
     groupIds.add(g.groupId);
   }
 }
@@ -190,11 +211,18 @@ function markSetups(c: Compilation): void {
     if (t.setup) c.fail('a task cannot be both a setup and a teardown', t.taskId, 'asTeardown');
     const rule = t.options.triggerRule;
     if (rule !== undefined && rule !== 'all_done_setup_success') {
-      c.fail(`the trigger rule of a teardown is all_done_setup_success and cannot be set (got "${String(rule)}")`, t.taskId, 'triggerRule');
+      c.fail(
+        `the trigger rule of a teardown is all_done_setup_success and cannot be set (got "${String(rule)}")`,
+        t.taskId,
+        'triggerRule',
+      );
     }
     for (const s of t.teardown.setups) {
-      const setup = c.byId.get(s?.taskId) ?? c.fail(`asTeardown() names unknown setup task "${String(s?.taskId)}"`, t.taskId, 'setups');
-      if (setup.teardown !== null) c.fail(`asTeardown() names "${setup.taskId}" as a setup, but it is a teardown`, t.taskId, 'setups');
+      const setup =
+        c.byId.get(s?.taskId) ??
+        c.fail(`asTeardown() names unknown setup task "${String(s?.taskId)}"`, t.taskId, 'setups');
+      if (setup.teardown !== null)
+        c.fail(`asTeardown() names "${setup.taskId}" as a setup, but it is a teardown`, t.taskId, 'setups');
       if (setup.taskId === t.taskId) c.fail('asTeardown() names the task as its own setup', t.taskId, 'setups');
       setup.setup = true;
     }
@@ -207,12 +235,16 @@ function markSetups(c: Compilation): void {
  * must also name another task of the DAG, which becomes its upstream. A mapped group's references
  * (consumer null) are checked further by compileGroupExpand and become upstreams of its tasks.
  */
-function xcomRefCheck(c: Compilation, consumer: DeclaredTask | null): (ref: XComArgInternal<unknown>, path: string[]) => void {
+function xcomRefCheck(
+  c: Compilation,
+  consumer: DeclaredTask | null,
+): (ref: XComArgInternal<unknown>, path: string[]) => void {
   const taskId = consumer?.taskId;
   const field = consumer === null ? 'expand' : 'input';
   return (ref, path) => {
     const where = path.join('.');
-    if (xcomArgOwner(ref) !== c.draft.owner) c.fail(`${where} references task "${ref.taskId}" of another DAG`, taskId, field);
+    if (xcomArgOwner(ref) !== c.draft.owner)
+      c.fail(`${where} references task "${ref.taskId}" of another DAG`, taskId, field);
     if (consumer === null) return;
     if (!c.byId.has(ref.taskId)) c.fail(`${where} references unknown task "${ref.taskId}"`, taskId, field);
     if (ref.taskId === consumer.taskId) c.fail(`${where} references the task's own output`, taskId, field);
@@ -222,7 +254,8 @@ function xcomRefCheck(c: Compilation, consumer: DeclaredTask | null): (ref: XCom
 
 /** A value a task's input (or partial/expand arguments) cannot hold. */
 function badInput(c: Compilation, t: DeclaredTask): (path: string[], what: string) => never {
-  return (path, what) => c.fail(`${path.join('.')} is ${what}; task inputs must be JSON (or XCom references)`, t.taskId, 'input');
+  return (path, what) =>
+    c.fail(`${path.join('.')} is ${what}; task inputs must be JSON (or XCom references)`, t.taskId, 'input');
 }
 
 interface MappedGroups {
@@ -238,28 +271,49 @@ function compileMappedGroups(c: Compilation): MappedGroups {
   const sources = new Map<string, Array<[string, InputTemplate]>>();
   for (const g of c.draft.groups) {
     if (g.expand === undefined) continue;
-    const onBad = (p: string[], what: string): never => c.fail(`mapped task group "${g.groupId}": ${p.join('.')} is ${what}`, undefined, 'expand');
-    sources.set(g.groupId, compileGroupExpand(g, c.byId, memberOf, (value, path) => toTemplate(value, path, xcomRefCheck(c, null), onBad), c.fail));
+    const onBad = (p: string[], what: string): never =>
+      c.fail(`mapped task group "${g.groupId}": ${p.join('.')} is ${what}`, undefined, 'expand');
+    sources.set(
+      g.groupId,
+      compileGroupExpand(
+        g,
+        c.byId,
+        memberOf,
+        (value, path) => toTemplate(value, path, xcomRefCheck(c, null), onBad),
+        c.fail,
+      ),
+    );
   }
   for (const t of c.draft.tasks) {
     const g = memberOf.get(t.taskId);
     if (!g) continue;
     // The length of each pushed list decides the group's expansion, so every task in it waits for the pusher.
-    for (const [, source] of sources.get(g.groupId) ?? []) if (isXComRef(source)) c.upstream.get(t.taskId)!.add(source.$xcom.task_id);
+    for (const [, source] of sources.get(g.groupId) ?? [])
+      if (isXComRef(source)) c.upstream.get(t.taskId)!.add(source.$xcom.task_id);
   }
   return { memberOf, sources };
 }
 
 /** Each task's bound input as a template; its references become its upstreams. */
-function compileInputs(c: Compilation, memberOf: ReadonlyMap<string, DeclaredGroup>): Map<string, InputTemplate | null> {
+function compileInputs(
+  c: Compilation,
+  memberOf: ReadonlyMap<string, DeclaredGroup>,
+): Map<string, InputTemplate | null> {
   const inputs = new Map<string, InputTemplate | null>();
   for (const t of c.draft.tasks) {
     const onMapArg = (mapArg: { group: string; arg: string }, path: string[]): void => {
       if (memberOf.get(t.taskId)?.groupId !== mapArg.group) {
-        c.fail(`${path.join('.')} uses the argument "${mapArg.arg}" of mapped task group "${mapArg.group}", but the task is not inside that group`, t.taskId, 'input');
+        c.fail(
+          `${path.join('.')} uses the argument "${mapArg.arg}" of mapped task group "${mapArg.group}", but the task is not inside that group`,
+          t.taskId,
+          'input',
+        );
       }
     };
-    inputs.set(t.taskId, t.input === undefined ? null : toTemplate(t.input, ['input'], xcomRefCheck(c, t), badInput(c, t), onMapArg));
+    inputs.set(
+      t.taskId,
+      t.input === undefined ? null : toTemplate(t.input, ['input'], xcomRefCheck(c, t), badInput(c, t), onMapArg),
+    );
   }
   return inputs;
 }
@@ -300,7 +354,11 @@ function compileTaskSpec(
     const groups = branchGroups(down, c.draft.groups, c.draft.tasks, graph.upstream);
     if (Object.keys(groups).length > 0) spec.control = { type: 'branch', groups };
   }
-  if (t.fn) functions.set(id, spec.control?.type === 'branch' ? branchFunction(id, t.fn, down, spec.control.groups ?? {}) : t.fn);
+  if (t.fn)
+    functions.set(
+      id,
+      spec.control?.type === 'branch' ? branchFunction(id, t.fn, down, spec.control.groups ?? {}) : t.fn,
+    );
   const merged = { ...defaults, ...stripUndefined(t.options) } as DefaultArgs;
   const flags: NonNullable<TaskSpec['callbacks']> = {};
   for (const name of TASK_CALLBACKS) {
@@ -315,7 +373,12 @@ function compileTaskSpec(
 }
 
 /** How a task is mapped: by its own partial().expand(), or as a member of a mapped task group. */
-function mappedSpecOf(id: string, graph: TaskGraph, mappings: ReadonlyMap<string, MappedSpec>, groups: MappedGroups): MappedSpec | undefined {
+function mappedSpecOf(
+  id: string,
+  graph: TaskGraph,
+  mappings: ReadonlyMap<string, MappedSpec>,
+  groups: MappedGroups,
+): MappedSpec | undefined {
   const group = groups.memberOf.get(id);
   if (!group) return mappings.get(id);
   return {
@@ -327,7 +390,10 @@ function mappedSpecOf(id: string, graph: TaskGraph, mappings: ReadonlyMap<string
 }
 
 /** The DAG's own callbacks (onSuccess, onFailure), registered in `functions`; returns the spec's flags. */
-function compileDagCallbacks(c: Compilation, functions: Map<string, TaskFunction<unknown, unknown>>): NonNullable<DagSpec['callbacks']> {
+function compileDagCallbacks(
+  c: Compilation,
+  functions: Map<string, TaskFunction<unknown, unknown>>,
+): NonNullable<DagSpec['callbacks']> {
   const flags: NonNullable<DagSpec['callbacks']> = {};
   for (const name of DAG_CALLBACKS) {
     const option = name === 'on_success' ? 'onSuccess' : 'onFailure';
@@ -359,14 +425,27 @@ function dagSpec(c: Compilation, tasks: TaskSpec[], callbacks: NonNullable<DagSp
     fileloc: c.fileloc,
     tasks,
     ...(Object.keys(callbacks).length > 0 ? { callbacks } : {}),
-    ...(options.maxMapLength !== undefined ? { max_map_length: positiveInt(options.maxMapLength, 'maxMapLength', fail) } : {}),
+    ...(options.maxMapLength !== undefined
+      ? { max_map_length: positiveInt(options.maxMapLength, 'maxMapLength', fail) }
+      : {}),
     ...(c.draft.groups.length > 0
-      ? { task_groups: Object.fromEntries(c.draft.groups.map((g) => [g.groupId, { parent: g.parent?.groupId ?? null, prefix_group_id: g.prefixGroupId, tooltip: g.tooltip }])) }
+      ? {
+          task_groups: Object.fromEntries(
+            c.draft.groups.map((g) => [
+              g.groupId,
+              { parent: g.parent?.groupId ?? null, prefix_group_id: g.prefixGroupId, tooltip: g.tooltip },
+            ]),
+          ),
+        }
       : {}),
     ...(timetable ? { timetable } : {}),
     ...(timezone ? { timezone } : {}),
     ...(is_paused_upon_creation !== undefined ? { is_paused_upon_creation } : {}),
-    ...assetWatchersField(options.schedule, c.draft.tasks.flatMap((t) => (t.options.outlets ?? []) as unknown[]), fail),
+    ...assetWatchersField(
+      options.schedule,
+      c.draft.tasks.flatMap((t) => (t.options.outlets ?? []) as unknown[]),
+      fail,
+    ),
   };
 }
 
@@ -380,7 +459,9 @@ function branchFunction(
   return async (input, ctx) => {
     const value = await fn(input, ctx);
     const follow = branchTargets(taskId, value, direct, groups);
-    ctx.log.info(`following ${follow.length > 0 ? follow.join(', ') : 'no task'}; skipping the other direct downstream tasks`);
+    ctx.log.info(
+      `following ${follow.length > 0 ? follow.join(', ') : 'no task'}; skipping the other direct downstream tasks`,
+    );
     return value;
   };
 }
@@ -389,7 +470,10 @@ function callbackList(value: Callbacks | undefined, f: (message: string) => neve
   if (value === undefined || value === null) return [];
   const list = Array.isArray(value) ? [...(value as readonly Callback[])] : [value as Callback];
   list.forEach((c, i) => {
-    if (typeof c !== 'function') f(`expected a function or an array of functions, got ${Array.isArray(value) ? `${typeof c} at [${i}]` : typeof c}`);
+    if (typeof c !== 'function')
+      f(
+        `expected a function or an array of functions, got ${Array.isArray(value) ? `${typeof c} at [${i}]` : typeof c}`,
+      );
   });
   return list;
 }
@@ -433,7 +517,8 @@ function toTemplate(
   if (Array.isArray(value)) return value.map((v, i) => toTemplate(v, [...path, String(i)], onRef, onBad, onMapArg));
   if (typeof value === 'object') {
     const proto = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) onBad(path, `a ${(value as object).constructor?.name ?? 'class instance'}`);
+    if (proto !== Object.prototype && proto !== null)
+      onBad(path, `a ${(value as object).constructor?.name ?? 'class instance'}`);
     const out: Record<string, Json> = {};
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
       if (v === undefined) continue;

@@ -14,10 +14,14 @@ export interface CrossRunOptions {
 
 type CrossRunFields = Pick<TaskSpec, 'depends_on_past' | 'wait_for_downstream' | 'max_active_tis_per_dag'>;
 
-export function compileCrossRunOptions(o: CrossRunOptions, f: (message: string, field: string) => never): CrossRunFields {
+export function compileCrossRunOptions(
+  o: CrossRunOptions,
+  f: (message: string, field: string) => never,
+): CrossRunFields {
   const out: CrossRunFields = {};
   for (const field of ['dependsOnPast', 'waitForDownstream'] as const) {
-    if (o[field] !== undefined && typeof o[field] !== 'boolean') f(`expected true or false, got ${JSON.stringify(o[field])}`, field);
+    if (o[field] !== undefined && typeof o[field] !== 'boolean')
+      f(`expected true or false, got ${JSON.stringify(o[field])}`, field);
   }
   // Airflow: wait_for_downstream implies depends_on_past.
   if (o.dependsOnPast || o.waitForDownstream) out.depends_on_past = true;

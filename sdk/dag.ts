@@ -17,7 +17,16 @@ import type { ControlSpec, Json } from '../spec/dag-spec.js';
 import { makeXComArg, type TaskRef, type XComArg } from './xcom-arg.js';
 import { modelGateBuilder, type ModelGateBuilder } from './model-gate.js';
 import { sensorBuilder, type SensorBuilder } from './sensors.js';
-import type { DeclaredGroup, DeclaredTask, ExpandArgs, ExpandKwargsArg, MappableTask, PartialArgs, Task, TaskFunction } from './task.js';
+import type {
+  DeclaredGroup,
+  DeclaredTask,
+  ExpandArgs,
+  ExpandKwargsArg,
+  MappableTask,
+  PartialArgs,
+  Task,
+  TaskFunction,
+} from './task.js';
 
 const TASK_GROUP = Symbol.for('updraft.TaskGroup');
 
@@ -150,7 +159,8 @@ export function draftDag(definition: DagDefinition): DagDraft {
   const draft: DagDraft = { owner: {}, tasks: [], groups: [], chains: [], errors: [] };
 
   const makeBuilder = (group: DeclaredGroup | null): DagBuilder => {
-    const fullId = (label: string): string => (group !== null && group.prefixGroupId ? `${group.groupId}.${label}` : label);
+    const fullId = (label: string): string =>
+      group !== null && group.prefixGroupId ? `${group.groupId}.${label}` : label;
 
     const declare = <I, O>(
       kind: DeclaredTask['kind'],
@@ -159,9 +169,18 @@ export function draftDag(definition: DagDefinition): DagDraft {
       control?: ControlSpec,
     ): Task<I, O> => {
       // A non-string id is reported by the compiler; keep it as is so the message shows it.
-      const taskId = typeof options?.taskId === 'string' ? fullId(options.taskId) : (options?.taskId as unknown as string);
+      const taskId =
+        typeof options?.taskId === 'string' ? fullId(options.taskId) : (options?.taskId as unknown as string);
       const declared: DeclaredTask = {
-        taskId, kind, options, fn, bound: false, index: draft.tasks.length, group, setup: false, teardown: null,
+        taskId,
+        kind,
+        options,
+        fn,
+        bound: false,
+        index: draft.tasks.length,
+        group,
+        setup: false,
+        teardown: null,
         ...(control ? { control } : {}),
       };
       draft.tasks.push(declared);
@@ -177,7 +196,10 @@ export function draftDag(definition: DagDefinition): DagDraft {
         declared.input = args[0];
         return output;
       };
-      const mapWith = (partial: unknown, mapping: { expand?: Record<string, unknown>; expandKwargs?: unknown }): XComArg<unknown[]> => {
+      const mapWith = (
+        partial: unknown,
+        mapping: { expand?: Record<string, unknown>; expandKwargs?: unknown },
+      ): XComArg<unknown[]> => {
         if (declared.bound) {
           draft.errors.push({
             taskId,
@@ -203,7 +225,12 @@ export function draftDag(definition: DagDefinition): DagDraft {
           return handle;
         },
         asTeardown: (opts: TeardownOptions = {}) => {
-          const setups = opts.setups === undefined ? [] : Array.isArray(opts.setups) ? [...(opts.setups as readonly TaskRef[])] : [opts.setups as TaskRef];
+          const setups =
+            opts.setups === undefined
+              ? []
+              : Array.isArray(opts.setups)
+                ? [...(opts.setups as readonly TaskRef[])]
+                : [opts.setups as TaskRef];
           declared.teardown = { setups, onFailureFailDagrun: opts.onFailureFailDagrun ?? false };
           return handle;
         },
@@ -215,14 +242,20 @@ export function draftDag(definition: DagDefinition): DagDraft {
       (Array.isArray(node) ? (node as readonly ChainNode[]) : [node as ChainNode]).map((n): ChainEnd => {
         if (isGroupHandle(n)) {
           if (n[TASK_GROUP].owner !== draft.owner) {
-            draft.errors.push({ field: 'chain', message: `chain() references task group "${n.groupId}" of another DAG` });
+            draft.errors.push({
+              field: 'chain',
+              message: `chain() references task group "${n.groupId}" of another DAG`,
+            });
           }
           return { group: n[TASK_GROUP].declared };
         }
         return { task: n as TaskRef };
       });
 
-    const makeGroup = <R>(options: TaskGroupOptions & { expand?: Record<string, unknown> }, build: (g: DagBuilder, args?: unknown) => R): TaskGroup<R> => {
+    const makeGroup = <R>(
+      options: TaskGroupOptions & { expand?: Record<string, unknown> },
+      build: (g: DagBuilder, args?: unknown) => R,
+    ): TaskGroup<R> => {
       const label = options?.groupId;
       if (typeof label !== 'string' || !GROUP_ID_PATTERN.test(label)) {
         draft.errors.push({
@@ -241,17 +274,25 @@ export function draftDag(definition: DagDefinition): DagDraft {
       };
       if (options?.expand !== undefined) declared.expand = options.expand;
       draft.groups.push(declared);
-      const args = options?.expand !== undefined && typeof options.expand === 'object' && options.expand !== null
-        ? Object.fromEntries(Object.keys(options.expand).map((arg) => [arg, makeXComArg(draft.owner, declared.groupId, 'return_value', [], { group: declared.groupId, arg })]))
-        : undefined;
+      const args =
+        options?.expand !== undefined && typeof options.expand === 'object' && options.expand !== null
+          ? Object.fromEntries(
+              Object.keys(options.expand).map((arg) => [
+                arg,
+                makeXComArg(draft.owner, declared.groupId, 'return_value', [], { group: declared.groupId, arg }),
+              ]),
+            )
+          : undefined;
       const result = build(makeBuilder(declared), args);
-      return { groupId: declared.groupId, result, [TASK_GROUP]: { owner: draft.owner, declared } } as TaskGroup<R> & GroupInternal;
+      return { groupId: declared.groupId, result, [TASK_GROUP]: { owner: draft.owner, declared } } as TaskGroup<R> &
+        GroupInternal;
     };
 
     const builder: DagBuilder = {
       task: <I, O>(options: TaskOptions, fn: TaskFunction<I, O>) =>
         declare<I, Awaited<O>>('function', options, fn as TaskFunction<unknown, unknown>),
-      process: <I, O>(options: ProcessTaskOptions & { resources?: ResourceOptions }) => declare<I, O>('process', options),
+      process: <I, O>(options: ProcessTaskOptions & { resources?: ResourceOptions }) =>
+        declare<I, O>('process', options),
       container: <I, O>(options: ContainerTaskOptions) => declare<I, O>('container', options),
       empty: (options: TaskOptions) => declare<void, void>('empty', options),
       ...sensorBuilder(declare),
@@ -266,10 +307,21 @@ export function draftDag(definition: DagDefinition): DagDraft {
       latestOnly: (options: TaskOptions) => declare<void, void>('empty', options, undefined, { type: 'latest_only' }),
       group: makeGroup,
       mappedGroup: (options, build) => {
-        if (options?.expand === undefined || options.expand === null || typeof options.expand !== 'object' || Array.isArray(options.expand)) {
-          draft.errors.push({ field: 'expand', message: `mapped task group ${JSON.stringify(options?.groupId)} needs expand: { argument: list | task output }` });
+        if (
+          options?.expand === undefined ||
+          options.expand === null ||
+          typeof options.expand !== 'object' ||
+          Array.isArray(options.expand)
+        ) {
+          draft.errors.push({
+            field: 'expand',
+            message: `mapped task group ${JSON.stringify(options?.groupId)} needs expand: { argument: list | task output }`,
+          });
         }
-        return makeGroup({ ...options, expand: (options?.expand ?? {}) as Record<string, unknown> }, build as (g: DagBuilder, args?: unknown) => unknown) as never;
+        return makeGroup(
+          { ...options, expand: (options?.expand ?? {}) as Record<string, unknown> },
+          build as (g: DagBuilder, args?: unknown) => unknown,
+        ) as never;
       },
       chain: (...nodes) => {
         for (let i = 1; i < nodes.length; i++) {

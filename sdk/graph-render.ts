@@ -5,7 +5,10 @@ import type { DagSpec } from '../spec/dag-spec.js';
 function layers(spec: DagSpec): Map<string, number> {
   const layer = new Map<string, number>();
   for (const t of spec.tasks) {
-    layer.set(t.task_id, t.upstream.reduce((m, u) => Math.max(m, (layer.get(u) ?? 0) + 1), 0));
+    layer.set(
+      t.task_id,
+      t.upstream.reduce((m, u) => Math.max(m, (layer.get(u) ?? 0) + 1), 0),
+    );
   }
   return layer;
 }
@@ -28,7 +31,11 @@ function quote(id: string): string {
 }
 
 export function renderDot(spec: DagSpec): string {
-  const lines = [`digraph ${quote(spec.dag_id)} {`, '  rankdir=LR;', '  node [shape=box, style="rounded,filled", fillcolor="#f0f4ff"];'];
+  const lines = [
+    `digraph ${quote(spec.dag_id)} {`,
+    '  rankdir=LR;',
+    '  node [shape=box, style="rounded,filled", fillcolor="#f0f4ff"];',
+  ];
   for (const t of spec.tasks) lines.push(`  ${quote(t.task_id)} [label=${quote(`${t.task_id}\\n${t.operator}`)}];`);
   for (const t of spec.tasks) for (const d of t.downstream) lines.push(`  ${quote(t.task_id)} -> ${quote(d)};`);
   lines.push('}');

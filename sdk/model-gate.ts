@@ -18,7 +18,12 @@ import {
   thresholdsToSpec,
   type GateOutcome,
 } from '../engine/model-gate.js';
-import { EvaluationInputError, parseMetricValues, parseThresholds, type ValidationFailure } from '../engine/promotion.js';
+import {
+  EvaluationInputError,
+  parseMetricValues,
+  parseThresholds,
+  type ValidationFailure,
+} from '../engine/promotion.js';
 import type { ControlSpec, Json, ModelGateSpec, TaskSpec } from '../spec/dag-spec.js';
 
 /** One metric's rule (MLflow's MetricThreshold): at least one of the three bounds, and the direction. */
@@ -40,7 +45,15 @@ export interface ModelVersionRefJson {
 
 /** `{"$artifact": {...}}`: an artifact in the store (registered as a new version by the gate). */
 export interface ArtifactRefJson {
-  $artifact: { sha256: string; uri: string; name: string; type: string; format?: string | null; size: number; path?: string };
+  $artifact: {
+    sha256: string;
+    uri: string;
+    name: string;
+    type: string;
+    format?: string | null;
+    size: number;
+    path?: string;
+  };
 }
 
 /** The champion's metrics on the same evaluation data, and which version they are of. */
@@ -113,7 +126,12 @@ export interface ModelGateBuilder {
 }
 
 /** How the builder declares a task (dag.ts passes its own). */
-export type DeclareGateTask = <I, O>(kind: 'model_gate', options: TaskOptions, fn: undefined, control: ControlSpec) => Task<I, O>;
+export type DeclareGateTask = <I, O>(
+  kind: 'model_gate',
+  options: TaskOptions,
+  fn: undefined,
+  control: ControlSpec,
+) => Task<I, O>;
 
 export function modelGateBuilder(declare: DeclareGateTask): ModelGateBuilder {
   return {
@@ -145,11 +163,17 @@ export function compileModelGate(t: DeclaredTask, f: FieldFail): Pick<TaskSpec, 
   checkRef(o.candidate, 'candidate', f);
   const metricsFrom = compileMetricsSource(o.metrics, f);
   if (o.baseline !== undefined) checkBaseline(o.baseline, f);
-  if (o.thresholds === null || typeof o.thresholds !== 'object' || Array.isArray(o.thresholds) || Object.keys(o.thresholds).length === 0) {
+  if (
+    o.thresholds === null ||
+    typeof o.thresholds !== 'object' ||
+    Array.isArray(o.thresholds) ||
+    Object.keys(o.thresholds).length === 0
+  ) {
     f('expected at least one metric rule, e.g. { accuracy: { threshold: 0.9, greaterIsBetter: true } }', 'thresholds');
   }
   for (const metric of Object.keys(o.thresholds)) {
-    if (!METRIC_NAME.test(metric)) f(`metric names are 1..250 of A-Z a-z 0-9 _ . - /, got ${JSON.stringify(metric)}`, `thresholds.${metric}`);
+    if (!METRIC_NAME.test(metric))
+      f(`metric names are 1..250 of A-Z a-z 0-9 _ . - /, got ${JSON.stringify(metric)}`, `thresholds.${metric}`);
   }
   let thresholds;
   try {
@@ -165,12 +189,22 @@ export function compileModelGate(t: DeclaredTask, f: FieldFail): Pick<TaskSpec, 
   if (otherwise !== null) {
     const problem = aliasNameProblem(otherwise);
     if (problem !== undefined) f(`${problem} (or null for none)`, 'otherwiseAlias');
-    if (otherwise === promoteTo) f(`a failing candidate cannot take the alias "${promoteTo}" that a passing one takes (promoteTo)`, 'otherwiseAlias');
+    if (otherwise === promoteTo)
+      f(
+        `a failing candidate cannot take the alias "${promoteTo}" that a passing one takes (promoteTo)`,
+        'otherwiseAlias',
+      );
   }
   if (o.ignoreDownstreamTriggerRules !== undefined && typeof o.ignoreDownstreamTriggerRules !== 'boolean') {
     f(`expected true or false, got ${JSON.stringify(o.ignoreDownstreamTriggerRules)}`, 'ignoreDownstreamTriggerRules');
   }
-  const spec: ModelGateSpec = { model: o.model, thresholds: thresholdsToSpec(thresholds), promote_to: promoteTo, otherwise_alias: otherwise, metrics_from: metricsFrom };
+  const spec: ModelGateSpec = {
+    model: o.model,
+    thresholds: thresholdsToSpec(thresholds),
+    promote_to: promoteTo,
+    otherwise_alias: otherwise,
+    metrics_from: metricsFrom,
+  };
   return { model_gate: spec };
 }
 
@@ -181,7 +215,10 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 /** A literal candidate must be a ref; a task's output is checked when the gate runs. */
 function checkRef(value: unknown, field: string, f: FieldFail): void {
   if (value === undefined || value === null) {
-    f("expected the candidate model: a task's output holding a {\"$model_version\": ...} or {\"$artifact\": ...} ref (e.g. train.get('model'))", field);
+    f(
+      'expected the candidate model: a task\'s output holding a {"$model_version": ...} or {"$artifact": ...} ref (e.g. train.get(\'model\'))',
+      field,
+    );
   }
   if (isXComArg(value)) return;
   if (!isRecord(value) || (!isRecord(value.$model_version) && !isRecord(value.$artifact))) {
@@ -190,9 +227,14 @@ function checkRef(value: unknown, field: string, f: FieldFail): void {
 }
 
 function compileMetricsSource(metrics: ModelGateOptions['metrics'], f: FieldFail): ModelGateSpec['metrics_from'] {
-  if (metrics === undefined || metrics === 'candidate_version') return metrics === undefined ? 'candidate_version' : metrics;
+  if (metrics === undefined || metrics === 'candidate_version')
+    return metrics === undefined ? 'candidate_version' : metrics;
   if (isXComArg(metrics)) return 'input';
-  if (typeof metrics === 'string') f(`expected an evaluation task's output, a {name: value} map, or 'candidate_version', got ${JSON.stringify(metrics)}`, 'metrics');
+  if (typeof metrics === 'string')
+    f(
+      `expected an evaluation task's output, a {name: value} map, or 'candidate_version', got ${JSON.stringify(metrics)}`,
+      'metrics',
+    );
   try {
     parseMetricValues(metrics, 'metrics');
   } catch (err) {
@@ -204,8 +246,16 @@ function compileMetricsSource(metrics: ModelGateOptions['metrics'], f: FieldFail
 
 function checkBaseline(baseline: unknown, f: FieldFail): void {
   if (isXComArg(baseline)) return;
-  if (!isRecord(baseline) || !Number.isInteger(baseline.version) || (baseline.version as number) < 1 || !isRecord(baseline.metrics)) {
-    f("expected an evaluation task's output or {version, metrics: {name: value}} (the champion's metrics on the same data)", 'baseline');
+  if (
+    !isRecord(baseline) ||
+    !Number.isInteger(baseline.version) ||
+    (baseline.version as number) < 1 ||
+    !isRecord(baseline.metrics)
+  ) {
+    f(
+      "expected an evaluation task's output or {version, metrics: {name: value}} (the champion's metrics on the same data)",
+      'baseline',
+    );
   }
   try {
     parseMetricValues((baseline as unknown as BaselineMetrics).metrics, 'baseline.metrics');

@@ -81,7 +81,8 @@ export function extractParams(
       continue;
     }
     checkSchema(raw.schema, field, fail);
-    if (raw.description !== null && typeof raw.description !== 'string') fail('description must be a string', `${field}.description`);
+    if (raw.description !== null && typeof raw.description !== 'string')
+      fail('description must be a string', `${field}.description`);
     if (raw.hasDefault) values[name] = toJson(raw.value, field, fail);
     if (!raw.hasDefault || raw.description !== null || Object.keys(raw.schema).length > 0) {
       specs[name] = { schema: toJson(raw.schema, field, fail) as ParamSchema, description: raw.description };
@@ -103,8 +104,21 @@ function toJson(value: unknown, field: string, fail: (message: string, field: st
 const NUMBER_KEYWORDS = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf'] as const;
 const COUNT_KEYWORDS = ['minLength', 'maxLength', 'minItems', 'maxItems'] as const;
 const KNOWN_KEYWORDS = new Set<string>([
-  'type', 'enum', 'const', ...NUMBER_KEYWORDS, ...COUNT_KEYWORDS, 'pattern', 'format', 'items', 'uniqueItems',
-  'properties', 'required', 'additionalProperties', 'title', 'description', 'examples',
+  'type',
+  'enum',
+  'const',
+  ...NUMBER_KEYWORDS,
+  ...COUNT_KEYWORDS,
+  'pattern',
+  'format',
+  'items',
+  'uniqueItems',
+  'properties',
+  'required',
+  'additionalProperties',
+  'title',
+  'description',
+  'examples',
 ]);
 
 /** Checks a schema's shape so a bad schema fails at parse time, not at the first trigger. */
@@ -122,16 +136,20 @@ export function checkSchema(schema: unknown, field: string, fail: (message: stri
     const types = Array.isArray(s.type) ? s.type : [s.type];
     if (types.length === 0) fail('must name at least one type', at('type'));
     for (const t of types) {
-      if (!(PARAM_TYPES as readonly unknown[]).includes(t)) fail(`unknown type ${JSON.stringify(t)} (expected one of ${PARAM_TYPES.join(', ')})`, at('type'));
+      if (!(PARAM_TYPES as readonly unknown[]).includes(t))
+        fail(`unknown type ${JSON.stringify(t)} (expected one of ${PARAM_TYPES.join(', ')})`, at('type'));
     }
   }
-  if (s.enum !== undefined && (!Array.isArray(s.enum) || s.enum.length === 0)) fail('must be a non-empty array of allowed values', at('enum'));
+  if (s.enum !== undefined && (!Array.isArray(s.enum) || s.enum.length === 0))
+    fail('must be a non-empty array of allowed values', at('enum'));
   for (const k of NUMBER_KEYWORDS) {
-    if (s[k] !== undefined && (typeof s[k] !== 'number' || !Number.isFinite(s[k]))) fail(`must be a number, got ${JSON.stringify(s[k])}`, at(k));
+    if (s[k] !== undefined && (typeof s[k] !== 'number' || !Number.isFinite(s[k])))
+      fail(`must be a number, got ${JSON.stringify(s[k])}`, at(k));
   }
   if (typeof s.multipleOf === 'number' && s.multipleOf <= 0) fail(`must be > 0, got ${s.multipleOf}`, at('multipleOf'));
   for (const k of COUNT_KEYWORDS) {
-    if (s[k] !== undefined && (!Number.isInteger(s[k]) || (s[k] as number) < 0)) fail(`must be a non-negative integer, got ${JSON.stringify(s[k])}`, at(k));
+    if (s[k] !== undefined && (!Number.isInteger(s[k]) || (s[k] as number) < 0))
+      fail(`must be a non-negative integer, got ${JSON.stringify(s[k])}`, at(k));
   }
   if (typeof s.minimum === 'number' && typeof s.maximum === 'number' && s.minimum > s.maximum) {
     fail(`minimum ${s.minimum} is greater than maximum ${s.maximum}`, field);
@@ -150,15 +168,18 @@ export function checkSchema(schema: unknown, field: string, fail: (message: stri
   if (s.format !== undefined && !(PARAM_FORMATS as readonly unknown[]).includes(s.format)) {
     fail(`unknown format ${JSON.stringify(s.format)} (supported: ${PARAM_FORMATS.join(', ')})`, at('format'));
   }
-  if (s.uniqueItems !== undefined && typeof s.uniqueItems !== 'boolean') fail('must be true or false', at('uniqueItems'));
+  if (s.uniqueItems !== undefined && typeof s.uniqueItems !== 'boolean')
+    fail('must be true or false', at('uniqueItems'));
   for (const k of ['title', 'description'] as const) {
     if (s[k] !== undefined && typeof s[k] !== 'string') fail('must be a string', at(k));
   }
   if (s.examples !== undefined && !Array.isArray(s.examples)) fail('must be an array', at('examples'));
   if (s.items !== undefined) checkSchema(s.items, at('items'), fail);
   if (s.properties !== undefined) {
-    if (typeof s.properties !== 'object' || s.properties === null || Array.isArray(s.properties)) fail('must be an object of property schemas', at('properties'));
-    for (const [name, sub] of Object.entries(s.properties as Record<string, unknown>)) checkSchema(sub, `${at('properties')}.${name}`, fail);
+    if (typeof s.properties !== 'object' || s.properties === null || Array.isArray(s.properties))
+      fail('must be an object of property schemas', at('properties'));
+    for (const [name, sub] of Object.entries(s.properties as Record<string, unknown>))
+      checkSchema(sub, `${at('properties')}.${name}`, fail);
   }
   if (s.required !== undefined && (!Array.isArray(s.required) || !s.required.every((r) => typeof r === 'string'))) {
     fail('must be an array of property names', at('required'));

@@ -24,7 +24,6 @@ import type { Json, ProcessOperatorSpec, TaskSpec } from '../spec/dag-spec.js';
 import { DagRunState, TaskInstanceState } from '../spec/states.js';
 import { SENSOR_MODES, type SensorCheckSpec, type SensorMode, type SensorSpec } from '../spec/dag-spec.js';
 
-
 /** Airflow's defaults: poke every 60 s, give up after 7 days. */
 export const DEFAULT_POKE_INTERVAL_SECONDS = 60;
 export const DEFAULT_SENSOR_TIMEOUT_SECONDS = 7 * 24 * 3600;
@@ -91,11 +90,18 @@ const CHECK_TYPE = '__sensorCheck';
 type DeclaredSensorOptions = SensorOptions & { [CHECK_TYPE]: SensorCheckType };
 
 /** How the builder declares a task (dag.ts passes its own). */
-export type DeclareTask = <I, O>(kind: 'sensor', options: TaskOptions, fn?: TaskFunction<unknown, unknown>) => Task<I, O>;
+export type DeclareTask = <I, O>(
+  kind: 'sensor',
+  options: TaskOptions,
+  fn?: TaskFunction<unknown, unknown>,
+) => Task<I, O>;
 
 /** The DagBuilder's sensor methods. */
 export function sensorBuilder(declare: DeclareTask): SensorBuilder {
-  const mark = (options: SensorOptions, type: SensorCheckType): DeclaredSensorOptions => ({ ...options, [CHECK_TYPE]: type });
+  const mark = (options: SensorOptions, type: SensorCheckType): DeclaredSensorOptions => ({
+    ...options,
+    [CHECK_TYPE]: type,
+  });
   return {
     sensor: <I, X>(options: SensorOptions, fn: SensorFunction<I, X>) =>
       declare<I, X>('sensor', mark(options, 'function'), fn as unknown as TaskFunction<unknown, unknown>),
@@ -118,7 +124,11 @@ const ID_PATTERN = /^[A-Za-z0-9_.-]+$/;
 type FieldFail = (message: string, field: string) => never;
 
 /** The spec fields of a sensor task (compile.ts merges them into the TaskSpec). */
-export function compileSensor(t: DeclaredTask, fileloc: string, f: FieldFail): Pick<TaskSpec, 'operator' | 'sensor' | 'function' | 'process'> {
+export function compileSensor(
+  t: DeclaredTask,
+  fileloc: string,
+  f: FieldFail,
+): Pick<TaskSpec, 'operator' | 'sensor' | 'function' | 'process'> {
   const o = t.options as DeclaredSensorOptions;
   const type = o[CHECK_TYPE];
   const mode = o.mode ?? 'poke';
@@ -143,10 +153,12 @@ export function compileSensor(t: DeclaredTask, fileloc: string, f: FieldFail): P
     check: { type: 'function' },
   };
   for (const flag of ['softFail', 'neverFail', 'silentFail'] as const) {
-    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') f(`expected true or false, got ${JSON.stringify(o[flag])}`, flag);
+    if (o[flag] !== undefined && typeof o[flag] !== 'boolean')
+      f(`expected true or false, got ${JSON.stringify(o[flag])}`, flag);
   }
   // Airflow: never_fail and soft_fail are mutually exclusive.
-  if (o.neverFail === true && o.softFail === true) f('neverFail and softFail cannot both be set (Airflow makes them mutually exclusive)', 'neverFail');
+  if (o.neverFail === true && o.softFail === true)
+    f('neverFail and softFail cannot both be set (Airflow makes them mutually exclusive)', 'neverFail');
   const out: Pick<TaskSpec, 'operator' | 'sensor' | 'function' | 'process'> = { operator: OPERATORS[type], sensor };
   switch (type) {
     case 'function':
@@ -159,7 +171,8 @@ export function compileSensor(t: DeclaredTask, fileloc: string, f: FieldFail): P
       break;
     case 'file': {
       const fo = o as unknown as FileSensorOptions;
-      if (typeof fo.filepath !== 'string' || fo.filepath.trim() === '') f('expected a path or glob like "/data/in/*.csv"', 'filepath');
+      if (typeof fo.filepath !== 'string' || fo.filepath.trim() === '')
+        f('expected a path or glob like "/data/in/*.csv"', 'filepath');
       sensor.check = { type: 'file', filepath: fo.filepath, recursive: fo.recursive ?? false };
       break;
     }
@@ -177,7 +190,8 @@ function compileProcessCheck(p: ProcessSensorOptions, f: FieldFail): ProcessOper
     f('expected a non-empty array of strings (program and arguments)', 'argv');
   }
   if (p.shell && p.argv.length !== 1) f('with shell: true, argv must hold exactly one script string', 'argv');
-  for (const [k, v] of Object.entries(p.env ?? {})) if (typeof v !== 'string') f(`env.${k} must be a string, got ${typeof v}`, 'env');
+  for (const [k, v] of Object.entries(p.env ?? {}))
+    if (typeof v !== 'string') f(`env.${k} must be a string, got ${typeof v}`, 'env');
   return { argv: [...p.argv], env: { ...(p.env ?? {}) }, cwd: p.cwd ?? null, shell: p.shell ?? false };
 }
 
@@ -186,7 +200,10 @@ const RUN_STATES: readonly string[] = Object.values(DagRunState);
 
 function compileExternalCheck(o: ExternalTaskSensorOptions, f: FieldFail): SensorCheckSpec {
   if (typeof o.externalDagId !== 'string' || !ID_PATTERN.test(o.externalDagId)) {
-    f(`expected a dag_id (ASCII letters, digits, '-', '.', '_'), got ${JSON.stringify(o.externalDagId)}`, 'externalDagId');
+    f(
+      `expected a dag_id (ASCII letters, digits, '-', '.', '_'), got ${JSON.stringify(o.externalDagId)}`,
+      'externalDagId',
+    );
   }
   const taskId = o.externalTaskId ?? null;
   if (taskId !== null && (typeof taskId !== 'string' || !ID_PATTERN.test(taskId))) {
@@ -199,7 +216,10 @@ function compileExternalCheck(o: ExternalTaskSensorOptions, f: FieldFail): Senso
     if (!Array.isArray(list)) f(`expected an array of states`, field);
     for (const s of list) {
       if (!valid.includes(s)) {
-        f(`"${String(s)}" is not a ${taskId === null ? 'DAG-run' : 'task'} state (expected one of ${valid.join(', ')})`, field);
+        f(
+          `"${String(s)}" is not a ${taskId === null ? 'DAG-run' : 'task'} state (expected one of ${valid.join(', ')})`,
+          field,
+        );
       }
     }
     return [...new Set(list)];
@@ -213,7 +233,8 @@ function compileExternalCheck(o: ExternalTaskSensorOptions, f: FieldFail): Senso
   }
   let delta = 0;
   if (typeof o.logicalDateDelta === 'number') {
-    if (!Number.isFinite(o.logicalDateDelta)) f(`expected a number of seconds, got ${o.logicalDateDelta}`, 'logicalDateDelta');
+    if (!Number.isFinite(o.logicalDateDelta))
+      f(`expected a number of seconds, got ${o.logicalDateDelta}`, 'logicalDateDelta');
     delta = o.logicalDateDelta;
   } else if (o.logicalDateDelta !== undefined) {
     try {
@@ -223,7 +244,12 @@ function compileExternalCheck(o: ExternalTaskSensorOptions, f: FieldFail): Senso
     }
   }
   return {
-    type: 'external_task', external_dag_id: o.externalDagId, external_task_id: taskId,
-    allowed_states: allowed, failed_states: failed, skipped_states: skipped, logical_date_delta: delta,
+    type: 'external_task',
+    external_dag_id: o.externalDagId,
+    external_task_id: taskId,
+    allowed_states: allowed,
+    failed_states: failed,
+    skipped_states: skipped,
+    logical_date_delta: delta,
   };
 }

@@ -36,7 +36,8 @@ export interface AssetCondition {
 }
 
 /** What `schedule` takes: null, a cron string or preset, a duration ('1h', 3600), a timetable, or assets. */
-export type Schedule = string | number | null | TimetableDefinition | AssetLike | AssetCondition | ReadonlyArray<AssetLike | AssetCondition>;
+export type Schedule =
+  string | number | null | TimetableDefinition | AssetLike | AssetCondition | ReadonlyArray<AssetLike | AssetCondition>;
 
 export function isTimetableDefinition(v: unknown): v is TimetableDefinition {
   return typeof v === 'object' && v !== null && (v as Record<symbol, unknown>)[TIMETABLE] === true;
@@ -81,35 +82,56 @@ function runImmediately(v: CronTriggerOptions['runImmediately']): boolean | numb
 /** A run at each cron time (Airflow 3's default for cron strings). */
 export function CronTriggerTimetable(cron: string, options: CronTriggerOptions = {}): TimetableDefinition {
   return definition('CronTriggerTimetable', (tz) => ({
-    type: 'cron_trigger', expression: cron, timezone: options.timezone ?? tz,
-    interval: seconds(options.interval, 'interval', 0), run_immediately: runImmediately(options.runImmediately),
+    type: 'cron_trigger',
+    expression: cron,
+    timezone: options.timezone ?? tz,
+    interval: seconds(options.interval, 'interval', 0),
+    run_immediately: runImmediately(options.runImmediately),
   }));
 }
 
 /** A run at each time of any of several crons (one run when they coincide). */
-export function MultipleCronTriggerTimetable(crons: readonly string[], options: CronTriggerOptions = {}): TimetableDefinition {
+export function MultipleCronTriggerTimetable(
+  crons: readonly string[],
+  options: CronTriggerOptions = {},
+): TimetableDefinition {
   return definition('MultipleCronTriggerTimetable', (tz) => {
-    if (!Array.isArray(crons) || crons.length === 0) throw new Error('MultipleCronTriggerTimetable: expected at least one cron expression');
+    if (!Array.isArray(crons) || crons.length === 0)
+      throw new Error('MultipleCronTriggerTimetable: expected at least one cron expression');
     return {
-      type: 'multiple_cron_trigger', expressions: [...crons], timezone: options.timezone ?? tz,
-      interval: seconds(options.interval, 'interval', 0), run_immediately: runImmediately(options.runImmediately),
+      type: 'multiple_cron_trigger',
+      expressions: [...crons],
+      timezone: options.timezone ?? tz,
+      interval: seconds(options.interval, 'interval', 0),
+      run_immediately: runImmediately(options.runImmediately),
     };
   });
 }
 
 /** Runs over [cron time, next cron time), each started when its interval ends (Airflow 2's cron behaviour). */
 export function CronDataIntervalTimetable(cron: string, options: { timezone?: string } = {}): TimetableDefinition {
-  return definition('CronDataIntervalTimetable', (tz) => ({ type: 'cron_data_interval', expression: cron, timezone: options.timezone ?? tz }));
+  return definition('CronDataIntervalTimetable', (tz) => ({
+    type: 'cron_data_interval',
+    expression: cron,
+    timezone: options.timezone ?? tz,
+  }));
 }
 
 /** A run every `delta` (Airflow 3's default for a timedelta schedule). */
 export function DeltaTriggerTimetable(delta: Duration, options: { interval?: Duration } = {}): TimetableDefinition {
-  return definition('DeltaTriggerTimetable', () => ({ type: 'delta_trigger', delta: seconds(delta, 'delta', 0), interval: seconds(options.interval, 'interval', 0) }));
+  return definition('DeltaTriggerTimetable', () => ({
+    type: 'delta_trigger',
+    delta: seconds(delta, 'delta', 0),
+    interval: seconds(options.interval, 'interval', 0),
+  }));
 }
 
 /** Runs over [t, t + delta), each started when its interval ends. */
 export function DeltaDataIntervalTimetable(delta: Duration): TimetableDefinition {
-  return definition('DeltaDataIntervalTimetable', () => ({ type: 'delta_data_interval', delta: seconds(delta, 'delta', 0) }));
+  return definition('DeltaDataIntervalTimetable', () => ({
+    type: 'delta_data_interval',
+    delta: seconds(delta, 'delta', 0),
+  }));
 }
 
 export interface EventsTimetableOptions {
@@ -123,11 +145,19 @@ export interface EventsTimetableOptions {
  * Runs at listed instants. Dates are ISO strings (with 'Z' or an offset; without one, in the
  * DAG's time zone) or Date objects.
  */
-export function EventsTimetable(eventDates: ReadonlyArray<string | Date>, options: EventsTimetableOptions = {}): TimetableDefinition {
+export function EventsTimetable(
+  eventDates: ReadonlyArray<string | Date>,
+  options: EventsTimetableOptions = {},
+): TimetableDefinition {
   return definition('EventsTimetable', (tz) => {
     if (!Array.isArray(eventDates)) throw new Error('EventsTimetable: eventDates must be a list of dates');
     const dates = eventDates.map((d, i) => toInstant(d, tz, `eventDates[${i}]`).toISOString()).sort();
-    return { type: 'events', event_dates: dates, restrict_to_events: options.restrictToEvents ?? false, description: options.description ?? null };
+    return {
+      type: 'events',
+      event_dates: dates,
+      restrict_to_events: options.restrictToEvents ?? false,
+      description: options.description ?? null,
+    };
   });
 }
 
@@ -147,7 +177,8 @@ export function assetConditionSpec(v: AssetLike | AssetCondition): AssetConditio
   const a = v as Partial<AssetLike> | null;
   // Sanitized as Airflow's Asset() does, so `s3://b/raw/` here is the `s3://b/raw` of an outlet;
   // an empty or missing uri is left for checkAssetCondition to report.
-  const uri = typeof a?.uri === 'string' && a.uri.trim() !== '' ? sanitizeAssetUri(a.uri, 'asset uri') : (a?.uri as string);
+  const uri =
+    typeof a?.uri === 'string' && a.uri.trim() !== '' ? sanitizeAssetUri(a.uri, 'asset uri') : (a?.uri as string);
   return { type: 'asset', uri, name: a?.name ?? (a?.uri as string) };
 }
 
@@ -173,7 +204,14 @@ export function parseIsoParts(value: string): { wall: number; hasOffset: boolean
   const date = new Date(0);
   date.setUTCFullYear(Number(y), Number(mo) - 1, Number(d));
   date.setUTCHours(Number(h ?? 0), Number(mi ?? 0), Number(s ?? 0), ms);
-  if (date.getUTCMonth() !== Number(mo) - 1 || date.getUTCDate() !== Number(d) || Number(h ?? 0) > 23 || Number(mi ?? 0) > 59 || Number(s ?? 0) > 59) return undefined;
+  if (
+    date.getUTCMonth() !== Number(mo) - 1 ||
+    date.getUTCDate() !== Number(d) ||
+    Number(h ?? 0) > 23 ||
+    Number(mi ?? 0) > 59 ||
+    Number(s ?? 0) > 59
+  )
+    return undefined;
   return { wall: date.getTime(), hasOffset: offset !== undefined };
 }
 
@@ -187,7 +225,10 @@ export function toInstant(value: string | Date, tz: string, argument: string): D
     return value;
   }
   const parts = typeof value === 'string' ? parseIsoParts(value) : undefined;
-  if (!parts) throw new Error(`${argument}: expected an ISO 8601 date like '2025-01-01' or '2025-01-01T02:30:00+01:00', got ${JSON.stringify(value)}`);
+  if (!parts)
+    throw new Error(
+      `${argument}: expected an ISO 8601 date like '2025-01-01' or '2025-01-01T02:30:00+01:00', got ${JSON.stringify(value)}`,
+    );
   if (parts.hasOffset) return new Date(Date.parse(normalizeOffset(value.trim())));
   return new Date(fromWall(zone(tz), parts.wall));
 }

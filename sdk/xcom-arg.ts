@@ -27,7 +27,11 @@ export interface XComArgInternal<T> extends XComArg<T> {
 }
 
 export function makeXComArg<T>(
-  owner: object, taskId: string, key = 'return_value', path: readonly string[] = [], mapArg?: { group: string; arg: string },
+  owner: object,
+  taskId: string,
+  key = 'return_value',
+  path: readonly string[] = [],
+  mapArg?: { group: string; arg: string },
 ): XComArg<T> {
   const arg: XComArgInternal<T> = {
     [XCOM_ARG]: { owner, ...(mapArg ? { mapArg } : {}) },

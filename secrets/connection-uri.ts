@@ -37,7 +37,9 @@ export function parseConnectionUri(uri: string): ConnectionFields {
   try {
     url = new URL(uri);
   } catch {
-    throw new ConnectionUriError(`--conn-uri "${redactUri(uri)}" is not a URI like postgres://login:password@host:5432/schema`);
+    throw new ConnectionUriError(
+      `--conn-uri "${redactUri(uri)}" is not a URI like postgres://login:password@host:5432/schema`,
+    );
   }
   const type = url.protocol.replace(/:$/, '').replace(/-/g, '_');
   if (!type) throw new ConnectionUriError('--conn-uri has no scheme (the connection type)');

@@ -30,15 +30,23 @@ export class SecretCipher {
 
   /** Parses a key list (`key[,older_key...]`), each base64 (or base64url) of 32 bytes. */
   static fromKeyList(value: string): SecretCipher {
-    const parts = value.split(',').map((p) => p.trim()).filter((p) => p.length > 0);
+    const parts = value
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p.length > 0);
     if (parts.length === 0) throw new SecretKeyError(`${FERNET_KEY_ENV} is empty; ${GENERATE_HINT}`);
     const keys = parts.map((p, i) => {
       const which = parts.length > 1 ? ` (key ${i + 1})` : '';
       if (!/^[A-Za-z0-9+/_-]{43}=?$/.test(p)) {
-        throw new SecretKeyError(`${FERNET_KEY_ENV}${which} must be 32 random bytes in base64 (44 characters); ${GENERATE_HINT}`);
+        throw new SecretKeyError(
+          `${FERNET_KEY_ENV}${which} must be 32 random bytes in base64 (44 characters); ${GENERATE_HINT}`,
+        );
       }
       const key = Buffer.from(p, 'base64');
-      if (key.length !== 32) throw new SecretKeyError(`${FERNET_KEY_ENV}${which} decodes to ${key.length} bytes, expected 32; ${GENERATE_HINT}`);
+      if (key.length !== 32)
+        throw new SecretKeyError(
+          `${FERNET_KEY_ENV}${which} decodes to ${key.length} bytes, expected 32; ${GENERATE_HINT}`,
+        );
       return key;
     });
     return new SecretCipher(keys);
@@ -61,7 +69,8 @@ export class SecretCipher {
 
   /** Decrypts with the first key that authenticates; `what` names the value in errors. */
   decrypt(token: string, associatedData: string, what: string): string {
-    if (!token.startsWith(PREFIX)) throw new SecretDecryptError(`${what} is not an encrypted value this version understands`);
+    if (!token.startsWith(PREFIX))
+      throw new SecretDecryptError(`${what} is not an encrypted value this version understands`);
     const raw = Buffer.from(token.slice(PREFIX.length), 'base64');
     if (raw.length < IV_BYTES + TAG_BYTES) throw new SecretDecryptError(`${what}: the stored value is truncated`);
     const iv = raw.subarray(0, IV_BYTES);

@@ -16,7 +16,10 @@ const REASONS: ReadonlyArray<[RegExp, string]> = [
   [/^Unterminated string/, 'unterminated string'],
   [/^Bad control character in string literal/, 'control character in a string'],
   [/^Bad escaped character/, 'bad escape sequence in a string'],
-  [/^(Unterminated fractional number|No number after minus sign|Exponent part is missing a number)/, 'malformed number'],
+  [
+    /^(Unterminated fractional number|No number after minus sign|Exponent part is missing a number)/,
+    'malformed number',
+  ],
   [/^Unexpected (token|number|string)/, 'unexpected token'],
 ];
 

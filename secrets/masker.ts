@@ -47,7 +47,10 @@ export class SecretMasker {
     if (this.secrets.size === 0) return input;
     // Longest first, so a secret that contains another is masked whole.
     this.pattern ??= new RegExp(
-      [...this.secrets].sort((a, b) => b.length - a.length).map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'),
+      [...this.secrets]
+        .sort((a, b) => b.length - a.length)
+        .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+        .join('|'),
       'g',
     );
     return input.replace(this.pattern, MASK);

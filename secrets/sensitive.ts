@@ -49,7 +49,9 @@ export function sensitiveLeaves(value: Json, out: string[] = []): string[] {
 export function redactSensitive(value: Json): Json {
   if (Array.isArray(value)) return value.map(redactSensitive);
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, isSensitiveName(k) ? '***' : redactSensitive(v)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, isSensitiveName(k) ? '***' : redactSensitive(v)]),
+    );
   }
   return value;
 }

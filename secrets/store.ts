@@ -9,7 +9,12 @@
 import { jsonSyntaxReason } from './json-error.js';
 import type { Kysely } from 'kysely';
 import type { ConnectionFields, Database } from '../db/database.js';
-import { deleteConnection, getConnectionRow, insertConnection, listConnectionRows } from '../db/connection.repository.js';
+import {
+  deleteConnection,
+  getConnectionRow,
+  insertConnection,
+  listConnectionRows,
+} from '../db/connection.repository.js';
 import { deleteVariable, getVariableRow, listVariableRows, upsertVariable } from '../db/variable.repository.js';
 import type { Json } from '../spec/dag-spec.js';
 import { FERNET_KEY_ENV, SecretCipher, SecretKeyError, requireCipher } from './encryption.js';
@@ -34,7 +39,8 @@ function cipherOf(opts: CipherOption): SecretCipher | null {
 
 function readCipher(opts: CipherOption, what: string): SecretCipher {
   const cipher = cipherOf(opts);
-  if (!cipher) throw new SecretKeyError(`${what} is stored encrypted: set ${FERNET_KEY_ENV} to the key it was stored with`);
+  if (!cipher)
+    throw new SecretKeyError(`${what} is stored encrypted: set ${FERNET_KEY_ENV} to the key it was stored with`);
   return cipher;
 }
 
@@ -55,7 +61,9 @@ export async function setVariable(
     throw new SecretInputError('a variable key must be a non-empty string of at most 250 characters');
   }
   const sensitive = isSensitiveName(key);
-  const cipher = sensitive ? requireCipher(cipherOf(opts), `variable "${key}" has a sensitive name, so storing it`) : cipherOf(opts);
+  const cipher = sensitive
+    ? requireCipher(cipherOf(opts), `variable "${key}" has a sensitive name, so storing it`)
+    : cipherOf(opts);
   const is_encrypted = cipher !== null;
   await upsertVariable(db, {
     key,
@@ -67,7 +75,11 @@ export async function setVariable(
 }
 
 /** The variable with its value decrypted, or undefined when it does not exist. */
-export async function getVariable(db: Kysely<Database>, key: string, opts: CipherOption = {}): Promise<VariableValue | undefined> {
+export async function getVariable(
+  db: Kysely<Database>,
+  key: string,
+  opts: CipherOption = {},
+): Promise<VariableValue | undefined> {
   const row = await getVariableRow(db, key);
   if (!row) return undefined;
   const what = `variable "${key}"`;
@@ -77,7 +89,11 @@ export async function getVariable(db: Kysely<Database>, key: string, opts: Ciphe
 
 /** Keys and descriptions only: listing never decrypts. */
 export async function listVariables(db: Kysely<Database>): Promise<Array<Omit<VariableValue, 'val'>>> {
-  return (await listVariableRows(db)).map((r) => ({ key: r.key, description: r.description, is_encrypted: r.is_encrypted }));
+  return (await listVariableRows(db)).map((r) => ({
+    key: r.key,
+    description: r.description,
+    is_encrypted: r.is_encrypted,
+  }));
 }
 
 /** A connection in clear: its id and description, and its fields (db/database.ts ConnectionFields). */
@@ -88,14 +104,25 @@ export interface ConnectionValue extends ConnectionFields {
 
 /** What addConnection takes: conn_id and conn_type, any other field; extra also as an object. */
 export type ConnectionInput = Pick<ConnectionValue, 'conn_id' | 'conn_type'> &
-  Partial<Omit<ConnectionValue, 'conn_id' | 'conn_type' | 'extra'>> & { extra?: ConnectionValue['extra'] | Record<string, Json> };
+  Partial<Omit<ConnectionValue, 'conn_id' | 'conn_type' | 'extra'>> & {
+    extra?: ConnectionValue['extra'] | Record<string, Json>;
+  };
 
-export type ConnectionSummary = Omit<ConnectionValue, 'password' | 'extra'> & { is_encrypted: boolean; is_extra_encrypted: boolean };
+export type ConnectionSummary = Omit<ConnectionValue, 'password' | 'extra'> & {
+  is_encrypted: boolean;
+  is_extra_encrypted: boolean;
+};
 
-export async function addConnection(db: Kysely<Database>, input: ConnectionInput, opts: CipherOption = {}): Promise<void> {
+export async function addConnection(
+  db: Kysely<Database>,
+  input: ConnectionInput,
+  opts: CipherOption = {},
+): Promise<void> {
   const id = input.conn_id;
   if (typeof id !== 'string' || !ID_PATTERN.test(id) || id.length > 250) {
-    throw new SecretInputError(`conn_id "${String(id)}" may contain only ASCII letters, digits, '-', '.' and '_' (at most 250 characters)`);
+    throw new SecretInputError(
+      `conn_id "${String(id)}" may contain only ASCII letters, digits, '-', '.' and '_' (at most 250 characters)`,
+    );
   }
   if (typeof input.conn_type !== 'string' || input.conn_type.trim() === '') {
     throw new SecretInputError(`connection "${id}": conn_type is required (e.g. postgres, http, aws)`);
@@ -135,17 +162,25 @@ function extraText(id: string, extra: string | Record<string, Json> | null): str
       parsed = JSON.parse(extra);
     } catch (err) {
       // Not the parser's message: it quotes the extra, which may hold a key.
-      throw new SecretInputError(`connection "${id}": extra must be a JSON object like {"region": "eu-west-1"}: ${jsonSyntaxReason(err)}`);
+      throw new SecretInputError(
+        `connection "${id}": extra must be a JSON object like {"region": "eu-west-1"}: ${jsonSyntaxReason(err)}`,
+      );
     }
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new SecretInputError(`connection "${id}": extra must be a JSON object like {"region": "eu-west-1"}, got ${Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : `a ${typeof parsed}`}`);
+    throw new SecretInputError(
+      `connection "${id}": extra must be a JSON object like {"region": "eu-west-1"}, got ${Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : `a ${typeof parsed}`}`,
+    );
   }
   return JSON.stringify(parsed);
 }
 
 /** The connection with password and extra decrypted, or undefined when it does not exist. */
-export async function getConnection(db: Kysely<Database>, connId: string, opts: CipherOption = {}): Promise<ConnectionValue | undefined> {
+export async function getConnection(
+  db: Kysely<Database>,
+  connId: string,
+  opts: CipherOption = {},
+): Promise<ConnectionValue | undefined> {
   const row = await getConnectionRow(db, connId);
   if (!row) return undefined;
   const decrypt = (value: string | null, encrypted: boolean, field: 'password' | 'extra'): string | null => {
@@ -154,7 +189,11 @@ export async function getConnection(db: Kysely<Database>, connId: string, opts: 
     return readCipher(opts, what).decrypt(value, `connection:${connId}:${field}`, what);
   };
   const { is_encrypted, is_extra_encrypted, ...value } = row;
-  return { ...value, password: decrypt(row.password, is_encrypted, 'password'), extra: decrypt(row.extra, is_extra_encrypted, 'extra') };
+  return {
+    ...value,
+    password: decrypt(row.password, is_encrypted, 'password'),
+    extra: decrypt(row.extra, is_extra_encrypted, 'extra'),
+  };
 }
 
 /** Connections without password and extra: listing never decrypts. */

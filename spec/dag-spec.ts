@@ -212,7 +212,10 @@ export type ControlSpec =
 export const TEMPLATE_FIELDS: Record<TaskKind, { allowed: readonly string[]; default: readonly string[] }> = {
   function: { allowed: ['input'], default: [] },
   process: { allowed: ['argv', 'env', 'cwd'], default: ['argv', 'env', 'cwd'] },
-  container: { allowed: ['image', 'command', 'args', 'env', 'working_dir'], default: ['image', 'command', 'args', 'env', 'working_dir'] },
+  container: {
+    allowed: ['image', 'command', 'args', 'env', 'working_dir'],
+    default: ['image', 'command', 'args', 'env', 'working_dir'],
+  },
   empty: { allowed: [], default: [] },
   // A process sensor's argv/env/cwd render like a process task's, a file sensor's filepath like FileSensor's.
   sensor: { allowed: ['input', 'argv', 'env', 'cwd', 'filepath'], default: ['argv', 'env', 'cwd', 'filepath'] },
@@ -281,7 +284,13 @@ export type TimetableSpec =
   /** A run at each cron time (Airflow 3's default for cron strings); `interval` sets data_interval_start back. */
   | { type: 'cron_trigger'; expression: string; timezone: string; interval: number; run_immediately: RunImmediately }
   /** Several crons, at most one run per instant. */
-  | { type: 'multiple_cron_trigger'; expressions: string[]; timezone: string; interval: number; run_immediately: RunImmediately }
+  | {
+      type: 'multiple_cron_trigger';
+      expressions: string[];
+      timezone: string;
+      interval: number;
+      run_immediately: RunImmediately;
+    }
   /** Runs covering [cron time, next cron time), each started when its interval ends (Airflow 2's default). */
   | { type: 'cron_data_interval'; expression: string; timezone: string }
   /** A run every `delta` seconds (Airflow 3's default for a timedelta schedule). */
@@ -328,7 +337,19 @@ export const PARAM_TYPES = ['string', 'number', 'integer', 'boolean', 'object', 
 export type ParamType = (typeof PARAM_TYPES)[number];
 
 /** String formats a param may declare (the ones Airflow's trigger form and jsonschema know). */
-export const PARAM_FORMATS = ['date', 'date-time', 'time', 'duration', 'email', 'hostname', 'ipv4', 'ipv6', 'uri', 'uuid', 'regex'] as const;
+export const PARAM_FORMATS = [
+  'date',
+  'date-time',
+  'time',
+  'duration',
+  'email',
+  'hostname',
+  'ipv4',
+  'ipv6',
+  'uri',
+  'uuid',
+  'regex',
+] as const;
 export type ParamFormat = (typeof PARAM_FORMATS)[number];
 
 /** The JSON Schema subset a param may use (draft 7 keyword names, as Airflow passes them through). */
@@ -366,7 +387,6 @@ export interface ParamSpec {
   description: string | null;
 }
 
-
 // Sensors (sdk/sensors.ts authors them; activities/sensors/ runs them).
 
 export const SENSOR_MODES = ['poke', 'reschedule'] as const;
@@ -402,8 +422,6 @@ export interface SensorSpec {
   max_wait: number | null;
   check: SensorCheckSpec;
 }
-
-
 
 // Model gates (sdk/model-gate.ts authors them; activities/model-gate.ts runs them).
 

@@ -12,7 +12,12 @@
  */
 import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
-import { assetRunStarter, driveAssetTriggeredRuns, isPermanentStartError, type DriveResult } from '../client/asset-runs.js';
+import {
+  assetRunStarter,
+  driveAssetTriggeredRuns,
+  isPermanentStartError,
+  type DriveResult,
+} from '../client/asset-runs.js';
 import { dueAssetConsumers } from '../db/asset-triggered-run.repository.js';
 import type { Database } from '../db/database.js';
 import type { RunOptions } from '../workflows/types.js';
@@ -69,18 +74,27 @@ export class AssetRunService {
   async passOnce(): Promise<DriveResult> {
     const { db, client, runOptions, logsFolder } = this.#opts;
     const consumers = await dueAssetConsumers(db);
-    const result = await driveAssetTriggeredRuns(db, consumers, assetRunStarter(db, client, { runOptions, logsFolder }), {
-      redriveAfterSeconds: this.#opts.redriveAfterSeconds ?? 30,
-      isPermanent: isPermanentStartError,
-    });
+    const result = await driveAssetTriggeredRuns(
+      db,
+      consumers,
+      assetRunStarter(db, client, { runOptions, logsFolder }),
+      {
+        redriveAfterSeconds: this.#opts.redriveAfterSeconds ?? 30,
+        isPermanent: isPermanentStartError,
+      },
+    );
     for (const run of result.started) {
       const uris = Object.keys(run.triggering_asset_events);
-      this.#log(`asset-triggered run ${run.dag_id} ${run.run_id} started: ${run.event_count} event(s) of ${uris.join(', ')}`);
+      this.#log(
+        `asset-triggered run ${run.dag_id} ${run.run_id} started: ${run.event_count} event(s) of ${uris.join(', ')}`,
+      );
     }
     for (const e of result.errors) {
-      this.#log(e.permanent
-        ? `asset-triggered run ${e.dag_id} ${e.run_id} cannot start and is marked failed: ${e.error}`
-        : `asset-triggered run ${e.dag_id} ${e.run_id} did not start (retried in ${this.#opts.redriveAfterSeconds ?? 30} s): ${e.error}`);
+      this.#log(
+        e.permanent
+          ? `asset-triggered run ${e.dag_id} ${e.run_id} cannot start and is marked failed: ${e.error}`
+          : `asset-triggered run ${e.dag_id} ${e.run_id} did not start (retried in ${this.#opts.redriveAfterSeconds ?? 30} s): ${e.error}`,
+      );
     }
     return result;
   }
@@ -92,7 +106,9 @@ export class AssetRunService {
       try {
         await this.passOnce();
       } catch (err) {
-        this.#log(`asset-triggered runs: pass failed (next in ${interval} ms): ${err instanceof Error ? err.message : String(err)}`);
+        this.#log(
+          `asset-triggered runs: pass failed (next in ${interval} ms): ${err instanceof Error ? err.message : String(err)}`,
+        );
       }
       this.#passes++;
       if (this.#stopping) break;

@@ -56,8 +56,13 @@ export async function startAssetServices(opts: AssetServicesOptions): Promise<As
   }
   const pollIntervalMs = opts.config.pollIntervalMs ?? (listener ? 5000 : 250);
   const runs = new AssetRunService({
-    db: opts.db, client: opts.client, runOptions: opts.runOptions, logsFolder: opts.logsFolder,
-    pollIntervalMs, redriveAfterSeconds: opts.config.redriveAfterSeconds, log,
+    db: opts.db,
+    client: opts.client,
+    runOptions: opts.runOptions,
+    logsFolder: opts.logsFolder,
+    pollIntervalMs,
+    redriveAfterSeconds: opts.config.redriveAfterSeconds,
+    log,
   });
   wake = () => runs.nudge();
   const declared = declaredWatchers(opts.dags);
@@ -71,7 +76,9 @@ export async function startAssetServices(opts: AssetServicesOptions): Promise<As
     await runs.stop();
     throw err;
   }
-  log(`assets: data-aware runs on (${listener ? 'woken by Postgres notifications, ' : ''}looking at least every ${pollIntervalMs} ms), ${declared.watchers.length} watcher(s)`);
+  log(
+    `assets: data-aware runs on (${listener ? 'woken by Postgres notifications, ' : ''}looking at least every ${pollIntervalMs} ms), ${declared.watchers.length} watcher(s)`,
+  );
   return {
     runs,
     pollIntervalMs,

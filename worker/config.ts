@@ -107,7 +107,8 @@ function boolEnv(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boole
 
 function runtimeEnv(env: NodeJS.ProcessEnv): 'docker' | 'kubernetes' {
   const raw = env.UPDRAFT_CONTAINER_RUNTIME || 'docker';
-  if (raw !== 'docker' && raw !== 'kubernetes') throw new ConfigError(`UPDRAFT_CONTAINER_RUNTIME must be "docker" or "kubernetes", got "${raw}"`);
+  if (raw !== 'docker' && raw !== 'kubernetes')
+    throw new ConfigError(`UPDRAFT_CONTAINER_RUNTIME must be "docker" or "kubernetes", got "${raw}"`);
   return raw;
 }
 
@@ -119,7 +120,8 @@ function mlConfig(env: NodeJS.ProcessEnv, home: string, cwd: string): MlConfig {
     throw new ConfigError((err as Error).message);
   }
   const s3Endpoint = env.UPDRAFT_S3_ENDPOINT || null;
-  if (s3Endpoint !== null && !/^https?:\/\/[^/]+/.test(s3Endpoint)) throw new ConfigError(`UPDRAFT_S3_ENDPOINT must be http(s)://host[:port], got "${s3Endpoint}"`);
+  if (s3Endpoint !== null && !/^https?:\/\/[^/]+/.test(s3Endpoint))
+    throw new ConfigError(`UPDRAFT_S3_ENDPOINT must be http(s)://host[:port], got "${s3Endpoint}"`);
   const openLineageUrl = env.UPDRAFT_OPENLINEAGE_URL || null;
   if (openLineageUrl !== null && !/^https?:\/\/[^/]+/.test(openLineageUrl)) {
     throw new ConfigError(`UPDRAFT_OPENLINEAGE_URL must be http(s)://host[:port][/path], got "${openLineageUrl}"`);
@@ -170,12 +172,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     run: {
       ...DEFAULT_RUN_OPTIONS,
       taskQueue,
-      heartbeatTimeoutSeconds: intEnv(env, 'UPDRAFT_HEARTBEAT_TIMEOUT_SECONDS', DEFAULT_RUN_OPTIONS.heartbeatTimeoutSeconds),
+      heartbeatTimeoutSeconds: intEnv(
+        env,
+        'UPDRAFT_HEARTBEAT_TIMEOUT_SECONDS',
+        DEFAULT_RUN_OPTIONS.heartbeatTimeoutSeconds,
+      ),
       maxInFlight: intEnv(env, 'UPDRAFT_MAX_IN_FLIGHT_PER_RUN', DEFAULT_RUN_OPTIONS.maxInFlight),
     },
     containers: {
       defaultRuntime: runtimeEnv(env),
-      dockerSocket: env.UPDRAFT_DOCKER_SOCKET || (env.DOCKER_HOST?.startsWith('unix://') ? env.DOCKER_HOST.slice('unix://'.length) : null),
+      dockerSocket:
+        env.UPDRAFT_DOCKER_SOCKET ||
+        (env.DOCKER_HOST?.startsWith('unix://') ? env.DOCKER_HOST.slice('unix://'.length) : null),
       dockerStopGraceSeconds: intEnv(env, 'UPDRAFT_DOCKER_STOP_GRACE_SECONDS', 10),
       kubeconfig: env.KUBECONFIG || null,
       kubeContext: env.UPDRAFT_K8S_CONTEXT || null,

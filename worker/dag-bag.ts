@@ -75,7 +75,11 @@ const sdkPlugin: Plugin = {
       if (args.path === 'updraft') return { path: 'updraft', external: true };
       if (args.path.startsWith('.') && args.resolveDir) {
         const target = path.resolve(args.resolveDir, args.path);
-        if (target.startsWith(SOURCE_SDK_DIR + path.sep) || target === SOURCE_SDK_DIR || target.startsWith(SDK_DIR + path.sep)) {
+        if (
+          target.startsWith(SOURCE_SDK_DIR + path.sep) ||
+          target === SOURCE_SDK_DIR ||
+          target.startsWith(SDK_DIR + path.sep)
+        ) {
           return { path: 'updraft', external: true };
         }
       }
@@ -114,7 +118,10 @@ export class DagBag {
   private readonly files = new Map<string, ParsedFile>();
   private listed = false;
 
-  constructor(readonly folder: string, private readonly options: DagBagOptions = {}) {}
+  constructor(
+    readonly folder: string,
+    private readonly options: DagBagOptions = {},
+  ) {}
 
   /** Loads every file. Never throws for a bad file. */
   static async load(folder: string, options: DagBagOptions = {}): Promise<DagBag> {
@@ -143,7 +150,9 @@ export class DagBag {
       if (!wasMissing) changes.changed.push('.');
       this.files.clear();
       this.dags.clear();
-      this.errors = [{ filename: '.', stacktrace: `DAGs folder ${this.folder} does not exist (set UPDRAFT_DAGS_FOLDER)` }];
+      this.errors = [
+        { filename: '.', stacktrace: `DAGs folder ${this.folder} does not exist (set UPDRAFT_DAGS_FOLDER)` },
+      ];
       this.listed = false;
       return changes;
     }
@@ -197,7 +206,10 @@ export class DagBag {
       try {
         const dag = compileDag(definition, filename);
         const twice = dags.find((c) => c.spec.dag_id === dag.spec.dag_id);
-        if (twice) throw new sdk.DagDefinitionError(`DAG "${dag.spec.dag_id}" is defined twice: in ${filename} and in ${filename}`);
+        if (twice)
+          throw new sdk.DagDefinitionError(
+            `DAG "${dag.spec.dag_id}" is defined twice: in ${filename} and in ${filename}`,
+          );
         dags.push({ ...dag, filename, code });
       } catch (err) {
         return failed(formatError(err)); // Airflow drops the whole file when one of its DAGs is broken.
@@ -219,7 +231,10 @@ export class DagBag {
       const taken = f.dags.find((d) => this.dags.has(d.spec.dag_id));
       if (taken) {
         const first = this.dags.get(taken.spec.dag_id)!.filename;
-        this.errors.push({ filename, stacktrace: `DagDefinitionError: DAG "${taken.spec.dag_id}" is defined twice: in ${first} and in ${filename}` });
+        this.errors.push({
+          filename,
+          stacktrace: `DagDefinitionError: DAG "${taken.spec.dag_id}" is defined twice: in ${first} and in ${filename}`,
+        });
         continue;
       }
       for (const d of f.dags) this.dags.set(d.spec.dag_id, d);
@@ -266,9 +281,14 @@ export function evaluateDagCode(filename: string, code: string): Record<string, 
   process.setSourceMapsEnabled(true);
   const mod = new Module(filename, module);
   mod.filename = filename;
-  mod.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(path.dirname(filename));
+  mod.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(
+    path.dirname(filename),
+  );
   const originalRequire = mod.require.bind(mod);
-  mod.require = Object.assign((id: string) => (id === 'updraft' ? sdk : originalRequire(id)), originalRequire) as NodeJS.Require;
+  mod.require = Object.assign(
+    (id: string) => (id === 'updraft' ? sdk : originalRequire(id)),
+    originalRequire,
+  ) as NodeJS.Require;
   const exit = process.exit;
   process.exit = ((exitCode?: number | string | null) => {
     throw new DagFileExitError(
@@ -333,7 +353,10 @@ export class DagFileProbe {
       };
       const onExit = (exitCode: number): void => {
         this.worker = null;
-        done({ ok: false, error: `DagFileExitError: the DAG file ended its loader thread (process.exit(${exitCode})); a DAG file must only define DAGs` });
+        done({
+          ok: false,
+          error: `DagFileExitError: the DAG file ended its loader thread (process.exit(${exitCode})); a DAG file must only define DAGs`,
+        });
       };
       const timer = setTimeout(() => {
         this.worker = null;
@@ -342,7 +365,8 @@ export class DagFileProbe {
         const seconds = this.timeoutMs / 1000;
         done({
           ok: false,
-          error: `DagBagImportTimeout: the file's top-level code ran for more than ${seconds}s (dagbag_import_timeout) and was stopped. ` +
+          error:
+            `DagBagImportTimeout: the file's top-level code ran for more than ${seconds}s (dagbag_import_timeout) and was stopped. ` +
             'Move slow work (network calls, loops, heavy imports) into tasks, or raise UPDRAFT_DAGBAG_IMPORT_TIMEOUT.',
         });
       }, this.timeoutMs);
@@ -368,11 +392,17 @@ export class DagFileProbe {
 }
 
 export function formatError(err: unknown): string {
-  const e = err as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number; lineText: string } }> };
+  const e = err as {
+    errors?: Array<{ text: string; location?: { file: string; line: number; column: number; lineText: string } }>;
+  };
   if (Array.isArray(e?.errors) && e.errors.length > 0) {
     // esbuild syntax errors: file:line:col and the offending line.
     return e.errors
-      .map((x) => (x.location ? `${x.location.file}:${x.location.line}:${x.location.column}: error: ${x.text}\n    ${x.location.lineText}` : x.text))
+      .map((x) =>
+        x.location
+          ? `${x.location.file}:${x.location.line}:${x.location.column}: error: ${x.text}\n    ${x.location.lineText}`
+          : x.text,
+      )
       .join('\n');
   }
   if (err instanceof sdk.DagDefinitionError) return `${err.name}: ${err.message}`;

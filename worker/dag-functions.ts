@@ -8,9 +8,19 @@
  */
 import path from 'node:path';
 import type { Kysely } from 'kysely';
-import { TaskFunctionNotFoundError, type FunctionLookup, type FunctionRef, type FunctionResolver } from '../activities/executors/in-process.js';
+import {
+  TaskFunctionNotFoundError,
+  type FunctionLookup,
+  type FunctionRef,
+  type FunctionResolver,
+} from '../activities/executors/in-process.js';
 import type { Database } from '../db/database.js';
-import { findDagVersionWithCode, getDagCode, getDagVersionWithCode, type DagVersionWithCode } from '../db/dag.repository.js';
+import {
+  findDagVersionWithCode,
+  getDagCode,
+  getDagVersionWithCode,
+  type DagVersionWithCode,
+} from '../db/dag.repository.js';
 import { compileDag } from '../sdk/compile.js';
 import { isDagDefinition } from '../sdk/dag.js';
 import type { TaskFunction } from '../sdk/task.js';
@@ -46,10 +56,12 @@ export function createVersionedFunctionResolver(opts: VersionedFunctionsOptions)
   return {
     async resolve(ref: FunctionRef): Promise<FunctionLookup> {
       const current = opts.bag.get(ref.dagId);
-      if (current && ref.dagVersionId !== null && current.versionId === ref.dagVersionId) return { fn: pick(current.functions, ref, current.filename) };
-      const version = ref.dagVersionId !== null
-        ? await getDagVersionWithCode(opts.db, ref.dagVersionId)
-        : await findDagVersionWithCode(opts.db, ref.dagId, ref.specHash);
+      if (current && ref.dagVersionId !== null && current.versionId === ref.dagVersionId)
+        return { fn: pick(current.functions, ref, current.filename) };
+      const version =
+        ref.dagVersionId !== null
+          ? await getDagVersionWithCode(opts.db, ref.dagVersionId)
+          : await findDagVersionWithCode(opts.db, ref.dagId, ref.specHash);
       if (!version || version.dag_id !== ref.dagId) {
         throw new TaskFunctionNotFoundError(
           `DAG "${ref.dagId}" version ${ref.dagVersionId === null ? `with spec ${ref.specHash.slice(0, 12)}` : `id ${ref.dagVersionId}`} is not in the database; ` +
@@ -68,7 +80,8 @@ export function createVersionedFunctionResolver(opts: VersionedFunctionsOptions)
       const fns = await stored(version);
       return {
         fn: pick(fns, ref, `the stored code of DAG version ${version.version_number}`),
-        note: `running the code of DAG "${ref.dagId}" version ${version.version_number}, the version this run was created with ` +
+        note:
+          `running the code of DAG "${ref.dagId}" version ${version.version_number}, the version this run was created with ` +
           `(stored; ${version.fileloc ?? 'its file'} has changed since)`,
       };
     },
@@ -85,17 +98,30 @@ function pick(functions: Functions, ref: FunctionRef, where: string): TaskFuncti
 async function evaluateStoredVersion(opts: VersionedFunctionsOptions, version: DagVersionWithCode): Promise<Functions> {
   const needs = `DAG "${version.dag_id}" version ${version.version_number}`;
   const code = await getDagCode(opts.db, version.code_hash!);
-  if (!code) throw new TaskFunctionNotFoundError(`the stored code of ${needs} (${version.code_hash!.slice(0, 12)}) is missing from dag_code`);
+  if (!code)
+    throw new TaskFunctionNotFoundError(
+      `the stored code of ${needs} (${version.code_hash!.slice(0, 12)}) is missing from dag_code`,
+    );
   // Its own module name: source maps are kept per module file name, and the current file's differ.
   const filename = path.join(opts.bag.folder, `${code.fileloc}@dag_version_${version.id}`);
   const probe = new DagFileProbe(opts.importTimeoutMs);
   const loaded = await loadDagCode(probe, filename, code.bundle).finally(() => probe.close());
-  if (!loaded.ok) throw new TaskFunctionNotFoundError(`the stored code of ${needs} (${code.fileloc}) no longer loads: ${loaded.error}`);
-  const definition = Object.values(loaded.exports).filter(isDagDefinition).find((d) => d.options.dagId === version.dag_id);
-  if (!definition) throw new TaskFunctionNotFoundError(`the stored code of ${needs} (${code.fileloc}) no longer defines DAG "${version.dag_id}"`);
+  if (!loaded.ok)
+    throw new TaskFunctionNotFoundError(
+      `the stored code of ${needs} (${code.fileloc}) no longer loads: ${loaded.error}`,
+    );
+  const definition = Object.values(loaded.exports)
+    .filter(isDagDefinition)
+    .find((d) => d.options.dagId === version.dag_id);
+  if (!definition)
+    throw new TaskFunctionNotFoundError(
+      `the stored code of ${needs} (${code.fileloc}) no longer defines DAG "${version.dag_id}"`,
+    );
   try {
     return compileDag(definition, code.fileloc).functions;
   } catch (err) {
-    throw new TaskFunctionNotFoundError(`the stored code of ${needs} (${code.fileloc}) no longer compiles: ${formatError(err)}`);
+    throw new TaskFunctionNotFoundError(
+      `the stored code of ${needs} (${code.fileloc}) no longer compiles: ${formatError(err)}`,
+    );
   }
 }

@@ -47,7 +47,10 @@ export class DagProcessor {
 
   start(): void {
     const tick = (list: boolean) => () => void this.refresh({ list }).catch(() => undefined);
-    this.timers.push(setInterval(tick(false), this.opts.fileProcessIntervalMs), setInterval(tick(true), this.opts.dirListIntervalMs));
+    this.timers.push(
+      setInterval(tick(false), this.opts.fileProcessIntervalMs),
+      setInterval(tick(true), this.opts.dirListIntervalMs),
+    );
     for (const t of this.timers) t.unref();
     if (this.opts.watch) this.startWatching();
   }
@@ -68,12 +71,19 @@ export class DagProcessor {
     try {
       const changes = await this.opts.bag.refresh(opts);
       if (changes.changed.length === 0 && changes.removed.length === 0) return null;
-      const result = await syncDagBag(this.opts.db, this.opts.bag, new Set(changes.changed), { pausedAtCreation: this.opts.pausedAtCreation });
-      for (const v of result.newVersions) log(`DAG processor: ${v.filename}: DAG "${v.dagId}" version ${v.versionNumber}`);
+      const result = await syncDagBag(this.opts.db, this.opts.bag, new Set(changes.changed), {
+        pausedAtCreation: this.opts.pausedAtCreation,
+      });
+      for (const v of result.newVersions)
+        log(`DAG processor: ${v.filename}: DAG "${v.dagId}" version ${v.versionNumber}`);
       for (const f of changes.removed) log(`DAG processor: ${f} removed`);
       const broken = this.opts.bag.importErrors.filter((e) => changes.changed.includes(e.filename));
-      for (const e of broken) log(`DAG processor: ${e.filename} failed to load (updraft dags list-import-errors): ${e.stacktrace.split('\n')[0]}`);
-      if (result.deactivated > 0) log(`DAG processor: ${result.deactivated} DAG(s) no longer in the folder marked inactive`);
+      for (const e of broken)
+        log(
+          `DAG processor: ${e.filename} failed to load (updraft dags list-import-errors): ${e.stacktrace.split('\n')[0]}`,
+        );
+      if (result.deactivated > 0)
+        log(`DAG processor: ${result.deactivated} DAG(s) no longer in the folder marked inactive`);
       if (this.opts.onSynced) {
         await this.opts.onSynced(result).catch((err: Error) => log(`DAG processor: after the sync: ${err.message}`));
       }
@@ -94,13 +104,17 @@ export class DagProcessor {
         }, WATCH_DEBOUNCE_MS);
       });
       this.watcher.on('error', (err) => {
-        this.opts.log?.(`DAG processor: watching ${this.opts.bag.folder} stopped (${err.message}); changes are found every interval`);
+        this.opts.log?.(
+          `DAG processor: watching ${this.opts.bag.folder} stopped (${err.message}); changes are found every interval`,
+        );
         this.watcher?.close();
         this.watcher = null;
       });
     } catch (err) {
       // A missing folder, or no inotify watches left: the intervals still find changes.
-      this.opts.log?.(`DAG processor: cannot watch ${this.opts.bag.folder} (${(err as Error).message}); changes are found every interval`);
+      this.opts.log?.(
+        `DAG processor: cannot watch ${this.opts.bag.folder} (${(err as Error).message}); changes are found every interval`,
+      );
     }
   }
 

@@ -29,18 +29,37 @@ export interface SyncResult {
  * `only`: the files whose DAGs to store again (a refresh's changed files); the others already have
  * their versions. Active flags and import errors always follow the whole bag.
  */
-export async function syncDagBag(db: Kysely<Database>, bag: DagBag, only?: ReadonlySet<string>, opts: SyncOptions = {}): Promise<SyncResult> {
+export async function syncDagBag(
+  db: Kysely<Database>,
+  bag: DagBag,
+  only?: ReadonlySet<string>,
+  opts: SyncOptions = {},
+): Promise<SyncResult> {
   const newVersions: SyncResult['newVersions'] = [];
   for (const dag of bag.dags.values()) {
     if (only && !only.has(dag.filename) && dag.versionId !== undefined) continue;
     const version = await storeDag(db, dag, opts.pausedAtCreation ?? false);
-    if (version.created) newVersions.push({ dagId: dag.spec.dag_id, versionNumber: version.version_number, filename: dag.filename });
+    if (version.created)
+      newVersions.push({ dagId: dag.spec.dag_id, versionNumber: version.version_number, filename: dag.filename });
   }
   const deactivated = await markDagsInactiveExcept(db, [...bag.dags.keys()]);
-  await replaceImportErrors(db, bag.importErrors.map((e) => ({ filename: e.filename, stacktrace: e.stacktrace })));
+  await replaceImportErrors(
+    db,
+    bag.importErrors.map((e) => ({ filename: e.filename, stacktrace: e.stacktrace })),
+  );
   // Asset references follow the whole bag, as active flags do: a DAG gone or broken stops queuing events.
-  const assets = await syncAssetReferences(db, [...bag.dags.values()].map((d) => d.spec));
-  return { dags: bag.dags.size, importErrors: bag.importErrors.length, newVersions, deactivated, assets: assets.assets, assetConflicts: assets.conflicts };
+  const assets = await syncAssetReferences(
+    db,
+    [...bag.dags.values()].map((d) => d.spec),
+  );
+  return {
+    dags: bag.dags.size,
+    importErrors: bag.importErrors.length,
+    newVersions,
+    deactivated,
+    assets: assets.assets,
+    assetConflicts: assets.conflicts,
+  };
 }
 
 export interface SyncOptions {
@@ -48,13 +67,27 @@ export interface SyncOptions {
   pausedAtCreation?: boolean;
 }
 
-async function storeDag(db: Kysely<Database>, dag: LoadedDag, pausedAtCreation: boolean): Promise<{ created: boolean; version_number: number }> {
+async function storeDag(
+  db: Kysely<Database>,
+  dag: LoadedDag,
+  pausedAtCreation: boolean,
+): Promise<{ created: boolean; version_number: number }> {
   const s = dag.spec;
   await upsertDag(db, {
-    dag_id: s.dag_id, fileloc: dag.filename, owners: s.owner, description: s.description, tags: s.tags, schedule: s.schedule,
-    max_active_runs: s.max_active_runs, is_paused_upon_creation: s.is_paused_upon_creation ?? pausedAtCreation,
+    dag_id: s.dag_id,
+    fileloc: dag.filename,
+    owners: s.owner,
+    description: s.description,
+    tags: s.tags,
+    schedule: s.schedule,
+    max_active_runs: s.max_active_runs,
+    is_paused_upon_creation: s.is_paused_upon_creation ?? pausedAtCreation,
   });
-  const version = await upsertDagVersion(db, s.dag_id, s.hash, s, { code_hash: dag.code.hash, fileloc: dag.filename, bundle: dag.code.bundle });
+  const version = await upsertDagVersion(db, s.dag_id, s.hash, s, {
+    code_hash: dag.code.hash,
+    fileloc: dag.filename,
+    bundle: dag.code.bundle,
+  });
   dag.versionId = version.id;
   return version;
 }

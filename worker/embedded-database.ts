@@ -22,7 +22,10 @@ export interface ServedPGlite {
   stop(): Promise<void>;
 }
 
-export async function serveEmbeddedDatabase(config: UpdraftConfig, opts: { holder: string; log?: (line: string) => void; port?: number }): Promise<ServedPGlite> {
+export async function serveEmbeddedDatabase(
+  config: UpdraftConfig,
+  opts: { holder: string; log?: (line: string) => void; port?: number },
+): Promise<ServedPGlite> {
   const log = opts.log ?? (() => undefined);
   const release = lockPglite(config.pglitePath, opts.holder);
   let pglite: PGlite | null = null;

@@ -29,7 +29,11 @@ export function lockPglite(pglitePath: string, holder: string): () => void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      fs.writeFileSync(file, JSON.stringify({ pid: process.pid, holder, startTime: processStartTime(process.pid) } satisfies LockOwner), { flag: 'wx' });
+      fs.writeFileSync(
+        file,
+        JSON.stringify({ pid: process.pid, holder, startTime: processStartTime(process.pid) } satisfies LockOwner),
+        { flag: 'wx' },
+      );
       return () => {
         try {
           const current = JSON.parse(fs.readFileSync(file, 'utf8')) as { pid: number };

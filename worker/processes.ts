@@ -47,7 +47,10 @@ export function processCommand(pid: number): string[] | null {
 
 function ps(pid: number, format: string): string | null {
   try {
-    const out = execFileSync('ps', ['-o', format, '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const out = execFileSync('ps', ['-o', format, '-p', String(pid)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     return out === '' ? null : out;
   } catch {
     return null;
@@ -127,7 +130,10 @@ export function portListeners(port: number): number[] | null {
 
 function lsofListeners(port: number): number[] | null {
   try {
-    const out = execFileSync('lsof', ['-nP', `-iTCP:${port}`, '-sTCP:LISTEN', '-t'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync('lsof', ['-nP', `-iTCP:${port}`, '-sTCP:LISTEN', '-t'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     return out.split('\n').filter(Boolean).map(Number);
   } catch (err) {
     // lsof exits 1 when nothing matches; ENOENT when it is not installed.

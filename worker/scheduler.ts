@@ -23,7 +23,13 @@ export class Scheduler {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(opts: SchedulerOptions) {
-    this.ctx = { db: opts.db, client: opts.client, runOptions: opts.runOptions, logsFolder: opts.logsFolder, log: opts.log };
+    this.ctx = {
+      db: opts.db,
+      client: opts.client,
+      runOptions: opts.runOptions,
+      logsFolder: opts.logsFolder,
+      log: opts.log,
+    };
   }
 
   /** The scheduleTick workflow's activity: create what is due, then write the next fire times. */

@@ -89,7 +89,9 @@ export async function connectTemporal(address: string, namespace: string, timeou
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  throw new Error(`cannot reach Temporal at ${address} (namespace ${namespace}): ${(lastError as Error)?.message ?? 'timeout'}`);
+  throw new Error(
+    `cannot reach Temporal at ${address} (namespace ${namespace}): ${(lastError as Error)?.message ?? 'timeout'}`,
+  );
 }
 
 /** "PGlite at <dir>" or "Postgres at <host:port>/<db>" (no credentials). */
@@ -125,7 +127,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         const release = lockPglite(config.pglitePath, opts.holder ?? 'updraft');
         cleanups.push(async () => release());
       }
-      const opened = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { pglitePath: config.pglitePath });
+      const opened = await openDatabase(
+        config.databaseUrl ? { url: config.databaseUrl } : { pglitePath: config.pglitePath },
+      );
       cleanups.push(() => opened.close());
       database = opened;
     }
@@ -136,7 +140,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const bag = await DagBag.load(config.dagsFolder, { importTimeoutMs });
     const sync = await syncDagBag(database.db, bag, undefined, { pausedAtCreation: config.dagsArePausedAtCreation });
     const functions = createVersionedFunctionResolver({ db: database.db, bag, importTimeoutMs });
-    log(`DAGs: ${sync.dags} loaded from ${config.dagsFolder}${sync.importErrors ? `, ${sync.importErrors} import error(s) (updraft dags list-import-errors)` : ''}`);
+    log(
+      `DAGs: ${sync.dags} loaded from ${config.dagsFolder}${sync.importErrors ? `, ${sync.importErrors} import error(s) (updraft dags list-import-errors)` : ''}`,
+    );
     for (const conflict of sync.assetConflicts) log(conflict);
 
     let devServer: DevServer | null = null;
@@ -176,39 +182,74 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       const ml = {
         artifactStore: artifactStoreFromEnv({ ...process.env, ...storeEnv }, { home: config.home }),
         artifactStoreEnv: storeEnv,
-        openLineage: openLineageFromEnv({
-          ...process.env,
-          UPDRAFT_OPENLINEAGE_FILE: config.ml.openLineageFile ?? '',
-          UPDRAFT_OPENLINEAGE_URL: config.ml.openLineageUrl ?? '',
-          UPDRAFT_OPENLINEAGE_NAMESPACE: config.ml.openLineageNamespace,
-        }, (m) => log(`openlineage: ${m}`)),
+        openLineage: openLineageFromEnv(
+          {
+            ...process.env,
+            UPDRAFT_OPENLINEAGE_FILE: config.ml.openLineageFile ?? '',
+            UPDRAFT_OPENLINEAGE_URL: config.ml.openLineageUrl ?? '',
+            UPDRAFT_OPENLINEAGE_NAMESPACE: config.ml.openLineageNamespace,
+          },
+          (m) => log(`openlineage: ${m}`),
+        ),
       };
-      log(`artifact store: ${storeEnv['UPDRAFT_ARTIFACT_STORE']}${ml.openLineage ? `; OpenLineage to ${ml.openLineage.transports.map((t) => t.name).join(', ')}` : ''}`);
+      log(
+        `artifact store: ${storeEnv['UPDRAFT_ARTIFACT_STORE']}${ml.openLineage ? `; OpenLineage to ${ml.openLineage.transports.map((t) => t.name).join(', ')}` : ''}`,
+      );
       // The tick activity is registered even with the scheduler off, so a schedule made by another
       // worker of this deployment still fires.
-      const tickScheduler = new Scheduler({ db: database.db, client, runOptions: config.run, logsFolder: config.logsFolder, log });
+      const tickScheduler = new Scheduler({
+        db: database.db,
+        client,
+        runOptions: config.run,
+        logsFolder: config.logsFolder,
+        log,
+      });
       worker = await createUpdraftWorker({
-        connection: nativeConnection, namespace: config.namespace, taskQueue: config.taskQueue,
-        db: database.db, functions, logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, ...ml, onAssetEvents,
+        connection: nativeConnection,
+        namespace: config.namespace,
+        taskQueue: config.taskQueue,
+        db: database.db,
+        functions,
+        logsFolder: config.logsFolder,
+        executors: opts.executors,
+        containers: config.containers,
+        ...ml,
+        onAssetEvents,
         extraActivities: tickScheduler.activities(),
       });
       // A GPU worker also serves the GPU queue(s), one try per device set, exclusive devices.
       const inventory = opts.gpu ?? detectGpus();
       if (inventory.devices.length > 0) {
         const allocator = new GpuAllocator(inventory.devices, inventory.gpuType);
-        const queues = [gpuTaskQueue(config.taskQueue, null), ...(inventory.gpuType ? [gpuTaskQueue(config.taskQueue, inventory.gpuType)] : [])];
+        const queues = [
+          gpuTaskQueue(config.taskQueue, null),
+          ...(inventory.gpuType ? [gpuTaskQueue(config.taskQueue, inventory.gpuType)] : []),
+        ];
         for (const queue of queues) {
           const gpuWorker = await createUpdraftWorker({
-            connection: nativeConnection, namespace: config.namespace, taskQueue: queue, db: database.db, functions,
-            logsFolder: config.logsFolder, executors: opts.executors, containers: config.containers, gpu: allocator, ...ml, onAssetEvents,
+            connection: nativeConnection,
+            namespace: config.namespace,
+            taskQueue: queue,
+            db: database.db,
+            functions,
+            logsFolder: config.logsFolder,
+            executors: opts.executors,
+            containers: config.containers,
+            gpu: allocator,
+            ...ml,
+            onAssetEvents,
           });
-          const gpuRunning = gpuWorker.run().catch((err: Error) => log(`GPU worker (${queue}) stopped with an error: ${err.message}`));
+          const gpuRunning = gpuWorker
+            .run()
+            .catch((err: Error) => log(`GPU worker (${queue}) stopped with an error: ${err.message}`));
           cleanups.push(async () => {
             if (gpuWorker.getState() === 'RUNNING') gpuWorker.shutdown();
             await gpuRunning;
           });
         }
-        log(`GPU worker: devices ${inventory.devices.join(', ')}${inventory.gpuType ? ` (${inventory.gpuType})` : ''} on ${queues.join(', ')}`);
+        log(
+          `GPU worker: devices ${inventory.devices.join(', ')}${inventory.gpuType ? ` (${inventory.gpuType})` : ''} on ${queues.join(', ')}`,
+        );
       }
       const running = worker.run().catch((err: Error) => {
         log(`worker stopped with an error: ${err.message}`);
@@ -228,10 +269,17 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         log('scheduler: one Temporal Schedule per scheduled DAG (updraft-schedule-<dag_id>)');
       }
       if (opts.assets !== false) {
-        const listen = database.kind === 'postgres' && config.databaseUrl !== null && opts.databaseNotifications !== false;
+        const listen =
+          database.kind === 'postgres' && config.databaseUrl !== null && opts.databaseNotifications !== false;
         const started = await startAssetServices({
-          db: database.db, client, runOptions: config.run, logsFolder: config.logsFolder, config: config.assets,
-          dags: bagSpecs(bag), listenUrl: listen ? config.databaseUrl : null, log,
+          db: database.db,
+          client,
+          runOptions: config.run,
+          logsFolder: config.logsFolder,
+          config: config.assets,
+          dags: bagSpecs(bag),
+          listenUrl: listen ? config.databaseUrl : null,
+          log,
         });
         assets = started;
         assetNudge = started.nudge;
@@ -250,8 +298,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           });
         }
         const processor = new DagProcessor({
-          db: database.db, bag, log, pausedAtCreation: config.dagsArePausedAtCreation,
-          ...(afterSync.length > 0 ? { onSynced: (result: SyncResult) => allSettled(afterSync.map((step) => step(result))) } : {}),
+          db: database.db,
+          bag,
+          log,
+          pausedAtCreation: config.dagsArePausedAtCreation,
+          ...(afterSync.length > 0
+            ? { onSynced: (result: SyncResult) => allSettled(afterSync.map((step) => step(result))) }
+            : {}),
           fileProcessIntervalMs: config.minFileProcessIntervalSeconds * 1000,
           dirListIntervalMs: config.dagDirListIntervalSeconds * 1000,
           watch: config.dagsFolderWatch,
@@ -262,8 +315,19 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       }
     }
     return {
-      config, database, client, bag, sync, dagProcessor, scheduler, temporalAddress: address,
-      uiUrl: devServer?.uiUrl ?? null, devServer, worker, assets, stop,
+      config,
+      database,
+      client,
+      bag,
+      sync,
+      dagProcessor,
+      scheduler,
+      temporalAddress: address,
+      uiUrl: devServer?.uiUrl ?? null,
+      devServer,
+      worker,
+      assets,
+      stop,
     };
   } catch (err) {
     await stop();
@@ -277,6 +341,8 @@ function bagSpecs(bag: DagBag): DagSpec[] {
 
 /** Waits for every step; then throws the failures' messages together, if any. */
 async function allSettled(steps: ReadonlyArray<Promise<unknown>>): Promise<void> {
-  const failed = (await Promise.allSettled(steps)).flatMap((r) => (r.status === 'rejected' ? [r.reason instanceof Error ? r.reason.message : String(r.reason)] : []));
+  const failed = (await Promise.allSettled(steps)).flatMap((r) =>
+    r.status === 'rejected' ? [r.reason instanceof Error ? r.reason.message : String(r.reason)] : [],
+  );
   if (failed.length > 0) throw new Error(failed.join('; '));
 }

@@ -24,7 +24,10 @@ const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 export function findTemporalCli(env: NodeJS.ProcessEnv = process.env): string {
   const candidates = [
     env.UPDRAFT_TEMPORAL_CLI,
-    ...(env.PATH ?? '').split(path.delimiter).filter(Boolean).map((d) => path.join(d, 'temporal')),
+    ...(env.PATH ?? '')
+      .split(path.delimiter)
+      .filter(Boolean)
+      .map((d) => path.join(d, 'temporal')),
     path.join(PROJECT_ROOT, '.tools', 'bin', 'temporal'),
     path.join(os.homedir(), '.cache', 'updraft', 'bin', 'temporal'),
   ].filter((c): c is string => Boolean(c));
@@ -115,15 +118,32 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   const uiPort = opts.uiPort ?? null;
   await assertPortFree(port, 'Temporal', opts.portHint);
   if (uiPort !== null) await assertPortFree(uiPort, 'Temporal Web UI', opts.uiPortHint);
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn',
-    '--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=OFF',
-    '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true',
-    '--dynamic-config-value', 'frontend.workerVersioningWorkflowAPIs=true',
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--log-level',
+    'warn',
+    '--sqlite-pragma',
+    'journal_mode=WAL',
+    '--sqlite-pragma',
+    'synchronous=OFF',
+    '--dynamic-config-value',
+    'frontend.enableUpdateWorkflowExecution=true',
+    '--dynamic-config-value',
+    'frontend.workerVersioningWorkflowAPIs=true',
     // Task hand-off latency: eager activity dispatch hands the next task to the worker in the
     // workflow-task response; one partition per queue avoids cross-partition forwarding delays.
-    '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
-    '--dynamic-config-value', 'matching.numTaskqueueReadPartitions=1',
-    '--dynamic-config-value', 'matching.numTaskqueueWritePartitions=1'];
+    '--dynamic-config-value',
+    'system.enableActivityEagerExecution=true',
+    '--dynamic-config-value',
+    'matching.numTaskqueueReadPartitions=1',
+    '--dynamic-config-value',
+    'matching.numTaskqueueWritePartitions=1',
+  ];
   for (const sa of SEARCH_ATTRIBUTE_FLAGS) args.push('--search-attribute', sa);
   if (uiPort === null) args.push('--headless');
   else args.push('--ui-port', String(uiPort), '--ui-ip', '127.0.0.1');
@@ -149,8 +169,13 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   if (spawned) throw new TemporalServerStartError(`could not start ${cli}: ${spawned.message}`);
   const pid = child.pid!;
   const record: DevServerRecord = {
-    pid, startTime: processStartTime(pid) ?? '', port, uiPort, dbFile: opts.dbFile ?? null,
-    ownerPid: process.pid, ownerStartTime: processStartTime(process.pid),
+    pid,
+    startTime: processStartTime(pid) ?? '',
+    port,
+    uiPort,
+    dbFile: opts.dbFile ?? null,
+    ownerPid: process.pid,
+    ownerStartTime: processStartTime(process.pid),
   };
   if (opts.stateFile) fs.writeFileSync(opts.stateFile, JSON.stringify(record, null, 2));
   const forgetRecord = (): void => {
@@ -182,7 +207,8 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     if (exited) {
       forgetRecord();
       let taken: number | undefined;
-      for (const p of uiPort === null ? [port] : [port, uiPort]) if (taken === undefined && !(await isPortFree(p))) taken = p;
+      for (const p of uiPort === null ? [port] : [port, uiPort])
+        if (taken === undefined && !(await isPortFree(p))) taken = p;
       if (taken !== undefined) {
         throw new TemporalPortInUseError(
           `the Temporal dev server could not listen on 127.0.0.1:${taken}: ${describePortListeners(taken)} took the port while it started${taken === port ? hintText(opts.portHint) : hintText(opts.uiPortHint)}`,
@@ -194,7 +220,9 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     if (ready) break;
     if (Date.now() > deadline) {
       await stop();
-      throw new TemporalServerStartError(`temporal dev server did not listen on ${address} within ${timeoutMs / 1000}s${logHint}`);
+      throw new TemporalServerStartError(
+        `temporal dev server did not listen on ${address} within ${timeoutMs / 1000}s${logHint}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -218,7 +246,9 @@ function hintText(hint: string | undefined): string {
 
 async function assertPortFree(port: number, what: string, hint: string | undefined): Promise<void> {
   if (await isPortFree(port)) return;
-  throw new TemporalPortInUseError(`port ${port} (${what}) is in use by ${describePortListeners(port)}${hintText(hint)}`);
+  throw new TemporalPortInUseError(
+    `port ${port} (${what}) is in use by ${describePortListeners(port)}${hintText(hint)}`,
+  );
 }
 
 /**
@@ -232,8 +262,14 @@ export async function reapLeftover(stateFile: string, log: (line: string) => voi
   } catch {
     return;
   }
-  const ownerAlive = record.ownerPid !== process.pid && isAlive(record.ownerPid) && processStartTime(record.ownerPid) === record.ownerStartTime;
-  const ours = isAlive(record.pid) && record.startTime !== '' && processStartTime(record.pid) === record.startTime &&
+  const ownerAlive =
+    record.ownerPid !== process.pid &&
+    isAlive(record.ownerPid) &&
+    processStartTime(record.ownerPid) === record.ownerStartTime;
+  const ours =
+    isAlive(record.pid) &&
+    record.startTime !== '' &&
+    processStartTime(record.pid) === record.startTime &&
     (processCommand(record.pid) ?? []).includes('start-dev');
   if (ours && ownerAlive) {
     throw new TemporalServerStartError(
@@ -241,7 +277,9 @@ export async function reapLeftover(stateFile: string, log: (line: string) => voi
     );
   }
   if (ours) {
-    log(`stopping the Temporal dev server (pid ${record.pid}, port ${record.port}) left running by an earlier process (pid ${record.ownerPid}) that did not stop it`);
+    log(
+      `stopping the Temporal dev server (pid ${record.pid}, port ${record.port}) left running by an earlier process (pid ${record.ownerPid}) that did not stop it`,
+    );
     process.kill(record.pid, 'SIGTERM');
     const deadline = Date.now() + 10_000;
     while (isAlive(record.pid) && processStartTime(record.pid) === record.startTime) {

@@ -5,7 +5,12 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import {
+  Worker,
+  bundleWorkflowCode,
+  type NativeConnection,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
 import type { Kysely } from 'kysely';
 import { createActivities } from '../activities/index.js';
 import { createInProcessExecutor, type FunctionResolver } from '../activities/executors/in-process.js';
@@ -28,7 +33,14 @@ let bundlePromise: Promise<WorkflowBundleWithSourceMap> | undefined;
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   bundlePromise ??= bundleWorkflowCode({
     workflowsPath: path.resolve(__dirname, '..', 'workflows', 'index.js'),
-    logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: console.warn, error: console.error, log: () => undefined } as never,
+    logger: {
+      trace: () => undefined,
+      debug: () => undefined,
+      info: () => undefined,
+      warn: console.warn,
+      error: console.error,
+      log: () => undefined,
+    } as never,
   });
   return bundlePromise;
 }
@@ -76,12 +88,17 @@ export function createContainerExecutor(config: ContainerConfig): Executor {
       const runtime = req.spec.container?.runtime ?? config.defaultRuntime;
       if (runtime === 'kubernetes') {
         kubernetes ??= createKubernetesExecutor({
-          kubeconfigPath: config.kubeconfig ?? undefined, context: config.kubeContext ?? undefined,
-          namespace: config.kubeNamespace, pendingTimeoutMs: config.kubePendingTimeoutSeconds * 1000,
+          kubeconfigPath: config.kubeconfig ?? undefined,
+          context: config.kubeContext ?? undefined,
+          namespace: config.kubeNamespace,
+          pendingTimeoutMs: config.kubePendingTimeoutSeconds * 1000,
         });
         return kubernetes.execute(req);
       }
-      docker ??= createDockerExecutor({ socketPath: config.dockerSocket ?? undefined, stopGraceSeconds: config.dockerStopGraceSeconds });
+      docker ??= createDockerExecutor({
+        socketPath: config.dockerSocket ?? undefined,
+        stopGraceSeconds: config.dockerStopGraceSeconds,
+      });
       return docker.execute(req);
     },
   };
@@ -98,7 +115,9 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     sensor: createSensorExecutor({ db: opts.db, functionExecutor: inProcess, processExecutor }),
     model_gate: createModelGateExecutor({ db: opts.db }),
     ...(opts.containers ? { container: createContainerExecutor(opts.containers) } : {}),
-    ...Object.fromEntries(Object.entries(opts.executors ?? {}).filter((e): e is [string, Executor] => e[1] !== undefined)),
+    ...Object.fromEntries(
+      Object.entries(opts.executors ?? {}).filter((e): e is [string, Executor] => e[1] !== undefined),
+    ),
   };
   const activities = createActivities({
     functions: opts.functions,
@@ -114,7 +133,10 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     executorFor: (req) => {
       const executor = executors[req.task.kind];
       if (!executor) {
-        throw new TaskExecutionError(`no executor for task kind "${req.task.kind}" on this worker (configured: ${Object.keys(executors).join(', ')})`, 'error');
+        throw new TaskExecutionError(
+          `no executor for task kind "${req.task.kind}" on this worker (configured: ${Object.keys(executors).join(', ')})`,
+          'error',
+        );
       }
       return executor;
     },
@@ -125,7 +147,8 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     taskQueue: opts.taskQueue,
     workflowBundle: await workflowBundle(),
     activities: { ...activities, ...opts.extraActivities },
-    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? (opts.gpu ? Math.max(1, opts.gpu.devices.length) : 200),
+    maxConcurrentActivityTaskExecutions:
+      opts.maxConcurrentActivityTaskExecutions ?? (opts.gpu ? Math.max(1, opts.gpu.devices.length) : 200),
     maxConcurrentLocalActivityExecutions: 50,
     // Give running tries a moment to notice shutdown; containers are left to be re-attached.
     shutdownGraceTime: '5 seconds',
@@ -134,8 +157,15 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
 
 /** Allocates a try's GPUs from the worker's inventory (tasks without GPUs get none). */
 function gpuAllocation(gpu: GpuAllocator) {
-  return async (req: { task: { task_id: string; resources: { gpu: number } }; dagId: string; runId: string; tryNumber: number }, signal?: AbortSignal) => {
+  return async (
+    req: { task: { task_id: string; resources: { gpu: number } }; dagId: string; runId: string; tryNumber: number },
+    signal?: AbortSignal,
+  ) => {
     if (req.task.resources.gpu <= 0) return { devices: [], release: () => undefined };
-    return gpu.acquire(req.task.resources.gpu, `${req.dagId}/${req.runId}/${req.task.task_id}#${req.tryNumber}`, signal);
+    return gpu.acquire(
+      req.task.resources.gpu,
+      `${req.dagId}/${req.runId}/${req.task.task_id}#${req.tryNumber}`,
+      signal,
+    );
   };
 }

@@ -11,4 +11,10 @@ export const DAG_RUN_STATE = defineSearchAttributeKey('DagRunState', SearchAttri
 export const LOGICAL_DATE = defineSearchAttributeKey('LogicalDate', SearchAttributeType.DATETIME);
 
 /** `--search-attribute` arguments for `temporal server start-dev`. */
-export const SEARCH_ATTRIBUTE_FLAGS = ['DagId=Keyword', 'DagRunId=Keyword', 'RunType=Keyword', 'DagRunState=Keyword', 'LogicalDate=Datetime'];
+export const SEARCH_ATTRIBUTE_FLAGS = [
+  'DagId=Keyword',
+  'DagRunId=Keyword',
+  'RunType=Keyword',
+  'DagRunState=Keyword',
+  'LogicalDate=Datetime',
+];

@@ -172,7 +172,12 @@ export interface LoadRunResult {
 /** A reference the activity resolves from Postgres (XCom too large to travel by value). */
 export interface StoredXComRef {
   $xcom_ref: {
-    dag_id: string; run_id: string; task_id: string; map_index: number; key: string; path: string[];
+    dag_id: string;
+    run_id: string;
+    task_id: string;
+    map_index: number;
+    key: string;
+    path: string[];
     /** A mapped task's output: the list of its instances' values in map_index order, then `path`. */
     collect?: true;
   };

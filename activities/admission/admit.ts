@@ -54,9 +54,16 @@ export async function admitTry(deps: AdmissionDeps, req: RunTaskRequest): Promis
   const waiting = async (line: string): Promise<void> => {
     if (!markedQueued) {
       markedQueued = true;
-      await upsertTaskInstances(deps.db, [{
-        dag_id: req.dagId, run_id: req.runId, task_id: task.task_id, map_index: req.mapIndex, state: 'queued', try_number: req.tryNumber,
-      }]);
+      await upsertTaskInstances(deps.db, [
+        {
+          dag_id: req.dagId,
+          run_id: req.runId,
+          task_id: task.task_id,
+          map_index: req.mapIndex,
+          state: 'queued',
+          try_number: req.tryNumber,
+        },
+      ]);
     }
     if (line !== lastLine) {
       deps.log(line);
@@ -68,14 +75,25 @@ export async function admitTry(deps: AdmissionDeps, req: RunTaskRequest): Promis
 
   // 1. The previous run (polled less often: it changes at the speed of tasks, not of slots).
   for (;;) {
-    const blocker = await pastDepsBlocker(deps.db, { dagId: req.dagId, runId: req.runId, task, logicalDate: req.logicalDate });
+    const blocker = await pastDepsBlocker(deps.db, {
+      dagId: req.dagId,
+      runId: req.runId,
+      task,
+      logicalDate: req.logicalDate,
+    });
     if (blocker === null) break;
     await waiting(blocker).then(() => pause(Math.max(0, 1000 - pollMs), deps.signal));
   }
 
   // 2. Slots. Empty tasks never occupy a slot (Airflow finishes EmptyOperator without queueing it).
   if (task.kind === 'empty') return NOTHING_HELD;
-  const key: GrantKey = { dag_id: req.dagId, run_id: req.runId, task_id: task.task_id, map_index: req.mapIndex, try_number: req.tryNumber };
+  const key: GrantKey = {
+    dag_id: req.dagId,
+    run_id: req.runId,
+    task_id: task.task_id,
+    map_index: req.mapIndex,
+    try_number: req.tryNumber,
+  };
   const leaseSeconds = leaseSecondsFor(deps.heartbeatTimeoutMs);
   const request = {
     ...key,
@@ -92,10 +110,15 @@ export async function admitTry(deps: AdmissionDeps, req: RunTaskRequest): Promis
     for (;;) {
       const outcome = await requestSlots(deps.db, request);
       for (const r of outcome.state === 'granted' || outcome.state === 'queued' ? outcome.reclaimed : []) {
-        deps.log(`reclaimed ${r.slots} slot(s) of pool "${r.pool}" from ${r.dag_id}/${r.run_id}/${r.task_id} try ${r.try_number}: its worker stopped heartbeating for over ${r.lease_seconds}s`);
+        deps.log(
+          `reclaimed ${r.slots} slot(s) of pool "${r.pool}" from ${r.dag_id}/${r.run_id}/${r.task_id} try ${r.try_number}: its worker stopped heartbeating for over ${r.lease_seconds}s`,
+        );
       }
       if (outcome.state === 'no_pool') {
-        throw new TaskExecutionError(`pool "${task.pool}" does not exist; create it with \`updraft pools set ${task.pool} <slots>\``, 'fail');
+        throw new TaskExecutionError(
+          `pool "${task.pool}" does not exist; create it with \`updraft pools set ${task.pool} <slots>\``,
+          'fail',
+        );
       }
       if (outcome.state === 'too_big') {
         throw new TaskExecutionError(
@@ -105,7 +128,10 @@ export async function admitTry(deps: AdmissionDeps, req: RunTaskRequest): Promis
         );
       }
       if (outcome.state === 'granted') {
-        if (outcome.reused) deps.log(`holding ${task.pool_slots} slot(s) of pool "${task.pool}" granted to an earlier attempt of this try`);
+        if (outcome.reused)
+          deps.log(
+            `holding ${task.pool_slots} slot(s) of pool "${task.pool}" granted to an earlier attempt of this try`,
+          );
         else if (waitedForSlots) deps.log(`got ${task.pool_slots} slot(s) of pool "${task.pool}"`);
         return holdGrant(deps, key, leaseSeconds);
       }
@@ -122,14 +148,22 @@ export async function admitTry(deps: AdmissionDeps, req: RunTaskRequest): Promis
 /** Heartbeats the grant (every lease/6) until released. */
 function holdGrant(deps: AdmissionDeps, key: GrantKey, leaseSeconds: number): Admission {
   let warned = false;
-  const ticker = setInterval(() => {
-    heartbeatGrant(deps.db, key).then((alive) => {
-      if (!alive && !warned) {
-        warned = true;
-        deps.log(`this try's slot grant was reclaimed (no heartbeat for ${leaseSeconds}s); the try goes on, but its slots may be given to another`);
-      }
-    }, () => undefined);
-  }, (leaseSeconds * 1000) / 6);
+  const ticker = setInterval(
+    () => {
+      heartbeatGrant(deps.db, key).then(
+        (alive) => {
+          if (!alive && !warned) {
+            warned = true;
+            deps.log(
+              `this try's slot grant was reclaimed (no heartbeat for ${leaseSeconds}s); the try goes on, but its slots may be given to another`,
+            );
+          }
+        },
+        () => undefined,
+      );
+    },
+    (leaseSeconds * 1000) / 6,
+  );
   ticker.unref();
   let released = false;
   return {
@@ -137,7 +171,9 @@ function holdGrant(deps: AdmissionDeps, key: GrantKey, leaseSeconds: number): Ad
       if (released) return;
       released = true;
       clearInterval(ticker);
-      await deleteGrant(deps.db, key).catch((err: Error) => deps.log(`could not give back the slot grant (it expires after ${leaseSeconds}s): ${err.message}`));
+      await deleteGrant(deps.db, key).catch((err: Error) =>
+        deps.log(`could not give back the slot grant (it expires after ${leaseSeconds}s): ${err.message}`),
+      );
     },
   };
 }

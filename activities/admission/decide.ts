@@ -39,7 +39,9 @@ export type Decision = { admit: true } | { admit: false; blocker: Blocker };
 
 const taskKey = (dagId: string, taskId: string): string => `${dagId}\u0000${taskId}`;
 
-export function usageFrom(rows: ReadonlyArray<{ pool: string; dag_id: string; task_id: string; slots: number; tries: number }>): Usage {
+export function usageFrom(
+  rows: ReadonlyArray<{ pool: string; dag_id: string; task_id: string; slots: number; tries: number }>,
+): Usage {
   const usage: Usage = { pool: new Map(), dag: new Map(), task: new Map() };
   for (const r of rows) add(usage, r.pool, r.dag_id, r.task_id, r.slots, r.tries);
   return usage;
@@ -60,13 +62,21 @@ function copy(u: Usage): Usage {
 export function blockerFor(d: Demand, usage: Usage, size: number | undefined): Blocker | null {
   if (size === undefined) return { kind: 'no_pool', pool: d.pool };
   const used = usage.pool.get(d.pool) ?? 0;
-  if (size !== UNLIMITED_SLOTS && used + d.slots > size) return { kind: 'pool', pool: d.pool, want: d.slots, used, size };
+  if (size !== UNLIMITED_SLOTS && used + d.slots > size)
+    return { kind: 'pool', pool: d.pool, want: d.slots, used, size };
   const running = usage.dag.get(d.dag_id) ?? 0;
-  if (running >= d.max_active_tasks) return { kind: 'max_active_tasks', dag_id: d.dag_id, running, limit: d.max_active_tasks };
+  if (running >= d.max_active_tasks)
+    return { kind: 'max_active_tasks', dag_id: d.dag_id, running, limit: d.max_active_tasks };
   if (d.max_active_tis_per_dag !== null) {
     const tis = usage.task.get(taskKey(d.dag_id, d.task_id)) ?? 0;
     if (tis >= d.max_active_tis_per_dag) {
-      return { kind: 'max_active_tis_per_dag', dag_id: d.dag_id, task_id: d.task_id, running: tis, limit: d.max_active_tis_per_dag };
+      return {
+        kind: 'max_active_tis_per_dag',
+        dag_id: d.dag_id,
+        task_id: d.task_id,
+        running: tis,
+        limit: d.max_active_tis_per_dag,
+      };
     }
   }
   return null;
@@ -76,7 +86,12 @@ export function blockerFor(d: Demand, usage: Usage, size: number | undefined): B
  * Decides for `me`. `ahead` are the queued requests ranked before it that compete with it (same
  * pool or same DAG), best first; `sizes` has the size of every pool named.
  */
-export function decide(me: Demand, usage: Usage, sizes: ReadonlyMap<string, number>, ahead: readonly Demand[]): Decision {
+export function decide(
+  me: Demand,
+  usage: Usage,
+  sizes: ReadonlyMap<string, number>,
+  ahead: readonly Demand[],
+): Decision {
   const own = blockerFor(me, usage, sizes.get(me.pool));
   if (own) return { admit: false, blocker: own };
   const simulated = copy(usage);
@@ -105,7 +120,9 @@ export function describeBlocker(b: Blocker): string {
       return `waiting: task "${b.task_id}" has ${b.running} running tr${b.running === 1 ? 'y' : 'ies'} across the runs of DAG "${b.dag_id}", its max_active_tis_per_dag is ${b.limit}`;
     case 'waiters_ahead': {
       const first = b.ahead[0];
-      const who = first ? ` (first: ${first.dag_id}/${first.run_id}/${first.task_id} with priority_weight ${first.priority_weight})` : '';
+      const who = first
+        ? ` (first: ${first.dag_id}/${first.run_id}/${first.task_id} with priority_weight ${first.priority_weight})`
+        : '';
       return `${describeBlocker(b.then)} once ${b.ahead.length} higher-priority waiting tr${b.ahead.length === 1 ? 'y' : 'ies'} start${who}`;
     }
   }

@@ -34,7 +34,10 @@ export async function pastDepsBlocker(db: Kysely<Database>, req: PastDepsRequest
   if (!previous) return null; // the DAG's first run
   const where = `in the previous run "${previous.run_id}" (logical date ${previous.logical_date?.toISOString() ?? 'none'})`;
 
-  const states = await taskStatesInRun(db, req.dagId, previous.run_id, [taskId, ...(req.task.wait_for_downstream ? req.task.downstream : [])]);
+  const states = await taskStatesInRun(db, req.dagId, previous.run_id, [
+    taskId,
+    ...(req.task.wait_for_downstream ? req.task.downstream : []),
+  ]);
   const own = states.get(taskId);
   if (own === undefined) {
     if (!(await runHasTaskInstances(db, req.dagId, previous.run_id))) {
@@ -52,7 +55,7 @@ export async function pastDepsBlocker(db: Kysely<Database>, req: PastDepsRequest
     const pending = req.task.downstream
       .map((d) => [d, states.get(d)] as const)
       .filter(([, s]) => s === undefined || s.some((x) => !DONE.has(x ?? 'none')))
-      .map(([d, s]) => `${d} (${s === undefined ? 'not run' : s.find((x) => !DONE.has(x ?? 'none')) ?? 'none'})`);
+      .map(([d, s]) => `${d} (${s === undefined ? 'not run' : (s.find((x) => !DONE.has(x ?? 'none')) ?? 'none')})`);
     if (pending.length > 0) {
       return `wait_for_downstream: waiting for the downstream tasks of "${taskId}" ${where} to succeed or be skipped: ${pending.join(', ')}`;
     }

@@ -28,7 +28,11 @@ import { inTransaction } from '../../db/transaction.js';
 import { decide, usageFrom, type Blocker, type Demand } from './decide.js';
 
 export type SlotOutcome =
-  | { state: 'granted'; /** The row was already granted (an earlier attempt of this try). */ reused: boolean; reclaimed: SlotGrantRow[] }
+  | {
+      state: 'granted';
+      /** The row was already granted (an earlier attempt of this try). */ reused: boolean;
+      reclaimed: SlotGrantRow[];
+    }
   | { state: 'queued'; blocker: Blocker; reclaimed: SlotGrantRow[] }
   | { state: 'no_pool' }
   | { state: 'too_big'; size: number };
@@ -82,8 +86,15 @@ async function decideInTransaction(trx: Kysely<Database>, req: GrantRequest): Pr
 
 function demandOf(r: SlotGrantRow): Demand {
   return {
-    dag_id: r.dag_id, run_id: r.run_id, task_id: r.task_id, map_index: r.map_index, try_number: r.try_number,
-    pool: r.pool, slots: r.slots, priority_weight: r.priority_weight,
-    max_active_tasks: r.max_active_tasks, max_active_tis_per_dag: r.max_active_tis_per_dag,
+    dag_id: r.dag_id,
+    run_id: r.run_id,
+    task_id: r.task_id,
+    map_index: r.map_index,
+    try_number: r.try_number,
+    pool: r.pool,
+    slots: r.slots,
+    priority_weight: r.priority_weight,
+    max_active_tasks: r.max_active_tasks,
+    max_active_tis_per_dag: r.max_active_tis_per_dag,
   };
 }

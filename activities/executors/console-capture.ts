@@ -31,7 +31,10 @@ const originals: Partial<Record<CapturedStream, Write>> = {};
 
 function chunkText(chunk: unknown, encoding: unknown): string {
   if (typeof chunk === 'string') return chunk;
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString(typeof encoding === 'string' && Buffer.isEncoding(encoding) ? encoding : 'utf8');
+  if (chunk instanceof Uint8Array)
+    return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString(
+      typeof encoding === 'string' && Buffer.isEncoding(encoding) ? encoding : 'utf8',
+    );
   return String(chunk);
 }
 
@@ -42,7 +45,10 @@ function emit(scope: CaptureScope, stream: CapturedStream, line: string): void {
   }
   // The try is over and its log closed: tell the operator on the worker's own stream, masked.
   const masked = scope.sink.redact ? scope.sink.redact(line) : '(output withheld: it cannot be masked)';
-  originals[stream]!.call(stream === 'stdout' ? process.stdout : process.stderr, `[${scope.label}, after its try ended] ${masked}\n`);
+  originals[stream]!.call(
+    stream === 'stdout' ? process.stdout : process.stderr,
+    `[${scope.label}, after its try ended] ${masked}\n`,
+  );
 }
 
 function flushPartial(scope: CaptureScope, stream: CapturedStream): void {

@@ -74,13 +74,21 @@ export function buildEnv(request: ExecutionRequest, spec: ContainerOperatorSpec)
   return [...env].map(([k, v]) => `${k}=${v}`);
 }
 
-function binds(request: ExecutionRequest, spec: ContainerOperatorSpec, ioHostDir: string, artifactsHostDir: string | null): string[] {
+function binds(
+  request: ExecutionRequest,
+  spec: ContainerOperatorSpec,
+  ioHostDir: string,
+  artifactsHostDir: string | null,
+): string[] {
   const result = [`${ioHostDir}:${IO_MOUNT}`];
   if (artifactsHostDir !== null) result.push(`${artifactsHostDir}:${ARTIFACTS_MOUNT}:ro`);
   spec.mounts.forEach((mount, i) => {
     const field = `tasks.${request.spec.task_id}.container.mounts[${i}]`;
     if (mount.source.startsWith('pvc:')) {
-      throw new DockerSpecError(`${field}.source`, `"${mount.source}" is a Kubernetes PVC; the docker runtime mounts host paths only`);
+      throw new DockerSpecError(
+        `${field}.source`,
+        `"${mount.source}" is a Kubernetes PVC; the docker runtime mounts host paths only`,
+      );
     }
     if (!mount.source.startsWith('/')) {
       throw new DockerSpecError(`${field}.source`, `expected an absolute host path, got "${mount.source}"`);
@@ -124,9 +132,13 @@ function resources(request: ExecutionRequest): Dockerode.HostConfig {
 }
 
 /** The container create body for a request. Throws DockerSpecError for specs Docker cannot run. */
-export function buildCreateOptions(request: ExecutionRequest, settings: CreateOptionsSettings): Dockerode.ContainerCreateOptions {
+export function buildCreateOptions(
+  request: ExecutionRequest,
+  settings: CreateOptionsSettings,
+): Dockerode.ContainerCreateOptions {
   const spec = containerSpecOf(request);
-  if (spec.image.trim() === '') throw new DockerSpecError(`tasks.${request.spec.task_id}.container.image`, 'must not be empty');
+  if (spec.image.trim() === '')
+    throw new DockerSpecError(`tasks.${request.spec.task_id}.container.image`, 'must not be empty');
   const options: Dockerode.ContainerCreateOptions = {
     name: containerName(request),
     Image: spec.image,

@@ -66,7 +66,11 @@ export class DockerLogDecoder {
       const newline = text.indexOf('\n');
       if (newline < 0) break;
       const line = pending.text + text.slice(0, newline);
-      out.push({ stream, line: line.endsWith('\r') ? line.slice(0, -1) : line, timestamp: pending.timestamp || timestamp });
+      out.push({
+        stream,
+        line: line.endsWith('\r') ? line.slice(0, -1) : line,
+        timestamp: pending.timestamp || timestamp,
+      });
       pending.text = '';
       pending.timestamp = timestamp;
       text = text.slice(newline + 1);

@@ -41,11 +41,15 @@ const QUANTITY = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|E
 export function parseQuantity(value: string, field = 'quantity'): number {
   const match = QUANTITY.exec(value.trim());
   if (!match) {
-    throw new QuantityError(field, value, 'expected a number with an optional suffix (m, k, M, G, Ki, Mi, Gi, ...) or exponent');
+    throw new QuantityError(
+      field,
+      value,
+      'expected a number with an optional suffix (m, k, M, G, Ki, Mi, Gi, ...) or exponent',
+    );
   }
   const [, number, exponent, suffix] = match;
   const base = Number(number);
-  const multiplier = exponent !== undefined ? 10 ** Number(exponent.slice(1)) : SUFFIX_MULTIPLIERS[suffix ?? ''] ?? 1;
+  const multiplier = exponent !== undefined ? 10 ** Number(exponent.slice(1)) : (SUFFIX_MULTIPLIERS[suffix ?? ''] ?? 1);
   const result = base * multiplier;
   if (!Number.isFinite(result)) throw new QuantityError(field, value, 'the value is out of range');
   if (result < 0) throw new QuantityError(field, value, 'must not be negative');

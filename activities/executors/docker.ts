@@ -81,7 +81,8 @@ const LOG_DRAIN_MS = 5_000;
 const LAST_LINES = 20;
 
 export function createDockerExecutor(opts: DockerExecutorOptions = {}): Executor {
-  const docker = opts.docker ?? (opts.socketPath !== undefined ? new Dockerode({ socketPath: opts.socketPath }) : new Dockerode());
+  const docker =
+    opts.docker ?? (opts.socketPath !== undefined ? new Dockerode({ socketPath: opts.socketPath }) : new Dockerode());
   const settings: ResolvedSettings = {
     docker,
     stopGraceSeconds: opts.stopGraceSeconds ?? DEFAULT_STOP_GRACE_SECONDS,
@@ -138,7 +139,9 @@ async function execute(settings: ResolvedSettings, request: ExecutionRequest): P
     const { dir: ioDir, input, artifactsDir } = await createIoDir(settings.ioRoot, name, request);
     let container: Dockerode.Container;
     try {
-      container = await settings.docker.createContainer(buildCreateOptions({ ...request, input }, { ...settingsFor(ioDir), artifactsHostDir: artifactsDir }));
+      container = await settings.docker.createContainer(
+        buildCreateOptions({ ...request, input }, { ...settingsFor(ioDir), artifactsHostDir: artifactsDir }),
+      );
     } catch (err) {
       await rm(ioDir, { recursive: true, force: true });
       // 409: a container with this name appeared since we looked (a racing attempt); use it.
@@ -154,10 +157,14 @@ async function execute(settings: ResolvedSettings, request: ExecutionRequest): P
   request.heartbeat(handle);
   // The container says where its /updraft is; that is where its return value will be.
   const ioDir = info.Mounts.find((m) => m.Destination === IO_MOUNT)?.Source;
-  if (ioDir === undefined) throw new Error(`container ${name} has no ${IO_MOUNT} mount; it was not created by the docker executor`);
+  if (ioDir === undefined)
+    throw new Error(`container ${name} has no ${IO_MOUNT} mount; it was not created by the docker executor`);
   const attempt: Attempt = { request, spec, container, info, handle, ioDir, attached };
   if (attached) {
-    request.log.write('system', `attaching to existing container ${name} (${info.Id.slice(0, 12)}, ${info.State.Status})`);
+    request.log.write(
+      'system',
+      `attaching to existing container ${name} (${info.Id.slice(0, 12)}, ${info.State.Status})`,
+    );
   }
   return run(settings, attempt);
 }
@@ -222,7 +229,11 @@ async function imagePresent(docker: Dockerode, image: string): Promise<boolean> 
  * The try's /updraft on the host: input.json, xcom/ (the output folder) and, when the input names
  * artifacts, artifacts/ (mounted read-only at /updraft/artifacts; the refs the step sees get `path`).
  */
-async function createIoDir(ioRoot: string, name: string, request: ExecutionRequest): Promise<{ dir: string; input: Json | undefined; artifactsDir: string | null }> {
+async function createIoDir(
+  ioRoot: string,
+  name: string,
+  request: ExecutionRequest,
+): Promise<{ dir: string; input: Json | undefined; artifactsDir: string | null }> {
   await mkdir(ioRoot, { recursive: true });
   const dir = await mkdtemp(join(ioRoot, `${name}.`));
   try {
@@ -324,7 +335,10 @@ async function awaitOutcome(
   }
 
   if (outcome !== 'exited') {
-    request.log.write('system', `${outcome === 'timeout' ? 'timed out' : 'cancelled'}: stopping container ${handle.name}`);
+    request.log.write(
+      'system',
+      `${outcome === 'timeout' ? 'timed out' : 'cancelled'}: stopping container ${handle.name}`,
+    );
     await stopQuietly(container, settings.stopGraceSeconds);
     await logs.drain(LOG_DRAIN_MS);
     await removeQuietly(container);
@@ -381,7 +395,9 @@ async function awaitOutcome(
     const limit = request.spec.resources.memory;
     throw new TaskExecutionError(
       `container ${handle.name} was OOM-killed (exit code ${exitCode}): ` +
-        (limit ? `it exceeded its memory limit of ${limit} (resources.memory)` : 'it had no memory limit; the host ran out of memory'),
+        (limit
+          ? `it exceeded its memory limit of ${limit} (resources.memory)`
+          : 'it had no memory limit; the host ran out of memory'),
       'oom',
       exitCode,
       lastLines,
@@ -389,13 +405,18 @@ async function awaitOutcome(
   }
   const failure = exitCodeFailure(exitCode, lastLines, (kind) => {
     if (kind === 'skip') return `container ${handle.name} exited with code ${exitCode}: the task asked to be skipped`;
-    if (kind === 'fail') return `container ${handle.name} exited with code ${exitCode}: the task asked to fail without retries`;
-    return `container ${handle.name} (image ${attempt.spec.image}) exited with code ${exitCode}` + (lastLines.length > 0 ? `; last lines:\n${lastLines.join('\n')}` : '');
+    if (kind === 'fail')
+      return `container ${handle.name} exited with code ${exitCode}: the task asked to fail without retries`;
+    return (
+      `container ${handle.name} (image ${attempt.spec.image}) exited with code ${exitCode}` +
+      (lastLines.length > 0 ? `; last lines:\n${lastLines.join('\n')}` : '')
+    );
   });
   if (failure) throw failure;
   if (returnError !== null) throw new TaskExecutionError(returnError, 'error', exitCode, lastLines);
   if (collectError !== null) throw collectError;
-  if (collected !== null) return { returnValue: collected.returnValue, exitCode, handle: { ...handle }, outputs: collected.outputs };
+  if (collected !== null)
+    return { returnValue: collected.returnValue, exitCode, handle: { ...handle }, outputs: collected.outputs };
   return { returnValue, exitCode, handle: { ...handle } };
 }
 
@@ -421,7 +442,11 @@ interface LogFollower {
  * Follows the container's logs into the task log. `skipUntil` (from the crashed worker's last
  * heartbeat) asks the daemon for logs from that instant on and drops lines at or before it.
  */
-function followLogs(container: Dockerode.Container, request: ExecutionRequest, skipUntil: Json | undefined): LogFollower {
+function followLogs(
+  container: Dockerode.Container,
+  request: ExecutionRequest,
+  skipUntil: Json | undefined,
+): LogFollower {
   const since = typeof skipUntil === 'string' && skipUntil !== '' ? skipUntil : null;
   let last = since ?? '';
   let stream: NodeJS.ReadableStream | null = null;

@@ -19,7 +19,11 @@ export function exitFailureKind(exitCode: number): ExitFailureKind {
  * The error a try ends with for this exit code, or null for 0 (success). `describe` words the
  * message for the kind; `lastLines` are the output lines kept for the record.
  */
-export function exitCodeFailure(exitCode: number, lastLines: string[], describe: (kind: ExitFailureKind) => string): TaskExecutionError | null {
+export function exitCodeFailure(
+  exitCode: number,
+  lastLines: string[],
+  describe: (kind: ExitFailureKind) => string,
+): TaskExecutionError | null {
   if (exitCode === 0) return null;
   const kind = exitFailureKind(exitCode);
   return new TaskExecutionError(describe(kind), kind, exitCode, lastLines);

@@ -10,7 +10,13 @@ import type { TaskFunction } from '../../sdk/task.js';
 import type { Json } from '../../spec/dag-spec.js';
 import { outletEvents } from './outlet-events.js';
 import { InputArtifactError, StepOutputError } from '../step-outputs/protocol.js';
-import { TaskExecutionError, type ExecutionRequest, type ExecutionResult, type Executor, type RunContext } from './types.js';
+import {
+  TaskExecutionError,
+  type ExecutionRequest,
+  type ExecutionResult,
+  type Executor,
+  type RunContext,
+} from './types.js';
 
 /**
  * Which function to run: a task's (key: its task id) or a callback's (key: sdk/callbacks.ts
@@ -47,7 +53,15 @@ export function createInProcessExecutor(resolver: FunctionResolver): Executor {
   return {
     name: 'in_process',
     async execute(req: ExecutionRequest): Promise<ExecutionResult> {
-      const x: RunContext = req.run ?? { specHash: '', runType: 'manual', logicalDate: null, dataIntervalStart: null, dataIntervalEnd: null, params: {}, conf: {} };
+      const x: RunContext = req.run ?? {
+        specHash: '',
+        runType: 'manual',
+        logicalDate: null,
+        dataIntervalStart: null,
+        dataIntervalEnd: null,
+        params: {},
+        conf: {},
+      };
       // Input artifacts ctx.artifactPath fetched, removed when the try ends.
       let inputsDir: Promise<string> | undefined;
       const { fn, note } = await resolver
@@ -89,7 +103,10 @@ export function createInProcessExecutor(resolver: FunctionResolver): Executor {
       let onAbort: (() => void) | undefined;
       const stop = new Promise<never>((_, reject) => {
         if (req.timeoutMs !== null) {
-          timer = setTimeout(() => reject(new TaskExecutionError(`execution_timeout of ${req.timeoutMs! / 1000}s exceeded`, 'timeout')), req.timeoutMs);
+          timer = setTimeout(
+            () => reject(new TaskExecutionError(`execution_timeout of ${req.timeoutMs! / 1000}s exceeded`, 'timeout')),
+            req.timeoutMs,
+          );
         }
         onAbort = () => reject(new TaskExecutionError('the task was cancelled', 'cancelled'));
         if (req.signal.aborted) onAbort();
@@ -98,7 +115,12 @@ export function createInProcessExecutor(resolver: FunctionResolver): Executor {
       try {
         const value = await Promise.race([Promise.resolve().then(() => fn(req.input as never, ctx)), stop]);
         const returnValue = toJsonValue(value, req.taskId);
-        return { returnValue, exitCode: null, outletExtras: outlets.extras(), ...(req.stepIO ? { outputs: req.stepIO.logged } : {}) };
+        return {
+          returnValue,
+          exitCode: null,
+          outletExtras: outlets.extras(),
+          ...(req.stepIO ? { outputs: req.stepIO.logged } : {}),
+        };
       } catch (err) {
         throw toExecutionError(err);
       } finally {
@@ -115,7 +137,10 @@ function toJsonValue(value: unknown, taskId: string): Json | undefined {
   try {
     return JSON.parse(JSON.stringify(value)) as Json;
   } catch (err) {
-    throw new TaskExecutionError(`task "${taskId}" returned a value that is not JSON-serialisable: ${(err as Error).message}`, 'error');
+    throw new TaskExecutionError(
+      `task "${taskId}" returned a value that is not JSON-serialisable: ${(err as Error).message}`,
+      'error',
+    );
   }
 }
 
@@ -139,7 +164,9 @@ type OutputMethods = Pick<TaskContext, 'logMetric' | 'logParam' | 'logParams' | 
 function outputMethods(req: ExecutionRequest, inputsDir: () => Promise<string>): OutputMethods {
   const io = req.stepIO;
   const none = (): never => {
-    throw new Error('this worker has no artifact store configured for tasks (runTask passes one; see docs/step-outputs.md)');
+    throw new Error(
+      'this worker has no artifact store configured for tasks (runTask passes one; see docs/step-outputs.md)',
+    );
   };
   if (!io) return { logMetric: none, logParam: none, logParams: none, logArtifact: none, artifactPath: none };
   return {
@@ -149,8 +176,15 @@ function outputMethods(req: ExecutionRequest, inputsDir: () => Promise<string>):
     logArtifact: async (artifact) => (await io.logArtifact(artifact)) as unknown as ArtifactRef,
     artifactPath: async (ref) => {
       const isRef = typeof ref === 'object' && ref !== null && Object.keys(ref).length === 1 && '$artifact' in ref;
-      if (!isRef) throw new StepOutputError('ctx.artifactPath', 'ref', 'expected an artifact reference {"$artifact": {...}} (from the task input)');
-      const seen = (await io.materialize({ ref } as unknown as Json, await inputsDir())) as unknown as { ref: { $artifact: { path: string } } };
+      if (!isRef)
+        throw new StepOutputError(
+          'ctx.artifactPath',
+          'ref',
+          'expected an artifact reference {"$artifact": {...}} (from the task input)',
+        );
+      const seen = (await io.materialize({ ref } as unknown as Json, await inputsDir())) as unknown as {
+        ref: { $artifact: { path: string } };
+      };
       return seen.ref.$artifact.path;
     },
   };

@@ -33,7 +33,9 @@ export function makeKubernetesClients(opts: { kubeconfigPath?: string; context?:
   else kc.loadFromDefault();
   if (opts.context) {
     if (!kc.getContextObject(opts.context)) {
-      throw new Error(`kubernetes executor: context "${opts.context}" not found in kubeconfig ${opts.kubeconfigPath ?? '(default chain)'}`);
+      throw new Error(
+        `kubernetes executor: context "${opts.context}" not found in kubeconfig ${opts.kubeconfigPath ?? '(default chain)'}`,
+      );
     }
     kc.setCurrentContext(opts.context);
   }

@@ -4,7 +4,9 @@
  */
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { V1Job, V1Toleration, V1Volume, V1VolumeMount, V1EnvVar } from '@kubernetes/client-node' with { 'resolution-mode': 'import' };
+import type { V1Job, V1Toleration, V1Volume, V1VolumeMount, V1EnvVar } from '@kubernetes/client-node' with {
+  'resolution-mode': 'import',
+};
 import type { ExecutionRequest } from './types.js';
 
 /** The container's name inside the Job's pod (logs and statuses are read for it). */
@@ -60,9 +62,15 @@ function dnsFragment(value: string): string {
  * try after a worker crash finds the Job instead of starting a second one. Readable prefix plus a
  * hash of the exact identity (the prefix alone is lossy: sanitised and truncated to fit 63 chars).
  */
-export function jobNameFor(request: Pick<ExecutionRequest, 'dagId' | 'runId' | 'taskId' | 'mapIndex' | 'tryNumber'>): string {
+export function jobNameFor(
+  request: Pick<ExecutionRequest, 'dagId' | 'runId' | 'taskId' | 'mapIndex' | 'tryNumber'>,
+): string {
   const hash = createHash('sha256')
-    .update([request.dagId, request.runId, request.taskId, String(request.mapIndex), String(request.tryNumber)].join('\u0000'))
+    .update(
+      [request.dagId, request.runId, request.taskId, String(request.mapIndex), String(request.tryNumber)].join(
+        '\u0000',
+      ),
+    )
     .digest('hex')
     .slice(0, HASH_LEN);
   const mapPart = request.mapIndex >= 0 ? `-m${request.mapIndex}` : '';
@@ -77,7 +85,10 @@ export function jobNameFor(request: Pick<ExecutionRequest, 'dagId' | 'runId' | '
  */
 export function labelValue(value: string): string {
   const cleaned = value.replace(/[^A-Za-z0-9._-]+/g, '_');
-  return cleaned.slice(0, 63).replace(/^[^A-Za-z0-9]+/, '').replace(/[^A-Za-z0-9]+$/, '');
+  return cleaned
+    .slice(0, 63)
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .replace(/[^A-Za-z0-9]+$/, '');
 }
 
 function identityLabels(request: ExecutionRequest): Record<string, string> {
@@ -93,7 +104,9 @@ function identityLabels(request: ExecutionRequest): Record<string, string> {
 }
 
 /** The exact identity, which the executor checks before re-attaching to an existing Job. */
-export function identityAnnotations(request: Pick<ExecutionRequest, 'dagId' | 'runId' | 'taskId' | 'mapIndex' | 'tryNumber'>): Record<string, string> {
+export function identityAnnotations(
+  request: Pick<ExecutionRequest, 'dagId' | 'runId' | 'taskId' | 'mapIndex' | 'tryNumber'>,
+): Record<string, string> {
   return {
     [LABEL_DAG_ID]: request.dagId,
     [LABEL_TASK_ID]: request.taskId,
@@ -120,10 +133,14 @@ export function localStoreRoot(request: Pick<ExecutionRequest, 'stepIO'>): strin
 export function buildJobManifest(request: ExecutionRequest, opts: JobManifestOptions): V1Job {
   const container = request.spec.container;
   if (!container) {
-    throw new KubernetesSpecError(`task "${request.spec.task_id}": the kubernetes executor needs spec.container (task kind is "${request.spec.kind}")`);
+    throw new KubernetesSpecError(
+      `task "${request.spec.task_id}": the kubernetes executor needs spec.container (task kind is "${request.spec.kind}")`,
+    );
   }
   if (!container.image) {
-    throw new KubernetesSpecError(`task "${request.spec.task_id}": spec.container.image is empty; expected an image reference`);
+    throw new KubernetesSpecError(
+      `task "${request.spec.task_id}": spec.container.image is empty; expected an image reference`,
+    );
   }
   const k8s = container.kubernetes;
   const resources = request.spec.resources;
@@ -133,8 +150,15 @@ export function buildJobManifest(request: ExecutionRequest, opts: JobManifestOpt
   // With the step output protocol on (request.stepIO), the step puts its outputs into the shared
   // store itself and writes a manifest as its termination message (a pod's files are gone after
   // it ends); the store's location goes with it, credentials do not (the pod's own: env, IRSA, ...).
-  const stepEnv: Record<string, string> = request.stepIO ? { ...request.stepIO.storeEnv, UPDRAFT_OUTPUT_MANIFEST: '1' } : {};
-  const envMap: Record<string, string> = { ...container.env, ...stepEnv, ...request.contextEnv, UPDRAFT_INPUT: JSON.stringify(request.input ?? null) };
+  const stepEnv: Record<string, string> = request.stepIO
+    ? { ...request.stepIO.storeEnv, UPDRAFT_OUTPUT_MANIFEST: '1' }
+    : {};
+  const envMap: Record<string, string> = {
+    ...container.env,
+    ...stepEnv,
+    ...request.contextEnv,
+    UPDRAFT_INPUT: JSON.stringify(request.input ?? null),
+  };
   const env: V1EnvVar[] = Object.keys(envMap)
     .sort()
     .map((name) => ({ name, value: envMap[name] ?? '' }));
@@ -163,7 +187,10 @@ export function buildJobManifest(request: ExecutionRequest, opts: JobManifestOpt
     const name = `mount-${i}`;
     if (m.source.startsWith('pvc:')) {
       const claimName = m.source.slice('pvc:'.length);
-      if (!claimName) throw new KubernetesSpecError(`task "${request.spec.task_id}": spec.container.mounts[${i}].source "pvc:" names no PersistentVolumeClaim`);
+      if (!claimName)
+        throw new KubernetesSpecError(
+          `task "${request.spec.task_id}": spec.container.mounts[${i}].source "pvc:" names no PersistentVolumeClaim`,
+        );
       volumes.push({ name, persistentVolumeClaim: { claimName, readOnly: m.read_only } });
     } else if (m.source.startsWith('/')) {
       volumes.push({ name, hostPath: { path: m.source } });
@@ -201,7 +228,10 @@ export function buildJobManifest(request: ExecutionRequest, opts: JobManifestOpt
       // Job itself a little after the executor would have.
       ...(request.timeoutMs !== null ? { activeDeadlineSeconds: Math.ceil(request.timeoutMs / 1000) + 30 } : {}),
       template: {
-        metadata: { labels: { ...labels }, annotations: { ...opts.podAnnotations, ...(container.kubernetes.pod_annotations ?? {}), ...annotations } },
+        metadata: {
+          labels: { ...labels },
+          annotations: { ...opts.podAnnotations, ...(container.kubernetes.pod_annotations ?? {}), ...annotations },
+        },
         spec: {
           restartPolicy: 'Never',
           terminationGracePeriodSeconds: opts.deleteGraceSeconds,
@@ -216,7 +246,9 @@ export function buildJobManifest(request: ExecutionRequest, opts: JobManifestOpt
               imagePullPolicy: PULL_POLICY[container.pull_policy],
               terminationMessagePath: XCOM_RETURN_PATH,
               terminationMessagePolicy: 'File',
-              ...(Object.keys(limits).length > 0 ? { resources: { limits, ...(Object.keys(requests).length > 0 ? { requests } : {}) } } : {}),
+              ...(Object.keys(limits).length > 0
+                ? { resources: { limits, ...(Object.keys(requests).length > 0 ? { requests } : {}) } }
+                : {}),
               ...(volumeMounts.length > 0 ? { volumeMounts } : {}),
             },
           ],
@@ -224,7 +256,9 @@ export function buildJobManifest(request: ExecutionRequest, opts: JobManifestOpt
           ...(Object.keys(nodeSelector).length > 0 ? { nodeSelector } : {}),
           ...(tolerations.length > 0 ? { tolerations } : {}),
           ...(k8s.service_account !== null ? { serviceAccountName: k8s.service_account } : {}),
-          ...(k8s.image_pull_secrets.length > 0 ? { imagePullSecrets: k8s.image_pull_secrets.map((name) => ({ name })) } : {}),
+          ...(k8s.image_pull_secrets.length > 0
+            ? { imagePullSecrets: k8s.image_pull_secrets.map((name) => ({ name })) }
+            : {}),
           ...(container.network_mode === 'host' ? { hostNetwork: true } : {}),
         },
       },

@@ -9,7 +9,9 @@
  * in the task log, and deletes the Job (with its pods) on timeout, cancellation and unschedulable.
  * The XCom return value is the container's termination message: see XCOM_RETURN_PATH.
  */
-import type { V1Job, V1Pod, V1ContainerStateTerminated } from '@kubernetes/client-node' with { 'resolution-mode': 'import' };
+import type { V1Job, V1Pod, V1ContainerStateTerminated } from '@kubernetes/client-node' with {
+  'resolution-mode': 'import',
+};
 import type { Json } from '../../spec/dag-spec.js';
 import { apiErrorMessage, apiStatus, makeKubernetesClients, type KubernetesClients } from './kubernetes-client.js';
 import { PodLogFollower } from './kubernetes-logs.js';
@@ -35,7 +37,13 @@ import {
 import { parseReturnJson } from './return-json.js';
 import { isManifest } from '../step-outputs/protocol.js';
 
-export { buildJobManifest, jobNameFor, labelValue, XCOM_RETURN_PATH, KubernetesSpecError } from './kubernetes-manifest.js';
+export {
+  buildJobManifest,
+  jobNameFor,
+  labelValue,
+  XCOM_RETURN_PATH,
+  KubernetesSpecError,
+} from './kubernetes-manifest.js';
 export type { JobManifestOptions } from './kubernetes-manifest.js';
 
 export interface KubernetesExecutorOptions {
@@ -136,7 +144,8 @@ class JobRun {
     const manifestOpts: JobManifestOptions = {
       namespace: opts.namespace,
       deleteGraceSeconds: opts.deleteGraceSeconds ?? DEFAULT_GRACE_S,
-      ttlSecondsAfterFinished: opts.ttlSecondsAfterFinished === undefined ? DEFAULT_TTL_S : opts.ttlSecondsAfterFinished,
+      ttlSecondsAfterFinished:
+        opts.ttlSecondsAfterFinished === undefined ? DEFAULT_TTL_S : opts.ttlSecondsAfterFinished,
       gpuTypeLabel: opts.gpuTypeLabel ?? DEFAULT_GPU_TYPE_LABEL,
       podAnnotations: opts.podAnnotations ?? {},
     };
@@ -191,13 +200,21 @@ class JobRun {
         apiFailingSince = undefined;
       } catch (err) {
         if (apiStatus(err) === 404) {
-          throw new TaskExecutionError(`Kubernetes Job ${this.ref} was deleted by someone else while running`, 'error', null, this.request.log.tail(LAST_LINES));
+          throw new TaskExecutionError(
+            `Kubernetes Job ${this.ref} was deleted by someone else while running`,
+            'error',
+            null,
+            this.request.log.tail(LAST_LINES),
+          );
         }
         apiFailingSince ??= Date.now();
         this.reportOnce(`Kubernetes API error while watching Job ${this.ref}: ${apiErrorMessage(err)} (retrying)`);
         if (Date.now() - apiFailingSince > (this.opts.apiErrorToleranceMs ?? DEFAULT_API_ERROR_TOLERANCE_MS)) {
           // Not deleted: the next attempt re-attaches through the heartbeated handle.
-          throw new TaskExecutionError(`Kubernetes API unreachable while watching Job ${this.ref}: ${apiErrorMessage(err)}`, 'error');
+          throw new TaskExecutionError(
+            `Kubernetes API unreachable while watching Job ${this.ref}: ${apiErrorMessage(err)}`,
+            'error',
+          );
         }
         await sleep(this.pollMs, signal);
         continue;
@@ -213,7 +230,9 @@ class JobRun {
         if (pod) this.reportPending(pod);
         if (Date.now() - pendingSince >= this.pendingTimeoutMs) {
           await this.deleteJob();
-          const why = this.lastPendingReason ?? (pod ? `pod ${pod.metadata?.name ?? '?'} is still Pending` : 'the Job controller created no pod');
+          const why =
+            this.lastPendingReason ??
+            (pod ? `pod ${pod.metadata?.name ?? '?'} is still Pending` : 'the Job controller created no pod');
           throw new TaskExecutionError(
             `Kubernetes Job ${this.ref} was not scheduled within ${this.pendingTimeoutMs / 1000}s: ${why}`,
             'unschedulable',
@@ -224,13 +243,19 @@ class JobRun {
       } else {
         pendingSince = Date.now();
       }
-      const untilTimeout = this.request.timeoutMs === null ? Infinity : this.startedAt + this.request.timeoutMs - Date.now();
+      const untilTimeout =
+        this.request.timeoutMs === null ? Infinity : this.startedAt + this.request.timeoutMs - Date.now();
       await sleep(Math.min(this.pollMs, Math.max(untilTimeout, 0)), signal);
     }
   }
 
   private cancelled(): TaskExecutionError {
-    return new TaskExecutionError(`Kubernetes Job ${this.ref} cancelled; deleted it`, 'cancelled', null, this.request.log.tail(LAST_LINES));
+    return new TaskExecutionError(
+      `Kubernetes Job ${this.ref} cancelled; deleted it`,
+      'cancelled',
+      null,
+      this.request.log.tail(LAST_LINES),
+    );
   }
 
   /** Creates the try's Job, or re-attaches to it when it already exists (same deterministic name). */
@@ -251,7 +276,10 @@ class JobRun {
         existing = await this.c.batch.readNamespacedJob({ name: this.name, namespace: this.namespace });
       } catch (err) {
         if (apiStatus(err) === 404) continue; // deleted in between: create again
-        throw new TaskExecutionError(`reading existing Kubernetes Job ${this.ref} failed: ${apiErrorMessage(err)}`, 'error');
+        throw new TaskExecutionError(
+          `reading existing Kubernetes Job ${this.ref} failed: ${apiErrorMessage(err)}`,
+          'error',
+        );
       }
       const want = identityAnnotations(this.request);
       const have = existing.metadata?.annotations ?? {};
@@ -268,7 +296,10 @@ class JobRun {
       }
       // A Job from a cancelled attempt of this try is still being deleted: wait for it to go.
       if (Date.now() > deadline) {
-        throw new TaskExecutionError(`Kubernetes Job ${this.ref} from an earlier attempt is still being deleted; cannot start this try`, 'error');
+        throw new TaskExecutionError(
+          `Kubernetes Job ${this.ref} from an earlier attempt is still being deleted; cannot start this try`,
+          'error',
+        );
       }
       await sleep(this.pollMs, this.request.signal);
       if (this.request.signal.aborted) throw this.cancelled();
@@ -330,7 +361,9 @@ class JobRun {
             timestamps: true,
             // The API's sinceSeconds is relative to the node's clock: ask for a minute more than our
             // clock says to absorb skew; the follower drops what it already delivered.
-            ...(sinceEpochSeconds !== undefined ? { sinceSeconds: Math.max(1, Math.ceil(Date.now() / 1000 - sinceEpochSeconds) + 60) } : {}),
+            ...(sinceEpochSeconds !== undefined
+              ? { sinceSeconds: Math.max(1, Math.ceil(Date.now() / 1000 - sinceEpochSeconds) + 60) }
+              : {}),
           }),
         (line) => this.request.log.write('stdout', line),
       );
@@ -348,7 +381,11 @@ class JobRun {
     }
   }
 
-  private finish(job: V1Job, terminal: NonNullable<ReturnType<typeof terminalCondition>>, pod: V1Pod | undefined): ExecutionResult {
+  private finish(
+    job: V1Job,
+    terminal: NonNullable<ReturnType<typeof terminalCondition>>,
+    pod: V1Pod | undefined,
+  ): ExecutionResult {
     const term = taskTermination(pod);
     const exitCode = term?.exitCode ?? null;
     const lastLines = this.request.log.tail(LAST_LINES);
@@ -356,19 +393,34 @@ class JobRun {
       return { returnValue: this.parseXCom(term?.message), exitCode: exitCode ?? 0, handle: this.handle };
     }
     if (terminal.reason === 'DeadlineExceeded') {
-      throw new TaskExecutionError(`Kubernetes Job ${this.ref} exceeded its activeDeadlineSeconds (${job.spec?.activeDeadlineSeconds ?? '?'}s)`, 'timeout', exitCode, lastLines);
+      throw new TaskExecutionError(
+        `Kubernetes Job ${this.ref} exceeded its activeDeadlineSeconds (${job.spec?.activeDeadlineSeconds ?? '?'}s)`,
+        'timeout',
+        exitCode,
+        lastLines,
+      );
     }
     if (term?.reason === 'OOMKilled') {
-      throw new TaskExecutionError(`Kubernetes Job ${this.ref}: container was OOMKilled (exit code ${exitCode ?? '?'})`, 'oom', exitCode, lastLines);
+      throw new TaskExecutionError(
+        `Kubernetes Job ${this.ref}: container was OOMKilled (exit code ${exitCode ?? '?'})`,
+        'oom',
+        exitCode,
+        lastLines,
+      );
     }
     if (exitCode !== null) {
       const describe = (kind: ExitFailureKind): string => {
-        if (kind === 'skip') return `Kubernetes Job ${this.ref}: container exited with code ${SKIP_EXIT_CODE} (skip requested)`;
-        if (kind === 'fail') return `Kubernetes Job ${this.ref}: container exited with code ${FAIL_EXIT_CODE} (fail without retry requested)`;
+        if (kind === 'skip')
+          return `Kubernetes Job ${this.ref}: container exited with code ${SKIP_EXIT_CODE} (skip requested)`;
+        if (kind === 'fail')
+          return `Kubernetes Job ${this.ref}: container exited with code ${FAIL_EXIT_CODE} (fail without retry requested)`;
         return `Kubernetes Job ${this.ref} failed: container exited with code ${exitCode}${term?.reason ? ` (${term.reason})` : ''}`;
       };
       // A failed Job whose container exited 0 (stopped from outside) is still a failure.
-      throw exitCodeFailure(exitCode, lastLines, describe) ?? new TaskExecutionError(describe('exit'), 'exit', exitCode, lastLines);
+      throw (
+        exitCodeFailure(exitCode, lastLines, describe) ??
+        new TaskExecutionError(describe('exit'), 'exit', exitCode, lastLines)
+      );
     }
     throw new TaskExecutionError(
       `Kubernetes Job ${this.ref} failed (${terminal.reason ?? 'Failed'})${terminal.message ? `: ${terminal.message}` : ''}`,
@@ -391,7 +443,12 @@ class JobRun {
     try {
       return parseReturnJson(message, `${XCOM_RETURN_PATH} (the termination message)`);
     } catch (err) {
-      throw new TaskExecutionError(`Kubernetes Job ${this.ref}: ${(err as Error).message}`, 'error', 0, this.request.log.tail(LAST_LINES));
+      throw new TaskExecutionError(
+        `Kubernetes Job ${this.ref}: ${(err as Error).message}`,
+        'error',
+        0,
+        this.request.log.tail(LAST_LINES),
+      );
     }
   }
 
@@ -400,7 +457,12 @@ class JobRun {
     const ns = this.namespace;
     try {
       // The API's default for Jobs is to orphan the pods; Background lets the GC remove them.
-      await this.c.batch.deleteNamespacedJob({ name: this.name, namespace: ns, propagationPolicy: 'Background', gracePeriodSeconds: this.graceS });
+      await this.c.batch.deleteNamespacedJob({
+        name: this.name,
+        namespace: ns,
+        propagationPolicy: 'Background',
+        gracePeriodSeconds: this.graceS,
+      });
       this.request.log.write('system', `deleted Kubernetes Job ${ns}/${this.name}`);
     } catch (err) {
       if (apiStatus(err) === 404) return;

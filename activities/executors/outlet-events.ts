@@ -20,11 +20,14 @@ export function outletEvents(taskId: string, outlets: readonly AssetRef[]): Outl
     accessors: {
       get(asset) {
         const raw = typeof asset === 'string' ? asset : asset?.uri;
-        if (typeof raw !== 'string' || raw.trim() === '') throw new TypeError(`ctx.outletEvents.get: expected an Asset or its uri, got ${JSON.stringify(asset)}`);
+        if (typeof raw !== 'string' || raw.trim() === '')
+          throw new TypeError(`ctx.outletEvents.get: expected an Asset or its uri, got ${JSON.stringify(asset)}`);
         const uri = sanitizeAssetUri(raw, 'ctx.outletEvents.get');
         if (!declared.has(uri)) {
           const names = [...declared].map((u) => `'${u}'`).join(', ');
-          throw new TypeError(`ctx.outletEvents.get('${raw}'): not an outlet of task "${taskId}" (${names ? `its outlets: ${names}` : 'it has no outlets'}); add it to the task's outlets`);
+          throw new TypeError(
+            `ctx.outletEvents.get('${raw}'): not an outlet of task "${taskId}" (${names ? `its outlets: ${names}` : 'it has no outlets'}); add it to the task's outlets`,
+          );
         }
         let entry = pending.get(uri);
         if (entry === undefined) pending.set(uri, (entry = { extra: {} }));

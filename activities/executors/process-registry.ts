@@ -31,7 +31,10 @@ export function parseProcStat(text: string): ProcStat | null {
   if (open < 0 || close < open) return null;
   const pid = Number(text.slice(0, open).trim());
   // rest[0] is field 3 (state), so field N is rest[N - 3].
-  const rest = text.slice(close + 1).trim().split(/\s+/);
+  const rest = text
+    .slice(close + 1)
+    .trim()
+    .split(/\s+/);
   const state = rest[0];
   const ppid = Number(rest[1]);
   const pgrp = Number(rest[2]);
@@ -182,10 +185,15 @@ function sendToGroup(pgid: number, signal: NodeJS.Signals): void {
  * sends SIGKILL to whatever is left (repeatedly, so processes forked meanwhile die too) and waits
  * for the group to be empty.
  */
-export async function killProcessGroup(pgid: number, graceMs: number, hooks: KillGroupHooks = {}): Promise<KillGroupOutcome> {
+export async function killProcessGroup(
+  pgid: number,
+  graceMs: number,
+  hooks: KillGroupHooks = {},
+): Promise<KillGroupOutcome> {
   // kill(-1) signals every process we may signal and kill(-0) our own group: never let a bad
   // handle get there, nor kill the worker's own group.
-  if (!Number.isInteger(pgid) || pgid < 2) throw new RangeError(`killProcessGroup: pgid must be an integer > 1, got ${pgid}`);
+  if (!Number.isInteger(pgid) || pgid < 2)
+    throw new RangeError(`killProcessGroup: pgid must be an integer > 1, got ${pgid}`);
   const own = readProcStat(process.pid);
   if (pgid === process.pid || (own !== null && own.pgrp === pgid)) {
     throw new RangeError(`killProcessGroup: refusing to kill the worker's own process group ${pgid}`);

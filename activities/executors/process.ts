@@ -20,7 +20,13 @@ import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import type { Json, ProcessOperatorSpec } from '../../spec/dag-spec.js';
-import { isSameProcessAlive, killProcessGroup, liveGroupMembers, parseProcessHandle, readProcStat } from './process-registry.js';
+import {
+  isSameProcessAlive,
+  killProcessGroup,
+  liveGroupMembers,
+  parseProcessHandle,
+  readProcStat,
+} from './process-registry.js';
 import { TaskExecutionError } from './types.js';
 import { exitCodeFailure, type ExitFailureKind } from './exit-code.js';
 import { parseReturnJson } from './return-json.js';
@@ -53,14 +59,24 @@ export function createProcessExecutor(opts: ProcessExecutorOptions = {}): Execut
   };
 }
 
-async function executeProcess(request: ExecutionRequest, killGraceMs: number, heartbeatIntervalMs: number): Promise<ExecutionResult> {
+async function executeProcess(
+  request: ExecutionRequest,
+  killGraceMs: number,
+  heartbeatIntervalMs: number,
+): Promise<ExecutionResult> {
   const spec = request.spec.process;
   if (spec === undefined) {
-    throw new TaskExecutionError(`task "${request.taskId}" has no spec.process; the process executor needs one`, 'error');
+    throw new TaskExecutionError(
+      `task "${request.taskId}" has no spec.process; the process executor needs one`,
+      'error',
+    );
   }
   const program = spec.argv[0];
   if (program === undefined || program === '') {
-    throw new TaskExecutionError(`task "${request.taskId}": spec.process.argv must start with a non-empty program`, 'error');
+    throw new TaskExecutionError(
+      `task "${request.taskId}": spec.process.argv must start with a non-empty program`,
+      'error',
+    );
   }
   // Marks every process of this try (inherited by children) so a leaderless orphan group can be
   // recognised after a crash; see isSameProcessAlive.
@@ -74,7 +90,9 @@ async function executeProcess(request: ExecutionRequest, killGraceMs: number, he
 
   const workDir = await mkdtemp(join(tmpdir(), 'updraft-process-'));
   try {
-    const stepInput = request.stepIO ? await request.stepIO.materialize(request.input, join(workDir, 'inputs')) : request.input;
+    const stepInput = request.stepIO
+      ? await request.stepIO.materialize(request.input, join(workDir, 'inputs'))
+      : request.input;
     const inputJson = JSON.stringify(stepInput ?? null);
     const inputFile = join(workDir, 'input.json');
     const xcomDir = join(workDir, 'xcom');
@@ -108,12 +126,19 @@ async function executeProcess(request: ExecutionRequest, killGraceMs: number, he
  * may still be running (it leads its own session, so it outlived the worker); running the task
  * again beside it would do the work twice, so kill it first.
  */
-async function killOrphanOfCrashedAttempt(request: ExecutionRequest, tryKey: string, killGraceMs: number): Promise<void> {
+async function killOrphanOfCrashedAttempt(
+  request: ExecutionRequest,
+  tryKey: string,
+  killGraceMs: number,
+): Promise<void> {
   const previous = request.previousHandle;
   if (previous === undefined) return;
   const handle = parseProcessHandle(previous);
   if (handle === null) {
-    request.log.write('system', `ignoring the earlier attempt's handle: not a process handle (${JSON.stringify(previous)})`);
+    request.log.write(
+      'system',
+      `ignoring the earlier attempt's handle: not a process handle (${JSON.stringify(previous)})`,
+    );
     return;
   }
   if (handle.host !== hostname()) {
@@ -180,11 +205,19 @@ async function runChild(
   const program = spec.argv[0] as string;
   // With `shell`, argv[0] is the script and further elements become $1, $2, ...: data is never
   // pasted into a shell string.
-  const [file, args] = spec.shell ? ['/bin/sh', ['-c', program, 'sh', ...spec.argv.slice(1)]] : [program, spec.argv.slice(1)];
+  const [file, args] = spec.shell
+    ? ['/bin/sh', ['-c', program, 'sh', ...spec.argv.slice(1)]]
+    : [program, spec.argv.slice(1)];
 
   let child: ChildProcess;
   try {
-    child = spawn(file, args, { cwd: spec.cwd ?? undefined, env, detached: true, shell: false, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(file, args, {
+      cwd: spec.cwd ?? undefined,
+      env,
+      detached: true,
+      shell: false,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   } catch (err) {
     throw new TaskExecutionError(`cannot start program "${program}": ${(err as Error).message}`, 'error');
   }
@@ -243,7 +276,9 @@ async function runChild(
     request.log.write('system', `${logLine}; sending SIGTERM to process group ${pgid}`);
     killing = killProcessGroup(pgid, killGraceMs, {
       onSigkill: (alive) => request.log.write('system', sigkillLine(pgid, killGraceMs, alive)),
-    }).catch((err: unknown) => request.log.write('system', `killing process group ${pgid} failed: ${(err as Error).message}`));
+    }).catch((err: unknown) =>
+      request.log.write('system', `killing process group ${pgid} failed: ${(err as Error).message}`),
+    );
   };
   const timeoutTimer =
     request.timeoutMs === null
@@ -259,7 +294,11 @@ async function runChild(
   const onAbort = (): void => {
     const ran = formatMs(Date.now() - startedAt);
     const reason = abortReason(request.signal);
-    stop('cancelled', `process cancelled after running ${ran}${reason}; process group ${pgid} was killed`, `cancelled after ${ran}${reason}`);
+    stop(
+      'cancelled',
+      `process cancelled after running ${ran}${reason}; process group ${pgid} was killed`,
+      `cancelled after ${ran}${reason}`,
+    );
   };
   if (request.signal.aborted) onAbort();
   else request.signal.addEventListener('abort', onAbort, { once: true });
@@ -293,7 +332,10 @@ async function runChild(
     ]);
     clearTimeout(drainTimer);
     if (!drained) {
-      request.log.write('system', `output pipes still open ${formatMs(STDIO_DRAIN_MS)} after the process group ended (a process left the group); closing them`);
+      request.log.write(
+        'system',
+        `output pipes still open ${formatMs(STDIO_DRAIN_MS)} after the process group ended (a process left the group); closing them`,
+      );
       stdoutDone.close();
       stderrDone.close();
     }
@@ -312,10 +354,21 @@ async function interpretOutcome(run: ChildRun, xcomDir: string): Promise<Executi
   }
   if (signal !== null) {
     const hint = signal === 'SIGKILL' ? ' (if nothing else killed it, the kernel may have run out of memory)' : '';
-    throw new TaskExecutionError(withLastLines(`process was killed by signal ${signal}${hint}`, lastLines), 'exit', null, lastLines);
+    throw new TaskExecutionError(
+      withLastLines(`process was killed by signal ${signal}${hint}`, lastLines),
+      'exit',
+      null,
+      lastLines,
+    );
   }
   // Node reports an exit code whenever it reports no signal; null here would be a Node bug.
-  if (code === null) throw new TaskExecutionError(withLastLines('process ended with neither an exit code nor a signal', lastLines), 'exit', null, lastLines);
+  if (code === null)
+    throw new TaskExecutionError(
+      withLastLines('process ended with neither an exit code nor a signal', lastLines),
+      'exit',
+      null,
+      lastLines,
+    );
   const failure = exitCodeFailure(code, lastLines, (kind) => processExitMessage(code, kind, lastLines));
   if (failure) throw failure;
   return { returnValue: await readReturnValue(xcomDir), exitCode: 0, handle: run.handle };
@@ -328,7 +381,11 @@ async function readReturnValue(xcomDir: string): Promise<Json | undefined> {
     text = await readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new TaskExecutionError(`cannot read $UPDRAFT_XCOM_DIR/return.json (${file}): ${(err as Error).message}`, 'error', 0);
+    throw new TaskExecutionError(
+      `cannot read $UPDRAFT_XCOM_DIR/return.json (${file}): ${(err as Error).message}`,
+      'error',
+      0,
+    );
   }
   try {
     return parseReturnJson(text, `$UPDRAFT_XCOM_DIR/return.json (${file})`);
@@ -350,7 +407,8 @@ function spawnErrorMessage(program: string, err: NodeJS.ErrnoException): string 
 
 function processExitMessage(code: number, kind: ExitFailureKind, lastLines: string[]): string {
   if (kind === 'skip') return `process exited with code ${code} (SKIP_EXIT_CODE): task skipped`;
-  if (kind === 'fail') return withLastLines(`process exited with code ${code} (FAIL_EXIT_CODE): task failed without retries`, lastLines);
+  if (kind === 'fail')
+    return withLastLines(`process exited with code ${code} (FAIL_EXIT_CODE): task failed without retries`, lastLines);
   return withLastLines(`process exited with code ${code}`, lastLines);
 }
 

@@ -16,6 +16,8 @@ export function parseReturnJson(text: string, where: string): Json {
   try {
     return JSON.parse(text) as Json;
   } catch (err) {
-    throw new InvalidReturnJsonError(`${where} is not valid JSON (${Buffer.byteLength(text, 'utf8')} bytes): ${jsonSyntaxReason(err)}`);
+    throw new InvalidReturnJsonError(
+      `${where} is not valid JSON (${Buffer.byteLength(text, 'utf8')} bytes): ${jsonSyntaxReason(err)}`,
+    );
   }
 }

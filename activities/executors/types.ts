@@ -92,7 +92,8 @@ export interface ExecutionResult {
   outputs?: StepOutputs;
 }
 
-export type ExecutionFailureKind = 'exit' | 'timeout' | 'cancelled' | 'oom' | 'error' | 'unschedulable' | 'skip' | 'fail';
+export type ExecutionFailureKind =
+  'exit' | 'timeout' | 'cancelled' | 'oom' | 'error' | 'unschedulable' | 'skip' | 'fail';
 
 /**
  * A task that ran and failed. `kind` says how: a non-zero exit, a timeout, a cancellation, an OOM

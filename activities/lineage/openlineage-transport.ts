@@ -52,7 +52,9 @@ export class JsonlFileTransport implements OpenLineageTransport {
         await mkdir(path.dirname(this.file), { recursive: true });
         await appendFile(this.file, line, 'utf8');
       } catch (err) {
-        this.warn(`could not append a ${event.eventType} event for ${event.job.name} to ${this.file}: ${(err as Error).message}`);
+        this.warn(
+          `could not append a ${event.eventType} event for ${event.job.name} to ${this.file}: ${(err as Error).message}`,
+        );
       }
     });
     return this.#tail;
@@ -97,13 +99,18 @@ export class HttpTransport implements OpenLineageTransport {
       });
       if (!res.ok) {
         const body = (await res.text().catch(() => '')).slice(0, 200);
-        this.#warn(`${this.url} answered HTTP ${res.status} to a ${event.eventType} event for ${event.job.name}${body === '' ? '' : `: ${body}`}`);
+        this.#warn(
+          `${this.url} answered HTTP ${res.status} to a ${event.eventType} event for ${event.job.name}${body === '' ? '' : `: ${body}`}`,
+        );
       } else {
         await res.arrayBuffer().catch(() => undefined);
       }
     } catch (err) {
       const e = err as Error & { cause?: { code?: string } };
-      const why = e.name === 'TimeoutError' ? `no answer within ${this.#timeoutMs} ms` : `${e.message}${e.cause?.code ? ` (${e.cause.code})` : ''}`;
+      const why =
+        e.name === 'TimeoutError'
+          ? `no answer within ${this.#timeoutMs} ms`
+          : `${e.message}${e.cause?.code ? ` (${e.cause.code})` : ''}`;
       this.#warn(`could not POST a ${event.eventType} event for ${event.job.name} to ${this.url}: ${why}`);
     }
   }
@@ -120,7 +127,11 @@ export class OpenLineageEmitter {
   async emit(event: RunEvent): Promise<void> {
     await Promise.all(
       this.transports.map((t) =>
-        t.emit(event).catch((err: unknown) => this.warn(`transport ${t.name} failed: ${err instanceof Error ? err.message : String(err)}`)),
+        t
+          .emit(event)
+          .catch((err: unknown) =>
+            this.warn(`transport ${t.name} failed: ${err instanceof Error ? err.message : String(err)}`),
+          ),
       ),
     );
   }
@@ -131,7 +142,9 @@ export class OpenLineageEmitter {
     try {
       event = dagRunEvent(this.settings, input);
     } catch (err) {
-      this.warn(`could not build a ${input.eventType} event for DAG run ${input.dagId}/${input.runId}: ${(err as Error).message}`);
+      this.warn(
+        `could not build a ${input.eventType} event for DAG run ${input.dagId}/${input.runId}: ${(err as Error).message}`,
+      );
       return;
     }
     await this.emit(event);
@@ -142,7 +155,9 @@ export class OpenLineageEmitter {
     try {
       event = taskTryEvent(this.settings, input);
     } catch (err) {
-      this.warn(`could not build a ${input.eventType} event for ${input.dagId}.${input.taskId} try ${input.tryNumber}: ${(err as Error).message}`);
+      this.warn(
+        `could not build a ${input.eventType} event for ${input.dagId}.${input.taskId} try ${input.tryNumber}: ${(err as Error).message}`,
+      );
       return;
     }
     await this.emit(event);
@@ -160,17 +175,28 @@ export class OpenLineageConfigError extends Error {
 }
 
 /** The emitter the environment asks for, or null when neither a file nor a URL is configured. */
-export function openLineageFromEnv(env: NodeJS.ProcessEnv = process.env, warn: Warn = defaultWarn, cwd = process.cwd()): OpenLineageEmitter | null {
+export function openLineageFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  warn: Warn = defaultWarn,
+  cwd = process.cwd(),
+): OpenLineageEmitter | null {
   const transports: OpenLineageTransport[] = [];
   const file = env['UPDRAFT_OPENLINEAGE_FILE'];
   if (file) transports.push(new JsonlFileTransport(path.resolve(cwd, file), warn));
   const url = env['UPDRAFT_OPENLINEAGE_URL'];
   if (url) {
-    if (!/^https?:\/\/[^/]+/.test(url)) throw new OpenLineageConfigError('UPDRAFT_OPENLINEAGE_URL', `expected http(s)://host[:port][/path], got "${url}"`);
+    if (!/^https?:\/\/[^/]+/.test(url))
+      throw new OpenLineageConfigError(
+        'UPDRAFT_OPENLINEAGE_URL',
+        `expected http(s)://host[:port][/path], got "${url}"`,
+      );
     const rawTimeout = env['UPDRAFT_OPENLINEAGE_TIMEOUT_MS'];
     const timeoutMs = rawTimeout ? Number(rawTimeout) : 5000;
     if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
-      throw new OpenLineageConfigError('UPDRAFT_OPENLINEAGE_TIMEOUT_MS', `expected a positive integer (milliseconds), got "${rawTimeout}"`);
+      throw new OpenLineageConfigError(
+        'UPDRAFT_OPENLINEAGE_TIMEOUT_MS',
+        `expected a positive integer (milliseconds), got "${rawTimeout}"`,
+      );
     }
     transports.push(
       new HttpTransport(url, {
@@ -183,6 +209,11 @@ export function openLineageFromEnv(env: NodeJS.ProcessEnv = process.env, warn: W
   }
   if (transports.length === 0) return null;
   const producer = env['UPDRAFT_OPENLINEAGE_PRODUCER'] || DEFAULT_PRODUCER;
-  if (!/^[a-z][a-z0-9+.-]*:/i.test(producer)) throw new OpenLineageConfigError('UPDRAFT_OPENLINEAGE_PRODUCER', `expected a URI, got "${producer}"`);
-  return new OpenLineageEmitter({ namespace: env['UPDRAFT_OPENLINEAGE_NAMESPACE'] || DEFAULT_NAMESPACE, producer }, transports, warn);
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(producer))
+    throw new OpenLineageConfigError('UPDRAFT_OPENLINEAGE_PRODUCER', `expected a URI, got "${producer}"`);
+  return new OpenLineageEmitter(
+    { namespace: env['UPDRAFT_OPENLINEAGE_NAMESPACE'] || DEFAULT_NAMESPACE, producer },
+    transports,
+    warn,
+  );
 }

@@ -158,14 +158,19 @@ function commonFacets(s: EmitterSettings, input: DagRunEventInput): RunFacets {
       _producer: s.producer,
       _schemaURL: FACET_SCHEMA_URLS.nominalTime,
       nominalStartTime: iso(input.nominalStartTime),
-      ...(input.nominalEndTime === undefined || input.nominalEndTime === null ? {} : { nominalEndTime: iso(input.nominalEndTime) }),
+      ...(input.nominalEndTime === undefined || input.nominalEndTime === null
+        ? {}
+        : { nominalEndTime: iso(input.nominalEndTime) }),
     };
   }
   if (input.error !== undefined && input.error !== null) {
     facets.errorMessage = {
       _producer: s.producer,
       _schemaURL: FACET_SCHEMA_URLS.errorMessage,
-      message: input.error.message.length > MAX_ERROR_MESSAGE ? `${input.error.message.slice(0, MAX_ERROR_MESSAGE)}…` : input.error.message,
+      message:
+        input.error.message.length > MAX_ERROR_MESSAGE
+          ? `${input.error.message.slice(0, MAX_ERROR_MESSAGE)}…`
+          : input.error.message,
       programmingLanguage: input.error.programmingLanguage ?? 'unknown',
       ...(input.error.stackTrace === undefined ? {} : { stackTrace: input.error.stackTrace }),
     };

@@ -10,11 +10,18 @@ import path from 'node:path';
 const GLOB_CHARS = /[*?[]/;
 
 /** The matching path, or null when there is none yet. */
-export async function findFileMatch(pattern: string, recursive: boolean, cwd: string = process.cwd()): Promise<string | null> {
+export async function findFileMatch(
+  pattern: string,
+  recursive: boolean,
+  cwd: string = process.cwd(),
+): Promise<string | null> {
   const absolute = path.resolve(cwd, pattern);
   if (!GLOB_CHARS.test(absolute)) return (await satisfies(absolute)) ? absolute : null;
   const { root } = path.parse(absolute);
-  const segments = absolute.slice(root.length).split(path.sep).filter((s) => s !== '');
+  const segments = absolute
+    .slice(root.length)
+    .split(path.sep)
+    .filter((s) => s !== '');
   return walk(root, segments, 0, recursive);
 }
 

@@ -38,7 +38,8 @@ export interface SensorExecutorDeps {
   cwd?: string;
 }
 
-type Poke = { done: true; xcom: Json | undefined; exitCode: number | null; detail: string } | { done: false; detail: string };
+type Poke =
+  { done: true; xcom: Json | undefined; exitCode: number | null; detail: string } | { done: false; detail: string };
 
 export function createSensorExecutor(deps: SensorExecutorDeps): Executor {
   return { name: 'sensor', execute: (req) => runSensor(deps, req) };
@@ -46,7 +47,8 @@ export function createSensorExecutor(deps: SensorExecutorDeps): Executor {
 
 async function runSensor(deps: SensorExecutorDeps, req: ExecutionRequest): Promise<ExecutionResult> {
   const sensor = req.spec.sensor;
-  if (sensor === undefined) throw new TaskExecutionError(`task "${req.taskId}" has no spec.sensor; the sensor executor needs one`, 'error');
+  if (sensor === undefined)
+    throw new TaskExecutionError(`task "${req.taskId}" has no spec.sensor; the sensor executor needs one`, 'error');
   const key = { dag_id: req.dagId, run_id: req.runId, task_id: req.taskId, map_index: req.mapIndex };
   const started = (await firstStartOf(deps.db, key)) ?? new Date();
   const deadline = req.timeoutMs === null ? null : Date.now() + req.timeoutMs;
@@ -77,9 +79,16 @@ async function runSensor(deps: SensorExecutorDeps, req: ExecutionRequest): Promi
       throw new TaskExecutionError(`AirflowSensorTimeout: ${message}`, 'fail');
     }
     const interval = nextPokeInterval({
-      dagId: req.dagId, taskId: req.taskId, startedAt: started.toISOString(), pokeCount, runDuration,
-      pokeInterval: sensor.poke_interval, timeout: sensor.timeout, exponentialBackoff: sensor.exponential_backoff,
-      maxWait: sensor.max_wait, reschedule,
+      dagId: req.dagId,
+      taskId: req.taskId,
+      startedAt: started.toISOString(),
+      pokeCount,
+      runDuration,
+      pokeInterval: sensor.poke_interval,
+      timeout: sensor.timeout,
+      exponentialBackoff: sensor.exponential_backoff,
+      maxWait: sensor.max_wait,
+      reschedule,
     });
     if (reschedule) {
       log(`${poke.detail}; rescheduling: next poke in ${interval}s`);
@@ -95,7 +104,13 @@ async function runSensor(deps: SensorExecutorDeps, req: ExecutionRequest): Promi
   }
 }
 
-async function pokeOnce(deps: SensorExecutorDeps, req: ExecutionRequest, sensor: SensorSpec, pokeCount: number, remaining: number | null): Promise<Poke> {
+async function pokeOnce(
+  deps: SensorExecutorDeps,
+  req: ExecutionRequest,
+  sensor: SensorSpec,
+  pokeCount: number,
+  remaining: number | null,
+): Promise<Poke> {
   const check = sensor.check;
   switch (check.type) {
     case 'function': {
@@ -105,10 +120,20 @@ async function pokeOnce(deps: SensorExecutorDeps, req: ExecutionRequest, sensor:
     case 'process': {
       try {
         // Only the first poke may find an orphan of a crashed attempt to clean up.
-        const result = await deps.processExecutor.execute({ ...req, timeoutMs: remaining, previousHandle: pokeCount === 1 ? req.previousHandle : undefined });
-        return { done: true, xcom: result.returnValue, exitCode: result.exitCode, detail: `${req.spec.process?.argv[0] ?? 'the program'} exited with 0` };
+        const result = await deps.processExecutor.execute({
+          ...req,
+          timeoutMs: remaining,
+          previousHandle: pokeCount === 1 ? req.previousHandle : undefined,
+        });
+        return {
+          done: true,
+          xcom: result.returnValue,
+          exitCode: result.exitCode,
+          detail: `${req.spec.process?.argv[0] ?? 'the program'} exited with 0`,
+        };
       } catch (err) {
-        if (err instanceof TaskExecutionError && err.kind === 'exit') return { done: false, detail: `not yet: the program exited with ${err.exitCode ?? 'no code'}` };
+        if (err instanceof TaskExecutionError && err.kind === 'exit')
+          return { done: false, detail: `not yet: the program exited with ${err.exitCode ?? 'no code'}` };
         throw err;
       }
     }
@@ -122,7 +147,9 @@ async function pokeOnce(deps: SensorExecutorDeps, req: ExecutionRequest, sensor:
       const verdict = await checkExternalTask(deps.db, check, req.run?.logicalDate ?? null);
       if ('failed' in verdict) throw new TaskExecutionError(verdict.detail, sensor.soft_fail ? 'skip' : 'error');
       if ('skipped' in verdict) throw new TaskExecutionError(verdict.detail, 'skip');
-      return verdict.met ? { done: true, xcom: undefined, exitCode: null, detail: verdict.detail } : { done: false, detail: verdict.detail };
+      return verdict.met
+        ? { done: true, xcom: undefined, exitCode: null, detail: verdict.detail }
+        : { done: false, detail: verdict.detail };
     }
   }
 }
@@ -157,14 +184,25 @@ function pokeFailure(sensor: SensorSpec, err: TaskExecutionError, log: (line: st
     log(`Sensor poke failed (silent_fail, poking again): ${err.message}`);
     return { done: false, detail: 'the poke failed (silent_fail)' };
   }
-  if (sensor.never_fail) throw new TaskExecutionError(`Skipping due to never_fail is set to True. ${err.message}`, 'skip', err.exitCode, err.lastLines);
+  if (sensor.never_fail)
+    throw new TaskExecutionError(
+      `Skipping due to never_fail is set to True. ${err.message}`,
+      'skip',
+      err.exitCode,
+      err.lastLines,
+    );
   return null;
 }
 
 /** soft_fail: what would fail the task (a fail-kind error, execution_timeout) skips it instead. */
 function softFail(sensor: SensorSpec, err: TaskExecutionError): TaskExecutionError {
   if (!sensor.soft_fail || (err.kind !== 'fail' && err.kind !== 'timeout')) return err;
-  return new TaskExecutionError(`Skipping due to soft_fail is set to True. ${err.message}`, 'skip', err.exitCode, err.lastLines);
+  return new TaskExecutionError(
+    `Skipping due to soft_fail is set to True. ${err.message}`,
+    'skip',
+    err.exitCode,
+    err.lastLines,
+  );
 }
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {

@@ -140,24 +140,41 @@ export function checkName(name: unknown, file: string, field: string): string {
 }
 
 export function checkMetric(obj: unknown, file: string, where: string): StepMetric {
-  if (!isObject(obj)) throw new StepOutputError(file, where, `expected an object {"name": ..., "value": ..., "step": ...}, got ${kind(obj)}`);
+  if (!isObject(obj))
+    throw new StepOutputError(
+      file,
+      where,
+      `expected an object {"name": ..., "value": ..., "step": ...}, got ${kind(obj)}`,
+    );
   onlyKeys(obj, ['name', 'value', 'step', 'timestamp'], file, where);
   if (!('name' in obj)) throw new StepOutputError(file, `${where} field 'name'`, 'is missing');
   const name = checkName(obj['name'], file, `${where} field 'name'`);
   if (!('value' in obj)) throw new StepOutputError(file, `${where} field 'value'`, `is missing (metric "${name}")`);
   const value = obj['value'];
   if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new StepOutputError(file, `${where} field 'value'`, `metric "${name}" needs a finite number, got ${kind(value)}`);
+    throw new StepOutputError(
+      file,
+      `${where} field 'value'`,
+      `metric "${name}" needs a finite number, got ${kind(value)}`,
+    );
   }
   const step = obj['step'] ?? 0;
   if (typeof step !== 'number' || !Number.isInteger(step) || step < 0 || step > 2147483647) {
-    throw new StepOutputError(file, `${where} field 'step'`, `metric "${name}" needs an integer >= 0, got ${typeof step === 'number' ? String(step) : kind(step)}`);
+    throw new StepOutputError(
+      file,
+      `${where} field 'step'`,
+      `metric "${name}" needs an integer >= 0, got ${typeof step === 'number' ? String(step) : kind(step)}`,
+    );
   }
   const metric: StepMetric = { name, value, step };
   const ts = obj['timestamp'];
   if (ts !== undefined && ts !== null) {
     if (typeof ts !== 'string' || !ISO_TIME_RE.test(ts) || Number.isNaN(new Date(ts).getTime())) {
-      throw new StepOutputError(file, `${where} field 'timestamp'`, `metric "${name}" needs an ISO 8601 time, got ${kind(ts)}`);
+      throw new StepOutputError(
+        file,
+        `${where} field 'timestamp'`,
+        `metric "${name}" needs an ISO 8601 time, got ${kind(ts)}`,
+      );
     }
     metric.timestamp = ts;
   }
@@ -188,10 +205,19 @@ export function checkParams(obj: unknown, file = PARAMS_FILE): Record<string, Pa
     const name = checkName(key, file, 'a key');
     if (typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) out[name] = value;
     else if (typeof value === 'string') {
-      if (value.length > MAX_PARAM_CHARS) throw new StepOutputError(file, `param '${name}'`, `the value has ${value.length} characters, at most ${MAX_PARAM_CHARS}`);
+      if (value.length > MAX_PARAM_CHARS)
+        throw new StepOutputError(
+          file,
+          `param '${name}'`,
+          `the value has ${value.length} characters, at most ${MAX_PARAM_CHARS}`,
+        );
       out[name] = value;
     } else {
-      throw new StepOutputError(file, `param '${name}'`, `expected a string, a finite number or a boolean (params are flat), got ${kind(value)}`);
+      throw new StepOutputError(
+        file,
+        `param '${name}'`,
+        `expected a string, a finite number or a boolean (params are flat), got ${kind(value)}`,
+      );
     }
   }
   return out;
@@ -201,7 +227,11 @@ function parseJson(text: string, file: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new StepOutputError(file, '', `not valid JSON (${Buffer.byteLength(text, 'utf8')} bytes): ${jsonSyntaxReason(err)}`);
+    throw new StepOutputError(
+      file,
+      '',
+      `not valid JSON (${Buffer.byteLength(text, 'utf8')} bytes): ${jsonSyntaxReason(err)}`,
+    );
   }
 }
 
@@ -211,11 +241,13 @@ export function parseParamsJson(text: string, file = PARAMS_FILE): Record<string
 
 /** A relative path inside the output folder: no absolute path, no `..`, no backslash tricks. */
 export function checkRelativePath(p: unknown, file: string, field: string): string {
-  if (typeof p !== 'string' || p === '') throw new StepOutputError(file, field, `expected a file path relative to the output folder, got ${kind(p)}`);
+  if (typeof p !== 'string' || p === '')
+    throw new StepOutputError(file, field, `expected a file path relative to the output folder, got ${kind(p)}`);
   if (p.startsWith('/') || p.startsWith('\\') || /^[A-Za-z]:/.test(p)) {
     throw new StepOutputError(file, field, 'is absolute; paths are relative to the output folder');
   }
-  if (p.replace(/\\/g, '/').split('/').includes('..')) throw new StepOutputError(file, field, "contains '..'; paths must stay inside the output folder");
+  if (p.replace(/\\/g, '/').split('/').includes('..'))
+    throw new StepOutputError(file, field, "contains '..'; paths must stay inside the output folder");
   if (p.includes('\0')) throw new StepOutputError(file, field, 'contains a NUL character');
   return p;
 }
@@ -226,20 +258,32 @@ function checkJsonObject(v: unknown, file: string, field: string): { [key: strin
 }
 
 function checkRegister(v: unknown, type: StepArtifactType, file: string, field: string): RegisterRequest {
-  if (!isObject(v)) throw new StepOutputError(file, field, `expected {"model": "<registered model name>"}, got ${kind(v)}`);
+  if (!isObject(v))
+    throw new StepOutputError(file, field, `expected {"model": "<registered model name>"}, got ${kind(v)}`);
   onlyKeys(v, ['model', 'signature'], file, field);
   const model = v['model'];
   if (typeof model !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,249}$/.test(model)) {
-    throw new StepOutputError(file, `${field}.model`, `expected a model name of 1-250 letters, digits, '_', '.', '-' (a letter or digit first), got ${kind(model)}`);
+    throw new StepOutputError(
+      file,
+      `${field}.model`,
+      `expected a model name of 1-250 letters, digits, '_', '.', '-' (a letter or digit first), got ${kind(model)}`,
+    );
   }
-  if (type !== 'model') throw new StepOutputError(file, field, "only an artifact of type 'model' registers a model version");
+  if (type !== 'model')
+    throw new StepOutputError(file, field, "only an artifact of type 'model' registers a model version");
   const reg: RegisterRequest = { model };
   if (v['signature'] !== undefined) {
     const sig = v['signature'];
-    if (!isObject(sig)) throw new StepOutputError(file, `${field}.signature`, `expected {"inputs": [...], "outputs": [...]}, got ${kind(sig)}`);
+    if (!isObject(sig))
+      throw new StepOutputError(
+        file,
+        `${field}.signature`,
+        `expected {"inputs": [...], "outputs": [...]}, got ${kind(sig)}`,
+      );
     onlyKeys(sig, ['inputs', 'outputs'], file, `${field}.signature`);
     for (const k of ['inputs', 'outputs'] as const) {
-      if (sig[k] !== undefined && !Array.isArray(sig[k])) throw new StepOutputError(file, `${field}.signature.${k}`, `expected a list, got ${kind(sig[k])}`);
+      if (sig[k] !== undefined && !Array.isArray(sig[k]))
+        throw new StepOutputError(file, `${field}.signature.${k}`, `expected a list, got ${kind(sig[k])}`);
     }
     reg.signature = sig as RegisterRequest['signature'] & object;
   }
@@ -247,21 +291,34 @@ function checkRegister(v: unknown, type: StepArtifactType, file: string, field: 
 }
 
 /** The common part of an ArtifactOut (name, type, format, metadata, register). */
-export function checkArtifactCommon(entry: Record<string, unknown>, file: string, field: string): Omit<ArtifactOut, 'path'> {
+export function checkArtifactCommon(
+  entry: Record<string, unknown>,
+  file: string,
+  field: string,
+): Omit<ArtifactOut, 'path'> {
   const name = checkName(entry['name'], file, `${field}.name`);
   const type = entry['type'];
   if (typeof type !== 'string' || !(ARTIFACT_TYPES as readonly string[]).includes(type)) {
-    throw new StepOutputError(file, `${field}.type`, `expected one of ${ARTIFACT_TYPES.join(', ')}, got ${typeof type === 'string' ? 'another string' : kind(type)}`);
+    throw new StepOutputError(
+      file,
+      `${field}.type`,
+      `expected one of ${ARTIFACT_TYPES.join(', ')}, got ${typeof type === 'string' ? 'another string' : kind(type)}`,
+    );
   }
   const out: Omit<ArtifactOut, 'path'> = { name, type: type as StepArtifactType };
   if (entry['format'] !== undefined) {
     if (typeof entry['format'] !== 'string' || !FORMAT_RE.test(entry['format'])) {
-      throw new StepOutputError(file, `${field}.format`, `expected a short lower-case format name like onnx, csv, json, got ${kind(entry['format'])}`);
+      throw new StepOutputError(
+        file,
+        `${field}.format`,
+        `expected a short lower-case format name like onnx, csv, json, got ${kind(entry['format'])}`,
+      );
     }
     out.format = entry['format'];
   }
   if (entry['metadata'] !== undefined) out.metadata = checkJsonObject(entry['metadata'], file, `${field}.metadata`);
-  if (entry['register'] !== undefined) out.register = checkRegister(entry['register'], out.type, file, `${field}.register`);
+  if (entry['register'] !== undefined)
+    out.register = checkRegister(entry['register'], out.type, file, `${field}.register`);
   return out;
 }
 
@@ -277,11 +334,13 @@ function uniqueNames<T extends { name: string }>(items: T[], file: string, field
 /** artifacts.json: `{"outputs": [ArtifactOut, ...]}`. Whether each path exists is checked by the reader (I/O). */
 export function parseArtifactsJson(text: string, file = ARTIFACTS_FILE): ArtifactOut[] {
   const obj = parseJson(text, file);
-  if (!isObject(obj) || !Array.isArray(obj['outputs'])) throw new StepOutputError(file, '', `expected {"outputs": [ ... ]}, got ${kind(obj)}`);
+  if (!isObject(obj) || !Array.isArray(obj['outputs']))
+    throw new StepOutputError(file, '', `expected {"outputs": [ ... ]}, got ${kind(obj)}`);
   onlyKeys(obj, ['outputs'], file, '');
   const outputs = (obj['outputs'] as unknown[]).map((entry, i): ArtifactOut => {
     const field = `outputs[${i}]`;
-    if (!isObject(entry)) throw new StepOutputError(file, field, `expected an object {"name", "path", "type", ...}, got ${kind(entry)}`);
+    if (!isObject(entry))
+      throw new StepOutputError(file, field, `expected an object {"name", "path", "type", ...}, got ${kind(entry)}`);
     onlyKeys(entry, ['name', 'path', 'type', 'format', 'metadata', 'register'], file, field);
     const common = checkArtifactCommon(entry, file, field);
     return { ...common, path: checkRelativePath(entry['path'], file, `${field}.path`) };
@@ -303,7 +362,8 @@ export function parseManifest(value: Json, file = 'the termination message manif
   if (value[MANIFEST_KEY] !== 1) throw new StepOutputError(file, MANIFEST_KEY, 'this worker reads manifest version 1');
   onlyKeys(value, [MANIFEST_KEY, 'return', 'metrics', 'params', 'artifacts'], file, '');
   const metricsRaw = value['metrics'] ?? [];
-  if (!Array.isArray(metricsRaw)) throw new StepOutputError(file, 'metrics', `expected a list, got ${kind(metricsRaw)}`);
+  if (!Array.isArray(metricsRaw))
+    throw new StepOutputError(file, 'metrics', `expected a list, got ${kind(metricsRaw)}`);
   const metrics = metricsRaw.map((m, i) => checkMetric(m, file, `metrics[${i}]`));
   const params = checkParams(value['params'] ?? {}, `${file} params`);
   const artsRaw = value['artifacts'] ?? [];
@@ -314,15 +374,23 @@ export function parseManifest(value: Json, file = 'the termination message manif
     onlyKeys(entry, ['name', 'type', 'format', 'metadata', 'register', 'sha256', 'uri', 'size'], file, field);
     const common = checkArtifactCommon(entry, file, field);
     const sha256 = entry['sha256'];
-    if (typeof sha256 !== 'string' || !SHA256_RE.test(sha256)) throw new StepOutputError(file, `${field}.sha256`, 'expected 64 lower-case hex characters');
+    if (typeof sha256 !== 'string' || !SHA256_RE.test(sha256))
+      throw new StepOutputError(file, `${field}.sha256`, 'expected 64 lower-case hex characters');
     const uri = entry['uri'];
-    if (typeof uri !== 'string' || !/^(s3|file):\/\//.test(uri)) throw new StepOutputError(file, `${field}.uri`, 'expected the store uri (s3://... or file://...)');
+    if (typeof uri !== 'string' || !/^(s3|file):\/\//.test(uri))
+      throw new StepOutputError(file, `${field}.uri`, 'expected the store uri (s3://... or file://...)');
     const size = entry['size'];
-    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new StepOutputError(file, `${field}.size`, 'expected a byte count (an integer >= 0)');
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)
+      throw new StepOutputError(file, `${field}.size`, 'expected a byte count (an integer >= 0)');
     return { ...common, sha256, uri, size };
   });
   const ret = value['return'];
-  return { returnValue: ret === undefined ? undefined : ret, metrics, params, artifacts: uniqueNames(artifacts, file, 'artifacts') };
+  return {
+    returnValue: ret === undefined ? undefined : ret,
+    metrics,
+    params,
+    artifacts: uniqueNames(artifacts, file, 'artifacts'),
+  };
 }
 
 /** `{"$artifact": body}` */
@@ -343,34 +411,51 @@ function isRef(v: Json | undefined): v is { [ARTIFACT_REF_KEY]: Json } {
 /** Checks an input ref's body: a consumed artifact needs its sha256 (the key) and its name/type. */
 function checkRefBody(v: unknown, where: string): ArtifactRefBody {
   const file = 'the task input';
-  if (!isObject(v)) throw new StepOutputError(file, where, `expected {"$artifact": {"sha256", "uri", "name", "type", "size"}}, got ${kind(v)} inside`);
+  if (!isObject(v))
+    throw new StepOutputError(
+      file,
+      where,
+      `expected {"$artifact": {"sha256", "uri", "name", "type", "size"}}, got ${kind(v)} inside`,
+    );
   const sha256 = v['sha256'];
-  if (typeof sha256 !== 'string' || !SHA256_RE.test(sha256)) throw new StepOutputError(file, `${where}.$artifact.sha256`, 'expected 64 lower-case hex characters');
+  if (typeof sha256 !== 'string' || !SHA256_RE.test(sha256))
+    throw new StepOutputError(file, `${where}.$artifact.sha256`, 'expected 64 lower-case hex characters');
   const uri = v['uri'];
-  if (typeof uri !== 'string' || uri === '') throw new StepOutputError(file, `${where}.$artifact.uri`, 'expected the store uri of the bytes');
+  if (typeof uri !== 'string' || uri === '')
+    throw new StepOutputError(file, `${where}.$artifact.uri`, 'expected the store uri of the bytes');
   const name = v['name'];
-  if (typeof name !== 'string' || name.length < 1 || name.length > 250) throw new StepOutputError(file, `${where}.$artifact.name`, 'expected 1..250 characters');
+  if (typeof name !== 'string' || name.length < 1 || name.length > 250)
+    throw new StepOutputError(file, `${where}.$artifact.name`, 'expected 1..250 characters');
   const type = v['type'];
   if (typeof type !== 'string' || !(ARTIFACT_TYPES as readonly string[]).includes(type)) {
     throw new StepOutputError(file, `${where}.$artifact.type`, `expected one of ${ARTIFACT_TYPES.join(', ')}`);
   }
   const size = v['size'];
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new StepOutputError(file, `${where}.$artifact.size`, 'expected a byte count');
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)
+    throw new StepOutputError(file, `${where}.$artifact.size`, 'expected a byte count');
   return v as unknown as ArtifactRefBody;
 }
 
 /** Every ArtifactRef in a JSON value, depth first, in document order. Malformed refs are errors naming where. */
 export function findArtifactRefs(value: Json | undefined, where = 'input'): FoundRef[] {
   const found: FoundRef[] = [];
-  mapArtifactRefs(value, (body, w) => {
-    found.push({ where: w, body });
-    return body;
-  }, where);
+  mapArtifactRefs(
+    value,
+    (body, w) => {
+      found.push({ where: w, body });
+      return body;
+    },
+    where,
+  );
   return found;
 }
 
 /** A copy of `value` with each ArtifactRef's body replaced by `fn(body)`. */
-export function mapArtifactRefs(value: Json | undefined, fn: (body: ArtifactRefBody, where: string) => ArtifactRefBody, where = 'input'): Json | undefined {
+export function mapArtifactRefs(
+  value: Json | undefined,
+  fn: (body: ArtifactRefBody, where: string) => ArtifactRefBody,
+  where = 'input',
+): Json | undefined {
   if (value === undefined || value === null || typeof value !== 'object') return value;
   if (isRef(value)) return artifactRef(fn(checkRefBody(value[ARTIFACT_REF_KEY], where), where));
   if (Array.isArray(value)) return value.map((v, i) => mapArtifactRefs(v, fn, `${where}[${i}]`) as Json);
@@ -383,19 +468,31 @@ export function mapArtifactRefs(value: Json | undefined, fn: (body: ArtifactRefB
  * Replaces each `{"$artifact_out": "<name>"}` placeholder with that output's ArtifactRef. A
  * placeholder naming no declared output is an error naming where it is.
  */
-export function replaceArtifactOutMarkers(value: Json | undefined, refs: ReadonlyMap<string, Json>, file = 'return.json', where = 'return'): Json | undefined {
+export function replaceArtifactOutMarkers(
+  value: Json | undefined,
+  refs: ReadonlyMap<string, Json>,
+  file = 'return.json',
+  where = 'return',
+): Json | undefined {
   if (value === undefined || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((v, i) => replaceArtifactOutMarkers(v, refs, file, `${where}[${i}]`) as Json);
+  if (Array.isArray(value))
+    return value.map((v, i) => replaceArtifactOutMarkers(v, refs, file, `${where}[${i}]`) as Json);
   if (Object.keys(value).length === 1 && ARTIFACT_OUT_KEY in value) {
     const name = value[ARTIFACT_OUT_KEY];
-    if (typeof name !== 'string' || !NAME_RE.test(name)) throw new StepOutputError(file, `${where}.${ARTIFACT_OUT_KEY}`, 'expected the name of a declared output');
+    if (typeof name !== 'string' || !NAME_RE.test(name))
+      throw new StepOutputError(file, `${where}.${ARTIFACT_OUT_KEY}`, 'expected the name of a declared output');
     const ref = refs.get(name);
     if (ref === undefined) {
-      throw new StepOutputError(file, `${where}.${ARTIFACT_OUT_KEY}`, `"${name}" is not an output in artifacts.json (declared: ${[...refs.keys()].join(', ') || 'none'})`);
+      throw new StepOutputError(
+        file,
+        `${where}.${ARTIFACT_OUT_KEY}`,
+        `"${name}" is not an output in artifacts.json (declared: ${[...refs.keys()].join(', ') || 'none'})`,
+      );
     }
     return ref;
   }
   const out: { [k: string]: Json } = {};
-  for (const [k, v] of Object.entries(value)) out[k] = replaceArtifactOutMarkers(v, refs, file, `${where}.${k}`) as Json;
+  for (const [k, v] of Object.entries(value))
+    out[k] = replaceArtifactOutMarkers(v, refs, file, `${where}.${k}`) as Json;
   return out;
 }

@@ -17,7 +17,15 @@ export function consumedArtifacts(refs: readonly FoundRef[]): LineageArtifactInp
   for (const { where, body } of refs) {
     const k = `${body.sha256}\u0000${body.name}\u0000${body.type}`;
     if (seen.has(k)) continue;
-    seen.set(k, { sha256: body.sha256, uri: body.uri, name: body.name, type: body.type, format: body.format ?? null, size: body.size, path: where });
+    seen.set(k, {
+      sha256: body.sha256,
+      uri: body.uri,
+      name: body.name,
+      type: body.type,
+      format: body.format ?? null,
+      size: body.size,
+      path: where,
+    });
   }
   return [...seen.values()];
 }
@@ -36,10 +44,23 @@ function outputArtifact(o: StoredOutput): LineageArtifactInput {
 }
 
 /** The step's own word on reproducibility: its `reproducible` param (or the artifact's metadata) and reason. */
-function reproducibilityClaim(o: StoredOutput, params: Record<string, ParamValue>): Pick<OutputToRegister, 'reproducible' | 'reason'> {
+function reproducibilityClaim(
+  o: StoredOutput,
+  params: Record<string, ParamValue>,
+): Pick<OutputToRegister, 'reproducible' | 'reason'> {
   const meta = o.declared.metadata ?? {};
-  const flag = typeof meta['reproducible'] === 'boolean' ? meta['reproducible'] : typeof params['reproducible'] === 'boolean' ? params['reproducible'] : null;
-  const reason = typeof meta['reproducible_reason'] === 'string' ? meta['reproducible_reason'] : typeof params['reproducible_reason'] === 'string' ? params['reproducible_reason'] : null;
+  const flag =
+    typeof meta['reproducible'] === 'boolean'
+      ? meta['reproducible']
+      : typeof params['reproducible'] === 'boolean'
+        ? params['reproducible']
+        : null;
+  const reason =
+    typeof meta['reproducible_reason'] === 'string'
+      ? meta['reproducible_reason']
+      : typeof params['reproducible_reason'] === 'string'
+        ? params['reproducible_reason']
+        : null;
   return { reproducible: flag, reason };
 }
 
@@ -83,12 +104,21 @@ export async function recordOutcome(db: Kysely<Database>, input: RecordOutcomeIn
 /** The return value with each registered output's ArtifactRef naming its model version. */
 export function markRegistered(value: Json | undefined, outputs: StepOutputs, record: TryRecord): Json | undefined {
   if (record.registered.length === 0 || value === undefined) return value;
-  const byOutput = new Map(record.registered.map((r) => [`${outputs.artifacts[r.output]!.sha256}\u0000${outputs.artifacts[r.output]!.declared.name}`, r]));
+  const byOutput = new Map(
+    record.registered.map((r) => [
+      `${outputs.artifacts[r.output]!.sha256}\u0000${outputs.artifacts[r.output]!.declared.name}`,
+      r,
+    ]),
+  );
   // Only the refs of this try's outputs are marked; a passed-through input ref is left alone.
-  return mapArtifactRefs(value, (body) => {
-    const r = byOutput.get(`${body.sha256}\u0000${body.name}`);
-    return r === undefined ? body : { ...body, model_version: { model: r.model, version: r.version.version } };
-  }, 'return');
+  return mapArtifactRefs(
+    value,
+    (body) => {
+      const r = byOutput.get(`${body.sha256}\u0000${body.name}`);
+      return r === undefined ? body : { ...body, model_version: { model: r.model, version: r.version.version } };
+    },
+    'return',
+  );
 }
 
 /** `{"$model_version": {model, version, sha256, uri}}` of one registered output, or a list when there are several. */

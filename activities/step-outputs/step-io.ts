@@ -68,7 +68,13 @@ export interface LogArtifactInput {
 }
 
 function refOf(o: StoredOutput): Json {
-  const body: ArtifactRefBody = { sha256: o.sha256, uri: o.uri, name: o.declared.name, type: o.declared.type, size: o.size };
+  const body: ArtifactRefBody = {
+    sha256: o.sha256,
+    uri: o.uri,
+    name: o.declared.name,
+    type: o.declared.type,
+    size: o.size,
+  };
   if (o.declared.format !== undefined) body.format = o.declared.format;
   return artifactRef(body);
 }
@@ -111,7 +117,10 @@ export class StepIO {
    * stores each output file, and replaces `{"$artifact_out": name}` in the return value. A broken
    * rule is a StepOutputError (runTask fails the try without retries), naming file, line and field.
    */
-  async collectFolder(dir: string, returnValue: Json | undefined): Promise<{ returnValue: Json | undefined; outputs: StepOutputs }> {
+  async collectFolder(
+    dir: string,
+    returnValue: Json | undefined,
+  ): Promise<{ returnValue: Json | undefined; outputs: StepOutputs }> {
     const metricsText = await readOptional(path.join(dir, METRICS_FILE), METRICS_FILE);
     const paramsText = await readOptional(path.join(dir, PARAMS_FILE), PARAMS_FILE);
     const artifactsText = await readOptional(path.join(dir, ARTIFACTS_FILE), ARTIFACTS_FILE);
@@ -140,16 +149,33 @@ export class StepIO {
       const field = `artifacts[${i}]`;
       const expectedUri = this.#store.uriFor(a.sha256);
       if (a.uri !== expectedUri) {
-        throw new StepOutputError(file, `${field}.uri`, `names another store than this worker's (expected ${expectedUri}); set the same UPDRAFT_ARTIFACT_STORE for the step and the worker`);
+        throw new StepOutputError(
+          file,
+          `${field}.uri`,
+          `names another store than this worker's (expected ${expectedUri}); set the same UPDRAFT_ARTIFACT_STORE for the step and the worker`,
+        );
       }
       const st = await this.#store.stat(a.sha256);
-      if (st === null) throw new StepOutputError(file, `${field}.sha256`, `output "${a.name}" is not in the artifact store (${expectedUri}); did the step upload it?`);
-      if (st.size !== a.size) throw new StepOutputError(file, `${field}.size`, `output "${a.name}" is ${st.size} bytes in the store, the manifest says ${a.size}`);
+      if (st === null)
+        throw new StepOutputError(
+          file,
+          `${field}.sha256`,
+          `output "${a.name}" is not in the artifact store (${expectedUri}); did the step upload it?`,
+        );
+      if (st.size !== a.size)
+        throw new StepOutputError(
+          file,
+          `${field}.size`,
+          `output "${a.name}" is ${st.size} bytes in the store, the manifest says ${a.size}`,
+        );
       const { sha256, uri, size, ...declared } = a;
       artifacts.push({ declared: { ...declared, path: null }, sha256, uri, size, created: false });
     }
     const refs = new Map(artifacts.map((o) => [o.declared.name, refOf(o)]));
-    return { returnValue: replaceArtifactOutMarkers(m.returnValue, refs, file), outputs: { metrics: m.metrics, params: m.params, artifacts } };
+    return {
+      returnValue: replaceArtifactOutMarkers(m.returnValue, refs, file),
+      outputs: { metrics: m.metrics, params: m.params, artifacts },
+    };
   }
 
   /**
@@ -179,7 +205,9 @@ export class StepIO {
 
   /** ctx.logMetric */
   logMetric(name: string, value: number, step = 0): void {
-    this.logged.metrics.push(checkMetric({ name, value, step }, 'ctx.logMetric', `metric ${this.logged.metrics.length}`));
+    this.logged.metrics.push(
+      checkMetric({ name, value, step }, 'ctx.logMetric', `metric ${this.logged.metrics.length}`),
+    );
   }
 
   /** ctx.logParams (and logParam): later values of a name replace earlier ones. */
@@ -190,22 +218,39 @@ export class StepIO {
   /** ctx.logArtifact: stores the bytes now and returns the ArtifactRef (put it in the return value to pass it on). */
   async logArtifact(input: LogArtifactInput): Promise<Json> {
     const where = 'ctx.logArtifact';
-    if (typeof input !== 'object' || input === null) throw new StepOutputError(where, '', 'expected {name, path | bytes, type, ...}');
+    if (typeof input !== 'object' || input === null)
+      throw new StepOutputError(where, '', 'expected {name, path | bytes, type, ...}');
     const { path: file, bytes, ...rest } = input;
-    const declared = checkArtifactCommon(rest as unknown as Record<string, unknown>, where, checkName(input.name, where, 'name'));
+    const declared = checkArtifactCommon(
+      rest as unknown as Record<string, unknown>,
+      where,
+      checkName(input.name, where, 'name'),
+    );
     if (this.logged.artifacts.some((a) => a.declared.name === declared.name)) {
       throw new StepOutputError(where, declared.name, 'an artifact of this name was already logged by this try');
     }
-    if ((file === undefined) === (bytes === undefined)) throw new StepOutputError(where, declared.name, 'give either path (a file) or bytes');
+    if ((file === undefined) === (bytes === undefined))
+      throw new StepOutputError(where, declared.name, 'give either path (a file) or bytes');
     let put;
     if (file !== undefined) {
       const s = await stat(file).catch(() => null);
-      if (s === null || !s.isFile()) throw new StepOutputError(where, `${declared.name}.path`, 'is not an existing regular file (v1 stores files, not folders)');
+      if (s === null || !s.isFile())
+        throw new StepOutputError(
+          where,
+          `${declared.name}.path`,
+          'is not an existing regular file (v1 stores files, not folders)',
+        );
       put = await this.#store.put(file);
     } else {
       put = await this.#store.putBytes(typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes!);
     }
-    const out: StoredOutput = { declared: { ...declared, path: file ?? null }, sha256: put.sha256, uri: put.uri, size: put.size, created: put.created };
+    const out: StoredOutput = {
+      declared: { ...declared, path: file ?? null },
+      sha256: put.sha256,
+      uri: put.uri,
+      size: put.size,
+      created: put.created,
+    };
     this.logged.artifacts.push(out);
     return refOf(out);
   }
@@ -218,13 +263,24 @@ async function checkOutputFile(dir: string, rel: string, field: string): Promise
   try {
     s = await lstat(full);
   } catch {
-    throw new StepOutputError(ARTIFACTS_FILE, field, `"${rel}" does not exist in the output folder (write the file before declaring it)`);
+    throw new StepOutputError(
+      ARTIFACTS_FILE,
+      field,
+      `"${rel}" does not exist in the output folder (write the file before declaring it)`,
+    );
   }
-  if (s.isSymbolicLink()) throw new StepOutputError(ARTIFACTS_FILE, field, `"${rel}" is a symbolic link; write the file itself`);
-  if (s.isDirectory()) throw new StepOutputError(ARTIFACTS_FILE, field, `"${rel}" is a directory; protocol v1 stores files only (archive it, e.g. as .tar)`);
+  if (s.isSymbolicLink())
+    throw new StepOutputError(ARTIFACTS_FILE, field, `"${rel}" is a symbolic link; write the file itself`);
+  if (s.isDirectory())
+    throw new StepOutputError(
+      ARTIFACTS_FILE,
+      field,
+      `"${rel}" is a directory; protocol v1 stores files only (archive it, e.g. as .tar)`,
+    );
   if (!s.isFile()) throw new StepOutputError(ARTIFACTS_FILE, field, `"${rel}" is not a regular file`);
   // A symlinked folder on the way could lead outside: the real path must stay inside.
   const [realDir, realFile] = await Promise.all([realpath(dir), realpath(full)]);
-  if (!realFile.startsWith(realDir + path.sep)) throw new StepOutputError(ARTIFACTS_FILE, field, `"${rel}" resolves outside the output folder`);
+  if (!realFile.startsWith(realDir + path.sep))
+    throw new StepOutputError(ARTIFACTS_FILE, field, `"${rel}" resolves outside the output folder`);
   return full;
 }

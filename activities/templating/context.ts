@@ -7,7 +7,16 @@
  */
 import type { AssetEventInfo } from '../../spec/asset.js';
 import type { Json } from '../../spec/dag-spec.js';
-import { TemplateDateTime, dsAdd, dsFormat, formatDs, formatDsNodash, formatTs, formatTsNodash, formatTsNodashWithTz } from './dates.js';
+import {
+  TemplateDateTime,
+  dsAdd,
+  dsFormat,
+  formatDs,
+  formatDsNodash,
+  formatTs,
+  formatTsNodash,
+  formatTsNodashWithTz,
+} from './dates.js';
 
 export interface TemplateFacts {
   dagId: string;
@@ -53,8 +62,14 @@ export function buildTemplateContext(f: TemplateFacts, secrets: SecretAccessors)
     task_instance: ti,
     run_id: f.runId,
     dag_run: {
-      dag_id: f.dagId, run_id: f.runId, run_type: f.runType, conf: f.conf,
-      logical_date: logicalDate, data_interval_start: dataIntervalStart, data_interval_end: dataIntervalEnd, run_after: runAfter,
+      dag_id: f.dagId,
+      run_id: f.runId,
+      run_type: f.runType,
+      conf: f.conf,
+      logical_date: logicalDate,
+      data_interval_start: dataIntervalStart,
+      data_interval_end: dataIntervalEnd,
+      run_after: runAfter,
     },
     logical_date: logicalDate,
     data_interval_start: dataIntervalStart,

@@ -45,31 +45,49 @@ export function formatTsNodashWithTz(d: Date): string {
 }
 
 function dayOfYear(d: Date): number {
-  return Math.floor((Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86_400_000) + 1;
+  return (
+    Math.floor(
+      (Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86_400_000,
+    ) + 1
+  );
 }
 
 /** Python strftime for the directives in STRFTIME_DIRECTIVES; others fail naming them. */
 export function strftime(d: Date, format: string): string {
   return format.replace(/%(.)/g, (whole, c: string) => {
     switch (c) {
-      case 'Y': return pad(d.getUTCFullYear(), 4);
-      case 'y': return pad(d.getUTCFullYear() % 100);
-      case 'm': return pad(d.getUTCMonth() + 1);
-      case 'd': return pad(d.getUTCDate());
-      case 'H': return pad(d.getUTCHours());
-      case 'M': return pad(d.getUTCMinutes());
-      case 'S': return pad(d.getUTCSeconds());
-      case 'j': return pad(dayOfYear(d), 3);
-      case 'b': return MONTHS[d.getUTCMonth()]!;
-      case 'a': return DAYS[d.getUTCDay()]!;
-      case '%': return '%';
-      default: throw unsupported(whole, format);
+      case 'Y':
+        return pad(d.getUTCFullYear(), 4);
+      case 'y':
+        return pad(d.getUTCFullYear() % 100);
+      case 'm':
+        return pad(d.getUTCMonth() + 1);
+      case 'd':
+        return pad(d.getUTCDate());
+      case 'H':
+        return pad(d.getUTCHours());
+      case 'M':
+        return pad(d.getUTCMinutes());
+      case 'S':
+        return pad(d.getUTCSeconds());
+      case 'j':
+        return pad(dayOfYear(d), 3);
+      case 'b':
+        return MONTHS[d.getUTCMonth()]!;
+      case 'a':
+        return DAYS[d.getUTCDay()]!;
+      case '%':
+        return '%';
+      default:
+        throw unsupported(whole, format);
     }
   });
 }
 
 function unsupported(directive: string, format: string): TemplateDateError {
-  return new TemplateDateError(`unsupported directive ${directive} in "${format}" (supported: ${STRFTIME_DIRECTIVES.join(' ')})`);
+  return new TemplateDateError(
+    `unsupported directive ${directive} in "${format}" (supported: ${STRFTIME_DIRECTIVES.join(' ')})`,
+  );
 }
 
 /** Python strptime for the same directives; the result is UTC. */
@@ -101,23 +119,45 @@ export function strptime(text: string, format: string): Date {
     }
     const c = format[++i];
     switch (c) {
-      case 'Y': fields.year = digits(4, 4, 'a 4-digit year'); break;
+      case 'Y':
+        fields.year = digits(4, 4, 'a 4-digit year');
+        break;
       case 'y': {
         // Python's pivot: 69-99 are 1969-1999, 00-68 are 2000-2068.
         const yy = digits(2, 2, 'a 2-digit year');
         fields.year = yy < 69 ? 2000 + yy : 1900 + yy;
         break;
       }
-      case 'm': fields.month = digits(1, 2, 'a month'); break;
-      case 'd': fields.day = digits(1, 2, 'a day'); break;
-      case 'H': fields.hour = digits(1, 2, 'an hour'); break;
-      case 'M': fields.minute = digits(1, 2, 'a minute'); break;
-      case 'S': fields.second = digits(1, 2, 'a second'); break;
-      case 'j': fields.yday = digits(1, 3, 'a day of the year'); break;
-      case 'b': fields.month = word(MONTHS, 'a month name like Jan') + 1; break;
-      case 'a': word(DAYS, 'a weekday name like Mon'); break;
-      case '%': if (text[pos] !== '%') fail(`expected "%" at position ${pos + 1}`); pos++; break;
-      default: throw unsupported(`%${c ?? ''}`, format);
+      case 'm':
+        fields.month = digits(1, 2, 'a month');
+        break;
+      case 'd':
+        fields.day = digits(1, 2, 'a day');
+        break;
+      case 'H':
+        fields.hour = digits(1, 2, 'an hour');
+        break;
+      case 'M':
+        fields.minute = digits(1, 2, 'a minute');
+        break;
+      case 'S':
+        fields.second = digits(1, 2, 'a second');
+        break;
+      case 'j':
+        fields.yday = digits(1, 3, 'a day of the year');
+        break;
+      case 'b':
+        fields.month = word(MONTHS, 'a month name like Jan') + 1;
+        break;
+      case 'a':
+        word(DAYS, 'a weekday name like Mon');
+        break;
+      case '%':
+        if (text[pos] !== '%') fail(`expected "%" at position ${pos + 1}`);
+        pos++;
+        break;
+      default:
+        throw unsupported(`%${c ?? ''}`, format);
     }
   }
   if (pos !== text.length) fail(`unconverted data remains: "${text.slice(pos)}"`);
@@ -133,7 +173,8 @@ export function strptime(text: string, format: string): Date {
 /** `macros.ds_add('2015-01-01', 5)` → '2015-01-06' (negative days go back). */
 export function dsAdd(ds: unknown, days: unknown): string {
   const n = Number(days);
-  if (!Number.isInteger(n)) throw new TemplateDateError(`macros.ds_add: days must be an integer, got ${JSON.stringify(days)}`);
+  if (!Number.isInteger(n))
+    throw new TemplateDateError(`macros.ds_add: days must be an integer, got ${JSON.stringify(days)}`);
   const d = parseDs(ds, 'macros.ds_add');
   return formatDs(new Date(d.getTime() + n * 86_400_000));
 }
@@ -212,5 +253,7 @@ export function toDate(value: unknown, where: string): Date {
     const d = new Date(value);
     if (!Number.isNaN(d.getTime())) return d;
   }
-  throw new TemplateDateError(`${where}: expected a datetime, got ${value === undefined ? 'undefined' : JSON.stringify(value)}`);
+  throw new TemplateDateError(
+    `${where}: expected a datetime, got ${value === undefined ? 'undefined' : JSON.stringify(value)}`,
+  );
 }

@@ -84,10 +84,15 @@ export function renderTemplate(source: string, context: Record<string, unknown>)
     return template.render(context);
   } catch (err) {
     const message = rawMessage(err);
-    const at = /^\([^)\n]*\) \[Line (\d+), Column (\d+)\]\n\s*attempted to output null or undefined value/.exec(message);
+    const at = /^\([^)\n]*\) \[Line (\d+), Column (\d+)\]\n\s*attempted to output null or undefined value/.exec(
+      message,
+    );
     if (at) throw new TemplateError(explainUndefined(source, Number(at[1]) - 1, Number(at[2]) - 1, context));
     const filter = message.indexOf(UNDEFINED_INPUT);
-    if (filter >= 0) throw new TemplateError(explainFilterInput(source, message.slice(filter + UNDEFINED_INPUT.length).trim(), context));
+    if (filter >= 0)
+      throw new TemplateError(
+        explainFilterInput(source, message.slice(filter + UNDEFINED_INPUT.length).trim(), context),
+      );
     throw new TemplateError(cleanMessage(err));
   }
 }
@@ -118,7 +123,9 @@ interface AstNode {
   [key: string]: unknown;
 }
 
-const parser = (nunjucks as unknown as { parser: { parse(src: string, extensions?: unknown[], opts?: object): AstNode } }).parser;
+const parser = (
+  nunjucks as unknown as { parser: { parse(src: string, extensions?: unknown[], opts?: object): AstNode } }
+).parser;
 
 function findOutput(node: AstNode, lineno: number, colno: number): AstNode | undefined {
   if (node.typename === 'Output' && node.lineno === lineno && node.colno === colno) {
@@ -153,7 +160,15 @@ function chainOf(node: AstNode): ChainStep[] | null {
 
 function chainText(steps: ChainStep[]): string {
   return steps
-    .map((s) => (s.kind === 'symbol' ? s.name : typeof s.key === 'number' ? `[${s.key}]` : /^[A-Za-z_]\w*$/.test(s.key) ? `.${s.key}` : `[${JSON.stringify(s.key)}]`))
+    .map((s) =>
+      s.kind === 'symbol'
+        ? s.name
+        : typeof s.key === 'number'
+          ? `[${s.key}]`
+          : /^[A-Za-z_]\w*$/.test(s.key)
+            ? `.${s.key}`
+            : `[${JSON.stringify(s.key)}]`,
+    )
     .join('');
 }
 
@@ -173,7 +188,12 @@ function exprText(node: AstNode): string {
 const DATE_KEYS = new Set(['ds', 'ds_nodash', 'ts', 'ts_nodash', 'ts_nodash_with_tz']);
 
 /** Says which part of the printed expression at (lineno, colno) is undefined or null. */
-export function explainUndefined(source: string, lineno: number, colno: number, context: Record<string, unknown>): string {
+export function explainUndefined(
+  source: string,
+  lineno: number,
+  colno: number,
+  context: Record<string, unknown>,
+): string {
   let expr: AstNode | undefined;
   try {
     expr = findOutput(parser.parse(source, [], {}), lineno, colno);
@@ -198,7 +218,8 @@ function explainChain(expr: AstNode, context: Record<string, unknown>): string |
   }
   let value: unknown = context[root];
   for (let i = 1; i <= chain.length; i++) {
-    if (value === undefined || value === null) return describeMissing(chain.slice(0, i), value === null ? 'null' : 'undefined');
+    if (value === undefined || value === null)
+      return describeMissing(chain.slice(0, i), value === null ? 'null' : 'undefined');
     if (i === chain.length) break;
     const step = chain[i]!;
     value = step.kind === 'key' ? (value as Record<string | number, unknown>)[step.key] : undefined;
@@ -232,13 +253,20 @@ function explainFilterInput(source: string, filterName: string, context: Record<
     }
   };
   if (root) visit(root);
-  return found.length > 0 ? `${found[0]} (given to the ${filterName} filter)` : `the ${filterName} filter was given an undefined value`;
+  return found.length > 0
+    ? `${found[0]} (given to the ${filterName} filter)`
+    : `the ${filterName} filter was given an undefined value`;
 }
 
 function describeMissing(steps: ChainStep[], what: 'null' | 'undefined'): string {
   const text = chainText(steps);
   const names = steps.map((s) => (s.kind === 'symbol' ? s.name : String(s.key)));
-  if (what === 'undefined' && names.length === 3 && names[0] === 'var' && (names[1] === 'value' || names[1] === 'json')) {
+  if (
+    what === 'undefined' &&
+    names.length === 3 &&
+    names[0] === 'var' &&
+    (names[1] === 'value' || names[1] === 'json')
+  ) {
     return `${text} is undefined: variable "${names[2]}" does not exist (set it with \`updraft variables set ${names[2]} <value>\`)`;
   }
   if (what === 'undefined' && names.length === 2 && names[0] === 'conn') {

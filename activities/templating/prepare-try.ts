@@ -17,7 +17,11 @@ import { renderTaskFields, type SecretLookup } from './render.js';
 export function databaseSecretLookup(db: Kysely<Database>): SecretLookup {
   let cipher: SecretCipher | null | undefined;
   // Read the key only when an encrypted value is met, so a bad key fails only tries that need it.
-  const opts = { get cipher() { return (cipher ??= SecretCipher.fromEnv()); } };
+  const opts = {
+    get cipher() {
+      return (cipher ??= SecretCipher.fromEnv());
+    },
+  };
   return {
     variable: async (key) => (await getVariable(db, key, opts))?.val,
     connection: (connId) => getConnection(db, connId, opts),
@@ -40,9 +44,18 @@ export async function prepareTry(
   const rendered = await renderTaskFields(
     { spec: request.spec, input: request.input },
     {
-      dagId: req.dagId, runId: req.runId, runType: req.runType, logicalDate: req.logicalDate,
-      dataIntervalStart: req.dataIntervalStart, dataIntervalEnd: req.dataIntervalEnd, runAfter: req.runAfter ?? null,
-      conf: req.conf, params, taskId: req.task.task_id, tryNumber: req.tryNumber, mapIndex: req.mapIndex,
+      dagId: req.dagId,
+      runId: req.runId,
+      runType: req.runType,
+      logicalDate: req.logicalDate,
+      dataIntervalStart: req.dataIntervalStart,
+      dataIntervalEnd: req.dataIntervalEnd,
+      runAfter: req.runAfter ?? null,
+      conf: req.conf,
+      params,
+      taskId: req.task.task_id,
+      tryNumber: req.tryNumber,
+      mapIndex: req.mapIndex,
       triggeringAssetEvents: request.run?.triggeringAssetEvents ?? {},
     },
     lookup,

@@ -32,7 +32,9 @@ export class TemplateRenderError extends Error {
     readonly template: string,
     reason: string,
   ) {
-    super(`cannot render ${field} ${JSON.stringify(template.length > 120 ? `${template.slice(0, 117)}...` : template)}: ${reason}`);
+    super(
+      `cannot render ${field} ${JSON.stringify(template.length > 120 ? `${template.slice(0, 117)}...` : template)}: ${reason}`,
+    );
   }
 }
 
@@ -87,8 +89,12 @@ export class LazySecrets {
       return PENDING;
     };
     const lookup = <T>(read: (key: string) => T | undefined) => {
-      const get = (key: string | symbol): T | undefined => (typeof key === 'string' && key !== PENDING_KEY ? read(key) : undefined);
-      return new Proxy({} as Record<string, T>, { get: (_t, key) => get(key), has: (_t, key) => get(key) !== undefined });
+      const get = (key: string | symbol): T | undefined =>
+        typeof key === 'string' && key !== PENDING_KEY ? read(key) : undefined;
+      return new Proxy({} as Record<string, T>, {
+        get: (_t, key) => get(key),
+        has: (_t, key) => get(key) !== undefined,
+      });
     };
     return {
       var: {
@@ -101,7 +107,9 @@ export class LazySecrets {
               this.json.set(key, JSON.parse(text) as Json);
             } catch (err) {
               // The parser's message would quote the variable, which may be a secret.
-              throw new TemplateError(`var.json.${key}: variable "${key}" is not valid JSON (${Buffer.byteLength(text, 'utf8')} bytes): ${jsonSyntaxReason(err)}`);
+              throw new TemplateError(
+                `var.json.${key}: variable "${key}" is not valid JSON (${Buffer.byteLength(text, 'utf8')} bytes): ${jsonSyntaxReason(err)}`,
+              );
             }
           }
           return this.json.get(key);
@@ -147,7 +155,11 @@ export class LazySecrets {
 }
 
 /** Renders strings until no new Variable or Connection is asked for (each can be asked once). */
-export async function renderWithSecrets<T>(render: (accessors: SecretAccessors) => T, secrets: LazySecrets, lookup: SecretLookup): Promise<T> {
+export async function renderWithSecrets<T>(
+  render: (accessors: SecretAccessors) => T,
+  secrets: LazySecrets,
+  lookup: SecretLookup,
+): Promise<T> {
   const accessors = secrets.accessors();
   for (let pass = 1; ; pass++) {
     let result: T | undefined;
@@ -190,7 +202,11 @@ export function needsRendering(spec: TaskSpec, input: Json | undefined): boolean
  * For a function task's input only literal strings of the authored input are visited, never
  * values that came from upstream XComs (Airflow does not render resolved XComArgs either).
  */
-function walkFields(spec: TaskSpec, input: Json | undefined, visit: (field: string, value: string) => string): RenderTarget {
+function walkFields(
+  spec: TaskSpec,
+  input: Json | undefined,
+  visit: (field: string, value: string) => string,
+): RenderTarget {
   const fields = new Set(templateFieldsOf(spec));
   const next: TaskSpec = { ...spec };
   const list = (values: string[], field: string): string[] => values.map((v, i) => visit(`${field}[${i}]`, v));
@@ -214,7 +230,10 @@ function walkFields(spec: TaskSpec, input: Json | undefined, visit: (field: stri
   }
   // A file sensor's path (Airflow's FileSensor templates filepath).
   if (spec.sensor?.check.type === 'file' && fields.has('filepath')) {
-    next.sensor = { ...spec.sensor, check: { ...spec.sensor.check, filepath: visit('filepath', spec.sensor.check.filepath) } };
+    next.sensor = {
+      ...spec.sensor,
+      check: { ...spec.sensor.check, filepath: visit('filepath', spec.sensor.check.filepath) },
+    };
   }
   let nextInput = input;
   if (fields.has('input') && spec.input !== null && input !== undefined) {
@@ -251,16 +270,20 @@ export async function renderTaskFields(
 ): Promise<RenderTarget> {
   if (!needsRendering(target.spec, target.input)) return target;
   const secrets = new LazySecrets(masker);
-  return renderWithSecrets((accessors) => {
-    const context = buildTemplateContext(facts, accessors);
-    return walkFields(target.spec, target.input, (field, value) => {
-      if (!isTemplate(value)) return value;
-      try {
-        return renderTemplate(value, context);
-      } catch (err) {
-        if (err instanceof TemplateError) throw new TemplateRenderError(field, value, err.message);
-        throw new TemplateRenderError(field, value, err instanceof Error ? err.message : String(err));
-      }
-    });
-  }, secrets, lookup);
+  return renderWithSecrets(
+    (accessors) => {
+      const context = buildTemplateContext(facts, accessors);
+      return walkFields(target.spec, target.input, (field, value) => {
+        if (!isTemplate(value)) return value;
+        try {
+          return renderTemplate(value, context);
+        } catch (err) {
+          if (err instanceof TemplateError) throw new TemplateRenderError(field, value, err.message);
+          throw new TemplateRenderError(field, value, err instanceof Error ? err.message : String(err));
+        }
+      });
+    },
+    secrets,
+    lookup,
+  );
 }

@@ -25,14 +25,27 @@ export async function artifactsNamed(db: Kysely<Database>, target: string): Prom
     if (row === undefined) throw new ArtifactNotFoundError('artifact', `with id ${target}`);
     return [row];
   }
-  throw new CliError(`expected an artifact's sha256 (64 lowercase hex characters) or its id, got "${target}" (see \`updraft artifacts list\`)`, 2);
+  throw new CliError(
+    `expected an artifact's sha256 (64 lowercase hex characters) or its id, got "${target}" (see \`updraft artifacts list\`)`,
+    2,
+  );
 }
 
 async function eventsOf(db: Kysely<Database>, ids: number[]) {
   return db
     .selectFrom('lineage_event as e')
     .innerJoin('execution as x', 'x.id', 'e.execution_id')
-    .select(['e.artifact_id', 'e.kind', 'x.dag_id', 'x.run_id', 'x.task_id', 'x.map_index', 'x.try_number', 'x.state', 'e.created_at'])
+    .select([
+      'e.artifact_id',
+      'e.kind',
+      'x.dag_id',
+      'x.run_id',
+      'x.task_id',
+      'x.map_index',
+      'x.try_number',
+      'x.state',
+      'e.created_at',
+    ])
     .where('e.artifact_id', 'in', ids)
     .orderBy('e.id')
     .execute();
@@ -49,7 +62,9 @@ async function versionsOf(db: Kysely<Database>, ids: number[]) {
 }
 
 export function registerArtifactsCommands(program: Command): void {
-  const artifacts = program.command('artifacts').description('Artifacts in the lineage record: content-addressed data sets, models and reports');
+  const artifacts = program
+    .command('artifacts')
+    .description('Artifacts in the lineage record: content-addressed data sets, models and reports');
 
   artifacts
     .command('list')
@@ -62,9 +77,13 @@ export function registerArtifactsCommands(program: Command): void {
       if (o.type !== undefined && !(ARTIFACT_TYPES as readonly string[]).includes(o.type)) {
         throw new CliError(`--type must be one of ${ARTIFACT_TYPES.join(', ')}, got "${o.type}"`, 2);
       }
-      if (!/^[0-9]+$/.test(o.limit) || Number(o.limit) < 1) throw new CliError(`--limit must be a positive integer, got "${o.limit}"`, 2);
+      if (!/^[0-9]+$/.test(o.limit) || Number(o.limit) < 1)
+        throw new CliError(`--limit must be a positive integer, got "${o.limit}"`, 2);
       await withRecord(async (db) => {
-        const rows = await listArtifacts(db, { limit: Number(o.limit), ...(o.type === undefined ? {} : { type: o.type as ArtifactType }) });
+        const rows = await listArtifacts(db, {
+          limit: Number(o.limit),
+          ...(o.type === undefined ? {} : { type: o.type as ArtifactType }),
+        });
         print(rows, COLUMNS, format);
       });
     });
@@ -91,11 +110,21 @@ export function registerArtifactsCommands(program: Command): void {
         }
         print(rows, [...COLUMNS, 'metadata'], format);
         process.stdout.write('\n');
-        print(events.map((e) => ({ ...e, try: `${e.dag_id}/${e.run_id}/${e.task_id}${e.map_index >= 0 ? `[${e.map_index}]` : ''} try ${e.try_number}` })),
-          ['artifact_id', 'kind', 'try', 'state', 'created_at'], format);
+        print(
+          events.map((e) => ({
+            ...e,
+            try: `${e.dag_id}/${e.run_id}/${e.task_id}${e.map_index >= 0 ? `[${e.map_index}]` : ''} try ${e.try_number}`,
+          })),
+          ['artifact_id', 'kind', 'try', 'state', 'created_at'],
+          format,
+        );
         if (versions.length > 0) {
           process.stdout.write('\n');
-          print(versions.map((v) => ({ ...v, model_version: `${v.model}@${v.version}` })), ['artifact_id', 'model_version', 'status'], format);
+          print(
+            versions.map((v) => ({ ...v, model_version: `${v.model}@${v.version}` })),
+            ['artifact_id', 'model_version', 'status'],
+            format,
+          );
         }
       });
     });

@@ -28,15 +28,38 @@ interface AddOptions {
   connDescription?: string;
 }
 
-const COLUMNS: Array<keyof ConnectionSummary> = ['conn_id', 'conn_type', 'description', 'host', 'port', 'schema', 'login', 'is_encrypted', 'is_extra_encrypted'];
-const GET_COLUMNS: Array<keyof ConnectionValue> = ['conn_id', 'conn_type', 'description', 'host', 'port', 'schema', 'login', 'password', 'extra'];
+const COLUMNS: Array<keyof ConnectionSummary> = [
+  'conn_id',
+  'conn_type',
+  'description',
+  'host',
+  'port',
+  'schema',
+  'login',
+  'is_encrypted',
+  'is_extra_encrypted',
+];
+const GET_COLUMNS: Array<keyof ConnectionValue> = [
+  'conn_id',
+  'conn_type',
+  'description',
+  'host',
+  'port',
+  'schema',
+  'login',
+  'password',
+  'extra',
+];
 
 function connectionInput(connId: string, o: AddOptions): ConnectionInput {
   const fields = ['connType', 'connHost', 'connLogin', 'connPassword', 'connPort', 'connSchema'] as const;
   if (o.connUri !== undefined) {
     const given = fields.filter((f) => o[f] !== undefined);
     if (given.length > 0) {
-      throw new CliError(`--conn-uri cannot be combined with ${given.map((f) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`, 2);
+      throw new CliError(
+        `--conn-uri cannot be combined with ${given.map((f) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`,
+        2,
+      );
     }
     let parsed;
     try {
@@ -130,7 +153,8 @@ export function registerConnectionsCommands(program: Command): void {
     .action(async (connId: string) => {
       const h = await openCliDatabase(loadConfig());
       try {
-        if (!(await deleteConnection(h.db, connId))) throw new CliError(`Did not find a connection with conn_id ${connId}`);
+        if (!(await deleteConnection(h.db, connId)))
+          throw new CliError(`Did not find a connection with conn_id ${connId}`);
         process.stdout.write(`Successfully deleted conn_id ${connId}\n`);
       } finally {
         await h.close();

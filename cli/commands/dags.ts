@@ -8,7 +8,14 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
-import { getDag, getDagVersionByNumber, getLatestDagVersion, listDagVersions, listDags, listDagsWithVersion } from '../../db/dag.repository.js';
+import {
+  getDag,
+  getDagVersionByNumber,
+  getLatestDagVersion,
+  listDagVersions,
+  listDags,
+  listDagsWithVersion,
+} from '../../db/dag.repository.js';
 import { getDagRun, listDagRuns } from '../../db/dag-run.repository.js';
 import { listImportErrors } from '../../db/import-error.repository.js';
 import { renderDot, renderMermaid, renderText } from '../../sdk/graph-render.js';
@@ -26,15 +33,18 @@ import { runOperatorCommand } from '../operator-action.js';
 import { watchRun } from '../watch-run.js';
 import { nextRunAfter, registerScheduleCommands } from './dag-schedule.js';
 
-const NOTHING_PARSED = 'No parse of the DAGs folder is stored yet: start `updraft dev` (its worker parses the folder and keeps it current) ' +
+const NOTHING_PARSED =
+  'No parse of the DAGs folder is stored yet: start `updraft dev` (its worker parses the folder and keeps it current) ' +
   'or run `updraft dags reserialize`';
 
 /** Why a DAG is not in the stored parse result, and what to do. */
 async function dagNotStored(db: Kysely<Database>, dagId: string): Promise<string> {
   const errors = await listImportErrors(db);
   const broken = errors.length ? ` (${errors.length} file(s) failed to load: updraft dags list-import-errors)` : '';
-  return `DAG "${dagId}" not found in the last parse of the DAGs folder${broken}. A running \`updraft dev\` picks up a new file ` +
-    'within seconds; without one, run `updraft dags reserialize`';
+  return (
+    `DAG "${dagId}" not found in the last parse of the DAGs folder${broken}. A running \`updraft dev\` picks up a new file ` +
+    'within seconds; without one, run `updraft dags reserialize`'
+  );
 }
 
 /** The files `dags check` checks: every DAG file, one file, or the file of one stored DAG. */
@@ -51,7 +61,10 @@ async function dagFilesToCheck(config: UpdraftConfig, folder: string, target: st
   const h = await openCliDatabase(config);
   try {
     const dag = await getDag(h.db, target);
-    if (!dag) throw new CliError(`"${target}" is neither a file nor a DAG of the last parse (updraft dags list); pass the DAG file's path`);
+    if (!dag)
+      throw new CliError(
+        `"${target}" is neither a file nor a DAG of the last parse (updraft dags list); pass the DAG file's path`,
+      );
     return [path.join(folder, dag.fileloc)];
   } finally {
     await h.close();
@@ -92,11 +105,22 @@ export function registerDagsCommands(program: Command): void {
         const now = new Date();
         const rows = [];
         for (const d of dagRows) {
-          rows.push({ ...d, filepath: d.fileloc, owner: d.owners, version: d.version_number, next_dagrun: d.schedule === null ? null : await nextRunAfter(h.db, d.dag_id, now) });
+          rows.push({
+            ...d,
+            filepath: d.fileloc,
+            owner: d.owners,
+            version: d.version_number,
+            next_dagrun: d.schedule === null ? null : await nextRunAfter(h.db, d.dag_id, now),
+          });
         }
-        print(rows, ['dag_id', 'filepath', 'owner', 'version', 'schedule', 'is_paused', 'next_dagrun'], parseOutput(o.output));
+        print(
+          rows,
+          ['dag_id', 'filepath', 'owner', 'version', 'schedule', 'is_paused', 'next_dagrun'],
+          parseOutput(o.output),
+        );
         if (rows.length === 0 && errors.length === 0) process.stderr.write(`${NOTHING_PARSED}\n`);
-        if (errors.length > 0) process.stderr.write('Failed to load all files. For details, run `updraft dags list-import-errors`\n');
+        if (errors.length > 0)
+          process.stderr.write('Failed to load all files. For details, run `updraft dags list-import-errors`\n');
       } finally {
         await h.close();
       }
@@ -111,7 +135,11 @@ export function registerDagsCommands(program: Command): void {
       const h = await openCliDatabase(config);
       try {
         const errors = await listImportErrors(h.db);
-        print(errors.map((e) => ({ filepath: e.filename, error: e.stacktrace })), ['filepath', 'error'], parseOutput(o.output));
+        print(
+          errors.map((e) => ({ filepath: e.filename, error: e.stacktrace })),
+          ['filepath', 'error'],
+          parseOutput(o.output),
+        );
         if (errors.length > 0) process.exitCode = 1;
         else if ((await listDags(h.db)).length === 0) process.stderr.write(`${NOTHING_PARSED}\n`);
       } finally {
@@ -121,19 +149,32 @@ export function registerDagsCommands(program: Command): void {
 
   dags
     .command('set-run-state <dag_id> <run_id> <state>')
-    .description('Mark a DAG run success or failed: unfinished tasks are marked (running tries stopped), teardowns still run')
+    .description(
+      'Mark a DAG run success or failed: unfinished tasks are marked (running tries stopped), teardowns still run',
+    )
     .option('--dry-run', 'list what would change, change nothing')
     .option('-w, --wait', 'wait for the run to end and print its task states')
     .option('-o, --output <format>', 'table or json', 'table')
-    .action(async (dagId: string, runId: string, state: string, o: { dryRun?: boolean; wait?: boolean; output?: string }) => {
-      const format = parseOutput(o.output);
-      if (state !== 'success' && state !== 'failed') throw new CliError(`state must be success or failed, got "${state}"`, 2);
-      await runOperatorCommand({ dagId, runId, format, wait: o.wait, action: { kind: 'set_run_state', state, dry_run: o.dryRun === true } });
-    });
+    .action(
+      async (dagId: string, runId: string, state: string, o: { dryRun?: boolean; wait?: boolean; output?: string }) => {
+        const format = parseOutput(o.output);
+        if (state !== 'success' && state !== 'failed')
+          throw new CliError(`state must be success or failed, got "${state}"`, 2);
+        await runOperatorCommand({
+          dagId,
+          runId,
+          format,
+          wait: o.wait,
+          action: { kind: 'set_run_state', state, dry_run: o.dryRun === true },
+        });
+      },
+    );
 
   dags
     .command('reserialize')
-    .description("Parse the DAGs folder (the running stack's) now and store every DAG version, active flag and import error")
+    .description(
+      "Parse the DAGs folder (the running stack's) now and store every DAG version, active flag and import error",
+    )
     .option('-o, --output <format>', 'table or json', 'table')
     .action(async (o: { output?: string }) => {
       const format = parseOutput(o.output);
@@ -144,12 +185,17 @@ export function registerDagsCommands(program: Command): void {
         const bag = await DagBag.load(folder, { importTimeoutMs: config.dagbagImportTimeoutSeconds * 1000 });
         const r = await syncDagBag(h.db, bag);
         if (format === 'json') {
-          process.stdout.write(`${JSON.stringify({ dags_folder: folder, dags: r.dags, import_errors: r.importErrors, new_versions: r.newVersions, deactivated: r.deactivated }, null, 2)}\n`);
+          process.stdout.write(
+            `${JSON.stringify({ dags_folder: folder, dags: r.dags, import_errors: r.importErrors, new_versions: r.newVersions, deactivated: r.deactivated }, null, 2)}\n`,
+          );
           return;
         }
-        for (const v of r.newVersions) process.stdout.write(`${v.filename}: DAG ${v.dagId} version ${v.versionNumber}\n`);
-        process.stdout.write(`${r.dags} DAG(s) stored from ${folder}, ${r.newVersions.length} new version(s), ` +
-          `${r.deactivated} marked inactive, ${r.importErrors} import error(s)${r.importErrors ? ' (updraft dags list-import-errors)' : ''}\n`);
+        for (const v of r.newVersions)
+          process.stdout.write(`${v.filename}: DAG ${v.dagId} version ${v.versionNumber}\n`);
+        process.stdout.write(
+          `${r.dags} DAG(s) stored from ${folder}, ${r.newVersions.length} new version(s), ` +
+            `${r.deactivated} marked inactive, ${r.importErrors} import error(s)${r.importErrors ? ' (updraft dags list-import-errors)' : ''}\n`,
+        );
       } finally {
         await h.close();
       }
@@ -164,15 +210,23 @@ export function registerDagsCommands(program: Command): void {
       const render = { text: renderText, dot: renderDot, mermaid: renderMermaid }[o.format];
       if (!render) throw new CliError(`--format must be text, dot or mermaid, got "${o.format}"`, 2);
       const number = o.dagVersion === undefined ? null : Number(o.dagVersion);
-      if (number !== null && (!Number.isInteger(number) || number < 1)) throw new CliError(`--dag-version must be a version number (1, 2, ...), got "${o.dagVersion}"`, 2);
+      if (number !== null && (!Number.isInteger(number) || number < 1))
+        throw new CliError(`--dag-version must be a version number (1, 2, ...), got "${o.dagVersion}"`, 2);
       const config = loadConfig();
       const h = await openCliDatabase(config);
       try {
         const dag = await getDag(h.db, dagId);
         if (!dag) throw new CliError(await dagNotStored(h.db, dagId));
-        const version = number === null ? await getLatestDagVersion(h.db, dagId) : await getDagVersionByNumber(h.db, dagId, number);
-        if (!version) throw new CliError(`DAG "${dagId}" has no version ${number ?? ''} stored (see \`updraft dags list-versions ${dagId}\`)`);
-        if (!dag.is_active) process.stderr.write(`DAG "${dagId}" is inactive: ${dag.fileloc} no longer defines it (the last version it had is shown)\n`);
+        const version =
+          number === null ? await getLatestDagVersion(h.db, dagId) : await getDagVersionByNumber(h.db, dagId, number);
+        if (!version)
+          throw new CliError(
+            `DAG "${dagId}" has no version ${number ?? ''} stored (see \`updraft dags list-versions ${dagId}\`)`,
+          );
+        if (!dag.is_active)
+          process.stderr.write(
+            `DAG "${dagId}" is inactive: ${dag.fileloc} no longer defines it (the last version it had is shown)\n`,
+          );
         process.stdout.write(`${render(version.spec)}\n`);
       } finally {
         await h.close();
@@ -190,7 +244,9 @@ export function registerDagsCommands(program: Command): void {
       try {
         if (!(await getDag(h.db, dagId))) throw new CliError(await dagNotStored(h.db, dagId));
         const rows = (await listDagVersions(h.db, dagId)).map((v) => ({
-          version: v.version_number, created_at: v.created_at, spec_hash: v.spec_hash.slice(0, 12),
+          version: v.version_number,
+          created_at: v.created_at,
+          spec_hash: v.spec_hash.slice(0, 12),
           code_hash: v.code_hash === null ? '(not kept)' : v.code_hash.slice(0, 12),
         }));
         print(rows, ['version', 'created_at', 'spec_hash', 'code_hash'], format);
@@ -201,7 +257,9 @@ export function registerDagsCommands(program: Command): void {
 
   dags
     .command('check [dag_id_or_file]')
-    .description("Type-check the DAG files (the running stack's folder) with the TypeScript compiler: mis-typed edges, wrong options")
+    .description(
+      "Type-check the DAG files (the running stack's folder) with the TypeScript compiler: mis-typed edges, wrong options",
+    )
     .option('-o, --output <format>', 'table or json', 'table')
     .action(async (target: string | undefined, o: { output?: string }) => {
       const format = parseOutput(o.output);
@@ -211,13 +269,19 @@ export function registerDagsCommands(program: Command): void {
       const { typecheckDagFiles, formatTypeProblem } = await import('../dag-typecheck.js');
       const result = typecheckDagFiles(folder, files);
       if (format === 'json') {
-        print(result.problems.map((p) => ({ ...p, file: path.relative(process.cwd(), p.file) })), ['file', 'line', 'column', 'code', 'message'], format);
+        print(
+          result.problems.map((p) => ({ ...p, file: path.relative(process.cwd(), p.file) })),
+          ['file', 'line', 'column', 'code', 'message'],
+          format,
+        );
       } else {
         for (const p of result.problems) process.stdout.write(`${formatTypeProblem(p)}\n`);
         const fileCount = new Set(result.problems.map((p) => p.file)).size;
-        process.stdout.write(result.problems.length === 0
-          ? `No type errors in ${files.length} DAG file(s) of ${folder}\n`
-          : `${result.problems.length} type error(s) in ${fileCount} file(s)\n`);
+        process.stdout.write(
+          result.problems.length === 0
+            ? `No type errors in ${files.length} DAG file(s) of ${folder}\n`
+            : `${result.problems.length} type error(s) in ${fileCount} file(s)\n`,
+        );
       }
       if (result.problems.length > 0) process.exitCode = 1;
     });
@@ -236,16 +300,29 @@ export function registerDagsCommands(program: Command): void {
       const h = await openCliDatabase(config);
       const t = await openCliTemporal(config);
       try {
-        const run = await triggerDagRun(h.db, t.client, { dagId, runId: o.runId, conf, runOptions: config.run, logsFolder: config.logsFolder }).catch((err) => {
+        const run = await triggerDagRun(h.db, t.client, {
+          dagId,
+          runId: o.runId,
+          conf,
+          runOptions: config.run,
+          logsFolder: config.logsFolder,
+        }).catch((err) => {
           if (err instanceof TriggerError) throw new CliError(err.message);
           throw err;
         });
         const ui = t.uiUrl ? workflowUiUrl(t.uiUrl, config.namespace, run.workflowId) : null;
         if (!o.wait) {
-          print([{ dag_id: dagId, run_id: run.runId, state: 'queued', workflow_id: run.workflowId, ui }], ['dag_id', 'run_id', 'state', 'workflow_id', 'ui'], format);
+          print(
+            [{ dag_id: dagId, run_id: run.runId, state: 'queued', workflow_id: run.workflowId, ui }],
+            ['dag_id', 'run_id', 'state', 'workflow_id', 'ui'],
+            format,
+          );
           return;
         }
-        const state = await watchRun(h.db, dagId, run.runId, { format, live: format === 'table' && process.stdout.isTTY === true });
+        const state = await watchRun(h.db, dagId, run.runId, {
+          format,
+          live: format === 'table' && process.stdout.isTTY === true,
+        });
         if (ui && format === 'table') process.stdout.write(`Temporal UI: ${ui}\n`);
         if (state !== 'success') process.exitCode = 1;
       } finally {
@@ -264,7 +341,11 @@ export function registerDagsCommands(program: Command): void {
       const config = loadConfig();
       const conf = parseConf(o.conf);
       if (readDevInfo(config)) {
-        throw new CliError('`updraft dev` is running and holds the embedded database; use `updraft dags trigger ' + dagId + ' --wait` instead');
+        throw new CliError(
+          '`updraft dev` is running and holds the embedded database; use `updraft dags trigger ' +
+            dagId +
+            ' --wait` instead',
+        );
       }
       const progress = (line: string): void => {
         if (format === 'table') process.stderr.write(`${line}\n`);
@@ -285,18 +366,36 @@ export function registerDagsCommands(program: Command): void {
       });
       try {
         if (!stack.bag.get(dagId)) {
-          const broken = stack.bag.importErrors.length ? ` (${stack.bag.importErrors.length} file(s) failed to load: updraft dags list-import-errors)` : '';
+          const broken = stack.bag.importErrors.length
+            ? ` (${stack.bag.importErrors.length} file(s) failed to load: updraft dags list-import-errors)`
+            : '';
           throw new CliError(`DAG "${dagId}" not found in ${config.dagsFolder}${broken}`);
         }
-        const run = await triggerDagRun(stack.database.db, stack.client, { dagId, conf, runOptions: config.run, logsFolder: config.logsFolder }).catch((err) => {
+        const run = await triggerDagRun(stack.database.db, stack.client, {
+          dagId,
+          conf,
+          runOptions: config.run,
+          logsFolder: config.logsFolder,
+        }).catch((err) => {
           if (err instanceof TriggerError) throw new CliError(err.message);
           throw err;
         });
-        const state = await watchRun(stack.database.db, dagId, run.runId, { format, live: format === 'table' && process.stdout.isTTY === true });
+        const state = await watchRun(stack.database.db, dagId, run.runId, {
+          format,
+          live: format === 'table' && process.stdout.isTTY === true,
+        });
         if (format === 'table') {
-          process.stdout.write(`\nTask logs: ${config.logsFolder}/dag_id=${dagId}/ (or: updraft tasks logs ${dagId} ${run.runId} <task_id>)\n`);
-          const url = workflowUiUrl(stack.uiUrl ?? `http://127.0.0.1:${config.devUiPort}`, config.namespace, run.workflowId);
-          process.stdout.write(`Temporal UI: ${url}\n  (served while \`updraft dev\` runs; it keeps this run's history)\n`);
+          process.stdout.write(
+            `\nTask logs: ${config.logsFolder}/dag_id=${dagId}/ (or: updraft tasks logs ${dagId} ${run.runId} <task_id>)\n`,
+          );
+          const url = workflowUiUrl(
+            stack.uiUrl ?? `http://127.0.0.1:${config.devUiPort}`,
+            config.namespace,
+            run.workflowId,
+          );
+          process.stdout.write(
+            `Temporal UI: ${url}\n  (served while \`updraft dev\` runs; it keeps this run's history)\n`,
+          );
         }
         if (state !== 'success') process.exitCode = 1;
       } finally {
@@ -311,7 +410,10 @@ export function registerDagsCommands(program: Command): void {
     .option('-o, --output <format>', 'table or json', 'table')
     .action(async (dagId: string, o: { state?: string; output?: string }) => {
       if (o.state !== undefined && !RUN_STATES.includes(o.state)) {
-        throw new CliError(`--state must be one of ${RUN_STATES.join(', ')} (Airflow's DAG run states), got "${o.state}"`, 2);
+        throw new CliError(
+          `--state must be one of ${RUN_STATES.join(', ')} (Airflow's DAG run states), got "${o.state}"`,
+          2,
+        );
       }
       const format = parseOutput(o.output);
       const config = loadConfig();
@@ -333,8 +435,10 @@ export function registerDagsCommands(program: Command): void {
       const h = await openCliDatabase(config);
       try {
         const run = await getDagRun(h.db, dagId, runId);
-        if (!run) throw new CliError(`DAG run "${runId}" of DAG "${dagId}" not found (see updraft dags list-runs ${dagId})`);
-        const conf = run.conf && Object.keys(run.conf as object).length > 0 ? `, ${JSON.stringify({ conf: run.conf })}` : '';
+        if (!run)
+          throw new CliError(`DAG run "${runId}" of DAG "${dagId}" not found (see updraft dags list-runs ${dagId})`);
+        const conf =
+          run.conf && Object.keys(run.conf as object).length > 0 ? `, ${JSON.stringify({ conf: run.conf })}` : '';
         process.stdout.write(`${run.state}${conf}\n`);
       } finally {
         await h.close();
@@ -350,7 +454,9 @@ export function registerDagsCommands(program: Command): void {
       try {
         const v = await getLatestDagVersion(h.db, dagId);
         if (!v) throw new CliError(`DAG "${dagId}" not found`);
-        process.stdout.write(`${JSON.stringify({ version: v.version_number, hash: v.spec_hash, spec: v.spec }, null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ version: v.version_number, hash: v.spec_hash, spec: v.spec }, null, 2)}\n`,
+        );
       } finally {
         await h.close();
       }

@@ -82,7 +82,10 @@ export function registerDevCommands(program: Command): void {
       const address = config.temporalAddress ?? dev?.temporalAddress;
       const databaseUrl = config.databaseUrl ?? dev?.databaseUrl ?? null;
       if (!address) throw new CliError('set TEMPORAL_ADDRESS (or start `updraft dev`) for the worker to connect to');
-      if (!databaseUrl) throw new CliError('set DATABASE_URL (or start `updraft dev`): a standalone worker cannot share an embedded PGlite');
+      if (!databaseUrl)
+        throw new CliError(
+          'set DATABASE_URL (or start `updraft dev`): a standalone worker cannot share an embedded PGlite',
+        );
       const log = (line: string): void => void process.stderr.write(`[updraft worker] ${line}\n`);
       const servedByDev = !config.databaseUrl && dev?.database === 'pglite';
       // A worker beside a running `updraft dev` parses the same folder, or the two would flip each other's DAGs inactive.
@@ -90,7 +93,12 @@ export function registerDevCommands(program: Command): void {
       const stack = await startStack({
         config: { ...config, temporalAddress: address, databaseUrl, dagsFolder },
         log,
-        ...(servedByDev ? { databaseDescription: `PGlite served by \`updraft dev\` (pid ${dev.pid}) at ${new URL(databaseUrl).host}`, databaseNotifications: false } : {}),
+        ...(servedByDev
+          ? {
+              databaseDescription: `PGlite served by \`updraft dev\` (pid ${dev.pid}) at ${new URL(databaseUrl).host}`,
+              databaseNotifications: false,
+            }
+          : {}),
       });
       try {
         const sig = await untilSignal();
@@ -107,7 +115,11 @@ export function registerDevCommands(program: Command): void {
       const h = await openCliDatabase(loadConfig(), { migrate: false });
       try {
         const applied = await migrateToLatest(h.db);
-        process.stdout.write(applied.length ? `Applied ${applied.length} migration(s):\n${applied.map((m) => `  ${m}`).join('\n')}\n` : 'Database is up to date\n');
+        process.stdout.write(
+          applied.length
+            ? `Applied ${applied.length} migration(s):\n${applied.map((m) => `  ${m}`).join('\n')}\n`
+            : 'Database is up to date\n',
+        );
       } finally {
         await h.close();
       }

@@ -5,7 +5,15 @@ import { loadConfig } from '../../worker/config.js';
 import { CliError, parseOutput, print } from '../output.js';
 import { openCliDatabase } from '../runtime.js';
 
-const COLUMNS = ['pool', 'slots', 'running_slots', 'queued_slots', 'open_slots', 'description', 'include_deferred'] as const;
+const COLUMNS = [
+  'pool',
+  'slots',
+  'running_slots',
+  'queued_slots',
+  'open_slots',
+  'description',
+  'include_deferred',
+] as const;
 
 function rowOf(p: PoolWithUsage): Record<string, unknown> {
   return { ...p, slots: p.slots === -1 ? 'unlimited' : p.slots, open_slots: p.open_slots ?? 'unlimited' };
@@ -24,7 +32,9 @@ async function withDatabase<T>(fn: (db: Awaited<ReturnType<typeof openCliDatabas
 }
 
 export function registerPoolsCommands(program: Command): void {
-  const pools = program.command('pools').description('Manage pools: named slot budgets tasks ask for with pool / poolSlots');
+  const pools = program
+    .command('pools')
+    .description('Manage pools: named slot budgets tasks ask for with pool / poolSlots');
 
   pools
     .command('list')
@@ -53,22 +63,29 @@ export function registerPoolsCommands(program: Command): void {
     .description('Create or update a pool (slots "unlimited", or -1 after `--`: no limit)')
     .option('--description <text>', 'what the pool is for')
     .option('--include-deferred', 'count deferred tasks as occupying slots')
-    .action(async (name: string, slotsText: string, positional: string | undefined, o: { description?: string; includeDeferred?: boolean }) => {
-      // Commander reads a bare -1 as an option, hence the `unlimited` spelling (or `-- -1`).
-      const slots = slotsText === 'unlimited' ? -1 : Number(slotsText);
-      if ((slotsText !== 'unlimited' && !/^-?\d+$/.test(slotsText)) || slots < -1) {
-        throw new CliError(`slots must be an integer >= 0, or "unlimited" (-1), got "${slotsText}"`, 2);
-      }
-      const description = o.description ?? positional;
-      await withDatabase(async (db) => {
-        const pool = await setPool(db, name, {
-          slots,
-          ...(description === undefined ? {} : { description }),
-          ...(o.includeDeferred === undefined ? {} : { include_deferred: o.includeDeferred }),
+    .action(
+      async (
+        name: string,
+        slotsText: string,
+        positional: string | undefined,
+        o: { description?: string; includeDeferred?: boolean },
+      ) => {
+        // Commander reads a bare -1 as an option, hence the `unlimited` spelling (or `-- -1`).
+        const slots = slotsText === 'unlimited' ? -1 : Number(slotsText);
+        if ((slotsText !== 'unlimited' && !/^-?\d+$/.test(slotsText)) || slots < -1) {
+          throw new CliError(`slots must be an integer >= 0, or "unlimited" (-1), got "${slotsText}"`, 2);
+        }
+        const description = o.description ?? positional;
+        await withDatabase(async (db) => {
+          const pool = await setPool(db, name, {
+            slots,
+            ...(description === undefined ? {} : { description }),
+            ...(o.includeDeferred === undefined ? {} : { include_deferred: o.includeDeferred }),
+          });
+          process.stdout.write(`Pool ${pool.pool} set: ${pool.slots === -1 ? 'unlimited' : pool.slots} slot(s)\n`);
         });
-        process.stdout.write(`Pool ${pool.pool} set: ${pool.slots === -1 ? 'unlimited' : pool.slots} slot(s)\n`);
-      });
-    });
+      },
+    );
 
   pools
     .command('delete <pool>')

@@ -18,9 +18,16 @@ export function registerRunsCommands(program: Command): void {
         const rows = await listRunMetrics(db, dagId, runId);
         // Lineage outlives run rows, so metrics without a run row are still shown.
         if (rows.length === 0 && (await getDagRun(db, dagId, runId)) === undefined) {
-          throw new CliError(`no DAG run "${runId}" of "${dagId}" is recorded (see \`updraft dags list-runs ${dagId}\`)`, 2);
+          throw new CliError(
+            `no DAG run "${runId}" of "${dagId}" is recorded (see \`updraft dags list-runs ${dagId}\`)`,
+            2,
+          );
         }
-        print(rows.map((r) => ({ ...r })), ['task_id', 'map_index', 'try_number', 'name', 'value', 'step', 'timestamp'], format);
+        print(
+          rows.map((r) => ({ ...r })),
+          ['task_id', 'map_index', 'try_number', 'name', 'value', 'step', 'timestamp'],
+          format,
+        );
       });
     });
 }

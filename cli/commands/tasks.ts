@@ -18,11 +18,19 @@ export function registerTasksCommands(program: Command): void {
 
   tasks
     .command('clear <dag_id> [run_id]')
-    .description('Clear task instances so they run again (try_number goes up; a finished run is re-opened). ' +
-      'Without a run id, in every run of the DAG (within -s/-e), as Airflow does')
+    .description(
+      'Clear task instances so they run again (try_number goes up; a finished run is re-opened). ' +
+        'Without a run id, in every run of the DAG (within -s/-e), as Airflow does',
+    )
     .option('-t, --task-regex <regex>', 'clear the tasks whose id matches this regex (default: every task)')
-    .option('-s, --start-date <date>', 'without a run id: only runs with a logical date at or after this (YYYY-MM-DD or ISO 8601, UTC)')
-    .option('-e, --end-date <date>', 'without a run id: only runs with a logical date at or before this (YYYY-MM-DD or ISO 8601, UTC)')
+    .option(
+      '-s, --start-date <date>',
+      'without a run id: only runs with a logical date at or after this (YYYY-MM-DD or ISO 8601, UTC)',
+    )
+    .option(
+      '-e, --end-date <date>',
+      'without a run id: only runs with a logical date at or before this (YYYY-MM-DD or ISO 8601, UTC)',
+    )
     .option('-u, --upstream', 'also clear upstream tasks')
     .option('-d, --downstream', 'also clear downstream tasks')
     .option('-f, --only-failed', 'only clear failed and upstream_failed tasks')
@@ -31,35 +39,68 @@ export function registerTasksCommands(program: Command): void {
     .option('--dry-run', 'list what would be cleared, change nothing')
     .option('-w, --wait', 'wait for the run(s) to end and print their states; the exit code says how they ended')
     .option('-o, --output <format>', 'table or json', 'table')
-    .action(async (dagId: string, runId: string | undefined, o: {
-      taskRegex?: string; startDate?: string; endDate?: string; upstream?: boolean; downstream?: boolean; onlyFailed?: boolean; onlyRunning?: boolean;
-      yes?: boolean; dryRun?: boolean; wait?: boolean; output?: string;
-    }) => {
-      const format = parseOutput(o.output);
-      const action = {
-        upstream: o.upstream === true, downstream: o.downstream === true,
-        only_failed: o.onlyFailed === true, only_running: o.onlyRunning === true, dry_run: o.dryRun === true,
-      };
-      if (runId === undefined) {
-        const startDate = parseDateOption('--start-date', o.startDate);
-        const endDate = parseDateOption('--end-date', o.endDate);
-        if (startDate && endDate && startDate > endDate) throw new CliError(`--start-date ${o.startDate} is after --end-date ${o.endDate}`, 2);
-        await runClearAcrossRunsCommand({
-          dagId, format, yes: o.yes === true, wait: o.wait,
-          request: { ...(o.taskRegex === undefined ? {} : { taskRegex: parseRegex(o.taskRegex) }), startDate, endDate, action },
+    .action(
+      async (
+        dagId: string,
+        runId: string | undefined,
+        o: {
+          taskRegex?: string;
+          startDate?: string;
+          endDate?: string;
+          upstream?: boolean;
+          downstream?: boolean;
+          onlyFailed?: boolean;
+          onlyRunning?: boolean;
+          yes?: boolean;
+          dryRun?: boolean;
+          wait?: boolean;
+          output?: string;
+        },
+      ) => {
+        const format = parseOutput(o.output);
+        const action = {
+          upstream: o.upstream === true,
+          downstream: o.downstream === true,
+          only_failed: o.onlyFailed === true,
+          only_running: o.onlyRunning === true,
+          dry_run: o.dryRun === true,
+        };
+        if (runId === undefined) {
+          const startDate = parseDateOption('--start-date', o.startDate);
+          const endDate = parseDateOption('--end-date', o.endDate);
+          if (startDate && endDate && startDate > endDate)
+            throw new CliError(`--start-date ${o.startDate} is after --end-date ${o.endDate}`, 2);
+          await runClearAcrossRunsCommand({
+            dagId,
+            format,
+            yes: o.yes === true,
+            wait: o.wait,
+            request: {
+              ...(o.taskRegex === undefined ? {} : { taskRegex: parseRegex(o.taskRegex) }),
+              startDate,
+              endDate,
+              action,
+            },
+          });
+          return;
+        }
+        if (o.startDate !== undefined || o.endDate !== undefined) {
+          throw new CliError(
+            '--start-date/--end-date select runs when no run id is given; with a run id they do nothing: drop them, or the run id',
+            2,
+          );
+        }
+        const taskIds = o.taskRegex === undefined ? undefined : await matchTasks(dagId, runId, o.taskRegex);
+        await runOperatorCommand({
+          dagId,
+          runId,
+          format,
+          wait: o.wait,
+          action: { kind: 'clear', ...(taskIds ? { task_ids: taskIds } : {}), ...action },
+          confirm: { yes: o.yes === true, question: 'You are about to clear these task instances. Are you sure?' },
         });
-        return;
-      }
-      if (o.startDate !== undefined || o.endDate !== undefined) {
-        throw new CliError('--start-date/--end-date select runs when no run id is given; with a run id they do nothing: drop them, or the run id', 2);
-      }
-      const taskIds = o.taskRegex === undefined ? undefined : await matchTasks(dagId, runId, o.taskRegex);
-      await runOperatorCommand({
-        dagId, runId, format, wait: o.wait,
-        action: { kind: 'clear', ...(taskIds ? { task_ids: taskIds } : {}), ...action },
-        confirm: { yes: o.yes === true, question: 'You are about to clear these task instances. Are you sure?' },
-      });
-    });
+      },
+    );
 
   tasks
     .command('set-state <dag_id> <run_id> <task_id> <state>')
@@ -69,16 +110,39 @@ export function registerTasksCommands(program: Command): void {
     .option('--dry-run', 'list what would change, change nothing')
     .option('-w, --wait', 'wait for the run to end and print its task states; the exit code says how it ended')
     .option('-o, --output <format>', 'table or json', 'table')
-    .action(async (dagId: string, runId: string, taskId: string, state: string, o: {
-      upstream?: boolean; downstream?: boolean; dryRun?: boolean; wait?: boolean; output?: string;
-    }) => {
-      const format = parseOutput(o.output);
-      if (state !== 'success' && state !== 'failed') throw new CliError(`state must be success or failed, got "${state}"`, 2);
-      await runOperatorCommand({
-        dagId, runId, format, wait: o.wait,
-        action: { kind: 'set_task_state', task_ids: [taskId], state, upstream: o.upstream === true, downstream: o.downstream === true, dry_run: o.dryRun === true },
-      });
-    });
+    .action(
+      async (
+        dagId: string,
+        runId: string,
+        taskId: string,
+        state: string,
+        o: {
+          upstream?: boolean;
+          downstream?: boolean;
+          dryRun?: boolean;
+          wait?: boolean;
+          output?: string;
+        },
+      ) => {
+        const format = parseOutput(o.output);
+        if (state !== 'success' && state !== 'failed')
+          throw new CliError(`state must be success or failed, got "${state}"`, 2);
+        await runOperatorCommand({
+          dagId,
+          runId,
+          format,
+          wait: o.wait,
+          action: {
+            kind: 'set_task_state',
+            task_ids: [taskId],
+            state,
+            upstream: o.upstream === true,
+            downstream: o.downstream === true,
+            dry_run: o.dryRun === true,
+          },
+        });
+      },
+    );
 
   tasks
     .command('states-for-dag-run <dag_id> <run_id>')
@@ -88,9 +152,26 @@ export function registerTasksCommands(program: Command): void {
       const config = loadConfig();
       const h = await openCliDatabase(config);
       try {
-        if (!(await getDagRun(h.db, dagId, runId))) throw new CliError(`DAG run "${runId}" of DAG "${dagId}" not found (see updraft dags list-runs ${dagId})`);
+        if (!(await getDagRun(h.db, dagId, runId)))
+          throw new CliError(`DAG run "${runId}" of DAG "${dagId}" not found (see updraft dags list-runs ${dagId})`);
         const rows = await listTaskInstances(h.db, dagId, runId);
-        print(rows, ['dag_id', 'run_id', 'task_id', 'map_index', 'state', 'try_number', 'start_date', 'end_date', 'duration', 'hostname', 'exit_code'], parseOutput(o.output));
+        print(
+          rows,
+          [
+            'dag_id',
+            'run_id',
+            'task_id',
+            'map_index',
+            'state',
+            'try_number',
+            'start_date',
+            'end_date',
+            'duration',
+            'hostname',
+            'exit_code',
+          ],
+          parseOutput(o.output),
+        );
       } finally {
         await h.close();
       }
@@ -113,7 +194,8 @@ export function registerTasksCommands(program: Command): void {
         const tries = await listLogTries(h.db, ref);
         if (tries.length === 0) throw new CliError(await whyNoLog(h.db, dagId, runId, taskId, mapIndex));
         const tryNumber = o.try === undefined ? tries[tries.length - 1]! : Number(o.try);
-        if (!tries.includes(tryNumber)) throw new CliError(`task "${taskId}" has no log for try ${o.try}; tries with logs: ${tries.join(', ')}`);
+        if (!tries.includes(tryNumber))
+          throw new CliError(`task "${taskId}" has no log for try ${o.try}; tries with logs: ${tries.join(', ')}`);
         const lines = await readTaskLog(h.db, { ...ref, try_number: tryNumber });
         for (const l of lines) {
           const tag = l.stream === 'system' ? '{updraft} ' : l.stream === 'stderr' ? '{stderr} ' : '';
@@ -126,7 +208,13 @@ export function registerTasksCommands(program: Command): void {
 }
 
 /** What is really wrong when a task instance has no log (cli/missing-log.ts words it). */
-async function whyNoLog(db: Kysely<Database>, dagId: string, runId: string, taskId: string, mapIndex: number | undefined): Promise<string> {
+async function whyNoLog(
+  db: Kysely<Database>,
+  dagId: string,
+  runId: string,
+  taskId: string,
+  mapIndex: number | undefined,
+): Promise<string> {
   const run = await getDagRun(db, dagId, runId);
   if (!run) return `DAG run "${runId}" of DAG "${dagId}" not found (see updraft dags list-runs ${dagId})`;
   const version = run.dag_version_id === null ? undefined : await getDagVersion(db, run.dag_version_id);
@@ -147,8 +235,11 @@ function parseRegex(regex: string): RegExp {
 function parseDateOption(option: string, value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
   const iso = /^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value;
-  const date = /^\d{4}-\d{2}-\d{2}T/.test(iso) ? new Date(/(Z|[+-]\d{2}:?\d{2})$/.test(iso) ? iso : `${iso}Z`) : new Date(NaN);
-  if (Number.isNaN(date.getTime())) throw new CliError(`${option} must be a date like 2025-01-31 or 2025-01-31T06:00:00Z, got "${value}"`, 2);
+  const date = /^\d{4}-\d{2}-\d{2}T/.test(iso)
+    ? new Date(/(Z|[+-]\d{2}:?\d{2})$/.test(iso) ? iso : `${iso}Z`)
+    : new Date(NaN);
+  if (Number.isNaN(date.getTime()))
+    throw new CliError(`${option} must be a date like 2025-01-31 or 2025-01-31T06:00:00Z, got "${value}"`, 2);
   return date;
 }
 
@@ -159,11 +250,15 @@ async function matchTasks(dagId: string, runId: string, regex: string): Promise<
   const h = await openCliDatabase(config);
   try {
     const run = await getDagRun(h.db, dagId, runId);
-    if (!run) throw new CliError(`DAG run "${runId}" of DAG "${dagId}" not found (see updraft dags list-runs ${dagId})`);
+    if (!run)
+      throw new CliError(`DAG run "${runId}" of DAG "${dagId}" not found (see updraft dags list-runs ${dagId})`);
     const version = run.dag_version_id === null ? undefined : await getDagVersion(h.db, run.dag_version_id);
     const ids = (version?.spec.tasks ?? []).map((t) => t.task_id);
     const matched = ids.filter((id) => re.test(id));
-    if (matched.length === 0) throw new CliError(`--task-regex ${JSON.stringify(regex)} matches no task of DAG "${dagId}"; its tasks are: ${ids.join(', ')}`);
+    if (matched.length === 0)
+      throw new CliError(
+        `--task-regex ${JSON.stringify(regex)} matches no task of DAG "${dagId}"; its tasks are: ${ids.join(', ')}`,
+      );
     return matched;
   } finally {
     await h.close();

@@ -8,7 +8,9 @@ import { openCliDatabase } from '../runtime.js';
 export function registerVariablesCommands(program: Command): void {
   const variables = program
     .command('variables')
-    .description('Manage Variables (values with sensitive names are encrypted with UPDRAFT_FERNET_KEY and masked in logs)');
+    .description(
+      'Manage Variables (values with sensitive names are encrypted with UPDRAFT_FERNET_KEY and masked in logs)',
+    );
 
   variables
     .command('set <key> <value>')
@@ -83,7 +85,8 @@ export function registerVariablesCommands(program: Command): void {
     .action(async (key: string) => {
       const h = await openCliDatabase(loadConfig());
       try {
-        if (!(await deleteVariable(h.db, key))) throw new CliError(`Variable ${key} does not exist (see updraft variables list)`);
+        if (!(await deleteVariable(h.db, key)))
+          throw new CliError(`Variable ${key} does not exist (see updraft variables list)`);
         process.stdout.write(`Variable ${key} deleted\n`);
       } finally {
         await h.close();

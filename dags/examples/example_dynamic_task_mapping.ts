@@ -7,7 +7,11 @@
 import { dag } from '../../sdk/index.js';
 
 export default dag(
-  { dagId: 'example_dynamic_task_mapping', description: 'Map a task over a list and sum the results', tags: ['example'] },
+  {
+    dagId: 'example_dynamic_task_mapping',
+    description: 'Map a task over a list and sum the results',
+    tags: ['example'],
+  },
   (d) => {
     const addOne = d.task({ taskId: 'add_one' }, (i: { x: number }) => i.x + 1);
     const sumIt = d.task({ taskId: 'sum_it' }, (values: number[], ctx) => {
@@ -20,10 +24,17 @@ export default dag(
 );
 
 export const upstreamMapping = dag(
-  { dagId: 'example_task_mapping_upstream', description: 'Map over an upstream result, with partial() and a cross product', tags: ['example'] },
+  {
+    dagId: 'example_task_mapping_upstream',
+    description: 'Map over an upstream result, with partial() and a cross product',
+    tags: ['example'],
+  },
   (d) => {
     const getNums = d.task({ taskId: 'get_nums' }, () => [1, 2, 3]);
-    const scale = d.task({ taskId: 'scale' }, (i: { num: number; factor: number; offset: number }) => i.num * i.factor + i.offset);
+    const scale = d.task(
+      { taskId: 'scale' },
+      (i: { num: number; factor: number; offset: number }) => i.num * i.factor + i.offset,
+    );
     const report = d.task({ taskId: 'report' }, (values: number[]) => ({ values, count: values.length }));
     report(scale.partial({ offset: 10 }).expand({ num: getNums(), factor: [1, 2] }));
   },

@@ -21,7 +21,7 @@ export default dag(
     const extract = d.task({ taskId: 'extract' }, (_: void, ctx): Snapshot => {
       // Deterministic generated data: y = 2·x0 − x1 + noise, seeded by the run id.
       let seed = [...ctx.runId].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7);
-      const rand = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+      const rand = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
       const rows = Array.from({ length: 200 }, () => [rand() * 10, rand() * 10]);
       const labels = rows.map(([a, b]) => 2 * a! - b! + (rand() - 0.5) * 0.1);
       ctx.log.info(`extracted ${rows.length} rows`);
@@ -37,15 +37,26 @@ export default dag(
 
     const prepare = d.process<{ rows: number }, void>({
       taskId: 'prepare',
-      argv: ['node', '-e', "const i = JSON.parse(process.env.UPDRAFT_INPUT); console.log('preparing', i.rows, 'rows in a separate process')"],
+      argv: [
+        'node',
+        '-e',
+        "const i = JSON.parse(process.env.UPDRAFT_INPUT); console.log('preparing', i.rows, 'rows in a separate process')",
+      ],
     });
 
     const train = d.task({ taskId: 'train' }, (s: Snapshot, ctx) => {
       // Least squares for two features without intercept (closed form).
-      let a = 0, b = 0, c = 0, p = 0, q = 0;
+      let a = 0,
+        b = 0,
+        c = 0,
+        p = 0,
+        q = 0;
       s.rows.forEach(([x0, x1], i) => {
-        a += x0! * x0!; b += x0! * x1!; c += x1! * x1!;
-        p += x0! * s.labels[i]!; q += x1! * s.labels[i]!;
+        a += x0! * x0!;
+        b += x0! * x1!;
+        c += x1! * x1!;
+        p += x0! * s.labels[i]!;
+        q += x1! * s.labels[i]!;
       });
       const det = a * c - b * b;
       const w = [(p * c - q * b) / det, (a * q - b * p) / det];
@@ -54,10 +65,11 @@ export default dag(
     });
 
     const evaluate = d.task({ taskId: 'evaluate' }, (i: { model: { weights: number[] }; data: Snapshot }) => {
-      const err = i.data.rows.reduce((sum, [x0, x1], k) => {
-        const y = i.model.weights[0]! * x0! + i.model.weights[1]! * x1!;
-        return sum + (y - i.data.labels[k]!) ** 2;
-      }, 0) / i.data.rows.length;
+      const err =
+        i.data.rows.reduce((sum, [x0, x1], k) => {
+          const y = i.model.weights[0]! * x0! + i.model.weights[1]! * x1!;
+          return sum + (y - i.data.labels[k]!) ** 2;
+        }, 0) / i.data.rows.length;
       return { mse: err, weights: i.model.weights };
     });
 
@@ -67,7 +79,10 @@ export default dag(
       return m;
     });
 
-    const serve = d.process<void, void>({ taskId: 'serve', argv: ['sh', '-c', 'echo "serving model for run $UPDRAFT_RUN_ID"'] });
+    const serve = d.process<void, void>({
+      taskId: 'serve',
+      argv: ['sh', '-c', 'echo "serving model for run $UPDRAFT_RUN_ID"'],
+    });
 
     const monitor = d.task({ taskId: 'monitor', triggerRule: 'none_failed_min_one_success' }, (_: void, ctx) => {
       ctx.log.info('monitors registered');

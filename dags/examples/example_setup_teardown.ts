@@ -16,16 +16,22 @@ export default dag(
   (d) => {
     const rootSetup = d.process({ taskId: 'root_setup', argv: ['echo', 'Hello from root_setup'] }).asSetup();
     const rootNormal = d.process({ taskId: 'normal', argv: ['echo', 'I am just a normal task'] });
-    const rootTeardown = d.process({ taskId: 'root_teardown', argv: ['echo', 'Goodbye from root_teardown'] }).asTeardown({ setups: rootSetup });
+    const rootTeardown = d
+      .process({ taskId: 'root_teardown', argv: ['echo', 'Goodbye from root_teardown'] })
+      .asTeardown({ setups: rootSetup });
     d.chain(rootSetup, rootNormal, rootTeardown);
 
     const section1 = d.group({ groupId: 'section_1' }, (g) => {
-      const innerSetup = g.process({ taskId: 'taskgroup_setup', argv: ['echo', 'Hello from taskgroup_setup'] }).asSetup();
+      const innerSetup = g
+        .process({ taskId: 'taskgroup_setup', argv: ['echo', 'Hello from taskgroup_setup'] })
+        .asSetup();
       const innerNormal = g.task({ taskId: 'normal' }, (_: void, ctx) => {
         if (ctx.params.fail_work === true) throw new FailTask('asked to fail (fail_work)');
         ctx.log.info('I am just a normal task');
       });
-      const innerTeardown = g.process({ taskId: 'taskgroup_teardown', argv: ['echo', 'Hello from taskgroup_teardown'] }).asTeardown({ setups: innerSetup });
+      const innerTeardown = g
+        .process({ taskId: 'taskgroup_teardown', argv: ['echo', 'Hello from taskgroup_teardown'] })
+        .asTeardown({ setups: innerSetup });
       g.chain(innerSetup, innerNormal, innerTeardown);
     });
     d.chain(rootNormal, section1);

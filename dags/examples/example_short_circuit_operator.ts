@@ -21,7 +21,10 @@ export default dag(
 
     const [task1, task2, task3, task4, task5, task6] = [1, 2, 3, 4, 5, 6].map((i) => d.empty({ taskId: `task_${i}` }));
     const task7 = d.empty({ taskId: 'task_7', triggerRule: 'all_done' });
-    const shortCircuit = d.shortCircuit({ taskId: 'short_circuit', ignoreDownstreamTriggerRules: false }, checkCondition);
+    const shortCircuit = d.shortCircuit(
+      { taskId: 'short_circuit', ignoreDownstreamTriggerRules: false },
+      checkCondition,
+    );
     // Airflow: chain(task_1, [task_2, short_circuit], [task_3, task_4], [task_5, task_6], task_7)
     // (equal-length lists pair up element by element).
     d.chain(task1!, [task2!, shortCircuit(false)]);

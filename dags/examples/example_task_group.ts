@@ -22,15 +22,18 @@ export default dag(
       g.chain(task1, [task2, task3]);
     });
 
-    const section2 = d.group({ groupId: 'section_2', tooltip: 'Tasks for section_2', defaultArgs: { retries: 1, retryDelay: '1s' } }, (g) => {
-      g.empty({ taskId: 'task_1' });
-      g.group({ groupId: 'inner_section_2', tooltip: 'Tasks for inner_section2' }, (inner) => {
-        const task2 = inner.process({ taskId: 'task_2', argv: ['echo', '1'] });
-        const task3 = inner.empty({ taskId: 'task_3' });
-        const task4 = inner.empty({ taskId: 'task_4' });
-        inner.chain([task2, task3], task4);
-      });
-    });
+    const section2 = d.group(
+      { groupId: 'section_2', tooltip: 'Tasks for section_2', defaultArgs: { retries: 1, retryDelay: '1s' } },
+      (g) => {
+        g.empty({ taskId: 'task_1' });
+        g.group({ groupId: 'inner_section_2', tooltip: 'Tasks for inner_section2' }, (inner) => {
+          const task2 = inner.process({ taskId: 'task_2', argv: ['echo', '1'] });
+          const task3 = inner.empty({ taskId: 'task_3' });
+          const task4 = inner.empty({ taskId: 'task_4' });
+          inner.chain([task2, task3], task4);
+        });
+      },
+    );
 
     const end = d.empty({ taskId: 'end' });
     d.chain(start, section1, section2, end);

@@ -34,13 +34,23 @@ export interface AssetInput {
  * so specs of DAGs written before groups existed keep their hash.
  */
 export function normalizeAsset(input: AssetInput, where = 'asset'): AssetRef {
-  if (input === null || typeof input !== 'object') throw new AssetDefinitionError(`${where}: expected an asset ({ uri } or { name }), got ${describe(input)}`, 'uri');
+  if (input === null || typeof input !== 'object')
+    throw new AssetDefinitionError(`${where}: expected an asset ({ uri } or { name }), got ${describe(input)}`, 'uri');
   const { uri: rawUri, name: rawName } = input;
-  if (rawUri === undefined && rawName === undefined) throw new AssetDefinitionError(`${where}: an asset needs a uri or a name (Airflow's Asset() requires either 'name' or 'uri')`, 'uri');
+  if (rawUri === undefined && rawName === undefined)
+    throw new AssetDefinitionError(
+      `${where}: an asset needs a uri or a name (Airflow's Asset() requires either 'name' or 'uri')`,
+      'uri',
+    );
   const name = identifier(rawName ?? rawUri, `${where}.name`, 'name', true);
-  if (name === 'self' || name === 'context') throw new AssetDefinitionError(`${where}.name: prohibited name for asset: ${name} (it clashes with the task context); pick another name`, 'name');
+  if (name === 'self' || name === 'context')
+    throw new AssetDefinitionError(
+      `${where}.name: prohibited name for asset: ${name} (it clashes with the task context); pick another name`,
+      'name',
+    );
   const uri = sanitizeAssetUri(identifier(rawUri ?? rawName, `${where}.uri`, 'uri', true), `${where}.uri`);
-  const group = input.group === undefined ? DEFAULT_ASSET_GROUP : identifier(input.group, `${where}.group`, 'group', false);
+  const group =
+    input.group === undefined ? DEFAULT_ASSET_GROUP : identifier(input.group, `${where}.group`, 'group', false);
   const extra = assetExtra(input.extra, `${where}.extra`);
   return {
     uri,
@@ -56,9 +66,12 @@ export function assetGroup(asset: AssetRef): string {
 }
 
 function identifier(value: unknown, where: string, field: string, nonEmpty: boolean): string {
-  if (typeof value !== 'string') throw new AssetDefinitionError(`${where} must be a string, got ${describe(value)}`, field);
-  if (value.length > MAX_IDENTIFIER) throw new AssetDefinitionError(`${where} cannot exceed ${MAX_IDENTIFIER} characters (got ${value.length})`, field);
-  if (value.length > 0 && value.trim().length === 0) throw new AssetDefinitionError(`${where} cannot be just whitespace`, field);
+  if (typeof value !== 'string')
+    throw new AssetDefinitionError(`${where} must be a string, got ${describe(value)}`, field);
+  if (value.length > MAX_IDENTIFIER)
+    throw new AssetDefinitionError(`${where} cannot exceed ${MAX_IDENTIFIER} characters (got ${value.length})`, field);
+  if (value.length > 0 && value.trim().length === 0)
+    throw new AssetDefinitionError(`${where} cannot be just whitespace`, field);
   if (nonEmpty && value.length === 0) throw new AssetDefinitionError(`${where} cannot be empty`, field);
   return value;
 }
@@ -66,9 +79,14 @@ function identifier(value: unknown, where: string, field: string, nonEmpty: bool
 /** The extra of an asset or event: a JSON object (Airflow: dict[str, JsonValue]); null means {}. */
 export function assetExtra(value: unknown, where: string): Record<string, Json> {
   if (value === undefined || value === null) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) throw new AssetDefinitionError(`${where} must be a JSON object like {"rows": 10}, got ${describe(value)}`, 'extra');
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw new AssetDefinitionError(`${where} must be a JSON object like {"rows": 10}, got ${describe(value)}`, 'extra');
   const bad = jsonProblem(value, where);
-  if (bad !== null) throw new AssetDefinitionError(`${bad}; an extra holds only JSON values (strings, finite numbers, booleans, null, arrays, plain objects)`, 'extra');
+  if (bad !== null)
+    throw new AssetDefinitionError(
+      `${bad}; an extra holds only JSON values (strings, finite numbers, booleans, null, arrays, plain objects)`,
+      'extra',
+    );
   return JSON.parse(JSON.stringify(value)) as Record<string, Json>;
 }
 
@@ -88,7 +106,8 @@ function jsonProblem(value: unknown, where: string, seen: Set<unknown> = new Set
       return null;
     }
     const proto = Object.getPrototypeOf(value) as unknown;
-    if (proto !== Object.prototype && proto !== null) return `${where} is a ${(value as object).constructor?.name ?? 'non-plain object'}`;
+    if (proto !== Object.prototype && proto !== null)
+      return `${where} is a ${(value as object).constructor?.name ?? 'non-plain object'}`;
     for (const [k, v] of Object.entries(value)) {
       const p = jsonProblem(v, `${where}.${k}`, seen);
       if (p !== null) return p;
@@ -121,11 +140,21 @@ export function sanitizeAssetUri(uri: string, where = 'uri'): string {
   if (parsed.scheme === '' && parsed.netloc === '') return uri;
   if (parsed.scheme === '') return uri;
   if (parsed.scheme.startsWith('x-')) return uri;
-  if (parsed.scheme === 'airflow') throw new AssetDefinitionError(`${where}: asset scheme 'airflow' is reserved (got '${uri}'); use another scheme, or 'x-<name>' for your own`, 'uri');
+  if (parsed.scheme === 'airflow')
+    throw new AssetDefinitionError(
+      `${where}: asset scheme 'airflow' is reserved (got '${uri}'); use another scheme, or 'x-<name>' for your own`,
+      'uri',
+    );
   const at = parsed.netloc.lastIndexOf('@');
   const netloc = at === -1 ? parsed.netloc : parsed.netloc.slice(at + 1);
   const query = parsed.query === '' ? '' : urlencode(parseQsl(parsed.query).sort(comparePairs));
-  const clean: SplitUri = { scheme: parsed.scheme, netloc, path: parsed.path.replace(/\/+$/, '') || '/', query, fragment: '' };
+  const clean: SplitUri = {
+    scheme: parsed.scheme,
+    netloc,
+    path: parsed.path.replace(/\/+$/, '') || '/',
+    query,
+    fragment: '',
+  };
   SCHEME_RULES[clean.scheme]?.(clean, uri, where);
   return urlunsplit(clean);
 }
@@ -138,7 +167,11 @@ const SCHEME_RULES: Record<string, (u: SplitUri, uri: string, where: string) => 
 };
 
 function needsBucket(u: SplitUri, uri: string, where: string): void {
-  if (u.netloc === '') throw new AssetDefinitionError(`${where}: URI format ${u.scheme}:// must contain a bucket name (got '${uri}'), e.g. ${u.scheme}://my-bucket/path`, 'uri');
+  if (u.netloc === '')
+    throw new AssetDefinitionError(
+      `${where}: URI format ${u.scheme}:// must contain a bucket name (got '${uri}'), e.g. ${u.scheme}://my-bucket/path`,
+      'uri',
+    );
 }
 
 const SCHEME = /^[A-Za-z][A-Za-z0-9+\-.]*$/;
@@ -161,7 +194,8 @@ export function urlsplit(input: string, where = 'uri'): SplitUri {
     const end = rest.search(/[/?#]/);
     netloc = end === -1 ? rest : rest.slice(0, end);
     url = end === -1 ? '' : rest.slice(end);
-    if (netloc.includes('[') !== netloc.includes(']')) throw new AssetDefinitionError(`${where}: invalid IPv6 URL '${input}' (unbalanced brackets in the host)`, 'uri');
+    if (netloc.includes('[') !== netloc.includes(']'))
+      throw new AssetDefinitionError(`${where}: invalid IPv6 URL '${input}' (unbalanced brackets in the host)`, 'uri');
   }
   let fragment = '';
   const hash = url.indexOf('#');
@@ -180,8 +214,33 @@ export function urlsplit(input: string, where = 'uri'): SplitUri {
 
 /** Python's uses_netloc: schemes that get `//` even with an empty host (file:///x). */
 const USES_NETLOC = new Set([
-  '', 'ftp', 'http', 'gopher', 'nntp', 'telnet', 'imap', 'wais', 'file', 'mms', 'https', 'shttp', 'snews', 'prospero', 'rtsp', 'rtsps', 'rtspu',
-  'rsync', 'svn', 'svn+ssh', 'sftp', 'nfs', 'git', 'git+ssh', 'ws', 'wss', 'itms-services',
+  '',
+  'ftp',
+  'http',
+  'gopher',
+  'nntp',
+  'telnet',
+  'imap',
+  'wais',
+  'file',
+  'mms',
+  'https',
+  'shttp',
+  'snews',
+  'prospero',
+  'rtsp',
+  'rtsps',
+  'rtspu',
+  'rsync',
+  'svn',
+  'svn+ssh',
+  'sftp',
+  'nfs',
+  'git',
+  'git+ssh',
+  'ws',
+  'wss',
+  'itms-services',
 ]);
 
 /**

@@ -26,7 +26,8 @@ export function checkAssetCondition(value: unknown, path = 'schedule'): AssetCon
   const bad = (why: string): never => {
     throw new TimetableError(`${path}: ${why}`, 'schedule');
   };
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return bad(`expected an asset or an asset condition, got ${describe(value)}`);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    return bad(`expected an asset or an asset condition, got ${describe(value)}`);
   const v = value as Record<string, unknown>;
   if (v.type === 'asset') {
     if (typeof v.uri !== 'string' || v.uri.trim().length === 0) bad('an asset needs a non-empty uri');
@@ -34,8 +35,12 @@ export function checkAssetCondition(value: unknown, path = 'schedule'): AssetCon
     return { type: 'asset', uri: v.uri as string, name };
   }
   if (v.type === 'all' || v.type === 'any') {
-    if (!Array.isArray(v.conditions) || v.conditions.length === 0) bad(`'${v.type}' needs at least one asset or condition (a condition that names nothing never fires)`);
-    return { type: v.type, conditions: (v.conditions as unknown[]).map((c, i) => checkAssetCondition(c, `${path}.conditions[${i}]`)) };
+    if (!Array.isArray(v.conditions) || v.conditions.length === 0)
+      bad(`'${v.type}' needs at least one asset or condition (a condition that names nothing never fires)`);
+    return {
+      type: v.type,
+      conditions: (v.conditions as unknown[]).map((c, i) => checkAssetCondition(c, `${path}.conditions[${i}]`)),
+    };
   }
   return bad(`unknown asset condition type ${describe(v.type)} (expected 'asset', 'all' or 'any')`);
 }

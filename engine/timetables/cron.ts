@@ -54,18 +54,38 @@ const MONTH = 3;
 const DOW = 4;
 const SECOND = 5;
 const FIELD_NAMES = ['minute', 'hour', 'day-of-month', 'month', 'day-of-week', 'second'] as const;
-const RANGES: ReadonlyArray<readonly [number, number]> = [[0, 59], [0, 23], [1, 31], [1, 12], [0, 6], [0, 59]];
+const RANGES: ReadonlyArray<readonly [number, number]> = [
+  [0, 59],
+  [0, 23],
+  [1, 31],
+  [1, 12],
+  [0, 6],
+  [0, 59],
+];
 const LEN_MEANS_ALL = [60, 24, 31, 12, 7, 60];
 const MAX_YEARS_BETWEEN_MATCHES = 50;
 
 const MONTH_NAMES: Readonly<Record<string, number>> = {
-  jan: 1, feb: 2, mar: 3, apr: 4, may: 5, jun: 6, jul: 7, aug: 8, sep: 9, oct: 10, nov: 11, dec: 12,
+  jan: 1,
+  feb: 2,
+  mar: 3,
+  apr: 4,
+  may: 5,
+  jun: 6,
+  jul: 7,
+  aug: 8,
+  sep: 9,
+  oct: 10,
+  nov: 11,
+  dec: 12,
 };
 const DOW_NAMES: Readonly<Record<string, number>> = { sun: 0, mon: 1, tue: 2, wed: 3, thu: 4, fri: 5, sat: 6 };
 
 const WEEKDAYS = Object.keys(DOW_NAMES).join('|');
 const MONTHS = Object.keys(MONTH_NAMES).join('|');
-const SPECIAL_DOW = new RegExp(`^(?<pre>((?<he>((${WEEKDAYS})(-(${WEEKDAYS}))?)|((${MONTHS})(-(${MONTHS}))?)|[A-Za-z0-9_]+)#)|l)(?<last>\\d+)$`);
+const SPECIAL_DOW = new RegExp(
+  `^(?<pre>((?<he>((${WEEKDAYS})(-(${WEEKDAYS}))?)|((${MONTHS})(-(${MONTHS}))?)|[A-Za-z0-9_]+)#)|l)(?<last>\\d+)$`,
+);
 const NEAREST_WEEKDAY = /^(?:(\d+)w|w(\d+))$/;
 const STEP_SEARCH = /^([^-]+)-([^-/]+)(\/(\d+))?$/;
 const ONLY_INT = /^\d+$/;
@@ -110,7 +130,8 @@ export class CronExpression {
   private readonly times: TimeSets;
 
   constructor(expression: string) {
-    if (typeof expression !== 'string') throw new CronSyntaxError(`expected a cron expression string, got ${typeof expression}`, String(expression));
+    if (typeof expression !== 'string')
+      throw new CronSyntaxError(`expected a cron expression string, got ${typeof expression}`, String(expression));
     this.expression = expression;
     this.summary = AIRFLOW_CRON_PRESETS[expression] ?? expression;
     const lower = this.summary.toLowerCase();
@@ -119,9 +140,12 @@ export class CronExpression {
     const bad = (why: string): never => {
       throw new CronSyntaxError(`invalid cron expression '${expression}': ${why}`, expression);
     };
-    if (tokens.length === 7) bad("the 7-field form with a year is not supported (use 5 fields, or 6 with seconds last)");
+    if (tokens.length === 7)
+      bad('the 7-field form with a year is not supported (use 5 fields, or 6 with seconds last)');
     if (tokens.length !== 5 && tokens.length !== 6) {
-      bad(`expected 5 fields (minute hour day-of-month month day-of-week), 6 with seconds last, or a preset such as @daily; got ${tokens.length === 0 ? 'nothing' : `${tokens.length} field${tokens.length === 1 ? '' : 's'}`}`);
+      bad(
+        `expected 5 fields (minute hour day-of-month month day-of-week), 6 with seconds last, or a preset such as @daily; got ${tokens.length === 0 ? 'nothing' : `${tokens.length} field${tokens.length === 1 ? '' : 's'}`}`,
+      );
     }
     this.fieldCount = tokens.length as 5 | 6;
     const nth = new Map<number, Set<Nth>>();
@@ -131,7 +155,9 @@ export class CronExpression {
       const dow = new Set(expanded[DOW]);
       const plain = [...dow].filter((v) => v !== '*' && !nth.has(v as number));
       if (plain.length > 0 && dow.size !== LEN_MEANS_ALL[DOW]) {
-        bad(`day-of-week mixes plain days (${plain.join(', ')}) with nth-weekday syntax ('#' or 'L'), which croniter does not support`);
+        bad(
+          `day-of-week mixes plain days (${plain.join(', ')}) with nth-weekday syntax ('#' or 'L'), which croniter does not support`,
+        );
       }
     }
     const star = (i: number): boolean => expanded[i]![0] === '*';
@@ -245,7 +271,8 @@ export class CronExpression {
   private dayMatches(year: number, month: number, day: number, mode: DayMode): boolean {
     const last = daysInMonth(year, month);
     let domOk: boolean;
-    if (this.nearestWeekday.length > 0) domOk = this.nearestWeekday.some((w) => nearestWeekday(year, month, w, last) === day);
+    if (this.nearestWeekday.length > 0)
+      domOk = this.nearestWeekday.some((w) => nearestWeekday(year, month, w, last) === day);
     else domOk = mode === 'dow_side' || this.domStar || this.domValues.has(day) || (this.domLast && day === last);
     if (!domOk) return false;
     if (this.nth.size > 0) return this.nthMatches(year, month, day, last);
@@ -269,7 +296,11 @@ export class CronExpression {
 }
 
 /** The first (or, backwards, last) time of day in the sets at or after (before) `bound`. */
-function pickTime(times: TimeSets, bound: [number, number, number] | null, backwards: boolean): [number, number, number] | undefined {
+function pickTime(
+  times: TimeSets,
+  bound: [number, number, number] | null,
+  backwards: boolean,
+): [number, number, number] | undefined {
   const hours = backwards ? [...times.hours].reverse() : times.hours;
   const minutes = backwards ? [...times.minutes].reverse() : times.minutes;
   const seconds = backwards ? [...times.seconds].reverse() : times.seconds;
@@ -326,14 +357,17 @@ function expandField(
   const [lo, hi] = RANGES[field]!;
   const name = FIELD_NAMES[field]!;
   if (HASHED.test(token)) {
-    bad(token.startsWith('r')
-      ? `random values ('R') in the ${name} field are not supported: schedules must be deterministic`
-      : `hashed values ('H') in the ${name} field need a hash id, which Airflow does not pass to croniter`);
+    bad(
+      token.startsWith('r')
+        ? `random values ('R') in the ${name} field are not supported: schedules must be deterministic`
+        : `hashed values ('H') in the ${name} field need a hash id, which Airflow does not pass to croniter`,
+    );
   }
   let expr = token;
   if (expr.includes('?')) {
     if (expr !== '?') bad(`'?' cannot be combined with other characters ('${token}')`);
-    if (field !== DOM && field !== DOW) bad(`'?' is only allowed in day-of-month and day-of-week, not in the ${name} field`);
+    if (field !== DOM && field !== DOW)
+      bad(`'?' is only allowed in day-of-month and day-of-week, not in the ${name} field`);
     expr = '*';
   }
   const pending: Array<string | number> = expr.split(',');
@@ -362,7 +396,8 @@ function expandField(
       if (w) {
         const wDay = Number(w[1] ?? w[2]);
         if (wDay < 1 || wDay > 31) bad(`nearest weekday day '${wDay}' is out of range 1-31`);
-        if (pending.length > 0 || res.length > 0) bad(`'W' can only be used with a single day value, not in a list or range`);
+        if (pending.length > 0 || res.length > 0)
+          bad(`'W' can only be used with a single day value, not in a list or range`);
         nearest.add(wDay);
         res.push(wDay);
         continue;
@@ -385,7 +420,8 @@ function expandField(
       if (!ONLY_INT.test(high)) high = String(alphaconv(field, high, bad));
       const step = Number(stepText);
       if (step === 0) bad(`step 0 in the ${name} field`);
-      if (!ONLY_INT.test(low) || !ONLY_INT.test(high)) bad(`range '${low}-${high}' in the ${name} field is not acceptable`);
+      if (!ONLY_INT.test(low) || !ONLY_INT.test(high))
+        bad(`range '${low}-${high}' in the ${name} field is not acceptable`);
       let a = alias(field, Number(low));
       let b = alias(field, Number(high));
       if (Math.max(a, b) > hi) bad(`'${String(e)}' is out of range ${lo}-${hi} for the ${name} field`);
@@ -407,7 +443,8 @@ function expandField(
         }
         rng = rng.concat(range(lo + toSkip, b, step));
       } else rng = range(a, b, step);
-      const items: Array<string | number> = field === DOW && nthValue !== null && nthValue !== 'l' ? rng.map((v) => `${v}#${nthValue}`) : rng;
+      const items: Array<string | number> =
+        field === DOW && nthValue !== null && nthValue !== 'l' ? rng.map((v) => `${v}#${nthValue}`) : rng;
       for (const item of items) if (!seen.has(item)) pending.push(item);
       for (const item of items) seen.add(item);
       continue;
@@ -459,4 +496,3 @@ export function cron(expression: string): CronExpression {
   }
   return hit;
 }
-

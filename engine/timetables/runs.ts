@@ -60,14 +60,23 @@ export interface NextExecutionsArgs {
  * Airflow's CLI computes them.
  */
 export function nextExecutions(timetable: Timetable, args: NextExecutionsArgs): PlannedRun[] {
-  if (!Number.isInteger(args.count) || args.count < 1) throw new TimetableError(`num_executions must be a positive integer, got ${String(args.count)}`, 'numExecutions');
+  if (!Number.isInteger(args.count) || args.count < 1)
+    throw new TimetableError(`num_executions must be a positive integer, got ${String(args.count)}`, 'numExecutions');
   const out: PlannedRun[] = [];
-  let info = timetable.nextDagrunInfo({ lastAutomatedDataInterval: args.last, restriction: args.restriction, now: args.now });
+  let info = timetable.nextDagrunInfo({
+    lastAutomatedDataInterval: args.last,
+    restriction: args.restriction,
+    now: args.now,
+  });
   const open: TimeRestriction = { earliest: null, latest: null, catchup: true };
   while (info && out.length < args.count) {
     out.push(planned('scheduled', info));
     if (out.length === args.count) break;
-    info = timetable.nextDagrunInfo({ lastAutomatedDataInterval: info.data_interval, restriction: open, now: args.now });
+    info = timetable.nextDagrunInfo({
+      lastAutomatedDataInterval: info.data_interval,
+      restriction: open,
+      now: args.now,
+    });
   }
   return out;
 }
@@ -76,14 +85,22 @@ export function nextExecutions(timetable: Timetable, args: NextExecutionsArgs): 
  * The automated runs a live scheduler creates by `until` (run_after <= until), starting after
  * `last`: what catchup produces, in order.
  */
-export function scheduledRunsUntil(timetable: Timetable, args: { restriction: TimeRestriction; last: DataInterval | null; now: Date; until: Date }): PlannedRun[] {
+export function scheduledRunsUntil(
+  timetable: Timetable,
+  args: { restriction: TimeRestriction; last: DataInterval | null; now: Date; until: Date },
+): PlannedRun[] {
   const out: PlannedRun[] = [];
   let last = args.last;
   for (;;) {
-    const info = timetable.nextDagrunInfo({ lastAutomatedDataInterval: last, restriction: args.restriction, now: args.now });
+    const info = timetable.nextDagrunInfo({
+      lastAutomatedDataInterval: last,
+      restriction: args.restriction,
+      now: args.now,
+    });
     if (!info || info.run_after.getTime() > args.until.getTime()) return out;
     out.push(planned('scheduled', info));
-    if (out.length >= MAX_RUNS) throw new TimetableError(`more than ${MAX_RUNS} runs until ${args.until.toISOString()}`, 'schedule');
+    if (out.length >= MAX_RUNS)
+      throw new TimetableError(`more than ${MAX_RUNS} runs until ${args.until.toISOString()}`, 'schedule');
     last = info.data_interval;
   }
 }
@@ -110,18 +127,34 @@ export interface BackfillArgs {
  * NoBackfillRunsToCreate: the caller reports it.
  */
 export function backfillRuns(timetable: Timetable, args: BackfillArgs): PlannedRun[] {
-  if (!timetable.periodic) throw new BackfillRangeError(`the DAG's schedule (${timetable.summary}) is not periodic and does not support backfills`, 'schedule');
+  if (!timetable.periodic)
+    throw new BackfillRangeError(
+      `the DAG's schedule (${timetable.summary}) is not periodic and does not support backfills`,
+      'schedule',
+    );
   const from = args.fromDate.getTime();
   const to = args.toDate.getTime();
   const now = args.now.getTime();
   if (Number.isNaN(from)) throw new BackfillRangeError('from_date is not a valid date', 'fromDate');
   if (Number.isNaN(to)) throw new BackfillRangeError('to_date is not a valid date', 'toDate');
-  if (from > to) throw new BackfillRangeError(`from_date (${pythonIsoUtc(args.fromDate)}) must not be after to_date (${pythonIsoUtc(args.toDate)})`, 'fromDate');
-  if (from >= now && to >= now) throw new BackfillRangeError('backfill cannot be executed for future dates', 'fromDate');
+  if (from > to)
+    throw new BackfillRangeError(
+      `from_date (${pythonIsoUtc(args.fromDate)}) must not be after to_date (${pythonIsoUtc(args.toDate)})`,
+      'fromDate',
+    );
+  if (from >= now && to >= now)
+    throw new BackfillRangeError('backfill cannot be executed for future dates', 'fromDate');
   if (args.dependsOnPast) {
-    if (args.reverse) throw new BackfillRangeError('backfill cannot run backwards when the DAG has tasks with depends_on_past=True', 'runBackwards');
+    if (args.reverse)
+      throw new BackfillRangeError(
+        'backfill cannot run backwards when the DAG has tasks with depends_on_past=True',
+        'runBackwards',
+      );
     if (!args.reprocessBehavior || args.reprocessBehavior === 'none') {
-      throw new BackfillRangeError("the DAG has tasks with depends_on_past=True: set reprocess behavior to 'completed' or 'failed'", 'reprocessBehavior');
+      throw new BackfillRangeError(
+        "the DAG has tasks with depends_on_past=True: set reprocess behavior to 'completed' or 'failed'",
+        'reprocessBehavior',
+      );
     }
   }
   const restriction: TimeRestriction = { earliest: args.fromDate, latest: args.toDate, catchup: true };
@@ -129,9 +162,12 @@ export function backfillRuns(timetable: Timetable, args: BackfillArgs): PlannedR
   let info = timetable.nextDagrunInfo({ lastAutomatedDataInterval: null, restriction, now: args.now });
   while (info) {
     infos.push(info);
-    if (infos.length >= MAX_RUNS) throw new BackfillRangeError(`more than ${MAX_RUNS} runs between from_date and to_date`, 'toDate');
+    if (infos.length >= MAX_RUNS)
+      throw new BackfillRangeError(`more than ${MAX_RUNS} runs between from_date and to_date`, 'toDate');
     info = timetable.nextDagrunInfo({ lastAutomatedDataInterval: info.data_interval, restriction, now: args.now });
   }
-  const runs = infos.filter((i) => i.data_interval !== null && i.data_interval.end.getTime() < now).map((i) => planned('backfill', i));
+  const runs = infos
+    .filter((i) => i.data_interval !== null && i.data_interval.end.getTime() < now)
+    .map((i) => planned('backfill', i));
   return args.reverse ? runs.reverse() : runs;
 }

@@ -82,8 +82,17 @@ abstract class Base implements Timetable {
     const last = args.lastAutomatedDataInterval;
     const r = args.restriction;
     const info = this.nextMs(
-      last ? { start: ms(last.start, 'lastAutomatedDataInterval.start'), end: ms(last.end, 'lastAutomatedDataInterval.end') } : null,
-      { earliest: r.earliest ? ms(r.earliest, 'restriction.earliest') : null, latest: r.latest ? ms(r.latest, 'restriction.latest') : null, catchup: r.catchup },
+      last
+        ? {
+            start: ms(last.start, 'lastAutomatedDataInterval.start'),
+            end: ms(last.end, 'lastAutomatedDataInterval.end'),
+          }
+        : null,
+      {
+        earliest: r.earliest ? ms(r.earliest, 'restriction.earliest') : null,
+        latest: r.latest ? ms(r.latest, 'restriction.latest') : null,
+        catchup: r.catchup,
+      },
       ms(args.now, 'now'),
     );
     return info ? toDagRunInfo(info) : null;
@@ -194,7 +203,8 @@ abstract class DataIntervalTimetable extends Base {
       // A schedule change can realign onto the previous run's logical date; one step past it.
       if (start <= last.start) {
         start = this.step.getNext(start);
-        if (start <= last.start) throw new TimetableError(`timetable did not advance past ${new Date(last.start).toISOString()}`, 'schedule');
+        if (start <= last.start)
+          throw new TimetableError(`timetable did not advance past ${new Date(last.start).toISOString()}`, 'schedule');
       }
     }
     if (r.latest !== null && start > r.latest) return null;
@@ -300,7 +310,8 @@ class CronTriggerTimetable extends TriggerTimetable {
     const past = this.step.alignToPrev(now);
     const next = this.step.alignToNext(now);
     if (this.runImmediately === true) return past;
-    const buffer = typeof this.runImmediately === 'number' ? this.runImmediately * 1000 : Math.max((next - past) / 10, FIVE_MINUTES);
+    const buffer =
+      typeof this.runImmediately === 'number' ? this.runImmediately * 1000 : Math.max((next - past) / 10, FIVE_MINUTES);
     return now - past <= buffer ? past : next;
   }
 }
@@ -329,7 +340,14 @@ class MultipleCronTriggerTimetable extends Base {
       throw new TimetableError('MultipleCronTriggerTimetable needs at least one cron expression', 'schedule');
     }
     this.parts = spec.expressions.map(
-      (expression) => new CronTriggerTimetable({ type: 'cron_trigger', expression, timezone: spec.timezone, interval: spec.interval, run_immediately: spec.run_immediately }),
+      (expression) =>
+        new CronTriggerTimetable({
+          type: 'cron_trigger',
+          expression,
+          timezone: spec.timezone,
+          interval: spec.interval,
+          run_immediately: spec.run_immediately,
+        }),
     );
     this.summary = this.parts.map((p) => p.summary).join(', ');
   }
@@ -370,10 +388,12 @@ class EventsTimetable extends Base {
   private readonly events: number[];
   constructor(readonly spec: Extract<TimetableSpec, { type: 'events' }>) {
     super();
-    if (!Array.isArray(spec.event_dates)) throw new TimetableError('EventsTimetable: event_dates must be a list of dates', 'schedule');
+    if (!Array.isArray(spec.event_dates))
+      throw new TimetableError('EventsTimetable: event_dates must be a list of dates', 'schedule');
     this.events = spec.event_dates.map((d, i) => {
       const t = Date.parse(d);
-      if (Number.isNaN(t)) throw new TimetableError(`EventsTimetable: event_dates[${i}] is not a date: '${d}'`, 'schedule');
+      if (Number.isNaN(t))
+        throw new TimetableError(`EventsTimetable: event_dates[${i}] is not a date: '${d}'`, 'schedule');
       return t;
     });
     this.events.sort((a, b) => a - b);
@@ -475,14 +495,18 @@ function durationMs(seconds: number, field: string): number {
 
 function deltaMs(seconds: number, field: string): number {
   const d = durationMs(seconds, field);
-  if (d <= 0) throw new TimetableError(`schedule interval must be positive, not ${String(seconds)} seconds`, 'schedule');
+  if (d <= 0)
+    throw new TimetableError(`schedule interval must be positive, not ${String(seconds)} seconds`, 'schedule');
   return d;
 }
 
 function checkRunImmediately(v: RunImmediately): RunImmediately {
   if (typeof v === 'boolean' || v === null) return v;
   if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
-  throw new TimetableError(`run_immediately: expected true, false, null or a number of seconds, got ${String(v)}`, 'runImmediately');
+  throw new TimetableError(
+    `run_immediately: expected true, false, null or a number of seconds, got ${String(v)}`,
+    'runImmediately',
+  );
 }
 
 /** Python's str(timedelta): '1:00:00', '1 day, 0:00:00', '0:00:30.500000'. */

@@ -34,7 +34,8 @@ export function zone(name: string): Zone {
 
 /** Undefined when `name` is a zone this runtime knows, else what is wrong with it. */
 export function zoneProblem(name: unknown): string | undefined {
-  if (typeof name !== 'string' || name.length === 0) return `expected an IANA time zone name like 'Europe/Amsterdam' or 'UTC', got ${JSON.stringify(name)}`;
+  if (typeof name !== 'string' || name.length === 0)
+    return `expected an IANA time zone name like 'Europe/Amsterdam' or 'UTC', got ${JSON.stringify(name)}`;
   try {
     zone(name);
     return undefined;
@@ -48,7 +49,8 @@ function makeZone(name: string): Zone {
   if (fixed) {
     const hours = Number(fixed[2]);
     const minutes = Number(fixed[3]);
-    if (hours > 23 || minutes > 59) throw new TimetableError(`time zone '${name}': offset out of range (expected ±HH:MM up to ±23:59)`, 'timezone');
+    if (hours > 23 || minutes > 59)
+      throw new TimetableError(`time zone '${name}': offset out of range (expected ±HH:MM up to ±23:59)`, 'timezone');
     const offset = (fixed[1] === '-' ? -1 : 1) * (hours * 60 + minutes) * 60_000;
     return { name, offsetAt: () => offset };
   }
@@ -56,8 +58,15 @@ function makeZone(name: string): Zone {
   let format: Intl.DateTimeFormat;
   try {
     format = new Intl.DateTimeFormat('en-US', {
-      timeZone: name, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric',
-      hour: 'numeric', minute: 'numeric', second: 'numeric', era: 'short',
+      timeZone: name,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+      era: 'short',
     });
   } catch {
     throw new TimetableError(
@@ -77,7 +86,14 @@ function makeZone(name: string): Zone {
       for (const p of format.formatToParts(new Date(second))) parts[p.type] = p.value;
       let year = Number(parts.year);
       if (parts.era === 'BC' || parts.era === 'B') year = 1 - year;
-      const wall = Date.UTC(year, Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second));
+      const wall = Date.UTC(
+        year,
+        Number(parts.month) - 1,
+        Number(parts.day),
+        Number(parts.hour),
+        Number(parts.minute),
+        Number(parts.second),
+      );
       const offset = wall - second;
       if (memo.size > 4096) memo.clear();
       memo.set(second, offset);
@@ -127,8 +143,13 @@ export interface WallFields {
 export function wallFields(wall: number): WallFields {
   const d = new Date(wall);
   return {
-    year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(),
-    minute: d.getUTCMinutes(), second: d.getUTCSeconds(), weekday: d.getUTCDay(),
+    year: d.getUTCFullYear(),
+    month: d.getUTCMonth() + 1,
+    day: d.getUTCDate(),
+    hour: d.getUTCHours(),
+    minute: d.getUTCMinutes(),
+    second: d.getUTCSeconds(),
+    weekday: d.getUTCDay(),
   };
 }
 

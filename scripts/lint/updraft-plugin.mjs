@@ -20,12 +20,21 @@ function packageOf(specifier) {
   return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
 }
 
-const isRelative = (specifier) => specifier === '.' || specifier === '..' || specifier.startsWith('./') || specifier.startsWith('../');
+const isRelative = (specifier) =>
+  specifier === '.' || specifier === '..' || specifier.startsWith('./') || specifier.startsWith('../');
 
 /** The file a relative import names, if it exists: TypeScript's node16 rule, where './x.js' means './x.ts'. */
 function resolveFile(fromFile, specifier) {
   const base = path.resolve(path.dirname(fromFile), specifier);
-  const candidates = [base.replace(/\.js$/, '.ts').replace(/\.mjs$/, '.mts').replace(/\.cjs$/, '.cts'), base, `${base}.ts`, path.join(base, 'index.ts')];
+  const candidates = [
+    base
+      .replace(/\.js$/, '.ts')
+      .replace(/\.mjs$/, '.mts')
+      .replace(/\.cjs$/, '.cts'),
+    base,
+    `${base}.ts`,
+    path.join(base, 'index.ts'),
+  ];
   for (const candidate of candidates) {
     if (!codeFile.test(candidate)) continue;
     try {
@@ -91,20 +100,30 @@ const under = (relPath, entry) => relPath === entry || relPath.startsWith(`${ent
  */
 function importVisitors(onImport) {
   const allTypes = (specifiers, key) => specifiers.length > 0 && specifiers.every((s) => s[key] === 'type');
-  const literal = (node) => (node && node.type === 'Literal' && typeof node.value === 'string' ? node.value : undefined);
+  const literal = (node) =>
+    node && node.type === 'Literal' && typeof node.value === 'string' ? node.value : undefined;
   const visit = (node, specifier, typeOnly) => {
     if (specifier !== undefined) onImport(node, specifier, typeOnly);
   };
   return {
-    ImportDeclaration: (node) => visit(node, literal(node.source), node.importKind === 'type' || allTypes(node.specifiers, 'importKind')),
-    ExportNamedDeclaration: (node) => visit(node, literal(node.source), node.exportKind === 'type' || allTypes(node.specifiers, 'exportKind')),
+    ImportDeclaration: (node) =>
+      visit(node, literal(node.source), node.importKind === 'type' || allTypes(node.specifiers, 'importKind')),
+    ExportNamedDeclaration: (node) =>
+      visit(node, literal(node.source), node.exportKind === 'type' || allTypes(node.specifiers, 'exportKind')),
     ExportAllDeclaration: (node) => visit(node, literal(node.source), node.exportKind === 'type'),
     ImportExpression: (node) => visit(node, literal(node.source), false),
     TSImportType: (node) => visit(node, literal(node.source ?? node.argument?.literal), true),
     TSImportEqualsDeclaration: (node) =>
-      visit(node, node.moduleReference.type === 'TSExternalModuleReference' ? literal(node.moduleReference.expression) : undefined, node.importKind === 'type'),
+      visit(
+        node,
+        node.moduleReference.type === 'TSExternalModuleReference'
+          ? literal(node.moduleReference.expression)
+          : undefined,
+        node.importKind === 'type',
+      ),
     CallExpression: (node) => {
-      if (node.callee.type === 'Identifier' && node.callee.name === 'require' && node.arguments.length === 1) visit(node, literal(node.arguments[0]), false);
+      if (node.callee.type === 'Identifier' && node.callee.name === 'require' && node.arguments.length === 1)
+        visit(node, literal(node.arguments[0]), false);
     },
   };
 }
@@ -121,7 +140,11 @@ export function updraftPlugin({ root, folders }) {
   const relative = (file) => path.relative(root, file).split(path.sep).join('/');
 
   const folderImports = {
-    meta: { type: 'problem', docs: { description: 'Each top-level folder imports only what its rule in eslint.config.mjs allows' }, schema: [] },
+    meta: {
+      type: 'problem',
+      docs: { description: 'Each top-level folder imports only what its rule in eslint.config.mjs allows' },
+      schema: [],
+    },
     create(context) {
       const fromRel = relative(context.filename);
       const folder = fromRel.split('/')[0];
@@ -130,11 +153,18 @@ export function updraftPlugin({ root, folders }) {
       if (!rule) {
         return {
           Program: (node) =>
-            context.report({ node, message: `${folder}/ has no import rule: add one to the folder table in eslint.config.mjs (and to ARCHITECTURE.md)` }),
+            context.report({
+              node,
+              message: `${folder}/ has no import rule: add one to the folder table in eslint.config.mjs (and to ARCHITECTURE.md)`,
+            }),
         };
       }
       if (rule.anything) return {};
-      const report = (node, what) => context.report({ node, message: `${folder}/ may not import ${what}: ${rule.rule} (ARCHITECTURE.md, "who may import what")` });
+      const report = (node, what) =>
+        context.report({
+          node,
+          message: `${folder}/ may not import ${what}: ${rule.rule} (ARCHITECTURE.md, "who may import what")`,
+        });
       return importVisitors((node, specifier, typeOnly) => {
         if (isRelative(specifier)) {
           const targetRel = relative(path.resolve(path.dirname(context.filename), specifier)).replace(codeFile, '');
@@ -155,7 +185,11 @@ export function updraftPlugin({ root, folders }) {
   };
 
   const noCycle = {
-    meta: { type: 'problem', docs: { description: 'No import cycles between files, type-only imports included' }, schema: [] },
+    meta: {
+      type: 'problem',
+      docs: { description: 'No import cycles between files, type-only imports included' },
+      schema: [],
+    },
     create(context) {
       const file = context.filename;
       if (!codeFile.test(file)) return {};
@@ -170,7 +204,10 @@ export function updraftPlugin({ root, folders }) {
             if (!back) continue;
             const cycle = [file, ...back].map(relative).join(' → ');
             context.report({
-              loc: { start: context.sourceCode.getLocFromIndex(imported.pos), end: context.sourceCode.getLocFromIndex(imported.end) },
+              loc: {
+                start: context.sourceCode.getLocFromIndex(imported.pos),
+                end: context.sourceCode.getLocFromIndex(imported.end),
+              },
               message: `import cycle: ${cycle} (type-only imports count: move the shared declarations to the lower module)`,
             });
           }

@@ -12,7 +12,16 @@ import { describeBlocker } from '../../activities/admission/decide.js';
 import { requestSlots, type SlotOutcome } from '../../activities/admission/slots.js';
 import { TaskExecutionError } from '../../activities/executors/types.js';
 import {
-  DEFAULT_POOL, PoolError, deleteGrant, deletePool, getGrant, getPool, listGrants, listPools, setPool, type GrantRequest,
+  DEFAULT_POOL,
+  PoolError,
+  deleteGrant,
+  deletePool,
+  getGrant,
+  getPool,
+  listGrants,
+  listPools,
+  setPool,
+  type GrantRequest,
 } from '../../db/pool.repository.js';
 import { getTaskInstance, upsertTaskInstances } from '../../db/task-instance.repository.js';
 import type { TaskSpec } from '../../spec/dag-spec.js';
@@ -23,24 +32,66 @@ let counter = 0;
 
 function request(over: Partial<GrantRequest> & { task_id: string }): GrantRequest {
   return {
-    dag_id: 'd', run_id: 'r1', map_index: -1, try_number: 1, pool: 'p', slots: 1, priority_weight: 1,
-    lease_seconds: 60, max_active_tasks: 16, max_active_tis_per_dag: null, hostname: 'test', ...over,
+    dag_id: 'd',
+    run_id: 'r1',
+    map_index: -1,
+    try_number: 1,
+    pool: 'p',
+    slots: 1,
+    priority_weight: 1,
+    lease_seconds: 60,
+    max_active_tasks: 16,
+    max_active_tis_per_dag: null,
+    hostname: 'test',
+    ...over,
   };
 }
 
 function taskSpec(over: Partial<TaskSpec> & { task_id: string }): TaskSpec {
   return {
-    kind: 'function', operator: 'TypeScriptOperator', upstream: [], downstream: [], trigger_rule: 'all_success',
-    retries: 0, retry_delay: 300, retry_exponential_backoff: false, max_retry_delay: null, execution_timeout: null, queue: null,
-    pool: DEFAULT_POOL, pool_slots: 1, priority_weight: 1, weight_rule: 'downstream', owner: 'updraft', outlets: [], doc_md: null,
-    input: null, resources: { cpu: null, memory: null, gpu: 0, gpu_type: null }, ...over,
+    kind: 'function',
+    operator: 'TypeScriptOperator',
+    upstream: [],
+    downstream: [],
+    trigger_rule: 'all_success',
+    retries: 0,
+    retry_delay: 300,
+    retry_exponential_backoff: false,
+    max_retry_delay: null,
+    execution_timeout: null,
+    queue: null,
+    pool: DEFAULT_POOL,
+    pool_slots: 1,
+    priority_weight: 1,
+    weight_rule: 'downstream',
+    owner: 'updraft',
+    outlets: [],
+    doc_md: null,
+    input: null,
+    resources: { cpu: null, memory: null, gpu: 0, gpu_type: null },
+    ...over,
   };
 }
 
 function runTaskRequest(task: TaskSpec, over: Partial<RunTaskRequest> = {}): RunTaskRequest {
   return {
-    dagId: 'd', runId: 'r1', runType: 'manual', dagVersionId: 999_999, specHash: 'x', task, mapIndex: -1, tryNumber: 1, maxTries: 1,
-    input: null, logicalDate: null, dataIntervalStart: null, dataIntervalEnd: null, conf: {}, params: {}, xcomInlineLimitBytes: 65536, ...over,
+    dagId: 'd',
+    runId: 'r1',
+    runType: 'manual',
+    dagVersionId: 999_999,
+    specHash: 'x',
+    task,
+    mapIndex: -1,
+    tryNumber: 1,
+    maxTries: 1,
+    input: null,
+    logicalDate: null,
+    dataIntervalStart: null,
+    dataIntervalEnd: null,
+    conf: {},
+    params: {},
+    xcomInlineLimitBytes: 65536,
+    ...over,
   };
 }
 
@@ -53,7 +104,10 @@ for (const kind of DIALECTS) {
     before(async () => {
       t = await openMigratedDatabase(kind);
       // Waiting tries mark their task instance queued, which needs its run.
-      await t.db.insertInto('dag_run').values({ dag_id: 'd', run_id: 'r1', state: 'running', run_type: 'manual', workflow_id: 'w' }).execute();
+      await t.db
+        .insertInto('dag_run')
+        .values({ dag_id: 'd', run_id: 'r1', state: 'running', run_type: 'manual', workflow_id: 'w' })
+        .execute();
     });
     after(async () => {
       await t?.cleanup();
@@ -66,23 +120,44 @@ for (const kind of DIALECTS) {
 
     function deps(lines: string[], over: Partial<AdmissionDeps> = {}): AdmissionDeps {
       return {
-        db: t.db, hostname: 'test', log: (l) => lines.push(l), heartbeat: () => undefined, signal: new AbortController().signal,
-        heartbeatTimeoutMs: 3000, keepRequestOnAbort: () => false, pollMs: 20, ...over,
+        db: t.db,
+        hostname: 'test',
+        log: (l) => lines.push(l),
+        heartbeat: () => undefined,
+        signal: new AbortController().signal,
+        heartbeatTimeoutMs: 3000,
+        keepRequestOnAbort: () => false,
+        pollMs: 20,
+        ...over,
       };
     }
 
     it('seeds default_pool with 128 slots and manages pools (set, get, list with occupancy, delete)', async () => {
       const pools = await listPools(t.db);
-      expect(pools.find((p) => p.pool === DEFAULT_POOL)).to.include({ slots: 128, description: 'Default pool', include_deferred: false, running_slots: 0, open_slots: 128 });
+      expect(pools.find((p) => p.pool === DEFAULT_POOL)).to.include({
+        slots: 128,
+        description: 'Default pool',
+        include_deferred: false,
+        running_slots: 0,
+        open_slots: 128,
+      });
       await setPool(t.db, 'gpu', { slots: 4, description: 'the GPU box' });
       await setPool(t.db, 'gpu', { slots: 2 }); // description kept
-      expect(await getPool(t.db, 'gpu')).to.include({ slots: 2, description: 'the GPU box', running_slots: 0, queued_slots: 0, open_slots: 2 });
+      expect(await getPool(t.db, 'gpu')).to.include({
+        slots: 2,
+        description: 'the GPU box',
+        running_slots: 0,
+        queued_slots: 0,
+        open_slots: 2,
+      });
       await setPool(t.db, 'wide', { slots: -1 });
       expect(await getPool(t.db, 'wide')).to.include({ slots: -1, open_slots: null });
       await requestSlots(t.db, request({ task_id: 'a', pool: 'gpu', slots: 2 }));
       await requestSlots(t.db, request({ task_id: 'b', pool: 'gpu', slots: 1 }));
       expect(await getPool(t.db, 'gpu')).to.include({ running_slots: 2, queued_slots: 1, open_slots: 0 });
-      expect((await rejectionOf(setPool(t.db, 'bad', { slots: -2 }))).message).to.equal('slots of pool "bad" must be an integer >= 0 (or -1 for unlimited), got -2');
+      expect((await rejectionOf(setPool(t.db, 'bad', { slots: -2 }))).message).to.equal(
+        'slots of pool "bad" must be an integer >= 0 (or -1 for unlimited), got -2',
+      );
       const err = await rejectionOf(deletePool(t.db, DEFAULT_POOL));
       expect(err).to.be.instanceOf(PoolError);
       expect(err.message).to.equal('default_pool cannot be deleted');
@@ -95,7 +170,9 @@ for (const kind of DIALECTS) {
       expect(a).to.deep.include({ state: 'granted', reused: false });
       const b = await requestSlots(t.db, request({ task_id: 'b' }));
       expect(state(b)).to.equal('queued');
-      expect(describeBlocker((b as Extract<SlotOutcome, { state: 'queued' }>).blocker)).to.equal('waiting for 1 slot(s) of pool "p": 1 of 1 in use');
+      expect(describeBlocker((b as Extract<SlotOutcome, { state: 'queued' }>).blocker)).to.equal(
+        'waiting for 1 slot(s) of pool "p": 1 of 1 in use',
+      );
       // The same try asking again (a retried attempt) keeps its grant.
       expect(await requestSlots(t.db, request({ task_id: 'a' }))).to.deep.include({ state: 'granted', reused: true });
       await deleteGrant(t.db, request({ task_id: 'a' }));
@@ -104,7 +181,12 @@ for (const kind of DIALECTS) {
 
     it('grants in priority order (priority_weight desc, then request time), whoever polls first', async () => {
       await requestSlots(t.db, request({ task_id: 'holder' }));
-      for (const [id, w] of [['low', 1], ['mid', 5], ['high', 10], ['high_later', 10]] as const) {
+      for (const [id, w] of [
+        ['low', 1],
+        ['mid', 5],
+        ['high', 10],
+        ['high_later', 10],
+      ] as const) {
         expect(state(await requestSlots(t.db, request({ task_id: id, priority_weight: w })))).to.equal('queued');
       }
       await deleteGrant(t.db, request({ task_id: 'holder' }));
@@ -112,22 +194,35 @@ for (const kind of DIALECTS) {
       expect(describeBlocker((low as Extract<SlotOutcome, { state: 'queued' }>).blocker)).to.equal(
         'waiting for 1 slot(s) of pool "p": 1 of 1 in use once 1 higher-priority waiting try start (first: d/r1/high with priority_weight 10)',
       );
-      expect(state(await requestSlots(t.db, request({ task_id: 'high_later', priority_weight: 10 })))).to.equal('queued');
+      expect(state(await requestSlots(t.db, request({ task_id: 'high_later', priority_weight: 10 })))).to.equal(
+        'queued',
+      );
       expect(state(await requestSlots(t.db, request({ task_id: 'high', priority_weight: 10 })))).to.equal('granted');
 
       // Concurrent waiters polling on their own: they start in weight order.
       await t.db.deleteFrom('task_slot_grant').execute();
       await requestSlots(t.db, request({ task_id: 'holder' }));
       const order: string[] = [];
-      const waiters = [['w1', 1], ['w3', 3], ['w2', 2]] as const;
+      const waiters = [
+        ['w1', 1],
+        ['w3', 3],
+        ['w2', 2],
+      ] as const;
       const runs = waiters.map(async ([id, w]) => {
-        const admission = await admitTry(deps([]), runTaskRequest(taskSpec({ task_id: id, pool: 'p', priority_weight: w })));
+        const admission = await admitTry(
+          deps([]),
+          runTaskRequest(taskSpec({ task_id: id, pool: 'p', priority_weight: w })),
+        );
         order.push(id);
         await new Promise((r) => setTimeout(r, 60));
         await admission.release();
       });
       await new Promise((r) => setTimeout(r, 150));
-      expect((await listGrants(t.db, 'p')).filter((g) => g.state === 'queued').map((g) => g.task_id)).to.have.members(['w1', 'w2', 'w3']);
+      expect((await listGrants(t.db, 'p')).filter((g) => g.state === 'queued').map((g) => g.task_id)).to.have.members([
+        'w1',
+        'w2',
+        'w3',
+      ]);
       await deleteGrant(t.db, request({ task_id: 'holder' }));
       await Promise.all(runs);
       expect(order).to.deep.equal(['w3', 'w2', 'w1']);
@@ -137,55 +232,90 @@ for (const kind of DIALECTS) {
       await setPool(t.db, 'p', { slots: 3 });
       expect(state(await requestSlots(t.db, request({ task_id: 'a', slots: 2 })))).to.equal('granted');
       const big = await requestSlots(t.db, request({ task_id: 'big', slots: 2, priority_weight: 9 }));
-      expect(describeBlocker((big as Extract<SlotOutcome, { state: 'queued' }>).blocker)).to.equal('waiting for 2 slot(s) of pool "p": 2 of 3 in use');
+      expect(describeBlocker((big as Extract<SlotOutcome, { state: 'queued' }>).blocker)).to.equal(
+        'waiting for 2 slot(s) of pool "p": 2 of 3 in use',
+      );
       expect(state(await requestSlots(t.db, request({ task_id: 'small', slots: 1 })))).to.equal('granted');
-      expect(await requestSlots(t.db, request({ task_id: 'huge', slots: 4 }))).to.deep.equal({ state: 'too_big', size: 3 });
+      expect(await requestSlots(t.db, request({ task_id: 'huge', slots: 4 }))).to.deep.equal({
+        state: 'too_big',
+        size: 3,
+      });
       expect(await getGrant(t.db, request({ task_id: 'huge' }))).to.equal(undefined);
     });
 
     it('enforces max_active_tasks across runs and pools, and max_active_tis_per_dag across runs', async () => {
       await setPool(t.db, 'q', { slots: 10 });
-      expect(state(await requestSlots(t.db, request({ task_id: 'a', run_id: 'r1', pool: DEFAULT_POOL, max_active_tasks: 1 })))).to.equal('granted');
+      expect(
+        state(
+          await requestSlots(t.db, request({ task_id: 'a', run_id: 'r1', pool: DEFAULT_POOL, max_active_tasks: 1 })),
+        ),
+      ).to.equal('granted');
       const b = await requestSlots(t.db, request({ task_id: 'b', run_id: 'r2', pool: 'q', max_active_tasks: 1 }));
       expect(describeBlocker((b as Extract<SlotOutcome, { state: 'queued' }>).blocker)).to.equal(
         'waiting: DAG "d" has 1 running task(s) across its runs, its max_active_tasks is 1',
       );
       // Another DAG is not affected.
-      expect(state(await requestSlots(t.db, request({ dag_id: 'other', task_id: 'b', pool: 'q', max_active_tasks: 1 })))).to.equal('granted');
+      expect(
+        state(await requestSlots(t.db, request({ dag_id: 'other', task_id: 'b', pool: 'q', max_active_tasks: 1 }))),
+      ).to.equal('granted');
 
       await t.db.deleteFrom('task_slot_grant').execute();
-      expect(state(await requestSlots(t.db, request({ task_id: 'load', run_id: 'r1', pool: 'q', max_active_tis_per_dag: 1 })))).to.equal('granted');
-      const second = await requestSlots(t.db, request({ task_id: 'load', run_id: 'r2', pool: 'q', max_active_tis_per_dag: 1 }));
+      expect(
+        state(
+          await requestSlots(t.db, request({ task_id: 'load', run_id: 'r1', pool: 'q', max_active_tis_per_dag: 1 })),
+        ),
+      ).to.equal('granted');
+      const second = await requestSlots(
+        t.db,
+        request({ task_id: 'load', run_id: 'r2', pool: 'q', max_active_tis_per_dag: 1 }),
+      );
       expect(describeBlocker((second as Extract<SlotOutcome, { state: 'queued' }>).blocker)).to.equal(
         'waiting: task "load" has 1 running try across the runs of DAG "d", its max_active_tis_per_dag is 1',
       );
-      expect(state(await requestSlots(t.db, request({ task_id: 'other_task', run_id: 'r2', pool: 'q', max_active_tis_per_dag: 1 })))).to.equal('granted');
+      expect(
+        state(
+          await requestSlots(
+            t.db,
+            request({ task_id: 'other_task', run_id: 'r2', pool: 'q', max_active_tis_per_dag: 1 }),
+          ),
+        ),
+      ).to.equal('granted');
     });
 
     it('reclaims the grant of a worker that stopped heartbeating past its lease', async () => {
       expect(state(await requestSlots(t.db, request({ task_id: 'crashed', lease_seconds: 30 })))).to.equal('granted');
       expect(state(await requestSlots(t.db, request({ task_id: 'next' })))).to.equal('queued');
-      await sql`update task_slot_grant set heartbeat_at = now() - interval '31 seconds' where task_id = 'crashed'`.execute(t.db);
+      await sql`update task_slot_grant set heartbeat_at = now() - interval '31 seconds' where task_id = 'crashed'`.execute(
+        t.db,
+      );
       const next = await requestSlots(t.db, request({ task_id: 'next' }));
       expect(state(next)).to.equal('granted');
-      expect((next as Extract<SlotOutcome, { state: 'granted' }>).reclaimed.map((r) => [r.task_id, r.state])).to.deep.equal([['crashed', 'granted']]);
+      expect(
+        (next as Extract<SlotOutcome, { state: 'granted' }>).reclaimed.map((r) => [r.task_id, r.state]),
+      ).to.deep.equal([['crashed', 'granted']]);
       expect(await getGrant(t.db, request({ task_id: 'crashed' }))).to.equal(undefined);
     });
 
     it('never grants more than the pool holds when many tries decide at once', async () => {
       await setPool(t.db, 'p', { slots: 3 });
-      const outcomes = await Promise.all(Array.from({ length: 12 }, (_, i) => requestSlots(t.db, request({ task_id: `c${i}`, priority_weight: 1 }))));
+      const outcomes = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => requestSlots(t.db, request({ task_id: `c${i}`, priority_weight: 1 }))),
+      );
       expect(outcomes.filter((o) => o.state === 'granted')).to.have.length(3);
       expect((await listGrants(t.db, 'p')).filter((g) => g.state === 'granted')).to.have.length(3);
     });
 
     it('fails a try naming an unknown pool, or asking for more slots than its pool has, without waiting', async () => {
       const lines: string[] = [];
-      const unknown = await rejectionOf(admitTry(deps(lines), runTaskRequest(taskSpec({ task_id: 'x', pool: 'nope' }))));
+      const unknown = await rejectionOf(
+        admitTry(deps(lines), runTaskRequest(taskSpec({ task_id: 'x', pool: 'nope' }))),
+      );
       expect(unknown).to.be.instanceOf(TaskExecutionError);
       expect((unknown as TaskExecutionError).kind).to.equal('fail');
       expect(unknown.message).to.equal('pool "nope" does not exist; create it with `updraft pools set nope <slots>`');
-      const big = await rejectionOf(admitTry(deps(lines), runTaskRequest(taskSpec({ task_id: 'y', pool: 'p', pool_slots: 5 }))));
+      const big = await rejectionOf(
+        admitTry(deps(lines), runTaskRequest(taskSpec({ task_id: 'y', pool: 'p', pool_slots: 5 }))),
+      );
       expect((big as TaskExecutionError).kind).to.equal('fail');
       expect(big.message).to.equal(
         'task "y" asks for 5 slots (pool_slots) of pool "p", which has only 1; lower pool_slots or grow the pool with `updraft pools set p 5`',
@@ -198,9 +328,14 @@ for (const kind of DIALECTS) {
       const lines: string[] = [];
       const abort = new AbortController();
       let beats = 0;
-      const waiting = admitTry(deps(lines, { signal: abort.signal, heartbeat: () => beats++ }), runTaskRequest(taskSpec({ task_id: 'w', pool: 'p' })));
+      const waiting = admitTry(
+        deps(lines, { signal: abort.signal, heartbeat: () => beats++ }),
+        runTaskRequest(taskSpec({ task_id: 'w', pool: 'p' })),
+      );
       await new Promise((r) => setTimeout(r, 200));
-      expect((await getTaskInstance(t.db, { dag_id: 'd', run_id: 'r1', task_id: 'w', map_index: -1 }))?.state).to.equal('queued');
+      expect((await getTaskInstance(t.db, { dag_id: 'd', run_id: 'r1', task_id: 'w', map_index: -1 }))?.state).to.equal(
+        'queued',
+      );
       expect(lines).to.deep.equal(['waiting for 1 slot(s) of pool "p": 1 of 1 in use']);
       expect(beats).to.be.greaterThan(2);
       abort.abort();
@@ -212,8 +347,21 @@ for (const kind of DIALECTS) {
     it('depends_on_past and wait_for_downstream wait for the previous run (first run exempt)', async () => {
       const day = (n: number): Date => new Date(Date.UTC(2026, 0, n));
       const dagId = `past_${counter++}`;
-      for (const [run, n] of [['r1', 1], ['r2', 2]] as const) {
-        await t.db.insertInto('dag_run').values({ dag_id: dagId, run_id: run, state: 'running', run_type: 'scheduled', workflow_id: run, logical_date: day(n) }).execute();
+      for (const [run, n] of [
+        ['r1', 1],
+        ['r2', 2],
+      ] as const) {
+        await t.db
+          .insertInto('dag_run')
+          .values({
+            dag_id: dagId,
+            run_id: run,
+            state: 'running',
+            run_type: 'scheduled',
+            workflow_id: run,
+            logical_date: day(n),
+          })
+          .execute();
       }
       await upsertTaskInstances(t.db, [
         { dag_id: dagId, run_id: 'r1', task_id: 'load', state: 'running', try_number: 1 },
@@ -221,15 +369,22 @@ for (const kind of DIALECTS) {
       ]);
       const task = taskSpec({ task_id: 'load', depends_on_past: true, downstream: ['report'] });
       // The first run is exempt.
-      await (await admitTry(deps([]), runTaskRequest(task, { dagId, runId: 'r1', logicalDate: day(1).toISOString() }))).release();
+      await (
+        await admitTry(deps([]), runTaskRequest(task, { dagId, runId: 'r1', logicalDate: day(1).toISOString() }))
+      ).release();
 
       const lines: string[] = [];
       let admitted = false;
-      const second = admitTry(deps(lines), runTaskRequest({ ...task, wait_for_downstream: true }, { dagId, runId: 'r2', logicalDate: day(2).toISOString() }))
-        .then(async (a) => {
-          admitted = true;
-          await a.release();
-        });
+      const second = admitTry(
+        deps(lines),
+        runTaskRequest(
+          { ...task, wait_for_downstream: true },
+          { dagId, runId: 'r2', logicalDate: day(2).toISOString() },
+        ),
+      ).then(async (a) => {
+        admitted = true;
+        await a.release();
+      });
       await new Promise((r) => setTimeout(r, 300));
       expect(admitted).to.equal(false);
       await upsertTaskInstances(t.db, [{ dag_id: dagId, run_id: 'r1', task_id: 'load', state: 'success' }]);
@@ -237,7 +392,9 @@ for (const kind of DIALECTS) {
       expect(admitted).to.equal(false);
       await upsertTaskInstances(t.db, [{ dag_id: dagId, run_id: 'r1', task_id: 'report', state: 'skipped' }]);
       await second;
-      expect((await getTaskInstance(t.db, { dag_id: dagId, run_id: 'r2', task_id: 'load', map_index: -1 }))?.state).to.equal('queued');
+      expect(
+        (await getTaskInstance(t.db, { dag_id: dagId, run_id: 'r2', task_id: 'load', map_index: -1 }))?.state,
+      ).to.equal('queued');
       expect(lines).to.deep.equal([
         `depends_on_past: waiting for task "load" in the previous run "r1" (logical date ${day(1).toISOString()}) to succeed or be skipped; it is running`,
         `wait_for_downstream: waiting for the downstream tasks of "load" in the previous run "r1" (logical date ${day(1).toISOString()}) to succeed or be skipped: report (none)`,

@@ -50,22 +50,34 @@ function pieces(secret: string, length = 6): string[] {
 describe('console capture of in-process tasks', function () {
   it('gives each concurrent try its own lines, whole, from console.* and stream writes', async function () {
     const sinks = [0, 1, 2, 3].map(() => new MemorySink());
-    await Promise.all(sinks.map((sink, n) => captureConsole(sink, `t${n}`, async () => {
-      for (let k = 0; k < 3; k++) {
-        console.log(`try ${n} line ${k}`);
-        await pause(5 + ((n * 3 + k) % 4) * 3);
-        // Nested async work (timers, promise chains) keeps its try.
-        await new Promise<void>((resolve) => setTimeout(() => { console.error(`try ${n} err ${k}`); resolve(); }, 2));
-      }
-      process.stdout.write(`try ${n} par`);
-      await pause(3);
-      process.stdout.write(Buffer.from(`tial\ntry ${n} tail`));
-    })));
+    await Promise.all(
+      sinks.map((sink, n) =>
+        captureConsole(sink, `t${n}`, async () => {
+          for (let k = 0; k < 3; k++) {
+            console.log(`try ${n} line ${k}`);
+            await pause(5 + ((n * 3 + k) % 4) * 3);
+            // Nested async work (timers, promise chains) keeps its try.
+            await new Promise<void>((resolve) =>
+              setTimeout(() => {
+                console.error(`try ${n} err ${k}`);
+                resolve();
+              }, 2),
+            );
+          }
+          process.stdout.write(`try ${n} par`);
+          await pause(3);
+          process.stdout.write(Buffer.from(`tial\ntry ${n} tail`));
+        }),
+      ),
+    );
     sinks.forEach((sink, n) => {
       expect(sink.lines).to.deep.equal([
-        ['stdout', `try ${n} line 0`], ['stderr', `try ${n} err 0`],
-        ['stdout', `try ${n} line 1`], ['stderr', `try ${n} err 1`],
-        ['stdout', `try ${n} line 2`], ['stderr', `try ${n} err 2`],
+        ['stdout', `try ${n} line 0`],
+        ['stderr', `try ${n} err 0`],
+        ['stdout', `try ${n} line 1`],
+        ['stderr', `try ${n} err 1`],
+        ['stdout', `try ${n} line 2`],
+        ['stderr', `try ${n} err 2`],
         ['stdout', `try ${n} partial`],
         ['stdout', `try ${n} tail`],
       ]);
@@ -100,9 +112,13 @@ describe('console capture of in-process tasks', function () {
 
     before(async function () {
       env = {
-        UPDRAFT_HOME: tempDir('capture-home'), UPDRAFT_DAGS_FOLDER: DAGS,
-        UPDRAFT_DEV_TEMPORAL_PORT: String(await freePort()), UPDRAFT_DEV_UI_PORT: String(await freePort()),
-        [FERNET_KEY_ENV]: randomBytes(32).toString('base64'), TEMPORAL_ADDRESS: '', DATABASE_URL: '',
+        UPDRAFT_HOME: tempDir('capture-home'),
+        UPDRAFT_DAGS_FOLDER: DAGS,
+        UPDRAFT_DEV_TEMPORAL_PORT: String(await freePort()),
+        UPDRAFT_DEV_UI_PORT: String(await freePort()),
+        [FERNET_KEY_ENV]: randomBytes(32).toString('base64'),
+        TEMPORAL_ADDRESS: '',
+        DATABASE_URL: '',
       };
       const set = await runCli(['variables', 'set', 'api_secret', secret], env);
       expect(set.code, set.stderr).to.equal(0);
@@ -120,13 +136,25 @@ describe('console capture of in-process tasks', function () {
       const body = logs.stdout.split('\n').map((l) => l.replace(/^\[[^\]]+\] /, ''));
       for (const piece of pieces(secret)) expect(logs.stdout).to.not.contain(piece);
       for (const line of [
-        'calling the API with key ***', 'info line', 'debug line', '{stderr} warn: key *** expires soon', '{stderr} error line',
-        'partial write with ***', 'and an unterminated tail',
-      ]) expect(body).to.include(line);
+        'calling the API with key ***',
+        'info line',
+        'debug line',
+        '{stderr} warn: key *** expires soon',
+        '{stderr} error line',
+        'partial write with ***',
+        'and an unterminated tail',
+      ])
+        expect(body).to.include(line);
 
       for (let n = 0; n < 6; n++) {
-        const own = await runCli(['tasks', 'logs', 'secret_console', runIdOf(r.stdout), 'chatty', '-m', String(n)], env);
-        const printed = own.stdout.split('\n').filter((l) => / instance \d line \d$/.test(l)).map((l) => l.replace(/^.* instance/, 'instance'));
+        const own = await runCli(
+          ['tasks', 'logs', 'secret_console', runIdOf(r.stdout), 'chatty', '-m', String(n)],
+          env,
+        );
+        const printed = own.stdout
+          .split('\n')
+          .filter((l) => / instance \d line \d$/.test(l))
+          .map((l) => l.replace(/^.* instance/, 'instance'));
         expect(printed).to.deep.equal([0, 1, 2, 3].map((k) => `instance ${n} line ${k}`));
       }
     });
@@ -161,8 +189,17 @@ describe('console capture of in-process tasks', function () {
         const ti = run.tis.get(taskId)!;
         expect(ti.state).to.equal('failed');
         expect(ti.error).to.contain(message);
-        const log = (await readTaskLog(stack.database.db, { dag_id: 'secret_return', run_id: run.triggered.runId, task_id: taskId, map_index: -1, try_number: 1 }))
-          .map((l) => l.line).join('\n');
+        const log = (
+          await readTaskLog(stack.database.db, {
+            dag_id: 'secret_return',
+            run_id: run.triggered.runId,
+            task_id: taskId,
+            map_index: -1,
+            try_number: 1,
+          })
+        )
+          .map((l) => l.line)
+          .join('\n');
         expect(log).to.contain(message);
         for (const piece of pieces(secret)) {
           expect(log, `${taskId}'s log`).to.not.contain(piece);

@@ -13,10 +13,19 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Dockerode from 'dockerode';
-import { buildCreateOptions, DockerSpecError, MIN_MEMORY_BYTES } from '../../activities/executors/docker-create-options.js';
+import {
+  buildCreateOptions,
+  DockerSpecError,
+  MIN_MEMORY_BYTES,
+} from '../../activities/executors/docker-create-options.js';
 import { compareTimestamps, DockerLogDecoder, timestampToSince } from '../../activities/executors/docker-logs.js';
 import { containerLabels, containerName, MAX_CONTAINER_NAME_LENGTH } from '../../activities/executors/docker-naming.js';
-import { cpuToNanoCpus, memoryToBytes, parseQuantity, QuantityError } from '../../activities/executors/docker-quantity.js';
+import {
+  cpuToNanoCpus,
+  memoryToBytes,
+  parseQuantity,
+  QuantityError,
+} from '../../activities/executors/docker-quantity.js';
 import { createDockerExecutor } from '../../activities/executors/docker.js';
 import type { DockerExecutorOptions } from '../../activities/executors/docker.js';
 import { TaskExecutionError } from '../../activities/executors/types.js';
@@ -102,7 +111,9 @@ function uniqueRunId(): string {
 
 function request(
   container: Partial<ContainerOperatorSpec> = {},
-  overrides: Partial<Omit<ExecutionRequest, 'log' | 'heartbeat' | 'spec'>> & { resources?: Partial<TaskSpec['resources']> } = {},
+  overrides: Partial<Omit<ExecutionRequest, 'log' | 'heartbeat' | 'spec'>> & {
+    resources?: Partial<TaskSpec['resources']>;
+  } = {},
 ): TestRequest {
   const heartbeats: ExecutorHandle[] = [];
   const { resources, ...rest } = overrides;
@@ -174,9 +185,18 @@ describe('docker executor: quantities', () => {
       QuantityError,
       'resources.memory: invalid quantity "12 Gi": expected a number with an optional suffix (m, k, M, G, Ki, Mi, Gi, ...) or exponent',
     );
-    expect(() => parseQuantity('1GB', 'resources.memory')).to.throw(QuantityError, 'resources.memory: invalid quantity "1GB"');
-    expect(() => parseQuantity('-1', 'resources.cpu')).to.throw(QuantityError, 'resources.cpu: invalid quantity "-1": must not be negative');
-    expect(() => cpuToNanoCpus('0')).to.throw(QuantityError, 'resources.cpu: invalid quantity "0": must be greater than zero');
+    expect(() => parseQuantity('1GB', 'resources.memory')).to.throw(
+      QuantityError,
+      'resources.memory: invalid quantity "1GB"',
+    );
+    expect(() => parseQuantity('-1', 'resources.cpu')).to.throw(
+      QuantityError,
+      'resources.cpu: invalid quantity "-1": must not be negative',
+    );
+    expect(() => cpuToNanoCpus('0')).to.throw(
+      QuantityError,
+      'resources.cpu: invalid quantity "0": must be greater than zero',
+    );
     expect(() => memoryToBytes('')).to.throw(QuantityError, 'resources.memory: invalid quantity ""');
   });
 });
@@ -195,7 +215,13 @@ describe('docker executor: names and labels', () => {
   });
 
   it('stays within 128 characters of [a-zA-Z0-9_.-]', () => {
-    const long = { dagId: 'd'.repeat(200), runId: 'r'.repeat(250), taskId: 'group.t'.repeat(40), mapIndex: 12345, tryNumber: 17 };
+    const long = {
+      dagId: 'd'.repeat(200),
+      runId: 'r'.repeat(250),
+      taskId: 'group.t'.repeat(40),
+      mapIndex: 12345,
+      tryNumber: 17,
+    };
     for (const variant of [long, { ...long, dagId: 'short' }, { ...long, runId: 'x' }, { ...long, taskId: 'é' }]) {
       const name = containerName(variant);
       expect(name.length, name).to.be.at.most(MAX_CONTAINER_NAME_LENGTH);
@@ -263,7 +289,9 @@ describe('docker executor: buildCreateOptions', () => {
     expect(options).to.not.have.property('Cmd');
     expect(options).to.not.have.property('WorkingDir');
     expect(options.HostConfig?.NetworkMode).to.equal('none');
-    expect(buildCreateOptions(request(), { ...settings, defaultNetworkMode: 'bridge' }).HostConfig?.NetworkMode).to.equal('bridge');
+    expect(
+      buildCreateOptions(request(), { ...settings, defaultNetworkMode: 'bridge' }).HostConfig?.NetworkMode,
+    ).to.equal('bridge');
     expect(options.Env).to.include('UPDRAFT_INPUT=null');
   });
 
@@ -279,8 +307,13 @@ describe('docker executor: buildCreateOptions', () => {
   });
 
   it('requests exactly the allocated GPUs', () => {
-    const options = buildCreateOptions(request({}, { resources: { gpu: 2, gpu_type: 'h100' }, gpuDevices: ['1', 'GPU-3f2a'] }), settings);
-    expect(options.HostConfig?.DeviceRequests).to.deep.equal([{ Driver: 'nvidia', DeviceIDs: ['1', 'GPU-3f2a'], Capabilities: [['gpu']] }]);
+    const options = buildCreateOptions(
+      request({}, { resources: { gpu: 2, gpu_type: 'h100' }, gpuDevices: ['1', 'GPU-3f2a'] }),
+      settings,
+    );
+    expect(options.HostConfig?.DeviceRequests).to.deep.equal([
+      { Driver: 'nvidia', DeviceIDs: ['1', 'GPU-3f2a'], Capabilities: [['gpu']] },
+    ]);
     expect(options.Env).to.include('NVIDIA_VISIBLE_DEVICES=1,GPU-3f2a');
     expect(buildCreateOptions(request(), settings).HostConfig).to.not.have.property('DeviceRequests');
   });
@@ -304,7 +337,10 @@ describe('docker executor: buildCreateOptions', () => {
         "tasks.step.container.mounts[0].target: /updraft is reserved for the task's input and XCom",
       ],
       [request({ image: ' ' }), 'tasks.step.container.image: must not be empty'],
-      [request({}, { resources: { memory: '4Mi' } }), `tasks.step.resources.memory: "4Mi" is below Docker's minimum of 6Mi`],
+      [
+        request({}, { resources: { memory: '4Mi' } }),
+        `tasks.step.resources.memory: "4Mi" is below Docker's minimum of 6Mi`,
+      ],
       [
         request({}, { resources: { gpu: 1 }, gpuDevices: [] }),
         'tasks.step.resources.gpu: the task asks for 1 GPU(s) but the worker allocated 0 (none); GPU tasks must run on a GPU worker queue that allocates devices',
@@ -383,7 +419,9 @@ describe('docker executor against a real Docker daemon', function () {
     try {
       await docker.ping();
     } catch (err) {
-      throw new Error(`no Docker daemon at DOCKER_HOST=${process.env['DOCKER_HOST']} (${String(err)}): run \`eval "$(scripts/services/dockerd.sh start)"\``);
+      throw new Error(
+        `no Docker daemon at DOCKER_HOST=${process.env['DOCKER_HOST']} (${String(err)}): run \`eval "$(scripts/services/dockerd.sh start)"\``,
+      );
     }
     try {
       await docker.getImage(TEST_IMAGE).inspect();
@@ -430,7 +468,10 @@ describe('docker executor against a real Docker daemon', function () {
     expect(result.handle).to.deep.include({ executor: 'docker', name });
     expect(req.heartbeats[0]).to.deep.equal({ executor: 'docker', id: result.handle?.id, name });
     expect(await containersOf(req.runId)).to.deep.equal([]);
-    expect(readdirSync(ioRoot).filter((d) => d.startsWith(name)), 'the per-try /updraft directory is removed').to.deep.equal([]);
+    expect(
+      readdirSync(ioRoot).filter((d) => d.startsWith(name)),
+      'the per-try /updraft directory is removed',
+    ).to.deep.equal([]);
   });
 
   it('passes the input in and reads the XCom return value out', async () => {
@@ -446,7 +487,9 @@ describe('docker executor against a real Docker daemon', function () {
     const req = request(sh('echo "{not json" > /updraft/xcom/return.json'));
     const err = await expectFailure(executor().execute(req));
     expect(err.kind).to.equal('error');
-    expect(err.message).to.equal("/updraft/xcom/return.json is not valid JSON (10 bytes): expected a property name or '}' at position 1");
+    expect(err.message).to.equal(
+      "/updraft/xcom/return.json is not valid JSON (10 bytes): expected a property name or '}' at position 1",
+    );
   });
 
   it('fails on a non-zero exit with the code and the last lines', async () => {
@@ -481,7 +524,9 @@ describe('docker executor against a real Docker daemon', function () {
   });
 
   it('kills the container on timeout (SIGTERM first) and removes it', async () => {
-    const req = request(sh("trap 'echo got TERM; exit 0' TERM; echo started; while true; do sleep 0.1; done"), { timeoutMs: 1500 });
+    const req = request(sh("trap 'echo got TERM; exit 0' TERM; echo started; while true; do sleep 0.1; done"), {
+      timeoutMs: 1500,
+    });
     const t0 = Date.now();
     const err = await expectFailure(executor({ stopGraceSeconds: 5 }).execute(req));
     expect(err.kind).to.equal('timeout');
@@ -497,7 +542,9 @@ describe('docker executor against a real Docker daemon', function () {
     const t0 = Date.now();
     const err = await expectFailure(executor({ stopGraceSeconds: 1 }).execute(req));
     expect(err.kind).to.equal('timeout');
-    expect(Date.now() - t0).to.be.at.least(2000).and.below(10_000);
+    expect(Date.now() - t0)
+      .to.be.at.least(2000)
+      .and.below(10_000);
     expect(await containersOf(req.runId)).to.deep.equal([]);
   });
 
@@ -532,7 +579,9 @@ describe('docker executor against a real Docker daemon', function () {
   });
 
   it('reports an OOM kill with the memory limit', async () => {
-    const req = request(sh('echo filling; x=0123456789; while true; do x="$x$x"; done'), { resources: { memory: '16Mi' } });
+    const req = request(sh('echo filling; x=0123456789; while true; do x="$x$x"; done'), {
+      resources: { memory: '16Mi' },
+    });
     const err = await expectFailure(executor().execute(req));
     expect(err.kind).to.equal('oom');
     expect(err.exitCode).to.equal(137);
@@ -553,7 +602,11 @@ describe('docker executor against a real Docker daemon', function () {
     const err = await expectFailure(executor().execute(req));
     const info = await inspected;
     expect(info?.HostConfig.DeviceRequests).to.have.length(1);
-    expect(info?.HostConfig.DeviceRequests?.[0]).to.deep.include({ Driver: 'nvidia', DeviceIDs: ['1', '3'], Capabilities: [['gpu']] });
+    expect(info?.HostConfig.DeviceRequests?.[0]).to.deep.include({
+      Driver: 'nvidia',
+      DeviceIDs: ['1', '3'],
+      Capabilities: [['gpu']],
+    });
     expect(info?.Config.Env).to.include('NVIDIA_VISIBLE_DEVICES=1,3');
     expect(err.kind).to.equal('error');
     expect(err.message).to.equal(
@@ -599,7 +652,10 @@ describe('docker executor against a real Docker daemon', function () {
         }).then(() => out({ type: 'finished' }), (err) => out({ type: 'failed', line: String(err) }));
       `;
       return new Promise((resolvePromise, reject) => {
-        const child = spawn(process.execPath, ['-e', code], { env: { ...process.env, REQUEST: payload }, stdio: ['ignore', 'pipe', 'inherit'] });
+        const child = spawn(process.execPath, ['-e', code], {
+          env: { ...process.env, REQUEST: payload },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
         const events: ChildEvent[] = [];
         let buffered = '';
         let killed = false;
@@ -628,14 +684,19 @@ describe('docker executor against a real Docker daemon', function () {
       });
     }
 
-    const STEP = 'for i in 1 2 3 4 5 6 7 8; do echo "line $i"; sleep 0.4; done; printf \'{"lines": 8}\' > /updraft/xcom/return.json';
+    const STEP =
+      'for i in 1 2 3 4 5 6 7 8; do echo "line $i"; sleep 0.4; done; printf \'{"lines": 8}\' > /updraft/xcom/return.json';
     const ALL_LINES = ['line 1', 'line 2', 'line 3', 'line 4', 'line 5', 'line 6', 'line 7', 'line 8'];
 
     it('re-attaches to the running container, resumes its log and never creates a second one', async () => {
       const req = request(sh(STEP));
       const events = await crashingWorker(req, (evs) => {
         const last = evs[evs.length - 1];
-        return last?.type === 'heartbeat' && typeof last.handle?.['logsUntil'] === 'string' && evs.filter((e) => e.type === 'log').length >= 3;
+        return (
+          last?.type === 'heartbeat' &&
+          typeof last.handle?.['logsUntil'] === 'string' &&
+          evs.filter((e) => e.type === 'log').length >= 3
+        );
       });
       const lastHeartbeatAt = events.map((e) => e.type).lastIndexOf('heartbeat');
       const lastHeartbeat = events[lastHeartbeatAt]?.handle;
@@ -654,7 +715,9 @@ describe('docker executor against a real Docker daemon', function () {
 
       expect(result.returnValue).to.deep.equal({ lines: 8 });
       expect(result.handle?.id).to.equal(lastHeartbeat?.id);
-      expect(retry.log.of('system')[0]).to.match(/^attaching to existing container updraft-docker_dag-step-t1-.* \([0-9a-f]{12}, running\)$/);
+      expect(retry.log.of('system')[0]).to.match(
+        /^attaching to existing container updraft-docker_dag-step-t1-.* \([0-9a-f]{12}, running\)$/,
+      );
       expect(retry.log.of('stdout')).to.deep.equal(ALL_LINES.slice(covered.length));
       expect(await createEventsOf(req.runId)).to.equal(1);
       expect(await containersOf(req.runId)).to.deep.equal([]);

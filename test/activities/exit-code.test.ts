@@ -34,7 +34,12 @@ describe('executor exit codes', () => {
       });
       expect(err).to.be.instanceOf(TaskExecutionError);
       expect(asked).to.deep.equal([kind]);
-      expect({ message: err!.message, kind: err!.kind, exitCode: err!.exitCode, lastLines: err!.lastLines }).to.deep.equal({
+      expect({
+        message: err!.message,
+        kind: err!.kind,
+        exitCode: err!.exitCode,
+        lastLines: err!.lastLines,
+      }).to.deep.equal({
         message: `ran and got ${code} (${kind})`,
         kind,
         exitCode: code,

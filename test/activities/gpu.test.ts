@@ -20,17 +20,19 @@ describe('GPU allocator', () => {
     const gpus = new GpuAllocator(['0', '1', '2']);
     const held = new Set<string>();
     let maxHeld = 0;
-    await Promise.all(Array.from({ length: 12 }, async (_, i) => {
-      const a = await gpus.acquire(1 + (i % 2), `t${i}`);
-      for (const d of a.devices) {
-        expect(held.has(d), `device ${d} handed out twice`).to.equal(false);
-        held.add(d);
-      }
-      maxHeld = Math.max(maxHeld, held.size);
-      await new Promise((r) => setTimeout(r, 5 + (i % 3)));
-      for (const d of a.devices) held.delete(d);
-      a.release();
-    }));
+    await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const a = await gpus.acquire(1 + (i % 2), `t${i}`);
+        for (const d of a.devices) {
+          expect(held.has(d), `device ${d} handed out twice`).to.equal(false);
+          held.add(d);
+        }
+        maxHeld = Math.max(maxHeld, held.size);
+        await new Promise((r) => setTimeout(r, 5 + (i % 3)));
+        for (const d of a.devices) held.delete(d);
+        a.release();
+      }),
+    );
     expect(maxHeld).to.be.at.most(3);
     expect(gpus.freeCount).to.equal(3);
   });
@@ -57,7 +59,9 @@ describe('GPU allocator', () => {
     let err: unknown;
     await gpus.acquire(3, 'big').catch((e) => (err = e));
     expect(err).to.be.instanceOf(GpuRequestTooLargeError);
-    expect((err as Error).message).to.equal('the task asks for 3 GPU(s) but this worker has 2 (a100) (devices 0, 1); no worker on this queue can run it');
+    expect((err as Error).message).to.equal(
+      'the task asks for 3 GPU(s) but this worker has 2 (a100) (devices 0, 1); no worker on this queue can run it',
+    );
   });
 
   it('abandons a wait when the try is cancelled', async () => {
@@ -74,14 +78,25 @@ describe('GPU allocator', () => {
   });
 
   it('routes GPU tasks to GPU queues and parses inventories', () => {
-    expect(taskQueueFor({ queue: null, resources: { cpu: null, memory: null, gpu: 1, gpu_type: null } }, 'updraft')).to.equal('updraft-gpu');
-    expect(taskQueueFor({ queue: null, resources: { cpu: null, memory: null, gpu: 2, gpu_type: 'h100' } }, 'updraft')).to.equal('updraft-gpu-h100');
-    expect(taskQueueFor({ queue: 'special', resources: { cpu: null, memory: null, gpu: 2, gpu_type: 'h100' } }, 'updraft')).to.equal('special');
-    expect(taskQueueFor({ queue: null, resources: { cpu: null, memory: null, gpu: 0, gpu_type: null } }, 'updraft')).to.equal('updraft');
+    expect(
+      taskQueueFor({ queue: null, resources: { cpu: null, memory: null, gpu: 1, gpu_type: null } }, 'updraft'),
+    ).to.equal('updraft-gpu');
+    expect(
+      taskQueueFor({ queue: null, resources: { cpu: null, memory: null, gpu: 2, gpu_type: 'h100' } }, 'updraft'),
+    ).to.equal('updraft-gpu-h100');
+    expect(
+      taskQueueFor({ queue: 'special', resources: { cpu: null, memory: null, gpu: 2, gpu_type: 'h100' } }, 'updraft'),
+    ).to.equal('special');
+    expect(
+      taskQueueFor({ queue: null, resources: { cpu: null, memory: null, gpu: 0, gpu_type: null } }, 'updraft'),
+    ).to.equal('updraft');
     expect(gpuTaskQueue('q', null)).to.equal('q-gpu');
     expect(parseDeclaredDevices(' 0, 1 ,2')).to.deep.equal(['0', '1', '2']);
     expect(() => parseDeclaredDevices('0,0')).to.throw('UPDRAFT_GPU_DEVICES lists a device twice: "0,0"');
-    expect(parseNvidiaSmi('0, NVIDIA A100-SXM4-80GB\n1, NVIDIA A100-SXM4-80GB\n')).to.deep.equal({ devices: ['0', '1'], gpuType: 'a100' });
+    expect(parseNvidiaSmi('0, NVIDIA A100-SXM4-80GB\n1, NVIDIA A100-SXM4-80GB\n')).to.deep.equal({
+      devices: ['0', '1'],
+      gpuType: 'a100',
+    });
   });
 });
 
@@ -98,14 +113,27 @@ describe('GPU tasks on a worker with a declared inventory of 2 (real Temporal)',
   after(async () => stack?.stop());
 
   it('runs at most two 1-GPU tasks at once on distinct devices, releases after failure, fails a too-large request at once', async () => {
-    const run = await triggerDagRun(stack.database.db, stack.client, { dagId: 'gpu_jobs', runOptions: stack.config.run });
+    const run = await triggerDagRun(stack.database.db, stack.client, {
+      dagId: 'gpu_jobs',
+      runOptions: stack.config.run,
+    });
     const result = await dagRunResult(run.handle);
     expect(result.state).to.equal('failed'); // 'crashes' and 'too_big' fail
-    const tis = Object.fromEntries((await listTaskInstances(stack.database.db, 'gpu_jobs', run.runId)).map((t) => [t.task_id, t]));
+    const tis = Object.fromEntries(
+      (await listTaskInstances(stack.database.db, 'gpu_jobs', run.runId)).map((t) => [t.task_id, t]),
+    );
     for (let i = 0; i < 4; i++) {
       expect(tis[`train_${i}`]!.state).to.equal('success');
       expect(tis[`train_${i}`]!.gpu_devices).to.be.oneOf(['0', '1']);
-      const log = (await readTaskLog(stack.database.db, { dag_id: 'gpu_jobs', run_id: run.runId, task_id: `train_${i}`, map_index: -1, try_number: 1 })).map((l) => l.line);
+      const log = (
+        await readTaskLog(stack.database.db, {
+          dag_id: 'gpu_jobs',
+          run_id: run.runId,
+          task_id: `train_${i}`,
+          map_index: -1,
+          try_number: 1,
+        })
+      ).map((l) => l.line);
       expect(log).to.include(`devices=${tis[`train_${i}`]!.gpu_devices} nvidia=${tis[`train_${i}`]!.gpu_devices}`);
     }
     expect(tis.crashes!.state).to.equal('failed');
@@ -115,13 +143,22 @@ describe('GPU tasks on a worker with a declared inventory of 2 (real Temporal)',
     expect(tis.cpu_only!.gpu_devices).to.equal(null);
 
     // Overlapping tries never share a device, and never more than two GPU tries at once.
-    const history = (await listTaskInstanceHistory(stack.database.db, 'gpu_jobs', run.runId))
-      .filter((h) => h.gpu_devices !== null);
+    const history = (await listTaskInstanceHistory(stack.database.db, 'gpu_jobs', run.runId)).filter(
+      (h) => h.gpu_devices !== null,
+    );
     for (const a of history) {
       const overlapping = history.filter((b) => b !== a && b.start_date! < a.end_date! && a.start_date! < b.end_date!);
-      for (const b of overlapping) expect(b.gpu_devices, `${a.task_id} and ${b.task_id} overlap`).to.not.equal(a.gpu_devices);
+      for (const b of overlapping)
+        expect(b.gpu_devices, `${a.task_id} and ${b.task_id} overlap`).to.not.equal(a.gpu_devices);
     }
-    const events = history.flatMap((h) => [[h.start_date!.getTime(), 1], [h.end_date!.getTime(), -1]] as const)
+    const events = history
+      .flatMap(
+        (h) =>
+          [
+            [h.start_date!.getTime(), 1],
+            [h.end_date!.getTime(), -1],
+          ] as const,
+      )
       .sort((x, y) => x[0] - y[0] || x[1] - y[1]);
     let running = 0;
     let peak = 0;

@@ -25,10 +25,19 @@ import { makeKubernetesClients, type KubernetesClients } from '../../activities/
 import { PodLogFollower } from '../../activities/executors/kubernetes-logs.js';
 import type { ExecutionRequest } from '../../activities/executors/types.js';
 import type { ContainerOperatorSpec, ResourceSpec, TaskSpec } from '../../spec/dag-spec.js';
-import { expectFailure, jobGone as jobGoneIn, podsOf as podsIn, testRequest, waitFor, type TestRequest } from '../helpers/kubernetes.js';
+import {
+  expectFailure,
+  jobGone as jobGoneIn,
+  podsOf as podsIn,
+  testRequest,
+  waitFor,
+  type TestRequest,
+} from '../helpers/kubernetes.js';
 import { baseTaskSpec } from '../helpers/task-spec.js';
 
-type ContainerOverrides = Partial<Omit<ContainerOperatorSpec, 'kubernetes'>> & { kubernetes?: Partial<ContainerOperatorSpec['kubernetes']> };
+type ContainerOverrides = Partial<Omit<ContainerOperatorSpec, 'kubernetes'>> & {
+  kubernetes?: Partial<ContainerOperatorSpec['kubernetes']>;
+};
 
 function taskSpec(container: ContainerOverrides = {}, resources: Partial<ResourceSpec> = {}): TaskSpec {
   return baseTaskSpec({
@@ -85,7 +94,13 @@ const MANIFEST_OPTS: JobManifestOptions = {
 
 describe('kubernetes executor: buildJobManifest', () => {
   it('makes a deterministic DNS-1123 name per try that fits 63 characters', () => {
-    const base = { dagId: 'ML_Pipeline', runId: 'manual__2024-01-01T00:00:00+00:00', taskId: 'Train.Model', mapIndex: -1, tryNumber: 1 };
+    const base = {
+      dagId: 'ML_Pipeline',
+      runId: 'manual__2024-01-01T00:00:00+00:00',
+      taskId: 'Train.Model',
+      mapIndex: -1,
+      tryNumber: 1,
+    };
     const name = jobNameFor(base);
     expect(name).to.match(/^ml-pipeline-train-model-t1-[0-9a-f]{10}$/);
     expect(jobNameFor({ ...base })).to.equal(name);
@@ -106,7 +121,10 @@ describe('kubernetes executor: buildJobManifest', () => {
     expect(labelValue('-x-')).to.equal('x');
     expect(labelValue('a'.repeat(70))).to.have.length(63);
 
-    const job = buildJobManifest(request(taskSpec(), { runId: 'manual__2024-01-01T00:00:00+00:00', tryNumber: 2 }), MANIFEST_OPTS);
+    const job = buildJobManifest(
+      request(taskSpec(), { runId: 'manual__2024-01-01T00:00:00+00:00', tryNumber: 2 }),
+      MANIFEST_OPTS,
+    );
     expect(job.metadata?.labels).to.deep.equal({
       'app.kubernetes.io/managed-by': 'updraft',
       'updraft.dev/dag-id': TEST_DAG,
@@ -126,22 +144,41 @@ describe('kubernetes executor: buildJobManifest', () => {
   });
 
   it('with the step output protocol on, tells the pod where the store is and to write a manifest (never credentials)', () => {
-    const io = new StepIO(new LocalArtifactStore('/var/updraft/artifacts'), { UPDRAFT_ARTIFACT_STORE: 's3://ml/team', AWS_REGION: 'eu-west-1', UPDRAFT_S3_ENDPOINT: 'http://s3:9000' });
-    const env = buildJobManifest(request(taskSpec({ env: { UPDRAFT_OUTPUT_MANIFEST: '0' } }), { stepIO: io }), MANIFEST_OPTS).spec?.template.spec?.containers[0]?.env ?? [];
+    const io = new StepIO(new LocalArtifactStore('/var/updraft/artifacts'), {
+      UPDRAFT_ARTIFACT_STORE: 's3://ml/team',
+      AWS_REGION: 'eu-west-1',
+      UPDRAFT_S3_ENDPOINT: 'http://s3:9000',
+    });
+    const env =
+      buildJobManifest(request(taskSpec({ env: { UPDRAFT_OUTPUT_MANIFEST: '0' } }), { stepIO: io }), MANIFEST_OPTS).spec
+        ?.template.spec?.containers[0]?.env ?? [];
     const byName = Object.fromEntries(env.map((e) => [e.name, e.value]));
-    expect(byName).to.include({ UPDRAFT_ARTIFACT_STORE: 's3://ml/team', AWS_REGION: 'eu-west-1', UPDRAFT_S3_ENDPOINT: 'http://s3:9000', UPDRAFT_OUTPUT_MANIFEST: '1' });
+    expect(byName).to.include({
+      UPDRAFT_ARTIFACT_STORE: 's3://ml/team',
+      AWS_REGION: 'eu-west-1',
+      UPDRAFT_S3_ENDPOINT: 'http://s3:9000',
+      UPDRAFT_OUTPUT_MANIFEST: '1',
+    });
     expect(Object.keys(byName).filter((k) => k.startsWith('AWS_') && k !== 'AWS_REGION')).to.deep.equal([]);
     const without = buildJobManifest(request(taskSpec()), MANIFEST_OPTS).spec?.template.spec?.containers[0]?.env ?? [];
     expect(without.map((e) => e.name)).to.not.include('UPDRAFT_OUTPUT_MANIFEST');
   });
 
   it('with a local (file://) store, mounts its folder at the same path read-write; not for an S3 store', () => {
-    const local = new StepIO(new LocalArtifactStore('/var/updraft/artifacts'), { UPDRAFT_ARTIFACT_STORE: 'file:///var/updraft/artifacts' });
+    const local = new StepIO(new LocalArtifactStore('/var/updraft/artifacts'), {
+      UPDRAFT_ARTIFACT_STORE: 'file:///var/updraft/artifacts',
+    });
     const pod = buildJobManifest(request(taskSpec(), { stepIO: local }), MANIFEST_OPTS).spec?.template.spec;
-    expect(pod?.volumes).to.deep.equal([{ name: 'artifact-store', hostPath: { path: '/var/updraft/artifacts', type: 'DirectoryOrCreate' } }]);
-    expect(pod?.containers[0]?.volumeMounts).to.deep.equal([{ name: 'artifact-store', mountPath: '/var/updraft/artifacts', readOnly: false }]);
+    expect(pod?.volumes).to.deep.equal([
+      { name: 'artifact-store', hostPath: { path: '/var/updraft/artifacts', type: 'DirectoryOrCreate' } },
+    ]);
+    expect(pod?.containers[0]?.volumeMounts).to.deep.equal([
+      { name: 'artifact-store', mountPath: '/var/updraft/artifacts', readOnly: false },
+    ]);
     const s3 = new StepIO(new LocalArtifactStore('/var/updraft/artifacts'), { UPDRAFT_ARTIFACT_STORE: 's3://ml/team' });
-    expect(buildJobManifest(request(taskSpec(), { stepIO: s3 }), MANIFEST_OPTS).spec?.template.spec?.volumes).to.equal(undefined);
+    expect(buildJobManifest(request(taskSpec(), { stepIO: s3 }), MANIFEST_OPTS).spec?.template.spec?.volumes).to.equal(
+      undefined,
+    );
     expect(buildJobManifest(request(taskSpec()), MANIFEST_OPTS).spec?.template.spec?.volumes).to.equal(undefined);
   });
 
@@ -164,7 +201,10 @@ describe('kubernetes executor: buildJobManifest', () => {
       },
       { cpu: '2', memory: '4Gi', gpu: 2, gpu_type: 'a100' },
     );
-    const job = buildJobManifest(request(spec, { timeoutMs: 60_000 }), { ...MANIFEST_OPTS, podAnnotations: { 'sidecar.istio.io/inject': 'false' } });
+    const job = buildJobManifest(request(spec, { timeoutMs: 60_000 }), {
+      ...MANIFEST_OPTS,
+      podAnnotations: { 'sidecar.istio.io/inject': 'false' },
+    });
     expect(job.metadata?.namespace).to.equal('ml');
     expect(job.spec?.backoffLimit).to.equal(0);
     expect(job.spec?.ttlSecondsAfterFinished).to.equal(3600);
@@ -176,7 +216,9 @@ describe('kubernetes executor: buildJobManifest', () => {
     expect(pod?.tolerations).to.deep.equal([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
     expect(pod?.serviceAccountName).to.equal('trainer');
     expect(pod?.imagePullSecrets).to.deep.equal([{ name: 'regcred' }]);
-    expect(pod?.volumes).to.deep.equal([{ name: 'mount-0', persistentVolumeClaim: { claimName: 'datasets', readOnly: true } }]);
+    expect(pod?.volumes).to.deep.equal([
+      { name: 'mount-0', persistentVolumeClaim: { claimName: 'datasets', readOnly: true } },
+    ]);
     expect(job.spec?.template.metadata?.annotations?.['sidecar.istio.io/inject']).to.equal('false');
     const c = pod?.containers[0];
     expect(c?.name).to.equal('task');
@@ -201,15 +243,27 @@ describe('kubernetes executor: buildJobManifest', () => {
 
   it('maps pull policies, and leaves out what the spec does not set', () => {
     const policy = (p: ContainerOperatorSpec['pull_policy']): string | undefined =>
-      buildJobManifest(request(taskSpec({ pull_policy: p })), MANIFEST_OPTS).spec?.template.spec?.containers[0]?.imagePullPolicy;
-    expect([policy('never'), policy('if_not_present'), policy('always')]).to.deep.equal(['Never', 'IfNotPresent', 'Always']);
+      buildJobManifest(request(taskSpec({ pull_policy: p })), MANIFEST_OPTS).spec?.template.spec?.containers[0]
+        ?.imagePullPolicy;
+    expect([policy('never'), policy('if_not_present'), policy('always')]).to.deep.equal([
+      'Never',
+      'IfNotPresent',
+      'Always',
+    ]);
 
     const job = buildJobManifest(request(taskSpec()), { ...MANIFEST_OPTS, ttlSecondsAfterFinished: null });
     expect(job.metadata?.namespace).to.equal('batch');
     expect(job.spec).to.not.have.property('ttlSecondsAfterFinished');
     expect(job.spec).to.not.have.property('activeDeadlineSeconds');
     const pod = job.spec?.template.spec;
-    for (const key of ['nodeSelector', 'tolerations', 'serviceAccountName', 'imagePullSecrets', 'volumes', 'hostNetwork']) {
+    for (const key of [
+      'nodeSelector',
+      'tolerations',
+      'serviceAccountName',
+      'imagePullSecrets',
+      'volumes',
+      'hostNetwork',
+    ]) {
       expect(pod, key).to.not.have.property(key);
     }
     for (const key of ['command', 'args', 'workingDir', 'resources', 'volumeMounts']) {
@@ -223,7 +277,12 @@ describe('kubernetes executor: buildJobManifest', () => {
     expect(() => buildJobManifest(request(noContainer), MANIFEST_OPTS)).to.throw(
       'task "train": the kubernetes executor needs spec.container (task kind is "process")',
     );
-    expect(() => buildJobManifest(request(taskSpec({ mounts: [{ source: 'data', target: '/d', read_only: false }] })), MANIFEST_OPTS)).to.throw(
+    expect(() =>
+      buildJobManifest(
+        request(taskSpec({ mounts: [{ source: 'data', target: '/d', read_only: false }] })),
+        MANIFEST_OPTS,
+      ),
+    ).to.throw(
       'task "train": spec.container.mounts[0].source "data" must be "pvc:<claim name>" or an absolute host path',
     );
   });
@@ -249,7 +308,11 @@ describe('kubernetes executor: PodLogFollower', () => {
     await follower.poll();
     await follower.poll(true);
     expect(out).to.deep.equal(['a', 'b', 'c', 'partial', 'last']);
-    expect(since).to.deep.equal([undefined, Date.parse('2026-01-01T00:00:01Z') / 1000, Date.parse('2026-01-01T00:00:02Z') / 1000]);
+    expect(since).to.deep.equal([
+      undefined,
+      Date.parse('2026-01-01T00:00:01Z') / 1000,
+      Date.parse('2026-01-01T00:00:02Z') / 1000,
+    ]);
   });
 });
 
@@ -264,7 +327,9 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
     const kubeconfig = process.env['KUBECONFIG'];
     const ns = process.env['UPDRAFT_TEST_K8S_NAMESPACE'];
     if (!kubeconfig || !ns) {
-      throw new Error('KUBECONFIG and UPDRAFT_TEST_K8S_NAMESPACE are not set: run `eval "$(scripts/services/k8s.sh start)"` first');
+      throw new Error(
+        'KUBECONFIG and UPDRAFT_TEST_K8S_NAMESPACE are not set: run `eval "$(scripts/services/k8s.sh start)"` first',
+      );
     }
     namespace = ns;
     clients = makeKubernetesClients({ kubeconfigPath: kubeconfig });
@@ -274,8 +339,16 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
 
   afterEach(async () => {
     // GPU capacity is shared between tests: never leave a running pod behind.
-    await clients.batch.deleteCollectionNamespacedJob({ namespace, labelSelector: `updraft.dev/dag-id=${TEST_DAG}`, propagationPolicy: 'Background' });
-    await waitFor('test pods to be gone', async () => (await podsOf(`updraft.dev/dag-id=${TEST_DAG}`)).length === 0, 30_000);
+    await clients.batch.deleteCollectionNamespacedJob({
+      namespace,
+      labelSelector: `updraft.dev/dag-id=${TEST_DAG}`,
+      propagationPolicy: 'Background',
+    });
+    await waitFor(
+      'test pods to be gone',
+      async () => (await podsOf(`updraft.dev/dag-id=${TEST_DAG}`)).length === 0,
+      30_000,
+    );
   });
 
   function executor(podAnnotations: Record<string, string> = {}, extra: Partial<KubernetesExecutorOptions> = {}) {
@@ -301,7 +374,11 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
     const req = request(taskSpec({ env: { MODE: 'fast' } }, { cpu: '500m', memory: '256Mi' }));
     const result = await executor({ 'kwok.updraft.dev/termination-message': '{"rows": 42, "ok": true}' }).execute(req);
     const name = jobNameFor(req);
-    expect(result).to.deep.equal({ returnValue: { rows: 42, ok: true }, exitCode: 0, handle: { executor: 'kubernetes', id: name, namespace } });
+    expect(result).to.deep.equal({
+      returnValue: { rows: 42, ok: true },
+      exitCode: 0,
+      handle: { executor: 'kubernetes', id: name, namespace },
+    });
     expect(req.heartbeats[0]).to.deep.equal({ executor: 'kubernetes', id: name, namespace });
 
     // What the API server accepted and the Job controller did with it.
@@ -314,7 +391,10 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
     const pods = await podsOf(`batch.kubernetes.io/job-name=${name}`);
     expect(pods).to.have.length(1);
     const container = pods[0]?.spec?.containers[0];
-    expect(container?.resources).to.deep.equal({ limits: { cpu: '500m', memory: '256Mi' }, requests: { cpu: '500m', memory: '256Mi' } });
+    expect(container?.resources).to.deep.equal({
+      limits: { cpu: '500m', memory: '256Mi' },
+      requests: { cpu: '500m', memory: '256Mi' },
+    });
     expect(container?.env?.find((e) => e.name === 'UPDRAFT_INPUT')?.value).to.equal('{"rows":[1,2]}');
     expect(container?.env?.find((e) => e.name === 'MODE')?.value).to.equal('fast');
     expect(pods[0]?.spec?.nodeName).to.match(/^cpu-\d$/);
@@ -332,21 +412,44 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
         return: { model: { $artifact_out: 'model' }, accuracy: 0.9 },
         metrics: [{ name: 'accuracy', value: 0.9 }],
         params: { C: 1 },
-        artifacts: [{ name: 'model', type: 'model', format: 'onnx', sha256: put.sha256, uri: put.uri, size: put.size, register: { model: 'k8s_model' } }],
+        artifacts: [
+          {
+            name: 'model',
+            type: 'model',
+            format: 'onnx',
+            sha256: put.sha256,
+            uri: put.uri,
+            size: put.size,
+            register: { model: 'k8s_model' },
+          },
+        ],
       };
       const req = request(taskSpec(), { stepIO: new StepIO(store) });
       const result = await executor({ 'kwok.updraft.dev/termination-message': JSON.stringify(manifest) }).execute(req);
       expect(result.returnValue).to.deep.equal({
-        model: { $artifact: { sha256: put.sha256, uri: put.uri, name: 'model', type: 'model', size: put.size, format: 'onnx' } },
+        model: {
+          $artifact: { sha256: put.sha256, uri: put.uri, name: 'model', type: 'model', size: put.size, format: 'onnx' },
+        },
         accuracy: 0.9,
       });
       expect(result.outputs?.metrics).to.deep.equal([{ name: 'accuracy', value: 0.9, step: 0 }]);
       expect(result.outputs?.params).to.deep.equal({ C: 1 });
-      expect(result.outputs?.artifacts.map((a) => [a.declared.name, a.declared.register, a.sha256])).to.deep.equal([['model', { model: 'k8s_model' }, put.sha256]]);
+      expect(result.outputs?.artifacts.map((a) => [a.declared.name, a.declared.register, a.sha256])).to.deep.equal([
+        ['model', { model: 'k8s_model' }, put.sha256],
+      ]);
       // An output the step never uploaded fails the try without retries.
-      const missing = { ...manifest, artifacts: [{ ...manifest.artifacts[0], sha256: 'f'.repeat(64), uri: store.uriFor('f'.repeat(64)) }] };
-      const err = await rejectionOf(executor({ 'kwok.updraft.dev/termination-message': JSON.stringify(missing) }).execute(request(taskSpec(), { stepIO: new StepIO(store) })));
-      expect(err.message).to.equal(`the termination message manifest: artifacts[0].sha256: output "model" is not in the artifact store (${store.uriFor('f'.repeat(64))}); did the step upload it?`);
+      const missing = {
+        ...manifest,
+        artifacts: [{ ...manifest.artifacts[0], sha256: 'f'.repeat(64), uri: store.uriFor('f'.repeat(64)) }],
+      };
+      const err = await rejectionOf(
+        executor({ 'kwok.updraft.dev/termination-message': JSON.stringify(missing) }).execute(
+          request(taskSpec(), { stepIO: new StepIO(store) }),
+        ),
+      );
+      expect(err.message).to.equal(
+        `the termination message manifest: artifacts[0].sha256: output "model" is not in the artifact store (${store.uriFor('f'.repeat(64))}); did the step upload it?`,
+      );
     } finally {
       rmSync(storeDir, { recursive: true, force: true });
     }
@@ -354,7 +457,8 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
 
   it('captures the pod log, each line exactly once', async () => {
     const logFile = process.env['UPDRAFT_TEST_K8S_POD_LOG'];
-    if (!logFile) throw new Error('UPDRAFT_TEST_K8S_POD_LOG is not set: run `eval "$(scripts/services/k8s.sh start)"` first');
+    if (!logFile)
+      throw new Error('UPDRAFT_TEST_K8S_POD_LOG is not set: run `eval "$(scripts/services/k8s.sh start)"` first');
     const nonce = `${process.pid}-${Date.now()}`;
     const ts = (s: number): string => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString().replace('Z', '000000Z');
     writeFileSync(
@@ -370,7 +474,12 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
     // The pod stays Running 1.5 s, so the log is polled several times before the final read.
     const req = request(taskSpec());
     await executor({ 'kwok.updraft.dev/delay': '1500ms' }).execute(req);
-    expect(req.log.of('stdout')).to.deep.equal([`epoch 1 ${nonce}`, `same-stamp a ${nonce}`, `same-stamp b ${nonce}`, `warning ${nonce}`]);
+    expect(req.log.of('stdout')).to.deep.equal([
+      `epoch 1 ${nonce}`,
+      `same-stamp a ${nonce}`,
+      `same-stamp b ${nonce}`,
+      `warning ${nonce}`,
+    ]);
   });
 
   it('schedules a GPU task onto a GPU node when it tolerates the GPU taint', async () => {
@@ -422,10 +531,14 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
 
   it('fails with the container exit code and the last log lines', async () => {
     const req = request(taskSpec());
-    const err = await expectFailure(executor({ 'kwok.updraft.dev/outcome': 'fail', 'kwok.updraft.dev/exit-code': '3' }).execute(req));
+    const err = await expectFailure(
+      executor({ 'kwok.updraft.dev/outcome': 'fail', 'kwok.updraft.dev/exit-code': '3' }).execute(req),
+    );
     expect(err.kind).to.equal('exit');
     expect(err.exitCode).to.equal(3);
-    expect(err.message).to.equal(`Kubernetes Job ${namespace}/${jobNameFor(req)} failed: container exited with code 3 (Error)`);
+    expect(err.message).to.equal(
+      `Kubernetes Job ${namespace}/${jobNameFor(req)} failed: container exited with code 3 (Error)`,
+    );
     expect(err.lastLines).to.deep.equal(req.log.tail(20));
     expect(err.lastLines.length).to.be.greaterThan(1);
   });
@@ -433,13 +546,21 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
   it('maps OOMKilled to "oom" and exit code 99 to "skip"', async () => {
     const oomReq = request(taskSpec());
     const oom = await expectFailure(
-      executor({ 'kwok.updraft.dev/outcome': 'fail', 'kwok.updraft.dev/exit-code': '137', 'kwok.updraft.dev/reason': 'OOMKilled' }).execute(oomReq),
+      executor({
+        'kwok.updraft.dev/outcome': 'fail',
+        'kwok.updraft.dev/exit-code': '137',
+        'kwok.updraft.dev/reason': 'OOMKilled',
+      }).execute(oomReq),
     );
     expect(oom.kind).to.equal('oom');
-    expect(oom.message).to.equal(`Kubernetes Job ${namespace}/${jobNameFor(oomReq)}: container was OOMKilled (exit code 137)`);
+    expect(oom.message).to.equal(
+      `Kubernetes Job ${namespace}/${jobNameFor(oomReq)}: container was OOMKilled (exit code 137)`,
+    );
 
     const skipReq = request(taskSpec());
-    const skip = await expectFailure(executor({ 'kwok.updraft.dev/outcome': 'fail', 'kwok.updraft.dev/exit-code': '99' }).execute(skipReq));
+    const skip = await expectFailure(
+      executor({ 'kwok.updraft.dev/outcome': 'fail', 'kwok.updraft.dev/exit-code': '99' }).execute(skipReq),
+    );
     expect(skip.kind).to.equal('skip');
     expect(skip.exitCode).to.equal(99);
   });
@@ -450,14 +571,19 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
     const name = jobNameFor(req);
     const running = executor({ 'kwok.updraft.dev/outcome': 'forever' }).execute(req);
     running.catch(() => undefined);
-    await waitFor('the pod to run', async () => (await podsOf(`batch.kubernetes.io/job-name=${name}`)).some((p) => p.status?.phase === 'Running'));
+    await waitFor('the pod to run', async () =>
+      (await podsOf(`batch.kubernetes.io/job-name=${name}`)).some((p) => p.status?.phase === 'Running'),
+    );
     controller.abort();
     const err = await expectFailure(running);
     expect(err.kind).to.equal('cancelled');
     expect(err.message).to.equal(`Kubernetes Job ${namespace}/${name} cancelled; deleted it`);
     // The garbage collector (propagationPolicy Background) removes the pod; kwok finalises it.
     await waitFor('the Job to be deleted', () => jobGone(name));
-    await waitFor('the pods to be deleted', async () => (await podsOf(`batch.kubernetes.io/job-name=${name}`)).length === 0);
+    await waitFor(
+      'the pods to be deleted',
+      async () => (await podsOf(`batch.kubernetes.io/job-name=${name}`)).length === 0,
+    );
   });
 
   it('on timeout deletes the Job and fails with "timeout"', async () => {
@@ -467,7 +593,10 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
     expect(err.kind).to.equal('timeout');
     expect(err.message).to.equal(`Kubernetes Job ${namespace}/${name} timed out after 1.5s; deleted it`);
     await waitFor('the Job to be deleted', () => jobGone(name));
-    await waitFor('the pods to be deleted', async () => (await podsOf(`batch.kubernetes.io/job-name=${name}`)).length === 0);
+    await waitFor(
+      'the pods to be deleted',
+      async () => (await podsOf(`batch.kubernetes.io/job-name=${name}`)).length === 0,
+    );
   });
 
   it('re-attaches to the Job of the same try instead of creating a second one', async () => {
@@ -475,16 +604,25 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
     const name = jobNameFor(first);
     const exec = executor({ 'kwok.updraft.dev/delay': '3s', 'kwok.updraft.dev/termination-message': '"done"' });
     const firstRun = exec.execute(first);
-    await waitFor('the Job to exist', async () => !(await jobGone(name)) && (await podsOf(`batch.kubernetes.io/job-name=${name}`)).length > 0);
+    await waitFor(
+      'the Job to exist',
+      async () => !(await jobGone(name)) && (await podsOf(`batch.kubernetes.io/job-name=${name}`)).length > 0,
+    );
     const uid = (await clients.batch.readNamespacedJob({ name, namespace })).metadata?.uid;
 
     // The same try again, as after a worker crash (the earlier attempt's heartbeat carries the handle).
-    const second = request(taskSpec(), { runId: first.runId, previousHandle: { executor: 'kubernetes', id: name, namespace } });
+    const second = request(taskSpec(), {
+      runId: first.runId,
+      previousHandle: { executor: 'kubernetes', id: name, namespace },
+    });
     const [a, b] = await Promise.all([firstRun, exec.execute(second)]);
     expect(a.returnValue).to.equal('done');
     expect(b.returnValue).to.equal('done');
     expect(second.log.of('system')).to.include(`re-attached to existing Kubernetes Job ${namespace}/${name}`);
-    const jobs = await clients.batch.listNamespacedJob({ namespace, labelSelector: `updraft.dev/run-id=${labelValue(first.runId)}` });
+    const jobs = await clients.batch.listNamespacedJob({
+      namespace,
+      labelSelector: `updraft.dev/run-id=${labelValue(first.runId)}`,
+    });
     expect(jobs.items.map((j) => j.metadata?.uid)).to.deep.equal([uid]);
     expect((await podsOf(`batch.kubernetes.io/job-name=${name}`)).length).to.equal(1);
   });
@@ -493,7 +631,10 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
     const req = request(taskSpec());
     const name = jobNameFor(req);
     const manifest = buildJobManifest(req, { ...MANIFEST_OPTS, namespace });
-    manifest.metadata = { ...manifest.metadata, annotations: { ...manifest.metadata?.annotations, 'updraft.dev/try-number': '7' } };
+    manifest.metadata = {
+      ...manifest.metadata,
+      annotations: { ...manifest.metadata?.annotations, 'updraft.dev/try-number': '7' },
+    };
     await clients.batch.createNamespacedJob({ namespace, body: manifest });
     const err = await expectFailure(executor().execute(req));
     expect(err.kind).to.equal('error');

@@ -10,11 +10,22 @@ import path from 'node:path';
 import { expect } from 'chai';
 import Dockerode from 'dockerode';
 import type { V1Pod } from '@kubernetes/client-node' with { 'resolution-mode': 'import' };
-import { createKubernetesExecutor, jobNameFor, type KubernetesExecutorOptions } from '../../activities/executors/kubernetes.js';
+import {
+  createKubernetesExecutor,
+  jobNameFor,
+  type KubernetesExecutorOptions,
+} from '../../activities/executors/kubernetes.js';
 import { makeKubernetesClients, type KubernetesClients } from '../../activities/executors/kubernetes-client.js';
 import type { ExecutionRequest } from '../../activities/executors/types.js';
 import type { MountSpec, TaskSpec } from '../../spec/dag-spec.js';
-import { expectFailure, jobGone as jobGoneIn, podsOf as podsIn, testRequest, waitFor, type TestRequest } from '../helpers/kubernetes.js';
+import {
+  expectFailure,
+  jobGone as jobGoneIn,
+  podsOf as podsIn,
+  testRequest,
+  waitFor,
+  type TestRequest,
+} from '../helpers/kubernetes.js';
 import { tempDir } from '../helpers/servers.js';
 import { baseTaskSpec } from '../helpers/task-spec.js';
 
@@ -67,13 +78,18 @@ describe('kubernetes executor on the real node (scripts/services/k8s.sh, kubelet
     const ns = process.env['UPDRAFT_TEST_K8S_NAMESPACE'];
     const node = process.env['UPDRAFT_TEST_K8S_REAL_NODE'];
     if (!kubeconfig || !ns) {
-      throw new Error('KUBECONFIG and UPDRAFT_TEST_K8S_NAMESPACE are not set: run `eval "$(scripts/services/k8s.sh start)"` first');
+      throw new Error(
+        'KUBECONFIG and UPDRAFT_TEST_K8S_NAMESPACE are not set: run `eval "$(scripts/services/k8s.sh start)"` first',
+      );
     }
     if (!node) {
       const why = process.env['UPDRAFT_TEST_K8S_REAL_NODE_MISSING'] ?? 'UPDRAFT_TEST_K8S_REAL_NODE is not set';
-      throw new Error(`the test cluster has no real node (${why}): start it with \`eval "$(scripts/services/k8s.sh start)"\` and a running dockerd`);
+      throw new Error(
+        `the test cluster has no real node (${why}): start it with \`eval "$(scripts/services/k8s.sh start)"\` and a running dockerd`,
+      );
     }
-    if (!process.env['DOCKER_HOST']) throw new Error('DOCKER_HOST is not set: run `eval "$(scripts/services/dockerd.sh start)"` first');
+    if (!process.env['DOCKER_HOST'])
+      throw new Error('DOCKER_HOST is not set: run `eval "$(scripts/services/dockerd.sh start)"` first');
     namespace = ns;
     nodeName = node;
     clients = makeKubernetesClients({ kubeconfigPath: kubeconfig });
@@ -83,8 +99,16 @@ describe('kubernetes executor on the real node (scripts/services/k8s.sh, kubelet
   });
 
   afterEach(async () => {
-    await clients.batch.deleteCollectionNamespacedJob({ namespace, labelSelector: `updraft.dev/dag-id=${TEST_DAG}`, propagationPolicy: 'Background' });
-    await waitFor('test pods to be gone', async () => (await podsOf(`updraft.dev/dag-id=${TEST_DAG}`)).length === 0, 60_000);
+    await clients.batch.deleteCollectionNamespacedJob({
+      namespace,
+      labelSelector: `updraft.dev/dag-id=${TEST_DAG}`,
+      propagationPolicy: 'Background',
+    });
+    await waitFor(
+      'test pods to be gone',
+      async () => (await podsOf(`updraft.dev/dag-id=${TEST_DAG}`)).length === 0,
+      60_000,
+    );
   });
 
   function executor(extra: Partial<KubernetesExecutorOptions> = {}) {
@@ -136,7 +160,9 @@ describe('kubernetes executor on the real node (scripts/services/k8s.sh, kubelet
     expect(out).to.include('to stderr');
     const first = req.log.lines.find((l) => l.stream === 'stdout');
     const last = req.log.lines.filter((l) => l.stream === 'stdout').at(-1);
-    expect(last!.at - first!.at, 'the first line arrived only with the last: the log was not streamed').to.be.at.least(1500);
+    expect(last!.at - first!.at, 'the first line arrived only with the last: the log was not streamed').to.be.at.least(
+      1500,
+    );
 
     // It ran on the real node, as a container of the Docker engine that exited 0.
     const pods = await podsOf(`batch.kubernetes.io/job-name=${name}`);
@@ -160,10 +186,13 @@ describe('kubernetes executor on the real node (scripts/services/k8s.sh, kubelet
       fs.writeFileSync(path.join(dir, 'in.txt'), 'from the host\n');
       fs.mkdirSync(path.join(dir, 'out'));
       const req = request(
-        shellTask('cat /in/in.txt; echo "from the pod" > /out/result.txt; if touch /in/nope 2>/dev/null; then echo writable; else echo read-only; fi', [
-          { source: dir, target: '/in', read_only: true },
-          { source: path.join(dir, 'out'), target: '/out', read_only: false },
-        ]),
+        shellTask(
+          'cat /in/in.txt; echo "from the pod" > /out/result.txt; if touch /in/nope 2>/dev/null; then echo writable; else echo read-only; fi',
+          [
+            { source: dir, target: '/in', read_only: true },
+            { source: path.join(dir, 'out'), target: '/out', read_only: false },
+          ],
+        ),
       );
       const result = await executor().execute(req);
       expect(result.exitCode).to.equal(0);
@@ -180,7 +209,9 @@ describe('kubernetes executor on the real node (scripts/services/k8s.sh, kubelet
     const err = await expectFailure(executor().execute(req));
     expect(err.kind).to.equal('exit');
     expect(err.exitCode).to.equal(3);
-    expect(err.message).to.equal(`Kubernetes Job ${namespace}/${jobNameFor(req)} failed: container exited with code 3 (Error)`);
+    expect(err.message).to.equal(
+      `Kubernetes Job ${namespace}/${jobNameFor(req)} failed: container exited with code 3 (Error)`,
+    );
     // Docker copies stdout and stderr separately: lines written at the same moment may swap.
     expect(req.log.of('stdout')).to.have.members(['about to fail', 'on stderr']);
     expect(err.lastLines).to.include('about to fail');
@@ -199,7 +230,11 @@ describe('kubernetes executor on the real node (scripts/services/k8s.sh, kubelet
     const name = jobNameFor(req);
     const running = executor().execute(req);
     running.catch(() => undefined);
-    await waitFor('the container to log "started"', () => Promise.resolve(req.log.of('stdout').includes('started')), 60_000);
+    await waitFor(
+      'the container to log "started"',
+      () => Promise.resolve(req.log.of('stdout').includes('started')),
+      60_000,
+    );
     const pods = await podsOf(`batch.kubernetes.io/job-name=${name}`);
     const id = containerIdOf(pods[0]);
     expect((await docker.getContainer(id).inspect()).State.Running).to.equal(true);
@@ -210,7 +245,11 @@ describe('kubernetes executor on the real node (scripts/services/k8s.sh, kubelet
     expect(err.message).to.equal(`Kubernetes Job ${namespace}/${name} cancelled; deleted it`);
     await waitFor('the Job to be deleted', () => jobGone(name), 30_000);
     // The pod object goes only after the kubelet has stopped its containers.
-    await waitFor('the pod to be deleted', async () => (await podsOf(`batch.kubernetes.io/job-name=${name}`)).length === 0, 60_000);
+    await waitFor(
+      'the pod to be deleted',
+      async () => (await podsOf(`batch.kubernetes.io/job-name=${name}`)).length === 0,
+      60_000,
+    );
     await waitFor(
       'the container to stop',
       async () => {

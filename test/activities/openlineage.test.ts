@@ -41,20 +41,45 @@ function scenario(): RunEvent[] {
   const train = { ...base, taskId: 'train', mapIndex: -1 };
   return [
     dagRunEvent(S, { ...base, eventType: 'START', eventTime: T0 }),
-    taskTryEvent(S, { ...train, tryNumber: 1, eventType: 'START', eventTime: T0, inputs: ['s3://ml-data/sha256/ab/' + 'ab'.repeat(32)] }),
     taskTryEvent(S, {
-      ...train, tryNumber: 1, eventType: 'FAIL', eventTime: new Date(T0),
+      ...train,
+      tryNumber: 1,
+      eventType: 'START',
+      eventTime: T0,
       inputs: ['s3://ml-data/sha256/ab/' + 'ab'.repeat(32)],
-      error: { message: 'ValueError: Input contains NaN', programmingLanguage: 'python', stackTrace: 'Traceback (most recent call last):\n  ...' },
+    }),
+    taskTryEvent(S, {
+      ...train,
+      tryNumber: 1,
+      eventType: 'FAIL',
+      eventTime: new Date(T0),
+      inputs: ['s3://ml-data/sha256/ab/' + 'ab'.repeat(32)],
+      error: {
+        message: 'ValueError: Input contains NaN',
+        programmingLanguage: 'python',
+        stackTrace: 'Traceback (most recent call last):\n  ...',
+      },
     }),
     taskTryEvent(S, { ...train, tryNumber: 2, eventType: 'START', eventTime: T0 }),
     taskTryEvent(S, {
-      ...train, tryNumber: 2, eventType: 'COMPLETE', eventTime: T0,
+      ...train,
+      tryNumber: 2,
+      eventType: 'COMPLETE',
+      eventTime: T0,
       inputs: ['s3://ml-data/sha256/ab/' + 'ab'.repeat(32)],
-      outputs: ['file:///var/updraft/artifacts/sha256/cd/' + 'cd'.repeat(32), 'file:///var/updraft/artifacts/sha256/cd/' + 'cd'.repeat(32)],
+      outputs: [
+        'file:///var/updraft/artifacts/sha256/cd/' + 'cd'.repeat(32),
+        'file:///var/updraft/artifacts/sha256/cd/' + 'cd'.repeat(32),
+      ],
     }),
     taskTryEvent(S, { ...base, taskId: 'score', mapIndex: 3, tryNumber: 1, eventType: 'COMPLETE', eventTime: T0 }),
-    dagRunEvent(S, { dagId: DAG, runId: 'manual__1', eventType: 'FAIL', eventTime: T0, error: { message: 'task train failed' } }),
+    dagRunEvent(S, {
+      dagId: DAG,
+      runId: 'manual__1',
+      eventType: 'FAIL',
+      eventTime: T0,
+      error: { message: 'task train failed' },
+    }),
     dagRunEvent(S, { ...base, eventType: 'COMPLETE', eventTime: T0 }),
   ];
 }
@@ -76,8 +101,20 @@ describe('OpenLineage events', function () {
       [{ ...good, eventType: 'DONE' }, /eventType must be equal to one of the allowed values/],
       [{ ...good, run: { ...good.run, runId: 'not-a-uuid' } }, /\/run\/runId must match format "uuid"/],
       [{ ...good, eventTime: 'yesterday' }, /\/eventTime must match format "date-time"/],
-      [{ ...good, run: { ...good.run, facets: { parent: { ...good.run.facets!.parent, _producer: undefined } } } }, /must have required property '_producer'/],
-      [{ ...good, run: { ...good.run, facets: { errorMessage: { ...good.run.facets!.errorMessage, programmingLanguage: undefined } } } }, /facet errorMessage must have required property 'programmingLanguage'/],
+      [
+        { ...good, run: { ...good.run, facets: { parent: { ...good.run.facets!.parent, _producer: undefined } } } },
+        /must have required property '_producer'/,
+      ],
+      [
+        {
+          ...good,
+          run: {
+            ...good.run,
+            facets: { errorMessage: { ...good.run.facets!.errorMessage, programmingLanguage: undefined } },
+          },
+        },
+        /facet errorMessage must have required property 'programmingLanguage'/,
+      ],
       [{ ...good, inputs: [{ namespace: 's3://x' }] }, /must have required property 'name'/],
     ];
     for (const [event, why] of broken) expect(validate(event).join('\n')).to.match(why);
@@ -87,18 +124,33 @@ describe('OpenLineage events', function () {
     const [dagStart, , fail, , complete, mapped, dagFail] = scenario();
     expect(fail!.job).to.deep.equal({ namespace: 'updraft', name: 'iris_retrain.train' });
     expect(fail!.run.facets!.parent).to.deep.equal({
-      _producer: 'urn:updraft', _schemaURL: FACET_SCHEMA_URLS.parent,
-      run: { runId: dagStart!.run.runId }, job: { namespace: 'updraft', name: 'iris_retrain' },
+      _producer: 'urn:updraft',
+      _schemaURL: FACET_SCHEMA_URLS.parent,
+      run: { runId: dagStart!.run.runId },
+      job: { namespace: 'updraft', name: 'iris_retrain' },
     });
-    expect(fail!.run.facets!.errorMessage).to.deep.include({ message: 'ValueError: Input contains NaN', programmingLanguage: 'python' });
-    expect(fail!.run.facets!.nominalTime).to.deep.include({ nominalStartTime: '2026-12-05T03:00:00.000Z', nominalEndTime: '2026-12-06T03:00:00.000Z' });
+    expect(fail!.run.facets!.errorMessage).to.deep.include({
+      message: 'ValueError: Input contains NaN',
+      programmingLanguage: 'python',
+    });
+    expect(fail!.run.facets!.nominalTime).to.deep.include({
+      nominalStartTime: '2026-12-05T03:00:00.000Z',
+      nominalEndTime: '2026-12-06T03:00:00.000Z',
+    });
     expect(complete!.inputs).to.deep.equal([{ namespace: 's3://ml-data', name: 'sha256/ab/' + 'ab'.repeat(32) }]);
     // The same output twice is one dataset; a local path has no authority, so its namespace is the scheme.
-    expect(complete!.outputs).to.deep.equal([{ namespace: 'file', name: '/var/updraft/artifacts/sha256/cd/' + 'cd'.repeat(32) }]);
+    expect(complete!.outputs).to.deep.equal([
+      { namespace: 'file', name: '/var/updraft/artifacts/sha256/cd/' + 'cd'.repeat(32) },
+    ]);
     expect(complete!.run.facets!.errorMessage).to.equal(undefined);
     expect(mapped!.run.runId).to.equal(taskTryUuid(DAG, RUN, 'score', 3, 1));
     expect(dagFail!.run.facets).to.deep.equal({
-      errorMessage: { _producer: 'urn:updraft', _schemaURL: FACET_SCHEMA_URLS.errorMessage, message: 'task train failed', programmingLanguage: 'unknown' },
+      errorMessage: {
+        _producer: 'urn:updraft',
+        _schemaURL: FACET_SCHEMA_URLS.errorMessage,
+        message: 'task train failed',
+        programmingLanguage: 'unknown',
+      },
     });
     expect(dagStart!.schemaURL).to.equal(RUN_EVENT_SCHEMA_URL);
     expect(dagStart!.eventTime).to.equal(T0);
@@ -106,7 +158,9 @@ describe('OpenLineage events', function () {
 
   it('run ids are deterministic UUID v5: same run or try, same id; another try, another id', function () {
     // RFC 4122 test vector: "www.example.com" in the DNS namespace.
-    expect(uuidV5('www.example.com', '6ba7b810-9dad-11d1-80b4-00c04fd430c8')).to.equal('2ed6657d-e927-568b-95e1-2665a8aea6a2');
+    expect(uuidV5('www.example.com', '6ba7b810-9dad-11d1-80b4-00c04fd430c8')).to.equal(
+      '2ed6657d-e927-568b-95e1-2665a8aea6a2',
+    );
     const events = scenario();
     expect(events[0]!.run.runId).to.equal(events[7]!.run.runId);
     expect(events[0]!.run.runId).to.equal(dagRunUuid(DAG, RUN));
@@ -116,7 +170,10 @@ describe('OpenLineage events', function () {
   });
 
   it('datasetFromUri: scheme://authority and the path within it', function () {
-    expect(datasetFromUri('s3://bucket/prefix/sha256/00/x')).to.deep.equal({ namespace: 's3://bucket', name: 'prefix/sha256/00/x' });
+    expect(datasetFromUri('s3://bucket/prefix/sha256/00/x')).to.deep.equal({
+      namespace: 's3://bucket',
+      name: 'prefix/sha256/00/x',
+    });
     expect(datasetFromUri('file:///tmp/a%20b/c')).to.deep.equal({ namespace: 'file', name: '/tmp/a b/c' });
     expect(datasetFromUri('not a uri')).to.deep.equal({ namespace: 'unknown', name: 'not a uri' });
   });
@@ -136,7 +193,9 @@ describe('OpenLineage transports', function () {
   it('JSONL file: concurrent emits append one valid event per line', async function () {
     const file = path.join(dir, 'nested', 'events.jsonl');
     const warnings: string[] = [];
-    const emitter = new OpenLineageEmitter(S, [new JsonlFileTransport(file, (m) => warnings.push(m))], (m) => warnings.push(m));
+    const emitter = new OpenLineageEmitter(S, [new JsonlFileTransport(file, (m) => warnings.push(m))], (m) =>
+      warnings.push(m),
+    );
     const events = [...scenario(), ...scenario(), ...scenario()];
     await Promise.all(events.map((e) => emitter.emit(e)));
     const lines = (await readFile(file, 'utf8')).trimEnd().split('\n');
@@ -160,7 +219,12 @@ describe('OpenLineage transports', function () {
             res.writeHead(500, { 'content-type': 'text/plain' }).end('marquez is down');
             return;
           }
-          received.push({ url: req.url ?? '', contentType: req.headers['content-type'] ?? '', auth: req.headers.authorization, body: JSON.parse(body) });
+          received.push({
+            url: req.url ?? '',
+            contentType: req.headers['content-type'] ?? '',
+            auth: req.headers.authorization,
+            body: JSON.parse(body),
+          });
           res.writeHead(201).end();
         });
       });
@@ -175,12 +239,25 @@ describe('OpenLineage transports', function () {
     it('POSTs each event as JSON to <url>/api/v1/lineage with the API key as a bearer token', async function () {
       const warnings: string[] = [];
       const emitter = openLineageFromEnv(
-        { UPDRAFT_OPENLINEAGE_URL: base, UPDRAFT_OPENLINEAGE_API_KEY: 's3cr3t-key', UPDRAFT_OPENLINEAGE_NAMESPACE: 'prod' },
+        {
+          UPDRAFT_OPENLINEAGE_URL: base,
+          UPDRAFT_OPENLINEAGE_API_KEY: 's3cr3t-key',
+          UPDRAFT_OPENLINEAGE_NAMESPACE: 'prod',
+        },
         (m) => warnings.push(m),
       );
       expect(emitter).to.not.equal(null);
       await emitter!.emitDagRun({ eventType: 'START', eventTime: T0, dagId: DAG, runId: RUN, ...INTERVAL });
-      await emitter!.emitTaskTry({ eventType: 'COMPLETE', eventTime: T0, dagId: DAG, runId: RUN, taskId: 'train', mapIndex: -1, tryNumber: 1, outputs: ['s3://m/k'] });
+      await emitter!.emitTaskTry({
+        eventType: 'COMPLETE',
+        eventTime: T0,
+        dagId: DAG,
+        runId: RUN,
+        taskId: 'train',
+        mapIndex: -1,
+        tryNumber: 1,
+        outputs: ['s3://m/k'],
+      });
       expect(warnings).to.deep.equal([]);
       expect(received.map((r) => [r.url, r.contentType, r.auth])).to.deep.equal([
         ['/api/v1/lineage', 'application/json', 'Bearer s3cr3t-key'],
@@ -233,8 +310,15 @@ describe('OpenLineage transports', function () {
     const file = openLineageFromEnv({ UPDRAFT_OPENLINEAGE_FILE: 'ol/events.jsonl' }, () => undefined, '/srv');
     expect(file?.transports.map((t) => t.name)).to.deep.equal(['file /srv/ol/events.jsonl']);
     expect(file?.settings).to.deep.equal({ namespace: 'updraft', producer: 'urn:updraft' });
-    const both = openLineageFromEnv({ UPDRAFT_OPENLINEAGE_FILE: '/x.jsonl', UPDRAFT_OPENLINEAGE_URL: 'http://marquez:5000', UPDRAFT_OPENLINEAGE_ENDPOINT: '/custom/lineage' });
-    expect(both?.transports.map((t) => t.name)).to.deep.equal(['file /x.jsonl', 'http http://marquez:5000/custom/lineage']);
+    const both = openLineageFromEnv({
+      UPDRAFT_OPENLINEAGE_FILE: '/x.jsonl',
+      UPDRAFT_OPENLINEAGE_URL: 'http://marquez:5000',
+      UPDRAFT_OPENLINEAGE_ENDPOINT: '/custom/lineage',
+    });
+    expect(both?.transports.map((t) => t.name)).to.deep.equal([
+      'file /x.jsonl',
+      'http http://marquez:5000/custom/lineage',
+    ]);
     for (const [env, variable] of [
       [{ UPDRAFT_OPENLINEAGE_URL: 'marquez:5000' }, 'UPDRAFT_OPENLINEAGE_URL'],
       [{ UPDRAFT_OPENLINEAGE_URL: 'http://m', UPDRAFT_OPENLINEAGE_TIMEOUT_MS: '0' }, 'UPDRAFT_OPENLINEAGE_TIMEOUT_MS'],

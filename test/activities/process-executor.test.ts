@@ -147,7 +147,10 @@ function workDirs(): string[] {
 }
 
 /** Starts a detached process tree ourselves (standing in for the crashed worker's child). */
-async function startOrphanTree(env: NodeJS.ProcessEnv = process.env, script = `${FIXTURES}/tree.sh`): Promise<{ child: ChildProcess; lines: string[] }> {
+async function startOrphanTree(
+  env: NodeJS.ProcessEnv = process.env,
+  script = `${FIXTURES}/tree.sh`,
+): Promise<{ child: ChildProcess; lines: string[] }> {
   const child = spawn(SH, [script], { detached: true, stdio: ['ignore', 'pipe', 'inherit'], env });
   const lines: string[] = [];
   const splitter = new LineSplitter((line) => lines.push(line));
@@ -178,7 +181,10 @@ describe('process executor', function () {
     for (const pgid of leftovers.splice(0)) {
       if (runningInGroup(pgid).length > 0) await killProcessGroup(pgid, 0);
     }
-    expect(workDirs().filter((d) => !dirsBefore.includes(d)), 'temporary directories left behind').to.deep.equal([]);
+    expect(
+      workDirs().filter((d) => !dirsBefore.includes(d)),
+      'temporary directories left behind',
+    ).to.deep.equal([]);
   });
 
   it('is named "process"', () => {
@@ -210,7 +216,11 @@ describe('process executor', function () {
   it('passes input (env and file), the XCom dir, context and spec env, and cleans them up', async () => {
     const input: Json = { rows: [1, 2, 3], path: 's3://bucket/key' };
     const req = request(
-      { argv: [process.execPath, `${FIXTURES}/report-env.js`, 'a b', '$(id)'], env: { FROM_SPEC: 'spec', OVERRIDDEN: 'spec' }, cwd: FIXTURES },
+      {
+        argv: [process.execPath, `${FIXTURES}/report-env.js`, 'a b', '$(id)'],
+        env: { FROM_SPEC: 'spec', OVERRIDDEN: 'spec' },
+        cwd: FIXTURES,
+      },
       { input, contextEnv: { FROM_CONTEXT: 'ctx', OVERRIDDEN: 'ctx' }, tryNumber: 2 },
     );
     const result = await executor.execute(req);
@@ -230,7 +240,9 @@ describe('process executor', function () {
 
   it('passes a 64 KiB or larger input only as a file', async () => {
     const input = 'x'.repeat(70_000);
-    const result = await executor.execute(request({ argv: [process.execPath, `${FIXTURES}/report-env.js`] }, { input }));
+    const result = await executor.execute(
+      request({ argv: [process.execPath, `${FIXTURES}/report-env.js`] }, { input }),
+    );
     const report = result.returnValue as Record<string, Json>;
     expect(report.UPDRAFT_INPUT).to.equal(null);
     expect(report.inputFileContent).to.equal(JSON.stringify(input));
@@ -250,7 +262,14 @@ describe('process executor', function () {
     const result = await executor.execute(req);
     const stat = parseProcStat(req.log.of('stdout')[0] ?? '');
     expect(stat).to.not.equal(null);
-    const expected = { executor: 'process', id: String(stat?.pid), pid: stat?.pid, pgid: stat?.pid, startTicks: stat?.startTicks, host: hostname() };
+    const expected = {
+      executor: 'process',
+      id: String(stat?.pid),
+      pid: stat?.pid,
+      pgid: stat?.pid,
+      startTicks: stat?.startTicks,
+      host: hostname(),
+    };
     expect(stat?.pgrp).to.equal(stat?.pid, 'the child leads its own process group');
     expect(req.heartbeats[0]).to.deep.equal(expected);
     expect(req.heartbeats.length).to.be.within(3, 9);
@@ -296,7 +315,9 @@ describe('process executor', function () {
     expect(skip.message).to.equal('process exited with code 99 (SKIP_EXIT_CODE): task skipped');
     expect([skip.kind, skip.exitCode]).to.deep.equal(['skip', 99]);
     const fail = await expectFailure(executor.execute(request({ argv: [SH, '-c', 'echo bad data; exit 98'] })));
-    expect(fail.message).to.equal('process exited with code 98 (FAIL_EXIT_CODE): task failed without retries. Last 1 line(s) of output:\nbad data');
+    expect(fail.message).to.equal(
+      'process exited with code 98 (FAIL_EXIT_CODE): task failed without retries. Last 1 line(s) of output:\nbad data',
+    );
     expect([fail.kind, fail.exitCode]).to.deep.equal(['fail', 98]);
   });
 
@@ -309,8 +330,12 @@ describe('process executor', function () {
   });
 
   it('fails with a clear error when cwd does not exist or is not a directory', async () => {
-    const missing = await expectFailure(executor.execute(request({ argv: ['/bin/true'], cwd: '/nonexistent/updraft-cwd' })));
-    expect(missing.message).to.equal('working directory "/nonexistent/updraft-cwd" (spec.process.cwd) is not accessible (ENOENT)');
+    const missing = await expectFailure(
+      executor.execute(request({ argv: ['/bin/true'], cwd: '/nonexistent/updraft-cwd' })),
+    );
+    expect(missing.message).to.equal(
+      'working directory "/nonexistent/updraft-cwd" (spec.process.cwd) is not accessible (ENOENT)',
+    );
     expect(missing.kind).to.equal('error');
     const file = `${FIXTURES}/tree.sh`;
     const notDir = await expectFailure(executor.execute(request({ argv: ['/bin/true'], cwd: file })));
@@ -318,10 +343,16 @@ describe('process executor', function () {
   });
 
   it('fails when return.json is not valid JSON, naming the file and its size but never quoting it', async () => {
-    const err = await expectFailure(executor.execute(request({ argv: [SH, '-c', 'echo "{oops" > "$UPDRAFT_XCOM_DIR/return.json"'] })));
-    expect(err.message).to.match(/^\$UPDRAFT_XCOM_DIR\/return\.json \(\/.*\/updraft-process-[^/]+\/xcom\/return\.json\) is not valid JSON \(6 bytes\): expected a property name or '\}' at position 1$/);
+    const err = await expectFailure(
+      executor.execute(request({ argv: [SH, '-c', 'echo "{oops" > "$UPDRAFT_XCOM_DIR/return.json"'] })),
+    );
+    expect(err.message).to.match(
+      /^\$UPDRAFT_XCOM_DIR\/return\.json \(\/.*\/updraft-process-[^/]+\/xcom\/return\.json\) is not valid JSON \(6 bytes\): expected a property name or '\}' at position 1$/,
+    );
     expect(err.kind).to.equal('error');
-    const token = await expectFailure(executor.execute(request({ argv: [SH, '-c', 'printf tok-abcdefghijklmnop > "$UPDRAFT_XCOM_DIR/return.json"'] })));
+    const token = await expectFailure(
+      executor.execute(request({ argv: [SH, '-c', 'printf tok-abcdefghijklmnop > "$UPDRAFT_XCOM_DIR/return.json"'] })),
+    );
     expect(token.message).to.match(/is not valid JSON \(20 bytes\): unexpected token$/);
     expect(token.message).to.not.contain('tok-');
   });
@@ -347,7 +378,9 @@ describe('process executor', function () {
     leftovers.push(pgid);
     expect(err.kind).to.equal('timeout');
     expect(err.message).to.match(
-      new RegExp(`^process timed out: it ran 1\\.[5-9]s, over its execution timeout of 1\\.5s; process group ${pgid} was killed\\. Last \\d+ line\\(s\\) of output:\\n`),
+      new RegExp(
+        `^process timed out: it ran 1\\.[5-9]s, over its execution timeout of 1\\.5s; process group ${pgid} was killed\\. Last \\d+ line\\(s\\) of output:\\n`,
+      ),
     );
     expect(Date.now() - started).to.be.below(1500 + 500 + 1500);
     const pids = treePids(req.log.of('stdout'));
@@ -356,8 +389,14 @@ describe('process executor', function () {
     expect(runningInGroup(pgid)).to.deep.equal([]);
     const system = req.log.of('system');
     expect(system).to.have.length(2);
-    expect(system[0]).to.match(new RegExp(`^execution timeout of 1\\.5s reached after 1\\.[5-9]s; sending SIGTERM to process group ${pgid}$`));
-    expect(system[1]).to.match(new RegExp(`^process group ${pgid} still has [12] process\\(es\\) running 0\\.5s after SIGTERM \\([\\d, ]+\\); sending SIGKILL$`));
+    expect(system[0]).to.match(
+      new RegExp(`^execution timeout of 1\\.5s reached after 1\\.[5-9]s; sending SIGTERM to process group ${pgid}$`),
+    );
+    expect(system[1]).to.match(
+      new RegExp(
+        `^process group ${pgid} still has [12] process\\(es\\) running 0\\.5s after SIGTERM \\([\\d, ]+\\); sending SIGKILL$`,
+      ),
+    );
   });
 
   it('kills the whole process tree when the signal aborts', async () => {
@@ -370,10 +409,16 @@ describe('process executor', function () {
     const pgid = req.heartbeats[0]?.pgid as number;
     leftovers.push(pgid);
     expect(err.kind).to.equal('cancelled');
-    expect(err.message).to.match(new RegExp(`^process cancelled after running \\d+\\.\\ds \\(run cancelled by user\\); process group ${pgid} was killed\\.`));
+    expect(err.message).to.match(
+      new RegExp(
+        `^process cancelled after running \\d+\\.\\ds \\(run cancelled by user\\); process group ${pgid} was killed\\.`,
+      ),
+    );
     expect(treePids(req.log.of('stdout')).filter(isRunning)).to.deep.equal([]);
     expect(runningInGroup(pgid)).to.deep.equal([]);
-    expect(req.log.of('system')[0]).to.match(new RegExp(`^cancelled after \\d+\\.\\ds \\(run cancelled by user\\); sending SIGTERM to process group ${pgid}$`));
+    expect(req.log.of('system')[0]).to.match(
+      new RegExp(`^cancelled after \\d+\\.\\ds \\(run cancelled by user\\); sending SIGTERM to process group ${pgid}$`),
+    );
   });
 
   it('does not start the process when the signal has already aborted', async () => {
@@ -392,20 +437,34 @@ describe('process executor', function () {
     const orphanPids = treePids(orphan.lines);
     expect(orphanPids).to.have.length(4);
     expect(runningInGroup(pgid).length).to.be.at.least(5);
-    const previousHandle: ExecutorHandle = { executor: 'process', id: String(pgid), pid: pgid, pgid, startTicks: startTicksOf(pgid), host: hostname() };
+    const previousHandle: ExecutorHandle = {
+      executor: 'process',
+      id: String(pgid),
+      pid: pgid,
+      pgid,
+      startTicks: startTicksOf(pgid),
+      host: hostname(),
+    };
     expect(isSameProcessAlive(previousHandle)).to.equal(true);
 
     // The new run reports how many processes of the orphan's group it can still see.
     const count = `ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/' | wc -l`;
-    const req = request({ argv: [`echo "orphan processes: $(${count})"`, String(pgid)], shell: true }, { previousHandle, tryNumber: 3 });
+    const req = request(
+      { argv: [`echo "orphan processes: $(${count})"`, String(pgid)], shell: true },
+      { previousHandle, tryNumber: 3 },
+    );
     const result = await executor.execute(req);
     expect(result.exitCode).to.equal(0);
     expect(req.log.lines.map((l) => l.stream)).to.deep.equal(['system', 'system', 'system', 'stdout']);
     expect(req.log.lines[0]?.line).to.equal(
       `process group ${pgid} (pid ${pgid}) from the earlier attempt of this try is still running after its worker crashed; sending SIGTERM`,
     );
-    expect(req.log.lines[1]?.line).to.match(new RegExp(`^process group ${pgid} still has [12] process\\(es\\) running 0\\.5s after SIGTERM`));
-    expect(req.log.lines[2]?.line).to.equal(`killed orphan process group ${pgid} left by the crashed worker; starting afresh`);
+    expect(req.log.lines[1]?.line).to.match(
+      new RegExp(`^process group ${pgid} still has [12] process\\(es\\) running 0\\.5s after SIGTERM`),
+    );
+    expect(req.log.lines[2]?.line).to.equal(
+      `killed orphan process group ${pgid} left by the crashed worker; starting afresh`,
+    );
     expect(req.log.lines[3]?.line).to.match(/^orphan processes: +0$/);
     expect(orphanPids.filter(isRunning)).to.deep.equal([]);
     expect(runningInGroup(pgid)).to.deep.equal([]);
@@ -418,9 +477,20 @@ describe('process executor', function () {
     // The leader exits at once; its two children keep the group alive. One group carries this
     // try's marker, the other carries another try's.
     const startLeaderless = async (marker: string) => {
-      const child = spawn(SH, ['-c', script], { detached: true, stdio: 'ignore', env: { ...process.env, UPDRAFT_TRY_KEY: marker } });
+      const child = spawn(SH, ['-c', script], {
+        detached: true,
+        stdio: 'ignore',
+        env: { ...process.env, UPDRAFT_TRY_KEY: marker },
+      });
       const pgid = child.pid as number;
-      const handle: ExecutorHandle = { executor: 'process', id: String(pgid), pid: pgid, pgid, startTicks: startTicksOf(pgid), host: hostname() };
+      const handle: ExecutorHandle = {
+        executor: 'process',
+        id: String(pgid),
+        pid: pgid,
+        pgid,
+        startTicks: startTicksOf(pgid),
+        host: hostname(),
+      };
       leftovers.push(pgid);
       await new Promise((r) => child.once('exit', r));
       return { pgid, handle };
@@ -440,7 +510,9 @@ describe('process executor', function () {
 
     const req2 = request({ argv: ['/bin/true'] }, { previousHandle: theirs.handle });
     await executor.execute(req2);
-    expect(req2.log.of('system')).to.deep.equal([`process group ${theirs.pgid} of the earlier attempt is no longer running; starting afresh`]);
+    expect(req2.log.of('system')).to.deep.equal([
+      `process group ${theirs.pgid} of the earlier attempt is no longer running; starting afresh`,
+    ]);
     expect(runningInGroup(theirs.pgid)).to.have.length(2);
   });
 
@@ -449,12 +521,22 @@ describe('process executor', function () {
     const pid = other.pid as number;
     leftovers.push(pid);
     const ticks = startTicksOf(pid);
-    const previousHandle: ExecutorHandle = { executor: 'process', id: String(pid), pid, pgid: pid, startTicks: ticks - 5, host: hostname() };
+    const previousHandle: ExecutorHandle = {
+      executor: 'process',
+      id: String(pid),
+      pid,
+      pgid: pid,
+      startTicks: ticks - 5,
+      host: hostname(),
+    };
     expect(isSameProcessAlive(previousHandle)).to.equal(false);
     const req = request({ argv: ['echo', 'fresh'] }, { previousHandle });
     await executor.execute(req);
     expect(req.log.lines).to.deep.equal([
-      { stream: 'system', line: `pid ${pid} now belongs to another process (start time ${ticks}, expected ${ticks - 5}); leaving it alone; starting afresh` },
+      {
+        stream: 'system',
+        line: `pid ${pid} now belongs to another process (start time ${ticks}, expected ${ticks - 5}); leaving it alone; starting afresh`,
+      },
       { stream: 'stdout', line: 'fresh' },
     ]);
     expect(isRunning(pid)).to.equal(true);
@@ -464,7 +546,14 @@ describe('process executor', function () {
     const other = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' });
     const pid = other.pid as number;
     leftovers.push(pid);
-    const previousHandle: ExecutorHandle = { executor: 'process', id: String(pid), pid, pgid: pid, startTicks: startTicksOf(pid), host: 'elsewhere' };
+    const previousHandle: ExecutorHandle = {
+      executor: 'process',
+      id: String(pid),
+      pid,
+      pgid: pid,
+      startTicks: startTicksOf(pid),
+      host: 'elsewhere',
+    };
     expect(isSameProcessAlive(previousHandle)).to.equal(false);
     const req = request({ argv: ['/bin/true'] }, { previousHandle });
     await executor.execute(req);

@@ -18,7 +18,17 @@ import { MASK, MIN_MASKED_LENGTH, SecretMasker } from '../../secrets/masker.js';
 import { addConnection, setVariable, type ConnectionValue } from '../../secrets/store.js';
 import { buildTemplateContext, type TemplateFacts } from '../../activities/templating/context.js';
 import {
-  TemplateDateTime, dsAdd, dsFormat, formatDs, formatDsNodash, formatTs, formatTsNodash, formatTsNodashWithTz, isoformat, strftime, strptime,
+  TemplateDateTime,
+  dsAdd,
+  dsFormat,
+  formatDs,
+  formatDsNodash,
+  formatTs,
+  formatTsNodash,
+  formatTsNodashWithTz,
+  isoformat,
+  strftime,
+  strptime,
 } from '../../activities/templating/dates.js';
 import { effectiveParams } from '../../activities/templating/prepare-try.js';
 import { TemplateRenderError, renderTaskFields, type SecretLookup } from '../../activities/templating/render.js';
@@ -42,7 +52,11 @@ describe('templating: dates and macros', function () {
     ['ts', formatTs(d), '2025-03-04T05:06:07+00:00'],
     ['ts_nodash', formatTsNodash(withMs), '20250304T050607'],
     ['ts_nodash_with_tz', formatTsNodashWithTz(d), '20250304T050607+0000'],
-    ['strftime, every directive', strftime(d, '%Y|%y|%m|%d|%H|%M|%S|%j|%b|%a|%%'), '2025|25|03|04|05|06|07|063|Mar|Tue|%'],
+    [
+      'strftime, every directive',
+      strftime(d, '%Y|%y|%m|%d|%H|%M|%S|%j|%b|%a|%%'),
+      '2025|25|03|04|05|06|07|063|Mar|Tue|%',
+    ],
     ['strftime, leap day of year', strftime(new Date('2024-12-31T00:00:00Z'), '%j'), '366'],
   ];
   for (const [name, actual, expected] of formats) {
@@ -81,13 +95,17 @@ describe('templating: dates and macros', function () {
     expect(dsFormat('1/5/2015', '%m/%d/%Y', '%Y-%m-%d')).to.equal('2015-01-05');
     expect(() => dsAdd('yesterday', 1)).to.throw('macros.ds_add: expected a date like 2025-01-31, got "yesterday"');
     expect(() => dsAdd('2015-01-01', 1.5)).to.throw('macros.ds_add: days must be an integer, got 1.5');
-    expect(() => dsFormat('2015-01-01', '%d/%m/%Y', '%Y')).to.throw('macros.ds_format: "2015-01-01" does not match format "%d/%m/%Y": expected "/" at position 3');
+    expect(() => dsFormat('2015-01-01', '%d/%m/%Y', '%Y')).to.throw(
+      'macros.ds_format: "2015-01-01" does not match format "%d/%m/%Y": expected "/" at position 3',
+    );
   });
 
   it('TemplateDateTime prints like pendulum and has Python attributes', function () {
     const t = new TemplateDateTime(withMs);
     expect(String(t)).to.equal('2025-03-04T05:06:07.250000+00:00');
-    expect([t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond]).to.deep.equal([2025, 3, 4, 5, 6, 7, 250000]);
+    expect([t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond]).to.deep.equal([
+      2025, 3, 4, 5, 6, 7, 250000,
+    ]);
     expect(t.strftime('%d.%m.%Y')).to.equal('04.03.2025');
     expect(t.timestamp()).to.equal(withMs.getTime() / 1000);
     expect(JSON.stringify({ t })).to.equal('{"t":"2025-03-04T05:06:07.250000+00:00"}');
@@ -110,8 +128,15 @@ const FACTS: TemplateFacts = {
 
 const CONNECTIONS: Record<string, ConnectionValue> = {
   db: {
-    conn_id: 'db', conn_type: 'postgres', description: null, host: 'db.example.com', schema: 'analytics', login: 'etl',
-    password: 'p@ss word/1', port: 5432, extra: JSON.stringify({ region: 'eu-west-1', api_key: 'extra-api-key-123', nested: { token: 'nested-token-456' } }),
+    conn_id: 'db',
+    conn_type: 'postgres',
+    description: null,
+    host: 'db.example.com',
+    schema: 'analytics',
+    login: 'etl',
+    password: 'p@ss word/1',
+    port: 5432,
+    extra: JSON.stringify({ region: 'eu-west-1', api_key: 'extra-api-key-123', nested: { token: 'nested-token-456' } }),
   },
 };
 
@@ -136,18 +161,45 @@ class FakeLookup implements SecretLookup {
   }
 }
 
-function processSpec(argv: string[], extra: Partial<TaskSpec> = {}, env: Record<string, string> = {}, cwd: string | null = null): TaskSpec {
+function processSpec(
+  argv: string[],
+  extra: Partial<TaskSpec> = {},
+  env: Record<string, string> = {},
+  cwd: string | null = null,
+): TaskSpec {
   return {
-    task_id: 'load', kind: 'process', operator: 'ProcessOperator', upstream: [], downstream: [], trigger_rule: 'all_success',
-    retries: 0, retry_delay: 300, retry_exponential_backoff: false, max_retry_delay: null, execution_timeout: null, queue: null,
-    pool: 'default_pool', pool_slots: 1, priority_weight: 1, weight_rule: 'downstream', owner: 'updraft', outlets: [], doc_md: null,
-    input: null, resources: { cpu: null, memory: null, gpu: 0, gpu_type: null },
+    task_id: 'load',
+    kind: 'process',
+    operator: 'ProcessOperator',
+    upstream: [],
+    downstream: [],
+    trigger_rule: 'all_success',
+    retries: 0,
+    retry_delay: 300,
+    retry_exponential_backoff: false,
+    max_retry_delay: null,
+    execution_timeout: null,
+    queue: null,
+    pool: 'default_pool',
+    pool_slots: 1,
+    priority_weight: 1,
+    weight_rule: 'downstream',
+    owner: 'updraft',
+    outlets: [],
+    doc_md: null,
+    input: null,
+    resources: { cpu: null, memory: null, gpu: 0, gpu_type: null },
     process: { argv, env, cwd, shell: false },
     ...extra,
   };
 }
 
-async function render(source: string, facts: TemplateFacts = FACTS, lookup: SecretLookup = new FakeLookup(), masker?: SecretMasker): Promise<string> {
+async function render(
+  source: string,
+  facts: TemplateFacts = FACTS,
+  lookup: SecretLookup = new FakeLookup(),
+  masker?: SecretMasker,
+): Promise<string> {
   const out = await renderTaskFields({ spec: processSpec([source]), input: undefined }, facts, lookup, masker);
   return out.spec.process!.argv[0]!;
 }
@@ -182,13 +234,19 @@ describe('templating: the Airflow context', function () {
     ['{{ data_interval_end | ts_nodash_with_tz }}', '20250304T000000+0000'],
     ['{{ "2025-01-02T03:04:05Z" | ds_nodash }}', '20250102'],
     ['{{ run_id }}', 'manual__2025-03-04T05:06:07+00:00'],
-    ['{{ dag_run.dag_id }} {{ dag_run.run_id }} {{ dag_run.run_type }}', 'etl manual__2025-03-04T05:06:07+00:00 manual'],
+    [
+      '{{ dag_run.dag_id }} {{ dag_run.run_id }} {{ dag_run.run_type }}',
+      'etl manual__2025-03-04T05:06:07+00:00 manual',
+    ],
     ['{{ dag_run.conf.who }} {{ dag_run.conf["n"] }}', 'ann 3'],
     ['{{ dag_run.logical_date | ds }}', '2025-03-04'],
     ['{{ dag_run.data_interval_start | ds }}', '2025-03-03'],
     ['{{ dag.dag_id }}', 'etl'],
     ['{{ task.task_id }}', 'load'],
-    ['{{ ti.task_id }} {{ ti.try_number }} {{ ti.map_index }} {{ ti.dag_id }} {{ ti.run_id }}', 'load 2 -1 etl manual__2025-03-04T05:06:07+00:00'],
+    [
+      '{{ ti.task_id }} {{ ti.try_number }} {{ ti.map_index }} {{ ti.dag_id }} {{ ti.run_id }}',
+      'load 2 -1 etl manual__2025-03-04T05:06:07+00:00',
+    ],
     ['{{ task_instance.try_number }}', '2'],
     ['{{ params.rows }} {{ params.cfg.lr }} {{ params["odd key"] }}', '10 0.1 k'],
     ['{{ params.rows * 2 }}', '20'],
@@ -204,11 +262,20 @@ describe('templating: the Airflow context', function () {
     ['{{ var.json.cfg.layers[1] }} {{ var.json.cfg.name }}', '32 m'],
     ['{{ var.json.get("nope", {"a": 7}).a }}', '7'],
     ['{% if var.value.nope is defined %}yes{% else %}no{% endif %}', 'no'],
-    ['{{ conn.db.host }}:{{ conn.db.port }}/{{ conn.db.schema }} as {{ conn.db.login }} ({{ conn.db.conn_type }})', 'db.example.com:5432/analytics as etl (postgres)'],
+    [
+      '{{ conn.db.host }}:{{ conn.db.port }}/{{ conn.db.schema }} as {{ conn.db.login }} ({{ conn.db.conn_type }})',
+      'db.example.com:5432/analytics as etl (postgres)',
+    ],
     ['{{ conn.db.password }}', 'p@ss word/1'],
     ['{{ conn.db.extra_dejson.region }} {{ conn.db.extra_dejson.nested.token }}', 'eu-west-1 nested-token-456'],
-    ['{{ conn.db.extra }}', '{"region":"eu-west-1","api_key":"extra-api-key-123","nested":{"token":"nested-token-456"}}'],
-    ['{{ conn.db.get_uri() }}', `postgres://etl:p%40ss%20word%2F1@db.example.com:5432/analytics?${new URLSearchParams({ __extra__: CONNECTIONS.db!.extra! })}`],
+    [
+      '{{ conn.db.extra }}',
+      '{"region":"eu-west-1","api_key":"extra-api-key-123","nested":{"token":"nested-token-456"}}',
+    ],
+    [
+      '{{ conn.db.get_uri() }}',
+      `postgres://etl:p%40ss%20word%2F1@db.example.com:5432/analytics?${new URLSearchParams({ __extra__: CONNECTIONS.db!.extra! })}`,
+    ],
     ['{{ conn["db"].host }}', 'db.example.com'],
     ['{{ params | tojson }}', '{"rows":10,"cfg":{"lr":0.1},"odd key":"k"}'],
     ['{{ "v" ~ params.rows }}', 'v10'],
@@ -226,19 +293,44 @@ describe('templating: the Airflow context', function () {
   it('without a logical date: ds and ts* are absent, dates are null, task_instance_key_str uses the run id', async function () {
     const facts = { ...FACTS, logicalDate: null, dataIntervalStart: null, dataIntervalEnd: null };
     const ctx = buildTemplateContext(facts, { var: { value: {}, json: {} }, conn: {} });
-    for (const key of ['ds', 'ds_nodash', 'ts', 'ts_nodash', 'ts_nodash_with_tz']) expect(ctx).to.not.have.property(key);
+    for (const key of ['ds', 'ds_nodash', 'ts', 'ts_nodash', 'ts_nodash_with_tz'])
+      expect(ctx).to.not.have.property(key);
     expect(ctx.logical_date).to.equal(null);
     expect(await render('{{ task_instance_key_str }}', facts)).to.equal('etl__load__manual__2025-03-04T05:06:07+00:00');
-    expect((await renderError('{{ ds }}', facts)).message).to.equal('cannot render argv[0] "{{ ds }}": ds is undefined: this run has no logical date');
-    expect((await renderError('x{{ logical_date }}', facts)).message).to.equal('cannot render argv[0] "x{{ logical_date }}": logical_date is null');
+    expect((await renderError('{{ ds }}', facts)).message).to.equal(
+      'cannot render argv[0] "{{ ds }}": ds is undefined: this run has no logical date',
+    );
+    expect((await renderError('x{{ logical_date }}', facts)).message).to.equal(
+      'cannot render argv[0] "x{{ logical_date }}": logical_date is null',
+    );
     expect(await render('{% if logical_date %}set{% else %}none{% endif %}', facts)).to.equal('none');
   });
 
   it('the context has every documented key', function () {
     const ctx = buildTemplateContext(FACTS, { var: { value: {}, json: {} }, conn: {} });
     expect(Object.keys(ctx).sort()).to.deep.equal([
-      'conf', 'conn', 'dag', 'dag_run', 'data_interval_end', 'data_interval_start', 'ds', 'ds_nodash', 'logical_date', 'macros',
-      'params', 'run_after', 'run_id', 'task', 'task_instance', 'task_instance_key_str', 'ti', 'triggering_asset_events', 'ts', 'ts_nodash', 'ts_nodash_with_tz', 'var',
+      'conf',
+      'conn',
+      'dag',
+      'dag_run',
+      'data_interval_end',
+      'data_interval_start',
+      'ds',
+      'ds_nodash',
+      'logical_date',
+      'macros',
+      'params',
+      'run_after',
+      'run_id',
+      'task',
+      'task_instance',
+      'task_instance_key_str',
+      'ti',
+      'triggering_asset_events',
+      'ts',
+      'ts_nodash',
+      'ts_nodash_with_tz',
+      'var',
     ]);
   });
 });
@@ -247,16 +339,37 @@ describe('templating: errors name the field and what is undefined', function () 
   const cases: Array<[string, string]> = [
     ['rows={{ params.rowz }}', 'cannot render argv[0] "rows={{ params.rowz }}": params.rowz is undefined'],
     ['{{ rowz }}', 'cannot render argv[0] "{{ rowz }}": rowz is undefined'],
-    ['a\n{{ ds }} {{ params.cfg.missing.deeper }}', 'cannot render argv[0] "a\\n{{ ds }} {{ params.cfg.missing.deeper }}": params.cfg.missing is undefined'],
-    ['{{ var.value.nope }}', 'cannot render argv[0] "{{ var.value.nope }}": var.value.nope is undefined: variable "nope" does not exist (set it with `updraft variables set nope <value>`)'],
-    ['{{ conn.missing.host }}', 'cannot render argv[0] "{{ conn.missing.host }}": conn.missing is undefined: connection "missing" is not defined (add it with `updraft connections add missing --conn-type ...`)'],
+    [
+      'a\n{{ ds }} {{ params.cfg.missing.deeper }}',
+      'cannot render argv[0] "a\\n{{ ds }} {{ params.cfg.missing.deeper }}": params.cfg.missing is undefined',
+    ],
+    [
+      '{{ var.value.nope }}',
+      'cannot render argv[0] "{{ var.value.nope }}": var.value.nope is undefined: variable "nope" does not exist (set it with `updraft variables set nope <value>`)',
+    ],
+    [
+      '{{ conn.missing.host }}',
+      'cannot render argv[0] "{{ conn.missing.host }}": conn.missing is undefined: connection "missing" is not defined (add it with `updraft connections add missing --conn-type ...`)',
+    ],
     ['{{ conn.db.description }}', 'cannot render argv[0] "{{ conn.db.description }}": conn.db.description is null'],
     ['{{ conn.db.passwrd }}', 'cannot render argv[0] "{{ conn.db.passwrd }}": conn.db.passwrd is undefined'],
-    ['{{ params.nope | upper }}', 'cannot render argv[0] "{{ params.nope | upper }}": params.nope is undefined (given to the upper filter)'],
-    ['{{ "a" ~ (conf.typo | trim | lower) }}', 'cannot render argv[0] "{{ \\"a\\" ~ (conf.typo | trim | lower) }}": conf.typo is undefined (given to the trim filter)'],
+    [
+      '{{ params.nope | upper }}',
+      'cannot render argv[0] "{{ params.nope | upper }}": params.nope is undefined (given to the upper filter)',
+    ],
+    [
+      '{{ "a" ~ (conf.typo | trim | lower) }}',
+      'cannot render argv[0] "{{ \\"a\\" ~ (conf.typo | trim | lower) }}": conf.typo is undefined (given to the trim filter)',
+    ],
     ['{{ params.rows ', 'cannot render argv[0] "{{ params.rows ": template syntax error: expected variable end'],
-    ['{{ macros.ds_add("nope", 1) }}', 'cannot render argv[0] "{{ macros.ds_add(\\"nope\\", 1) }}": macros.ds_add: expected a date like 2025-01-31, got "nope"'],
-    ['{{ macros.nope(ds) }}', 'cannot render argv[0] "{{ macros.nope(ds) }}": Unable to call `macros["nope"]`, which is undefined or falsey'],
+    [
+      '{{ macros.ds_add("nope", 1) }}',
+      'cannot render argv[0] "{{ macros.ds_add(\\"nope\\", 1) }}": macros.ds_add: expected a date like 2025-01-31, got "nope"',
+    ],
+    [
+      '{{ macros.nope(ds) }}',
+      'cannot render argv[0] "{{ macros.nope(ds) }}": Unable to call `macros["nope"]`, which is undefined or falsey',
+    ],
   ];
   for (const [source, message] of cases) {
     it(source.replace(/\n/g, '\\n'), async function () {
@@ -266,24 +379,40 @@ describe('templating: errors name the field and what is undefined', function () 
 
   it('a variable that is not JSON fails var.json with the parse error, never quoting the value', async function () {
     const err = await renderError('{{ var.json.notjson.a }}');
-    expect(err.message).to.equal('cannot render argv[0] "{{ var.json.notjson.a }}": var.json.notjson: variable "notjson" is not valid JSON ' +
-      "(5 bytes): expected a property name or '}' at position 1");
+    expect(err.message).to.equal(
+      'cannot render argv[0] "{{ var.json.notjson.a }}": var.json.notjson: variable "notjson" is not valid JSON ' +
+        "(5 bytes): expected a property name or '}' at position 1",
+    );
   });
 
   it('names env and cwd fields', async function () {
     const spec = processSpec(['echo'], {}, { GOOD: '{{ ds }}', BAD: '{{ conf.nope }}' });
     const err = await renderTaskFields({ spec, input: undefined }, FACTS, new FakeLookup()).catch((e: Error) => e);
     expect((err as Error).message).to.equal('cannot render env.BAD "{{ conf.nope }}": conf.nope is undefined');
-    const err2 = await renderTaskFields({ spec: processSpec(['echo'], {}, {}, '/tmp/{{ nope }}'), input: undefined }, FACTS, new FakeLookup()).catch((e: Error) => e);
+    const err2 = await renderTaskFields(
+      { spec: processSpec(['echo'], {}, {}, '/tmp/{{ nope }}'), input: undefined },
+      FACTS,
+      new FakeLookup(),
+    ).catch((e: Error) => e);
     expect((err2 as Error).message).to.equal('cannot render cwd "/tmp/{{ nope }}": nope is undefined');
   });
 });
 
 describe('templating: fields, lazy secrets and masking', function () {
   it('renders argv, env values and cwd; leaves strings without Jinja and env keys alone', async function () {
-    const spec = processSpec(['run', '--date={{ ds }}', '{literal}'], {}, { '{{ KEY }}': '{{ params.rows }}', PLAIN: 'x' }, '/data/{{ ds_nodash }}');
+    const spec = processSpec(
+      ['run', '--date={{ ds }}', '{literal}'],
+      {},
+      { '{{ KEY }}': '{{ params.rows }}', PLAIN: 'x' },
+      '/data/{{ ds_nodash }}',
+    );
     const out = await renderTaskFields({ spec, input: undefined }, FACTS, new FakeLookup());
-    expect(out.spec.process).to.deep.equal({ argv: ['run', '--date=2025-03-04', '{literal}'], env: { '{{ KEY }}': '10', PLAIN: 'x' }, cwd: '/data/20250304', shell: false });
+    expect(out.spec.process).to.deep.equal({
+      argv: ['run', '--date=2025-03-04', '{literal}'],
+      env: { '{{ KEY }}': '10', PLAIN: 'x' },
+      cwd: '/data/20250304',
+      shell: false,
+    });
     expect(spec.process!.argv[1]).to.equal('--date={{ ds }}', 'the input spec is not mutated');
   });
 
@@ -296,24 +425,53 @@ describe('templating: fields, lazy secrets and masking', function () {
 
   it('renders container image, command, args, env and working_dir', async function () {
     const spec = processSpec(['x'], {
-      kind: 'container', process: undefined,
+      kind: 'container',
+      process: undefined,
       container: {
-        image: 'trainer:{{ params.rows }}', command: ['python', '{{ ds }}'], args: ['--who={{ conf.who }}'], env: { REGION: '{{ var.value.region }}' },
-        working_dir: '/w/{{ ds_nodash }}', mounts: [], runtime: null, pull_policy: 'never', network_mode: null,
-        kubernetes: { namespace: null, service_account: null, image_pull_secrets: [], node_selector: {}, tolerations: [], pending_timeout: null },
+        image: 'trainer:{{ params.rows }}',
+        command: ['python', '{{ ds }}'],
+        args: ['--who={{ conf.who }}'],
+        env: { REGION: '{{ var.value.region }}' },
+        working_dir: '/w/{{ ds_nodash }}',
+        mounts: [],
+        runtime: null,
+        pull_policy: 'never',
+        network_mode: null,
+        kubernetes: {
+          namespace: null,
+          service_account: null,
+          image_pull_secrets: [],
+          node_selector: {},
+          tolerations: [],
+          pending_timeout: null,
+        },
       },
     });
     const out = await renderTaskFields({ spec, input: undefined }, FACTS, new FakeLookup());
-    expect(out.spec.container).to.deep.include({ image: 'trainer:10', command: ['python', '2025-03-04'], args: ['--who=ann'], env: { REGION: 'eu-west-1' }, working_dir: '/w/20250304' });
+    expect(out.spec.container).to.deep.include({
+      image: 'trainer:10',
+      command: ['python', '2025-03-04'],
+      args: ['--who=ann'],
+      env: { REGION: 'eu-west-1' },
+      working_dir: '/w/20250304',
+    });
   });
 
   it("renders a function task's input only when it opts in, and never values that came from XComs", async function () {
-    const template: Json = { day: '{{ ds }}', list: ['{{ params.rows }}', 1], upstream: { $xcom: { task_id: 'a', key: 'return_value', path: [] } } };
+    const template: Json = {
+      day: '{{ ds }}',
+      list: ['{{ params.rows }}', 1],
+      upstream: { $xcom: { task_id: 'a', key: 'return_value', path: [] } },
+    };
     const input: Json = { day: '{{ ds }}', list: ['{{ params.rows }}', 1], upstream: '{{ from an xcom }}' };
     const fn = processSpec([], { kind: 'function', process: undefined, input: template });
     expect((await renderTaskFields({ spec: fn, input }, FACTS, new FakeLookup())).input).to.deep.equal(input);
     const optedIn = { ...fn, template_fields: ['input'] };
-    expect((await renderTaskFields({ spec: optedIn, input }, FACTS, new FakeLookup())).input).to.deep.equal({ day: '2025-03-04', list: ['10', 1], upstream: '{{ from an xcom }}' });
+    expect((await renderTaskFields({ spec: optedIn, input }, FACTS, new FakeLookup())).input).to.deep.equal({
+      day: '2025-03-04',
+      list: ['10', 1],
+      upstream: '{{ from an xcom }}',
+    });
   });
 
   it('reads nothing when no field holds Jinja, and only what templates touch otherwise (each once)', async function () {
@@ -324,7 +482,14 @@ describe('templating: fields, lazy secrets and masking', function () {
     expect([none.variableCalls, none.connectionCalls]).to.deep.equal([[], []]);
 
     const some = new FakeLookup();
-    const out = await renderTaskFields({ spec: processSpec(['{{ var.value.region }}', '{{ var.value.region }}{{ conn.db.host }}', '{{ ds }}']), input: undefined }, FACTS, some);
+    const out = await renderTaskFields(
+      {
+        spec: processSpec(['{{ var.value.region }}', '{{ var.value.region }}{{ conn.db.host }}', '{{ ds }}']),
+        input: undefined,
+      },
+      FACTS,
+      some,
+    );
     expect(out.spec.process!.argv).to.deep.equal(['eu-west-1', 'eu-west-1db.example.com', '2025-03-04']);
     expect(some.variableCalls).to.deep.equal(['region']);
     expect(some.connectionCalls).to.deep.equal(['db']);
@@ -344,8 +509,14 @@ describe('templating: fields, lazy secrets and masking', function () {
 
   it('gives the masker what rendering touched: connection passwords, sensitive extra fields and sensitive variables', async function () {
     const masker = new SecretMasker();
-    await render('{{ conn.db.host }} {{ var.value.region }} {{ var.value.db_password }} {{ var.json.model_secret.key }}', FACTS, new FakeLookup(), masker);
-    const line = 'p@ss word/1 extra-api-key-123 nested-token-456 variable-password-789 json-secret-abc eu-west-1 db.example.com p%40ss%20word%2F1 ab';
+    await render(
+      '{{ conn.db.host }} {{ var.value.region }} {{ var.value.db_password }} {{ var.json.model_secret.key }}',
+      FACTS,
+      new FakeLookup(),
+      masker,
+    );
+    const line =
+      'p@ss word/1 extra-api-key-123 nested-token-456 variable-password-789 json-secret-abc eu-west-1 db.example.com p%40ss%20word%2F1 ab';
     expect(masker.mask(line)).to.equal('*** *** *** *** *** eu-west-1 db.example.com *** ab');
   });
 
@@ -418,7 +589,14 @@ describe('templating: end to end (Temporal + PGlite)', function () {
     await setVariable(db, 'tpl_region', 'eu-west-1');
     await setVariable(db, 'tpl_workdir', workdir);
     await setVariable(db, 'tpl_api_secret', apiSecret);
-    await addConnection(db, { conn_id: 'tpl_db', conn_type: 'postgres', host: 'db.example.com', port: 5432, login: 'etl', password });
+    await addConnection(db, {
+      conn_id: 'tpl_db',
+      conn_type: 'postgres',
+      host: 'db.example.com',
+      port: 5432,
+      login: 'etl',
+      password,
+    });
   });
 
   after(async function () {
@@ -429,7 +607,10 @@ describe('templating: end to end (Temporal + PGlite)', function () {
 
   async function expectRefused(conf: Record<string, Json>, message: string): Promise<void> {
     const runId = uniqueRunId('refused');
-    const err = await startRun(stack, 'tpl_params', { runId, conf }).then(() => null, (e: Error) => e);
+    const err = await startRun(stack, 'tpl_params', { runId, conf }).then(
+      () => null,
+      (e: Error) => e,
+    );
     expect(err).to.be.instanceOf(TriggerError);
     expect(err!.message).to.equal(message);
     expect((await listDagRuns(stack.database.db, 'tpl_params')).map((r) => r.run_id)).to.not.include(runId);
@@ -437,15 +618,27 @@ describe('templating: end to end (Temporal + PGlite)', function () {
 
   it('refuses a trigger whose conf breaks a param schema, before any run row exists', async function () {
     await expectRefused({ rows: 0 }, 'invalid params for DAG "tpl_params": conf.rows: must be >= 1, got 0');
-    await expectRefused({ rows: 'ten', mode: 'slow' }, 'invalid params for DAG "tpl_params": conf.mode: must be one of "fast", "full", got "slow"; conf.rows: must be integer, got "ten"');
-    await expectRefused({ threshold: 2 }, 'invalid params for DAG "tpl_params": task "report": conf.threshold: must be <= 1, got 2');
+    await expectRefused(
+      { rows: 'ten', mode: 'slow' },
+      'invalid params for DAG "tpl_params": conf.mode: must be one of "fast", "full", got "slow"; conf.rows: must be integer, got "ten"',
+    );
+    await expectRefused(
+      { threshold: 2 },
+      'invalid params for DAG "tpl_params": task "report": conf.threshold: must be <= 1, got 2',
+    );
     expect(await listDagRuns(stack.database.db, 'tpl_params')).to.deep.equal([]);
   });
 
   it('passes valid conf and gives the task DAG < task < conf params (unknown conf keys included)', async function () {
     const run = await runDag(stack, 'tpl_params', { conf: { rows: 3, extra: 'x' } });
     expect(run.result.state).to.equal('success');
-    const xcom = await getXCom(stack.database.db, { dag_id: 'tpl_params', run_id: run.run.run_id, task_id: 'report', map_index: -1, key: 'return_value' });
+    const xcom = await getXCom(stack.database.db, {
+      dag_id: 'tpl_params',
+      run_id: run.run.run_id,
+      task_id: 'report',
+      map_index: -1,
+      key: 'return_value',
+    });
     expect(xcom).to.deep.equal({ rows: 3, mode: 'fast', label: 'task-level', threshold: 0.5, extra: 'x' });
   });
 

@@ -61,7 +61,9 @@ const KINDS: Kind[] = [
       return {
         store,
         async corrupt(sha256, bytes) {
-          await store.client.send(new PutObjectCommand({ Bucket: store.bucket, Key: store.keyOf(sha256), Body: bytes }));
+          await store.client.send(
+            new PutObjectCommand({ Bucket: store.bucket, Key: store.keyOf(sha256), Body: bytes }),
+          );
         },
       };
     },
@@ -87,8 +89,17 @@ for (const kind of KINDS) {
       const bytes = randomBytes(200_000);
       await writeFile(file, bytes);
       const first = await store.put(file);
-      expect(first).to.deep.equal({ sha256: sha(bytes), size: bytes.length, uri: store.uriFor(sha(bytes)), created: true });
-      expect(first.uri).to.match(store.kind === 'local' ? /^file:\/\/\/.*\/sha256\/[0-9a-f]{2}\/[0-9a-f]{64}$/ : /^s3:\/\/[^/]+\/test-[^/]+\/sha256\/[0-9a-f]{2}\/[0-9a-f]{64}$/);
+      expect(first).to.deep.equal({
+        sha256: sha(bytes),
+        size: bytes.length,
+        uri: store.uriFor(sha(bytes)),
+        created: true,
+      });
+      expect(first.uri).to.match(
+        store.kind === 'local'
+          ? /^file:\/\/\/.*\/sha256\/[0-9a-f]{2}\/[0-9a-f]{64}$/
+          : /^s3:\/\/[^/]+\/test-[^/]+\/sha256\/[0-9a-f]{2}\/[0-9a-f]{64}$/,
+      );
       expect(first.uri.endsWith(`/sha256/${first.sha256.slice(0, 2)}/${first.sha256}`)).to.equal(true);
       const again = await store.put(file);
       expect(again).to.deep.equal({ ...first, created: false });
@@ -203,7 +214,11 @@ describe('artifact store configuration', function () {
     [{ UPDRAFT_ARTIFACT_STORE: 's3://' }, 'UPDRAFT_ARTIFACT_STORE', 'names no valid bucket'],
     [{ UPDRAFT_ARTIFACT_STORE: 'gs://bucket' }, 'UPDRAFT_ARTIFACT_STORE', 'unsupported store'],
     [{ UPDRAFT_ARTIFACT_STORE: 'file://host/x' }, 'UPDRAFT_ARTIFACT_STORE', 'not a file URL'],
-    [{ UPDRAFT_ARTIFACT_STORE: 's3://b-1', UPDRAFT_S3_ENDPOINT: 'localhost:9000' }, 'UPDRAFT_S3_ENDPOINT', 'expected http(s)://'],
+    [
+      { UPDRAFT_ARTIFACT_STORE: 's3://b-1', UPDRAFT_S3_ENDPOINT: 'localhost:9000' },
+      'UPDRAFT_S3_ENDPOINT',
+      'expected http(s)://',
+    ],
     [{ UPDRAFT_ARTIFACT_STORE: 's3://b-1', AWS_ACCESS_KEY_ID: 'k' }, 'AWS_SECRET_ACCESS_KEY', 'set both'],
   ];
   for (const [env, variable, text] of bad) {

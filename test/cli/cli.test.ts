@@ -67,7 +67,13 @@ describe('updraft CLI (end to end)', function () {
     expect(r.code, r.stderr).to.equal(1);
     const rows = JSON.parse(r.stdout) as Array<{ filepath: string; error: string }>;
     const byFile = Object.fromEntries(rows.map((x) => [x.filepath, x.error]));
-    expect(Object.keys(byFile).sort()).to.deep.equal(['broken_syntax.ts', 'duplicate_task.ts', 'has_cycle.ts', 'throws.ts', 'zz_duplicate_dag.ts']);
+    expect(Object.keys(byFile).sort()).to.deep.equal([
+      'broken_syntax.ts',
+      'duplicate_task.ts',
+      'has_cycle.ts',
+      'throws.ts',
+      'zz_duplicate_dag.ts',
+    ]);
     expect(byFile['has_cycle.ts']).to.contain('the graph has a cycle: a -> b -> a');
     expect(byFile['duplicate_task.ts']).to.contain('duplicate task_id "same"');
     expect(byFile['broken_syntax.ts']).to.contain('error: Expected ")"');
@@ -77,7 +83,9 @@ describe('updraft CLI (end to end)', function () {
   it('dags list shows the good DAGs and warns about the broken files', async () => {
     const r = await runCli(['dags', 'list'], env);
     expect(r.code, r.stderr).to.equal(0);
-    expect(r.stdout.split('\n')[0]).to.match(/^dag_id\s+\| filepath\s+\| owner\s+\| version \| schedule\s+\| is_paused \| next_dagrun$/);
+    expect(r.stdout.split('\n')[0]).to.match(
+      /^dag_id\s+\| filepath\s+\| owner\s+\| version \| schedule\s+\| is_paused \| next_dagrun$/,
+    );
     for (const id of ['always_fails', 'good_one', 'good_two_a', 'good_two_b']) expect(r.stdout).to.contain(id);
     expect(r.stdout).to.not.contain('has_cycle');
     expect(r.stderr).to.contain('Failed to load all files. For details, run `updraft dags list-import-errors`');
@@ -93,7 +101,9 @@ describe('updraft CLI (end to end)', function () {
     const first = await runCli(['dags', 'show', 'good_one', '--dag-version', '1'], env);
     expect(first.stdout).to.equal(text.stdout);
     const none = await runCli(['dags', 'show', 'good_one', '--dag-version', '9'], env);
-    expect(none.stderr).to.contain('DAG "good_one" has no version 9 stored (see `updraft dags list-versions good_one`)');
+    expect(none.stderr).to.contain(
+      'DAG "good_one" has no version 9 stored (see `updraft dags list-versions good_one`)',
+    );
     const missing = await runCli(['dags', 'show', 'nope'], env);
     expect(missing.code).to.equal(1);
     expect(missing.stderr).to.contain('DAG "nope" not found');
@@ -138,8 +148,16 @@ describe('updraft CLI (end to end)', function () {
       const state = await runCli(['dags', 'state', 'always_fails', 'f1'], env);
       expect(state.stdout.trim()).to.equal('failed');
       const tis = await runCli(['tasks', 'states-for-dag-run', 'always_fails', 'f1', '--output', 'json'], env);
-      const rows = JSON.parse(tis.stdout) as Array<{ task_id: string; state: string; exit_code: number | null; try_number: number }>;
-      expect(rows.map((t) => [t.task_id, t.state, t.try_number])).to.deep.equal([['after', 'upstream_failed', 0], ['boom', 'failed', 1]]);
+      const rows = JSON.parse(tis.stdout) as Array<{
+        task_id: string;
+        state: string;
+        exit_code: number | null;
+        try_number: number;
+      }>;
+      expect(rows.map((t) => [t.task_id, t.state, t.try_number])).to.deep.equal([
+        ['after', 'upstream_failed', 0],
+        ['boom', 'failed', 1],
+      ]);
       expect(rows.find((t) => t.task_id === 'boom')!.exit_code).to.equal(3);
       const logs = await runCli(['tasks', 'logs', 'always_fails', 'f1', 'boom', '--try', '1'], env);
       expect(logs.stdout).to.contain('about to fail');
@@ -155,7 +173,9 @@ describe('updraft CLI (end to end)', function () {
     dev = await startDev(env);
     try {
       const runs = await runCli(['dags', 'list-runs', 'good_two_a', '--output', 'json'], env);
-      expect((JSON.parse(runs.stdout) as Array<{ run_id: string; state: string }>).map((r) => [r.run_id, r.state])).to.deep.equal([['r1', 'success']]);
+      expect(
+        (JSON.parse(runs.stdout) as Array<{ run_id: string; state: string }>).map((r) => [r.run_id, r.state]),
+      ).to.deep.equal([['r1', 'success']]);
     } finally {
       expect(await stopDev(dev.child)).to.equal(0);
     }

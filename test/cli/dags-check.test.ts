@@ -48,7 +48,9 @@ describe('updraft dags check', function () {
     const r = await runCli(['dags', 'check'], env);
     expect(r.code, r.stderr).to.equal(1);
     const lines = r.stdout.trim().split('\n');
-    expect(lines[0]).to.match(/bad_edge\.ts:7:9 - error TS2345: Argument of type 'XComArg<number>' is not assignable to parameter of type 'Bindable<string>'/);
+    expect(lines[0]).to.match(
+      /bad_edge\.ts:7:9 - error TS2345: Argument of type 'XComArg<number>' is not assignable to parameter of type 'Bindable<string>'/,
+    );
     expect(r.stdout).to.contain("Type 'number' is not assignable to type 'string'.");
     expect(lines.at(-1)).to.equal('1 type error(s) in 1 file(s)');
     const json = await runCli(['dags', 'check', '-o', 'json'], env);

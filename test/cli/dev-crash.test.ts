@@ -48,10 +48,16 @@ describe('updraft dev after kill -9', function () {
       expect(done.code, done.stdout + done.stderr).to.equal(0);
       const cut = await runCli(['dags', 'trigger', 'crash_slow', '--run-id', 'cut'], env);
       expect(cut.code, cut.stderr).to.equal(0);
-      await waitFor('task "slow" of run "cut" to run', async () => {
-        const r = await runCli(['tasks', 'states-for-dag-run', 'crash_slow', 'cut', '--output', 'json'], env);
-        return (JSON.parse(r.stdout) as Array<{ task_id: string; state: string }>).some((t) => t.task_id === 'slow' && t.state === 'running');
-      }, 60_000);
+      await waitFor(
+        'task "slow" of run "cut" to run',
+        async () => {
+          const r = await runCli(['tasks', 'states-for-dag-run', 'crash_slow', 'cut', '--output', 'json'], env);
+          return (JSON.parse(r.stdout) as Array<{ task_id: string; state: string }>).some(
+            (t) => t.task_id === 'slow' && t.state === 'running',
+          );
+        },
+        60_000,
+      );
       serverPid = (JSON.parse(fs.readFileSync(path.join(home, 'temporal-server.json'), 'utf8')) as { pid: number }).pid;
       expect(listensOn(serverPid, temporalPort)).to.equal(true);
     } finally {
@@ -63,21 +69,32 @@ describe('updraft dev after kill -9', function () {
     try {
       expect(second.output()).to.not.contain('in use');
       // Its Temporal server is its own, on the same port; the killed dev's is gone.
-      const record = JSON.parse(fs.readFileSync(path.join(home, 'temporal-server.json'), 'utf8')) as { pid: number; ownerPid: number };
+      const record = JSON.parse(fs.readFileSync(path.join(home, 'temporal-server.json'), 'utf8')) as {
+        pid: number;
+        ownerPid: number;
+      };
       expect(record.ownerPid).to.equal(second.child.pid);
       expect(record.pid).to.not.equal(serverPid);
       expect(isAlive(serverPid)).to.equal(false);
       expect(listensOn(record.pid, temporalPort)).to.equal(true);
 
-      await waitFor('run "cut" to finish', async () => {
-        const r = await runCli(['dags', 'state', 'crash_slow', 'cut'], env);
-        return ['success', 'failed'].includes(r.stdout.trim());
-      }, 120_000);
+      await waitFor(
+        'run "cut" to finish',
+        async () => {
+          const r = await runCli(['dags', 'state', 'crash_slow', 'cut'], env);
+          return ['success', 'failed'].includes(r.stdout.trim());
+        },
+        120_000,
+      );
       const runs = await runCli(['dags', 'list-runs', 'crash_slow', '--output', 'json'], env);
-      const byId = Object.fromEntries((JSON.parse(runs.stdout) as Array<{ run_id: string; state: string }>).map((r) => [r.run_id, r.state]));
+      const byId = Object.fromEntries(
+        (JSON.parse(runs.stdout) as Array<{ run_id: string; state: string }>).map((r) => [r.run_id, r.state]),
+      );
       expect(byId).to.deep.equal({ before: 'success', cut: 'success' });
       const tis = await runCli(['tasks', 'states-for-dag-run', 'crash_slow', 'cut', '--output', 'json'], env);
-      const states = Object.fromEntries((JSON.parse(tis.stdout) as Array<{ task_id: string; state: string }>).map((t) => [t.task_id, t.state]));
+      const states = Object.fromEntries(
+        (JSON.parse(tis.stdout) as Array<{ task_id: string; state: string }>).map((t) => [t.task_id, t.state]),
+      );
       expect(states).to.deep.equal({ first: 'success', last: 'success', slow: 'success' });
     } finally {
       expect(await stopDev(second.child)).to.equal(0);

@@ -14,18 +14,41 @@ import { tempDir } from '../helpers/servers.js';
 
 const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-interface Result { code: number | null; stdout: string; stderr: string }
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
-function run(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Result> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
+): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false', ...opts.env } });
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: {
+        ...process.env,
+        npm_config_update_notifier: 'false',
+        npm_config_fund: 'false',
+        npm_config_audit: 'false',
+        ...opts.env,
+      },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${cmd} ${args.join(' ')} timed out\n${stdout}\n${stderr}`)); }, opts.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${cmd} ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
+    }, opts.timeoutMs ?? 60_000);
     child.on('error', reject);
-    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
@@ -54,7 +77,10 @@ describe('every documented way of starting the CLI runs it', function () {
   });
 
   it('node dist/cli/main.js', async function () {
-    expectRuns(await run(process.execPath, [path.join(ROOT, 'dist', 'cli', 'main.js'), '--version'], { cwd: elsewhere }), 'node dist/cli/main.js');
+    expectRuns(
+      await run(process.execPath, [path.join(ROOT, 'dist', 'cli', 'main.js'), '--version'], { cwd: elsewhere }),
+      'node dist/cli/main.js',
+    );
   });
 
   it('npx updraft and npm exec in the repository (never fetching a package)', async function () {
@@ -76,14 +102,26 @@ describe('every documented way of starting the CLI runs it', function () {
     const bin = path.join(prefix, 'bin', 'updraft');
     expect(fs.lstatSync(bin).isSymbolicLink(), `${bin} is not the link npm makes`).to.equal(true);
     expectRuns(await run(bin, ['--version'], { cwd: elsewhere }), 'updraft after npm link');
-    expectRuns(await run('updraft', ['--version'], { cwd: elsewhere, env: { PATH: `${path.join(prefix, 'bin')}${path.delimiter}${process.env.PATH}` } }), 'updraft on PATH after npm link');
+    expectRuns(
+      await run('updraft', ['--version'], {
+        cwd: elsewhere,
+        env: { PATH: `${path.join(prefix, 'bin')}${path.delimiter}${process.env.PATH}` },
+      }),
+      'updraft on PATH after npm link',
+    );
   });
 
   it('npm install -g <repository path>', async function () {
     const prefix = dir('cli-entry-path');
-    const install = await run('npm', ['install', '-g', ROOT, '--offline'], { cwd: elsewhere, env: { npm_config_prefix: prefix } });
+    const install = await run('npm', ['install', '-g', ROOT, '--offline'], {
+      cwd: elsewhere,
+      env: { npm_config_prefix: prefix },
+    });
     expect(install.code, install.stderr).to.equal(0);
-    expectRuns(await run(path.join(prefix, 'bin', 'updraft'), ['--version'], { cwd: elsewhere }), 'updraft after npm install -g <path>');
+    expectRuns(
+      await run(path.join(prefix, 'bin', 'updraft'), ['--version'], { cwd: elsewhere }),
+      'updraft after npm install -g <path>',
+    );
   });
 
   it('npm install -g <packed tarball>, then a command that needs the database', async function () {
@@ -94,10 +132,19 @@ describe('every documented way of starting the CLI runs it', function () {
     const prefix = dir('cli-entry-tgz');
     // The tarball's dependencies come from npm's cache where it has them; a real install fetches
     // the registry's metadata, which is the only step here that needs the network.
-    const install = await run('npm', ['install', '-g', tarball, '--prefer-offline'], { cwd: elsewhere, env: { npm_config_prefix: prefix }, timeoutMs: 180_000 });
-    if (install.code !== 0 && /ENOTFOUND|EAI_AGAIN|ENETUNREACH|ECONNREFUSED|ENOTCACHED|ETIMEDOUT/.test(install.stderr)) {
+    const install = await run('npm', ['install', '-g', tarball, '--prefer-offline'], {
+      cwd: elsewhere,
+      env: { npm_config_prefix: prefix },
+      timeoutMs: 180_000,
+    });
+    if (
+      install.code !== 0 &&
+      /ENOTFOUND|EAI_AGAIN|ENETUNREACH|ECONNREFUSED|ENOTCACHED|ETIMEDOUT/.test(install.stderr)
+    ) {
       // Not a defect of the CLI: this machine cannot reach the npm registry.
-      console.warn(`skipping: npm install -g <tarball> needs the npm registry: ${install.stderr.split('\n').find((l) => /E[A-Z]+/.test(l))}`);
+      console.warn(
+        `skipping: npm install -g <tarball> needs the npm registry: ${install.stderr.split('\n').find((l) => /E[A-Z]+/.test(l))}`,
+      );
       this.skip();
     }
     expect(install.code, install.stderr).to.equal(0);
@@ -105,7 +152,12 @@ describe('every documented way of starting the CLI runs it', function () {
     expect(fs.realpathSync(bin).startsWith(path.join(prefix, 'lib', 'node_modules', 'updraft'))).to.equal(true);
     expectRuns(await run(bin, ['--version'], { cwd: elsewhere }), 'updraft after npm install -g <tarball>');
     const home = dir('cli-entry-home');
-    const env = { UPDRAFT_HOME: home, UPDRAFT_DAGS_FOLDER: path.join(ROOT, 'test', 'fixtures', 'dags-mixed'), DATABASE_URL: '', TEMPORAL_ADDRESS: '' };
+    const env = {
+      UPDRAFT_HOME: home,
+      UPDRAFT_DAGS_FOLDER: path.join(ROOT, 'test', 'fixtures', 'dags-mixed'),
+      DATABASE_URL: '',
+      TEMPORAL_ADDRESS: '',
+    };
     // reserialize imports the DAG files through the installed package's SDK; list reads what it stored.
     const parse = await run(bin, ['dags', 'reserialize'], { cwd: elsewhere, timeoutMs: 120_000, env });
     expect(parse.code, parse.stderr).to.equal(0); // the folder's broken files are import errors, not a failure

@@ -40,15 +40,23 @@ describe('updraft tasks clear / tasks set-state / dags set-run-state (CLI)', fun
 
     const unconfirmed = await runCli(['tasks', 'clear', 'op_gate', runId, '-t', '^ga', '-d'], env);
     expect(unconfirmed.code).to.equal(2);
-    expect(unconfirmed.stderr).to.equal('Error: You are about to clear these task instances. Are you sure? Not asking without a terminal: add -y (--yes) to confirm, or --dry-run to only list them\n');
+    expect(unconfirmed.stderr).to.equal(
+      'Error: You are about to clear these task instances. Are you sure? Not asking without a terminal: add -y (--yes) to confirm, or --dry-run to only list them\n',
+    );
     expect((await readRun(stack, 'op_gate', runId)).run.state).to.equal('failed');
 
     fs.writeFileSync(path.join(dir, 'gate'), '');
     const cleared = await runCli(['tasks', 'clear', 'op_gate', runId, '-t', '^ga', '-d', '-y', '--wait'], env);
     expect(cleared.code, cleared.stderr).to.equal(0);
-    expect(cleared.stdout).to.contain('2 task instance(s) changed (the finished run was re-opened as a new workflow execution)');
+    expect(cleared.stdout).to.contain(
+      '2 task instance(s) changed (the finished run was re-opened as a new workflow execution)',
+    );
     expect(cleared.stdout).to.contain(`DAG run ${runId}: success`);
-    expect(statesOf((await readRun(stack, 'op_gate', runId)).tis)).to.deep.equal({ start: ['success', 1], gate: ['success', 2], after: ['success', 1] });
+    expect(statesOf((await readRun(stack, 'op_gate', runId)).tis)).to.deep.equal({
+      start: ['success', 1],
+      gate: ['success', 2],
+      after: ['success', 1],
+    });
   });
 
   it('tasks set-state and dags set-run-state print JSON and mark', async () => {
@@ -56,10 +64,16 @@ describe('updraft tasks clear / tasks set-state / dags set-run-state (CLI)', fun
     const first = await finishRun(stack, await startRun(stack, 'op_gate', { conf: { dir } }));
     const runId = first.triggered.runId;
 
-    const marked = await runCli(['tasks', 'set-state', 'op_gate', runId, 'gate', 'success', '-d', '-o', 'json', '--wait'], env);
+    const marked = await runCli(
+      ['tasks', 'set-state', 'op_gate', runId, 'gate', 'success', '-d', '-o', 'json', '--wait'],
+      env,
+    );
     expect(marked.code, marked.stderr).to.equal(0);
     const out = JSON.parse(marked.stdout) as { changes: unknown[]; reopened: boolean; dry_run: boolean };
-    expect(out.changes).to.deep.equal([{ task_id: 'gate', from: 'failed', to: 'success' }, { task_id: 'after', from: 'upstream_failed', to: 'success' }]);
+    expect(out.changes).to.deep.equal([
+      { task_id: 'gate', from: 'failed', to: 'success' },
+      { task_id: 'after', from: 'upstream_failed', to: 'success' },
+    ]);
     expect([out.reopened, out.dry_run]).to.deep.equal([true, false]);
     expect((await readRun(stack, 'op_gate', runId)).run.state).to.equal('success');
 
@@ -73,9 +87,15 @@ describe('updraft tasks clear / tasks set-state / dags set-run-state (CLI)', fun
 
   it('refuses bad arguments with what was expected', async () => {
     const badState = await runCli(['tasks', 'set-state', 'op_gate', 'some_run', 'gate', 'running'], env);
-    expect([badState.code, badState.stderr]).to.deep.equal([2, 'Error: state must be success or failed, got "running"\n']);
+    expect([badState.code, badState.stderr]).to.deep.equal([
+      2,
+      'Error: state must be success or failed, got "running"\n',
+    ]);
     const noRun = await runCli(['dags', 'set-run-state', 'op_gate', 'no_such_run', 'success'], env);
-    expect([noRun.code, noRun.stderr]).to.deep.equal([1, 'Error: DAG run "no_such_run" of DAG "op_gate" not found (see updraft dags list-runs op_gate)\n']);
+    expect([noRun.code, noRun.stderr]).to.deep.equal([
+      1,
+      'Error: DAG run "no_such_run" of DAG "op_gate" not found (see updraft dags list-runs op_gate)\n',
+    ]);
     const badRegex = await runCli(['tasks', 'clear', 'op_gate', 'no_such_run', '-t', '('], env);
     expect(badRegex.code).to.equal(2);
     expect(badRegex.stderr).to.match(/^Error: --task-regex is not a valid regular expression: /);
@@ -83,6 +103,9 @@ describe('updraft tasks clear / tasks set-state / dags set-run-state (CLI)', fun
     const triggered = await startRun(stack, 'op_gate', { conf: { dir: tempDir('op-cli') } });
     await finishRun(stack, triggered);
     const noMatch = await runCli(['tasks', 'clear', 'op_gate', triggered.runId, '-t', 'zzz', '-y'], env);
-    expect([noMatch.code, noMatch.stderr]).to.deep.equal([1, 'Error: --task-regex "zzz" matches no task of DAG "op_gate"; its tasks are: start, gate, after\n']);
+    expect([noMatch.code, noMatch.stderr]).to.deep.equal([
+      1,
+      'Error: --task-regex "zzz" matches no task of DAG "op_gate"; its tasks are: start, gate, after\n',
+    ]);
   });
 });

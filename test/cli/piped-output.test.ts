@@ -17,21 +17,37 @@ const TASKS = 3000;
 const T0 = Date.parse('2026-12-06T10:00:00.000Z');
 
 /** Runs `updraft <args> | <consumer>` through a shell pipe (pipefail: the exit code is the CLI's). */
-function pipe(consumer: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string; err: string }> {
+function pipe(
+  consumer: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve, reject) => {
     // Arguments reach the shell as positional parameters, never as part of the script.
-    const child = spawn('bash', ['-o', 'pipefail', '-c', `node "$0" "$@" | ${consumer}`, BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    const child = spawn('bash', ['-o', 'pipefail', '-c', `node "$0" "$@" | ${consumer}`, BIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`pipe timed out: ${err}`)); }, 120_000);
-    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, out, err }); });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`pipe timed out: ${err}`));
+    }, 120_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, err });
+    });
   });
 }
 
 /** `updraft <args> | node <consumer>`; the consumer reads slowly and parses the whole output. */
-function pipeThroughConsumer(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string; err: string }> {
+function pipeThroughConsumer(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; out: string; err: string }> {
   // The consumer pauses between chunks so the pipe fills and the CLI must wait for it.
   const consumer = `
     let text = '';
@@ -54,11 +70,23 @@ describe('piped CLI output is never cut short', function () {
     const h = await openDatabase({ pglitePath: loadConfig({ UPDRAFT_HOME: home }).pglitePath });
     try {
       await migrateToLatest(h.db);
-      await h.db.insertInto('dag_run').values({ dag_id: 'wide', run_id: 'r1', state: 'success', run_type: 'manual', workflow_id: 'dag:wide:run:r1' }).execute();
+      await h.db
+        .insertInto('dag_run')
+        .values({ dag_id: 'wide', run_id: 'r1', state: 'success', run_type: 'manual', workflow_id: 'dag:wide:run:r1' })
+        .execute();
       const rows = Array.from({ length: TASKS }, (_, i) => ({
-        dag_id: 'wide', run_id: 'r1', task_id: `transform_partition_${String(i).padStart(4, '0')}`, state: 'success' as const,
-        operator: 'PythonOperator', max_tries: 1, try_number: 1, hostname: 'worker-7.example.internal', exit_code: 0,
-        start_date: new Date(T0 + i * 1000), end_date: new Date(T0 + i * 1000 + 2500), duration: 2.5,
+        dag_id: 'wide',
+        run_id: 'r1',
+        task_id: `transform_partition_${String(i).padStart(4, '0')}`,
+        state: 'success' as const,
+        operator: 'PythonOperator',
+        max_tries: 1,
+        try_number: 1,
+        hostname: 'worker-7.example.internal',
+        exit_code: 0,
+        start_date: new Date(T0 + i * 1000),
+        end_date: new Date(T0 + i * 1000 + 2500),
+        duration: 2.5,
       }));
       for (let i = 0; i < rows.length; i += 500) await upsertTaskInstances(h.db, rows.slice(i, i + 500));
     } finally {

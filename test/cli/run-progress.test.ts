@@ -11,7 +11,11 @@ describe('--wait progress line', () => {
   it('says how many instances are done of how many, what runs and what failed', () => {
     const rows = [
       { task_id: 'fetch', map_index: -1, state: 'success' },
-      ...[0, 1, 2, 3, 4].map((i) => ({ task_id: 'train', map_index: i, state: i === 1 ? 'failed' : i < 1 ? 'success' : 'running' })),
+      ...[0, 1, 2, 3, 4].map((i) => ({
+        task_id: 'train',
+        map_index: i,
+        state: i === 1 ? 'failed' : i < 1 ? 'success' : 'running',
+      })),
       { task_id: 'report', map_index: -1, state: null },
       { task_id: 'skipper', map_index: -1, state: 'skipped' },
     ];
@@ -19,7 +23,9 @@ describe('--wait progress line', () => {
       'run r1: running · 4/8 done (1 failed, 1 skipped, 2 success) · running: train[2], train[3], train[4] · failed: train[1] · 1m 2s',
     );
     const more = [0, 1, 2, 3, 4].map((i) => ({ task_id: 't', map_index: i, state: 'running' }));
-    expect(progressLine('r1', 'running', more, 5)).to.equal('run r1: running · 0/5 done · running: t[0], t[1], t[2] +2 more · 5s');
+    expect(progressLine('r1', 'running', more, 5)).to.equal(
+      'run r1: running · 0/5 done · running: t[0], t[1], t[2] +2 more · 5s',
+    );
     expect(progressLine('r1', 'queued', [], 0)).to.equal('run r1: queued · 0/0 done · 0s');
   });
 

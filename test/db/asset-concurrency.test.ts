@@ -35,12 +35,14 @@ const CONSUMERS_PER_DAG = 4;
 async function pool<T>(count: number, workers: number, job: (i: number) => Promise<T>): Promise<T[]> {
   const out: T[] = new Array<T>(count);
   let next = 0;
-  await Promise.all(Array.from({ length: workers }, async () => {
-    while (next < count) {
-      const i = next++;
-      out[i] = await job(i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (next < count) {
+        const i = next++;
+        out[i] = await job(i);
+      }
+    }),
+  );
   return out;
 }
 
@@ -57,11 +59,19 @@ async function connections(t: TestDatabase): Promise<Dbs> {
     await openDatabase({ url: t.location.url, poolSize: EMITTERS }),
     await openDatabase({ url: t.location.url, poolSize: CONSUMERS_PER_DAG * CONSUMERS.length }),
   ];
-  return { emit: handles[0]!.db, consume: handles[1]!.db, close: async () => void (await Promise.all(handles.map((h) => h.close()))) };
+  return {
+    emit: handles[0]!.db,
+    consume: handles[1]!.db,
+    close: async () => void (await Promise.all(handles.map((h) => h.close()))),
+  };
 }
 
 async function consumedBy(db: Kysely<Database>, dagId: string): Promise<Map<number, string>> {
-  const rows = await db.selectFrom('dagrun_asset_event').select(['asset_event_id', 'run_id']).where('dag_id', '=', dagId).execute();
+  const rows = await db
+    .selectFrom('dagrun_asset_event')
+    .select(['asset_event_id', 'run_id'])
+    .where('dag_id', '=', dagId)
+    .execute();
   return new Map(rows.map((r) => [r.asset_event_id, r.run_id]));
 }
 
@@ -72,7 +82,10 @@ for (const dialect of DIALECTS) {
     let dbs: Dbs;
     beforeEach(async function () {
       t = await openMigratedDatabase(dialect);
-      await declareDags(t.db, [{ dag_id: 'producer', outlets: { load: [A, B, C] } }, ...CONSUMERS.map((c) => ({ dag_id: c.dagId, condition: c.condition }))]);
+      await declareDags(t.db, [
+        { dag_id: 'producer', outlets: { load: [A, B, C] } },
+        ...CONSUMERS.map((c) => ({ dag_id: c.dagId, condition: c.condition })),
+      ]);
       dbs = await connections(t);
     });
     afterEach(async function () {
@@ -95,16 +108,30 @@ for (const dialect of DIALECTS) {
         // The model: each DAG's pending events on its condition's assets; due when the condition holds.
         for (const c of CONSUMERS) {
           const p = pending.get(c.dagId)!;
-          for (const e of events) if (assetUris(c.condition).includes(e.uri)) p.set(e.uri, [...(p.get(e.uri) ?? []), e.id]);
+          for (const e of events)
+            if (assetUris(c.condition).includes(e.uri)) p.set(e.uri, [...(p.get(e.uri) ?? []), e.id]);
           if (evaluateAssetCondition(c.condition, new Set(p.keys()))) {
             expectedRuns.get(c.dagId)!.push([...p.values()].flat().sort((x, y) => x - y));
             p.clear();
           }
         }
-        const outcomes = await Promise.all(CONSUMERS.flatMap((c) => Array.from({ length: CONSUMERS_PER_DAG }, async () => ({ c, r: await consumeReadyRun(dbs.consume, c.dagId, c.condition) }))));
+        const outcomes = await Promise.all(
+          CONSUMERS.flatMap((c) =>
+            Array.from({ length: CONSUMERS_PER_DAG }, async () => ({
+              c,
+              r: await consumeReadyRun(dbs.consume, c.dagId, c.condition),
+            })),
+          ),
+        );
         for (const { c, r } of outcomes) {
           if (r.status === 'busy') busy++;
-          if (r.status === 'claimed') actualRuns.get(c.dagId)!.push(Object.values(r.run.triggering_asset_events).flat().map((e) => e.id).sort((x, y) => x - y));
+          if (r.status === 'claimed')
+            actualRuns.get(c.dagId)!.push(
+              Object.values(r.run.triggering_asset_events)
+                .flat()
+                .map((e) => e.id)
+                .sort((x, y) => x - y),
+            );
         }
       }
       for (const c of CONSUMERS) {
@@ -112,7 +139,9 @@ for (const dialect of DIALECTS) {
       }
       const counts = Object.fromEntries(CONSUMERS.map((c) => [c.dagId, expectedRuns.get(c.dagId)!.length]));
       expect(counts).to.deep.equal({ and_ab: 5, or_ac: 8, nested: 5, single_b: 6 });
-      console.log(`      ${dialect}: runs per DAG ${JSON.stringify(counts)}; ${busy} of ${rounds.length * CONSUMERS.length * CONSUMERS_PER_DAG} decisions found the DAG busy`);
+      console.log(
+        `      ${dialect}: runs per DAG ${JSON.stringify(counts)}; ${busy} of ${rounds.length * CONSUMERS.length * CONSUMERS_PER_DAG} decisions found the DAG busy`,
+      );
     });
 
     it('1,000 events from 20 emitters while 4 consumer loops decide: each event consumed exactly once per DAG', async function () {
@@ -132,7 +161,12 @@ for (const dialect of DIALECTS) {
             if (r.status === 'claimed') {
               progressed = true;
               lastClaimAt = Date.now();
-              claims.push({ dagId: c.dagId, runId: r.run.run_id, uris: Object.keys(r.run.triggering_asset_events), events: r.run.event_count });
+              claims.push({
+                dagId: c.dagId,
+                runId: r.run.run_id,
+                uris: Object.keys(r.run.triggering_asset_events),
+                events: r.run.event_count,
+              });
             }
           }
           idle = progressed || emitting ? 0 : idle + 1;
@@ -150,19 +184,39 @@ for (const dialect of DIALECTS) {
 
       let consumedPairs = 0;
       for (const c of CONSUMERS) {
-        const wanted = emitted.filter((e) => assetUris(c.condition).includes(e.uri)).map((e) => e.id).sort((x, y) => x - y);
+        const wanted = emitted
+          .filter((e) => assetUris(c.condition).includes(e.uri))
+          .map((e) => e.id)
+          .sort((x, y) => x - y);
         const consumed = await consumedBy(t.db, c.dagId);
-        const queued = (await t.db.selectFrom('asset_dag_run_queue').select('asset_event_id').where('target_dag_id', '=', c.dagId).execute()).map((r) => r.asset_event_id);
-        expect(queued.filter((id) => consumed.has(id)), `${c.dagId}: events both consumed and queued`).to.deep.equal([]);
-        expect([...consumed.keys(), ...queued].sort((x, y) => x - y), `${c.dagId}: consumed + queued = its events`).to.deep.equal(wanted);
+        const queued = (
+          await t.db
+            .selectFrom('asset_dag_run_queue')
+            .select('asset_event_id')
+            .where('target_dag_id', '=', c.dagId)
+            .execute()
+        ).map((r) => r.asset_event_id);
+        expect(
+          queued.filter((id) => consumed.has(id)),
+          `${c.dagId}: events both consumed and queued`,
+        ).to.deep.equal([]);
+        expect(
+          [...consumed.keys(), ...queued].sort((x, y) => x - y),
+          `${c.dagId}: consumed + queued = its events`,
+        ).to.deep.equal(wanted);
         consumedPairs += consumed.size;
         // Only an AND can leave events waiting for the other asset; then the condition must not hold.
         const queuedUris = new Set(emitted.filter((e) => queued.includes(e.id)).map((e) => e.uri));
         expect(evaluateAssetCondition(c.condition, queuedUris), `${c.dagId}: left a due run unclaimed`).to.equal(false);
         const mine = claims.filter((x) => x.dagId === c.dagId);
-        for (const run of mine) expect(evaluateAssetCondition(c.condition, new Set(run.uris)), `${c.dagId} ${run.runId}`).to.equal(true);
+        for (const run of mine)
+          expect(evaluateAssetCondition(c.condition, new Set(run.uris)), `${c.dagId} ${run.runId}`).to.equal(true);
         expect(mine.reduce((n, r) => n + r.events, 0)).to.equal(consumed.size);
-        const recorded = await t.db.selectFrom('asset_triggered_run').select('run_id').where('dag_id', '=', c.dagId).execute();
+        const recorded = await t.db
+          .selectFrom('asset_triggered_run')
+          .select('run_id')
+          .where('dag_id', '=', c.dagId)
+          .execute();
         expect(recorded.map((r) => r.run_id).sort()).to.deep.equal(mine.map((r) => r.runId).sort());
       }
       const seconds = (Math.max(lastClaimAt, emittedAt) - started) / 1000;

@@ -43,9 +43,25 @@ interface Child {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function startChild(t: TestDatabase, opts: { pauseAt?: 'after-claim' | 'after-start'; emit?: { uris: string[]; count: number; batch: number }; drain?: boolean }): Child {
-  const config = { location: t.location, consumers: CONSUMERS, pauseAt: opts.pauseAt ?? null, emit: opts.emit ?? null, drain: opts.drain ?? false };
-  const proc = spawn(process.execPath, [CHILD], { env: { ...process.env, UPDRAFT_ASSET_CHILD: JSON.stringify(config) }, stdio: ['ignore', 'pipe', 'pipe'] });
+function startChild(
+  t: TestDatabase,
+  opts: {
+    pauseAt?: 'after-claim' | 'after-start';
+    emit?: { uris: string[]; count: number; batch: number };
+    drain?: boolean;
+  },
+): Child {
+  const config = {
+    location: t.location,
+    consumers: CONSUMERS,
+    pauseAt: opts.pauseAt ?? null,
+    emit: opts.emit ?? null,
+    drain: opts.drain ?? false,
+  };
+  const proc = spawn(process.execPath, [CHILD], {
+    env: { ...process.env, UPDRAFT_ASSET_CHILD: JSON.stringify(config) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: string[] = [];
   const waiters: Array<{ prefix: string; resolve: (l: string) => void }> = [];
   let stderr = '';
@@ -54,7 +70,9 @@ function startChild(t: TestDatabase, opts: { pauseAt?: 'after-claim' | 'after-st
     lines.push(l);
     for (const w of waiters.filter((x) => l.startsWith(x.prefix))) w.resolve(l);
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   return {
     proc,
     lines,
@@ -64,7 +82,9 @@ function startChild(t: TestDatabase, opts: { pauseAt?: 'after-claim' | 'after-st
         const seen = lines.find((l) => l.startsWith(prefix));
         if (seen !== undefined) return resolve(seen);
         waiters.push({ prefix, resolve });
-        void exited.then(({ code, signal }) => reject(new Error(`consumer child exited (${signal ?? code}) before printing ${prefix}:\n${stderr}`)));
+        void exited.then(({ code, signal }) =>
+          reject(new Error(`consumer child exited (${signal ?? code}) before printing ${prefix}:\n${stderr}`)),
+        );
       }),
   };
 }
@@ -83,27 +103,60 @@ function pausedRun(line: string): [string, string] {
 
 /** Every event of each DAG's assets consumed once or still queued; every claim started once. */
 async function checkExactlyOnce(db: Kysely<Database>): Promise<{ runs: number; consumed: number; attempts: number }> {
-  const events = await db.selectFrom('asset_event as e').innerJoin('asset as a', 'a.id', 'e.asset_id').select(['e.id', 'a.uri']).execute();
+  const events = await db
+    .selectFrom('asset_event as e')
+    .innerJoin('asset as a', 'a.id', 'e.asset_id')
+    .select(['e.id', 'a.uri'])
+    .execute();
   let consumedTotal = 0;
   for (const c of CONSUMERS) {
-    const wanted = events.filter((e) => assetUris(c.condition).includes(e.uri)).map((e) => e.id).sort((x, y) => x - y);
-    const consumed = (await db.selectFrom('dagrun_asset_event').select('asset_event_id').where('dag_id', '=', c.dagId).execute()).map((r) => r.asset_event_id);
-    const queued = (await db.selectFrom('asset_dag_run_queue').select('asset_event_id').where('target_dag_id', '=', c.dagId).execute()).map((r) => r.asset_event_id);
+    const wanted = events
+      .filter((e) => assetUris(c.condition).includes(e.uri))
+      .map((e) => e.id)
+      .sort((x, y) => x - y);
+    const consumed = (
+      await db.selectFrom('dagrun_asset_event').select('asset_event_id').where('dag_id', '=', c.dagId).execute()
+    ).map((r) => r.asset_event_id);
+    const queued = (
+      await db.selectFrom('asset_dag_run_queue').select('asset_event_id').where('target_dag_id', '=', c.dagId).execute()
+    ).map((r) => r.asset_event_id);
     expect(new Set(consumed).size, `${c.dagId}: an event consumed twice`).to.equal(consumed.length);
-    expect(queued.filter((id) => consumed.includes(id)), `${c.dagId}: consumed and still queued`).to.deep.equal([]);
-    expect([...consumed, ...queued].sort((x, y) => x - y), `${c.dagId}: an event lost`).to.deep.equal(wanted);
+    expect(
+      queued.filter((id) => consumed.includes(id)),
+      `${c.dagId}: consumed and still queued`,
+    ).to.deep.equal([]);
+    expect(
+      [...consumed, ...queued].sort((x, y) => x - y),
+      `${c.dagId}: an event lost`,
+    ).to.deep.equal(wanted);
     const queuedUris = new Set(events.filter((e) => queued.includes(e.id)).map((e) => e.uri));
     expect(evaluateAssetCondition(c.condition, queuedUris), `${c.dagId}: a due run left unclaimed`).to.equal(false);
-    const perRun = await db.selectFrom('dagrun_asset_event as l').innerJoin('asset_event as e', 'e.id', 'l.asset_event_id').innerJoin('asset as a', 'a.id', 'e.asset_id')
-      .select(['l.run_id', 'a.uri']).distinct().where('l.dag_id', '=', c.dagId).execute();
+    const perRun = await db
+      .selectFrom('dagrun_asset_event as l')
+      .innerJoin('asset_event as e', 'e.id', 'l.asset_event_id')
+      .innerJoin('asset as a', 'a.id', 'e.asset_id')
+      .select(['l.run_id', 'a.uri'])
+      .distinct()
+      .where('l.dag_id', '=', c.dagId)
+      .execute();
     const byRun = new Map<string, Set<string>>();
     for (const r of perRun) byRun.set(r.run_id, (byRun.get(r.run_id) ?? new Set()).add(r.uri));
-    for (const [runId, uris] of byRun) expect(evaluateAssetCondition(c.condition, uris), `${c.dagId} ${runId} did not satisfy its condition`).to.equal(true);
+    for (const [runId, uris] of byRun)
+      expect(evaluateAssetCondition(c.condition, uris), `${c.dagId} ${runId} did not satisfy its condition`).to.equal(
+        true,
+      );
     consumedTotal += consumed.length;
   }
   const claims = await db.selectFrom('asset_triggered_run').select(['dag_id', 'run_id', 'state']).execute();
-  expect(claims.filter((r) => r.state !== 'started'), 'claims never started').to.deep.equal([]);
-  const runs = await db.selectFrom('dag_run').select(['dag_id', 'run_id']).where('run_type', '=', 'asset_triggered').execute();
+  expect(
+    claims.filter((r) => r.state !== 'started'),
+    'claims never started',
+  ).to.deep.equal([]);
+  const runs = await db
+    .selectFrom('dag_run')
+    .select(['dag_id', 'run_id'])
+    .where('run_type', '=', 'asset_triggered')
+    .execute();
   const key = (r: { dag_id: string; run_id: string }) => `${r.dag_id}/${r.run_id}`;
   expect(runs.map(key).sort(), 'dag_runs = claims, one each').to.deep.equal(claims.map(key).sort());
   const attempts = await sql<{ n: number }>`select count(*)::int as n from test_start_attempt`.execute(db);
@@ -111,14 +164,21 @@ async function checkExactlyOnce(db: Kysely<Database>): Promise<{ runs: number; c
 }
 
 async function startAttempts(db: Kysely<Database>, dagId: string, runId: string): Promise<number[]> {
-  const r = await sql<{ pid: number }>`select pid from test_start_attempt where dag_id = ${dagId} and run_id = ${runId} order by at`.execute(db);
+  const r = await sql<{
+    pid: number;
+  }>`select pid from test_start_attempt where dag_id = ${dagId} and run_id = ${runId} order by at`.execute(db);
   return r.rows.map((x) => x.pid);
 }
 
 async function prepare(dialect: 'postgres' | 'pglite'): Promise<TestDatabase> {
   const t = await openMigratedDatabase(dialect);
-  await declareDags(t.db, [{ dag_id: 'producer', outlets: { load: [A, B, C] } }, ...CONSUMERS.map((c) => ({ dag_id: c.dagId, condition: c.condition }))]);
-  await sql`create table test_start_attempt (dag_id text not null, run_id text not null, pid integer not null, at timestamptz not null default clock_timestamp())`.execute(t.db);
+  await declareDags(t.db, [
+    { dag_id: 'producer', outlets: { load: [A, B, C] } },
+    ...CONSUMERS.map((c) => ({ dag_id: c.dagId, condition: c.condition })),
+  ]);
+  await sql`create table test_start_attempt (dag_id text not null, run_id text not null, pid integer not null, at timestamptz not null default clock_timestamp())`.execute(
+    t.db,
+  );
   return t;
 }
 
@@ -144,13 +204,15 @@ describe('postgres: asset consumers SIGKILLed mid-consumption', function () {
     const N = 1000;
     let emitted = 0;
     const uris = [A, B, C];
-    const emitters = Promise.all(Array.from({ length: 8 }, async () => {
-      while (emitted < N) {
-        const i = emitted++;
-        await emitAssetEvent(t.db, { uri: uris[(i * 5 + (i >> 4)) % 3]!, extra: { i }, source: { kind: 'api' } });
-        await sleep(40);
-      }
-    }));
+    const emitters = Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (emitted < N) {
+          const i = emitted++;
+          await emitAssetEvent(t.db, { uri: uris[(i * 5 + (i >> 4)) % 3]!, extra: { i }, source: { kind: 'api' } });
+          await sleep(40);
+        }
+      }),
+    );
 
     // 1. Killed right after a claim committed: the run is claimed, not started.
     const c1 = spawnChild({ pauseAt: 'after-claim' });
@@ -169,7 +231,7 @@ describe('postgres: asset consumers SIGKILLed mid-consumption', function () {
     let live = [spawnChild({}), spawnChild({})];
     await Promise.all(live.map((c) => c.line('READY')));
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     while (emitted < N) {
       await sleep(150 + random() * 450);
       const victim = live[Math.floor(random() * live.length)]!;
@@ -188,7 +250,12 @@ describe('postgres: asset consumers SIGKILLed mid-consumption', function () {
     expect((await drain.exited).code).to.equal(0);
 
     const { runs, consumed, attempts } = await checkExactlyOnce(t.db);
-    expect(await t.db.selectFrom('asset_event').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).to.deep.equal({ n: N });
+    expect(
+      await t.db
+        .selectFrom('asset_event')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow(),
+    ).to.deep.equal({ n: N });
     // The run claimed by the first victim was started by someone else, exactly once.
     expect(await startAttempts(t.db, claimDag, claimRun)).to.deep.equal([redriver.proc.pid]);
     // The run the second victim started was started again by a re-drive (again if that re-driver
@@ -197,7 +264,9 @@ describe('postgres: asset consumers SIGKILLed mid-consumption', function () {
     expect(startAttemptsOf.length).to.be.at.least(2);
     expect(startAttemptsOf[0]).to.equal(c2.proc.pid);
     expect(new Set(startAttemptsOf).size, 'one attempt per consumer process').to.equal(startAttemptsOf.length);
-    console.log(`      postgres: ${kills} SIGKILLs; ${runs} runs, ${consumed} (DAG, event) pairs consumed once each; ${attempts} start attempts for ${runs} runs`);
+    console.log(
+      `      postgres: ${kills} SIGKILLs; ${runs} runs, ${consumed} (DAG, event) pairs consumed once each; ${attempts} start attempts for ${runs} runs`,
+    );
   });
 });
 
@@ -218,7 +287,10 @@ describe('pglite: an asset consumer (owning the database) SIGKILLed mid-consumpt
   it('loses and doubles nothing, and records each event once across restarts', async function () {
     const N = 600;
     const emit = { uris: [A, B, C], count: N, batch: 20 };
-    const run = async (opts: Parameters<typeof startChild>[1], killAfter: 'PAUSED' | `STARTED ${string}` | number | null): Promise<{ child: Child; paused?: [string, string] }> => {
+    const run = async (
+      opts: Parameters<typeof startChild>[1],
+      killAfter: 'PAUSED' | `STARTED ${string}` | number | null,
+    ): Promise<{ child: Child; paused?: [string, string] }> => {
       const child = startChild(t, { emit, ...opts });
       children.push(child);
       if (typeof killAfter === 'string' && killAfter.startsWith('STARTED')) {
@@ -250,14 +322,21 @@ describe('pglite: an asset consumer (owning the database) SIGKILLed mid-consumpt
     const handle = await openDatabase({ pglitePath: (t.location as { pglitePath: string }).pglitePath });
     try {
       const { runs, consumed, attempts } = await checkExactlyOnce(handle.db);
-      expect(await handle.db.selectFrom('asset_event').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).to.deep.equal({ n: N });
+      expect(
+        await handle.db
+          .selectFrom('asset_event')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow(),
+      ).to.deep.equal({ n: N });
       const [claimDag, claimRun] = first.paused!;
       expect(await startAttempts(handle.db, claimDag, claimRun)).to.deep.equal([redriver.child.proc.pid]);
       const [startDag, startRun] = second.paused!;
       const again = await startAttempts(handle.db, startDag, startRun);
       expect(again).to.have.length(2);
       expect(again[0]).to.equal(second.child.proc.pid);
-      console.log(`      pglite: 7 SIGKILLs; ${runs} runs, ${consumed} (DAG, event) pairs consumed once each; ${attempts} start attempts for ${runs} runs`);
+      console.log(
+        `      pglite: 7 SIGKILLs; ${runs} runs, ${consumed} (DAG, event) pairs consumed once each; ${attempts} start attempts for ${runs} runs`,
+      );
     } finally {
       await handle.close();
     }

@@ -21,14 +21,28 @@ export function declaringDag(d: DagDecl): AssetDeclaringDag {
   return {
     dag_id: d.dag_id,
     ...(d.condition ? { timetable: { type: 'assets', condition: d.condition } } : {}),
-    tasks: Object.entries(d.outlets ?? {}).map(([task_id, uris]) => ({ task_id, outlets: uris.map((u): AssetRef => normalizeAsset({ uri: u })) })),
+    tasks: Object.entries(d.outlets ?? {}).map(([task_id, uris]) => ({
+      task_id,
+      outlets: uris.map((u): AssetRef => normalizeAsset({ uri: u })),
+    })),
   };
 }
 
 /** Records the DAG rows and syncs their asset references (what the DAG sync does). */
-export async function declareDags(db: Kysely<Database>, dags: readonly DagDecl[], complete = true): Promise<Awaited<ReturnType<typeof syncAssetReferences>>> {
+export async function declareDags(
+  db: Kysely<Database>,
+  dags: readonly DagDecl[],
+  complete = true,
+): Promise<Awaited<ReturnType<typeof syncAssetReferences>>> {
   for (const d of dags) {
-    await upsertDag(db, { dag_id: d.dag_id, fileloc: `dags/${d.dag_id}.ts`, owners: 'data', description: null, tags: [], schedule: null });
+    await upsertDag(db, {
+      dag_id: d.dag_id,
+      fileloc: `dags/${d.dag_id}.ts`,
+      owners: 'data',
+      description: null,
+      tags: [],
+      schedule: null,
+    });
   }
   return syncAssetReferences(db, dags.map(declaringDag), { complete });
 }

@@ -9,7 +9,9 @@ describe('db/connect: options', function () {
   it('needs a url or a PGlite path', async function () {
     const err = await rejectionOf(openDatabase({}));
     expect(err).to.be.instanceOf(DatabaseConfigError);
-    expect(err.message).to.equal('openDatabase: give either url (postgres://...) or pglitePath (a directory, or memory://)');
+    expect(err.message).to.equal(
+      'openDatabase: give either url (postgres://...) or pglitePath (a directory, or memory://)',
+    );
   });
 
   it('rejects a url that is not postgres://, without echoing the password', async function () {
@@ -96,7 +98,10 @@ for (const dialect of DIALECTS) {
 
     it('round-trips Date parameters through timestamptz columns to the millisecond', async function () {
       const when = new Date('2026-11-23T23:59:59.999Z');
-      await t.db.updateTable('dag_run').set({ logical_date: when, start_date: '2026-01-01T00:00:00.001+02:00' }).execute();
+      await t.db
+        .updateTable('dag_run')
+        .set({ logical_date: when, start_date: '2026-01-01T00:00:00.001+02:00' })
+        .execute();
       const row = await t.db.selectFrom('dag_run').select(['logical_date', 'start_date']).executeTakeFirstOrThrow();
       expect(row.logical_date).to.deep.equal(when);
       expect(row.start_date?.toISOString()).to.equal('2025-12-31T22:00:00.001Z');
@@ -115,7 +120,9 @@ for (const dialect of DIALECTS) {
       await inTransaction(t.db, async (trx) => {
         await trx.insertInto('import_error').values({ filename: 'y.ts', stacktrace: 's' }).execute();
       });
-      expect((await t.db.selectFrom('import_error').select('filename').execute()).map((r) => r.filename)).to.deep.equal(['y.ts']);
+      expect((await t.db.selectFrom('import_error').select('filename').execute()).map((r) => r.filename)).to.deep.equal(
+        ['y.ts'],
+      );
     });
 
     it('inTransaction joins an outer transaction, so the outer rollback undoes it', async function () {
@@ -127,7 +134,9 @@ for (const dialect of DIALECTS) {
           throw new Error('outer abort');
         }),
       );
-      expect((await t.db.selectFrom('import_error').select('filename').execute()).map((r) => r.filename)).to.deep.equal(['y.ts']);
+      expect((await t.db.selectFrom('import_error').select('filename').execute()).map((r) => r.filename)).to.deep.equal(
+        ['y.ts'],
+      );
     });
 
     it('runs concurrent transactions without interleaving their statements', async function () {
@@ -135,7 +144,10 @@ for (const dialect of DIALECTS) {
       const writer = (name: string) =>
         t.db.transaction().execute(async (trx) => {
           for (let i = 0; i < 5; i++) {
-            await trx.insertInto('import_error').values({ filename: `${name}-${i}`, stacktrace: name }).execute();
+            await trx
+              .insertInto('import_error')
+              .values({ filename: `${name}-${i}`, stacktrace: name })
+              .execute();
             await tick();
           }
           const own = await trx.selectFrom('import_error').select('filename').where('stacktrace', '=', name).execute();
@@ -143,7 +155,10 @@ for (const dialect of DIALECTS) {
         });
       const failing = t.db.transaction().execute(async (trx) => {
         for (let i = 0; i < 3; i++) {
-          await trx.insertInto('import_error').values({ filename: `f-${i}`, stacktrace: 'f' }).execute();
+          await trx
+            .insertInto('import_error')
+            .values({ filename: `f-${i}`, stacktrace: 'f' })
+            .execute();
           await tick();
         }
         throw new Error('roll me back');
@@ -159,10 +174,19 @@ for (const dialect of DIALECTS) {
       const stacktraces = await t.db.selectFrom('import_error').select('stacktrace').orderBy('filename').execute();
       expect(stacktraces.filter((r) => r.stacktrace === 'f')).to.deep.equal([]);
       const plain = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => t.db.selectFrom('import_error').select(sql<number>`${i}::int`.as('i')).limit(1).execute()),
+        Array.from({ length: 20 }, (_, i) =>
+          t.db
+            .selectFrom('import_error')
+            .select(sql<number>`${i}::int`.as('i'))
+            .limit(1)
+            .execute(),
+        ),
       );
       expect(plain.map((r) => r[0]?.i)).to.deep.equal(Array.from({ length: 20 }, (_, i) => i));
-      const count = await t.db.selectFrom('import_error').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      const count = await t.db
+        .selectFrom('import_error')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
       expect(count.n).to.equal(16);
     });
 
@@ -178,9 +202,9 @@ for (const dialect of DIALECTS) {
         await trx.rollback().execute();
         throw err;
       }
-      const names = (await t.db.selectFrom('import_error').select('filename').where('filename', 'like', 'sp-%').execute()).map(
-        (r) => r.filename,
-      );
+      const names = (
+        await t.db.selectFrom('import_error').select('filename').where('filename', 'like', 'sp-%').execute()
+      ).map((r) => r.filename);
       expect(names).to.deep.equal(['sp-kept.ts']);
     });
 

@@ -35,7 +35,14 @@ for (const dialect of DIALECTS) {
     });
 
     it('createDagRun stores every field and defaults the rest', async function () {
-      await upsertDag(t.db, { dag_id: 'etl', fileloc: 'dags/etl.ts', owners: 'o', description: null, tags: [], schedule: '@daily' });
+      await upsertDag(t.db, {
+        dag_id: 'etl',
+        fileloc: 'dags/etl.ts',
+        owners: 'o',
+        description: null,
+        tags: [],
+        schedule: '@daily',
+      });
       const version = await upsertDagVersion(t.db, 'etl', 'h1', specBlob({ tasks: [] }));
       const row = await createDagRun(
         t.db,
@@ -99,8 +106,16 @@ for (const dialect of DIALECTS) {
       expect(running.updated_at.getTime()).to.be.at.least(before.updated_at.getTime());
 
       const ended = new Date('2026-11-20T00:10:00.000Z');
-      const failed = await updateDagRunState(t.db, 'etl', 'manual__1', 'failed', { end_date: ended, last_error: 'train failed' });
-      expect(failed).to.deep.include({ state: 'failed', start_date: started, end_date: ended, last_error: 'train failed' });
+      const failed = await updateDagRunState(t.db, 'etl', 'manual__1', 'failed', {
+        end_date: ended,
+        last_error: 'train failed',
+      });
+      expect(failed).to.deep.include({
+        state: 'failed',
+        start_date: started,
+        end_date: ended,
+        last_error: 'train failed',
+      });
 
       const cleared = await updateDagRunState(t.db, 'etl', 'manual__1', 'queued', { end_date: null, last_error: null });
       expect(cleared).to.deep.include({ state: 'queued', start_date: started, end_date: null, last_error: null });
@@ -120,7 +135,11 @@ for (const dialect of DIALECTS) {
     it('listDagRuns lists newest first, filters by state(s), and limits', async function () {
       await updateDagRunState(t.db, 'etl', 'manual__2', 'success');
       const all = await listDagRuns(t.db, 'etl');
-      expect(all.map((r) => r.run_id)).to.deep.equal(['manual__2', 'manual__1', 'scheduled__2026-11-20T00:00:00+00:00']);
+      expect(all.map((r) => r.run_id)).to.deep.equal([
+        'manual__2',
+        'manual__1',
+        'scheduled__2026-11-20T00:00:00+00:00',
+      ]);
       expect((await listDagRuns(t.db, 'etl', { state: 'queued' })).map((r) => r.run_id)).to.deep.equal([
         'manual__1',
         'scheduled__2026-11-20T00:00:00+00:00',

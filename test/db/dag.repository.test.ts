@@ -72,7 +72,10 @@ for (const dialect of DIALECTS) {
       await setDagPaused(t.db, 'b', true);
       await markDagsInactiveExcept(t.db, ['a']);
       expect((await getDag(t.db, 'b'))?.is_active).to.equal(false);
-      const row = await upsertDag(t.db, dag('b', { fileloc: 'dags/moved.ts', description: null, tags: [], schedule: null }));
+      const row = await upsertDag(
+        t.db,
+        dag('b', { fileloc: 'dags/moved.ts', description: null, tags: [], schedule: null }),
+      );
       expect(row).to.deep.include({
         fileloc: 'dags/moved.ts',
         description: null,
@@ -119,7 +122,10 @@ for (const dialect of DIALECTS) {
         Array.from({ length: 6 }, (_, i) => upsertDagVersion(t.db, 'race', `h${i}`, specBlob({ i }))),
       );
       expect(results.map((r) => r.version_number).sort()).to.deep.equal([1, 2, 3, 4, 5, 6]);
-      const again = await Promise.all([upsertDagVersion(t.db, 'race', 'h0', specBlob({})), upsertDagVersion(t.db, 'race', 'h0', specBlob({}))]);
+      const again = await Promise.all([
+        upsertDagVersion(t.db, 'race', 'h0', specBlob({})),
+        upsertDagVersion(t.db, 'race', 'h0', specBlob({})),
+      ]);
       expect(again.map((r) => r.created)).to.deep.equal([false, false]);
     });
 
@@ -160,11 +166,24 @@ for (const dialect of DIALECTS) {
       // Another DAG of the same file shares the bundle row.
       await upsertDag(t.db, dag('coded_twin'));
       await upsertDagVersion(t.db, 'coded_twin', 'spec-9', SPEC, code2);
-      const rows = await t.db.selectFrom('dag_code').selectAll().where('code_hash', 'in', ['c1-coded', 'c2-coded']).orderBy('code_hash').execute();
-      expect(rows.map((r) => [r.code_hash, r.bundle])).to.deep.equal([['c1-coded', 'module.exports = 1;'], ['c2-coded', 'module.exports = 2;']]);
+      const rows = await t.db
+        .selectFrom('dag_code')
+        .selectAll()
+        .where('code_hash', 'in', ['c1-coded', 'c2-coded'])
+        .orderBy('code_hash')
+        .execute();
+      expect(rows.map((r) => [r.code_hash, r.bundle])).to.deep.equal([
+        ['c1-coded', 'module.exports = 1;'],
+        ['c2-coded', 'module.exports = 2;'],
+      ]);
 
       expect(await getDagVersionWithCode(t.db, v1.id)).to.deep.equal({
-        id: v1.id, dag_id: 'coded', version_number: 2, spec_hash: 'spec-1', code_hash: 'c1-coded', fileloc: 'coded.ts',
+        id: v1.id,
+        dag_id: 'coded',
+        version_number: 2,
+        spec_hash: 'spec-1',
+        code_hash: 'c1-coded',
+        fileloc: 'coded.ts',
       });
       expect(await getDagVersionWithCode(t.db, legacy.id)).to.deep.include({ code_hash: null, fileloc: null });
       expect((await getDagCode(t.db, 'c2-coded'))?.bundle).to.equal('module.exports = 2;');
@@ -172,8 +191,14 @@ for (const dialect of DIALECTS) {
       expect((await findDagVersionWithCode(t.db, 'coded', 'spec-1'))?.id).to.equal(v2.id);
       expect((await getDagVersionByNumber(t.db, 'coded', 2))?.id).to.equal(v1.id);
       // A concurrent parse of the same (spec, code) never makes two versions.
-      const again = await Promise.all([upsertDagVersion(t.db, 'coded', 'spec-1', SPEC, code2), upsertDagVersion(t.db, 'coded', 'spec-1', SPEC, code2)]);
-      expect(again.map((r) => [r.id, r.created])).to.deep.equal([[v2.id, false], [v2.id, false]]);
+      const again = await Promise.all([
+        upsertDagVersion(t.db, 'coded', 'spec-1', SPEC, code2),
+        upsertDagVersion(t.db, 'coded', 'spec-1', SPEC, code2),
+      ]);
+      expect(again.map((r) => [r.id, r.created])).to.deep.equal([
+        [v2.id, false],
+        [v2.id, false],
+      ]);
       // The suite's later tests count every DAG.
       await t.db.deleteFrom('dag').where('dag_id', 'in', ['coded', 'coded_twin']).execute();
     });

@@ -41,10 +41,25 @@ for (const dialect of DIALECTS) {
       t = await openMigratedDatabase(dialect);
       const db = t.db;
       // Run 1: extract -> prepare -> train -> evaluate.
-      await recordExecution(db, { key: tryKey('r1', 'extract'), state: 'success', outputs: [RAW1], code_version: 'spec-h1' });
-      await recordExecution(db, { key: tryKey('r1', 'prepare'), state: 'success', inputs: [RAW1], outputs: [TRAIN1, TEST1] });
+      await recordExecution(db, {
+        key: tryKey('r1', 'extract'),
+        state: 'success',
+        outputs: [RAW1],
+        code_version: 'spec-h1',
+      });
+      await recordExecution(db, {
+        key: tryKey('r1', 'prepare'),
+        state: 'success',
+        inputs: [RAW1],
+        outputs: [TRAIN1, TEST1],
+      });
       // train's first try failed (no outputs); the second produced the model.
-      await recordExecution(db, { key: tryKey('r1', 'train', 1), state: 'failed', inputs: [TRAIN1], params: { n_estimators: 200 } });
+      await recordExecution(db, {
+        key: tryKey('r1', 'train', 1),
+        state: 'failed',
+        inputs: [TRAIN1],
+        params: { n_estimators: 200 },
+      });
       const train = await recordExecution(db, {
         key: tryKey('r1', 'train', 2),
         state: 'success',
@@ -62,14 +77,36 @@ for (const dialect of DIALECTS) {
       });
       ids['train1'] = train.execution.id;
       ids['model1'] = train.outputs[0]!.id;
-      await recordExecution(db, { key: tryKey('r1', 'evaluate'), state: 'success', inputs: [MODEL1, TEST1], outputs: [EVAL1], metrics: [{ name: 'accuracy', value: 0.9561 }] });
+      await recordExecution(db, {
+        key: tryKey('r1', 'evaluate'),
+        state: 'success',
+        inputs: [MODEL1, TEST1],
+        outputs: [EVAL1],
+        metrics: [{ name: 'accuracy', value: 0.9561 }],
+      });
       // Run 2 reuses run 1's test split (same bytes, same artifact) with new training data.
       await recordExecution(db, { key: tryKey('r2', 'extract'), state: 'success', outputs: [RAW2] });
-      await recordExecution(db, { key: tryKey('r2', 'prepare'), state: 'success', inputs: [RAW2], outputs: [TRAIN2, TEST1] });
-      const train2 = await recordExecution(db, { key: tryKey('r2', 'train'), state: 'success', inputs: [TRAIN2], outputs: [MODEL2], params: { n_estimators: 300 } });
+      await recordExecution(db, {
+        key: tryKey('r2', 'prepare'),
+        state: 'success',
+        inputs: [RAW2],
+        outputs: [TRAIN2, TEST1],
+      });
+      const train2 = await recordExecution(db, {
+        key: tryKey('r2', 'train'),
+        state: 'success',
+        inputs: [TRAIN2],
+        outputs: [MODEL2],
+        params: { n_estimators: 300 },
+      });
       ids['model2'] = train2.outputs[0]!.id;
       ids['train2'] = train2.execution.id;
-      await registerModelVersion(db, { model: 'iris', artifactId: ids['model1']!, source: tryKey('r1', 'train', 2), metrics: { accuracy: 0.9561 } });
+      await registerModelVersion(db, {
+        model: 'iris',
+        artifactId: ids['model1']!,
+        source: tryKey('r1', 'train', 2),
+        metrics: { accuracy: 0.9561 },
+      });
       await registerModelVersion(db, { model: 'iris', artifactId: ids['model2']!, source: tryKey('r2', 'train') });
     });
     after(async function () {
@@ -90,18 +127,27 @@ for (const dialect of DIALECTS) {
       const train = up.executions.find((x) => x.task_id === 'train')!;
       expect(train.params).to.deep.equal({ n_estimators: 200, solver: 'lbfgs', scale: true });
       expect(train.code_version).to.equal('spec-h1');
-      expect(up.modelVersion).to.include({ version: 1, model_name: 'iris', source_execution_id: ids['train1'], source_try_number: 2 });
+      expect(up.modelVersion).to.include({
+        version: 1,
+        model_name: 'iris',
+        source_execution_id: ids['train1'],
+        source_try_number: 2,
+      });
       // Edges: prepare consumed raw and produced train; train consumed train-1.csv and produced the model.
       const byId = new Map(up.artifacts.map((a) => [a.id, a.name]));
       const byX = new Map(up.executions.map((x) => [x.id, x.task_id]));
-      expect(up.events.map((e) => `${byX.get(e.execution_id)} ${e.kind} ${byId.get(e.artifact_id)}`).sort()).to.deep.equal([
+      expect(
+        up.events.map((e) => `${byX.get(e.execution_id)} ${e.kind} ${byId.get(e.artifact_id)}`).sort(),
+      ).to.deep.equal([
         'extract output raw-1.csv',
         'prepare input raw-1.csv',
         'prepare output train-1.csv',
         'train input train-1.csv',
         'train output model-1.onnx',
       ]);
-      expect(up.events.find((e) => e.kind === 'input' && byX.get(e.execution_id) === 'train')?.path).to.equal('inputs/train.csv');
+      expect(up.events.find((e) => e.kind === 'input' && byX.get(e.execution_id) === 'train')?.path).to.equal(
+        'inputs/train.csv',
+      );
       expect(up.modelVersions.map((v) => `${v.model_name}@${v.version}`)).to.deep.equal(['iris@1']);
     });
 
@@ -115,7 +161,14 @@ for (const dialect of DIALECTS) {
     it('downstream of a data set: every try and artifact built from it, and the model versions', async function () {
       const [raw] = await findArtifactsBySha256(t.db, RAW1.sha256);
       const down = await downstreamOfArtifacts(t.db, [raw!.id]);
-      expect(names(down.artifacts)).to.deep.equal(['eval-1.json', 'model-1.onnx', 'raw-1.csv', 'test-1.csv', 'train-1.csv', 'train-report-1.json']);
+      expect(names(down.artifacts)).to.deep.equal([
+        'eval-1.json',
+        'model-1.onnx',
+        'raw-1.csv',
+        'test-1.csv',
+        'train-1.csv',
+        'train-report-1.json',
+      ]);
       expect(tasks(down.executions)).to.deep.equal(['r1.evaluate.1', 'r1.prepare.1', 'r1.train.1', 'r1.train.2']);
       expect(down.modelVersions.map((v) => `${v.model_name}@${v.version}`)).to.deep.equal(['iris@1']);
       // Both runs' prepare produced the same test split (same bytes, same name): one artifact, two producers.
@@ -128,7 +181,12 @@ for (const dialect of DIALECTS) {
 
     it('a try that passes an artifact through (input = output) does not loop the walk', async function () {
       const loop = art('loop.bin', 'other');
-      await recordExecution(t.db, { key: tryKey('r3', 'passthrough'), state: 'success', inputs: [loop], outputs: [loop] });
+      await recordExecution(t.db, {
+        key: tryKey('r3', 'passthrough'),
+        state: 'success',
+        inputs: [loop],
+        outputs: [loop],
+      });
       const [row] = await findArtifactsBySha256(t.db, loop.sha256);
       const up = await upstreamOfArtifacts(t.db, [row!.id]);
       expect(names(up.artifacts)).to.deep.equal(['loop.bin']);
@@ -162,9 +220,20 @@ for (const dialect of DIALECTS) {
 
     it('recording a try again (an activity retry) is idempotent; metrics and params are replaced', async function () {
       const key = tryKey('r4', 'train');
-      const start = await startExecution(t.db, key, { dag_version_id: null, code_version: 'spec-h9', started_at: '2026-12-06T11:00:00Z' });
+      const start = await startExecution(t.db, key, {
+        dag_version_id: null,
+        code_version: 'spec-h9',
+        started_at: '2026-12-06T11:00:00Z',
+      });
       expect(start.state).to.equal('running');
-      const rec = { key, state: 'success' as const, inputs: [TRAIN1], outputs: [art('model-4.onnx', 'model')], metrics: [{ name: 'acc', value: 0.5 }], params: { a: 1 } };
+      const rec = {
+        key,
+        state: 'success' as const,
+        inputs: [TRAIN1],
+        outputs: [art('model-4.onnx', 'model')],
+        metrics: [{ name: 'acc', value: 0.5 }],
+        params: { a: 1 },
+      };
       const first = await recordExecution(t.db, rec);
       const second = await recordExecution(t.db, { ...rec, metrics: [{ name: 'acc', value: 0.7 }], params: { a: 2 } });
       expect(second.execution.id).to.equal(start.id);
@@ -182,18 +251,52 @@ for (const dialect of DIALECTS) {
       const [a, b, c] = await recordArtifacts(t.db, [RAW1, RAW1, { ...RAW1, name: 'raw-copy.csv' }]);
       expect(a!.id).to.equal(b!.id);
       expect(c!.id).to.not.equal(a!.id);
-      expect((await findArtifactsBySha256(t.db, RAW1.sha256)).map((r) => r.name)).to.deep.equal(['raw-1.csv', 'raw-copy.csv']);
+      expect((await findArtifactsBySha256(t.db, RAW1.sha256)).map((r) => r.name)).to.deep.equal([
+        'raw-1.csv',
+        'raw-copy.csv',
+      ]);
       expect((await listArtifacts(t.db, { type: 'model', limit: 2 })).every((r) => r.type === 'model')).to.equal(true);
     });
 
     describe('bad input names the field and writes nothing', function () {
       const cases: ReadonlyArray<[string, Parameters<typeof recordExecution>[1], string]> = [
-        ['metric name', { key: tryKey('bad', 't'), state: 'success', metrics: [{ name: 'ok', value: 1 }, { name: 'bad name!', value: 1 }] }, 'metrics[1].name'],
-        ['metric value', { key: tryKey('bad', 't'), state: 'success', metrics: [{ name: 'acc', value: Number.NaN }] }, 'metrics[0].value'],
-        ['metric step', { key: tryKey('bad', 't'), state: 'success', metrics: [{ name: 'acc', value: 1, step: -1 }] }, 'metrics[0].step'],
-        ['param value', { key: tryKey('bad', 't'), state: 'success', params: { nested: { a: 1 } as unknown as string } }, 'params.nested'],
-        ['artifact sha256', { key: tryKey('bad', 't'), state: 'success', outputs: [{ ...MODEL1, sha256: 'abc' }] }, 'outputs[0].sha256'],
-        ['artifact type', { key: tryKey('bad', 't'), state: 'success', inputs: [{ ...MODEL1, type: 'weights' as 'model' }] }, 'inputs[0].type'],
+        [
+          'metric name',
+          {
+            key: tryKey('bad', 't'),
+            state: 'success',
+            metrics: [
+              { name: 'ok', value: 1 },
+              { name: 'bad name!', value: 1 },
+            ],
+          },
+          'metrics[1].name',
+        ],
+        [
+          'metric value',
+          { key: tryKey('bad', 't'), state: 'success', metrics: [{ name: 'acc', value: Number.NaN }] },
+          'metrics[0].value',
+        ],
+        [
+          'metric step',
+          { key: tryKey('bad', 't'), state: 'success', metrics: [{ name: 'acc', value: 1, step: -1 }] },
+          'metrics[0].step',
+        ],
+        [
+          'param value',
+          { key: tryKey('bad', 't'), state: 'success', params: { nested: { a: 1 } as unknown as string } },
+          'params.nested',
+        ],
+        [
+          'artifact sha256',
+          { key: tryKey('bad', 't'), state: 'success', outputs: [{ ...MODEL1, sha256: 'abc' }] },
+          'outputs[0].sha256',
+        ],
+        [
+          'artifact type',
+          { key: tryKey('bad', 't'), state: 'success', inputs: [{ ...MODEL1, type: 'weights' as 'model' }] },
+          'inputs[0].type',
+        ],
         ['try number', { key: { ...tryKey('bad', 't'), try_number: 0 }, state: 'success' }, 'key.try_number'],
         ['state', { key: tryKey('bad', 't'), state: 'done' as 'success' }, 'state'],
       ];
@@ -210,7 +313,11 @@ for (const dialect of DIALECTS) {
       it('a size that contradicts the recorded bytes rolls the whole try back', async function () {
         const key = tryKey('bad', 'conflict');
         const err = await rejectionOf(
-          recordExecution(t.db, { key, state: 'success', outputs: [art('fresh.bin', 'other'), { ...RAW1, size: RAW1.size + 1 }] }),
+          recordExecution(t.db, {
+            key,
+            state: 'success',
+            outputs: [art('fresh.bin', 'other'), { ...RAW1, size: RAW1.size + 1 }],
+          }),
         );
         expect(err).to.be.instanceOf(ArtifactConflictError);
         expect((err as ArtifactConflictError).field).to.equal('outputs[1]');
@@ -220,9 +327,13 @@ for (const dialect of DIALECTS) {
 
       it('the database refuses what the repository would (a NaN metric, a bad hash)', async function () {
         const x = await startExecution(t.db, tryKey('bad', 'direct'));
-        const e1 = await rejectionOf(t.db.insertInto('metric').values({ execution_id: x.id, name: 'acc', value: Number.NaN }).execute());
+        const e1 = await rejectionOf(
+          t.db.insertInto('metric').values({ execution_id: x.id, name: 'acc', value: Number.NaN }).execute(),
+        );
         expect(e1.message).to.contain('metric_value_check');
-        const e2 = await rejectionOf(t.db.insertInto('artifact').values({ sha256: 'XYZ', uri: 'u', name: 'n', type: 'model', size: 1 }).execute());
+        const e2 = await rejectionOf(
+          t.db.insertInto('artifact').values({ sha256: 'XYZ', uri: 'u', name: 'n', type: 'model', size: 1 }).execute(),
+        );
         expect(e2.message).to.contain('artifact_sha256_check');
       });
     });

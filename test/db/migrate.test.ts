@@ -86,7 +86,14 @@ for (const dialect of DIALECTS) {
     });
 
     it('migrates down (dropping every table) and up again to a working schema', async function () {
-      await upsertDag(t.db, { dag_id: 'd', fileloc: 'dags/d.ts', owners: 'a', description: null, tags: [], schedule: null });
+      await upsertDag(t.db, {
+        dag_id: 'd',
+        fileloc: 'dags/d.ts',
+        owners: 'a',
+        description: null,
+        tags: [],
+        schedule: null,
+      });
       for (const name of [...ALL].reverse()) expect(await migrateDown(t.db)).to.deep.equal([name]);
       expect(await userTables(t)).to.deep.equal([]);
       expect(await appliedMigrations(t.db)).to.deep.equal([]);
@@ -95,7 +102,14 @@ for (const dialect of DIALECTS) {
       expect(await migrateToLatest(t.db)).to.deep.equal(ALL);
       expect(await userTables(t)).to.deep.equal(TABLES);
       expect(await getDag(t.db, 'd')).to.equal(undefined);
-      await upsertDag(t.db, { dag_id: 'd', fileloc: 'dags/d.ts', owners: 'a', description: null, tags: [], schedule: null });
+      await upsertDag(t.db, {
+        dag_id: 'd',
+        fileloc: 'dags/d.ts',
+        owners: 'a',
+        description: null,
+        tags: [],
+        schedule: null,
+      });
       expect((await getDag(t.db, 'd'))?.fileloc).to.equal('dags/d.ts');
       expect(await migrateDown(t.db, { all: true })).to.deep.equal([...ALL].reverse());
       expect(await migrateToLatest(t.db)).to.deep.equal(ALL);
@@ -115,9 +129,7 @@ for (const dialect of DIALECTS) {
         path.join(folder, '0002_broken.js'),
         `exports.up = async (db) => { await db.schema.createTable('probe_ok').addColumn('id', 'integer').execute(); };\n`,
       );
-      const err = await rejectionOf(
-        migrateToLatest(t.db, { migrationFolder: folder }),
-      );
+      const err = await rejectionOf(migrateToLatest(t.db, { migrationFolder: folder }));
       expect(err).to.be.instanceOf(MigrationError);
       expect(err.message).to.equal('migration "0002_broken" failed (up): relation "probe_ok" already exists');
       expect((err as MigrationError).migrationName).to.equal('0002_broken');
@@ -132,7 +144,9 @@ for (const dialect of DIALECTS) {
       await writeFile(path.join(folder, '0001_empty.js'), `exports.down = async () => {};\n`);
       const err = await rejectionOf(migrateToLatest(t.db, { migrationFolder: folder }));
       expect(err).to.be.instanceOf(MigrationError);
-      expect(err.message).to.equal('migration "0001_empty" failed (up): 0001_empty.js must export an async function up(db)');
+      expect(err.message).to.equal(
+        'migration "0001_empty" failed (up): 0001_empty.js must export an async function up(db)',
+      );
     });
 
     it('reports a failing down migration by name', async function () {

@@ -10,7 +10,14 @@ export function sha(text: string): string {
 /** An artifact whose bytes are its name (so the hash is stable and distinct per name). */
 export function art(name: string, type: ArtifactType, format: string | null = null): LineageArtifactInput {
   const sha256 = sha(name);
-  return { sha256, uri: `file:///store/sha256/${sha256.slice(0, 2)}/${sha256}`, name, type, format, size: Buffer.byteLength(name) };
+  return {
+    sha256,
+    uri: `file:///store/sha256/${sha256.slice(0, 2)}/${sha256}`,
+    name,
+    type,
+    format,
+    size: Buffer.byteLength(name),
+  };
 }
 
 export function tryKey(run_id: string, task_id: string, try_number = 1, dag_id = 'iris'): ExecutionKey {

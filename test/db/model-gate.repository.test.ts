@@ -20,23 +20,56 @@ const THRESHOLDS = { accuracy: { threshold: 0.5, minAbsoluteChange: 0.01, greate
 
 function gate(name: string, over: Partial<ModelGateInput> = {}): ModelGateInput {
   return {
-    model: 'm', candidate: { artifact: art(name, 'model', 'onnx') }, candidateMetrics: { accuracy: 0.9 }, baseline: null,
-    thresholds: THRESHOLDS, promoteTo: 'champion', otherwiseAlias: 'challenger',
-    dag_id: 'd', run_id: `run-${name}`, task_id: 'gate', try_number: 1, actor: `d/run-${name}/gate`, ...over,
+    model: 'm',
+    candidate: { artifact: art(name, 'model', 'onnx') },
+    candidateMetrics: { accuracy: 0.9 },
+    baseline: null,
+    thresholds: THRESHOLDS,
+    promoteTo: 'champion',
+    otherwiseAlias: 'challenger',
+    dag_id: 'd',
+    run_id: `run-${name}`,
+    task_id: 'gate',
+    try_number: 1,
+    actor: `d/run-${name}/gate`,
+    ...over,
   };
 }
 
 async function counts(db: Kysely<Database>): Promise<number[]> {
   const out: number[] = [];
-  for (const t of ['registered_model', 'model_version', 'model_evaluation', 'model_promotion', 'model_alias'] as const) {
-    out.push(Number((await db.selectFrom(t).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n));
+  for (const t of [
+    'registered_model',
+    'model_version',
+    'model_evaluation',
+    'model_promotion',
+    'model_alias',
+  ] as const) {
+    out.push(
+      Number(
+        (
+          await db
+            .selectFrom(t)
+            .select((eb) => eb.fn.countAll<string>().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      ),
+    );
   }
   return out;
 }
 
-async function expectRejected(db: Kysely<Database>, fn: () => Promise<unknown>, type: new (...a: never[]) => Error, message: string): Promise<void> {
+async function expectRejected(
+  db: Kysely<Database>,
+  fn: () => Promise<unknown>,
+  type: new (...a: never[]) => Error,
+  message: string,
+): Promise<void> {
   const before = await counts(db);
-  const err = await fn().then(() => null, (e: unknown) => e);
+  const err = await fn().then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).to.be.instanceOf(type);
   expect((err as Error).message).to.equal(message);
   expect(await counts(db)).to.deep.equal(before);
@@ -58,23 +91,44 @@ for (const kind of TEST_DB_KINDS) {
       // Registered first, so the gates race on the alias itself (no registration lock orders them).
       const versions = [];
       for (const n of ['r1', 'r2', 'r3', 'r4', 'r5', 'r6']) {
-        versions.push(await registerModelVersion(db, { model: 'm', artifactId: (await recordArtifact(db, art(`${n}.onnx`, 'model'))).id }));
+        versions.push(
+          await registerModelVersion(db, {
+            model: 'm',
+            artifactId: (await recordArtifact(db, art(`${n}.onnx`, 'model'))).id,
+          }),
+        );
       }
-      const results = await Promise.all(versions.map((v) => runModelGate(db, gate(`r${v.version}`, { candidate: { version: { model: 'm', version: v.version } } }))));
+      const results = await Promise.all(
+        versions.map((v) =>
+          runModelGate(db, gate(`r${v.version}`, { candidate: { version: { model: 'm', version: v.version } } })),
+        ),
+      );
       const promoted = results.filter((r) => r.outcome === 'promoted');
       expect(promoted).to.have.length(1);
       // The others either lost the CAS or, serialized after the winner, failed against it (0.9 is not 0.9 + 0.01).
-      for (const r of results.filter((x) => x.outcome !== 'promoted')) expect(r.outcome).to.be.oneOf(['lost', 'rejected']);
+      for (const r of results.filter((x) => x.outcome !== 'promoted'))
+        expect(r.outcome).to.be.oneOf(['lost', 'rejected']);
       expect((await resolveAlias(db, 'm', 'champion'))!.version).to.equal(promoted[0]!.candidate.version);
       const history = await promotionHistory(db, 'm', 'champion');
       expect(history.filter((p) => p.action === 'promote')).to.have.length(1);
-      expect(history.filter((p) => p.action === 'lost')).to.have.length(results.filter((r) => r.outcome === 'lost').length);
+      expect(history.filter((p) => p.action === 'lost')).to.have.length(
+        results.filter((r) => r.outcome === 'lost').length,
+      );
     });
 
     it('a candidate already champion is unchanged; the same artifact in the same run reuses its version', async () => {
       const champion = (await resolveAlias(db, 'm', 'champion'))!;
-      const again = await runModelGate(db, gate('x', { candidate: { version: { model: 'm', version: champion.version } } }));
-      expect(again).to.deep.include({ outcome: 'unchanged', decision: 'pass', evaluation: null, promotion: null, champion: champion.version });
+      const again = await runModelGate(
+        db,
+        gate('x', { candidate: { version: { model: 'm', version: champion.version } } }),
+      );
+      expect(again).to.deep.include({
+        outcome: 'unchanged',
+        decision: 'pass',
+        evaluation: null,
+        promotion: null,
+        champion: champion.version,
+      });
 
       const first = await runModelGate(db, gate('same.onnx', { candidateMetrics: { accuracy: 0.2 } }));
       expect(first).to.deep.include({ outcome: 'rejected', registered: true });
@@ -89,24 +143,58 @@ for (const kind of TEST_DB_KINDS) {
       await registerModelVersion(db, { model: 'solo', artifactId: a.id, metrics: { accuracy: 0.7 } });
       await setAlias(db, { model: 'solo', alias: 'champion', version: 1, actor: 'test' });
       const r = await runModelGate(db, gate('solo-2.onnx', { model: 'solo', candidateMetrics: { accuracy: 0.75 } }));
-      expect(r).to.deep.include({ outcome: 'promoted', baselineVersion: 1, baselineMetricsFrom: 'version', baselineMetrics: { accuracy: 0.7 } });
+      expect(r).to.deep.include({
+        outcome: 'promoted',
+        baselineVersion: 1,
+        baselineMetricsFrom: 'version',
+        baselineMetrics: { accuracy: 0.7 },
+      });
     });
 
     it('refuses bad candidates, baselines and metrics, naming the field, with nothing written', async () => {
-      await expectRejected(db, () => runModelGate(db, gate('y', { candidate: { version: { model: 'other', version: 1 } } })), VersionOfAnotherModelError,
-        'candidate: other@1 is a version of "other", not of "m"; promote and evaluate versions of "m" only');
-      await expectRejected(db, () => runModelGate(db, gate('y', { candidate: { version: { model: 'm', version: 99 } } })), InvalidRecordFieldError,
-        'candidate: model "m" has no version 99');
-      await expectRejected(db, () => runModelGate(db, gate('y', { candidate: { version: { model: 'm', version: 1, sha256: 'f'.repeat(64) } } })), InvalidRecordFieldError,
-        `candidate: m@1 is recorded with sha256 ${(await db.selectFrom('model_version as v').innerJoin('registered_model as r', 'r.id', 'v.model_id').select('v.sha256').where('r.name', '=', 'm').where('v.version', '=', 1).executeTakeFirstOrThrow()).sha256}, the ref says ${'f'.repeat(64)}`);
-      await expectRejected(db, () => runModelGate(db, gate('data.csv', { candidate: { artifact: art('data.csv', 'dataset', 'csv') } })), InvalidRecordFieldError,
-        'candidate: the artifact "data.csv" is a dataset, not a model');
-      await expectRejected(db, () => runModelGate(db, gate('new.onnx', { baseline: { version: 42, metrics: { accuracy: 0.1 } } })), InvalidRecordFieldError,
-        'baseline.version: model "m" has no version 42');
-      await expectRejected(db, () => runModelGate(db, gate('new.onnx', { candidateMetrics: { recall: 0.9 } })), MissingCandidateMetricError,
-        'thresholds.accuracy: the candidate\'s evaluation has no metric "accuracy" (it has: recall); log that metric in the evaluation step or remove the threshold');
-      await expectRejected(db, () => runModelGate(db, gate('new.onnx', { promoteTo: 'latest' })), InvalidRecordFieldError,
-        'promoteTo: expected an alias such as champion or challenger (a letter or _ first; not "latest", not a version like v3), got "latest"');
+      await expectRejected(
+        db,
+        () => runModelGate(db, gate('y', { candidate: { version: { model: 'other', version: 1 } } })),
+        VersionOfAnotherModelError,
+        'candidate: other@1 is a version of "other", not of "m"; promote and evaluate versions of "m" only',
+      );
+      await expectRejected(
+        db,
+        () => runModelGate(db, gate('y', { candidate: { version: { model: 'm', version: 99 } } })),
+        InvalidRecordFieldError,
+        'candidate: model "m" has no version 99',
+      );
+      await expectRejected(
+        db,
+        () =>
+          runModelGate(db, gate('y', { candidate: { version: { model: 'm', version: 1, sha256: 'f'.repeat(64) } } })),
+        InvalidRecordFieldError,
+        `candidate: m@1 is recorded with sha256 ${(await db.selectFrom('model_version as v').innerJoin('registered_model as r', 'r.id', 'v.model_id').select('v.sha256').where('r.name', '=', 'm').where('v.version', '=', 1).executeTakeFirstOrThrow()).sha256}, the ref says ${'f'.repeat(64)}`,
+      );
+      await expectRejected(
+        db,
+        () => runModelGate(db, gate('data.csv', { candidate: { artifact: art('data.csv', 'dataset', 'csv') } })),
+        InvalidRecordFieldError,
+        'candidate: the artifact "data.csv" is a dataset, not a model',
+      );
+      await expectRejected(
+        db,
+        () => runModelGate(db, gate('new.onnx', { baseline: { version: 42, metrics: { accuracy: 0.1 } } })),
+        InvalidRecordFieldError,
+        'baseline.version: model "m" has no version 42',
+      );
+      await expectRejected(
+        db,
+        () => runModelGate(db, gate('new.onnx', { candidateMetrics: { recall: 0.9 } })),
+        MissingCandidateMetricError,
+        'thresholds.accuracy: the candidate\'s evaluation has no metric "accuracy" (it has: recall); log that metric in the evaluation step or remove the threshold',
+      );
+      await expectRejected(
+        db,
+        () => runModelGate(db, gate('new.onnx', { promoteTo: 'latest' })),
+        InvalidRecordFieldError,
+        'promoteTo: expected an alias such as champion or challenger (a letter or _ first; not "latest", not a version like v3), got "latest"',
+      );
     });
   });
 }

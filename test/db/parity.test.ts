@@ -42,7 +42,11 @@ async function scenario(db: Kysely<Database>): Promise<Record<string, unknown>> 
     tags: ['ml', 'gpu'],
     schedule: '0 3 * * *',
   });
-  const spec = specBlob({ dag_id: 'ct', tasks: [{ task_id: 'train', resources: { gpu: 2 } }], params: { lr: 0.001, layers: [64, 32] } });
+  const spec = specBlob({
+    dag_id: 'ct',
+    tasks: [{ task_id: 'train', resources: { gpu: 2 } }],
+    params: { lr: 0.001, layers: [64, 32] },
+  });
   out['v1'] = await dags.upsertDagVersion(db, 'ct', 'h1', spec);
   out['v1_again'] = await dags.upsertDagVersion(db, 'ct', 'h1', spec);
   out['v2'] = await dags.upsertDagVersion(db, 'ct', 'h2', { ...spec, tasks: [] });
@@ -66,7 +70,13 @@ async function scenario(db: Kysely<Database>): Promise<Record<string, unknown>> 
   });
   out['duplicate'] = (
     await rejectionOf(
-      runs.createDagRun(db, { dag_id: 'ct', run_id: 'scheduled__2026-11-23T03:00:00+00:00', state: 'queued', run_type: 'scheduled', workflow_id: 'x' }),
+      runs.createDagRun(db, {
+        dag_id: 'ct',
+        run_id: 'scheduled__2026-11-23T03:00:00+00:00',
+        state: 'queued',
+        run_type: 'scheduled',
+        workflow_id: 'x',
+      }),
     )
   ).message;
   const runId = 'scheduled__2026-11-23T03:00:00+00:00';
@@ -77,41 +87,118 @@ async function scenario(db: Kysely<Database>): Promise<Record<string, unknown>> 
     { dag_id: 'ct', run_id: runId, task_id: 'train', state: 'scheduled', max_tries: 3, pool: 'gpu' },
   ]);
   out['start1'] = await tis.recordTryStart(db, {
-    dag_id: 'ct', run_id: runId, task_id: 'train', map_index: -1, try_number: 1, max_tries: 3,
-    hostname: 'gpu-1', executor: 'docker', start_date: at(2),
+    dag_id: 'ct',
+    run_id: runId,
+    task_id: 'train',
+    map_index: -1,
+    try_number: 1,
+    max_tries: 3,
+    hostname: 'gpu-1',
+    executor: 'docker',
+    start_date: at(2),
   });
   out['end1'] = await tis.recordTryEnd(db, {
-    dag_id: 'ct', run_id: runId, task_id: 'train', map_index: -1, try_number: 1, state: 'up_for_retry',
-    end_date: at(4.75), exit_code: 137, error: 'OOMKilled', external_id: 'ct-train-1',
+    dag_id: 'ct',
+    run_id: runId,
+    task_id: 'train',
+    map_index: -1,
+    try_number: 1,
+    state: 'up_for_retry',
+    end_date: at(4.75),
+    exit_code: 137,
+    error: 'OOMKilled',
+    external_id: 'ct-train-1',
   });
   await tis.recordTryStart(db, {
-    dag_id: 'ct', run_id: runId, task_id: 'train', map_index: -1, try_number: 2, max_tries: 3,
-    hostname: 'gpu-2', executor: 'docker', start_date: at(64.75),
+    dag_id: 'ct',
+    run_id: runId,
+    task_id: 'train',
+    map_index: -1,
+    try_number: 2,
+    max_tries: 3,
+    hostname: 'gpu-2',
+    executor: 'docker',
+    start_date: at(64.75),
   });
   out['end2'] = await tis.recordTryEnd(db, {
-    dag_id: 'ct', run_id: runId, task_id: 'train', map_index: -1, try_number: 2, state: 'success',
-    end_date: at(100), exit_code: 0,
+    dag_id: 'ct',
+    run_id: runId,
+    task_id: 'train',
+    map_index: -1,
+    try_number: 2,
+    state: 'success',
+    end_date: at(100),
+    exit_code: 0,
   });
-  await tis.upsertTaskInstances(db, [{ dag_id: 'ct', run_id: runId, task_id: 'extract', state: 'skipped', end_date: at(3) }]);
+  await tis.upsertTaskInstances(db, [
+    { dag_id: 'ct', run_id: runId, task_id: 'extract', state: 'skipped', end_date: at(3) },
+  ]);
   out['tis'] = await tis.listTaskInstances(db, 'ct', runId);
   out['history'] = await tis.listTaskInstanceHistory(db, 'ct', runId);
 
-  out['xcom_size'] = await xcoms.setXCom(db, { dag_id: 'ct', run_id: runId, task_id: 'train', map_index: -1, key: 'return_value' }, {
-    model_uri: 'file:///models/ct/2', metrics: { auc: 0.91, loss: [0.7, 0.4, 0.31] }, champion: null,
-  });
+  out['xcom_size'] = await xcoms.setXCom(
+    db,
+    { dag_id: 'ct', run_id: runId, task_id: 'train', map_index: -1, key: 'return_value' },
+    {
+      model_uri: 'file:///models/ct/2',
+      metrics: { auc: 0.91, loss: [0.7, 0.4, 0.31] },
+      champion: null,
+    },
+  );
   out['xcoms'] = await xcoms.listXComs(db, 'ct', runId);
-  out['xcom'] = await xcoms.getXCom(db, { dag_id: 'ct', run_id: runId, task_id: 'train', map_index: -1, key: 'return_value' });
+  out['xcom'] = await xcoms.getXCom(db, {
+    dag_id: 'ct',
+    run_id: runId,
+    task_id: 'train',
+    map_index: -1,
+    key: 'return_value',
+  });
   out['cleared'] = await xcoms.clearXComs(db, 'ct', runId, 'train', -1);
 
   await logs.appendTaskLogs(db, [
-    { dag_id: 'ct', run_id: runId, task_id: 'train', map_index: -1, try_number: 1, stream: 'system', line: 'start', ts: at(2) },
-    { dag_id: 'ct', run_id: runId, task_id: 'train', map_index: -1, try_number: 1, stream: 'stderr', line: 'Killed', ts: at(4) },
-    { dag_id: 'ct', run_id: runId, task_id: 'train', map_index: -1, try_number: 2, stream: 'stdout', line: 'epoch 1', ts: at(70) },
+    {
+      dag_id: 'ct',
+      run_id: runId,
+      task_id: 'train',
+      map_index: -1,
+      try_number: 1,
+      stream: 'system',
+      line: 'start',
+      ts: at(2),
+    },
+    {
+      dag_id: 'ct',
+      run_id: runId,
+      task_id: 'train',
+      map_index: -1,
+      try_number: 1,
+      stream: 'stderr',
+      line: 'Killed',
+      ts: at(4),
+    },
+    {
+      dag_id: 'ct',
+      run_id: runId,
+      task_id: 'train',
+      map_index: -1,
+      try_number: 2,
+      stream: 'stdout',
+      line: 'epoch 1',
+      ts: at(70),
+    },
   ]);
-  out['log1'] = await logs.readTaskLog(db, { dag_id: 'ct', run_id: runId, task_id: 'train', map_index: -1, try_number: 1 });
+  out['log1'] = await logs.readTaskLog(db, {
+    dag_id: 'ct',
+    run_id: runId,
+    task_id: 'train',
+    map_index: -1,
+    try_number: 1,
+  });
   out['tries'] = await logs.listLogTries(db, { dag_id: 'ct', run_id: runId, task_id: 'train', map_index: -1 });
 
-  out['import_errors'] = await importErrors.replaceImportErrors(db, [{ filename: 'dags/broken.ts', stacktrace: 'SyntaxError' }]);
+  out['import_errors'] = await importErrors.replaceImportErrors(db, [
+    { filename: 'dags/broken.ts', stacktrace: 'SyntaxError' },
+  ]);
   out['finished'] = await runs.updateDagRunState(db, 'ct', runId, 'success', { end_date: at(101) });
   out['runs'] = await runs.listDagRuns(db, 'ct', { state: ['success'] });
   out['count'] = await runs.countDagRuns(db, 'ct', ['success', 'running']);

@@ -57,7 +57,9 @@ describe('db/pglite-server', function () {
   }
 
   /** A server, an admin client, and client `a` in a transaction that inserted 1 into a new `table`. */
-  async function clientMidTransaction(table: string): Promise<{ server: PGliteServer; admin: pg.Client; a: pg.Client }> {
+  async function clientMidTransaction(
+    table: string,
+  ): Promise<{ server: PGliteServer; admin: pg.Client; a: pg.Client }> {
     const server = await serve();
     const admin = await connect(server.url);
     await admin.query(`create table ${table} (x int)`);
@@ -81,7 +83,8 @@ describe('db/pglite-server', function () {
           try {
             const { rows } = await c.query(text, [...params, big]);
             const want = { s: params.reduce((a, b) => a + b, 0), who, len: big.length };
-            if (JSON.stringify(rows[0]) !== JSON.stringify(want)) problems.push(`client ${who}: ${JSON.stringify(rows[0])} != ${JSON.stringify(want)}`);
+            if (JSON.stringify(rows[0]) !== JSON.stringify(want))
+              problems.push(`client ${who}: ${JSON.stringify(rows[0])} != ${JSON.stringify(want)}`);
           } catch (err) {
             problems.push(`client ${who}: ${(err as Error).message}`);
           }
@@ -114,7 +117,9 @@ describe('db/pglite-server', function () {
               for (let i = 0; i < 5; i++) {
                 await c.query('begin');
                 if (lock === 'pg_advisory_xact_lock') await c.query('select pg_advisory_xact_lock(7)');
-                const { rows } = await c.query(`select n from counter where id = 1${lock === 'select ... for update' ? ' for update' : ''}`);
+                const { rows } = await c.query(
+                  `select n from counter where id = 1${lock === 'select ... for update' ? ' for update' : ''}`,
+                );
                 await sleep(2); // others get their chance to interleave, if they can
                 await c.query('update counter set n = $1 where id = 1', [rows[0].n + 1]);
                 await c.query('commit');
@@ -204,7 +209,9 @@ describe('db/pglite-server', function () {
     expect((await a.query('show application_name')).rows[0].application_name).to.equal('');
     expect((await tokyo.query('show timezone')).rows[0].TimeZone).to.equal('Asia/Tokyo');
     expect((await b.query('show timezone')).rows[0].TimeZone).to.equal('UTC');
-    expect((await tokyo.query("select to_char(timestamptz '2026-01-01 00:00:00+00', 'HH24') as h")).rows[0].h).to.equal('09');
+    expect((await tokyo.query("select to_char(timestamptz '2026-01-01 00:00:00+00', 'HH24') as h")).rows[0].h).to.equal(
+      '09',
+    );
   });
 
   it('keeps each client’s named prepared statements, even when two clients use the same name', async () => {
@@ -238,7 +245,10 @@ describe('db/pglite-server', function () {
   });
 
   it('terminates a client that sits idle in a transaction while others wait, naming the setting', async () => {
-    const server = await serve({ idleInTransactionTimeoutMs: 500, idleInTransactionTimeoutSetting: 'UPDRAFT_PGLITE_IDLE_IN_TRANSACTION_TIMEOUT' });
+    const server = await serve({
+      idleInTransactionTimeoutMs: 500,
+      idleInTransactionTimeoutSetting: 'UPDRAFT_PGLITE_IDLE_IN_TRANSACTION_TIMEOUT',
+    });
     const a = await connect(server.url);
     const b = await connect(server.url);
     const errors: Array<Error & { code?: string; hint?: string }> = [];
@@ -251,7 +261,9 @@ describe('db/pglite-server', function () {
     expect(waited).to.be.within(450, 10_000);
     await sleep(50);
     expect(errors[0]?.code).to.equal('25P03');
-    expect(errors[0]!.message).to.match(/^terminating connection due to idle-in-transaction timeout: it held the embedded database \(PGlite\) idle for 0.5 s while 1 other connection\(s\) waited$/);
+    expect(errors[0]!.message).to.match(
+      /^terminating connection due to idle-in-transaction timeout: it held the embedded database \(PGlite\) idle for 0.5 s while 1 other connection\(s\) waited$/,
+    );
     expect(errors[0]!.hint).to.contain('UPDRAFT_PGLITE_IDLE_IN_TRANSACTION_TIMEOUT');
     expect((await b.query("select to_regclass('never_committed') as t")).rows[0].t).to.equal(null);
   });

@@ -24,10 +24,25 @@ for (const dialect of DIALECTS) {
     });
 
     async function dag(dagId: string, maxActiveRuns: number): Promise<void> {
-      await upsertDag(t.db, { dag_id: dagId, fileloc: `${dagId}.ts`, owners: 'o', description: null, tags: [], schedule: '@daily', max_active_runs: maxActiveRuns });
+      await upsertDag(t.db, {
+        dag_id: dagId,
+        fileloc: `${dagId}.ts`,
+        owners: 'o',
+        description: null,
+        tags: [],
+        schedule: '@daily',
+        max_active_runs: maxActiveRuns,
+      });
     }
     async function queued(dagId: string, runId: string, over: Partial<DagRunCreate> = {}): Promise<void> {
-      await createDagRun(t.db, { dag_id: dagId, run_id: runId, state: 'queued', run_type: 'manual', workflow_id: `wf:${dagId}:${runId}:${n++}`, ...over });
+      await createDagRun(t.db, {
+        dag_id: dagId,
+        run_id: runId,
+        state: 'queued',
+        run_type: 'manual',
+        workflow_id: `wf:${dagId}:${runId}:${n++}`,
+        ...over,
+      });
     }
 
     it('admits up to max_active_runs, oldest logical date first, and marks the run running', async function () {
@@ -37,10 +52,21 @@ for (const dialect of DIALECTS) {
       expect(await admitQueuedRun(t.db, 'm2', 'r3')).to.deep.include({ admitted: false });
       expect(await admitQueuedRun(t.db, 'm2', 'r2')).to.deep.equal({ admitted: true });
       const refused = await admitQueuedRun(t.db, 'm2', 'r4');
-      expect(refused).to.deep.equal({ admitted: false, reason: '1 free slot(s) under max_active_runs=2 go to runs queued before this one' });
+      expect(refused).to.deep.equal({
+        admitted: false,
+        reason: '1 free slot(s) under max_active_runs=2 go to runs queued before this one',
+      });
       expect(await admitQueuedRun(t.db, 'm2', 'r1')).to.deep.equal({ admitted: true });
-      expect(await admitQueuedRun(t.db, 'm2', 'r3')).to.deep.equal({ admitted: false, reason: '2 run(s) running, max_active_runs=2' });
-      const r1 = await t.db.selectFrom('dag_run').select(['state', 'start_date']).where('dag_id', '=', 'm2').where('run_id', '=', 'r1').executeTakeFirstOrThrow();
+      expect(await admitQueuedRun(t.db, 'm2', 'r3')).to.deep.equal({
+        admitted: false,
+        reason: '2 run(s) running, max_active_runs=2',
+      });
+      const r1 = await t.db
+        .selectFrom('dag_run')
+        .select(['state', 'start_date'])
+        .where('dag_id', '=', 'm2')
+        .where('run_id', '=', 'r1')
+        .executeTakeFirstOrThrow();
       expect(r1.state).to.equal('running');
       expect(r1.start_date).to.be.instanceOf(Date);
       expect(await queuedRunsToWake(t.db, 'm2')).to.deep.equal([]);
@@ -53,16 +79,30 @@ for (const dialect of DIALECTS) {
 
     it("a backfill's runs share the backfill's limit, in creation order, apart from the DAG's", async function () {
       await dag('bf', 1);
-      const { id } = await t.db.insertInto('backfill').values({ dag_id: 'bf', from_date: day(1), to_date: day(5), max_active_runs: 2, reprocess_behavior: 'none', run_backwards: true })
-        .returning('id').executeTakeFirstOrThrow();
+      const { id } = await t.db
+        .insertInto('backfill')
+        .values({
+          dag_id: 'bf',
+          from_date: day(1),
+          to_date: day(5),
+          max_active_runs: 2,
+          reprocess_behavior: 'none',
+          run_backwards: true,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
       await queued('bf', 'manual1', { logical_date: day(20) });
       // --run-backwards: created newest first, started in that order.
-      for (const d of [5, 4, 3]) await queued('bf', `b${d}`, { logical_date: day(d), run_type: 'backfill', backfill_id: id });
+      for (const d of [5, 4, 3])
+        await queued('bf', `b${d}`, { logical_date: day(d), run_type: 'backfill', backfill_id: id });
       expect(await admitQueuedRun(t.db, 'bf', 'manual1')).to.deep.equal({ admitted: true });
       expect(await admitQueuedRun(t.db, 'bf', 'b3')).to.deep.include({ admitted: false });
       expect(await admitQueuedRun(t.db, 'bf', 'b5')).to.deep.equal({ admitted: true });
       expect(await admitQueuedRun(t.db, 'bf', 'b4')).to.deep.equal({ admitted: true });
-      expect(await admitQueuedRun(t.db, 'bf', 'b3')).to.deep.equal({ admitted: false, reason: "2 run(s) running, the backfill's max_active_runs=2" });
+      expect(await admitQueuedRun(t.db, 'bf', 'b3')).to.deep.equal({
+        admitted: false,
+        reason: "2 run(s) running, the backfill's max_active_runs=2",
+      });
     });
 
     it('a paused DAG holds its scheduled runs but not manual ones', async function () {
@@ -72,7 +112,10 @@ for (const dialect of DIALECTS) {
       await setDagPaused(t.db, 'p', true);
       expect((await queuedRunsToWake(t.db, 'p')).map((w) => w.split(':')[2])).to.deep.equal(['m1']);
       const held = await admitQueuedRun(t.db, 'p', 's1');
-      expect(held).to.deep.equal({ admitted: false, reason: 'DAG "p" is paused: the run starts when it is unpaused (updraft dags unpause p)' });
+      expect(held).to.deep.equal({
+        admitted: false,
+        reason: 'DAG "p" is paused: the run starts when it is unpaused (updraft dags unpause p)',
+      });
       expect(await admitQueuedRun(t.db, 'p', 'm1')).to.deep.equal({ admitted: true });
       await setDagPaused(t.db, 'p', false);
       expect((await queuedRunsToWake(t.db, 'p')).map((w) => w.split(':')[2])).to.deep.equal(['s1']);
@@ -85,7 +128,13 @@ for (const dialect of DIALECTS) {
       for (let round = 0; round < 3; round++) {
         await Promise.all(Array.from({ length: 12 }, (_, i) => admitQueuedRun(t.db, 'c', `q${i}`)));
       }
-      const running = await t.db.selectFrom('dag_run').select('run_id').where('dag_id', '=', 'c').where('state', '=', 'running').orderBy('logical_date').execute();
+      const running = await t.db
+        .selectFrom('dag_run')
+        .select('run_id')
+        .where('dag_id', '=', 'c')
+        .where('state', '=', 'running')
+        .orderBy('logical_date')
+        .execute();
       expect(running.map((r) => r.run_id)).to.deep.equal(['q0', 'q1', 'q2']);
     });
 

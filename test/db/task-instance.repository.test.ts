@@ -90,7 +90,11 @@ for (const dialect of DIALECTS) {
         max_tries: 2,
         operator: 'PythonOperator',
       });
-      expect(await getTaskInstance(t.db, key('extract'))).to.deep.include({ state: 'failed', error: 'boom', max_tries: 0 });
+      expect(await getTaskInstance(t.db, key('extract'))).to.deep.include({
+        state: 'failed',
+        error: 'boom',
+        max_tries: 0,
+      });
       // An explicit null is a value: it clears.
       await upsertTaskInstances(t.db, [{ ...RUN, task_id: 'extract', error: null }]);
       expect(await getTaskInstance(t.db, key('extract'))).to.deep.include({ state: 'failed', error: null });
@@ -107,7 +111,12 @@ for (const dialect of DIALECTS) {
     });
 
     it('upsertTaskInstances handles batches larger than one statement', async function () {
-      const rows = Array.from({ length: 2500 }, (_, i) => ({ ...RUN, task_id: 'mapped', map_index: i, state: 'scheduled' }));
+      const rows = Array.from({ length: 2500 }, (_, i) => ({
+        ...RUN,
+        task_id: 'mapped',
+        map_index: i,
+        state: 'scheduled',
+      }));
       await upsertTaskInstances(t.db, rows);
       await upsertTaskInstances(
         t.db,
@@ -171,7 +180,13 @@ for (const dialect of DIALECTS) {
         exit_code: 1,
         error: 'CUDA out of memory',
       });
-      expect(h).to.deep.include({ try_number: 1, state: 'up_for_retry', end_date: at(2.5), duration: 2.5, exit_code: 1 });
+      expect(h).to.deep.include({
+        try_number: 1,
+        state: 'up_for_retry',
+        end_date: at(2.5),
+        duration: 2.5,
+        exit_code: 1,
+      });
       expect(await getTaskInstance(t.db, key('train'))).to.deep.include({
         state: 'up_for_retry',
         try_number: 1,
@@ -199,7 +214,13 @@ for (const dialect of DIALECTS) {
         operator: 'PythonOperator',
       });
       await recordTryExternalId(t.db, { ...key('train'), try_number: 2 }, 'container:train-2');
-      await recordTryEnd(t.db, { ...key('train'), try_number: 2, state: 'success', end_date: at(90.125), exit_code: 0 });
+      await recordTryEnd(t.db, {
+        ...key('train'),
+        try_number: 2,
+        state: 'success',
+        end_date: at(90.125),
+        exit_code: 0,
+      });
       expect(await getTaskInstance(t.db, key('train'))).to.deep.include({
         state: 'success',
         try_number: 2,

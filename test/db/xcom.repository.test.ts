@@ -10,7 +10,14 @@ function xkey(task_id: string, key = 'return_value', map_index = -1): XComKey {
 }
 
 const NESTED = {
-  metrics: { auc: 0.9312, f1: [0.5, 0.75, 1], confusion: [[10, 2], [3, 85]] },
+  metrics: {
+    auc: 0.9312,
+    f1: [0.5, 0.75, 1],
+    confusion: [
+      [10, 2],
+      [3, 85],
+    ],
+  },
   model: { uri: 's3://models/xgb/42', tags: ['candidate'], parent: null },
   ok: true,
   count: 12345678901,
@@ -69,7 +76,10 @@ for (const dialect of DIALECTS) {
     it('rejects values JSON cannot carry, naming the XCom', async function () {
       const cases: Array<[unknown, string]> = [
         [undefined, 'xcom "return_value" of task "bad" must be a JSON-serializable value: got undefined'],
-        [10n, 'xcom "return_value" of task "bad" must be a JSON-serializable value: Do not know how to serialize a BigInt'],
+        [
+          10n,
+          'xcom "return_value" of task "bad" must be a JSON-serializable value: Do not know how to serialize a BigInt',
+        ],
         [
           { s: 'a\u0000b' },
           'xcom "return_value" of task "bad" must be a JSON-serializable value: strings must not contain the NUL character (\\u0000)',
@@ -89,7 +99,9 @@ for (const dialect of DIALECTS) {
       await setXCom(t.db, xkey('mapped', 'return_value', 0), 'a');
       await setXCom(t.db, xkey('mapped', 'return_value', 1), 'b');
       await setXCom(t.db, xkey('mapped', 'extra', 1), 'c');
-      expect((await listXComs(t.db, RUN.dag_id, RUN.run_id, 'mapped')).map((r) => [r.map_index, r.key, r.value])).to.deep.equal([
+      expect(
+        (await listXComs(t.db, RUN.dag_id, RUN.run_id, 'mapped')).map((r) => [r.map_index, r.key, r.value]),
+      ).to.deep.equal([
         [0, 'return_value', 'a'],
         [1, 'extra', 'c'],
         [1, 'return_value', 'b'],

@@ -24,7 +24,12 @@ import type { Database } from '../../db/database.js';
 import { listTaskInstances } from '../../db/task-instance.repository.js';
 import { getXCom } from '../../db/xcom.repository.js';
 import { lineageOfRun } from '../../db/lineage.repository.js';
-import { listModelVersions, promotionHistory, resolveAlias, upstreamOfModelVersion } from '../../db/model-registry.repository.js';
+import {
+  listModelVersions,
+  promotionHistory,
+  resolveAlias,
+  upstreamOfModelVersion,
+} from '../../db/model-registry.repository.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/servers.js';
 
@@ -58,27 +63,47 @@ interface RunOutcome {
 }
 
 async function runPipeline(stack: TestStack, conf: Record<string, unknown>): Promise<RunOutcome> {
-  const run = await triggerDagRun(stack.database.db, stack.client, { dagId: DAG_ID, conf, runOptions: stack.config.run });
+  const run = await triggerDagRun(stack.database.db, stack.client, {
+    dagId: DAG_ID,
+    conf,
+    runOptions: stack.config.run,
+  });
   const result = await dagRunResult(run.handle);
   const tis = await listTaskInstances(stack.database.db, DAG_ID, run.runId);
   const tasks = Object.fromEntries(tis.map((t) => [t.task_id, t.state ?? 'none']));
-  const xcom = (task_id: string) => getXCom(stack.database.db, { dag_id: DAG_ID, run_id: run.runId, task_id, map_index: -1, key: 'return_value' });
+  const xcom = (task_id: string) =>
+    getXCom(stack.database.db, { dag_id: DAG_ID, run_id: run.runId, task_id, map_index: -1, key: 'return_value' });
   const evaluated = (await xcom('evaluate')) as { metrics: Record<string, number> } | undefined;
   const trained = (await xcom('train')) as { model_sha256: string } | undefined;
   expect(evaluated, `evaluate's XCom (run ${run.runId}, tasks ${JSON.stringify(tasks)})`).to.be.an('object');
-  return { runId: run.runId, state: result.state, tasks, metrics: evaluated!.metrics, modelSha256: trained!.model_sha256 };
+  return {
+    runId: run.runId,
+    state: result.state,
+    tasks,
+    metrics: evaluated!.metrics,
+    modelSha256: trained!.model_sha256,
+  };
 }
 
 /** Per task of the run: the names of the artifacts it consumed and produced. */
-async function lineageByTask(db: Kysely<Database>, runId: string): Promise<Record<string, { input: string[]; output: string[] }>> {
+async function lineageByTask(
+  db: Kysely<Database>,
+  runId: string,
+): Promise<Record<string, { input: string[]; output: string[] }>> {
   const graph = await lineageOfRun(db, DAG_ID, runId);
   const names = new Map(graph.artifacts.map((a) => [a.id, a.name]));
   const out: Record<string, { input: string[]; output: string[] }> = {};
   for (const x of graph.executions) {
     const events = graph.events.filter((e) => e.execution_id === x.id);
     out[x.task_id] = {
-      input: events.filter((e) => e.kind === 'input').map((e) => names.get(e.artifact_id)!).sort(),
-      output: events.filter((e) => e.kind === 'output').map((e) => names.get(e.artifact_id)!).sort(),
+      input: events
+        .filter((e) => e.kind === 'input')
+        .map((e) => names.get(e.artifact_id)!)
+        .sort(),
+      output: events
+        .filter((e) => e.kind === 'output')
+        .map((e) => names.get(e.artifact_id)!)
+        .sort(),
     };
   }
   return out;
@@ -91,12 +116,29 @@ async function registry(db: Kysely<Database>) {
     .sort((a, b) => a.version - b.version);
   const champion = (await resolveAlias(db, MODEL, 'champion'))?.version ?? null;
   const challenger = (await resolveAlias(db, MODEL, 'challenger'))?.version ?? null;
-  const promotions = (await promotionHistory(db, MODEL)).map((p) => ({ alias: p.alias, action: p.action, from: p.from_version, to: p.to_version, evaluation: p.evaluation_id }));
+  const promotions = (await promotionHistory(db, MODEL)).map((p) => ({
+    alias: p.alias,
+    action: p.action,
+    from: p.from_version,
+    to: p.to_version,
+    evaluation: p.evaluation_id,
+  }));
   const evaluations = await db
     .selectFrom('model_evaluation as e')
     .innerJoin('model_version as c', 'c.id', 'e.candidate_version_id')
     .leftJoin('model_version as b', 'b.id', 'e.baseline_version_id')
-    .select(['e.id', 'c.version as candidate', 'b.version as baseline', 'e.candidate_metrics', 'e.baseline_metrics', 'e.thresholds', 'e.decision', 'e.failures', 'e.run_id', 'e.task_id'])
+    .select([
+      'e.id',
+      'c.version as candidate',
+      'b.version as baseline',
+      'e.candidate_metrics',
+      'e.baseline_metrics',
+      'e.thresholds',
+      'e.decision',
+      'e.failures',
+      'e.run_id',
+      'e.task_id',
+    ])
     .orderBy('e.id')
     .execute();
   return { versions, champion, challenger, promotions, evaluations };
@@ -113,11 +155,25 @@ async function expectFirstChampion(db: Kysely<Database>, first: RunOutcome): Pro
   const reg = await registry(db);
   expect(reg.versions).to.deep.equal([{ version: 1, run: first.runId, task: 'train', sha256: first.modelSha256 }]);
   expect(reg.champion).to.equal(1);
-  expect(reg.promotions).to.deep.equal([{ alias: 'champion', action: 'promote', from: null, to: 1, evaluation: reg.evaluations[0]!.id }]);
+  expect(reg.promotions).to.deep.equal([
+    { alias: 'champion', action: 'promote', from: null, to: 1, evaluation: reg.evaluations[0]!.id },
+  ]);
   expect(reg.evaluations).to.have.length(1);
   const e = reg.evaluations[0]!;
-  expect({ candidate: e.candidate, baseline: e.baseline, decision: e.decision, failures: e.failures, run: e.run_id, task: e.task_id }).to.deep.equal({
-    candidate: 1, baseline: null, decision: 'pass', failures: [], run: first.runId, task: 'validate_model',
+  expect({
+    candidate: e.candidate,
+    baseline: e.baseline,
+    decision: e.decision,
+    failures: e.failures,
+    run: e.run_id,
+    task: e.task_id,
+  }).to.deep.equal({
+    candidate: 1,
+    baseline: null,
+    decision: 'pass',
+    failures: [],
+    run: first.runId,
+    task: 'validate_model',
   });
   expect(e.candidate_metrics).to.deep.equal(first.metrics);
   expect(e.baseline_metrics).to.equal(null);
@@ -128,7 +184,11 @@ async function expectFirstChampion(db: Kysely<Database>, first: RunOutcome): Pro
   const up = await upstreamOfModelVersion(db, MODEL, 1);
   expect(up.runs).to.deep.equal([{ dag_id: DAG_ID, run_id: first.runId }]);
   expect(up.executions.map((x) => x.task_id).sort()).to.deep.equal(['extract', 'prepare', 'train']);
-  expect(up.artifacts.map((a) => `${a.type}:${a.name}`).sort()).to.deep.equal(['dataset:dataset', 'dataset:train', 'model:model']);
+  expect(up.artifacts.map((a) => `${a.type}:${a.name}`).sort()).to.deep.equal([
+    'dataset:dataset',
+    'dataset:train',
+    'model:model',
+  ]);
   expect(up.trainingData.map((a) => a.name)).to.include('train');
 }
 
@@ -136,16 +196,25 @@ describe('ml_retraining, the reference pipeline', function () {
   this.timeout(1_800_000);
   let reference06: string | null = null; // the 60% model's sha256 from the Docker run
 
-  function withRuntime(runtime: 'process' | 'docker' | 'kubernetes', extra: () => Partial<Parameters<typeof startTestStack>[0]>) {
+  function withRuntime(
+    runtime: 'process' | 'docker' | 'kubernetes',
+    extra: () => Partial<Parameters<typeof startTestStack>[0]>,
+  ) {
     let stack: TestStack;
     let saved: Record<string, string | undefined> = {};
     before(async function () {
-      saved = { UPDRAFT_ML_RUNTIME: process.env.UPDRAFT_ML_RUNTIME, UPDRAFT_SERVING_DIR: process.env.UPDRAFT_SERVING_DIR };
+      saved = {
+        UPDRAFT_ML_RUNTIME: process.env.UPDRAFT_ML_RUNTIME,
+        UPDRAFT_SERVING_DIR: process.env.UPDRAFT_SERVING_DIR,
+      };
       // The DAG file reads these when it is parsed: set them before the stack parses the folder.
       process.env.UPDRAFT_ML_RUNTIME = runtime;
       process.env.UPDRAFT_SERVING_DIR = tempDir(`serving-${runtime}`);
       stack = await startTestStack({ dagsFolder: path.join(REPO, 'dags'), ...extra() });
-      expect(stack.bag.get(DAG_ID), `ml_retraining did not load: ${JSON.stringify(stack.bag.importErrors)}`).to.not.equal(undefined);
+      expect(
+        stack.bag.get(DAG_ID),
+        `ml_retraining did not load: ${JSON.stringify(stack.bag.importErrors)}`,
+      ).to.not.equal(undefined);
     });
     after(async () => {
       await stack?.stop();
@@ -159,12 +228,15 @@ describe('ml_retraining, the reference pipeline', function () {
 
   describe('on Docker: a champion, then a challenger on more data that beats it', function () {
     const stack = withRuntime('docker', () => {
-      if (!process.env.DOCKER_HOST) throw new Error('DOCKER_HOST is not set: run `eval "$(scripts/services/dockerd.sh start)"` (or `make test`)');
+      if (!process.env.DOCKER_HOST)
+        throw new Error('DOCKER_HOST is not set: run `eval "$(scripts/services/dockerd.sh start)"` (or `make test`)');
       for (const image of ['updraft/step-python:latest', 'updraft/step-r:latest']) {
         try {
           execFileSync('docker', ['image', 'inspect', image], { stdio: 'ignore' });
         } catch {
-          throw new Error(`${image} is not on the Docker engine at ${process.env.DOCKER_HOST}: build it with deploy/images/build.sh (cached after the first build)`);
+          throw new Error(
+            `${image} is not on the Docker engine at ${process.env.DOCKER_HOST}: build it with deploy/images/build.sh (cached after the first build)`,
+          );
         }
       }
       return { containers: { dockerSocket: process.env.DOCKER_HOST!.replace(/^unix:\/\//, '') } };
@@ -175,7 +247,9 @@ describe('ml_retraining, the reference pipeline', function () {
       await expectFirstChampion(stack().database.db, first);
       reference06 = first.modelSha256;
       // serve published that model where the worker's serving folder says.
-      const deployment = JSON.parse(fs.readFileSync(path.join(process.env.UPDRAFT_SERVING_DIR!, MODEL, 'deployment.json'), 'utf8')) as { sha256: string };
+      const deployment = JSON.parse(
+        fs.readFileSync(path.join(process.env.UPDRAFT_SERVING_DIR!, MODEL, 'deployment.json'), 'utf8'),
+      ) as { sha256: string };
       expect(deployment.sha256).to.equal(first.modelSha256);
     });
 
@@ -190,8 +264,16 @@ describe('ml_retraining, the reference pipeline', function () {
       ]);
       expect(reg.champion).to.equal(2);
       const e = reg.evaluations[1]!;
-      expect({ candidate: e.candidate, baseline: e.baseline, decision: e.decision, failures: e.failures }).to.deep.equal({
-        candidate: 2, baseline: 1, decision: 'pass', failures: [],
+      expect({
+        candidate: e.candidate,
+        baseline: e.baseline,
+        decision: e.decision,
+        failures: e.failures,
+      }).to.deep.equal({
+        candidate: 2,
+        baseline: 1,
+        decision: 'pass',
+        failures: [],
       });
       expect(e.candidate_metrics).to.deep.equal(second.metrics);
       expect(e.baseline_metrics).to.deep.equal(reg.evaluations[0]!.candidate_metrics);
@@ -210,7 +292,8 @@ describe('ml_retraining, the reference pipeline', function () {
   describe('as processes: a champion, then a challenger on less data that is refused', function () {
     const stack = withRuntime('process', () => {
       const python = path.join(REPO, '.updraft', 'venv', 'bin', 'python');
-      if (!fs.existsSync(python)) throw new Error(`${python} is missing: run steps/setup-venv.sh (it builds the venv from PyPI and installs R)`);
+      if (!fs.existsSync(python))
+        throw new Error(`${python} is missing: run steps/setup-venv.sh (it builds the venv from PyPI and installs R)`);
       return {};
     });
 
@@ -222,27 +305,43 @@ describe('ml_retraining, the reference pipeline', function () {
       const db = stack().database.db;
       const second = await runPipeline(stack(), { fraction: 0.6 });
       expect(second.tasks).to.deep.equal({
-        extract: 'success', validate_data: 'success', prepare: 'success', train: 'success', evaluate: 'success',
-        validate_model: 'success', serve: 'skipped', monitor: 'skipped',
+        extract: 'success',
+        validate_data: 'success',
+        prepare: 'success',
+        train: 'success',
+        evaluate: 'success',
+        validate_model: 'success',
+        serve: 'skipped',
+        monitor: 'skipped',
       });
       const reg = await registry(db);
       expect(reg.champion).to.equal(1);
       expect(reg.challenger).to.equal(2);
       const e = reg.evaluations[1]!;
-      expect({ candidate: e.candidate, baseline: e.baseline, decision: e.decision }).to.deep.equal({ candidate: 2, baseline: 1, decision: 'fail' });
-      expect((e.failures as Array<{ metric: string }>).map((f) => f.metric).sort()).to.deep.equal(['accuracy', 'log_loss', 'roc_auc']);
+      expect({ candidate: e.candidate, baseline: e.baseline, decision: e.decision }).to.deep.equal({
+        candidate: 2,
+        baseline: 1,
+        decision: 'fail',
+      });
+      expect((e.failures as Array<{ metric: string }>).map((f) => f.metric).sort()).to.deep.equal([
+        'accuracy',
+        'log_loss',
+        'roc_auc',
+      ]);
       expect(reg.promotions.filter((p) => p.alias === 'champion')).to.have.length(1);
       // The same data and params give the same model bytes on another runtime.
       if (reference06 !== null) expect(second.modelSha256).to.equal(reference06);
     });
   });
 
-  describe('on Kubernetes (the test cluster\'s real node)', function () {
+  describe("on Kubernetes (the test cluster's real node)", function () {
     // The real node is this machine: the pods mount the worker's local artifact store (the executor
     // does) and the serving folder (the DAG does), and run the locally built images.
     before(function () {
       if (!process.env.UPDRAFT_TEST_K8S_REAL_NODE) {
-        console.log("      skipped: UPDRAFT_TEST_K8S_REAL_NODE is not set (start scripts/services/k8s.sh with its real node; the kwok nodes run no containers)");
+        console.log(
+          '      skipped: UPDRAFT_TEST_K8S_REAL_NODE is not set (start scripts/services/k8s.sh with its real node; the kwok nodes run no containers)',
+        );
         this.skip();
       }
     });
@@ -251,11 +350,19 @@ describe('ml_retraining, the reference pipeline', function () {
         try {
           execFileSync('docker', ['image', 'inspect', image], { stdio: 'ignore' });
         } catch {
-          throw new Error(`${image} is not on the Docker engine of the real node (${process.env.DOCKER_HOST}): build it with deploy/images/build.sh`);
+          throw new Error(
+            `${image} is not on the Docker engine of the real node (${process.env.DOCKER_HOST}): build it with deploy/images/build.sh`,
+          );
         }
       }
       process.env.UPDRAFT_ML_K8S_REAL_NODE = '1';
-      return { containers: { kubeconfig: process.env.KUBECONFIG ?? null, kubeNamespace: process.env.UPDRAFT_TEST_K8S_NAMESPACE ?? 'default', kubePendingTimeoutSeconds: 120 } };
+      return {
+        containers: {
+          kubeconfig: process.env.KUBECONFIG ?? null,
+          kubeNamespace: process.env.UPDRAFT_TEST_K8S_NAMESPACE ?? 'default',
+          kubePendingTimeoutSeconds: 120,
+        },
+      };
     });
     after(() => {
       delete process.env.UPDRAFT_ML_K8S_REAL_NODE;
@@ -265,7 +372,9 @@ describe('ml_retraining, the reference pipeline', function () {
       const first = await runPipeline(stack(), { fraction: 0.6 });
       await expectFirstChampion(stack().database.db, first);
       if (reference06 !== null) expect(first.modelSha256).to.equal(reference06);
-      const deployment = JSON.parse(fs.readFileSync(path.join(process.env.UPDRAFT_SERVING_DIR!, MODEL, 'deployment.json'), 'utf8')) as { sha256: string };
+      const deployment = JSON.parse(
+        fs.readFileSync(path.join(process.env.UPDRAFT_SERVING_DIR!, MODEL, 'deployment.json'), 'utf8'),
+      ) as { sha256: string };
       expect(deployment.sha256).to.equal(first.modelSha256);
     });
   });

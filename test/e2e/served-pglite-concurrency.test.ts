@@ -36,7 +36,11 @@ interface Plan {
 
 /** Every task instance of a run as "task[map_index]" -> [state, try_number], what the DAG must produce. */
 function expectedRows(plan: Plan): Record<string, [string, number]> {
-  const rows: Record<string, [string, number]> = { items: ['success', 1], branching: ['success', 1], join: ['success', 1] };
+  const rows: Record<string, [string, number]> = {
+    items: ['success', 1],
+    branching: ['success', 1],
+    join: ['success', 1],
+  };
   if (plan.path === 'heavy') {
     for (let i = 0; i < plan.n; i++) {
       rows[`heavy.square[${i}]`] = ['success', 1];
@@ -102,7 +106,12 @@ describe('served PGlite: 16 concurrent runs through the socket, as `updraft dev`
         const connection = await Connection.connect({ address });
         try {
           const client = new Client({ connection, namespace: config.namespace });
-          const run = await triggerDagRun(h.db, client, { dagId: 'conc_branch_map', runId: plan.runId, conf: { path: plan.path, n: plan.n }, runOptions: config.run });
+          const run = await triggerDagRun(h.db, client, {
+            dagId: 'conc_branch_map',
+            runId: plan.runId,
+            conf: { path: plan.path, n: plan.n },
+            runOptions: config.run,
+          });
           return { ...run, handle: stacks[0]!.client.workflow.getHandle(run.workflowId) };
         } finally {
           await h.close();
@@ -114,7 +123,10 @@ describe('served PGlite: 16 concurrent runs through the socket, as `updraft dev`
     const deadlineMs = 150_000;
     let timer: NodeJS.Timeout | undefined;
     const hung = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`runs still unfinished after ${deadlineMs / 1000} s (hung)`)), deadlineMs);
+      timer = setTimeout(
+        () => reject(new Error(`runs still unfinished after ${deadlineMs / 1000} s (hung)`)),
+        deadlineMs,
+      );
     });
     try {
       await Promise.race([Promise.all(triggered.map((t) => t.handle.result())), hung]);
@@ -122,7 +134,9 @@ describe('served PGlite: 16 concurrent runs through the socket, as `updraft dev`
       clearTimeout(timer);
     }
     const finishedMs = Date.now() - started;
-    process.stderr.write(`      16 runs (${plans.reduce((n, p) => n + Object.keys(expectedRows(p)).length, 0)} task instances): triggered in ${triggeredMs} ms, all finished in ${finishedMs} ms\n`);
+    process.stderr.write(
+      `      16 runs (${plans.reduce((n, p) => n + Object.keys(expectedRows(p)).length, 0)} task instances): triggered in ${triggeredMs} ms, all finished in ${finishedMs} ms\n`,
+    );
 
     const reader = await openDatabase({ url: served.url, poolSize: 1 });
     try {
@@ -130,10 +144,18 @@ describe('served PGlite: 16 concurrent runs through the socket, as `updraft dev`
         const run = await getDagRun(reader.db, 'conc_branch_map', plan.runId);
         expect(run?.state, plan.runId).to.equal('success');
         const rows = await listTaskInstances(reader.db, 'conc_branch_map', plan.runId);
-        const actual = Object.fromEntries(rows.map((r) => [r.map_index < 0 ? r.task_id : `${r.task_id}[${r.map_index}]`, [r.state, r.try_number]]));
+        const actual = Object.fromEntries(
+          rows.map((r) => [r.map_index < 0 ? r.task_id : `${r.task_id}[${r.map_index}]`, [r.state, r.try_number]]),
+        );
         expect(actual, `${plan.runId} (${plan.path}, n=${plan.n})`).to.deep.equal(expectedRows(plan));
         if (plan.path === 'heavy') {
-          const total = await getXCom(reader.db, { dag_id: 'conc_branch_map', run_id: plan.runId, task_id: 'total', map_index: -1, key: 'return_value' });
+          const total = await getXCom(reader.db, {
+            dag_id: 'conc_branch_map',
+            run_id: plan.runId,
+            task_id: 'total',
+            map_index: -1,
+            key: 'return_value',
+          });
           let want = 0;
           for (let x = 1; x <= plan.n; x++) want += x * x + 1;
           expect(total, `${plan.runId} total`).to.equal(want);

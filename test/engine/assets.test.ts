@@ -54,14 +54,23 @@ describe(`assets: Asset() as Airflow ${fixture.airflow_version} makes it`, funct
     } else {
       it(`${label} → ${row.uri}`, function () {
         const a = normalizeAsset(row.input);
-        expect({ name: a.name, uri: a.uri, group: a.group ?? 'asset' }).to.deep.equal({ name: row.name, uri: row.uri, group: row.group });
+        expect({ name: a.name, uri: a.uri, group: a.group ?? 'asset' }).to.deep.equal({
+          name: row.name,
+          uri: row.uri,
+          group: row.group,
+        });
       });
     }
   }
 
   it('leaves group and extra out of the spec when they are the defaults (existing spec hashes stay)', function () {
     expect(normalizeAsset({ uri: 's3://b/raw/' })).to.deep.equal({ uri: 's3://b/raw', name: 's3://b/raw/' });
-    expect(normalizeAsset({ uri: 's3://b/raw', group: 'ml', extra: { owner: 'data' } })).to.deep.equal({ uri: 's3://b/raw', name: 's3://b/raw', group: 'ml', extra: { owner: 'data' } });
+    expect(normalizeAsset({ uri: 's3://b/raw', group: 'ml', extra: { owner: 'data' } })).to.deep.equal({
+      uri: 's3://b/raw',
+      name: 's3://b/raw',
+      group: 'ml',
+      extra: { owner: 'data' },
+    });
   });
 
   it('accepts only JSON objects as extra, naming the bad part', function () {
@@ -89,13 +98,26 @@ describe('assets: watcher definitions', function () {
   it('takes bucket and prefix from an s3 asset uri, as a folder prefix', function () {
     const w = assetWatcherSpec(asset, { type: 's3_prefix', pollInterval: 5 });
     expect(w).to.deep.equal({
-      name: 's3_prefix:s3://landing/raw/2026', asset, poll_interval: 5, fire_existing: false, type: 's3_prefix',
-      bucket: 'landing', prefix: 'raw/2026/', endpoint: null, region: null, force_path_style: null, aws_conn_id: null,
+      name: 's3_prefix:s3://landing/raw/2026',
+      asset,
+      poll_interval: 5,
+      fire_existing: false,
+      type: 's3_prefix',
+      bucket: 'landing',
+      prefix: 'raw/2026/',
+      endpoint: null,
+      region: null,
+      force_path_style: null,
+      aws_conn_id: null,
     });
   });
 
   it('takes the folder from a file:// asset uri', function () {
-    const w = assetWatcherSpec(normalizeAsset({ uri: 'file:///data/in%20box/' }), { type: 'folder', glob: '*.csv', minAge: 0 });
+    const w = assetWatcherSpec(normalizeAsset({ uri: 'file:///data/in%20box/' }), {
+      type: 'folder',
+      glob: '*.csv',
+      minAge: 0,
+    });
     expect(w).to.include({ type: 'folder', path: '/data/in box', glob: '*.csv', min_age: 0, poll_interval: 10 });
   });
 
@@ -104,10 +126,22 @@ describe('assets: watcher definitions', function () {
       [{ type: 'ftp' }, "watcher.type: unknown watcher type \"ftp\" (expected 'folder' or 's3_prefix')"],
       [{ type: 'folder' }, 'watcher.path: a folder watcher needs a path'],
       [{ type: 'folder', path: 'relative/dir' }, "watcher.path: must be an absolute directory, got 'relative/dir'"],
-      [{ type: 'folder', path: '/d', glob: '../*.csv' }, "watcher.glob: must be a pattern relative to path without '..'"],
-      [{ type: 'folder', path: '/d', pollInterval: 0 }, 'watcher.poll_interval: expected a number of seconds >= 0.05, got 0'],
-      [{ type: 's3_prefix', bucket: 'bkt', endpoint: 'localhost:9000' }, "watcher.endpoint: must be an http(s) URL like http://127.0.0.1:9000, got 'localhost:9000'"],
-      [{ type: 's3_prefix', bucket: 'bkt', prefix: '/abs' }, "watcher.prefix: an S3 key prefix does not start with '/'"],
+      [
+        { type: 'folder', path: '/d', glob: '../*.csv' },
+        "watcher.glob: must be a pattern relative to path without '..'",
+      ],
+      [
+        { type: 'folder', path: '/d', pollInterval: 0 },
+        'watcher.poll_interval: expected a number of seconds >= 0.05, got 0',
+      ],
+      [
+        { type: 's3_prefix', bucket: 'bkt', endpoint: 'localhost:9000' },
+        "watcher.endpoint: must be an http(s) URL like http://127.0.0.1:9000, got 'localhost:9000'",
+      ],
+      [
+        { type: 's3_prefix', bucket: 'bkt', prefix: '/abs' },
+        "watcher.prefix: an S3 key prefix does not start with '/'",
+      ],
     ];
     const plain = normalizeAsset({ name: 'orders' });
     for (const [options, message] of cases) {
@@ -120,6 +154,8 @@ describe('assets: watcher definitions', function () {
   it('round-trips through checkAssetWatcher and rejects two watchers with one name', function () {
     const w = assetWatcherSpec(asset, { type: 's3_prefix' });
     expect(checkAssetWatcher(JSON.parse(JSON.stringify(w)))).to.deep.equal(w);
-    expect(thrown(() => checkAssetWatchers([w, w])).message).to.contain("watchers[1].name: watcher name 's3_prefix:s3://landing/raw/2026' is also used by watchers[0]");
+    expect(thrown(() => checkAssetWatchers([w, w])).message).to.contain(
+      "watchers[1].name: watcher name 's3_prefix:s3://landing/raw/2026' is also used by watchers[0]",
+    );
   });
 });

@@ -50,12 +50,20 @@ describe('semantics/dag-run-state', () => {
     });
 
     it('setup >> work >> teardown: the work task decides, the teardown is ignored', () => {
-      const dag: Node[] = [{ id: 'setup', down: ['work', 'td'] }, { id: 'work', down: ['td'] }, { id: 'td', teardown: true }];
+      const dag: Node[] = [
+        { id: 'setup', down: ['work', 'td'] },
+        { id: 'work', down: ['td'] },
+        { id: 'td', teardown: true },
+      ];
       expect(leafIds(dag)).to.deep.equal(['work']);
     });
 
     it('a teardown with on_failure_fail_dagrun is a real leaf, and makes its upstream a non-leaf', () => {
-      const dag: Node[] = [{ id: 'setup', down: ['work', 'td'] }, { id: 'work', down: ['td'] }, { id: 'td', teardown: true, failDagrun: true }];
+      const dag: Node[] = [
+        { id: 'setup', down: ['work', 'td'] },
+        { id: 'work', down: ['td'] },
+        { id: 'td', teardown: true, failDagrun: true },
+      ];
       expect(leafIds(dag)).to.deep.equal(['td']);
     });
 
@@ -65,7 +73,10 @@ describe('semantics/dag-run-state', () => {
     });
 
     it('a DAG of only ignorable teardowns falls back to the plain leaves', () => {
-      const dag: Node[] = [{ id: 't1', teardown: true, down: ['t2'] }, { id: 't2', teardown: true }];
+      const dag: Node[] = [
+        { id: 't1', teardown: true, down: ['t2'] },
+        { id: 't2', teardown: true },
+      ];
       expect(leafIds(dag)).to.deep.equal(['t2']);
     });
 
@@ -80,9 +91,20 @@ describe('semantics/dag-run-state', () => {
     const chain: Node[] = [{ id: 'a', down: ['b'] }, { id: 'b', down: ['c'] }, { id: 'c' }];
 
     it('running while any task is unfinished', () => {
-      for (const state of [S.NONE, S.SCHEDULED, S.QUEUED, S.RUNNING, S.UP_FOR_RETRY, S.UP_FOR_RESCHEDULE, S.DEFERRED, S.RESTARTING]) {
-        expect(computeDagRunState({ tasks: runTasks(chain, { a: S.SUCCESS, b: S.SUCCESS, c: state }) }), state)
-          .to.deep.equal({ state: 'running' });
+      for (const state of [
+        S.NONE,
+        S.SCHEDULED,
+        S.QUEUED,
+        S.RUNNING,
+        S.UP_FOR_RETRY,
+        S.UP_FOR_RESCHEDULE,
+        S.DEFERRED,
+        S.RESTARTING,
+      ]) {
+        expect(
+          computeDagRunState({ tasks: runTasks(chain, { a: S.SUCCESS, b: S.SUCCESS, c: state }) }),
+          state,
+        ).to.deep.equal({ state: 'running' });
       }
     });
 
@@ -93,13 +115,15 @@ describe('semantics/dag-run-state', () => {
 
     it('success when every leaf is success or skipped', () => {
       const dag: Node[] = [{ id: 'a', down: ['b', 'c'] }, { id: 'b' }, { id: 'c' }];
-      expect(computeDagRunState({ tasks: runTasks(dag, { a: S.SUCCESS, b: S.SUCCESS, c: S.SKIPPED }) }))
-        .to.deep.equal({ state: 'success' });
+      expect(computeDagRunState({ tasks: runTasks(dag, { a: S.SUCCESS, b: S.SUCCESS, c: S.SKIPPED }) })).to.deep.equal({
+        state: 'success',
+      });
     });
 
     it('success when a non-leaf failed but the leaf ran anyway (all_done / one_failed leaf)', () => {
-      expect(computeDagRunState({ tasks: runTasks(chain, { a: S.SUCCESS, b: S.FAILED, c: S.SUCCESS }) }))
-        .to.deep.equal({ state: 'success' });
+      expect(computeDagRunState({ tasks: runTasks(chain, { a: S.SUCCESS, b: S.FAILED, c: S.SUCCESS }) })).to.deep.equal(
+        { state: 'success' },
+      );
     });
 
     it('Airflow test_UpstreamTIStates: op2 failed, one_failed leaf op5 succeeded -> success', () => {
@@ -115,31 +139,48 @@ describe('semantics/dag-run-state', () => {
     });
 
     it('failed when a leaf failed, naming it', () => {
-      expect(computeDagRunState({ tasks: runTasks(chain, { a: S.SUCCESS, b: S.SUCCESS, c: S.FAILED }) }))
-        .to.deep.equal({ state: 'failed', reason: '1 leaf task(s) failed: c (failed)' });
+      expect(computeDagRunState({ tasks: runTasks(chain, { a: S.SUCCESS, b: S.SUCCESS, c: S.FAILED }) })).to.deep.equal(
+        { state: 'failed', reason: '1 leaf task(s) failed: c (failed)' },
+      );
     });
 
     it('failed when a leaf is upstream_failed', () => {
-      expect(computeDagRunState({ tasks: runTasks(chain, { a: S.FAILED, b: S.UPSTREAM_FAILED, c: S.UPSTREAM_FAILED }) }))
-        .to.deep.equal({ state: 'failed', reason: '1 leaf task(s) failed: c (upstream_failed)' });
+      expect(
+        computeDagRunState({ tasks: runTasks(chain, { a: S.FAILED, b: S.UPSTREAM_FAILED, c: S.UPSTREAM_FAILED }) }),
+      ).to.deep.equal({ state: 'failed', reason: '1 leaf task(s) failed: c (upstream_failed)' });
     });
 
     it('setup >> work >> teardown: work failed, teardown succeeded -> failed', () => {
-      const dag: Node[] = [{ id: 'setup', down: ['work', 'td'] }, { id: 'work', down: ['td'] }, { id: 'td', teardown: true }];
-      expect(computeDagRunState({ tasks: runTasks(dag, { setup: S.SUCCESS, work: S.FAILED, td: S.SUCCESS }) }))
-        .to.deep.equal({ state: 'failed', reason: '1 leaf task(s) failed: work (failed)' });
+      const dag: Node[] = [
+        { id: 'setup', down: ['work', 'td'] },
+        { id: 'work', down: ['td'] },
+        { id: 'td', teardown: true },
+      ];
+      expect(
+        computeDagRunState({ tasks: runTasks(dag, { setup: S.SUCCESS, work: S.FAILED, td: S.SUCCESS }) }),
+      ).to.deep.equal({ state: 'failed', reason: '1 leaf task(s) failed: work (failed)' });
     });
 
     it('a failed teardown leaf is ignored by default', () => {
-      const dag: Node[] = [{ id: 'setup', down: ['work', 'td'] }, { id: 'work', down: ['td'] }, { id: 'td', teardown: true }];
-      expect(computeDagRunState({ tasks: runTasks(dag, { setup: S.SUCCESS, work: S.SUCCESS, td: S.FAILED }) }))
-        .to.deep.equal({ state: 'success' });
+      const dag: Node[] = [
+        { id: 'setup', down: ['work', 'td'] },
+        { id: 'work', down: ['td'] },
+        { id: 'td', teardown: true },
+      ];
+      expect(
+        computeDagRunState({ tasks: runTasks(dag, { setup: S.SUCCESS, work: S.SUCCESS, td: S.FAILED }) }),
+      ).to.deep.equal({ state: 'success' });
     });
 
     it('a failed teardown with on_failure_fail_dagrun fails the run', () => {
-      const dag: Node[] = [{ id: 'setup', down: ['work', 'td'] }, { id: 'work', down: ['td'] }, { id: 'td', teardown: true, failDagrun: true }];
-      expect(computeDagRunState({ tasks: runTasks(dag, { setup: S.SUCCESS, work: S.SUCCESS, td: S.FAILED }) }))
-        .to.deep.equal({ state: 'failed', reason: '1 leaf task(s) failed: td (failed)' });
+      const dag: Node[] = [
+        { id: 'setup', down: ['work', 'td'] },
+        { id: 'work', down: ['td'] },
+        { id: 'td', teardown: true, failDagrun: true },
+      ];
+      expect(
+        computeDagRunState({ tasks: runTasks(dag, { setup: S.SUCCESS, work: S.SUCCESS, td: S.FAILED }) }),
+      ).to.deep.equal({ state: 'failed', reason: '1 leaf task(s) failed: td (failed)' });
     });
 
     it('teardown filter also works when the caller passes plain leaves', () => {
@@ -151,15 +192,24 @@ describe('semantics/dag-run-state', () => {
     });
 
     it('a DAG of only teardowns is decided by its plain leaves', () => {
-      const dag: Node[] = [{ id: 't1', teardown: true, down: ['t2'] }, { id: 't2', teardown: true }];
-      expect(computeDagRunState({ tasks: runTasks(dag, { t1: S.SUCCESS, t2: S.FAILED }) }))
-        .to.deep.equal({ state: 'failed', reason: '1 leaf task(s) failed: t2 (failed)' });
-      expect(computeDagRunState({ tasks: runTasks(dag, { t1: S.FAILED, t2: S.SUCCESS }) })).to.deep.equal({ state: 'success' });
+      const dag: Node[] = [
+        { id: 't1', teardown: true, down: ['t2'] },
+        { id: 't2', teardown: true },
+      ];
+      expect(computeDagRunState({ tasks: runTasks(dag, { t1: S.SUCCESS, t2: S.FAILED }) })).to.deep.equal({
+        state: 'failed',
+        reason: '1 leaf task(s) failed: t2 (failed)',
+      });
+      expect(computeDagRunState({ tasks: runTasks(dag, { t1: S.FAILED, t2: S.SUCCESS }) })).to.deep.equal({
+        state: 'success',
+      });
     });
 
     it('removed leaves do not count', () => {
       const dag: Node[] = [{ id: 'a', down: ['b', 'c'] }, { id: 'b' }, { id: 'c' }];
-      expect(computeDagRunState({ tasks: runTasks(dag, { a: S.SUCCESS, b: S.REMOVED, c: S.SUCCESS }) }).state).to.equal('success');
+      expect(computeDagRunState({ tasks: runTasks(dag, { a: S.SUCCESS, b: S.REMOVED, c: S.SUCCESS }) }).state).to.equal(
+        'success',
+      );
     });
 
     it('an empty DAG is a success', () => {
@@ -175,7 +225,10 @@ describe('semantics/dag-run-state', () => {
         on_failure_fail_dagrun: false,
       }));
       const names = Array.from({ length: 20 }, (_, i) => `t${i} (failed)`).join(', ');
-      expect(computeDagRunState({ tasks })).to.deep.equal({ state: 'failed', reason: `25 leaf task(s) failed: ${names} and 5 more` });
+      expect(computeDagRunState({ tasks })).to.deep.equal({
+        state: 'failed',
+        reason: `25 leaf task(s) failed: ${names} and 5 more`,
+      });
     });
   });
 
@@ -207,7 +260,9 @@ describe('semantics/dag-run-state', () => {
     });
 
     it('deadlock when every unfinished task waits on a rule that cannot be met', () => {
-      expect(findDeadlock({ tasks: [t('a', S.SUCCESS), t('b', S.NONE, 'wait'), t('c', S.SCHEDULED, 'wait')] })).to.deep.equal({
+      expect(
+        findDeadlock({ tasks: [t('a', S.SUCCESS), t('b', S.NONE, 'wait'), t('c', S.SCHEDULED, 'wait')] }),
+      ).to.deep.equal({
         stuckTaskIds: ['b', 'c'],
         reason: 'deadlock: no task can make progress; 2 unfinished task(s) can never run: b, c',
       });
@@ -216,9 +271,17 @@ describe('semantics/dag-run-state', () => {
     it('works from real trigger-rule decisions: upstream finished in an inconsistent count', () => {
       // An upstream reported "done" but counted in no state can never satisfy all_success.
       const decision = evaluateTriggerRule('all_success', {
-        success: 0, skipped: 0, failed: 0, upstream_failed: 0, removed: 0, done: 1, total: 1,
+        success: 0,
+        skipped: 0,
+        failed: 0,
+        upstream_failed: 0,
+        removed: 0,
+        done: 1,
+        total: 1,
       }).decision;
-      expect(findDeadlock({ tasks: [t('up', S.SUCCESS), t('down', S.NONE, decision)] })?.stuckTaskIds).to.deep.equal(['down']);
+      expect(findDeadlock({ tasks: [t('up', S.SUCCESS), t('down', S.NONE, decision)] })?.stuckTaskIds).to.deep.equal([
+        'down',
+      ]);
     });
 
     it('names at most 20 stuck tasks but returns all of them', () => {

@@ -42,20 +42,33 @@ const task = (id: string): TaskSpec => spec.tasks.find((t) => t.task_id === id)!
 describe('mapped task groups: compiling', () => {
   it('maps every member over the group arguments; in-group edges are per instance', () => {
     expect(task('per_file.read').mapped).to.deep.equal({
-      kind: 'group', group_id: 'per_file', expand: [['file', { $xcom: { task_id: 'files', key: 'return_value', path: [] } }]], instance_upstream: [],
+      kind: 'group',
+      group_id: 'per_file',
+      expand: [['file', { $xcom: { task_id: 'files', key: 'return_value', path: [] } }]],
+      instance_upstream: [],
     });
     expect(task('per_file.parse').mapped).to.deep.include({ instance_upstream: ['per_file.read'] });
     expect(task('per_file.parse').upstream).to.deep.equal(['files', 'per_file.read']);
-    expect(task('per_file.read').input).to.deep.equal({ file: { $map_arg: { group: 'per_file', arg: 'file', path: [] } } });
+    expect(task('per_file.read').input).to.deep.equal({
+      file: { $map_arg: { group: 'per_file', arg: 'file', path: [] } },
+    });
     expect(task('report').upstream).to.deep.equal(['per_file.parse']);
-    expect(task('files').map_sources?.map((m) => m.consumer).sort()).to.deep.equal(['per_file.note', 'per_file.parse', 'per_file.read']);
+    expect(
+      task('files')
+        .map_sources?.map((m) => m.consumer)
+        .sort(),
+    ).to.deep.equal(['per_file.note', 'per_file.parse', 'per_file.read']);
   });
 
   it("gives each instance its element and the same instance of its in-group upstream's output", () => {
     const read = task('per_file.read');
-    expect(instanceTemplate(read.mapped!, 2, [3], read.input)).to.deep.equal({ file: { $xcom: { task_id: 'files', key: 'return_value', path: ['2'] } } });
+    expect(instanceTemplate(read.mapped!, 2, [3], read.input)).to.deep.equal({
+      file: { $xcom: { task_id: 'files', key: 'return_value', path: ['2'] } },
+    });
     const parse = task('per_file.parse');
-    expect(instanceTemplate(parse.mapped!, 1, [3], parse.input)).to.deep.equal({ $xcom: { task_id: 'per_file.read', key: 'return_value', path: [], map_index: 1 } });
+    expect(instanceTemplate(parse.mapped!, 1, [3], parse.input)).to.deep.equal({
+      $xcom: { task_id: 'per_file.read', key: 'return_value', path: [], map_index: 1 },
+    });
     const literal = compile((d) => {
       d.mappedGroup({ groupId: 'g', expand: { x: [1, 2], cfg: [{ lr: 0.1 }, { lr: 0.2 }] } }, (g, args) => {
         g.task({ taskId: 't' }, (i: { x: number; lr: number }) => i)({ x: args.x, lr: args.cfg.get('lr') });
@@ -66,23 +79,31 @@ describe('mapped task groups: compiling', () => {
   });
 
   it('refuses what is not built or not allowed, naming the group and the task', () => {
-    expect(compileError((d) => {
-      const g = d.mappedGroup({ groupId: 'g', expand: { x: [1] } }, (g, args) => args.x);
-      d.task({ taskId: 'outside' }, (i: { x: unknown }) => i)({ x: g.result });
-    })).to.match(/uses the argument "x" of mapped task group "g", but the task is not inside that group/);
-    expect(compileError((d) => {
-      d.mappedGroup({ groupId: 'g', expand: { x: 'abc' as unknown as string[] } }, (g) => g.empty({ taskId: 't' }));
-    })).to.contain('mapped task group "g": expand.x must be a list or a task output (XComArg), got string');
-    expect(compileError((d) => {
-      d.mappedGroup({ groupId: 'outer', expand: { x: [1] } }, (g) => {
-        g.mappedGroup({ groupId: 'inner', expand: { y: [1] } }, (h) => h.empty({ taskId: 't' }));
-      });
-    })).to.contain('nested mapped groups are not built');
-    expect(compileError((d) => {
-      d.mappedGroup({ groupId: 'g', expand: { x: [1] } }, (g) => {
-        g.task({ taskId: 't' }, (i: { y: number }) => i.y).expand({ y: [1, 2] });
-      });
-    })).to.contain('cannot be expanded itself (not built)');
+    expect(
+      compileError((d) => {
+        const g = d.mappedGroup({ groupId: 'g', expand: { x: [1] } }, (g, args) => args.x);
+        d.task({ taskId: 'outside' }, (i: { x: unknown }) => i)({ x: g.result });
+      }),
+    ).to.match(/uses the argument "x" of mapped task group "g", but the task is not inside that group/);
+    expect(
+      compileError((d) => {
+        d.mappedGroup({ groupId: 'g', expand: { x: 'abc' as unknown as string[] } }, (g) => g.empty({ taskId: 't' }));
+      }),
+    ).to.contain('mapped task group "g": expand.x must be a list or a task output (XComArg), got string');
+    expect(
+      compileError((d) => {
+        d.mappedGroup({ groupId: 'outer', expand: { x: [1] } }, (g) => {
+          g.mappedGroup({ groupId: 'inner', expand: { y: [1] } }, (h) => h.empty({ taskId: 't' }));
+        });
+      }),
+    ).to.contain('nested mapped groups are not built');
+    expect(
+      compileError((d) => {
+        d.mappedGroup({ groupId: 'g', expand: { x: [1] } }, (g) => {
+          g.task({ taskId: 't' }, (i: { y: number }) => i.y).expand({ y: [1, 2] });
+        });
+      }),
+    ).to.contain('cannot be expanded itself (not built)');
   });
 });
 
@@ -98,7 +119,10 @@ describe('mapped task groups: RunGraph gating', () => {
     g.markInFlight(files, S.RUNNING, 1);
     g.finish(files, S.SUCCESS);
     // Every member is handed out (expanded) now; parse's instances wait for read's.
-    const ready = g.takeReady(10).map((i) => g.tasks[i]!.task_id).sort();
+    const ready = g
+      .takeReady(10)
+      .map((i) => g.tasks[i]!.task_id)
+      .sort();
     expect(ready).to.deep.equal(['per_file.note', 'per_file.parse', 'per_file.read']);
     for (const id of ready) expect(g.expandMapped(idx(g, id), 3)).to.deep.equal([]);
     const read = idx(g, 'per_file.read');
@@ -109,7 +133,9 @@ describe('mapped task groups: RunGraph gating', () => {
     g.finishInstance(read, 1, S.SUCCESS);
     expect(g.takeInstances(parse, 10)).to.deep.equal([1]);
     const decisions = g.finishInstance(read, 0, S.FAILED);
-    expect(decisions.map((d) => [g.tasks[d.index]!.task_id, d.mapIndex, d.state])).to.deep.equal([['per_file.parse', 0, 'upstream_failed']]);
+    expect(decisions.map((d) => [g.tasks[d.index]!.task_id, d.mapIndex, d.state])).to.deep.equal([
+      ['per_file.parse', 0, 'upstream_failed'],
+    ]);
     expect(instanceStates(g, 'per_file.parse')).to.deep.equal(['upstream_failed', 'scheduled', 'none']);
     g.finishInstance(read, 2, S.SUCCESS);
     expect(g.takeInstances(parse, 10)).to.deep.equal([2]);
@@ -136,7 +162,9 @@ describe('mapped task groups: RunGraph gating', () => {
     const decisions = g.finish(idx(g, 'gate'), S.FAILED);
     // first is upstream_failed without expanding; both instances of second follow.
     expect(decisions.map((d) => [g.tasks[d.index]!.task_id, d.mapIndex ?? -1, d.state])).to.deep.equal([
-      ['g.first', -1, 'upstream_failed'], ['g.second', 0, 'upstream_failed'], ['g.second', 1, 'upstream_failed'],
+      ['g.first', -1, 'upstream_failed'],
+      ['g.second', 0, 'upstream_failed'],
+      ['g.second', 1, 'upstream_failed'],
     ]);
     expect(g.state[second]).to.equal('upstream_failed');
     expect(g.runOutcome(0).state).to.equal('failed');
@@ -145,13 +173,17 @@ describe('mapped task groups: RunGraph gating', () => {
   it('restores gated instances across continue-as-new and decides the rest', () => {
     const carried = spec.tasks.map((t) => {
       if (t.task_id === 'files') return { state: S.SUCCESS, try_number: 1 };
-      if (t.task_id === 'per_file.read') return { state: S.RUNNING, try_number: 0, mapped: { n: 3, states: 'sfn', tries: [2, 1, 1, 0] } };
-      if (t.task_id === 'per_file.parse') return { state: S.RUNNING, try_number: 0, mapped: { n: 3, states: 'snn', tries: [1, 1, 2, 0] } };
+      if (t.task_id === 'per_file.read')
+        return { state: S.RUNNING, try_number: 0, mapped: { n: 3, states: 'sfn', tries: [2, 1, 1, 0] } };
+      if (t.task_id === 'per_file.parse')
+        return { state: S.RUNNING, try_number: 0, mapped: { n: 3, states: 'snn', tries: [1, 1, 2, 0] } };
       return { state: S.NONE, try_number: 0 };
     });
     const g = new RunGraph(spec, carried);
     const decisions = g.evaluateAll();
-    expect(decisions.filter((d) => d.mapIndex !== undefined).map((d) => [g.tasks[d.index]!.task_id, d.mapIndex, d.state])).to.deep.equal([['per_file.parse', 1, 'upstream_failed']]);
+    expect(
+      decisions.filter((d) => d.mapIndex !== undefined).map((d) => [g.tasks[d.index]!.task_id, d.mapIndex, d.state]),
+    ).to.deep.equal([['per_file.parse', 1, 'upstream_failed']]);
     expect(g.takeInstances(idx(g, 'per_file.parse'), 10)).to.deep.equal([]);
     g.finishInstance(idx(g, 'per_file.read'), 2, S.SUCCESS);
     expect(g.takeInstances(idx(g, 'per_file.parse'), 10)).to.deep.equal([2]);

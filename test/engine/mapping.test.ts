@@ -7,7 +7,11 @@ import { expect } from 'chai';
 import { compileDag } from '../../sdk/compile.js';
 import { dag, type DagBuilder } from '../../sdk/dag.js';
 import {
-  checkMappable, elementIndices, expansionLength, instanceTemplate, aggregateState,
+  checkMappable,
+  elementIndices,
+  expansionLength,
+  instanceTemplate,
+  aggregateState,
 } from '../../engine/mapping.js';
 import { RunGraph } from '../../engine/run-graph.js';
 import type { DagSpec, MapSourceSpec } from '../../spec/dag-spec.js';
@@ -21,15 +25,21 @@ const task = (spec: DagSpec, id: string) => spec.tasks.find((t) => t.task_id ===
 
 describe('mapping: compiler', function () {
   it('compiles partial().expand() into a MappedSpec and marks the pushing task', function () {
-    const spec = compile((d) => {
-      const make = d.task({ taskId: 'make' }, () => ({ files: ['a', 'b'] }));
-      const each = d.task({ taskId: 'each' }, (i: { file: string; n: number; mode: string }) => i.file);
-      each.partial({ mode: 'fast' }).expand({ file: make().get('files'), n: [1, 2, 3] });
-    }, { maxMapLength: 50 });
+    const spec = compile(
+      (d) => {
+        const make = d.task({ taskId: 'make' }, () => ({ files: ['a', 'b'] }));
+        const each = d.task({ taskId: 'each' }, (i: { file: string; n: number; mode: string }) => i.file);
+        each.partial({ mode: 'fast' }).expand({ file: make().get('files'), n: [1, 2, 3] });
+      },
+      { maxMapLength: 50 },
+    );
     expect(task(spec, 'each').mapped).to.deep.equal({
       kind: 'expand',
       partial: { mode: 'fast' },
-      expand: [['file', { $xcom: { task_id: 'make', key: 'return_value', path: ['files'] } }], ['n', [1, 2, 3]]],
+      expand: [
+        ['file', { $xcom: { task_id: 'make', key: 'return_value', path: ['files'] } }],
+        ['n', [1, 2, 3]],
+      ],
     });
     expect(task(spec, 'each').input).to.equal(null);
     expect(task(spec, 'each').upstream).to.deep.equal(['make']);
@@ -45,30 +55,82 @@ describe('mapping: compiler', function () {
       t1.expandKwargs(cfg());
       t2.partial({ b: 2 }).expandKwargs([{ a: 1 }, { a: 2 }]);
     });
-    expect(task(spec, 't1').mapped).to.deep.equal({ kind: 'expand_kwargs', partial: {}, source: { $xcom: { task_id: 'cfg', key: 'return_value', path: [] } } });
+    expect(task(spec, 't1').mapped).to.deep.equal({
+      kind: 'expand_kwargs',
+      partial: {},
+      source: { $xcom: { task_id: 'cfg', key: 'return_value', path: [] } },
+    });
     expect(task(spec, 'cfg').map_sources).to.deep.equal([{ consumer: 't1', arg: null, path: [] }]);
-    expect(task(spec, 't2').mapped).to.deep.equal({ kind: 'expand_kwargs', partial: { b: 2 }, source: [{ a: 1 }, { a: 2 }] });
+    expect(task(spec, 't2').mapped).to.deep.equal({
+      kind: 'expand_kwargs',
+      partial: { b: 2 },
+      source: [{ a: 1 }, { a: 2 }],
+    });
   });
 
   const rejects: Array<[string, (d: DagBuilder) => void, string]> = [
-    ['a non-list literal', (d) => { d.task({ taskId: 'e' }, (i: { x: number }) => i.x).expand({ x: 3 as never }); }, 'DAG "m", task "e": expand: expand.x must be a list or a task output (XComArg), got number'],
-    ['no keys', (d) => { d.task({ taskId: 'e' }, (i: { x: number }) => i.x).expand({}); }, 'DAG "m", task "e": expand: expand() needs at least one argument to map over'],
-    ['overlapping partial and mapped keys', (d) => { d.task({ taskId: 'e' }, (i: { x: number }) => i.x).partial({ x: 1 }).expand({ x: [1] }); }, 'DAG "m", task "e": expand: mapped and partial arguments overlap: x'],
-    ['expandKwargs items that are not objects', (d) => { d.task({ taskId: 'e' }, (i: { x: number }) => i.x).expandKwargs([1] as never); }, 'DAG "m", task "e": expandKwargs: expandKwargs[0] must be an object of arguments, got number'],
-    ['a mapped branch', (d) => { d.branch({ taskId: 'b' }, (i: { x: number }) => String(i.x)).expand({ x: [1] }); }, 'DAG "m", task "b": expand: a branch task cannot be mapped (not built)'],
-    ['mapping over a mapped task', (d) => {
-      const a = d.task({ taskId: 'a' }, (i: { x: number }) => [i.x]);
-      d.task({ taskId: 'b' }, (i: { y: number[] }) => i.y).expand({ y: a.expand({ x: [1] }) as never });
-    }, 'DAG "m", task "b": expand: expand.y maps over the output of mapped task "a" (mapping over a mapped task\'s results is not built)'],
-    ['trigger rule always over a task output', (d) => {
-      const a = d.task({ taskId: 'a' }, () => [1]);
-      d.task({ taskId: 'b', triggerRule: 'always' }, (i: { y: number }) => i.y).expand({ y: a() });
-    }, 'DAG "m", task "b": triggerRule: trigger rule "always" is not allowed on a task mapped over another task\'s output (Airflow forbids it)'],
-    ['expanding twice', (d) => {
-      const e = d.task({ taskId: 'e' }, (i: { x: number }) => i.x);
-      e.expand({ x: [1] });
-      e.expand({ x: [2] });
-    }, 'DAG "m", task "e": task "e" is called or expanded twice; each call would be a separate task, so declare another task with its own taskId'],
+    [
+      'a non-list literal',
+      (d) => {
+        d.task({ taskId: 'e' }, (i: { x: number }) => i.x).expand({ x: 3 as never });
+      },
+      'DAG "m", task "e": expand: expand.x must be a list or a task output (XComArg), got number',
+    ],
+    [
+      'no keys',
+      (d) => {
+        d.task({ taskId: 'e' }, (i: { x: number }) => i.x).expand({});
+      },
+      'DAG "m", task "e": expand: expand() needs at least one argument to map over',
+    ],
+    [
+      'overlapping partial and mapped keys',
+      (d) => {
+        d.task({ taskId: 'e' }, (i: { x: number }) => i.x)
+          .partial({ x: 1 })
+          .expand({ x: [1] });
+      },
+      'DAG "m", task "e": expand: mapped and partial arguments overlap: x',
+    ],
+    [
+      'expandKwargs items that are not objects',
+      (d) => {
+        d.task({ taskId: 'e' }, (i: { x: number }) => i.x).expandKwargs([1] as never);
+      },
+      'DAG "m", task "e": expandKwargs: expandKwargs[0] must be an object of arguments, got number',
+    ],
+    [
+      'a mapped branch',
+      (d) => {
+        d.branch({ taskId: 'b' }, (i: { x: number }) => String(i.x)).expand({ x: [1] });
+      },
+      'DAG "m", task "b": expand: a branch task cannot be mapped (not built)',
+    ],
+    [
+      'mapping over a mapped task',
+      (d) => {
+        const a = d.task({ taskId: 'a' }, (i: { x: number }) => [i.x]);
+        d.task({ taskId: 'b' }, (i: { y: number[] }) => i.y).expand({ y: a.expand({ x: [1] }) as never });
+      },
+      'DAG "m", task "b": expand: expand.y maps over the output of mapped task "a" (mapping over a mapped task\'s results is not built)',
+    ],
+    [
+      'trigger rule always over a task output',
+      (d) => {
+        const a = d.task({ taskId: 'a' }, () => [1]);
+        d.task({ taskId: 'b', triggerRule: 'always' }, (i: { y: number }) => i.y).expand({ y: a() });
+      },
+      'DAG "m", task "b": triggerRule: trigger rule "always" is not allowed on a task mapped over another task\'s output (Airflow forbids it)',
+    ],
+    [
+      'expanding twice',
+      (d) => {
+        const e = d.task({ taskId: 'e' }, (i: { x: number }) => i.x);
+        e.expand({ x: [1] });
+        e.expand({ x: [2] });
+      },
+      'DAG "m", task "e": task "e" is called or expanded twice; each call would be a separate task, so declare another task with its own taskId',
+    ],
   ];
   for (const [what, build, message] of rejects) {
     it(`rejects ${what}`, function () {
@@ -77,7 +139,9 @@ describe('mapping: compiler', function () {
   }
 
   it('rejects a non-positive maxMapLength', function () {
-    expect(() => compile(() => undefined, { maxMapLength: 0 })).to.throw('DAG "m": maxMapLength: expected a positive integer, got 0');
+    expect(() => compile(() => undefined, { maxMapLength: 0 })).to.throw(
+      'DAG "m": maxMapLength: expected a positive integer, got 0',
+    );
   });
 });
 
@@ -101,8 +165,15 @@ describe('mapping: expansion order and instance inputs', function () {
     expect(expansionLength([3, 0])).to.equal(0);
   });
 
-  it('builds each instance\'s input in Airflow\'s cross-product order', function () {
-    const mapped = { kind: 'expand' as const, partial: { mode: 'm' }, expand: [['n', [1, 2]], ['s', { $xcom: { task_id: 'up', key: 'return_value', path: ['xs'] } }]] as Array<[string, never]> };
+  it("builds each instance's input in Airflow's cross-product order", function () {
+    const mapped = {
+      kind: 'expand' as const,
+      partial: { mode: 'm' },
+      expand: [
+        ['n', [1, 2]],
+        ['s', { $xcom: { task_id: 'up', key: 'return_value', path: ['xs'] } }],
+      ] as Array<[string, never]>,
+    };
     const inputs = [0, 1, 2, 3].map((i) => instanceTemplate(mapped, i, [2, 2]));
     expect(inputs).to.deep.equal([
       { mode: 'm', n: 1, s: { $xcom: { task_id: 'up', key: 'return_value', path: ['xs', '0'] } } },
@@ -113,9 +184,20 @@ describe('mapping: expansion order and instance inputs', function () {
   });
 
   it('merges expandKwargs elements over the partial arguments (by reference: $merge)', function () {
-    expect(instanceTemplate({ kind: 'expand_kwargs', partial: { b: 1 }, source: [{ a: 1 }, { a: 2, b: 5 }] }, 1, [2])).to.deep.equal({ a: 2, b: 5 });
-    expect(instanceTemplate({ kind: 'expand_kwargs', partial: { b: 1 }, source: { $xcom: { task_id: 'c', key: 'return_value', path: [] } } }, 1, [2]))
-      .to.deep.equal({ $merge: [{ b: 1 }, { $xcom: { task_id: 'c', key: 'return_value', path: ['1'] } }] });
+    expect(
+      instanceTemplate({ kind: 'expand_kwargs', partial: { b: 1 }, source: [{ a: 1 }, { a: 2, b: 5 }] }, 1, [2]),
+    ).to.deep.equal({ a: 2, b: 5 });
+    expect(
+      instanceTemplate(
+        {
+          kind: 'expand_kwargs',
+          partial: { b: 1 },
+          source: { $xcom: { task_id: 'c', key: 'return_value', path: [] } },
+        },
+        1,
+        [2],
+      ),
+    ).to.deep.equal({ $merge: [{ b: 1 }, { $xcom: { task_id: 'c', key: 'return_value', path: ['1'] } }] });
   });
 });
 
@@ -125,13 +207,49 @@ describe('mapping: checks of the pushed value (the pushing task fails, as in Air
   const cases: Array<[string, unknown, MapSourceSpec, number, string | number]> = [
     ['a list', { items: [1, 2, 3] }, source, 1024, 3],
     ['an empty list', { items: [] }, source, 1024, 0],
-    ['an int', { items: 42 }, source, 1024, 'UnmappableXComTypePushed: task "each" expand() argument "x" maps over the return value of "push" at "items", which must be a list; got unmappable type \'int\''],
-    ['a dict', { items: { a: 1 } }, source, 1024, 'UnmappableXComTypePushed: task "each" expand() argument "x" maps over the return value of "push" at "items", which must be a list; got unmappable type \'dict\''],
-    ['a missing field', {}, source, 1024, 'UnmappableXComTypePushed: task "each" expand() argument "x" maps over the return value of "push" at "items", which must be a list; got nothing'],
-    ['nothing', undefined, source, 1024, 'XComForMappingNotPushed: task "push" returned nothing, but task "each" expand() argument "x" maps over the return value of "push" at "items"; return a list'],
-    ['a list over max_map_length', { items: [1, 2, 3] }, source, 2, 'UnmappableXComLengthPushed: task "push" pushed 3 items, more than max_map_length (2); task "each" expand() argument "x" maps over the return value of "push" at "items"'],
+    [
+      'an int',
+      { items: 42 },
+      source,
+      1024,
+      'UnmappableXComTypePushed: task "each" expand() argument "x" maps over the return value of "push" at "items", which must be a list; got unmappable type \'int\'',
+    ],
+    [
+      'a dict',
+      { items: { a: 1 } },
+      source,
+      1024,
+      'UnmappableXComTypePushed: task "each" expand() argument "x" maps over the return value of "push" at "items", which must be a list; got unmappable type \'dict\'',
+    ],
+    [
+      'a missing field',
+      {},
+      source,
+      1024,
+      'UnmappableXComTypePushed: task "each" expand() argument "x" maps over the return value of "push" at "items", which must be a list; got nothing',
+    ],
+    [
+      'nothing',
+      undefined,
+      source,
+      1024,
+      'XComForMappingNotPushed: task "push" returned nothing, but task "each" expand() argument "x" maps over the return value of "push" at "items"; return a list',
+    ],
+    [
+      'a list over max_map_length',
+      { items: [1, 2, 3] },
+      source,
+      2,
+      'UnmappableXComLengthPushed: task "push" pushed 3 items, more than max_map_length (2); task "each" expand() argument "x" maps over the return value of "push" at "items"',
+    ],
     ['a list of dicts for expandKwargs', [{ a: 1 }], kwargs, 1024, 1],
-    ['a list of strings for expandKwargs', [{ a: 1 }, 'x'], kwargs, 1024, 'UnmappableXComTypePushed: task "each" expandKwargs() maps over the return value of "push", which must be a list of dicts; item 1 has unmappable type \'str\''],
+    [
+      'a list of strings for expandKwargs',
+      [{ a: 1 }, 'x'],
+      kwargs,
+      1024,
+      'UnmappableXComTypePushed: task "each" expandKwargs() maps over the return value of "push", which must be a list of dicts; item 1 has unmappable type \'str\'',
+    ],
   ];
   for (const [what, value, src, limit, expected] of cases) {
     it(`${what} → ${typeof expected === 'number' ? `length ${expected}` : expected.split(':')[0]}`, function () {
@@ -200,7 +318,14 @@ describe('mapping: downstream trigger rules count mapped instances (RunGraph)', 
     const carried = g.carriedMapped(m)!;
     expect(carried).to.deep.equal({ n: 3, states: 'sfn', tries: [1, 1, 1, 2, 1, 0] });
     const spec = { tasks: g.tasks } as DagSpec;
-    const restored = new RunGraph(spec, g.tasks.map((_, i) => ({ state: i === m ? S.RUNNING : g.state[i]!, try_number: 0, ...(i === m ? { mapped: carried } : {}) })));
+    const restored = new RunGraph(
+      spec,
+      g.tasks.map((_, i) => ({
+        state: i === m ? S.RUNNING : g.state[i]!,
+        try_number: 0,
+        ...(i === m ? { mapped: carried } : {}),
+      })),
+    );
     restored.evaluateAll();
     expect(restored.takeReady(10)).to.deep.equal([m]);
     expect(restored.takeInstances(m, 10)).to.deep.equal([2]);

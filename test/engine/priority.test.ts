@@ -7,10 +7,19 @@
 import { expect } from 'chai';
 import { compileDag } from '../../sdk/compile.js';
 import { dag } from '../../sdk/dag.js';
-import { effectivePriorityWeights, reachableWeightSums, type WeightRule, type WeightedTask } from '../../engine/priority.js';
+import {
+  effectivePriorityWeights,
+  reachableWeightSums,
+  type WeightRule,
+  type WeightedTask,
+} from '../../engine/priority.js';
 
 /** Tasks from `edges` ("a>b") with weights and rules. */
-function graph(edges: string[], weights: Record<string, number>, rule: WeightRule | Record<string, WeightRule> = 'downstream'): WeightedTask[] {
+function graph(
+  edges: string[],
+  weights: Record<string, number>,
+  rule: WeightRule | Record<string, WeightRule> = 'downstream',
+): WeightedTask[] {
   const ids = Object.keys(weights);
   const up = new Map(ids.map((id) => [id, [] as string[]]));
   const down = new Map(ids.map((id) => [id, [] as string[]]));
@@ -20,8 +29,11 @@ function graph(edges: string[], weights: Record<string, number>, rule: WeightRul
     up.get(b)!.push(a);
   }
   return ids.map((id) => ({
-    task_id: id, upstream: up.get(id)!, downstream: down.get(id)!, priority_weight: weights[id]!,
-    weight_rule: typeof rule === 'string' ? rule : rule[id] ?? 'downstream',
+    task_id: id,
+    upstream: up.get(id)!,
+    downstream: down.get(id)!,
+    priority_weight: weights[id]!,
+    weight_rule: typeof rule === 'string' ? rule : (rule[id] ?? 'downstream'),
   }));
 }
 
@@ -57,7 +69,7 @@ function naive(tasks: WeightedTask[]): number[] {
 /** A random DAG: edges only from lower to higher index (acyclic), about `degree` per node. */
 function randomDag(n: number, degree: number, seed: number, rule: () => WeightRule): WeightedTask[] {
   let x = seed;
-  const rand = (): number => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rand = (): number => (x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const ids = Array.from({ length: n }, (_, i) => `t${i}`);
   const up: string[][] = ids.map(() => []);
   const down: string[][] = ids.map(() => []);
@@ -70,7 +82,13 @@ function randomDag(n: number, degree: number, seed: number, rule: () => WeightRu
       down[p]!.push(ids[i]!);
     }
   }
-  return ids.map((id, i) => ({ task_id: id, upstream: up[i]!, downstream: down[i]!, priority_weight: 1 + Math.floor(rand() * 5), weight_rule: rule() }));
+  return ids.map((id, i) => ({
+    task_id: id,
+    upstream: up[i]!,
+    downstream: down[i]!,
+    priority_weight: 1 + Math.floor(rand() * 5),
+    weight_rule: rule(),
+  }));
 }
 
 describe('priority weights (weight_rule)', () => {
@@ -96,12 +114,18 @@ describe('priority weights (weight_rule)', () => {
     const edges = ['a>b', 'a>c', 'b>d', 'c>d', 'd>e'];
     const weights = { a: 1, b: 10, c: 100, d: 1000, e: 10000 };
     const down = graph(edges, weights);
-    expect(byId(down, effectivePriorityWeights(down))).to.deep.equal({ a: 11111, b: 11010, c: 11100, d: 11000, e: 10000 });
+    expect(byId(down, effectivePriorityWeights(down))).to.deep.equal({
+      a: 11111,
+      b: 11010,
+      c: 11100,
+      d: 11000,
+      e: 10000,
+    });
     const up = graph(edges, weights, 'upstream');
     expect(byId(up, effectivePriorityWeights(up))).to.deep.equal({ a: 1, b: 11, c: 101, d: 1111, e: 11111 });
   });
 
-  it('applies each task its own rule, summing the relatives\' declared weights', () => {
+  it("applies each task its own rule, summing the relatives' declared weights", () => {
     const t = graph(['a>b', 'b>c'], { a: 1, b: 2, c: 3 }, { a: 'absolute', b: 'upstream', c: 'downstream' });
     expect(byId(t, effectivePriorityWeights(t))).to.deep.equal({ a: 1, b: 3, c: 3 });
   });
@@ -116,7 +140,12 @@ describe('priority weights (weight_rule)', () => {
   it('agrees with a per-task traversal on random DAGs (tree path and bitset path, across block boundaries)', () => {
     const rules: WeightRule[] = ['downstream', 'upstream', 'absolute'];
     let r = 0;
-    for (const [n, degree, seed] of [[40, 1.5, 1], [300, 2, 7], [2600, 1.2, 3], [2600, 0.8, 11]] as const) {
+    for (const [n, degree, seed] of [
+      [40, 1.5, 1],
+      [300, 2, 7],
+      [2600, 1.2, 3],
+      [2600, 0.8, 11],
+    ] as const) {
       const tasks = randomDag(n, degree, seed, () => rules[r++ % 3]!);
       expect(effectivePriorityWeights(tasks), `n=${n} seed=${seed}`).to.deep.equal(naive(tasks));
     }
@@ -126,7 +155,9 @@ describe('priority weights (weight_rule)', () => {
     const w = [1, 2, 4, 8, 16, 32];
     expect(reachableWeightSums(next, prev, w)).to.deep.equal([62, 8, 48, 0, 0, 0]);
     const withExtraParent = [[1, 2], [3], [3, 4, 5], [], [], []];
-    expect(reachableWeightSums(withExtraParent, [[], [0], [0], [1, 2], [2], [2]], w)).to.deep.equal([62, 8, 56, 0, 0, 0]);
+    expect(reachableWeightSums(withExtraParent, [[], [0], [0], [1, 2], [2], [2]], w)).to.deep.equal([
+      62, 8, 56, 0, 0, 0,
+    ]);
   });
 
   it('computes a 10,000-task DAG with 20,000+ edges quickly', function () {

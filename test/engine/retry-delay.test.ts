@@ -83,10 +83,26 @@ describe('semantics/retry-delay', () => {
       ['under the global cap', { retryDelay: 60_000 }, 67_121],
       ['global cap once the base alone exceeds it', { tryNumber: 12, retryDelay: 60 }, 86_400],
       ['huge try numbers do not overflow', { tryNumber: 2000, retryDelay: 60 }, 86_400],
-      ['microsecond logical date, try 1', { dagId: 'example_dag', taskId: 'flaky_task', logicalDate: MICROS, retryDelay: 10 }, 14],
-      ['microsecond logical date, try 2', { dagId: 'example_dag', taskId: 'flaky_task', logicalDate: MICROS, retryDelay: 10, tryNumber: 2 }, 33],
-      ['microsecond logical date, try 3', { dagId: 'example_dag', taskId: 'flaky_task', logicalDate: MICROS, retryDelay: 10, tryNumber: 3 }, 48],
-      ['null logical date hashes "None"', { dagId: 'example_dag', taskId: 'flaky_task', logicalDate: null, retryDelay: 10 }, 18],
+      [
+        'microsecond logical date, try 1',
+        { dagId: 'example_dag', taskId: 'flaky_task', logicalDate: MICROS, retryDelay: 10 },
+        14,
+      ],
+      [
+        'microsecond logical date, try 2',
+        { dagId: 'example_dag', taskId: 'flaky_task', logicalDate: MICROS, retryDelay: 10, tryNumber: 2 },
+        33,
+      ],
+      [
+        'microsecond logical date, try 3',
+        { dagId: 'example_dag', taskId: 'flaky_task', logicalDate: MICROS, retryDelay: 10, tryNumber: 3 },
+        48,
+      ],
+      [
+        'null logical date hashes "None"',
+        { dagId: 'example_dag', taskId: 'flaky_task', logicalDate: null, retryDelay: 10 },
+        18,
+      ],
       ['non-ASCII ids hash as UTF-8', { dagId: 'dâg', taskId: 'tâsk', tryNumber: 4, retryDelay: 7 }, 99],
       ['offsets are converted to UTC before hashing', { logicalDate: '2024-06-01T02:00:00+02:00', tryNumber: 2 }, 871],
     ];

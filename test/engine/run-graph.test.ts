@@ -19,7 +19,10 @@ function compile(build: (d: DagBuilder) => void): DagSpec {
 }
 
 /** Runs tasks as the workflow would: a ready task ends with its scripted outcome (default success). */
-function simulate(spec: DagSpec, outcomes: Record<string, Outcome> = {}): { states: Record<string, TaskInstanceState>; outcome: ReturnType<RunGraph['runOutcome']>; order: string[] } {
+function simulate(
+  spec: DagSpec,
+  outcomes: Record<string, Outcome> = {},
+): { states: Record<string, TaskInstanceState>; outcome: ReturnType<RunGraph['runOutcome']>; order: string[] } {
   const g = new RunGraph(spec);
   g.evaluateAll();
   const order: string[] = [];
@@ -37,13 +40,20 @@ function simulate(spec: DagSpec, outcomes: Record<string, Outcome> = {}): { stat
       }
       const value = o === 'success' ? null : o.value;
       let skip: { indices: number[]; reason: string } | undefined;
-      if (t.control?.type === 'branch') skip = { indices: g.branchSkips(i, branchFollow(value, t.downstream, t.control.groups)), reason: 'branch' };
-      if (t.control?.type === 'short_circuit' && !value) skip = { indices: g.shortCircuitSkips(i, t.control.ignore_downstream_trigger_rules), reason: 'sc' };
-      if (t.control?.type === 'latest_only' && value === 'not_latest') skip = { indices: g.latestOnlySkips(i), reason: 'lo' };
+      if (t.control?.type === 'branch')
+        skip = { indices: g.branchSkips(i, branchFollow(value, t.downstream, t.control.groups)), reason: 'branch' };
+      if (t.control?.type === 'short_circuit' && !value)
+        skip = { indices: g.shortCircuitSkips(i, t.control.ignore_downstream_trigger_rules), reason: 'sc' };
+      if (t.control?.type === 'latest_only' && value === 'not_latest')
+        skip = { indices: g.latestOnlySkips(i), reason: 'lo' };
       g.finish(i, S.SUCCESS, skip);
     }
   }
-  return { states: Object.fromEntries(g.tasks.map((t, i) => [t.task_id, g.state[i]!])), outcome: g.runOutcome(0), order };
+  return {
+    states: Object.fromEntries(g.tasks.map((t, i) => [t.task_id, g.state[i]!])),
+    outcome: g.runOutcome(0),
+    order,
+  };
 }
 
 const fn = (): number => 1;
@@ -78,15 +88,16 @@ const groupBranch = compile((d) => {
   d.chain(b, [g, solo]);
 });
 
-const shortCircuit = (ignore: boolean): DagSpec => compile((d) => {
-  const sc = d.shortCircuit({ taskId: 'sc', ignoreDownstreamTriggerRules: ignore }, () => false);
-  const a = d.empty({ taskId: 'a' });
-  const b = d.empty({ taskId: 'b' });
-  const done = d.empty({ taskId: 'done', triggerRule: 'all_done' });
-  const side = d.empty({ taskId: 'side' });
-  d.chain(sc, a, b, done);
-  d.chain(side, done);
-});
+const shortCircuit = (ignore: boolean): DagSpec =>
+  compile((d) => {
+    const sc = d.shortCircuit({ taskId: 'sc', ignoreDownstreamTriggerRules: ignore }, () => false);
+    const a = d.empty({ taskId: 'a' });
+    const b = d.empty({ taskId: 'b' });
+    const done = d.empty({ taskId: 'done', triggerRule: 'all_done' });
+    const side = d.empty({ taskId: 'side' });
+    d.chain(sc, a, b, done);
+    d.chain(side, done);
+  });
 
 // Airflow's example_latest_only_with_trigger.
 const latestOnly = compile((d) => {
@@ -99,12 +110,13 @@ const latestOnly = compile((d) => {
   d.chain(task2, [task3, task4]);
 });
 
-const setupTeardown = (onFailureFailDagrun = false): DagSpec => compile((d) => {
-  const create = d.task({ taskId: 'create' }, fn).asSetup();
-  const work = d.task({ taskId: 'work' }, fn);
-  const del = d.task({ taskId: 'delete' }, fn).asTeardown({ setups: create, onFailureFailDagrun });
-  d.chain(create, work, del);
-});
+const setupTeardown = (onFailureFailDagrun = false): DagSpec =>
+  compile((d) => {
+    const create = d.task({ taskId: 'create' }, fn).asSetup();
+    const work = d.task({ taskId: 'work' }, fn);
+    const del = d.task({ taskId: 'delete' }, fn).asTeardown({ setups: create, onFailureFailDagrun });
+    d.chain(create, work, del);
+  });
 
 // setup >> a(all_done) >> b(all_done) >> teardown, teardown after: `after` (all_done) is outside the scope.
 const scoped = compile((d) => {
@@ -125,67 +137,105 @@ const cases: Array<{
 }> = [
   {
     name: 'branch follows one id: the others are skipped, the join (none_failed_min_one_success) runs',
-    spec: branchDag, outcomes: { branching: { value: 'a' } },
-    states: { branching: S.SUCCESS, a: S.SUCCESS, b: S.SKIPPED, c: S.SKIPPED, follow_a: S.SUCCESS, follow_b: S.SKIPPED, follow_c: S.SKIPPED, join: S.SUCCESS },
+    spec: branchDag,
+    outcomes: { branching: { value: 'a' } },
+    states: {
+      branching: S.SUCCESS,
+      a: S.SUCCESS,
+      b: S.SKIPPED,
+      c: S.SKIPPED,
+      follow_a: S.SUCCESS,
+      follow_b: S.SKIPPED,
+      follow_c: S.SKIPPED,
+      join: S.SUCCESS,
+    },
     run: 'success',
   },
   {
     name: 'branch follows a list of ids',
-    spec: branchDag, outcomes: { branching: { value: ['a', 'c'] } },
-    states: { branching: S.SUCCESS, a: S.SUCCESS, b: S.SKIPPED, c: S.SUCCESS, follow_a: S.SUCCESS, follow_b: S.SKIPPED, follow_c: S.SUCCESS, join: S.SUCCESS },
+    spec: branchDag,
+    outcomes: { branching: { value: ['a', 'c'] } },
+    states: {
+      branching: S.SUCCESS,
+      a: S.SUCCESS,
+      b: S.SKIPPED,
+      c: S.SUCCESS,
+      follow_a: S.SUCCESS,
+      follow_b: S.SKIPPED,
+      follow_c: S.SUCCESS,
+      join: S.SUCCESS,
+    },
     run: 'success',
   },
   {
     name: 'branch returning null skips every direct downstream task, and the join too',
-    spec: branchDag, outcomes: { branching: { value: null } },
-    states: { branching: S.SUCCESS, a: S.SKIPPED, b: S.SKIPPED, c: S.SKIPPED, follow_a: S.SKIPPED, follow_b: S.SKIPPED, follow_c: S.SKIPPED, join: S.SKIPPED },
+    spec: branchDag,
+    outcomes: { branching: { value: null } },
+    states: {
+      branching: S.SUCCESS,
+      a: S.SKIPPED,
+      b: S.SKIPPED,
+      c: S.SKIPPED,
+      follow_a: S.SKIPPED,
+      follow_b: S.SKIPPED,
+      follow_c: S.SKIPPED,
+      join: S.SKIPPED,
+    },
     run: 'success',
   },
   {
     name: 'a direct downstream task that is also downstream of the followed task is not skipped',
-    spec: diamond, outcomes: { b: { value: 'a' } },
+    spec: diamond,
+    outcomes: { b: { value: 'a' } },
     states: { b: S.SUCCESS, a: S.SUCCESS, other: S.SKIPPED, join: S.SUCCESS },
     run: 'success',
   },
   {
     name: 'following another task skips that shared join directly',
-    spec: diamond, outcomes: { b: { value: 'other' } },
+    spec: diamond,
+    outcomes: { b: { value: 'other' } },
     states: { b: S.SUCCESS, a: S.SKIPPED, other: S.SUCCESS, join: S.SKIPPED },
     run: 'success',
   },
   {
     name: 'a task group id stands for the group roots',
-    spec: groupBranch, outcomes: { b: { value: 'g' } },
+    spec: groupBranch,
+    outcomes: { b: { value: 'g' } },
     states: { b: S.SUCCESS, 'g.x': S.SUCCESS, 'g.y': S.SUCCESS, solo: S.SKIPPED },
     run: 'success',
   },
   {
     name: 'a failed branch skips nothing: its downstream tasks are upstream_failed',
-    spec: diamond, outcomes: { b: 'failed' },
+    spec: diamond,
+    outcomes: { b: 'failed' },
     states: { b: S.FAILED, a: S.UPSTREAM_FAILED, other: S.UPSTREAM_FAILED, join: S.UPSTREAM_FAILED },
     run: 'failed',
   },
   {
     name: 'short-circuit falsy with ignoreDownstreamTriggerRules skips everything downstream, all_done included',
-    spec: shortCircuit(true), outcomes: { sc: { value: false } },
+    spec: shortCircuit(true),
+    outcomes: { sc: { value: false } },
     states: { sc: S.SUCCESS, a: S.SKIPPED, b: S.SKIPPED, done: S.SKIPPED, side: S.SUCCESS },
     run: 'success',
   },
   {
     name: 'short-circuit falsy respecting trigger rules skips direct downstream; all_done still runs',
-    spec: shortCircuit(false), outcomes: { sc: { value: 0 } },
+    spec: shortCircuit(false),
+    outcomes: { sc: { value: 0 } },
     states: { sc: S.SUCCESS, a: S.SKIPPED, b: S.SKIPPED, done: S.SUCCESS, side: S.SUCCESS },
     run: 'success',
   },
   {
     name: 'short-circuit truthy skips nothing',
-    spec: shortCircuit(true), outcomes: { sc: { value: { ok: true } } },
+    spec: shortCircuit(true),
+    outcomes: { sc: { value: { ok: true } } },
     states: { sc: S.SUCCESS, a: S.SUCCESS, b: S.SUCCESS, done: S.SUCCESS, side: S.SUCCESS },
     run: 'success',
   },
   {
     name: 'latest-only (not latest) skips its direct downstream; all_done task4 runs',
-    spec: latestOnly, outcomes: { latest_only: { value: 'not_latest' } },
+    spec: latestOnly,
+    outcomes: { latest_only: { value: 'not_latest' } },
     states: { latest_only: S.SUCCESS, task1: S.SKIPPED, task2: S.SUCCESS, task3: S.SKIPPED, task4: S.SUCCESS },
     run: 'success',
   },
@@ -197,31 +247,36 @@ const cases: Array<{
   },
   {
     name: 'work fails: the teardown still runs (its setup succeeded) and the run fails on the work',
-    spec: setupTeardown(), outcomes: { work: 'failed' },
+    spec: setupTeardown(),
+    outcomes: { work: 'failed' },
     states: { create: S.SUCCESS, work: S.FAILED, delete: S.SUCCESS },
     run: 'failed',
   },
   {
     name: 'setup fails: work and teardown are upstream_failed',
-    spec: setupTeardown(), outcomes: { create: 'failed' },
+    spec: setupTeardown(),
+    outcomes: { create: 'failed' },
     states: { create: S.FAILED, work: S.UPSTREAM_FAILED, delete: S.UPSTREAM_FAILED },
     run: 'failed',
   },
   {
     name: 'setup skipped: work and teardown are skipped',
-    spec: setupTeardown(), outcomes: { create: 'skipped' },
+    spec: setupTeardown(),
+    outcomes: { create: 'skipped' },
     states: { create: S.SKIPPED, work: S.SKIPPED, delete: S.SKIPPED },
     run: 'success',
   },
   {
     name: 'a failed teardown leaf does not fail the run',
-    spec: setupTeardown(), outcomes: { delete: 'failed' },
+    spec: setupTeardown(),
+    outcomes: { delete: 'failed' },
     states: { create: S.SUCCESS, work: S.SUCCESS, delete: S.FAILED },
     run: 'success',
   },
   {
     name: 'a failed teardown with onFailureFailDagrun fails the run',
-    spec: setupTeardown(true), outcomes: { delete: 'failed' },
+    spec: setupTeardown(true),
+    outcomes: { delete: 'failed' },
     states: { create: S.SUCCESS, work: S.SUCCESS, delete: S.FAILED },
     run: 'failed',
   },
@@ -240,14 +295,16 @@ const cases: Array<{
   },
   {
     name: 'setup scope: a failed setup gives upstream_failed to all_done tasks in its indirect scope, not to tasks after the teardown',
-    spec: scoped, outcomes: { s: 'failed' },
+    spec: scoped,
+    outcomes: { s: 'failed' },
     // a is a direct downstream (its own rule decides: all_done runs); b has s as an indirect setup.
     states: { s: S.FAILED, a: S.SUCCESS, b: S.UPSTREAM_FAILED, td: S.UPSTREAM_FAILED, after: S.SUCCESS },
     run: 'failed',
   },
   {
     name: 'setup scope: a skipped setup skips tasks in its indirect scope',
-    spec: scoped, outcomes: { s: 'skipped' },
+    spec: scoped,
+    outcomes: { s: 'skipped' },
     states: { s: S.SKIPPED, a: S.SUCCESS, b: S.SKIPPED, td: S.SKIPPED, after: S.SUCCESS },
     run: 'success',
   },
@@ -265,20 +322,35 @@ describe('RunGraph control flow', () => {
   it('skips only tasks not started yet: a running direct downstream task is left alone', () => {
     const spec = compile((d) => {
       const b = d.branch({ taskId: 'b' }, () => 'a');
-      d.chain(b, [d.empty({ taskId: 'a' }), d.empty({ taskId: 'eager', triggerRule: 'always' }), d.empty({ taskId: 'queued', triggerRule: 'always' }), d.empty({ taskId: 'later' })]);
+      d.chain(b, [
+        d.empty({ taskId: 'a' }),
+        d.empty({ taskId: 'eager', triggerRule: 'always' }),
+        d.empty({ taskId: 'queued', triggerRule: 'always' }),
+        d.empty({ taskId: 'later' }),
+      ]);
     });
     const g = new RunGraph(spec);
     g.evaluateAll();
     const idx = (id: string): number => g.indexOf.get(id)!;
     // b and both `always` tasks are ready; hand out b and eager only: queued stays in the ready list.
-    expect(g.takeReady(10).map((i) => g.tasks[i]!.task_id).sort()).to.deep.equal(['b', 'eager', 'queued']);
+    expect(
+      g
+        .takeReady(10)
+        .map((i) => g.tasks[i]!.task_id)
+        .sort(),
+    ).to.deep.equal(['b', 'eager', 'queued']);
     g.markInFlight(idx('b'), S.RUNNING, 1);
     g.markInFlight(idx('eager'), S.RUNNING, 1);
     g.markInFlight(idx('queued'), S.RUNNING, 1);
     const skips = g.branchSkips(idx('b'), ['a']);
     expect(skips.map((i) => g.tasks[i]!.task_id)).to.deep.equal(['later']);
-    const decisions = g.finish(idx('b'), S.SUCCESS, { indices: skips, reason: 'skipped by branch "b" (it followed a)' });
-    expect(decisions.map((x) => [g.tasks[x.index]!.task_id, x.state, x.reason])).to.deep.equal([['later', 'skipped', 'skipped by branch "b" (it followed a)']]);
+    const decisions = g.finish(idx('b'), S.SUCCESS, {
+      indices: skips,
+      reason: 'skipped by branch "b" (it followed a)',
+    });
+    expect(decisions.map((x) => [g.tasks[x.index]!.task_id, x.state, x.reason])).to.deep.equal([
+      ['later', 'skipped', 'skipped by branch "b" (it followed a)'],
+    ]);
     expect(g.state[idx('eager')]).to.equal(S.RUNNING);
     expect(g.takeReady(10).map((i) => g.tasks[i]!.task_id)).to.deep.equal(['a']);
   });
@@ -325,6 +397,9 @@ describe('RunGraph control flow', () => {
     const spec = compile((d) => {
       d.chain(d.empty({ taskId: 'a' }), d.empty({ taskId: 'b' }));
     });
-    expect(simulate(spec, { b: 'failed' }).outcome).to.deep.equal({ state: 'failed', reason: '1 leaf task(s) failed: b (failed)' });
+    expect(simulate(spec, { b: 'failed' }).outcome).to.deep.equal({
+      state: 'failed',
+      reason: '1 leaf task(s) failed: b (failed)',
+    });
   });
 });

@@ -25,7 +25,13 @@ interface InfoRow {
 interface Fixture {
   airflow_version: string;
   croniter_version: string;
-  cron: Array<{ expression: string; valid: boolean; error?: string; expanded_hour_is_star?: boolean; runs?: Array<{ start: string; next?: string[]; prev?: string[]; error?: string }> }>;
+  cron: Array<{
+    expression: string;
+    valid: boolean;
+    error?: string;
+    expanded_hour_is_star?: boolean;
+    runs?: Array<{ start: string; next?: string[]; prev?: string[]; error?: string }>;
+  }>;
   timetables: Array<{
     name: string;
     timetable: TimetableSpec;
@@ -38,7 +44,15 @@ interface Fixture {
     active_runs_limit: number | null;
     manual: Array<{ run_after: string; start: string; end: string }>;
   }>;
-  backfills: Array<{ name: string; timetable: TimetableSpec; from_date: string; to_date: string; reverse: boolean; now: string; runs: InfoRow[] }>;
+  backfills: Array<{
+    name: string;
+    timetable: TimetableSpec;
+    from_date: string;
+    to_date: string;
+    reverse: boolean;
+    now: string;
+    runs: InfoRow[];
+  }>;
 }
 
 const fixture = JSON.parse(readFileSync(FIXTURE, 'utf8')) as Fixture;
@@ -101,10 +115,22 @@ describe(`timetables match Apache Airflow ${fixture.airflow_version} (croniter $
     for (const c of fixture.timetables) {
       it(c.name, () => {
         const tt = timetableFromSpec(c.timetable);
-        expect({ summary: tt.summary, periodic: tt.periodic, can_be_scheduled: tt.canBeScheduled, active_runs_limit: tt.activeRunsLimit }).to.deep.equal({
-          summary: c.summary, periodic: c.periodic, can_be_scheduled: c.can_be_scheduled, active_runs_limit: c.active_runs_limit,
+        expect({
+          summary: tt.summary,
+          periodic: tt.periodic,
+          can_be_scheduled: tt.canBeScheduled,
+          active_runs_limit: tt.activeRunsLimit,
+        }).to.deep.equal({
+          summary: c.summary,
+          periodic: c.periodic,
+          can_be_scheduled: c.can_be_scheduled,
+          active_runs_limit: c.active_runs_limit,
         });
-        const restriction: TimeRestriction = { earliest: date(c.restriction.earliest), latest: date(c.restriction.latest), catchup: c.restriction.catchup };
+        const restriction: TimeRestriction = {
+          earliest: date(c.restriction.earliest),
+          latest: date(c.restriction.latest),
+          catchup: c.restriction.catchup,
+        };
         c.steps.forEach((step, i) => {
           const last = step.last ? { start: new Date(step.last.start), end: new Date(step.last.end) } : null;
           const info = tt.nextDagrunInfo({ lastAutomatedDataInterval: last, restriction, now: new Date(c.now) });
@@ -112,7 +138,10 @@ describe(`timetables match Apache Airflow ${fixture.airflow_version} (croniter $
         });
         for (const m of c.manual) {
           const di = tt.inferManualDataInterval(new Date(m.run_after));
-          expect({ start: iso(di.start), end: iso(di.end) }, `manual run at ${m.run_after}`).to.deep.equal({ start: m.start, end: m.end });
+          expect({ start: iso(di.start), end: iso(di.end) }, `manual run at ${m.run_after}`).to.deep.equal({
+            start: m.start,
+            end: m.end,
+          });
         }
       });
     }
@@ -122,7 +151,12 @@ describe(`timetables match Apache Airflow ${fixture.airflow_version} (croniter $
     for (const c of fixture.backfills) {
       it(c.name, () => {
         const tt = timetableFromSpec(c.timetable);
-        const args = { fromDate: new Date(c.from_date), toDate: new Date(c.to_date), reverse: c.reverse, now: new Date(c.now) };
+        const args = {
+          fromDate: new Date(c.from_date),
+          toDate: new Date(c.to_date),
+          reverse: c.reverse,
+          now: new Date(c.now),
+        };
         if (args.fromDate >= args.now && args.toDate >= args.now) {
           // Airflow's _validate_backfill_params refuses this before listing any run.
           expect(c.runs).to.deep.equal([]);

@@ -69,45 +69,185 @@ describe('semantics/trigger-rules', () => {
       expect(evaluateTriggerRule('always', counts({ total: 1 }))).to.deep.equal({ decision: 'run' });
     });
     run([
-      { name: 'test_one_success_tr_success', rule: 'one_success', counts: { success: 1, skipped: 2, failed: 3, upstream_failed: 2, done: 2, total: 2 }, expected: 'skip' },
-      { name: 'test_one_success_tr_failure', rule: 'one_success', counts: { skipped: 1, failed: 1, removed: 1, upstream_failed: 1, done: 4, total: 4 }, expected: 'upstream_failed' },
-      { name: 'test_one_success_tr_failure_all_skipped', rule: 'one_success', counts: { skipped: 2, done: 2, total: 2 }, expected: 'skip' },
-      { name: 'test_one_failure_tr_failure', rule: 'one_failed', counts: { success: 2, done: 2, total: 2 }, expected: 'skip' },
-      { name: 'test_one_failure_tr_success', rule: 'one_failed', counts: { skipped: 2, failed: 2, done: 2, total: 2 }, expected: 'run' },
-      { name: 'test_one_failure_tr_success_no_failed', rule: 'one_failed', counts: { skipped: 2, upstream_failed: 2, done: 2, total: 2 }, expected: 'run' },
-      { name: 'test_one_done_tr_success', rule: 'one_done', counts: { success: 2, done: 2, total: 2 }, expected: 'run' },
-      { name: 'test_one_done_tr_success_with_failed', rule: 'one_done', counts: { failed: 2, done: 2, total: 2 }, expected: 'run' },
+      {
+        name: 'test_one_success_tr_success',
+        rule: 'one_success',
+        counts: { success: 1, skipped: 2, failed: 3, upstream_failed: 2, done: 2, total: 2 },
+        expected: 'skip',
+      },
+      {
+        name: 'test_one_success_tr_failure',
+        rule: 'one_success',
+        counts: { skipped: 1, failed: 1, removed: 1, upstream_failed: 1, done: 4, total: 4 },
+        expected: 'upstream_failed',
+      },
+      {
+        name: 'test_one_success_tr_failure_all_skipped',
+        rule: 'one_success',
+        counts: { skipped: 2, done: 2, total: 2 },
+        expected: 'skip',
+      },
+      {
+        name: 'test_one_failure_tr_failure',
+        rule: 'one_failed',
+        counts: { success: 2, done: 2, total: 2 },
+        expected: 'skip',
+      },
+      {
+        name: 'test_one_failure_tr_success',
+        rule: 'one_failed',
+        counts: { skipped: 2, failed: 2, done: 2, total: 2 },
+        expected: 'run',
+      },
+      {
+        name: 'test_one_failure_tr_success_no_failed',
+        rule: 'one_failed',
+        counts: { skipped: 2, upstream_failed: 2, done: 2, total: 2 },
+        expected: 'run',
+      },
+      {
+        name: 'test_one_done_tr_success',
+        rule: 'one_done',
+        counts: { success: 2, done: 2, total: 2 },
+        expected: 'run',
+      },
+      {
+        name: 'test_one_done_tr_success_with_failed',
+        rule: 'one_done',
+        counts: { failed: 2, done: 2, total: 2 },
+        expected: 'run',
+      },
       { name: 'test_one_done_tr_skip', rule: 'one_done', counts: { skipped: 2, done: 2, total: 2 }, expected: 'skip' },
-      { name: 'test_one_done_tr_upstream_failed', rule: 'one_done', counts: { upstream_failed: 2, done: 2, total: 2 }, expected: 'skip' },
+      {
+        name: 'test_one_done_tr_upstream_failed',
+        rule: 'one_done',
+        counts: { upstream_failed: 2, done: 2, total: 2 },
+        expected: 'skip',
+      },
       { name: 'test_all_success_tr_success', rule: 'all_success', counts: { success: 1, total: 1 }, expected: 'run' },
-      { name: 'test_all_success_tr_failure', rule: 'all_success', counts: { success: 1, failed: 1, total: 2 }, expected: 'upstream_failed' },
-      { name: 'test_all_success_tr_skip', rule: 'all_success', counts: { success: 1, skipped: 1, total: 2 }, expected: 'skip' },
-      { name: 'test_none_failed_tr_success', rule: 'none_failed', counts: { success: 1, skipped: 1, total: 2 }, expected: 'run' },
-      { name: 'test_none_failed_tr_failure', rule: 'none_failed', counts: { success: 1, skipped: 1, failed: 1, total: 3 }, expected: 'upstream_failed' },
-      { name: 'test_none_failed_tr_failure_with_upstream_failure', rule: 'none_failed', counts: { success: 1, skipped: 1, upstream_failed: 1, total: 3 }, expected: 'upstream_failed' },
-      { name: 'test_none_failed_min_one_success_tr_success', rule: 'none_failed_min_one_success', counts: { success: 1, skipped: 1, total: 2 }, expected: 'run' },
-      { name: 'test_none_failed_min_one_success_tr_skipped', rule: 'none_failed_min_one_success', counts: { skipped: 2, total: 2 }, expected: 'skip' },
-      { name: 'test_none_failed_min_one_success_tr_failure', rule: 'none_failed_min_one_success', counts: { success: 1, skipped: 1, failed: 1, total: 3 }, expected: 'upstream_failed' },
-      { name: 'test_none_failed_min_one_success_tr_upstream_failure', rule: 'none_failed_min_one_success', counts: { success: 1, skipped: 1, upstream_failed: 1, total: 3 }, expected: 'upstream_failed' },
+      {
+        name: 'test_all_success_tr_failure',
+        rule: 'all_success',
+        counts: { success: 1, failed: 1, total: 2 },
+        expected: 'upstream_failed',
+      },
+      {
+        name: 'test_all_success_tr_skip',
+        rule: 'all_success',
+        counts: { success: 1, skipped: 1, total: 2 },
+        expected: 'skip',
+      },
+      {
+        name: 'test_none_failed_tr_success',
+        rule: 'none_failed',
+        counts: { success: 1, skipped: 1, total: 2 },
+        expected: 'run',
+      },
+      {
+        name: 'test_none_failed_tr_failure',
+        rule: 'none_failed',
+        counts: { success: 1, skipped: 1, failed: 1, total: 3 },
+        expected: 'upstream_failed',
+      },
+      {
+        name: 'test_none_failed_tr_failure_with_upstream_failure',
+        rule: 'none_failed',
+        counts: { success: 1, skipped: 1, upstream_failed: 1, total: 3 },
+        expected: 'upstream_failed',
+      },
+      {
+        name: 'test_none_failed_min_one_success_tr_success',
+        rule: 'none_failed_min_one_success',
+        counts: { success: 1, skipped: 1, total: 2 },
+        expected: 'run',
+      },
+      {
+        name: 'test_none_failed_min_one_success_tr_skipped',
+        rule: 'none_failed_min_one_success',
+        counts: { skipped: 2, total: 2 },
+        expected: 'skip',
+      },
+      {
+        name: 'test_none_failed_min_one_success_tr_failure',
+        rule: 'none_failed_min_one_success',
+        counts: { success: 1, skipped: 1, failed: 1, total: 3 },
+        expected: 'upstream_failed',
+      },
+      {
+        name: 'test_none_failed_min_one_success_tr_upstream_failure',
+        rule: 'none_failed_min_one_success',
+        counts: { success: 1, skipped: 1, upstream_failed: 1, total: 3 },
+        expected: 'upstream_failed',
+      },
       { name: 'test_all_failed_tr_success', rule: 'all_failed', counts: { failed: 2, total: 2 }, expected: 'run' },
       { name: 'test_all_failed_tr_failure', rule: 'all_failed', counts: { success: 2, total: 2 }, expected: 'skip' },
       { name: 'test_all_done_tr_success', rule: 'all_done', counts: { success: 2, total: 2 }, expected: 'run' },
-      { name: 'test_all_done_tr_failure (one upstream unfinished)', rule: 'all_done', counts: { success: 1, total: 2 }, expected: 'wait' },
+      {
+        name: 'test_all_done_tr_failure (one upstream unfinished)',
+        rule: 'all_done',
+        counts: { success: 1, total: 2 },
+        expected: 'wait',
+      },
       { name: 'test_all_skipped_tr_failure', rule: 'all_skipped', counts: { success: 1, total: 1 }, expected: 'skip' },
-      { name: 'test_all_skipped_tr_failure_upstream_failed', rule: 'all_skipped', counts: { upstream_failed: 1, total: 1 }, expected: 'skip' },
+      {
+        name: 'test_all_skipped_tr_failure_upstream_failed',
+        rule: 'all_skipped',
+        counts: { upstream_failed: 1, total: 1 },
+        expected: 'skip',
+      },
       { name: 'test_all_skipped_tr_success', rule: 'all_skipped', counts: { skipped: 3, total: 3 }, expected: 'run' },
-      { name: 'test_none_skipped_tr_success', rule: 'none_skipped', counts: { success: 2, failed: 1, total: 3 }, expected: 'run' },
-      { name: 'test_none_skipped_tr_failure', rule: 'none_skipped', counts: { success: 1, skipped: 1, total: 2 }, expected: 'skip' },
+      {
+        name: 'test_none_skipped_tr_success',
+        rule: 'none_skipped',
+        counts: { success: 2, failed: 1, total: 3 },
+        expected: 'run',
+      },
+      {
+        name: 'test_none_skipped_tr_failure',
+        rule: 'none_skipped',
+        counts: { success: 1, skipped: 1, total: 2 },
+        expected: 'skip',
+      },
       { name: 'test_none_skipped_tr_failure_empty', rule: 'none_skipped', counts: { total: 1 }, expected: 'wait' },
       // Airflow 3: op1 >> (op2, op3) >> op4; (op2, op3, op4) >> op5(one_failed); op2 failed.
-      { name: 'test_UpstreamTIStates op5', rule: 'one_failed', counts: { success: 2, failed: 1, total: 3 }, expected: 'run' },
-      { name: 'test_UpstreamTIStates op4', rule: 'all_success', counts: { success: 1, failed: 1, total: 2 }, expected: 'upstream_failed' },
+      {
+        name: 'test_UpstreamTIStates op5',
+        rule: 'one_failed',
+        counts: { success: 2, failed: 1, total: 3 },
+        expected: 'run',
+      },
+      {
+        name: 'test_UpstreamTIStates op4',
+        rule: 'all_success',
+        counts: { success: 1, failed: 1, total: 2 },
+        expected: 'upstream_failed',
+      },
       // Mapped upstream do_something[0..4] with indexes 3 and 4 removed (evaluated with flag=False
       // there, where the dep passes; we never produce Airflow's REMOVED state for the mapped TI).
-      { name: 'test_mapped_task_upstream_removed_with_all_success_trigger_rules', rule: 'all_success', counts: { success: 3, removed: 2, total: 5 }, expected: 'run' },
-      { name: 'test_mapped_task_upstream_removed_with_all_failed_trigger_rules', rule: 'all_failed', counts: { failed: 3, removed: 2, total: 5 }, expected: 'run' },
-      { name: 'test_mapped_task_upstream_removed_with_none_failed_trigger_rules', rule: 'none_failed', counts: { success: 3, removed: 2, total: 5 }, expected: 'run' },
-      { name: 'test_mapped_task_upstream_removed_with_none_failed_trigger_rules (min one)', rule: 'none_failed_min_one_success', counts: { success: 3, removed: 2, total: 5 }, expected: 'run' },
+      {
+        name: 'test_mapped_task_upstream_removed_with_all_success_trigger_rules',
+        rule: 'all_success',
+        counts: { success: 3, removed: 2, total: 5 },
+        expected: 'run',
+      },
+      {
+        name: 'test_mapped_task_upstream_removed_with_all_failed_trigger_rules',
+        rule: 'all_failed',
+        counts: { failed: 3, removed: 2, total: 5 },
+        expected: 'run',
+      },
+      {
+        name: 'test_mapped_task_upstream_removed_with_none_failed_trigger_rules',
+        rule: 'none_failed',
+        counts: { success: 3, removed: 2, total: 5 },
+        expected: 'run',
+      },
+      {
+        name: 'test_mapped_task_upstream_removed_with_none_failed_trigger_rules (min one)',
+        rule: 'none_failed_min_one_success',
+        counts: { success: 3, removed: 2, total: 5 },
+        expected: 'run',
+      },
     ]);
 
     it('test_unknown_tr: an unknown rule is rejected with the field named', () => {
@@ -180,17 +320,20 @@ describe('semantics/trigger-rules', () => {
       // [s1 running, s2 failed] >> w1 >> w2
       const setups = counts({ total: 2, failed: 1 });
       expect(evaluateTriggerRule('all_success', setups).decision).to.equal('upstream_failed');
-      expect(evaluateTriggerRule('all_success', counts({ total: 1 }), { indirectSetupCounts: setups }).decision)
-        .to.equal('upstream_failed');
+      expect(
+        evaluateTriggerRule('all_success', counts({ total: 1 }), { indirectSetupCounts: setups }).decision,
+      ).to.equal('upstream_failed');
       const skipped = counts({ total: 2, skipped: 1 });
-      expect(evaluateTriggerRule('all_success', counts({ total: 1 }), { indirectSetupCounts: skipped }).decision)
-        .to.equal('skip');
+      expect(
+        evaluateTriggerRule('all_success', counts({ total: 1 }), { indirectSetupCounts: skipped }).decision,
+      ).to.equal('skip');
     });
 
     it('test_setup_constraint_wait_for_past_depends_before_skipping: a skipped setup skips even all_done', () => {
       const setups = counts({ total: 2, success: 1, skipped: 1 });
-      expect(evaluateTriggerRule('all_done', counts({ total: 1, success: 1 }), { indirectSetupCounts: setups }).decision)
-        .to.equal('skip');
+      expect(
+        evaluateTriggerRule('all_done', counts({ total: 1, success: 1 }), { indirectSetupCounts: setups }).decision,
+      ).to.equal('skip');
     });
 
     run([
@@ -241,41 +384,146 @@ describe('semantics/trigger-rules', () => {
 
   describe('fast decisions: skip/upstream_failed/run without waiting for the other upstreams', () => {
     run([
-      { name: 'fails fast on one failure with 2 upstreams pending', rule: 'all_success', counts: { failed: 1, total: 3 }, expected: 'upstream_failed' },
-      { name: 'fails fast on one upstream_failed', rule: 'all_success', counts: { upstream_failed: 1, success: 1, total: 3 }, expected: 'upstream_failed' },
+      {
+        name: 'fails fast on one failure with 2 upstreams pending',
+        rule: 'all_success',
+        counts: { failed: 1, total: 3 },
+        expected: 'upstream_failed',
+      },
+      {
+        name: 'fails fast on one upstream_failed',
+        rule: 'all_success',
+        counts: { upstream_failed: 1, success: 1, total: 3 },
+        expected: 'upstream_failed',
+      },
       { name: 'skips fast on one skip', rule: 'all_success', counts: { skipped: 1, total: 3 }, expected: 'skip' },
-      { name: 'failure wins over skip', rule: 'all_success', counts: { skipped: 1, failed: 1, total: 3 }, expected: 'upstream_failed' },
-      { name: 'waits while upstreams succeed', rule: 'all_success', counts: { success: 2, total: 3 }, expected: 'wait' },
+      {
+        name: 'failure wins over skip',
+        rule: 'all_success',
+        counts: { skipped: 1, failed: 1, total: 3 },
+        expected: 'upstream_failed',
+      },
+      {
+        name: 'waits while upstreams succeed',
+        rule: 'all_success',
+        counts: { success: 2, total: 3 },
+        expected: 'wait',
+      },
       { name: 'skips on first success', rule: 'all_failed', counts: { success: 1, total: 3 }, expected: 'skip' },
-      { name: 'skips on first skip', rule: 'all_failed', counts: { skipped: 1, failed: 1, total: 3 }, expected: 'skip' },
-      { name: 'upstream_failed counts as failed', rule: 'all_failed', counts: { failed: 1, upstream_failed: 2, total: 3 }, expected: 'run' },
-      { name: 'waits while failures accumulate', rule: 'all_failed', counts: { failed: 2, total: 3 }, expected: 'wait' },
-      { name: 'runs when all done whatever the states', rule: 'all_done', counts: { failed: 1, skipped: 1, upstream_failed: 1, total: 3 }, expected: 'run' },
+      {
+        name: 'skips on first skip',
+        rule: 'all_failed',
+        counts: { skipped: 1, failed: 1, total: 3 },
+        expected: 'skip',
+      },
+      {
+        name: 'upstream_failed counts as failed',
+        rule: 'all_failed',
+        counts: { failed: 1, upstream_failed: 2, total: 3 },
+        expected: 'run',
+      },
+      {
+        name: 'waits while failures accumulate',
+        rule: 'all_failed',
+        counts: { failed: 2, total: 3 },
+        expected: 'wait',
+      },
+      {
+        name: 'runs when all done whatever the states',
+        rule: 'all_done',
+        counts: { failed: 1, skipped: 1, upstream_failed: 1, total: 3 },
+        expected: 'run',
+      },
       { name: 'waits for the last upstream', rule: 'all_done', counts: { failed: 2, total: 3 }, expected: 'wait' },
       { name: 'runs on first success', rule: 'one_success', counts: { success: 1, total: 3 }, expected: 'run' },
-      { name: 'waits with failures while upstreams are pending', rule: 'one_success', counts: { failed: 2, total: 3 }, expected: 'wait' },
-      { name: 'upstream_failed when all done and none succeeded', rule: 'one_success', counts: { failed: 2, skipped: 1, total: 3 }, expected: 'upstream_failed' },
+      {
+        name: 'waits with failures while upstreams are pending',
+        rule: 'one_success',
+        counts: { failed: 2, total: 3 },
+        expected: 'wait',
+      },
+      {
+        name: 'upstream_failed when all done and none succeeded',
+        rule: 'one_success',
+        counts: { failed: 2, skipped: 1, total: 3 },
+        expected: 'upstream_failed',
+      },
       { name: 'runs on first failure', rule: 'one_failed', counts: { failed: 1, total: 3 }, expected: 'run' },
-      { name: 'runs on first upstream_failed', rule: 'one_failed', counts: { upstream_failed: 1, total: 3 }, expected: 'run' },
-      { name: 'waits on successes while pending', rule: 'one_failed', counts: { success: 2, total: 3 }, expected: 'wait' },
+      {
+        name: 'runs on first upstream_failed',
+        rule: 'one_failed',
+        counts: { upstream_failed: 1, total: 3 },
+        expected: 'run',
+      },
+      {
+        name: 'waits on successes while pending',
+        rule: 'one_failed',
+        counts: { success: 2, total: 3 },
+        expected: 'wait',
+      },
       { name: 'runs on first success', rule: 'one_done', counts: { success: 1, total: 3 }, expected: 'run' },
       { name: 'runs on first failure', rule: 'one_done', counts: { failed: 1, total: 3 }, expected: 'run' },
       { name: 'waits on skips while pending', rule: 'one_done', counts: { skipped: 2, total: 3 }, expected: 'wait' },
       { name: 'fails fast', rule: 'none_failed', counts: { failed: 1, total: 3 }, expected: 'upstream_failed' },
       { name: 'all skipped still runs', rule: 'none_failed', counts: { skipped: 3, total: 3 }, expected: 'run' },
-      { name: 'waits while pending', rule: 'none_failed', counts: { success: 1, skipped: 1, total: 3 }, expected: 'wait' },
-      { name: 'branch join: one path skipped, other succeeded', rule: 'none_failed_min_one_success', counts: { success: 1, skipped: 1, total: 2 }, expected: 'run' },
-      { name: 'all skipped skips', rule: 'none_failed_min_one_success', counts: { skipped: 3, total: 3 }, expected: 'skip' },
-      { name: 'waits while pending', rule: 'none_failed_min_one_success', counts: { skipped: 2, total: 3 }, expected: 'wait' },
+      {
+        name: 'waits while pending',
+        rule: 'none_failed',
+        counts: { success: 1, skipped: 1, total: 3 },
+        expected: 'wait',
+      },
+      {
+        name: 'branch join: one path skipped, other succeeded',
+        rule: 'none_failed_min_one_success',
+        counts: { success: 1, skipped: 1, total: 2 },
+        expected: 'run',
+      },
+      {
+        name: 'all skipped skips',
+        rule: 'none_failed_min_one_success',
+        counts: { skipped: 3, total: 3 },
+        expected: 'skip',
+      },
+      {
+        name: 'waits while pending',
+        rule: 'none_failed_min_one_success',
+        counts: { skipped: 2, total: 3 },
+        expected: 'wait',
+      },
       { name: 'skips fast', rule: 'none_skipped', counts: { skipped: 1, total: 3 }, expected: 'skip' },
-      { name: 'failures are fine once done', rule: 'none_skipped', counts: { failed: 2, upstream_failed: 1, total: 3 }, expected: 'run' },
+      {
+        name: 'failures are fine once done',
+        rule: 'none_skipped',
+        counts: { failed: 2, upstream_failed: 1, total: 3 },
+        expected: 'run',
+      },
       { name: 'waits while pending', rule: 'none_skipped', counts: { success: 2, total: 3 }, expected: 'wait' },
       { name: 'skips fast on a success', rule: 'all_skipped', counts: { success: 1, total: 3 }, expected: 'skip' },
       { name: 'waits while skips accumulate', rule: 'all_skipped', counts: { skipped: 2, total: 3 }, expected: 'wait' },
-      { name: 'skips as soon as any upstream skipped (per the code)', rule: 'all_done_min_one_success', counts: { skipped: 1, total: 3 }, expected: 'skip' },
-      { name: 'runs when all done with a success', rule: 'all_done_min_one_success', counts: { success: 1, failed: 2, total: 3 }, expected: 'run' },
-      { name: 'upstream_failed when all done without success', rule: 'all_done_min_one_success', counts: { failed: 2, upstream_failed: 1, total: 3 }, expected: 'upstream_failed' },
-      { name: 'waits with a success but pending upstreams', rule: 'all_done_min_one_success', counts: { success: 1, total: 3 }, expected: 'wait' },
+      {
+        name: 'skips as soon as any upstream skipped (per the code)',
+        rule: 'all_done_min_one_success',
+        counts: { skipped: 1, total: 3 },
+        expected: 'skip',
+      },
+      {
+        name: 'runs when all done with a success',
+        rule: 'all_done_min_one_success',
+        counts: { success: 1, failed: 2, total: 3 },
+        expected: 'run',
+      },
+      {
+        name: 'upstream_failed when all done without success',
+        rule: 'all_done_min_one_success',
+        counts: { failed: 2, upstream_failed: 1, total: 3 },
+        expected: 'upstream_failed',
+      },
+      {
+        name: 'waits with a success but pending upstreams',
+        rule: 'all_done_min_one_success',
+        counts: { success: 1, total: 3 },
+        expected: 'wait',
+      },
       { name: 'runs with nothing finished', rule: 'always', counts: { total: 3 }, expected: 'run' },
       { name: 'runs after failures', rule: 'always', counts: { failed: 3, total: 3 }, expected: 'run' },
     ]);
@@ -283,13 +531,48 @@ describe('semantics/trigger-rules', () => {
 
   describe('removed upstreams are subtracted from the counts', () => {
     run([
-      { name: 'removed do not block', rule: 'all_success', counts: { success: 2, removed: 1, total: 3 }, expected: 'run' },
-      { name: 'removed do not count as done for pending', rule: 'all_done', counts: { removed: 1, success: 1, total: 3 }, expected: 'wait' },
-      { name: 'all but removed skipped', rule: 'one_success', counts: { skipped: 2, removed: 1, total: 3 }, expected: 'skip' },
-      { name: 'all but removed skipped', rule: 'none_failed_min_one_success', counts: { skipped: 2, removed: 1, total: 3 }, expected: 'skip' },
-      { name: 'all but removed skipped', rule: 'all_skipped', counts: { skipped: 2, removed: 1, total: 3 }, expected: 'run' },
-      { name: 'all but removed failed', rule: 'all_failed', counts: { failed: 2, removed: 1, total: 3 }, expected: 'run' },
-      { name: 'all but removed done, no success', rule: 'all_done_min_one_success', counts: { failed: 2, removed: 1, total: 3 }, expected: 'upstream_failed' },
+      {
+        name: 'removed do not block',
+        rule: 'all_success',
+        counts: { success: 2, removed: 1, total: 3 },
+        expected: 'run',
+      },
+      {
+        name: 'removed do not count as done for pending',
+        rule: 'all_done',
+        counts: { removed: 1, success: 1, total: 3 },
+        expected: 'wait',
+      },
+      {
+        name: 'all but removed skipped',
+        rule: 'one_success',
+        counts: { skipped: 2, removed: 1, total: 3 },
+        expected: 'skip',
+      },
+      {
+        name: 'all but removed skipped',
+        rule: 'none_failed_min_one_success',
+        counts: { skipped: 2, removed: 1, total: 3 },
+        expected: 'skip',
+      },
+      {
+        name: 'all but removed skipped',
+        rule: 'all_skipped',
+        counts: { skipped: 2, removed: 1, total: 3 },
+        expected: 'run',
+      },
+      {
+        name: 'all but removed failed',
+        rule: 'all_failed',
+        counts: { failed: 2, removed: 1, total: 3 },
+        expected: 'run',
+      },
+      {
+        name: 'all but removed done, no success',
+        rule: 'all_done_min_one_success',
+        counts: { failed: 2, removed: 1, total: 3 },
+        expected: 'upstream_failed',
+      },
       { name: 'every upstream removed', rule: 'all_success', counts: { removed: 2, total: 2 }, expected: 'run' },
     ]);
   });
@@ -302,9 +585,24 @@ describe('semantics/trigger-rules', () => {
     });
     run([
       { name: 'alias of always', rule: 'dummy', counts: { failed: 1, total: 2 }, expected: 'run' },
-      { name: 'alias: all skipped', rule: 'none_failed_or_skipped', counts: { skipped: 2, total: 2 }, expected: 'skip' },
-      { name: 'alias: failure', rule: 'none_failed_or_skipped', counts: { failed: 1, total: 2 }, expected: 'upstream_failed' },
-      { name: 'alias: join', rule: 'none_failed_or_skipped', counts: { success: 1, skipped: 1, total: 2 }, expected: 'run' },
+      {
+        name: 'alias: all skipped',
+        rule: 'none_failed_or_skipped',
+        counts: { skipped: 2, total: 2 },
+        expected: 'skip',
+      },
+      {
+        name: 'alias: failure',
+        rule: 'none_failed_or_skipped',
+        counts: { failed: 1, total: 2 },
+        expected: 'upstream_failed',
+      },
+      {
+        name: 'alias: join',
+        rule: 'none_failed_or_skipped',
+        counts: { success: 1, skipped: 1, total: 2 },
+        expected: 'run',
+      },
     ]);
     it('does not resolve Object.prototype names', () => {
       expect(() => evaluateTriggerRule('constructor', counts({ total: 1 }))).to.throw(SemanticsInputError);
@@ -314,20 +612,112 @@ describe('semantics/trigger-rules', () => {
 
   describe('reasons name the counts', () => {
     const table: ReadonlyArray<[string, Counts, TriggerDecision]> = [
-      ['all_success', { failed: 1, total: 3 }, { decision: 'upstream_failed', reason: 'upstream task failed: 1 of 3 upstreams failed (trigger_rule=all_success)' }],
-      ['all_success', { upstream_failed: 2, total: 3 }, { decision: 'upstream_failed', reason: 'upstream task failed: 2 of 3 upstreams were upstream_failed (trigger_rule=all_success)' }],
-      ['none_failed', { failed: 1, upstream_failed: 1, total: 3 }, { decision: 'upstream_failed', reason: 'upstream task failed: 2 of 3 upstreams failed (failed=1, upstream_failed=1) (trigger_rule=none_failed)' }],
-      ['all_success', { skipped: 1, success: 1, total: 2 }, { decision: 'skip', reason: 'upstream task skipped: 1 of 2 upstreams skipped (trigger_rule=all_success)' }],
-      ['all_failed', { success: 1, skipped: 1, total: 3 }, { decision: 'skip', reason: 'upstream task did not fail: 2 of 3 upstreams succeeded or skipped (success=1, skipped=1) (trigger_rule=all_failed)' }],
-      ['one_success', { skipped: 2, total: 2 }, { decision: 'skip', reason: 'all upstream tasks skipped: 2 of 2 upstreams skipped (trigger_rule=one_success)' }],
-      ['one_success', { failed: 1, skipped: 1, total: 2 }, { decision: 'upstream_failed', reason: 'no upstream task succeeded: 0 of 2 upstreams succeeded (failed=1, upstream_failed=0, skipped=1) (trigger_rule=one_success)' }],
-      ['one_failed', { success: 2, total: 2 }, { decision: 'skip', reason: 'no upstream task failed: 0 of 2 upstreams failed (trigger_rule=one_failed)' }],
-      ['one_done', { skipped: 1, upstream_failed: 1, total: 2 }, { decision: 'skip', reason: 'no upstream task succeeded or failed: 0 of 2 upstreams succeeded or failed (skipped=1, upstream_failed=1) (trigger_rule=one_done)' }],
-      ['none_failed_min_one_success', { skipped: 2, total: 2 }, { decision: 'skip', reason: 'all upstream tasks skipped: 2 of 2 upstreams skipped (trigger_rule=none_failed_min_one_success)' }],
-      ['none_skipped', { skipped: 1, total: 2 }, { decision: 'skip', reason: 'upstream task skipped: 1 of 2 upstreams skipped (trigger_rule=none_skipped)' }],
-      ['all_skipped', { success: 1, failed: 1, total: 3 }, { decision: 'skip', reason: 'upstream task not skipped: 2 of 3 upstreams succeeded or failed (success=1, failed=1, upstream_failed=0) (trigger_rule=all_skipped)' }],
-      ['all_done_min_one_success', { failed: 2, total: 2 }, { decision: 'upstream_failed', reason: 'no upstream task succeeded: all 2 upstreams done, 0 succeeded (trigger_rule=all_done_min_one_success)' }],
-      ['none_failed_or_skipped', { skipped: 2, total: 2 }, { decision: 'skip', reason: 'all upstream tasks skipped: 2 of 2 upstreams skipped (trigger_rule=none_failed_min_one_success)' }],
+      [
+        'all_success',
+        { failed: 1, total: 3 },
+        {
+          decision: 'upstream_failed',
+          reason: 'upstream task failed: 1 of 3 upstreams failed (trigger_rule=all_success)',
+        },
+      ],
+      [
+        'all_success',
+        { upstream_failed: 2, total: 3 },
+        {
+          decision: 'upstream_failed',
+          reason: 'upstream task failed: 2 of 3 upstreams were upstream_failed (trigger_rule=all_success)',
+        },
+      ],
+      [
+        'none_failed',
+        { failed: 1, upstream_failed: 1, total: 3 },
+        {
+          decision: 'upstream_failed',
+          reason:
+            'upstream task failed: 2 of 3 upstreams failed (failed=1, upstream_failed=1) (trigger_rule=none_failed)',
+        },
+      ],
+      [
+        'all_success',
+        { skipped: 1, success: 1, total: 2 },
+        { decision: 'skip', reason: 'upstream task skipped: 1 of 2 upstreams skipped (trigger_rule=all_success)' },
+      ],
+      [
+        'all_failed',
+        { success: 1, skipped: 1, total: 3 },
+        {
+          decision: 'skip',
+          reason:
+            'upstream task did not fail: 2 of 3 upstreams succeeded or skipped (success=1, skipped=1) (trigger_rule=all_failed)',
+        },
+      ],
+      [
+        'one_success',
+        { skipped: 2, total: 2 },
+        { decision: 'skip', reason: 'all upstream tasks skipped: 2 of 2 upstreams skipped (trigger_rule=one_success)' },
+      ],
+      [
+        'one_success',
+        { failed: 1, skipped: 1, total: 2 },
+        {
+          decision: 'upstream_failed',
+          reason:
+            'no upstream task succeeded: 0 of 2 upstreams succeeded (failed=1, upstream_failed=0, skipped=1) (trigger_rule=one_success)',
+        },
+      ],
+      [
+        'one_failed',
+        { success: 2, total: 2 },
+        { decision: 'skip', reason: 'no upstream task failed: 0 of 2 upstreams failed (trigger_rule=one_failed)' },
+      ],
+      [
+        'one_done',
+        { skipped: 1, upstream_failed: 1, total: 2 },
+        {
+          decision: 'skip',
+          reason:
+            'no upstream task succeeded or failed: 0 of 2 upstreams succeeded or failed (skipped=1, upstream_failed=1) (trigger_rule=one_done)',
+        },
+      ],
+      [
+        'none_failed_min_one_success',
+        { skipped: 2, total: 2 },
+        {
+          decision: 'skip',
+          reason: 'all upstream tasks skipped: 2 of 2 upstreams skipped (trigger_rule=none_failed_min_one_success)',
+        },
+      ],
+      [
+        'none_skipped',
+        { skipped: 1, total: 2 },
+        { decision: 'skip', reason: 'upstream task skipped: 1 of 2 upstreams skipped (trigger_rule=none_skipped)' },
+      ],
+      [
+        'all_skipped',
+        { success: 1, failed: 1, total: 3 },
+        {
+          decision: 'skip',
+          reason:
+            'upstream task not skipped: 2 of 3 upstreams succeeded or failed (success=1, failed=1, upstream_failed=0) (trigger_rule=all_skipped)',
+        },
+      ],
+      [
+        'all_done_min_one_success',
+        { failed: 2, total: 2 },
+        {
+          decision: 'upstream_failed',
+          reason:
+            'no upstream task succeeded: all 2 upstreams done, 0 succeeded (trigger_rule=all_done_min_one_success)',
+        },
+      ],
+      [
+        'none_failed_or_skipped',
+        { skipped: 2, total: 2 },
+        {
+          decision: 'skip',
+          reason: 'all upstream tasks skipped: 2 of 2 upstreams skipped (trigger_rule=none_failed_min_one_success)',
+        },
+      ],
     ];
     for (const [rule, c, expected] of table) {
       it(`${rule} ${JSON.stringify(c)}`, () => {
@@ -336,14 +726,38 @@ describe('semantics/trigger-rules', () => {
     }
 
     it('setup reasons', () => {
-      expect(evaluateTriggerRule('all_done_setup_success', counts({ success: 1, done: 2, total: 2 }), { setupCounts: setupCounts(1, 0, 0) }))
-        .to.deep.equal({ decision: 'upstream_failed', reason: 'no setup task succeeded: 0 of 1 direct setups succeeded (trigger_rule=all_done_setup_success)' });
-      expect(evaluateTriggerRule('all_done_setup_success', counts({ skipped: 2, total: 2 }), { setupCounts: setupCounts(2, 0, 2) }))
-        .to.deep.equal({ decision: 'skip', reason: 'all setup tasks skipped: 2 of 2 direct setups skipped (trigger_rule=all_done_setup_success)' });
-      expect(evaluateTriggerRule('all_success', counts({ total: 1 }), { indirectSetupCounts: counts({ total: 2, failed: 1 }) }))
-        .to.deep.equal({ decision: 'upstream_failed', reason: 'setup task failed: 1 of 2 setups in scope failed (trigger_rule=all_success)' });
-      expect(evaluateTriggerRule('all_success', counts({ total: 1 }), { indirectSetupCounts: counts({ total: 2, skipped: 1 }) }))
-        .to.deep.equal({ decision: 'skip', reason: 'setup task skipped: 1 of 2 setups in scope skipped (trigger_rule=all_success)' });
+      expect(
+        evaluateTriggerRule('all_done_setup_success', counts({ success: 1, done: 2, total: 2 }), {
+          setupCounts: setupCounts(1, 0, 0),
+        }),
+      ).to.deep.equal({
+        decision: 'upstream_failed',
+        reason: 'no setup task succeeded: 0 of 1 direct setups succeeded (trigger_rule=all_done_setup_success)',
+      });
+      expect(
+        evaluateTriggerRule('all_done_setup_success', counts({ skipped: 2, total: 2 }), {
+          setupCounts: setupCounts(2, 0, 2),
+        }),
+      ).to.deep.equal({
+        decision: 'skip',
+        reason: 'all setup tasks skipped: 2 of 2 direct setups skipped (trigger_rule=all_done_setup_success)',
+      });
+      expect(
+        evaluateTriggerRule('all_success', counts({ total: 1 }), {
+          indirectSetupCounts: counts({ total: 2, failed: 1 }),
+        }),
+      ).to.deep.equal({
+        decision: 'upstream_failed',
+        reason: 'setup task failed: 1 of 2 setups in scope failed (trigger_rule=all_success)',
+      });
+      expect(
+        evaluateTriggerRule('all_success', counts({ total: 1 }), {
+          indirectSetupCounts: counts({ total: 2, skipped: 1 }),
+        }),
+      ).to.deep.equal({
+        decision: 'skip',
+        reason: 'setup task skipped: 1 of 2 setups in scope skipped (trigger_rule=all_success)',
+      });
     });
   });
 

@@ -57,7 +57,10 @@ export async function stopDev(child: ChildProcess): Promise<number | null> {
 /** The environment that points a CLI process at a test stack (its database, Temporal and task queue). */
 export function cliEnvFor(stack: TestStack, dagsFolder: string): NodeJS.ProcessEnv {
   return {
-    DATABASE_URL: stack.config.databaseUrl!, TEMPORAL_ADDRESS: stack.config.temporalAddress!,
-    UPDRAFT_TASK_QUEUE: stack.config.taskQueue, UPDRAFT_HOME: tempDir('cli-home'), UPDRAFT_DAGS_FOLDER: dagsFolder,
+    DATABASE_URL: stack.config.databaseUrl!,
+    TEMPORAL_ADDRESS: stack.config.temporalAddress!,
+    UPDRAFT_TASK_QUEUE: stack.config.taskQueue,
+    UPDRAFT_HOME: tempDir('cli-home'),
+    UPDRAFT_DAGS_FOLDER: dagsFolder,
   };
 }

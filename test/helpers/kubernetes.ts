@@ -28,7 +28,11 @@ export interface TestRequest extends ExecutionRequest {
 let runCounter = 0;
 
 /** A try of `spec` in DAG `dagId` with input {rows: [1, 2]}, recording its log and heartbeats. */
-export function testRequest(dagId: string, spec: TaskSpec, overrides: Partial<Omit<ExecutionRequest, 'log' | 'heartbeat'>> = {}): TestRequest {
+export function testRequest(
+  dagId: string,
+  spec: TaskSpec,
+  overrides: Partial<Omit<ExecutionRequest, 'log' | 'heartbeat'>> = {},
+): TestRequest {
   const heartbeats: ExecutorHandle[] = [];
   runCounter += 1;
   return {

@@ -21,7 +21,8 @@ export async function loadValidator(): Promise<(event: unknown) => string[]> {
   const runEvent = ajv.getSchema(RUN_EVENT_SCHEMA_URL);
   const root = ajv.getSchema('https://openlineage.io/spec/2-0-2/OpenLineage.json');
   if (!runEvent || !root) throw new Error('the vendored 2-0-2 schema did not load');
-  const errorsOf = (fn: typeof runEvent, where: string) => (fn.errors ?? []).map((e) => `${where}${e.instancePath} ${e.message ?? ''}`);
+  const errorsOf = (fn: typeof runEvent, where: string) =>
+    (fn.errors ?? []).map((e) => `${where}${e.instancePath} ${e.message ?? ''}`);
   return (event: unknown) => {
     const errors: string[] = [];
     if (!runEvent(event)) errors.push(...errorsOf(runEvent, 'RunEvent'));
@@ -37,4 +38,3 @@ export async function loadValidator(): Promise<(event: unknown) => string[]> {
     return errors;
   };
 }
-

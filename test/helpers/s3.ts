@@ -1,9 +1,17 @@
 /** The test S3-compatible server (versitygw, scripts/services/s3.sh start; UPDRAFT_TEST_S3_*). */
-export function s3TestEnv(): { endpoint: string; accessKeyId: string; secretAccessKey: string; bucket: string; region: string } {
+export function s3TestEnv(): {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  bucket: string;
+  region: string;
+} {
   const e = process.env;
   const endpoint = e['UPDRAFT_TEST_S3_ENDPOINT'];
   if (!endpoint) {
-    throw new Error('UPDRAFT_TEST_S3_ENDPOINT is not set: start the test S3 server with `eval "$(scripts/services/s3.sh start)"` and run the tests again');
+    throw new Error(
+      'UPDRAFT_TEST_S3_ENDPOINT is not set: start the test S3 server with `eval "$(scripts/services/s3.sh start)"` and run the tests again',
+    );
   }
   return {
     endpoint,

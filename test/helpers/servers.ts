@@ -15,7 +15,11 @@ let server: Promise<DevServer> | undefined;
 
 /** The shared Temporal dev server's address (started on first use). */
 export async function testTemporalAddress(): Promise<string> {
-  server ??= startDevServer({ uiPort: null, dbFile: null, logFile: path.join(os.tmpdir(), `updraft-test-temporal-${process.pid}.log`) });
+  server ??= startDevServer({
+    uiPort: null,
+    dbFile: null,
+    logFile: path.join(os.tmpdir(), `updraft-test-temporal-${process.pid}.log`),
+  });
   return (await server).address;
 }
 
@@ -30,7 +34,9 @@ export const TEST_DB_KINDS: readonly TestDbKind[] = ['postgres', 'pglite'];
 export function requirePostgresUrl(): string {
   const url = process.env.UPDRAFT_TEST_DATABASE_URL;
   if (!url) {
-    throw new Error('UPDRAFT_TEST_DATABASE_URL is not set: start Postgres with `eval "$(scripts/services/postgres.sh start)"` or run `make test`');
+    throw new Error(
+      'UPDRAFT_TEST_DATABASE_URL is not set: start Postgres with `eval "$(scripts/services/postgres.sh start)"` or run `make test`',
+    );
   }
   return url;
 }

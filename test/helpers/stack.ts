@@ -54,7 +54,12 @@ export async function startTestStack(opts: {
     scheduler: false,
     ...opts.config,
   };
-  const stack = await startStack({ config, executors: opts.executors, worker: opts.worker, gpu: opts.gpu ?? { devices: [], gpuType: null, source: 'none' } });
+  const stack = await startStack({
+    config,
+    executors: opts.executors,
+    worker: opts.worker,
+    gpu: opts.gpu ?? { devices: [], gpuType: null, source: 'none' },
+  });
   return {
     ...stack,
     home,

@@ -41,7 +41,11 @@ export function historyToJson(history: History): string {
   } catch (err) {
     if (!isCopyMismatch(err)) throw err;
     const { protojson, historyType } = sameCopy();
-    return JSON.stringify(protojson.toJson(historyType, proto.temporal.api.history.v1.History.fromObject(history)), null, 2);
+    return JSON.stringify(
+      protojson.toJson(historyType, proto.temporal.api.history.v1.History.fromObject(history)),
+      null,
+      2,
+    );
   }
 }
 
@@ -62,7 +66,7 @@ export function historyFromJson(json: unknown): History {
 export function runRecorder(module: NodeJS.Module, main: () => Promise<void>): void {
   if (require.main !== module) return;
   main().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   });
 }

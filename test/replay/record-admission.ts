@@ -31,10 +31,22 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(folder, 'admission.ts'), DAG);
   const stack = await startTestStack({ dagsFolder: folder, db: 'pglite' });
   try {
-    if (stack.bag.importErrors.length > 0) throw new Error(`fixture DAG import errors: ${JSON.stringify(stack.bag.importErrors)}`);
-    const first = await triggerDagRun(stack.database.db, stack.client, { dagId: 'wf_admission', runId: 'replay_admission_first', runOptions: stack.config.run });
-    const second = await triggerDagRun(stack.database.db, stack.client, { dagId: 'wf_admission', runId: 'replay_admission_second', runOptions: stack.config.run });
-    for (const [name, run] of [['admission-wakes', first], ['admission-queued', second]] as const) {
+    if (stack.bag.importErrors.length > 0)
+      throw new Error(`fixture DAG import errors: ${JSON.stringify(stack.bag.importErrors)}`);
+    const first = await triggerDagRun(stack.database.db, stack.client, {
+      dagId: 'wf_admission',
+      runId: 'replay_admission_first',
+      runOptions: stack.config.run,
+    });
+    const second = await triggerDagRun(stack.database.db, stack.client, {
+      dagId: 'wf_admission',
+      runId: 'replay_admission_second',
+      runOptions: stack.config.run,
+    });
+    for (const [name, run] of [
+      ['admission-wakes', first],
+      ['admission-queued', second],
+    ] as const) {
       const result = await dagRunResult(run.handle);
       if (result.state !== 'success') throw new Error(`${run.runId} ended ${result.state}`);
       const history = await run.handle.fetchHistory();

@@ -22,7 +22,8 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const stack = await startTestStack({ dagsFolder: CONTROL_FLOW_DAGS, db: 'pglite' });
   try {
-    if (stack.bag.importErrors.length > 0) throw new Error(`fixture DAG import errors: ${JSON.stringify(stack.bag.importErrors)}`);
+    if (stack.bag.importErrors.length > 0)
+      throw new Error(`fixture DAG import errors: ${JSON.stringify(stack.bag.importErrors)}`);
     const triggered = await startRun(stack, 'cf_replay', { runId: 'replay_control_flow' });
     const result = await dagRunResult(triggered.handle);
     const { tis } = await readRun(stack, 'cf_replay', triggered.runId);
@@ -30,7 +31,9 @@ async function main(): Promise<void> {
     const file = path.join(HISTORIES_DIR, 'control-flow.json');
     fs.writeFileSync(file, `${historyToJson(history)}\n`);
     const states = [...tis].map(([id, ti]) => `${id}=${ti.state}`).join(' ');
-    process.stdout.write(`control-flow: ${result.state}, ${history.events?.length ?? 0} events -> ${path.relative(process.cwd(), file)}\n${states}\n`);
+    process.stdout.write(
+      `control-flow: ${result.state}, ${history.events?.length ?? 0} events -> ${path.relative(process.cwd(), file)}\n${states}\n`,
+    );
   } finally {
     await stack.stop();
     await stopTestTemporal();

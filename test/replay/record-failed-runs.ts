@@ -27,16 +27,25 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const stack = await startTestStack({ dagsFolder: ENGINE_DAGS, db: 'pglite' });
   try {
-    if (stack.bag.importErrors.length > 0) throw new Error(`fixture DAG import errors: ${JSON.stringify(stack.bag.importErrors)}`);
+    if (stack.bag.importErrors.length > 0)
+      throw new Error(`fixture DAG import errors: ${JSON.stringify(stack.bag.importErrors)}`);
     for (const c of CASES) {
       const triggered = await startRun(stack, c.dagId, { runId: c.runId });
-      const error = await triggered.handle.result().then(() => null, (err: unknown) => err);
+      const error = await triggered.handle.result().then(
+        () => null,
+        (err: unknown) => err,
+      );
       const failed = failedRun(error);
-      if (failed === null) throw new Error(`${c.dagId} was expected to fail its workflow, got ${error === null ? 'a completed workflow' : String(error)}`);
+      if (failed === null)
+        throw new Error(
+          `${c.dagId} was expected to fail its workflow, got ${error === null ? 'a completed workflow' : String(error)}`,
+        );
       const history = await triggered.handle.fetchHistory();
       const file = path.join(HISTORIES_DIR, `${c.name}.json`);
       fs.writeFileSync(file, `${historyToJson(history)}\n`);
-      process.stdout.write(`${c.name}: ${history.events?.length ?? 0} events, "${failed.message}" -> ${path.relative(process.cwd(), file)}\n`);
+      process.stdout.write(
+        `${c.name}: ${history.events?.length ?? 0} events, "${failed.message}" -> ${path.relative(process.cwd(), file)}\n`,
+      );
     }
   } finally {
     await stack.stop();

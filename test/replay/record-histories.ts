@@ -86,7 +86,8 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const stack = await startTestStack({ dagsFolder: ENGINE_DAGS, db: 'pglite' });
   try {
-    if (stack.bag.importErrors.length > 0) throw new Error(`fixture DAG import errors: ${JSON.stringify(stack.bag.importErrors)}`);
+    if (stack.bag.importErrors.length > 0)
+      throw new Error(`fixture DAG import errors: ${JSON.stringify(stack.bag.importErrors)}`);
     fs.mkdirSync(HISTORIES_DIR, { recursive: true });
     for (const c of CASES) {
       const triggered = await c.run(stack);
@@ -94,7 +95,9 @@ async function main(): Promise<void> {
       const history = await triggered.handle.fetchHistory();
       const file = path.join(HISTORIES_DIR, `${c.name}.json`);
       fs.writeFileSync(file, `${historyToJson(history)}\n`);
-      process.stdout.write(`${c.name}: ${result.state}, ${history.events?.length ?? 0} events -> ${path.relative(process.cwd(), file)} (${c.about})\n`);
+      process.stdout.write(
+        `${c.name}: ${result.state}, ${history.events?.length ?? 0} events -> ${path.relative(process.cwd(), file)} (${c.about})\n`,
+      );
     }
   } finally {
     await stack.stop();

@@ -31,14 +31,20 @@ async function main(): Promise<void> {
     process.stdout.write(`${name}: ${history.events?.length ?? 0} events -> ${path.relative(process.cwd(), file)}\n`);
   };
   try {
-    if (stack.bag.importErrors.length > 0) throw new Error(`fixture DAG import errors: ${JSON.stringify(stack.bag.importErrors)}`);
+    if (stack.bag.importErrors.length > 0)
+      throw new Error(`fixture DAG import errors: ${JSON.stringify(stack.bag.importErrors)}`);
     const act = (dagId: string, runId: string, action: unknown) =>
       applyOperatorAction(stack.database.db, stack.client, { dagId, runId, action, runOptions: stack.config.run });
 
     // 1. Clear a running task (an update on a run in flight).
     const slowDir = tempDir('replay-op');
     const slow = await startRun(stack, 'op_slow', { runId: 'replay_operator_clear_running', conf: { dir: slowDir } });
-    await waitFor('slow to run', async () => (await listTaskInstances(stack.database.db, 'op_slow', slow.runId)).find((t) => t.task_id === 'slow')?.state === 'running');
+    await waitFor(
+      'slow to run',
+      async () =>
+        (await listTaskInstances(stack.database.db, 'op_slow', slow.runId)).find((t) => t.task_id === 'slow')?.state ===
+        'running',
+    );
     fs.writeFileSync(path.join(slowDir, 'slow'), '');
     await act('op_slow', slow.runId, { kind: 'clear', task_ids: ['slow'] });
     await dagRunResult(slow.handle);

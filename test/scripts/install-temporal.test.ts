@@ -25,13 +25,20 @@ printf '#!/bin/sh\\necho "temporal version 1.5.1 (test build)"\\n' > "$GOBIN/tem
 chmod +x "$GOBIN/temporal"
 `;
 
-interface Result { code: number | null; stdout: string; stderr: string }
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** A clone: the script copied into a fresh project folder (it finds .tools/ from its own path). */
 function newClone(): string {
   const clone = tempDir('clone');
   fs.mkdirSync(path.join(clone, 'scripts'));
-  fs.copyFileSync(path.join(ROOT, 'scripts', 'install-temporal.sh'), path.join(clone, 'scripts', 'install-temporal.sh'));
+  fs.copyFileSync(
+    path.join(ROOT, 'scripts', 'install-temporal.sh'),
+    path.join(clone, 'scripts', 'install-temporal.sh'),
+  );
   return clone;
 }
 
@@ -60,10 +67,16 @@ describe('scripts/install-temporal.sh', function () {
     cache = tempDir('cache');
     // No temporal on PATH: only the stand-in go and the system's tools.
     env = {
-      PATH: `${bin}:/usr/bin:/bin`, HOME: tempDir('home'), XDG_CACHE_HOME: cache,
-      FAKE_GO_CALLS: calls, FAKE_GO_SECONDS: '4', FAKE_GO_FAIL: '0', UPDRAFT_PROGRESS_INTERVAL_SECONDS: '1',
+      PATH: `${bin}:/usr/bin:/bin`,
+      HOME: tempDir('home'),
+      XDG_CACHE_HOME: cache,
+      FAKE_GO_CALLS: calls,
+      FAKE_GO_SECONDS: '4',
+      FAKE_GO_FAIL: '0',
+      UPDRAFT_PROGRESS_INTERVAL_SECONDS: '1',
     };
-    for (const dir of ['/usr/bin', '/bin']) expect(fs.existsSync(path.join(dir, 'temporal')), `${dir}/temporal exists`).to.equal(false);
+    for (const dir of ['/usr/bin', '/bin'])
+      expect(fs.existsSync(path.join(dir, 'temporal')), `${dir}/temporal exists`).to.equal(false);
   });
 
   it('builds once with progress lines, caches the binary, and a second clone uses the cache', async function () {
@@ -74,7 +87,9 @@ describe('scripts/install-temporal.sh', function () {
     expect(built.stderr).to.contain('[install-temporal] building the temporal CLI v1.5.1 from source with Go');
     expect(built.stderr).to.contain('takes about 5-10 minutes');
     expect(built.stderr).to.contain(`it is cached in ${path.join(cache, 'updraft', 'temporal', 'v1.5.1')}`);
-    const progress = built.stderr.split('\n').filter((l) => /^\[install-temporal\] still building the temporal CLI v1\.5\.1: 0m0\ds elapsed/.test(l));
+    const progress = built.stderr
+      .split('\n')
+      .filter((l) => /^\[install-temporal\] still building the temporal CLI v1\.5\.1: 0m0\ds elapsed/.test(l));
     expect(progress.length, built.stderr).to.be.at.least(2);
     expect(fs.readFileSync(calls, 'utf8').trim().split('\n')).to.have.length(1);
     expect(fs.existsSync(path.join(cache, 'updraft', 'temporal', 'v1.5.1', 'temporal'))).to.equal(true);
@@ -95,14 +110,25 @@ describe('scripts/install-temporal.sh', function () {
     });
     expect(version).to.contain('temporal version 1.5.1');
     const again = await install(second, env);
-    expect([again.code, again.stdout.trim(), again.stderr]).to.deep.equal([0, path.join(second, '.tools', 'bin', 'temporal'), '']);
+    expect([again.code, again.stdout.trim(), again.stderr]).to.deep.equal([
+      0,
+      path.join(second, '.tools', 'bin', 'temporal'),
+      '',
+    ]);
   });
 
   it('a failed build says so and caches nothing', async function () {
     const clone = newClone();
-    const failed = await install(clone, { ...env, XDG_CACHE_HOME: tempDir('cache'), FAKE_GO_FAIL: '1', FAKE_GO_SECONDS: '0' });
+    const failed = await install(clone, {
+      ...env,
+      XDG_CACHE_HOME: tempDir('cache'),
+      FAKE_GO_FAIL: '1',
+      FAKE_GO_SECONDS: '0',
+    });
     expect(failed.code).to.equal(1);
-    expect(failed.stderr).to.contain('error: building the temporal CLI v1.5.1 failed (go install exited 1; its output is above)');
+    expect(failed.stderr).to.contain(
+      'error: building the temporal CLI v1.5.1 failed (go install exited 1; its output is above)',
+    );
     expect(fs.existsSync(path.join(clone, '.tools', 'bin', 'temporal'))).to.equal(false);
   });
 });

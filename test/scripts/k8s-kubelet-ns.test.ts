@@ -63,15 +63,23 @@ function readSysctls(): Record<string, string> {
 }
 
 function parseSysctls(text: string): Record<string, string> {
-  return Object.fromEntries(text.trim().split('\n').map((l) => l.split('=') as [string, string]));
+  return Object.fromEntries(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => l.split('=') as [string, string]),
+  );
 }
 
-describe('scripts/services/k8s-kubelet-ns.sh (the real node kubelet\'s mount namespace)', function () {
+describe("scripts/services/k8s-kubelet-ns.sh (the real node kubelet's mount namespace)", function () {
   this.timeout(30_000);
   const dirs: string[] = [];
 
   before(function () {
-    if (process.getuid?.() !== 0) throw new Error('this test makes mount namespaces and needs root, like the real node itself (scripts/services/k8s.sh)');
+    if (process.getuid?.() !== 0)
+      throw new Error(
+        'this test makes mount namespaces and needs root, like the real node itself (scripts/services/k8s.sh)',
+      );
   });
 
   after(() => {
@@ -84,10 +92,14 @@ describe('scripts/services/k8s-kubelet-ns.sh (the real node kubelet\'s mount nam
     dirs.push(d);
     fs.mkdirSync(path.join(d, 'var-log'));
     // --propagation private: the stand-in host is cut off from the real machine's mounts first.
-    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'bash', '-c', HOST, 'host', d, launch], {
-      env: { ...process.env, NS_SCRIPT, SYSCTLS: SYSCTLS.join(' ') },
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      'unshare',
+      ['--mount', '--propagation', 'private', '--', 'bash', '-c', HOST, 'host', d, launch],
+      {
+        env: { ...process.env, NS_SCRIPT, SYSCTLS: SYSCTLS.join(' ') },
+        encoding: 'utf8',
+      },
+    );
     expect(r.status, `${r.stdout}\n${r.stderr}`).to.equal(0);
     expect(fs.readFileSync(path.join(d, 'host-root-propagation'), 'utf8')).to.match(/shared/);
     return d;
@@ -118,7 +130,7 @@ describe('scripts/services/k8s-kubelet-ns.sh (the real node kubelet\'s mount nam
     expect(fs.readdirSync(path.join(d, 'sysctl')).sort()).to.deep.equal(shielded.sort());
   });
 
-  it('(the check above can fail: a namespace that keeps the host\'s propagation leaks its /var/log mount to the host)', () => {
+  it("(the check above can fail: a namespace that keeps the host's propagation leaks its /var/log mount to the host)", () => {
     const d = runOnSharedHost('naive');
     expect(hostMounts(d)).to.include('/var/log');
   });

@@ -99,30 +99,50 @@ describe('DagBag: process.exit and source maps', () => {
   let bag: DagBag;
   before(async () => {
     folder = tempDir('bag-exit');
-    write(folder, 'exits.ts', "import { dag } from 'updraft';\n\nif (!process.env.NEVER_SET_HERE) process.exit(1);\n\nexport default dag({ dagId: 'exits' }, (d) => { d.empty({ taskId: 'x' }); });\n");
-    write(folder, 'exits_later.ts', "import { dag } from 'updraft';\nsetTimeout(() => process.exit(3), 0);\nwhile (Date.now() < 0) { /* */ }\nexport default dag({ dagId: 'exits_later' }, (d) => { d.empty({ taskId: 'x' }); });\n");
-    write(folder, 'throws_at_line_6.ts', [
-      "import { dag } from 'updraft';",
-      '',
-      'type Row = { id: number };',
-      'const rows: Row[] = [];',
-      '// the next line throws',
-      "if (rows.length === 0) throw new Error('no rows at import');",
-      "export default dag({ dagId: 'never' }, (d) => { d.empty({ taskId: 'x' }); });",
-    ].join('\n'));
-    write(folder, 'task_throws.ts', [
-      "import { dag } from 'updraft';",
-      '',
-      'interface Input { n: number }',
-      '',
-      "export default dag({ dagId: 'task_throws' }, (d) => {",
-      "  d.task({ taskId: 'boom' }, (x: Input | undefined) => {",
-      '    const n: number = x?.n ?? 0;',
-      "    throw new Error(`boom ${n}`);",
-      '  });',
-      '});',
-    ].join('\n'));
-    write(folder, 'z_fine.ts', "import { dag } from 'updraft';\nexport default dag({ dagId: 'fine' }, (d) => { d.empty({ taskId: 'x' }); });\n");
+    write(
+      folder,
+      'exits.ts',
+      "import { dag } from 'updraft';\n\nif (!process.env.NEVER_SET_HERE) process.exit(1);\n\nexport default dag({ dagId: 'exits' }, (d) => { d.empty({ taskId: 'x' }); });\n",
+    );
+    write(
+      folder,
+      'exits_later.ts',
+      "import { dag } from 'updraft';\nsetTimeout(() => process.exit(3), 0);\nwhile (Date.now() < 0) { /* */ }\nexport default dag({ dagId: 'exits_later' }, (d) => { d.empty({ taskId: 'x' }); });\n",
+    );
+    write(
+      folder,
+      'throws_at_line_6.ts',
+      [
+        "import { dag } from 'updraft';",
+        '',
+        'type Row = { id: number };',
+        'const rows: Row[] = [];',
+        '// the next line throws',
+        "if (rows.length === 0) throw new Error('no rows at import');",
+        "export default dag({ dagId: 'never' }, (d) => { d.empty({ taskId: 'x' }); });",
+      ].join('\n'),
+    );
+    write(
+      folder,
+      'task_throws.ts',
+      [
+        "import { dag } from 'updraft';",
+        '',
+        'interface Input { n: number }',
+        '',
+        "export default dag({ dagId: 'task_throws' }, (d) => {",
+        "  d.task({ taskId: 'boom' }, (x: Input | undefined) => {",
+        '    const n: number = x?.n ?? 0;',
+        '    throw new Error(`boom ${n}`);',
+        '  });',
+        '});',
+      ].join('\n'),
+    );
+    write(
+      folder,
+      'z_fine.ts',
+      "import { dag } from 'updraft';\nexport default dag({ dagId: 'fine' }, (d) => { d.empty({ taskId: 'x' }); });\n",
+    );
   });
   after(() => fs.rmSync(folder, { recursive: true, force: true }));
 
@@ -133,7 +153,9 @@ describe('DagBag: process.exit and source maps', () => {
     const byFile = Object.fromEntries(bag.importErrors.map((e) => [e.filename, e.stacktrace]));
     expect(byFile['exits.ts']).to.match(/^DagFileExitError: the DAG file called process\.exit\(1\) at top level/);
     expect(byFile['exits.ts']).to.contain(`${path.join(folder, 'exits.ts')}:3:`);
-    expect(byFile['exits_later.ts']).to.match(/^DagFileExitError: the DAG file ended its loader thread \(process\.exit\(3\)\)/);
+    expect(byFile['exits_later.ts']).to.match(
+      /^DagFileExitError: the DAG file ended its loader thread \(process\.exit\(3\)\)/,
+    );
     expect([...bag.dags.keys()].sort()).to.deep.equal(['fine', 'task_throws']);
     expect(process.exitCode ?? 0).to.equal(0);
   });
@@ -146,7 +168,12 @@ describe('DagBag: process.exit and source maps', () => {
 
   it('points the stack of an error a task function throws at the .ts line', async () => {
     const fn = bag.get('task_throws')!.functions.get('boom')!;
-    const err = await Promise.resolve().then(() => fn({ n: 7 }, {} as never)).then(() => null, (e: Error) => e);
+    const err = await Promise.resolve()
+      .then(() => fn({ n: 7 }, {} as never))
+      .then(
+        () => null,
+        (e: Error) => e,
+      );
     expect(err?.message).to.equal('boom 7');
     expect(err!.stack!.split('\n')[1]).to.contain(`${path.join(folder, 'task_throws.ts')}:8:`);
   });

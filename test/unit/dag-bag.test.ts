@@ -23,13 +23,23 @@ describe('DagBag', () => {
 
   it('turns each broken file into an import error that names the problem', () => {
     const byFile = Object.fromEntries(bag.importErrors.map((e) => [e.filename, e.stacktrace]));
-    expect(Object.keys(byFile).sort()).to.deep.equal(['broken_syntax.ts', 'duplicate_task.ts', 'has_cycle.ts', 'throws.ts', 'zz_duplicate_dag.ts']);
+    expect(Object.keys(byFile).sort()).to.deep.equal([
+      'broken_syntax.ts',
+      'duplicate_task.ts',
+      'has_cycle.ts',
+      'throws.ts',
+      'zz_duplicate_dag.ts',
+    ]);
     expect(byFile['broken_syntax.ts']).to.match(/broken_syntax\.ts:5:0: error: Expected "\)" but found "}"/);
     expect(byFile['has_cycle.ts']).to.equal('DagDefinitionError: DAG "has_cycle": the graph has a cycle: a -> b -> a');
-    expect(byFile['duplicate_task.ts']).to.equal('DagDefinitionError: DAG "duplicate_task", task "same": taskId: duplicate task_id "same" (task ids must be unique within a DAG)');
+    expect(byFile['duplicate_task.ts']).to.equal(
+      'DagDefinitionError: DAG "duplicate_task", task "same": taskId: duplicate task_id "same" (task ids must be unique within a DAG)',
+    );
     expect(byFile['throws.ts']).to.match(/^TypeError: Cannot read properties of undefined \(reading 'name'\)/);
     expect(byFile['throws.ts']).to.contain('throws.ts');
-    expect(byFile['zz_duplicate_dag.ts']).to.equal('DagDefinitionError: DAG "good_one" is defined twice: in good_one.ts and in zz_duplicate_dag.ts');
+    expect(byFile['zz_duplicate_dag.ts']).to.equal(
+      'DagDefinitionError: DAG "good_one" is defined twice: in good_one.ts and in zz_duplicate_dag.ts',
+    );
   });
 
   it('does not treat helper modules as DAG files', () => {
@@ -42,12 +52,17 @@ describe('DagBag', () => {
     const slow = await DagBag.load(path.resolve(FIXTURES, '..', 'dags-slow'), { importTimeoutMs: 1500 });
     expect(Date.now() - started).to.be.below(15_000);
     expect([...slow.dags.keys()]).to.deep.equal(['loads_after_a_hang']);
-    expect(await slow.get('loads_after_a_hang')!.functions.get('hello')!(undefined, {} as never)).to.equal('still here');
-    expect(slow.importErrors).to.deep.equal([{
-      filename: 'a_never_returns.ts',
-      stacktrace: 'DagBagImportTimeout: the file\'s top-level code ran for more than 1.5s (dagbag_import_timeout) and was stopped. ' +
-        'Move slow work (network calls, loops, heavy imports) into tasks, or raise UPDRAFT_DAGBAG_IMPORT_TIMEOUT.',
-    }]);
+    expect(await slow.get('loads_after_a_hang')!.functions.get('hello')!(undefined, {} as never)).to.equal(
+      'still here',
+    );
+    expect(slow.importErrors).to.deep.equal([
+      {
+        filename: 'a_never_returns.ts',
+        stacktrace:
+          "DagBagImportTimeout: the file's top-level code ran for more than 1.5s (dagbag_import_timeout) and was stopped. " +
+          'Move slow work (network calls, loops, heavy imports) into tasks, or raise UPDRAFT_DAGBAG_IMPORT_TIMEOUT.',
+      },
+    ]);
   });
 
   it('reports a missing folder as an import error instead of throwing', async () => {

@@ -32,27 +32,57 @@ const probes: Probe[] = [
   },
   {
     dir: 'sdk',
-    allowed: ["import { TriggerRule } from '../spec/trigger-rule.js';", "import { BranchError } from '../engine/control-flow.js';"],
-    forbidden: ["import fs from 'node:fs';", "import type { Database } from '../db/database.js';", "import { Pool } from 'pg';"],
+    allowed: [
+      "import { TriggerRule } from '../spec/trigger-rule.js';",
+      "import { BranchError } from '../engine/control-flow.js';",
+    ],
+    forbidden: [
+      "import fs from 'node:fs';",
+      "import type { Database } from '../db/database.js';",
+      "import { Pool } from 'pg';",
+    ],
   },
   {
     dir: 'workflows',
-    allowed: ["import type { ActivityDeps } from '../activities/index.js';", "import { proxyActivities } from '@temporalio/workflow';", "import type { DagSpec } from '../spec/dag-spec.js';"],
-    forbidden: ["import { createActivities } from '../activities/index.js';", "import { Client } from '@temporalio/client';", "import type { Database } from '../db/database.js';"],
+    allowed: [
+      "import type { ActivityDeps } from '../activities/index.js';",
+      "import { proxyActivities } from '@temporalio/workflow';",
+      "import type { DagSpec } from '../spec/dag-spec.js';",
+    ],
+    forbidden: [
+      "import { createActivities } from '../activities/index.js';",
+      "import { Client } from '@temporalio/client';",
+      "import type { Database } from '../db/database.js';",
+    ],
   },
   {
     dir: 'activities/executors',
-    allowed: ["import type { Database } from '../../db/database.js';", "import { SecretMasker } from '../../secrets/masker.js';", "import type { RunTaskRequest } from '../../workflows/types.js';"],
-    forbidden: ["import { loadConfig } from '../../worker/config.js';", "import { dagRun } from '../../workflows/dag-run.js';", "import { proxyActivities } from '@temporalio/workflow';"],
+    allowed: [
+      "import type { Database } from '../../db/database.js';",
+      "import { SecretMasker } from '../../secrets/masker.js';",
+      "import type { RunTaskRequest } from '../../workflows/types.js';",
+    ],
+    forbidden: [
+      "import { loadConfig } from '../../worker/config.js';",
+      "import { dagRun } from '../../workflows/dag-run.js';",
+      "import { proxyActivities } from '@temporalio/workflow';",
+    ],
   },
   {
     dir: 'secrets',
     allowed: ["import type { Database } from '../db/database.js';"],
-    forbidden: ["import { TaskLogWriter } from '../activities/task-log.js';", "import type { DagBuilder } from '../sdk/dag.js';"],
+    forbidden: [
+      "import { TaskLogWriter } from '../activities/task-log.js';",
+      "import type { DagBuilder } from '../sdk/dag.js';",
+    ],
   },
   {
     dir: 'db',
-    allowed: ["import type { DagSpec } from '../spec/dag-spec.js';", "import { Pool } from 'pg';", "import { validateEvaluationResults } from '../engine/promotion.js';"],
+    allowed: [
+      "import type { DagSpec } from '../spec/dag-spec.js';",
+      "import { Pool } from 'pg';",
+      "import { validateEvaluationResults } from '../engine/promotion.js';",
+    ],
     forbidden: ["import { SecretMasker } from '../secrets/masker.js';", "import Docker from 'dockerode';"],
   },
   {
@@ -62,18 +92,35 @@ const probes: Probe[] = [
   },
   {
     dir: 'client',
-    allowed: ["import type { dagRun } from '../workflows/dag-run.js';", "import { DAG_RUN_WORKFLOW } from '../workflows/types.js';", "import type { Database } from '../db/database.js';"],
-    forbidden: ["import { dagRun } from '../workflows/dag-run.js';", "import { createActivities } from '../activities/index.js';", "import { loadConfig } from '../worker/config.js';"],
+    allowed: [
+      "import type { dagRun } from '../workflows/dag-run.js';",
+      "import { DAG_RUN_WORKFLOW } from '../workflows/types.js';",
+      "import type { Database } from '../db/database.js';",
+    ],
+    forbidden: [
+      "import { dagRun } from '../workflows/dag-run.js';",
+      "import { createActivities } from '../activities/index.js';",
+      "import { loadConfig } from '../worker/config.js';",
+    ],
   },
   {
     dir: 'worker',
-    allowed: ["import { createActivities } from '../activities/index.js';", "import { triggerDagRun } from '../client/trigger.js';"],
+    allowed: [
+      "import { createActivities } from '../activities/index.js';",
+      "import { triggerDagRun } from '../client/trigger.js';",
+    ],
     forbidden: ["import { main } from '../cli/main.js';"],
   },
   {
     dir: 'cli/commands',
-    allowed: ["import { loadConfig } from '../../worker/config.js';", "import { triggerDagRun } from '../../client/trigger.js';"],
-    forbidden: ["import { createActivities } from '../../activities/index.js';", "import { DAG_RUN_WORKFLOW } from '../../workflows/types.js';"],
+    allowed: [
+      "import { loadConfig } from '../../worker/config.js';",
+      "import { triggerDagRun } from '../../client/trigger.js';",
+    ],
+    forbidden: [
+      "import { createActivities } from '../../activities/index.js';",
+      "import { DAG_RUN_WORKFLOW } from '../../workflows/types.js';",
+    ],
   },
   {
     dir: 'dags',
@@ -84,7 +131,10 @@ const probes: Probe[] = [
 
 /** Two files that import only each other's types: a cycle the compiled code would not show. */
 const cycle = [
-  { file: `engine/${tag}cycle_a.ts`, text: `import type { B } from './${tag}cycle_b.js';\nexport interface A {\n  b?: B;\n}\n` },
+  {
+    file: `engine/${tag}cycle_a.ts`,
+    text: `import type { B } from './${tag}cycle_b.js';\nexport interface A {\n  b?: B;\n}\n`,
+  },
   { file: `engine/${tag}cycle_b.ts`, text: `export type { A as B } from './${tag}cycle_a.js';\n` },
 ];
 
@@ -95,7 +145,8 @@ describe('lint: folder import rules and import cycles', function () {
   let results: Map<string, ESLint.LintResult>;
 
   before(async () => {
-    for (const probe of probes) fs.writeFileSync(probeFile(probe), `${[...probe.allowed, ...probe.forbidden].join('\n')}\n`);
+    for (const probe of probes)
+      fs.writeFileSync(probeFile(probe), `${[...probe.allowed, ...probe.forbidden].join('\n')}\n`);
     for (const c of cycle) fs.writeFileSync(path.join(root, c.file), c.text);
     try {
       const eslint = new ESLint({ cwd: root });
@@ -115,7 +166,10 @@ describe('lint: folder import rules and import cycles', function () {
       expect(fatal, 'the probe parsed').to.deep.equal([]);
       const flagged = result!.messages.filter((m) => m.ruleId === 'updraft/folder-imports');
       const expectedLines = probe.forbidden.map((_, i) => probe.allowed.length + i + 1);
-      expect(flagged.map((m) => m.line), flagged.map((m) => m.message).join('\n')).to.deep.equal(expectedLines);
+      expect(
+        flagged.map((m) => m.line),
+        flagged.map((m) => m.message).join('\n'),
+      ).to.deep.equal(expectedLines);
       const top = probe.dir.split('/')[0];
       for (const m of flagged) expect(m.message).to.match(new RegExp(`^${top}/ may not import `));
     });
@@ -127,7 +181,10 @@ describe('lint: folder import rules and import cycles', function () {
       expect(result, `ESLint linted ${c.file}`).to.not.equal(undefined);
       const flagged = result!.messages.filter((m) => m.ruleId === 'updraft/no-cycle');
       expect(flagged, `${c.file}: ${JSON.stringify(result!.messages)}`).to.have.length(1);
-      expect(flagged[0]!.message).to.contain('import cycle:').and.contain(`${tag}cycle_a.ts`).and.contain(`${tag}cycle_b.ts`);
+      expect(flagged[0]!.message)
+        .to.contain('import cycle:')
+        .and.contain(`${tag}cycle_a.ts`)
+        .and.contain(`${tag}cycle_b.ts`);
     }
   });
 });

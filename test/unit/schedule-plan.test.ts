@@ -11,35 +11,68 @@ import { cronTimetable } from '../../engine/timetables/index.js';
 const iso = (d: Date): string => d.toISOString();
 
 describe('scheduler plan: due runs and Schedule fire times', function () {
-  const amsterdam = { timetable: cronTimetable('30 2 * * *', 'Europe/Amsterdam'), start_date: '2025-03-25T00:00:00Z', end_date: null };
+  const amsterdam = {
+    timetable: cronTimetable('30 2 * * *', 'Europe/Amsterdam'),
+    start_date: '2025-03-25T00:00:00Z',
+    end_date: null,
+  };
 
   it('catchup off: only the latest missed run is due; the next ones follow local time across DST', function () {
     const plan = planSchedule({ ...amsterdam, catchup: false }, null, new Date('2025-03-28T12:00:00Z'), 4);
     expect(plan.due.map((r) => r.run_id)).to.deep.equal(['scheduled__2025-03-28T01:30:00+00:00']);
     // 02:30 does not exist on 30 March in Amsterdam: Airflow fires at 03:30 CEST (01:30 UTC); then 00:30 UTC.
     expect(plan.upcoming.map((r) => iso(r.run_after))).to.deep.equal([
-      '2025-03-29T01:30:00.000Z', '2025-03-30T01:30:00.000Z', '2025-03-31T00:30:00.000Z', '2025-04-01T00:30:00.000Z',
+      '2025-03-29T01:30:00.000Z',
+      '2025-03-30T01:30:00.000Z',
+      '2025-03-31T00:30:00.000Z',
+      '2025-04-01T00:30:00.000Z',
     ]);
   });
 
   it('catchup on: every run since start_date is due, oldest first', function () {
     const plan = planSchedule({ ...amsterdam, catchup: true }, null, new Date('2025-03-28T12:00:00Z'), 1);
     expect(plan.due.map((r) => iso(r.run_after))).to.deep.equal([
-      '2025-03-25T01:30:00.000Z', '2025-03-26T01:30:00.000Z', '2025-03-27T01:30:00.000Z', '2025-03-28T01:30:00.000Z',
+      '2025-03-25T01:30:00.000Z',
+      '2025-03-26T01:30:00.000Z',
+      '2025-03-27T01:30:00.000Z',
+      '2025-03-28T01:30:00.000Z',
     ]);
-    const after = planSchedule({ ...amsterdam, catchup: true }, plan.due[3]!.data_interval, new Date('2025-03-28T12:00:00Z'), 1);
+    const after = planSchedule(
+      { ...amsterdam, catchup: true },
+      plan.due[3]!.data_interval,
+      new Date('2025-03-28T12:00:00Z'),
+      1,
+    );
     expect(after.due).to.deep.equal([]);
   });
 
   it('stops at end_date (no fire times left: the Schedule is deleted)', function () {
-    const plan = planSchedule({ ...amsterdam, end_date: '2025-03-29T12:00:00Z', catchup: false }, null, new Date('2025-03-28T12:00:00Z'), 5);
+    const plan = planSchedule(
+      { ...amsterdam, end_date: '2025-03-29T12:00:00Z', catchup: false },
+      null,
+      new Date('2025-03-28T12:00:00Z'),
+      5,
+    );
     expect(plan.upcoming.map((r) => r.run_id)).to.deep.equal(['scheduled__2025-03-29T01:30:00+00:00']);
-    expect(planSchedule({ ...amsterdam, end_date: '2025-03-29T12:00:00Z', catchup: false }, plan.upcoming[0]!.data_interval, new Date('2025-03-30T12:00:00Z')).upcoming).to.deep.equal([]);
+    expect(
+      planSchedule(
+        { ...amsterdam, end_date: '2025-03-29T12:00:00Z', catchup: false },
+        plan.upcoming[0]!.data_interval,
+        new Date('2025-03-30T12:00:00Z'),
+      ).upcoming,
+    ).to.deep.equal([]);
   });
 
   it('a fire time is one UTC calendar entry, rounded up to the second', function () {
     expect(calendarAt(new Date('2025-03-30T01:30:00.250Z'), 'c')).to.deep.equal({
-      year: 2025, month: 'MARCH', dayOfMonth: 30, hour: 1, minute: 30, second: 1, dayOfWeek: '*', comment: 'c',
+      year: 2025,
+      month: 'MARCH',
+      dayOfMonth: 30,
+      hour: 1,
+      minute: 30,
+      second: 1,
+      dayOfWeek: '*',
+      comment: 'c',
     });
   });
 
@@ -50,9 +83,18 @@ describe('scheduler plan: due runs and Schedule fire times', function () {
   });
 
   it("a backfill date with a run follows Airflow's reprocess behaviours", function () {
-    const decide = (state: string, b: 'none' | 'failed' | 'completed') => reprocessDecision({ run_id: 'r', state }, b).action;
+    const decide = (state: string, b: 'none' | 'failed' | 'completed') =>
+      reprocessDecision({ run_id: 'r', state }, b).action;
     expect(['queued', 'running'].map((s) => decide(s, 'completed'))).to.deep.equal(['skip', 'skip']);
-    expect([decide('failed', 'none'), decide('failed', 'failed'), decide('failed', 'completed')]).to.deep.equal(['skip', 'reprocess', 'reprocess']);
-    expect([decide('success', 'none'), decide('success', 'failed'), decide('success', 'completed')]).to.deep.equal(['skip', 'skip', 'reprocess']);
+    expect([decide('failed', 'none'), decide('failed', 'failed'), decide('failed', 'completed')]).to.deep.equal([
+      'skip',
+      'reprocess',
+      'reprocess',
+    ]);
+    expect([decide('success', 'none'), decide('success', 'failed'), decide('success', 'completed')]).to.deep.equal([
+      'skip',
+      'skip',
+      'reprocess',
+    ]);
   });
 });

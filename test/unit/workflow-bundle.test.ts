@@ -14,14 +14,20 @@ describe('workflow bundle', function () {
   this.timeout(120_000);
 
   it('bundles workflows/index.js for the sandbox', async () => {
-    const bundle = await bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '..', '..', 'workflows', 'index.js'), logger: quiet });
+    const bundle = await bundleWorkflowCode({
+      workflowsPath: path.resolve(__dirname, '..', '..', 'workflows', 'index.js'),
+      logger: quiet,
+    });
     expect(bundle.code).to.contain('dagRun');
   });
 
   it('rejects a workflow module that imports a node API', async () => {
     const dir = tempDir('bad-workflow');
     const file = path.join(dir, 'index.js');
-    fs.writeFileSync(file, "const fs = require('fs');\nexports.bad = async () => fs.readFileSync('/etc/hostname', 'utf8');\n");
+    fs.writeFileSync(
+      file,
+      "const fs = require('fs');\nexports.bad = async () => fs.readFileSync('/etc/hostname', 'utf8');\n",
+    );
     let error: unknown;
     try {
       await bundleWorkflowCode({ workflowsPath: file, logger: quiet });

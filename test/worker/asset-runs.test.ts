@@ -40,7 +40,8 @@ async function waitForRuns(stack: Stack, dagId: string, count: number, timeoutMs
   for (;;) {
     const runs = (await listDagRuns(stack.database.db, dagId)).reverse();
     if (runs.length >= count) return runs;
-    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${count} run(s) of ${dagId}, saw ${runs.length}`);
+    if (Date.now() > deadline)
+      throw new Error(`waited ${timeoutMs} ms for ${count} run(s) of ${dagId}, saw ${runs.length}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -135,22 +136,49 @@ describe('worker: data-aware runs on Temporal', function () {
 
         // One event, from the successful second try only, with the extra the task set.
         const db = stack.database.db;
-        const events = await db.selectFrom('asset_event').selectAll().where('source_run_id', '=', producer.runId).execute();
-        expect(events.map((e) => [e.source_dag_id, e.source_task_id, e.source_map_index, e.extra])).to.deep.equal([['producer', 'load', -1, { rows: 1200, try: 2 }]]);
+        const events = await db
+          .selectFrom('asset_event')
+          .selectAll()
+          .where('source_run_id', '=', producer.runId)
+          .execute();
+        expect(events.map((e) => [e.source_dag_id, e.source_task_id, e.source_map_index, e.extra])).to.deep.equal([
+          ['producer', 'load', -1, { rows: 1200, try: 2 }],
+        ]);
         const claim = await getAssetTriggeredRun(db, 'consumer', run!.run_id);
         expect(claim).to.include({ state: 'started', event_count: 1 });
 
-        const value = (await getXCom(db, { dag_id: 'consumer', run_id: run!.run_id, task_id: 'read', map_index: -1, key: 'return_value' })) as {
-          logical_date: null; events: Record<string, Array<Record<string, unknown>>>;
+        const value = (await getXCom(db, {
+          dag_id: 'consumer',
+          run_id: run!.run_id,
+          task_id: 'read',
+          map_index: -1,
+          key: 'return_value',
+        })) as {
+          logical_date: null;
+          events: Record<string, Array<Record<string, unknown>>>;
         };
         expect(value.logical_date).to.equal(null);
         expect(Object.keys(value.events)).to.deep.equal(['s3://lake/raw/orders']);
         const [event] = value.events['s3://lake/raw/orders']!;
         expect(event).to.deep.include({
-          id: events[0]!.id, asset: { uri: 's3://lake/raw/orders', name: 's3://lake/raw/orders/', group: 'lake' }, extra: { rows: 1200, try: 2 },
-          source_kind: 'task', source_dag_id: 'producer', source_run_id: producer.runId, source_task_id: 'load', source_map_index: -1,
+          id: events[0]!.id,
+          asset: { uri: 's3://lake/raw/orders', name: 's3://lake/raw/orders/', group: 'lake' },
+          extra: { rows: 1200, try: 2 },
+          source_kind: 'task',
+          source_dag_id: 'producer',
+          source_run_id: producer.runId,
+          source_task_id: 'load',
+          source_map_index: -1,
         });
-        const lines = (await readTaskLog(db, { dag_id: 'consumer', run_id: run!.run_id, task_id: 'echo', map_index: -1, try_number: 1 })).map((l) => l.line);
+        const lines = (
+          await readTaskLog(db, {
+            dag_id: 'consumer',
+            run_id: run!.run_id,
+            task_id: 'echo',
+            map_index: -1,
+            try_number: 1,
+          })
+        ).map((l) => l.line);
         expect(lines).to.include(`rows=1200 run=${run!.run_id}`);
       });
 
@@ -160,15 +188,29 @@ describe('worker: data-aware runs on Temporal', function () {
         const version = (await getLatestDagVersion(db, 'producer'))!;
         // The crashed starter recorded the run but never reached Temporal.
         await createDagRun(db, {
-          dag_id: 'producer', run_id: runId, state: 'queued', run_type: 'asset_triggered', workflow_id: dagRunWorkflowId('producer', runId),
-          dag_version_id: version.id, logical_date: null, data_interval_start: null, data_interval_end: null, conf: {}, queued_at: new Date(),
+          dag_id: 'producer',
+          run_id: runId,
+          state: 'queued',
+          run_type: 'asset_triggered',
+          workflow_id: dagRunWorkflowId('producer', runId),
+          dag_version_id: version.id,
+          logical_date: null,
+          data_interval_start: null,
+          data_interval_end: null,
+          conf: {},
+          queued_at: new Date(),
         });
         const claim = { dag_id: 'producer', run_id: runId, run_after: new Date() } as AssetTriggeredRun;
         // Temporal unreachable (a closed connection): the run stays queued for the next attempt.
         const closed = await Connection.connect({ address: stack.temporalAddress });
         await closed.close();
-        const offline = assetRunStarter(db, new Client({ connection: closed, namespace: stack.config.namespace }), { runOptions: stack.config.run });
-        const err = await offline(claim).then(() => null, (e: Error) => e);
+        const offline = assetRunStarter(db, new Client({ connection: closed, namespace: stack.config.namespace }), {
+          runOptions: stack.config.run,
+        });
+        const err = await offline(claim).then(
+          () => null,
+          (e: Error) => e,
+        );
         expect(err).to.be.instanceOf(TemporalStartError);
         expect(isPermanentStartError(err)).to.equal(false);
         expect((await getDagRun(db, 'producer', runId))!.state).to.equal('queued');
@@ -182,7 +224,14 @@ describe('worker: data-aware runs on Temporal', function () {
         expect((await handle.describe()).runId).to.equal(firstExecution);
         expect((await getDagRun(db, 'producer', runId))!.state).to.equal('success');
         // A person choosing that run id gets the usual duplicate error.
-        const dup = await triggerDagRun(db, stack.client, { dagId: 'producer', runId, runOptions: stack.config.run }).then(() => null, (e: Error) => e);
+        const dup = await triggerDagRun(db, stack.client, {
+          dagId: 'producer',
+          runId,
+          runOptions: stack.config.run,
+        }).then(
+          () => null,
+          (e: Error) => e,
+        );
         expect(dup?.message).to.contain('already exists');
       });
 
@@ -194,7 +243,13 @@ describe('worker: data-aware runs on Temporal', function () {
         const runsOf = async (dagId: string): Promise<DagRunRow[]> => (await listDagRuns(db, dagId)).reverse();
         const keysOf = async (run: DagRunRow): Promise<string[]> => {
           expect(await finished(stack, run)).to.equal('success');
-          return (await getXCom(db, { dag_id: run.dag_id, run_id: run.run_id, task_id: 't', map_index: -1, key: 'return_value' })) as string[];
+          return (await getXCom(db, {
+            dag_id: run.dag_id,
+            run_id: run.run_id,
+            task_id: 't',
+            map_index: -1,
+            key: 'return_value',
+          })) as string[];
         };
 
         // a: OR is satisfied at once; AND and nested wait.
@@ -250,7 +305,10 @@ export default dag({ dagId: 'ingest', schedule: [landing] }, (d) => {
     first = await startTestStack({ dagsFolder: dags, db: 'postgres' });
     expect(first.bag.importErrors).to.deep.equal([]);
     // A second worker on the same database and task queue: watchers and consumers race.
-    second = await startStack({ config: { ...first.config, home: tempDir('home2') }, gpu: { devices: [], gpuType: null, source: 'none' } });
+    second = await startStack({
+      config: { ...first.config, home: tempDir('home2') },
+      gpu: { devices: [], gpuType: null, source: 'none' },
+    });
   });
 
   after(async function () {
@@ -284,7 +342,15 @@ export default dag({ dagId: 'ingest', schedule: [landing] }, (d) => {
       seen = [];
       for (const run of await listDagRuns(db, 'ingest')) {
         if (run.state !== 'success') continue;
-        seen.push(...((await getXCom(db, { dag_id: 'ingest', run_id: run.run_id, task_id: 'files', map_index: -1, key: 'return_value' })) as string[]));
+        seen.push(
+          ...((await getXCom(db, {
+            dag_id: 'ingest',
+            run_id: run.run_id,
+            task_id: 'files',
+            map_index: -1,
+            key: 'return_value',
+          })) as string[]),
+        );
       }
     }
     expect(seen.sort()).to.deep.equal(expected);
@@ -293,7 +359,10 @@ export default dag({ dagId: 'ingest', schedule: [landing] }, (d) => {
     expect(events.every((e) => e.source_kind === 'watcher')).to.equal(true);
     const runs = await listDagRuns(db, 'ingest');
     expect(runs.every((r) => r.run_type === 'asset_triggered')).to.equal(true);
-    const consumed = await db.selectFrom('dagrun_asset_event').select(({ fn }) => fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const consumed = await db
+      .selectFrom('dagrun_asset_event')
+      .select(({ fn }) => fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     expect(Number(consumed.n)).to.equal(files.length);
   });
 
@@ -301,33 +370,53 @@ export default dag({ dagId: 'ingest', schedule: [landing] }, (d) => {
     const db = first.database.db;
     const drop = tempDir('landing2');
     const file = path.join(dags, 'late.ts');
-    fs.writeFileSync(file, `import { Asset, dag } from 'updraft';
+    fs.writeFileSync(
+      file,
+      `import { Asset, dag } from 'updraft';
 const drop = Asset('file://${drop}', { watchers: [{ type: 'folder', name: 'late_drop', pollInterval: '1s', minAge: '0s' }] });
 export default dag({ dagId: 'late', schedule: [drop] }, (d) => void d.task({ taskId: 'got' }, (_: void, ctx) => Object.keys(ctx.triggeringAssetEvents)));
-`);
+`,
+    );
     try {
       // The DAG processors (fs.watch) parse the new file and start its watcher; it takes its baseline.
       const deadline = Date.now() + 60_000;
-      while (!(await db.selectFrom('asset_watcher').select('initialized_at').where('name', '=', 'late_drop').executeTakeFirst())?.initialized_at) {
-        if (Date.now() > deadline) throw new Error('the new DAG file\'s watcher never started');
+      while (
+        !(
+          await db
+            .selectFrom('asset_watcher')
+            .select('initialized_at')
+            .where('name', '=', 'late_drop')
+            .executeTakeFirst()
+        )?.initialized_at
+      ) {
+        if (Date.now() > deadline) throw new Error("the new DAG file's watcher never started");
         await new Promise((r) => setTimeout(r, 100));
       }
       fs.writeFileSync(path.join(drop, 'x.json'), '{}');
       const [run] = await waitForRuns(first, 'late', 1);
       expect(await finished(first, run!)).to.equal('success');
-      expect(await getXCom(db, { dag_id: 'late', run_id: run!.run_id, task_id: 'got', map_index: -1, key: 'return_value' })).to.deep.equal([`file://${drop}`]);
+      expect(
+        await getXCom(db, { dag_id: 'late', run_id: run!.run_id, task_id: 'got', map_index: -1, key: 'return_value' }),
+      ).to.deep.equal([`file://${drop}`]);
 
       fs.rmSync(file);
       // Both workers stop the watcher and give its lease up; a new file fires nothing.
       const until = Date.now() + 60_000;
-      while ((await db.selectFrom('asset_watcher').select('owner').where('name', '=', 'late_drop').executeTakeFirstOrThrow()).owner !== null) {
-        if (Date.now() > until) throw new Error('the removed DAG file\'s watcher kept its lease');
+      while (
+        (await db.selectFrom('asset_watcher').select('owner').where('name', '=', 'late_drop').executeTakeFirstOrThrow())
+          .owner !== null
+      ) {
+        if (Date.now() > until) throw new Error("the removed DAG file's watcher kept its lease");
         await new Promise((r) => setTimeout(r, 100));
       }
       expect(first.assets!.watchers.status().map((w) => w.name)).to.not.include('late_drop');
       fs.writeFileSync(path.join(drop, 'y.json'), '{}');
       await new Promise((r) => setTimeout(r, 2500));
-      const events = await db.selectFrom('asset_event').select('extra').where('source_watcher', '=', 'late_drop').execute();
+      const events = await db
+        .selectFrom('asset_event')
+        .select('extra')
+        .where('source_watcher', '=', 'late_drop')
+        .execute();
       expect(events.map((e) => e.extra['path'])).to.deep.equal([path.join(drop, 'x.json')]);
     } finally {
       fs.rmSync(file, { force: true });

@@ -43,7 +43,11 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutM
 }
 
 /** Events of a watcher's asset, oldest first, as item → count. */
-async function firedCounts(t: TestDatabase, uri: string, itemOf: (e: AssetEventRecord) => string): Promise<Map<string, number>> {
+async function firedCounts(
+  t: TestDatabase,
+  uri: string,
+  itemOf: (e: AssetEventRecord) => string,
+): Promise<Map<string, number>> {
   const events = await listAssetEvents(t.db, { uri, order: 'asc', limit: 100_000 });
   const m = new Map<string, number>();
   for (const e of events) m.set(itemOf(e), (m.get(itemOf(e)) ?? 0) + 1);
@@ -88,8 +92,17 @@ for (const dialect of DIALECTS) {
       await rm(dir, { recursive: true, force: true });
     });
 
-    const landing = (glob = '**/*.csv', extra: Partial<{ fireExisting: boolean; minAge: number; pollInterval: number }> = {}) =>
-      assetWatcherSpec(normalizeAsset({ uri: `file://${dir}/` }), { type: 'folder', glob, minAge: 0, pollInterval: 3600, ...extra });
+    const landing = (
+      glob = '**/*.csv',
+      extra: Partial<{ fireExisting: boolean; minAge: number; pollInterval: number }> = {},
+    ) =>
+      assetWatcherSpec(normalizeAsset({ uri: `file://${dir}/` }), {
+        type: 'folder',
+        glob,
+        minAge: 0,
+        pollInterval: 3600,
+        ...extra,
+      });
 
     it('fires once per new file with path, size and mtime; what was there first is the baseline', async function () {
       await writeFile(path.join(dir, 'old.csv'), 'a,b\n');
@@ -116,22 +129,30 @@ for (const dialect of DIALECTS) {
       await first.start();
       await first.pollOnce(spec.name);
       await writeFile(path.join(dir, 'm.csv'), '1');
-      expect(polled(await first.pollOnce(spec.name)).emitted.map((e) => e.extra['path'])).to.deep.equal([path.join(dir, 'm.csv')]);
+      expect(polled(await first.pollOnce(spec.name)).emitted.map((e) => e.extra['path'])).to.deep.equal([
+        path.join(dir, 'm.csv'),
+      ]);
       await first.stop();
       // While no watcher runs: one file after and one before 'm.csv' in key order.
       await writeFile(path.join(dir, 'z.csv'), '2');
       await writeFile(path.join(dir, 'a.csv'), '3');
       const second = service([spec], { owner: 'worker-2' });
       await second.start();
-      expect(polled(await second.pollOnce(spec.name)).emitted.map((e) => path.basename(e.extra['path'] as string))).to.deep.equal(['a.csv', 'z.csv']);
+      expect(
+        polled(await second.pollOnce(spec.name)).emitted.map((e) => path.basename(e.extra['path'] as string)),
+      ).to.deep.equal(['a.csv', 'z.csv']);
       // Rewritten: a new version, a new event. Deleted: marked missing; written again: a new version fires.
       await writeFile(path.join(dir, 'm.csv'), '1, now longer');
-      expect(polled(await second.pollOnce(spec.name)).emitted.map((e) => path.basename(e.extra['path'] as string))).to.deep.equal(['m.csv']);
+      expect(
+        polled(await second.pollOnce(spec.name)).emitted.map((e) => path.basename(e.extra['path'] as string)),
+      ).to.deep.equal(['m.csv']);
       await rm(path.join(dir, 'z.csv'));
       expect(polled(await second.pollOnce(spec.name)).missing).to.equal(1);
       await writeFile(path.join(dir, 'z.csv'), '2');
       await utimes(path.join(dir, 'z.csv'), new Date(0), new Date(0));
-      expect(polled(await second.pollOnce(spec.name)).emitted.map((e) => path.basename(e.extra['path'] as string))).to.deep.equal(['z.csv']);
+      expect(
+        polled(await second.pollOnce(spec.name)).emitted.map((e) => path.basename(e.extra['path'] as string)),
+      ).to.deep.equal(['z.csv']);
       const counts = await firedCounts(t, spec.asset.uri, (e) => path.basename(e.extra['path'] as string));
       expect(Object.fromEntries(counts)).to.deep.equal({ 'm.csv': 2, 'a.csv': 1, 'z.csv': 2 });
     });
@@ -146,7 +167,9 @@ for (const dialect of DIALECTS) {
       await writeFile(path.join(dir, 'fresh.csv'), 'still being written');
       expect(polled(await s.pollOnce(spec.name)).emitted).to.deep.equal([]);
       await sleep(2100);
-      expect(polled(await s.pollOnce(spec.name)).emitted.map((e) => path.basename(e.extra['path'] as string))).to.deep.equal(['fresh.csv']);
+      expect(
+        polled(await s.pollOnce(spec.name)).emitted.map((e) => path.basename(e.extra['path'] as string)),
+      ).to.deep.equal(['fresh.csv']);
     });
 
     it('two services racing on one watcher fire each file once; the survivor takes over a dead holder', async function () {
@@ -179,11 +202,21 @@ for (const dialect of DIALECTS) {
       });
       expect(Date.now() - diedAt).to.be.lessThan(10_000);
       await sleep(500);
-      expect([...(await firedCounts(t, spec.asset.uri, (e) => path.basename(e.extra['path'] as string))).values()].every((n) => n === 1)).to.equal(true);
+      expect(
+        [...(await firedCounts(t, spec.asset.uri, (e) => path.basename(e.extra['path'] as string))).values()].every(
+          (n) => n === 1,
+        ),
+      ).to.equal(true);
       expect(after.size).to.equal(40);
       expect(survivor.status()[0]!.holdsLease).to.equal(true);
       const [row] = await listAssetWatchers(t.db);
-      expect(row).to.include({ name: spec.name, owner: survivor.owner, events_emitted: 40, seen: 40, last_error: null });
+      expect(row).to.include({
+        name: spec.name,
+        owner: survivor.owner,
+        events_emitted: 40,
+        seen: 40,
+        last_error: null,
+      });
     });
   });
 
@@ -196,7 +229,12 @@ for (const dialect of DIALECTS) {
     const services: AssetWatcherService[] = [];
     before(function () {
       env = s3TestEnv();
-      s3 = new S3Client({ endpoint: env.endpoint, region: env.region, forcePathStyle: true, credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey } });
+      s3 = new S3Client({
+        endpoint: env.endpoint,
+        region: env.region,
+        forcePathStyle: true,
+        credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
+      });
     });
     after(function () {
       s3?.destroy();
@@ -205,17 +243,34 @@ for (const dialect of DIALECTS) {
       t = await openMigratedDatabase(dialect);
       prefix = `watch-${randomBytes(4).toString('hex')}/raw`;
       // The asset is declared by a DAG that is scheduled on it, so its events queue for that DAG.
-      await declareDags(t.db, [{ dag_id: 'train', condition: { type: 'asset', uri: `s3://${env.bucket}/${prefix}`, name: 'raw' } }]);
+      await declareDags(t.db, [
+        { dag_id: 'train', condition: { type: 'asset', uri: `s3://${env.bucket}/${prefix}`, name: 'raw' } },
+      ]);
     });
     afterEach(async function () {
       for (const s of services.splice(0)) await s.stop();
       await t?.cleanup();
     });
-    const put = (key: string, body: string) => s3.send(new PutObjectCommand({ Bucket: env.bucket, Key: `${prefix}/${key}`, Body: body }));
-    const watcher = (pollInterval = 3600) => assetWatcherSpec(normalizeAsset({ uri: `s3://${env.bucket}/${prefix}/`, name: 'raw' }), { type: 's3_prefix', endpoint: env.endpoint, region: env.region, pollInterval, awsConnId: 'lake' });
+    const put = (key: string, body: string) =>
+      s3.send(new PutObjectCommand({ Bucket: env.bucket, Key: `${prefix}/${key}`, Body: body }));
+    const watcher = (pollInterval = 3600) =>
+      assetWatcherSpec(normalizeAsset({ uri: `s3://${env.bucket}/${prefix}/`, name: 'raw' }), {
+        type: 's3_prefix',
+        endpoint: env.endpoint,
+        region: env.region,
+        pollInterval,
+        awsConnId: 'lake',
+      });
     const cipher = SecretCipher.fromKeyList(randomBytes(32).toString('base64'));
     const service = (spec: AssetWatcherSpec, owner: string, leaseSeconds?: number) => {
-      const s = new AssetWatcherService({ db: t.db, watchers: [spec], owner, cipher, autoPoll: leaseSeconds !== undefined, ...(leaseSeconds ? { leaseSeconds } : {}) });
+      const s = new AssetWatcherService({
+        db: t.db,
+        watchers: [spec],
+        owner,
+        cipher,
+        autoPoll: leaseSeconds !== undefined,
+        ...(leaseSeconds ? { leaseSeconds } : {}),
+      });
       services.push(s);
       return s;
     };
@@ -223,7 +278,17 @@ for (const dialect of DIALECTS) {
 
     beforeEach(async function () {
       // Credentials come from an Airflow-style aws connection, encrypted at rest.
-      await addConnection(t.db, { conn_id: 'lake', conn_type: 'aws', login: env.accessKeyId, password: env.secretAccessKey, extra: { region_name: env.region } }, { cipher });
+      await addConnection(
+        t.db,
+        {
+          conn_id: 'lake',
+          conn_type: 'aws',
+          login: env.accessKeyId,
+          password: env.secretAccessKey,
+          extra: { region_name: env.region },
+        },
+        { cipher },
+      );
     });
 
     it('fires once per new object with key, etag and size, queued for the DAG scheduled on the asset', async function () {
@@ -238,7 +303,11 @@ for (const dialect of DIALECTS) {
       expect(emitted.map(keyOf)).to.deep.equal(['part-1.json', 'sub/folder/part-2.json']);
       expect(emitted[0]!.extra).to.deep.include({ bucket: env.bucket, key: `${prefix}/part-1.json`, size: 11 });
       expect(emitted[0]!.extra['etag']).to.match(/^[0-9a-f]{32}$/);
-      const queued = await t.db.selectFrom('asset_dag_run_queue').select('asset_event_id').where('target_dag_id', '=', 'train').execute();
+      const queued = await t.db
+        .selectFrom('asset_dag_run_queue')
+        .select('asset_event_id')
+        .where('target_dag_id', '=', 'train')
+        .execute();
       expect(queued.map((q) => q.asset_event_id).sort()).to.deep.equal(emitted.map((e) => e.id).sort());
       expect(polled(await s.pollOnce(spec.name)).emitted).to.deep.equal([]);
     });
@@ -255,11 +324,18 @@ for (const dialect of DIALECTS) {
       await put('2026-12-01-late.json', 'c'); // arrives late, sorts first
       const second = service(spec, 'worker-2');
       await second.start();
-      expect(polled(await second.pollOnce(spec.name)).emitted.map(keyOf)).to.deep.equal(['2026-12-01-late.json', '2026-12-07.json']);
+      expect(polled(await second.pollOnce(spec.name)).emitted.map(keyOf)).to.deep.equal([
+        '2026-12-01-late.json',
+        '2026-12-07.json',
+      ]);
       await put('2026-12-06.json', 'a, corrected');
       expect(polled(await second.pollOnce(spec.name)).emitted.map(keyOf)).to.deep.equal(['2026-12-06.json']);
       const counts = await firedCounts(t, spec.asset.uri, keyOf);
-      expect(Object.fromEntries(counts)).to.deep.equal({ '2026-12-06.json': 2, '2026-12-07.json': 1, '2026-12-01-late.json': 1 });
+      expect(Object.fromEntries(counts)).to.deep.equal({
+        '2026-12-06.json': 2,
+        '2026-12-07.json': 1,
+        '2026-12-01-late.json': 1,
+      });
     });
 
     it('two services racing fire 40 concurrently written objects exactly once', async function () {
@@ -283,7 +359,11 @@ for (const dialect of DIALECTS) {
       const s = service(spec, 'worker-1');
       await s.start();
       const out = await s.pollOnce(spec.name);
-      expect(out).to.deep.equal({ status: 'error', error: "watcher 'no-conn': connection 'nope' does not exist; add it with `updraft connections add nope --conn-type aws --conn-login <access key id> --conn-password <secret>`" });
+      expect(out).to.deep.equal({
+        status: 'error',
+        error:
+          "watcher 'no-conn': connection 'nope' does not exist; add it with `updraft connections add nope --conn-type aws --conn-login <access key id> --conn-password <secret>`",
+      });
       expect((await listAssetWatchers(t.db))[0]!.last_error).to.contain("connection 'nope' does not exist");
     });
   });

@@ -59,7 +59,9 @@ describe('worker: workers SIGKILLed while consuming asset events', function () {
       child.stdout!.on('data', (chunk: Buffer) => {
         if (chunk.toString().includes('ready')) resolve();
       });
-      child.once('exit', (code, signal) => reject(new Error(`worker child exited (${signal ?? code}) before it was ready:\n${stderr}`)));
+      child.once('exit', (code, signal) =>
+        reject(new Error(`worker child exited (${signal ?? code}) before it was ready:\n${stderr}`)),
+      );
     });
     return child;
   }
@@ -84,11 +86,13 @@ describe('worker: workers SIGKILLed while consuming asset events', function () {
     let kills = 0;
     for (let round = 0; round < 8; round++) {
       // A burst of concurrent events, each asset several times.
-      await Promise.all(Array.from({ length: 30 }, async (_, i) => {
-        const uri = [A, B, C][i % 3]!;
-        await emitAssetEvent(db, { uri, extra: { round, i }, source: { kind: 'api' } });
-        emitted[uri]!++;
-      }));
+      await Promise.all(
+        Array.from({ length: 30 }, async (_, i) => {
+          const uri = [A, B, C][i % 3]!;
+          await emitAssetEvent(db, { uri, extra: { round, i }, source: { kind: 'api' } });
+          emitted[uri]!++;
+        }),
+      );
       await new Promise((r) => setTimeout(r, 150 + Math.random() * 400));
       // Kill one worker mid-consumption and start a replacement.
       const victim = live[round % 2]!;
@@ -107,10 +111,13 @@ describe('worker: workers SIGKILLed while consuming asset events', function () {
     const deadline = Date.now() + 120_000;
     for (;;) {
       const left = await sql<{ queued: number; claimed: number }>`
-        select (select count(*) from asset_dag_run_queue) as queued, (select count(*) from asset_triggered_run where state = 'claimed') as claimed`.execute(db);
+        select (select count(*) from asset_dag_run_queue) as queued, (select count(*) from asset_triggered_run where state = 'claimed') as claimed`.execute(
+        db,
+      );
       const { queued, claimed } = left.rows[0]!;
       if (Number(queued) === 0 && Number(claimed) === 0) break;
-      if (Date.now() > deadline) throw new Error(`after the kills: ${queued} queued events and ${claimed} unstarted claims left`);
+      if (Date.now() > deadline)
+        throw new Error(`after the kills: ${queued} queued events and ${claimed} unstarted claims left`);
       await new Promise((r) => setTimeout(r, 250));
     }
 
@@ -118,15 +125,33 @@ describe('worker: workers SIGKILLed while consuming asset events', function () {
     for (const [dagId, uris] of Object.entries(CONSUMERS)) {
       const expected = uris.reduce((n, u) => n + emitted[u]!, 0);
       const pairs = await sql<{ n: number; distinct_events: number }>`
-        select count(*) as n, count(distinct asset_event_id) as distinct_events from dagrun_asset_event where dag_id = ${dagId}`.execute(db);
-      expect([Number(pairs.rows[0]!.n), Number(pairs.rows[0]!.distinct_events)], `${dagId}: events consumed`).to.deep.equal([expected, expected]);
-      const claims = await db.selectFrom('asset_triggered_run').select(['run_id', 'state', 'event_count']).where('dag_id', '=', dagId).execute();
-      expect(claims.every((c) => c.state === 'started'), `${dagId}: every claim started`).to.equal(true);
+        select count(*) as n, count(distinct asset_event_id) as distinct_events from dagrun_asset_event where dag_id = ${dagId}`.execute(
+        db,
+      );
+      expect(
+        [Number(pairs.rows[0]!.n), Number(pairs.rows[0]!.distinct_events)],
+        `${dagId}: events consumed`,
+      ).to.deep.equal([expected, expected]);
+      const claims = await db
+        .selectFrom('asset_triggered_run')
+        .select(['run_id', 'state', 'event_count'])
+        .where('dag_id', '=', dagId)
+        .execute();
+      expect(
+        claims.every((c) => c.state === 'started'),
+        `${dagId}: every claim started`,
+      ).to.equal(true);
       expect(claims.reduce((n, c) => n + c.event_count, 0)).to.equal(expected);
-      const runs = await db.selectFrom('dag_run').select(['run_id', 'run_type', 'workflow_id']).where('dag_id', '=', dagId).execute();
+      const runs = await db
+        .selectFrom('dag_run')
+        .select(['run_id', 'run_type', 'workflow_id'])
+        .where('dag_id', '=', dagId)
+        .execute();
       summary[dagId] = `${claims.length} runs / ${expected} events`;
       // One record per claim, no other runs.
-      expect(runs.map((r) => r.run_id).sort(), `${dagId}: runs recorded`).to.deep.equal(claims.map((c) => c.run_id).sort());
+      expect(runs.map((r) => r.run_id).sort(), `${dagId}: runs recorded`).to.deep.equal(
+        claims.map((c) => c.run_id).sort(),
+      );
       expect(runs.every((r) => r.run_type === 'asset_triggered')).to.equal(true);
       // Each run is one workflow and succeeds (a killed worker's tasks are picked up by the others).
       for (const run of runs) {

@@ -13,7 +13,13 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { createBackfill, BackfillError } from '../../client/backfill.js';
-import { createDueRuns, scheduleIdFor, syncDagSchedule, wakeQueuedRuns, type SchedulerContext } from '../../client/schedules.js';
+import {
+  createDueRuns,
+  scheduleIdFor,
+  syncDagSchedule,
+  wakeQueuedRuns,
+  type SchedulerContext,
+} from '../../client/schedules.js';
 import { triggerDagRun } from '../../client/trigger.js';
 import type { DagRunRow } from '../../db/database.js';
 import { setDagPaused } from '../../db/dag.repository.js';
@@ -67,12 +73,24 @@ export default dag({ dagId: 'sch_bad', schedule: '61 * * * *', tags: ['test'] },
 `;
 
 async function runsOf(stack: TestStack, dagId: string): Promise<DagRunRow[]> {
-  return stack.database.db.selectFrom('dag_run').selectAll().where('dag_id', '=', dagId).orderBy('logical_date').orderBy('id').execute();
+  return stack.database.db
+    .selectFrom('dag_run')
+    .selectAll()
+    .where('dag_id', '=', dagId)
+    .orderBy('logical_date')
+    .orderBy('id')
+    .execute();
 }
 
 /** The most runs whose [start_date, end_date] overlap at one instant. */
 function maxOverlap(runs: DagRunRow[]): number {
-  const events = runs.flatMap((r) => [[r.start_date!.getTime(), 1], [r.end_date!.getTime(), -1]] as Array<[number, number]>);
+  const events = runs.flatMap(
+    (r) =>
+      [
+        [r.start_date!.getTime(), 1],
+        [r.end_date!.getTime(), -1],
+      ] as Array<[number, number]>,
+  );
   events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   let now = 0;
   let max = 0;
@@ -95,16 +113,25 @@ describe('schedules on Temporal: scheduled runs, pause, catchup, max_active_runs
     fs.writeFileSync(path.join(folder, 'bad.ts'), BAD_CRON);
     fs.writeFileSync(path.join(folder, 'catchup.ts'), catchupDag(new Date(Date.now() - 9_000).toISOString()));
     stack = await startTestStack({
-      dagsFolder: folder, db: 'postgres',
+      dagsFolder: folder,
+      db: 'postgres',
       config: { scheduler: true, minFileProcessIntervalSeconds: 1, dagDirListIntervalSeconds: 2 },
     });
-    ctx = { db: stack.database.db, client: stack.client, runOptions: stack.config.run, logsFolder: stack.config.logsFolder };
+    ctx = {
+      db: stack.database.db,
+      client: stack.client,
+      runOptions: stack.config.run,
+      logsFolder: stack.config.logsFolder,
+    };
   });
 
   after(async function () {
     this.timeout(60_000);
     for (const dagId of ['sch_every2s', 'sch_catchup', 'sch_daily', 'sch_edit', 'sch_max1']) {
-      await stack?.client.schedule.getHandle(scheduleIdFor(dagId)).delete().catch(() => undefined);
+      await stack?.client.schedule
+        .getHandle(scheduleIdFor(dagId))
+        .delete()
+        .catch(() => undefined);
     }
     await stack?.stop();
     if (folder) fs.rmSync(folder, { recursive: true, force: true });
@@ -112,10 +139,15 @@ describe('schedules on Temporal: scheduled runs, pause, catchup, max_active_runs
 
   it('a seconds-level schedule fires three runs with Airflow dates in the context and templates', async function () {
     this.timeout(60_000);
-    const done = await waitFor('three successful scheduled runs', async () => {
-      const runs = (await runsOf(stack, 'sch_every2s')).filter((r) => r.state === 'success');
-      return runs.length >= 3 ? runs : undefined;
-    }, 40_000, 250);
+    const done = await waitFor(
+      'three successful scheduled runs',
+      async () => {
+        const runs = (await runsOf(stack, 'sch_every2s')).filter((r) => r.state === 'success');
+        return runs.length >= 3 ? runs : undefined;
+      },
+      40_000,
+      250,
+    );
     for (const run of done) {
       expect(run.run_type).to.equal('scheduled');
       const iso = run.run_after!.toISOString();
@@ -127,10 +159,24 @@ describe('schedules on Temporal: scheduled runs, pause, catchup, max_active_runs
       expect(run.run_after!.getUTCSeconds() % 2).to.equal(0);
       // The run started at its fire time, not long after.
       expect(run.start_date!.getTime() - run.run_after!.getTime()).to.be.within(0, 5_000);
-      const seen = await getXCom(stack.database.db, { dag_id: 'sch_every2s', run_id: run.run_id, task_id: 'dates', map_index: -1, key: 'return_value' });
+      const seen = await getXCom(stack.database.db, {
+        dag_id: 'sch_every2s',
+        run_id: run.run_id,
+        task_id: 'dates',
+        map_index: -1,
+        key: 'return_value',
+      });
       expect(seen).to.deep.equal({ logical: iso, start: iso, end: iso, runAfter: iso, runId: run.run_id });
-      const log = await readTaskLog(stack.database.db, { dag_id: 'sch_every2s', run_id: run.run_id, task_id: 'templated', map_index: -1, try_number: 1 });
-      expect(log.map((l) => l.line).join('\n')).to.include(`ra=${iso.slice(0, 19)}+00:00 dis=${iso.slice(0, 19)}+00:00 ld=${iso.slice(0, 19)}+00:00 ts=${iso.slice(0, 19)}+00:00`);
+      const log = await readTaskLog(stack.database.db, {
+        dag_id: 'sch_every2s',
+        run_id: run.run_id,
+        task_id: 'templated',
+        map_index: -1,
+        try_number: 1,
+      });
+      expect(log.map((l) => l.line).join('\n')).to.include(
+        `ra=${iso.slice(0, 19)}+00:00 dis=${iso.slice(0, 19)}+00:00 ld=${iso.slice(0, 19)}+00:00 ts=${iso.slice(0, 19)}+00:00`,
+      );
     }
     const afters = done.map((r) => r.run_after!.getTime());
     for (let i = 1; i < afters.length; i++) expect(afters[i]! - afters[i - 1]!).to.be.at.least(2000);
@@ -149,7 +195,9 @@ describe('schedules on Temporal: scheduled runs, pause, catchup, max_active_runs
     // Five ticks at once at a pinned instant: each run id is made once, whoever gets there first.
     const at = new Date(Math.ceil(Date.now() / 2000) * 2000 + 1);
     await new Promise((r) => setTimeout(r, at.getTime() - Date.now() + 5));
-    const results = await Promise.all([1, 2, 3, 4, 5].map(() => createDueRuns({ ...ctx, now: () => at }, 'sch_every2s')));
+    const results = await Promise.all(
+      [1, 2, 3, 4, 5].map(() => createDueRuns({ ...ctx, now: () => at }, 'sch_every2s')),
+    );
     const created = results.flatMap((r) => r.created);
     expect(new Set(created).size, `created ${created.join(', ')}`).to.equal(created.length);
     const after = await runsOf(stack, 'sch_every2s');
@@ -175,8 +223,15 @@ describe('schedules on Temporal: scheduled runs, pause, catchup, max_active_runs
     await setDagPaused(stack.database.db, 'sch_every2s', false);
     await syncDagSchedule(ctx, 'sch_every2s');
     expect((await handle.describe()).state.paused).to.equal(false);
-    await waitFor('a run after unpausing', async () => (await runsOf(stack, 'sch_every2s')).some((r) => r.run_after!.getTime() > unpausedAt) || undefined, 10_000, 200);
-    const missed = (await runsOf(stack, 'sch_every2s')).filter((r) => r.run_after!.getTime() > pausedAt && r.run_after!.getTime() <= unpausedAt);
+    await waitFor(
+      'a run after unpausing',
+      async () => (await runsOf(stack, 'sch_every2s')).some((r) => r.run_after!.getTime() > unpausedAt) || undefined,
+      10_000,
+      200,
+    );
+    const missed = (await runsOf(stack, 'sch_every2s')).filter(
+      (r) => r.run_after!.getTime() > pausedAt && r.run_after!.getTime() <= unpausedAt,
+    );
     // Catchup off: at most the latest missed fire (Airflow's), not the three or four the pause skipped.
     expect(missed.length, missed.map((r) => r.run_id).join(', ')).to.be.at.most(1);
     await setDagPaused(stack.database.db, 'sch_every2s', true);
@@ -206,16 +261,23 @@ describe('schedules on Temporal: scheduled runs, pause, catchup, max_active_runs
     this.timeout(60_000);
     const triggered = [];
     for (let i = 0; i < 5; i++) {
-      triggered.push(await triggerDagRun(stack.database.db, stack.client, { dagId: 'sch_max1', runOptions: stack.config.run }));
+      triggered.push(
+        await triggerDagRun(stack.database.db, stack.client, { dagId: 'sch_max1', runOptions: stack.config.run }),
+      );
     }
     // Right after the triggers, at most one runs and the rest wait in queued.
     const early = await runsOf(stack, 'sch_max1');
     expect(early.filter((r) => r.state === 'running').length).to.be.at.most(1);
     expect(early.filter((r) => r.state === 'queued').length).to.be.at.least(3);
-    const done = await waitFor('five runs done', async () => {
-      const runs = await runsOf(stack, 'sch_max1');
-      return runs.length === 5 && runs.every((r) => r.state === 'success') ? runs : undefined;
-    }, 40_000, 200);
+    const done = await waitFor(
+      'five runs done',
+      async () => {
+        const runs = await runsOf(stack, 'sch_max1');
+        return runs.length === 5 && runs.every((r) => r.state === 'success') ? runs : undefined;
+      },
+      40_000,
+      200,
+    );
     expect(maxOverlap(done)).to.equal(1);
     const byStart = [...done].sort((a, b) => a.start_date!.getTime() - b.start_date!.getTime()).map((r) => r.run_id);
     expect(byStart).to.deep.equal(triggered.map((t) => t.runId));
@@ -224,21 +286,32 @@ describe('schedules on Temporal: scheduled runs, pause, catchup, max_active_runs
   it('a backfill of 10 dates with max_active_runs 2 never runs more than 2, oldest first', async function () {
     this.timeout(90_000);
     const req = {
-      dagId: 'sch_daily', fromDate: new Date('2025-01-01T00:00:00Z'), toDate: new Date('2025-01-10T00:00:00Z'),
-      reprocessBehavior: 'none' as const, maxActiveRuns: 2, runBackwards: false, runOptions: stack.config.run,
+      dagId: 'sch_daily',
+      fromDate: new Date('2025-01-01T00:00:00Z'),
+      toDate: new Date('2025-01-10T00:00:00Z'),
+      reprocessBehavior: 'none' as const,
+      maxActiveRuns: 2,
+      runBackwards: false,
+      runOptions: stack.config.run,
     };
     const dry = await createBackfill(stack.database.db, null, { ...req, dryRun: true });
     expect(dry.runs.map((r) => r.run_id)).to.deep.equal(
-      Array.from({ length: 10 }, (_, i) => `backfill__2025-01-${String(i + 1).padStart(2, '0')}T00:00:00+00:00`));
+      Array.from({ length: 10 }, (_, i) => `backfill__2025-01-${String(i + 1).padStart(2, '0')}T00:00:00+00:00`),
+    );
     expect(await runsOf(stack, 'sch_daily'), 'a dry run creates nothing').to.have.length(0);
     // A paused DAG's backfill runs wait: unpause it (its own schedule then makes yesterday's run).
     await setDagPaused(stack.database.db, 'sch_daily', false);
     const outcome = await createBackfill(stack.database.db, stack.client, { ...req, dryRun: false });
     expect(outcome.backfillId).to.be.a('number');
-    const done = await waitFor('ten backfill runs done', async () => {
-      const runs = (await runsOf(stack, 'sch_daily')).filter((r) => r.run_type === 'backfill');
-      return runs.length === 10 && runs.every((r) => r.state === 'success') ? runs : undefined;
-    }, 60_000, 250);
+    const done = await waitFor(
+      'ten backfill runs done',
+      async () => {
+        const runs = (await runsOf(stack, 'sch_daily')).filter((r) => r.run_type === 'backfill');
+        return runs.length === 10 && runs.every((r) => r.state === 'success') ? runs : undefined;
+      },
+      60_000,
+      250,
+    );
     expect(maxOverlap(done)).to.equal(2);
     for (const r of done) {
       expect(r.backfill_id).to.equal(outcome.backfillId);
@@ -252,7 +325,14 @@ describe('schedules on Temporal: scheduled runs, pause, catchup, max_active_runs
     const again = await createBackfill(stack.database.db, stack.client, { ...req, dryRun: true });
     expect(again.runs.every((r) => r.action === 'skip')).to.equal(true);
     let refused: unknown;
-    await createBackfill(stack.database.db, null, { ...req, fromDate: new Date(Date.now() + 86_400_000), toDate: new Date(Date.now() + 2 * 86_400_000), dryRun: true }).catch((e) => { refused = e; });
+    await createBackfill(stack.database.db, null, {
+      ...req,
+      fromDate: new Date(Date.now() + 86_400_000),
+      toDate: new Date(Date.now() + 2 * 86_400_000),
+      dryRun: true,
+    }).catch((e) => {
+      refused = e;
+    });
     expect(refused).to.be.instanceOf(BackfillError);
     expect((refused as Error).message).to.match(/future dates/);
     await setDagPaused(stack.database.db, 'sch_daily', true);
@@ -266,28 +346,43 @@ describe('schedules on Temporal: scheduled runs, pause, catchup, max_active_runs
     // 03:00 in Amsterdam is 02:00 or 01:00 UTC; the comment names the run id (UTC).
     expect(first.spec.calendars?.[0]?.comment).to.match(/^scheduled__\d{4}-\d{2}-\d{2}T0[12]:00:00\+00:00$/);
     fs.writeFileSync(path.join(folder, 'edit.ts'), editable('30 4 * * *'));
-    const updated = await waitFor('the schedule to follow the edit', async () => {
-      const d = await handle.describe();
-      return /T0[23]:30:00\+00:00$/.test(d.spec.calendars?.[0]?.comment ?? '') ? d : undefined;
-    }, 30_000, 250);
+    const updated = await waitFor(
+      'the schedule to follow the edit',
+      async () => {
+        const d = await handle.describe();
+        return /T0[23]:30:00\+00:00$/.test(d.spec.calendars?.[0]?.comment ?? '') ? d : undefined;
+      },
+      30_000,
+      250,
+    );
     expect(updated.info.createdAt.getTime()).to.equal(first.info.createdAt.getTime());
     expect(updated.state.note).to.include('30 4 * * *');
     fs.rmSync(path.join(folder, 'edit.ts'));
-    await waitFor('the schedule to be deleted', async () => {
-      try {
-        await handle.describe();
-        return undefined;
-      } catch (err) {
-        return err instanceof ScheduleNotFoundError ? true : undefined;
-      }
-    }, 30_000, 250);
+    await waitFor(
+      'the schedule to be deleted',
+      async () => {
+        try {
+          await handle.describe();
+          return undefined;
+        } catch (err) {
+          return err instanceof ScheduleNotFoundError ? true : undefined;
+        }
+      },
+      30_000,
+      250,
+    );
   });
 
   it('an invalid cron is an import error naming the DAG and the field, and gets no schedule', async function () {
     const error = stack.bag.importErrors.find((e) => e.filename.endsWith('bad.ts'));
     expect(error?.stacktrace).to.include('DAG "sch_bad": schedule: invalid cron expression');
     let missing: unknown;
-    await stack.client.schedule.getHandle(scheduleIdFor('sch_bad')).describe().catch((e) => { missing = e; });
+    await stack.client.schedule
+      .getHandle(scheduleIdFor('sch_bad'))
+      .describe()
+      .catch((e) => {
+        missing = e;
+      });
     expect(missing).to.be.instanceOf(ScheduleNotFoundError);
   });
 });

@@ -9,7 +9,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { isAlive, listensOn, processStartTime } from '../../worker/processes.js';
-import { TemporalPortInUseError, TemporalServerStartError, freePort, isPortFree, reapLeftover, startDevServer, type DevServer } from '../../worker/temporal-server.js';
+import {
+  TemporalPortInUseError,
+  TemporalServerStartError,
+  freePort,
+  isPortFree,
+  reapLeftover,
+  startDevServer,
+  type DevServer,
+} from '../../worker/temporal-server.js';
 import { rejectionOf } from '../db/test-database.js';
 import { tempDir } from '../helpers/servers.js';
 
@@ -24,15 +32,26 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ti
 }
 
 /** Runs dev-server-child; resolves with it and the server's pid once it serves. */
-async function startChild(port: number, stateFile: string, logFile: string, mode: 'die-with-parent' | 'outlive-parent'): Promise<{ child: ChildProcess; serverPid: number }> {
-  const child = spawn(process.execPath, [CHILD, String(port), stateFile, logFile, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function startChild(
+  port: number,
+  stateFile: string,
+  logFile: string,
+  mode: 'die-with-parent' | 'outlive-parent',
+): Promise<{ child: ChildProcess; serverPid: number }> {
+  const child = spawn(process.execPath, [CHILD, String(port), stateFile, logFile, mode], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  await waitFor(`dev-server-child to serve (output: ${out})`, () => {
-    if (child.exitCode !== null) throw new Error(`dev-server-child exited: ${out}`);
-    return /ready \d+/.test(out);
-  }, 60_000);
+  await waitFor(
+    `dev-server-child to serve (output: ${out})`,
+    () => {
+      if (child.exitCode !== null) throw new Error(`dev-server-child exited: ${out}`);
+      return /ready \d+/.test(out);
+    },
+    60_000,
+  );
   return { child, serverPid: Number(/ready (\d+)/.exec(out)![1]) };
 }
 
@@ -72,7 +91,14 @@ describe('worker/temporal-server: a stack knows its own server', function () {
     expect(await isPortFree(port)).to.equal(false);
 
     const lines: string[] = [];
-    const server = await startDevServer({ port, uiPort: null, dbFile: null, stateFile, logFile: path.join(dir, 'second.log'), log: (l) => lines.push(l) });
+    const server = await startDevServer({
+      port,
+      uiPort: null,
+      dbFile: null,
+      stateFile,
+      logFile: path.join(dir, 'second.log'),
+      log: (l) => lines.push(l),
+    });
     toStop.push(server);
     expect(lines).to.deep.equal([
       `stopping the Temporal dev server (pid ${serverPid}, port ${port}) left running by an earlier process (pid ${child.pid}) that did not stop it`,
@@ -89,7 +115,12 @@ describe('worker/temporal-server: a stack knows its own server', function () {
   it('ties the server to its starter: SIGKILL of the starter stops the server too (Linux)', async function () {
     if (process.platform !== 'linux') this.skip();
     const port = await freePort();
-    const { child, serverPid } = await startChild(port, path.join(dir, 'state.json'), path.join(dir, 'server.log'), 'die-with-parent');
+    const { child, serverPid } = await startChild(
+      port,
+      path.join(dir, 'state.json'),
+      path.join(dir, 'server.log'),
+      'die-with-parent',
+    );
     toKill.push(serverPid);
     child.kill('SIGKILL');
     await waitFor(`server pid ${serverPid} to exit after its starter was killed`, () => !isAlive(serverPid), 15_000);
@@ -102,7 +133,15 @@ describe('worker/temporal-server: a stack knows its own server', function () {
     const stateFile = path.join(dir, 'state.json');
     const startTime = processStartTime(sleeper.pid!)!;
     for (const record of [
-      { pid: sleeper.pid, startTime: `${startTime}0`, port: 1, uiPort: null, dbFile: null, ownerPid: 999_999, ownerStartTime: null }, // pid reused
+      {
+        pid: sleeper.pid,
+        startTime: `${startTime}0`,
+        port: 1,
+        uiPort: null,
+        dbFile: null,
+        ownerPid: 999_999,
+        ownerStartTime: null,
+      }, // pid reused
       { pid: sleeper.pid, startTime, port: 1, uiPort: null, dbFile: null, ownerPid: 999_999, ownerStartTime: null }, // not start-dev
     ]) {
       fs.writeFileSync(stateFile, JSON.stringify(record));
@@ -115,31 +154,53 @@ describe('worker/temporal-server: a stack knows its own server', function () {
   it('refuses to stop a server whose starter is still running', async () => {
     const port = await freePort();
     const stateFile = path.join(dir, 'state.json');
-    const server = await startDevServer({ port, uiPort: null, dbFile: null, stateFile, logFile: path.join(dir, 'server.log') });
+    const server = await startDevServer({
+      port,
+      uiPort: null,
+      dbFile: null,
+      stateFile,
+      logFile: path.join(dir, 'server.log'),
+    });
     toStop.push(server);
     const owner = spawn('sleep', ['60']);
     toKill.push(owner.pid!);
     const record = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as Record<string, unknown>;
-    fs.writeFileSync(stateFile, JSON.stringify({ ...record, ownerPid: owner.pid, ownerStartTime: processStartTime(owner.pid!) }));
+    fs.writeFileSync(
+      stateFile,
+      JSON.stringify({ ...record, ownerPid: owner.pid, ownerStartTime: processStartTime(owner.pid!) }),
+    );
     const err = await rejectionOf(startDevServer({ port: await freePort(), uiPort: null, dbFile: null, stateFile }));
     expect(err).to.be.instanceOf(TemporalServerStartError);
-    expect(err.message).to.equal(`the Temporal dev server recorded in ${stateFile} (pid ${server.process.pid}) belongs to a running process (pid ${owner.pid}); stop that first`);
+    expect(err.message).to.equal(
+      `the Temporal dev server recorded in ${stateFile} (pid ${server.process.pid}) belongs to a running process (pid ${owner.pid}); stop that first`,
+    );
     expect(isAlive(server.process.pid!)).to.equal(true);
   });
 
   it('says who holds a taken port instead of starting', async () => {
     const port = await freePort();
-    const holder = spawn(process.execPath, ['-e', "require('net').createServer().listen(Number(process.argv[1]), '127.0.0.1', () => console.log('listening'))", String(port)]);
+    const holder = spawn(process.execPath, [
+      '-e',
+      "require('net').createServer().listen(Number(process.argv[1]), '127.0.0.1', () => console.log('listening'))",
+      String(port),
+    ]);
     toKill.push(holder.pid!);
     await new Promise((r) => holder.stdout!.once('data', r));
-    const err = await rejectionOf(startDevServer({ port, uiPort: null, dbFile: null, portHint: 'set UPDRAFT_DEV_TEMPORAL_PORT' }));
+    const err = await rejectionOf(
+      startDevServer({ port, uiPort: null, dbFile: null, portHint: 'set UPDRAFT_DEV_TEMPORAL_PORT' }),
+    );
     expect(err).to.be.instanceOf(TemporalPortInUseError);
-    expect(err.message).to.match(new RegExp(`^port ${port} \\(Temporal\\) is in use by pid ${holder.pid} \\(.*node -e .*\\); set UPDRAFT_DEV_TEMPORAL_PORT$`));
+    expect(err.message).to.match(
+      new RegExp(
+        `^port ${port} \\(Temporal\\) is in use by pid ${holder.pid} \\(.*node -e .*\\); set UPDRAFT_DEV_TEMPORAL_PORT$`,
+      ),
+    );
   });
 
   it('two stacks starting on the same port at once: one gets its own server, the other a clear error, never the other’s server', async () => {
     const port = await freePort();
-    const start = (name: string): Promise<DevServer> => startDevServer({ port, uiPort: null, dbFile: null, logFile: path.join(dir, `${name}.log`) });
+    const start = (name: string): Promise<DevServer> =>
+      startDevServer({ port, uiPort: null, dbFile: null, logFile: path.join(dir, `${name}.log`) });
     const first = start('first');
     // The second checks the port after the first's check and before its child binds (it takes ~0.5 s).
     await new Promise((r) => setTimeout(r, 50));

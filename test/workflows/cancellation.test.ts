@@ -18,10 +18,14 @@ describe('engine: cancellation', function () {
 
   it('cancels a run: the running task fails, the rest is skipped, the process is killed', async function () {
     const triggered = await startRun(stack, 'wf_cancel');
-    await waitFor('task "long" to be running in Postgres', async () => {
-      const { tis } = await readRun(stack, 'wf_cancel', triggered.runId);
-      return tis.get('long')?.state === 'running';
-    }, 30_000);
+    await waitFor(
+      'task "long" to be running in Postgres',
+      async () => {
+        const { tis } = await readRun(stack, 'wf_cancel', triggered.runId);
+        return tis.get('long')?.state === 'running';
+      },
+      30_000,
+    );
     await waitFor('the long process to start', () => runProcesses(triggered.runId).length > 0, 30_000);
 
     await triggered.handle.cancel();

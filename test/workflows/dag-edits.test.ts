@@ -52,22 +52,43 @@ describe('DAG files edited while the worker runs', function () {
     fs.rmSync(gates, { recursive: true, force: true });
   });
 
-  const latestVersion = async (dagId: string): Promise<number | undefined> => (await getLatestDagVersion(stack.database.db, dagId))?.version_number;
+  const latestVersion = async (dagId: string): Promise<number | undefined> =>
+    (await getLatestDagVersion(stack.database.db, dagId))?.version_number;
 
   it('a new DAG file is picked up by the running worker and runs', async () => {
-    fs.writeFileSync(path.join(folder, 'brand_new.ts'), "import { dag } from 'updraft';\nexport default dag({ dagId: 'brand_new' }, (d) => { d.task({ taskId: 'hi' }, () => 'new here')(); });\n");
-    await waitFor('brand_new in the stored parse result', async () => (await getDag(stack.database.db, 'brand_new'))?.is_active, 20_000);
+    fs.writeFileSync(
+      path.join(folder, 'brand_new.ts'),
+      "import { dag } from 'updraft';\nexport default dag({ dagId: 'brand_new' }, (d) => { d.task({ taskId: 'hi' }, () => 'new here')(); });\n",
+    );
+    await waitFor(
+      'brand_new in the stored parse result',
+      async () => (await getDag(stack.database.db, 'brand_new'))?.is_active,
+      20_000,
+    );
     const run = await finishRun(stack, await startRun(stack, 'brand_new'));
     expect(run.result.state).to.equal('success');
-    expect(await getXCom(stack.database.db, { dag_id: 'brand_new', run_id: run.triggered.runId, task_id: 'hi', map_index: -1, key: 'return_value' })).to.equal('new here');
+    expect(
+      await getXCom(stack.database.db, {
+        dag_id: 'brand_new',
+        run_id: run.triggered.runId,
+        task_id: 'hi',
+        map_index: -1,
+        key: 'return_value',
+      }),
+    ).to.equal('new here');
   });
 
   it('a run in flight when its file changes finishes with its own code and graph; a new run uses the new ones', async () => {
     const gate = path.join(gates, 'edited');
     const old = await startRun(stack, 'edited', { conf: { gate } });
     await waitFor('the old run to be waiting', async () => {
-      const row = await stack.database.db.selectFrom('task_instance').select('state')
-        .where('dag_id', '=', 'edited').where('run_id', '=', old.runId).where('task_id', '=', 'wait').executeTakeFirst();
+      const row = await stack.database.db
+        .selectFrom('task_instance')
+        .select('state')
+        .where('dag_id', '=', 'edited')
+        .where('run_id', '=', old.runId)
+        .where('task_id', '=', 'wait')
+        .executeTakeFirst();
       return row?.state === 'running';
     });
 
@@ -82,50 +103,87 @@ describe('DAG files edited while the worker runs', function () {
     expect(statesOf(oldRun.tis)).to.deep.equal({ wait: ['success', 1], report: ['success', 1] });
     expect(statesOf(newRun.tis)).to.deep.equal({ wait: ['success', 1], report: ['success', 1], extra: ['success', 1] });
     const report = (runId: string): Promise<unknown> =>
-      getXCom(stack.database.db, { dag_id: 'edited', run_id: runId, task_id: 'report', map_index: -1, key: 'return_value' });
+      getXCom(stack.database.db, {
+        dag_id: 'edited',
+        run_id: runId,
+        task_id: 'report',
+        map_index: -1,
+        key: 'return_value',
+      });
     expect(await report(old.runId)).to.deep.equal({ w: 'waited', code: 'v1' });
     expect(await report(fresh.runId)).to.deep.equal({ w: 'waited', code: 'v2' });
-    const log = (await readTaskLog(stack.database.db, { dag_id: 'edited', run_id: old.runId, task_id: 'report', map_index: -1, try_number: 1 }))
-      .map((l) => l.line).join('\n');
+    const log = (
+      await readTaskLog(stack.database.db, {
+        dag_id: 'edited',
+        run_id: old.runId,
+        task_id: 'report',
+        map_index: -1,
+        try_number: 1,
+      })
+    )
+      .map((l) => l.line)
+      .join('\n');
     expect(log).to.contain('running the code of DAG "edited" version 1, the version this run was created with');
     // Callbacks run the run's version's code too.
-    await waitFor('the old run\'s on_success callback', async () => {
-      const lines = await readTaskLog(stack.database.db, { dag_id: 'edited', run_id: old.runId, task_id: 'report', map_index: -1, try_number: 1 });
-      return lines.some((l) => l.line.includes('on_success callback: callback of v1'));
-    }, 10_000);
+    await waitFor(
+      "the old run's on_success callback",
+      async () => {
+        const lines = await readTaskLog(stack.database.db, {
+          dag_id: 'edited',
+          run_id: old.runId,
+          task_id: 'report',
+          map_index: -1,
+          try_number: 1,
+        });
+        return lines.some((l) => l.line.includes('on_success callback: callback of v1'));
+      },
+      10_000,
+    );
     const versions = await listDagVersions(stack.database.db, 'edited');
     expect(versions.map((v) => v.version_number)).to.deep.equal([1, 2]);
     expect(versions[0]!.spec_hash).to.not.equal(versions[1]!.spec_hash);
   });
 
   it('a task failure names the .ts line of the DAG file (source maps), also for a stored version', async () => {
-    const source = (label: string): string => [
-      "import { dag } from 'updraft';",
-      '',
-      `// ${label}`,
-      "export default dag({ dagId: 'traced' }, (d) => {",
-      "  d.task({ taskId: 'fails' }, () => {",
-      `    throw new Error('failed in ${label}');`,
-      '  })();',
-      '});',
-    ].join('\n');
+    const source = (label: string): string =>
+      [
+        "import { dag } from 'updraft';",
+        '',
+        `// ${label}`,
+        "export default dag({ dagId: 'traced' }, (d) => {",
+        "  d.task({ taskId: 'fails' }, () => {",
+        `    throw new Error('failed in ${label}');`,
+        '  })();',
+        '});',
+      ].join('\n');
     fs.writeFileSync(path.join(folder, 'traced.ts'), source('v1'));
     await waitFor('traced version 1', async () => (await latestVersion('traced')) === 1, 20_000);
     const current = await finishRun(stack, await startRun(stack, 'traced'));
-    expect(current.tis.get('fails')!.error).to.contain('Error: failed in v1').and.contain(`${path.join(folder, 'traced.ts')}:6:`);
+    expect(current.tis.get('fails')!.error)
+      .to.contain('Error: failed in v1')
+      .and.contain(`${path.join(folder, 'traced.ts')}:6:`);
 
     // The stored version 1, evaluated after the file moved its lines down by two.
     const gate = path.join(gates, 'traced');
-    fs.writeFileSync(path.join(folder, 'traced.ts'), source('v1').replace("import { dag } from 'updraft';", "import fs from 'node:fs';\nimport { dag } from 'updraft';\n\n").replace(
-      "  d.task({ taskId: 'fails' }, () => {", "  d.chain(d.task({ taskId: 'wait' }, async (_: void, ctx) => { while (!fs.existsSync(String(ctx.conf.gate))) await new Promise((r) => setTimeout(r, 100)); })(), d.task({ taskId: 'fails' }, () => {",
-    ).replace('  })();', '  })());'));
+    fs.writeFileSync(
+      path.join(folder, 'traced.ts'),
+      source('v1')
+        .replace("import { dag } from 'updraft';", "import fs from 'node:fs';\nimport { dag } from 'updraft';\n\n")
+        .replace(
+          "  d.task({ taskId: 'fails' }, () => {",
+          "  d.chain(d.task({ taskId: 'wait' }, async (_: void, ctx) => { while (!fs.existsSync(String(ctx.conf.gate))) await new Promise((r) => setTimeout(r, 100)); })(), d.task({ taskId: 'fails' }, () => {",
+        )
+        .replace('  })();', '  })());'),
+    );
     await waitFor('traced version 2', async () => (await latestVersion('traced')) === 2, 20_000);
     const waiting = await startRun(stack, 'traced', { conf: { gate } });
     fs.writeFileSync(path.join(folder, 'traced.ts'), source('v3'));
     await waitFor('traced version 3', async () => (await latestVersion('traced')) === 3, 20_000);
     fs.writeFileSync(gate, '');
     const stored = await finishRun(stack, waiting);
-    expect(stored.tis.get('fails')!.error).to.contain('Error: failed in v1').and.contain(`${path.join(folder, 'traced.ts')}:9:`);
+    expect(stored.tis.get('fails')!.error)
+      .to.contain('Error: failed in v1')
+      .and.contain(`${path.join(folder, 'traced.ts')}:9:`);
   });
 
   it('a change to a task body alone makes a new version', async () => {
@@ -137,7 +195,7 @@ describe('DAG files edited while the worker runs', function () {
     expect(after.code_hash).to.not.equal(before.code_hash);
   });
 
-  it('fails a task at once, without retries, when the code of its run\'s version cannot be had', async () => {
+  it("fails a task at once, without retries, when the code of its run's version cannot be had", async () => {
     const gate = path.join(gates, 'lost');
     fs.writeFileSync(path.join(folder, 'lost_code.ts'), gatedDag('lost_code', 'v1', { retries: 3 }));
     await waitFor('lost_code version 1', async () => (await latestVersion('lost_code')) === 1, 20_000);
@@ -146,22 +204,40 @@ describe('DAG files edited while the worker runs', function () {
     await waitFor('lost_code version 2', async () => (await latestVersion('lost_code')) === 2, 20_000);
     // Version 1's stored bundle no longer loads (as if the SDK it was written for were gone).
     const v1 = (await listDagVersions(stack.database.db, 'lost_code'))[0]!;
-    await stack.database.db.updateTable('dag_code').set({ bundle: "throw new Error('this bundle is unusable');" }).where('code_hash', '=', v1.code_hash!).execute();
+    await stack.database.db
+      .updateTable('dag_code')
+      .set({ bundle: "throw new Error('this bundle is unusable');" })
+      .where('code_hash', '=', v1.code_hash!)
+      .execute();
     fs.writeFileSync(gate, '');
     const done = await finishRun(stack, run);
     expect(done.result.state).to.equal('failed');
     expect(statesOf(done.tis).report).to.deep.equal(['failed', 1]);
     expect(done.tis.get('report')!.max_tries).to.equal(4);
-    expect(done.tis.get('report')!.error, done.tis.get('report')!.error ?? '').to.match(/^the stored code of DAG "lost_code" version 1 \(lost_code\.ts\) no longer loads: Error: this bundle is unusable/);
+    expect(done.tis.get('report')!.error, done.tis.get('report')!.error ?? '').to.match(
+      /^the stored code of DAG "lost_code" version 1 \(lost_code\.ts\) no longer loads: Error: this bundle is unusable/,
+    );
   });
 
   it('a removed file deactivates its DAG, and a trigger is refused', async () => {
     fs.rmSync(path.join(folder, 'brand_new.ts'));
-    await waitFor('brand_new inactive', async () => (await getDag(stack.database.db, 'brand_new'))?.is_active === false, 20_000);
-    const err = await startRun(stack, 'brand_new').then(() => null, (e: Error) => e);
+    await waitFor(
+      'brand_new inactive',
+      async () => (await getDag(stack.database.db, 'brand_new'))?.is_active === false,
+      20_000,
+    );
+    const err = await startRun(stack, 'brand_new').then(
+      () => null,
+      (e: Error) => e,
+    );
     expect(err).to.be.instanceOf(TriggerError);
-    expect(err!.message).to.equal('DAG "brand_new" is no longer in the DAGs folder (inactive since the last parse: brand_new.ts is gone or no longer defines it)');
-    const unknown = await startRun(stack, 'never_existed').then(() => null, (e: Error) => e);
+    expect(err!.message).to.equal(
+      'DAG "brand_new" is no longer in the DAGs folder (inactive since the last parse: brand_new.ts is gone or no longer defines it)',
+    );
+    const unknown = await startRun(stack, 'never_existed').then(
+      () => null,
+      (e: Error) => e,
+    );
     expect(unknown!.message).to.match(/^DAG "never_existed" not found in the last parse of the DAGs folder/);
   });
 });
@@ -172,9 +248,13 @@ describe('DAG processor without watching: the intervals find changes', function 
   let folder: string;
   before(async () => {
     folder = tempDir('interval-dags');
-    fs.writeFileSync(path.join(folder, 'first.ts'), "import { dag } from 'updraft';\nexport default dag({ dagId: 'first' }, (d) => { d.empty({ taskId: 'x' }); });\n");
+    fs.writeFileSync(
+      path.join(folder, 'first.ts'),
+      "import { dag } from 'updraft';\nexport default dag({ dagId: 'first' }, (d) => { d.empty({ taskId: 'x' }); });\n",
+    );
     stack = await startTestStack({
-      dagsFolder: folder, db: 'postgres',
+      dagsFolder: folder,
+      db: 'postgres',
       config: { dagsFolderWatch: false, minFileProcessIntervalSeconds: 1, dagDirListIntervalSeconds: 2 },
     });
   });
@@ -184,15 +264,36 @@ describe('DAG processor without watching: the intervals find changes', function 
   });
 
   it('lists new files every dag_dir_list_interval and re-parses changed ones every min_file_process_interval', async () => {
-    fs.writeFileSync(path.join(folder, 'second.ts'), "import { dag } from 'updraft';\nexport default dag({ dagId: 'second' }, (d) => { d.empty({ taskId: 'x' }); });\n");
-    await waitFor('second in the stored parse result', async () => (await getDag(stack.database.db, 'second'))?.is_active, 15_000);
-    fs.writeFileSync(path.join(folder, 'first.ts'), "import { dag } from 'updraft';\nexport default dag({ dagId: 'first' }, (d) => { d.empty({ taskId: 'y' }); });\n");
-    await waitFor('first version 2', async () => (await getLatestDagVersion(stack.database.db, 'first'))?.version_number === 2, 15_000);
-    fs.writeFileSync(path.join(folder, 'first.ts'), "import { dag } from 'updraft';\nexport default dag({ dagId: 'first' }, (d) => { d.empty({ taskId: 'y' });\n");
-    await waitFor('first.ts as a stored import error', async () => {
-      const stored = await stack.database.db.selectFrom('import_error').select('filename').execute();
-      return stored.map((r) => r.filename).join() === 'first.ts';
-    }, 15_000);
+    fs.writeFileSync(
+      path.join(folder, 'second.ts'),
+      "import { dag } from 'updraft';\nexport default dag({ dagId: 'second' }, (d) => { d.empty({ taskId: 'x' }); });\n",
+    );
+    await waitFor(
+      'second in the stored parse result',
+      async () => (await getDag(stack.database.db, 'second'))?.is_active,
+      15_000,
+    );
+    fs.writeFileSync(
+      path.join(folder, 'first.ts'),
+      "import { dag } from 'updraft';\nexport default dag({ dagId: 'first' }, (d) => { d.empty({ taskId: 'y' }); });\n",
+    );
+    await waitFor(
+      'first version 2',
+      async () => (await getLatestDagVersion(stack.database.db, 'first'))?.version_number === 2,
+      15_000,
+    );
+    fs.writeFileSync(
+      path.join(folder, 'first.ts'),
+      "import { dag } from 'updraft';\nexport default dag({ dagId: 'first' }, (d) => { d.empty({ taskId: 'y' });\n",
+    );
+    await waitFor(
+      'first.ts as a stored import error',
+      async () => {
+        const stored = await stack.database.db.selectFrom('import_error').select('filename').execute();
+        return stored.map((r) => r.filename).join() === 'first.ts';
+      },
+      15_000,
+    );
     expect((await getDag(stack.database.db, 'first'))?.is_active).to.equal(false);
     expect((await getDag(stack.database.db, 'second'))?.is_active).to.equal(true);
   });

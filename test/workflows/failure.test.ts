@@ -43,8 +43,12 @@ describe('engine: failures', function () {
     // The process: its exit code and its last output lines.
     const crash = ti(tis, 'crash');
     expect(crash.exit_code).to.equal(7);
-    expect(crash.error).to.match(/^process exited with code 7\. Last 2 line\(s\) of output:\nabout to fail\ndisk on fire/);
-    expect(historyOf(history, 'crash').map((h) => [h.try_number, h.state, h.exit_code])).to.deep.equal([[1, 'failed', 7]]);
+    expect(crash.error).to.match(
+      /^process exited with code 7\. Last 2 line\(s\) of output:\nabout to fail\ndisk on fire/,
+    );
+    expect(historyOf(history, 'crash').map((h) => [h.try_number, h.state, h.exit_code])).to.deep.equal([
+      [1, 'failed', 7],
+    ]);
 
     // Tasks that never ran have no history; the cascade says why they did not run.
     expect(historyOf(history, 'after_explode')).to.deep.equal([]);
@@ -53,13 +57,23 @@ describe('engine: failures', function () {
 
     // The all_done task ran and logged.
     const cleanupLog = await readTaskLog(stack.database.db, {
-      dag_id: 'wf_failure', run_id: triggered.runId, task_id: 'cleanup', map_index: -1, try_number: 1,
+      dag_id: 'wf_failure',
+      run_id: triggered.runId,
+      task_id: 'cleanup',
+      map_index: -1,
+      try_number: 1,
     });
     expect(cleanupLog.map((l) => l.line)).to.include('cleaning up after a failure');
     const explodeLog = await readTaskLog(stack.database.db, {
-      dag_id: 'wf_failure', run_id: triggered.runId, task_id: 'explode', map_index: -1, try_number: 1,
+      dag_id: 'wf_failure',
+      run_id: triggered.runId,
+      task_id: 'explode',
+      map_index: -1,
+      try_number: 1,
     });
-    expect(explodeLog.map((l) => l.line).join('\n')).to.contain('explode try 1 failed (error): Error: boom: the answer was 41, not 42');
+    expect(explodeLog.map((l) => l.line).join('\n')).to.contain(
+      'explode try 1 failed (error): Error: boom: the answer was 41, not 42',
+    );
 
     expect(run.state).to.equal('failed');
     expect(run.end_date).to.be.instanceOf(Date);

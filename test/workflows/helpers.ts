@@ -34,7 +34,11 @@ export interface FinishedRun {
   history: TaskInstanceHistoryRow[];
 }
 
-export async function startRun(stack: Stack, dagId: string, opts: { runId?: string; conf?: Record<string, Json> } = {}): Promise<TriggeredRun> {
+export async function startRun(
+  stack: Stack,
+  dagId: string,
+  opts: { runId?: string; conf?: Record<string, Json> } = {},
+): Promise<TriggeredRun> {
   return triggerDagRun(stack.database.db, stack.client, {
     dagId,
     runId: opts.runId ?? uniqueRunId(dagId),
@@ -50,11 +54,19 @@ export async function finishRun(stack: Stack, triggered: TriggeredRun): Promise<
   return { triggered, result, ...(await readRun(stack, triggered.dagId, triggered.runId)) };
 }
 
-export async function runDag(stack: Stack, dagId: string, opts: { runId?: string; conf?: Record<string, Json> } = {}): Promise<FinishedRun> {
+export async function runDag(
+  stack: Stack,
+  dagId: string,
+  opts: { runId?: string; conf?: Record<string, Json> } = {},
+): Promise<FinishedRun> {
   return finishRun(stack, await startRun(stack, dagId, opts));
 }
 
-export async function readRun(stack: Stack, dagId: string, runId: string): Promise<Omit<FinishedRun, 'triggered' | 'result'>> {
+export async function readRun(
+  stack: Stack,
+  dagId: string,
+  runId: string,
+): Promise<Omit<FinishedRun, 'triggered' | 'result'>> {
   const db = stack.database.db;
   const run = await getDagRun(db, dagId, runId);
   if (!run) throw new Error(`dag_run ${dagId}/${runId} is not in the database`);
@@ -66,7 +78,9 @@ export async function readRun(stack: Stack, dagId: string, runId: string): Promi
 /** `{ "task[map_index]": [state, try_number] }` over every row of the run (mapped instances by index). */
 export async function rowsOf(stack: Stack, run: FinishedRun): Promise<Record<string, [string | null, number]>> {
   const rows = await listTaskInstances(stack.database.db, run.triggered.dagId, run.triggered.runId);
-  return Object.fromEntries(rows.map((r) => [r.map_index < 0 ? r.task_id : `${r.task_id}[${r.map_index}]`, [r.state, r.try_number]]));
+  return Object.fromEntries(
+    rows.map((r) => [r.map_index < 0 ? r.task_id : `${r.task_id}[${r.map_index}]`, [r.state, r.try_number]]),
+  );
 }
 
 /** `{task_id: [state, try_number]}` for compact, complete assertions. */
@@ -85,7 +99,12 @@ export function ti(tis: Map<string, TaskInstanceRow>, taskId: string): TaskInsta
 }
 
 /** Polls `check` until it returns a value other than undefined/false, or fails naming `what`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, pollMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+  pollMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

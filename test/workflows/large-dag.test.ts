@@ -41,7 +41,11 @@ describe('engine: a 2,000-task DAG', function () {
   before(async () => {
     folder = tempDir('large-dag');
     fs.writeFileSync(path.join(folder, 'wf_large.ts'), largeDagSource());
-    stack = await startTestStack({ dagsFolder: folder, db: (process.env.UPDRAFT_LARGE_DAG_DB as 'pglite' | 'postgres' | undefined) ?? 'pglite', run: { maxInFlight: 200 } });
+    stack = await startTestStack({
+      dagsFolder: folder,
+      db: (process.env.UPDRAFT_LARGE_DAG_DB as 'pglite' | 'postgres' | undefined) ?? 'pglite',
+      run: { maxInFlight: 200 },
+    });
     expect(stack.bag.importErrors).to.deep.equal([]);
     expect(stack.bag.get('wf_large')?.spec.tasks).to.have.length(CHAINS * LENGTH);
   });
@@ -86,7 +90,8 @@ describe('engine: a 2,000-task DAG', function () {
     const first = await stack.client.workflow.getHandle(triggered.workflowId, firstRunId).describe();
     expect(first.status.name).to.equal('CONTINUED_AS_NEW');
     const runs: string[] = [];
-    for await (const execution of stack.client.workflow.list({ query: `WorkflowId = '${triggered.workflowId}'` })) runs.push(execution.runId);
+    for await (const execution of stack.client.workflow.list({ query: `WorkflowId = '${triggered.workflowId}'` }))
+      runs.push(execution.runId);
     expect(runs).to.include.members([firstRunId, latest.runId]);
     console.log(`      ${runs.length} workflow runs (continue-as-new ${runs.length - 1} time(s))`);
   });

@@ -16,7 +16,13 @@ import { historyOf, rowsOf, runDag, type FinishedRun } from './helpers.js';
 import { sharedStack } from './shared-stack.js';
 
 async function xcomOf(stack: TestStack, run: FinishedRun, taskId: string, mapIndex = -1): Promise<unknown> {
-  return getXCom(stack.database.db, { dag_id: run.triggered.dagId, run_id: run.triggered.runId, task_id: taskId, map_index: mapIndex, key: 'return_value' });
+  return getXCom(stack.database.db, {
+    dag_id: run.triggered.dagId,
+    run_id: run.triggered.runId,
+    task_id: taskId,
+    map_index: mapIndex,
+    key: 'return_value',
+  });
 }
 
 describe('engine: dynamic task mapping (postgres)', function () {
@@ -31,11 +37,19 @@ describe('engine: dynamic task mapping (postgres)', function () {
     const run = await runDag(stack, 'wf_map_literal');
     expect(run.result.state).to.equal('success');
     expect(await rowsOf(stack, run)).to.deep.equal({
-      'add[0]': ['success', 1], 'add[1]': ['success', 1], 'add[2]': ['success', 1], total: ['success', 1],
+      'add[0]': ['success', 1],
+      'add[1]': ['success', 1],
+      'add[2]': ['success', 1],
+      total: ['success', 1],
     });
     expect(await xcomOf(stack, run, 'add', 1)).to.deep.equal({ sum: 12, mapIndex: 1 });
     expect(await xcomOf(stack, run, 'total')).to.deep.equal({
-      results: [{ sum: 11, mapIndex: 0 }, { sum: 12, mapIndex: 1 }, { sum: 13, mapIndex: 2 }], total: 36,
+      results: [
+        { sum: 11, mapIndex: 0 },
+        { sum: 12, mapIndex: 1 },
+        { sum: 13, mapIndex: 2 },
+      ],
+      total: 36,
     });
     // Each instance has its own log, keyed by map_index.
     const key = { dag_id: 'wf_map_literal', run_id: run.triggered.runId, task_id: 'add', map_index: 2 };
@@ -50,7 +64,7 @@ describe('engine: dynamic task mapping (postgres)', function () {
     expect(await xcomOf(stack, run, 'collect')).to.deep.equal(['0:p:a.csv', '1:p:b.csv', '2:p:c.csv', '3:p:d.csv']);
   });
 
-  it('maps a cross product of two keys in Airflow\'s order (the last key varies fastest)', async function () {
+  it("maps a cross product of two keys in Airflow's order (the last key varies fastest)", async function () {
     const run = await runDag(stack, 'wf_map_cross');
     expect(run.result.state).to.equal('success');
     expect(await xcomOf(stack, run, 'join')).to.equal('1a,1b,2a,2b,3a,3b');
@@ -66,14 +80,22 @@ describe('engine: dynamic task mapping (postgres)', function () {
   it('skips a mapped task whose list is empty (the -1 instance), and an all_done downstream gets []', async function () {
     const run = await runDag(stack, 'wf_map_empty');
     expect(run.result.state).to.equal('success');
-    expect(await rowsOf(stack, run)).to.deep.equal({ none: ['success', 1], each: ['skipped', 0], after: ['success', 1] });
+    expect(await rowsOf(stack, run)).to.deep.equal({
+      none: ['success', 1],
+      each: ['skipped', 0],
+      after: ['success', 1],
+    });
     expect(await xcomOf(stack, run, 'after')).to.deep.equal({ got: [] });
   });
 
   it('fails the pushing task without retries when it pushes a non-list (UnmappableXComTypePushed)', async function () {
     const run = await runDag(stack, 'wf_map_not_list');
     expect(run.result.state).to.equal('success'); // the leaf cleanup (all_done) decides
-    expect(await rowsOf(stack, run)).to.deep.equal({ pusher: ['failed', 1], each: ['upstream_failed', 0], cleanup: ['success', 1] });
+    expect(await rowsOf(stack, run)).to.deep.equal({
+      pusher: ['failed', 1],
+      each: ['upstream_failed', 0],
+      cleanup: ['success', 1],
+    });
     expect(run.tis.get('pusher')!.error).to.equal(
       'UnmappableXComTypePushed: task "each" expand() argument "x" maps over the return value of "pusher" at "items", which must be a list; got unmappable type \'int\'',
     );
@@ -94,12 +116,23 @@ describe('engine: dynamic task mapping (postgres)', function () {
     const run = await runDag(stack, 'wf_map_retry', { conf: { dir } });
     expect(run.result.state).to.equal('success'); // the leaves (sum: all_done, one_success) succeeded although flaky[2] failed
     expect(await rowsOf(stack, run)).to.deep.equal({
-      'flaky[0]': ['success', 1], 'flaky[1]': ['success', 2], 'flaky[2]': ['failed', 3], sum: ['success', 1], one_success: ['success', 1],
+      'flaky[0]': ['success', 1],
+      'flaky[1]': ['success', 2],
+      'flaky[2]': ['failed', 3],
+      sum: ['success', 1],
+      one_success: ['success', 1],
     });
-    const tries = run.history.filter((h) => h.task_id === 'flaky').map((h) => [h.map_index, h.try_number, h.state])
+    const tries = run.history
+      .filter((h) => h.task_id === 'flaky')
+      .map((h) => [h.map_index, h.try_number, h.state])
       .sort((a, b) => (a[0] as number) - (b[0] as number) || (a[1] as number) - (b[1] as number));
     expect(tries).to.deep.equal([
-      [0, 1, 'success'], [1, 1, 'up_for_retry'], [1, 2, 'success'], [2, 1, 'up_for_retry'], [2, 2, 'up_for_retry'], [2, 3, 'failed'],
+      [0, 1, 'success'],
+      [1, 1, 'up_for_retry'],
+      [1, 2, 'success'],
+      [2, 1, 'up_for_retry'],
+      [2, 2, 'up_for_retry'],
+      [2, 3, 'failed'],
     ]);
     // Failed instances push nothing, so the collected list holds the successful instances' values.
     expect(await xcomOf(stack, run, 'sum')).to.equal(30);
@@ -115,8 +148,13 @@ describe('engine: dynamic task mapping (postgres)', function () {
     const seconds = (Date.now() - started) / 1000;
     console.log(`      ${n} mapped instances: ${seconds.toFixed(1)} s`);
     const unfinished = (await listTaskInstances(stack.database.db, 'wf_map_large', run.triggered.runId))
-      .filter((r) => r.state !== 'success').slice(0, 5).map((r) => `${r.task_id}[${r.map_index}] ${r.state} try ${r.try_number}: ${r.error ?? ''}`);
-    expect(run.result.state, `run ended ${run.result.state} (${run.result.reason ?? 'no reason'}); first non-success rows: ${unfinished.join(' | ')}`).to.equal('success');
+      .filter((r) => r.state !== 'success')
+      .slice(0, 5)
+      .map((r) => `${r.task_id}[${r.map_index}] ${r.state} try ${r.try_number}: ${r.error ?? ''}`);
+    expect(
+      run.result.state,
+      `run ended ${run.result.state} (${run.result.reason ?? 'no reason'}); first non-success rows: ${unfinished.join(' | ')}`,
+    ).to.equal('success');
     expect(await xcomOf(stack, run, 'check')).to.deep.equal({ count: n, sum: (n * (n - 1)) / 2 });
     const rows = await listTaskInstances(stack.database.db, 'wf_map_large', run.triggered.runId);
     const noop = rows.filter((r) => r.task_id === 'noop');

@@ -17,7 +17,17 @@ import { operatorActionUpdate } from '../../workflows/messages.js';
 import type { DagRunResult } from '../../workflows/types.js';
 import { tempDir } from '../helpers/servers.js';
 import type { TestStack } from '../helpers/stack.js';
-import { expectNoProcessesLeft, finishRun, historyOf, readRun, runProcesses, startRun, statesOf, useFixtureStack, waitFor } from './helpers.js';
+import {
+  expectNoProcessesLeft,
+  finishRun,
+  historyOf,
+  readRun,
+  runProcesses,
+  startRun,
+  statesOf,
+  useFixtureStack,
+  waitFor,
+} from './helpers.js';
 import { dagRunResult } from '../../client/run-result.js';
 
 const FIXTURES = path.resolve(__dirname, '../../../test/workflows/dags/operator');
@@ -26,24 +36,37 @@ describe('operator actions: clear, mark tasks, mark runs', function () {
   let stack: TestStack;
   useFixtureStack(FIXTURES, (s) => (stack = s));
 
-  const act = (dagId: string, runId: string, action: OperatorAction | Record<string, unknown>): Promise<OperatorActionOutcome> =>
+  const act = (
+    dagId: string,
+    runId: string,
+    action: OperatorAction | Record<string, unknown>,
+  ): Promise<OperatorActionOutcome> =>
     applyOperatorAction(stack.database.db, stack.client, { dagId, runId, action, runOptions: stack.config.run });
   /** The run's result, following it into re-opened executions. */
-  const resultOf = (workflowId: string): Promise<DagRunResult> => dagRunResult(stack.client.workflow.getHandle(workflowId));
+  const resultOf = (workflowId: string): Promise<DagRunResult> =>
+    dagRunResult(stack.client.workflow.getHandle(workflowId));
   const executions = async (workflowId: string): Promise<string[]> => {
     const statuses: string[] = [];
-    for await (const w of stack.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) statuses.push(w.status.name);
+    for await (const w of stack.client.workflow.list({ query: `WorkflowId = '${workflowId}'` }))
+      statuses.push(w.status.name);
     return statuses;
   };
   const changesOf = (o: OperatorActionOutcome): string[] => o.changes.map((c) => `${c.task_id}:${c.from}->${c.to}`);
   /** Starts op_slow and waits until `slow` runs, its process alive. */
-  const startSlow = async (): Promise<{ dir: string; triggered: Awaited<ReturnType<typeof startRun>>; runId: string }> => {
+  const startSlow = async (): Promise<{
+    dir: string;
+    triggered: Awaited<ReturnType<typeof startRun>>;
+    runId: string;
+  }> => {
     const dir = tempDir('op');
     const triggered = await startRun(stack, 'op_slow', { conf: { dir } });
     const runId = triggered.runId;
     await waitFor(
       'slow to be running with its process past its flag check',
-      async () => (await stateOfTask('op_slow', runId, 'slow')) === 'running' && runProcesses(runId).length > 0 && fs.existsSync(path.join(dir, 'slow.sleeping')),
+      async () =>
+        (await stateOfTask('op_slow', runId, 'slow')) === 'running' &&
+        runProcesses(runId).length > 0 &&
+        fs.existsSync(path.join(dir, 'slow.sleeping')),
     );
     return { dir, triggered, runId };
   };
@@ -55,10 +78,18 @@ describe('operator actions: clear, mark tasks, mark runs', function () {
     const dir = tempDir('op');
     const first = await finishRun(stack, await startRun(stack, 'op_gate', { conf: { dir } }));
     expect(first.result.state).to.equal('failed');
-    expect(statesOf(first.tis)).to.deep.equal({ start: ['success', 1], gate: ['failed', 1], after: ['upstream_failed', 0] });
+    expect(statesOf(first.tis)).to.deep.equal({
+      start: ['success', 1],
+      gate: ['failed', 1],
+      after: ['upstream_failed', 0],
+    });
 
     fs.writeFileSync(path.join(dir, 'gate'), '');
-    const outcome = await act('op_gate', first.triggered.runId, { kind: 'clear', task_ids: ['gate'], downstream: true });
+    const outcome = await act('op_gate', first.triggered.runId, {
+      kind: 'clear',
+      task_ids: ['gate'],
+      downstream: true,
+    });
     expect(outcome.reopened).to.equal(true);
     expect(changesOf(outcome)).to.deep.equal(['gate:failed->none', 'after:upstream_failed->none']);
 
@@ -68,8 +99,14 @@ describe('operator actions: clear, mark tasks, mark runs', function () {
     expect(run.state).to.equal('success');
     expect(run.end_date).to.not.equal(null);
     expect(statesOf(tis)).to.deep.equal({ start: ['success', 1], gate: ['success', 2], after: ['success', 1] });
-    expect(historyOf(history, 'gate').map((h) => [h.try_number, h.state])).to.deep.equal([[1, 'failed'], [2, 'success']]);
-    expect(tis.get('gate')!.max_tries).to.equal(2, 'a cleared task gets its tries anew: max_tries = try_number + retries + 1');
+    expect(historyOf(history, 'gate').map((h) => [h.try_number, h.state])).to.deep.equal([
+      [1, 'failed'],
+      [2, 'success'],
+    ]);
+    expect(tis.get('gate')!.max_tries).to.equal(
+      2,
+      'a cleared task gets its tries anew: max_tries = try_number + retries + 1',
+    );
     // The first execution's history stays in Temporal next to the re-opened one.
     expect((await executions(outcome.workflowId)).sort()).to.deep.equal(['COMPLETED', 'FAILED']);
   });
@@ -91,7 +128,11 @@ describe('operator actions: clear, mark tasks, mark runs', function () {
     const outcome = await act('op_gate', runId, { kind: 'clear', only_failed: true });
     expect(changesOf(outcome)).to.deep.equal(changesOf(dry));
     expect((await resultOf(outcome.workflowId)).state).to.equal('success');
-    expect(statesOf((await readRun(stack, 'op_gate', runId)).tis)).to.deep.equal({ start: ['success', 1], gate: ['success', 2], after: ['success', 1] });
+    expect(statesOf((await readRun(stack, 'op_gate', runId)).tis)).to.deep.equal({
+      start: ['success', 1],
+      gate: ['success', 2],
+      after: ['success', 1],
+    });
   });
 
   it('marks a failed task success in a finished run; its upstream_failed downstream runs only once cleared', async function () {
@@ -105,7 +146,11 @@ describe('operator actions: clear, mark tasks, mark runs', function () {
     expect(changesOf(marked)).to.deep.equal(['gate:failed->success']);
     // Airflow: marking a task leaves its downstream as it is; the leaf `after` still fails the run.
     expect((await resultOf(marked.workflowId)).state).to.equal('failed');
-    expect(statesOf((await readRun(stack, 'op_gate', runId)).tis)).to.deep.equal({ start: ['success', 1], gate: ['success', 1], after: ['upstream_failed', 0] });
+    expect(statesOf((await readRun(stack, 'op_gate', runId)).tis)).to.deep.equal({
+      start: ['success', 1],
+      gate: ['success', 1],
+      after: ['upstream_failed', 0],
+    });
 
     const cleared = await act('op_gate', runId, { kind: 'clear', task_ids: ['after'] });
     expect(changesOf(cleared)).to.deep.equal(['after:upstream_failed->none']);
@@ -129,9 +174,17 @@ describe('operator actions: clear, mark tasks, mark runs', function () {
     const { result, tis, history } = await finishRun(stack, triggered);
     expect(result.state).to.equal('success');
     expect(statesOf(tis)).to.deep.equal({
-      setup: ['success', 2], first: ['success', 1], slow: ['success', 2], last: ['success', 1], side: ['success', 1], teardown: ['success', 1],
+      setup: ['success', 2],
+      first: ['success', 1],
+      slow: ['success', 2],
+      last: ['success', 1],
+      side: ['success', 1],
+      teardown: ['success', 1],
     });
-    expect(historyOf(history, 'slow').map((h) => [h.try_number, h.state, h.error])).to.deep.equal([[1, 'failed', 'cancelled'], [2, 'success', null]]);
+    expect(historyOf(history, 'slow').map((h) => [h.try_number, h.state, h.error])).to.deep.equal([
+      [1, 'failed', 'cancelled'],
+      [2, 'success', null],
+    ]);
     await expectNoProcessesLeft(runId);
   });
 
@@ -144,7 +197,12 @@ describe('operator actions: clear, mark tasks, mark runs', function () {
     const { result, tis } = await finishRun(stack, triggered);
     expect(result.state).to.equal('success');
     expect(statesOf(tis)).to.deep.equal({
-      setup: ['success', 1], first: ['success', 1], slow: ['success', 1], last: ['success', 1], side: ['success', 1], teardown: ['success', 1],
+      setup: ['success', 1],
+      first: ['success', 1],
+      slow: ['success', 1],
+      last: ['success', 1],
+      side: ['success', 1],
+      teardown: ['success', 1],
     });
     await expectNoProcessesLeft(runId);
   });
@@ -152,13 +210,15 @@ describe('operator actions: clear, mark tasks, mark runs', function () {
   // Airflow's set_dag_run_state_to_failed / _success on a run in flight; teardowns still run.
   const markRunCases = [
     {
-      state: 'failed' as const, about: 'the running try fails, tasks not started are skipped, the teardown still runs',
+      state: 'failed' as const,
+      about: 'the running try fails, tasks not started are skipped, the teardown still runs',
       changes: ['last:none->skipped', 'side:none->skipped', 'slow:running->failed'],
       last_error: 'marked failed by an operator',
       final: { slow: ['failed', 1], last: ['skipped', 0], side: ['skipped', 0] },
     },
     {
-      state: 'success' as const, about: 'unfinished work is marked success, the teardown runs',
+      state: 'success' as const,
+      about: 'unfinished work is marked success, the teardown runs',
       changes: ['last:none->success', 'side:none->success', 'slow:running->success'],
       last_error: null,
       final: { slow: ['success', 1], last: ['success', 0], side: ['success', 0] },
@@ -173,7 +233,12 @@ describe('operator actions: clear, mark tasks, mark runs', function () {
       expect(changesOf(outcome).sort()).to.deep.equal(c.changes);
       const { result, run, tis } = await finishRun(stack, triggered);
       expect([result.state, run.state, run.last_error]).to.deep.equal([c.state, c.state, c.last_error]);
-      expect(statesOf(tis)).to.deep.equal({ setup: ['success', 1], first: ['success', 1], ...c.final, teardown: ['success', 1] });
+      expect(statesOf(tis)).to.deep.equal({
+        setup: ['success', 1],
+        first: ['success', 1],
+        ...c.final,
+        teardown: ['success', 1],
+      });
       await expectNoProcessesLeft(runId);
     });
   }
@@ -189,7 +254,12 @@ describe('operator actions: clear, mark tasks, mark runs', function () {
     expect(changesOf(outcome)).to.deep.equal(['setup:success->none', 'first:success->none', 'teardown:success->none']);
     expect((await resultOf(outcome.workflowId)).state).to.equal('success');
     expect(statesOf((await readRun(stack, 'op_slow', first.triggered.runId)).tis)).to.deep.equal({
-      setup: ['success', 2], first: ['success', 2], slow: ['success', 1], last: ['success', 1], side: ['success', 1], teardown: ['success', 2],
+      setup: ['success', 2],
+      first: ['success', 2],
+      slow: ['success', 1],
+      last: ['success', 1],
+      side: ['success', 1],
+      teardown: ['success', 2],
     });
   });
 
@@ -204,7 +274,12 @@ describe('operator actions: clear, mark tasks, mark runs', function () {
     const { tis, history } = await readRun(stack, 'op_retry', first.triggered.runId);
     expect(statesOf(tis)).to.deep.equal({ flaky: ['failed', 4] });
     expect(tis.get('flaky')!.max_tries).to.equal(4);
-    expect(historyOf(history, 'flaky').map((h) => [h.try_number, h.state])).to.deep.equal([[1, 'up_for_retry'], [2, 'failed'], [3, 'up_for_retry'], [4, 'failed']]);
+    expect(historyOf(history, 'flaky').map((h) => [h.try_number, h.state])).to.deep.equal([
+      [1, 'up_for_retry'],
+      [2, 'failed'],
+      [3, 'up_for_retry'],
+      [4, 'failed'],
+    ]);
   });
 
   it('clears a mapped task: it expands again and every instance runs with its next try', async function () {
@@ -214,14 +289,24 @@ describe('operator actions: clear, mark tasks, mark runs', function () {
     const runId = first.triggered.runId;
     expect(first.result.state).to.equal('failed');
     const instances = async (): Promise<Array<[number, string | null, number]>> =>
-      (await listTaskInstances(stack.database.db, 'op_mapped', runId)).filter((t) => t.task_id === 'double').map((t) => [t.map_index, t.state, t.try_number]);
-    expect(await instances()).to.deep.equal([[0, 'success', 1], [1, 'failed', 1], [2, 'success', 1]]);
+      (await listTaskInstances(stack.database.db, 'op_mapped', runId))
+        .filter((t) => t.task_id === 'double')
+        .map((t) => [t.map_index, t.state, t.try_number]);
+    expect(await instances()).to.deep.equal([
+      [0, 'success', 1],
+      [1, 'failed', 1],
+      [2, 'success', 1],
+    ]);
 
     fs.writeFileSync(path.join(dir, 'two'), '');
     const outcome = await act('op_mapped', runId, { kind: 'clear', task_ids: ['double'], downstream: true });
     expect(changesOf(outcome)).to.deep.equal(['double:failed->none', 'total:upstream_failed->none']);
     expect((await resultOf(outcome.workflowId)).state).to.equal('success');
-    expect(await instances()).to.deep.equal([[0, 'success', 2], [1, 'success', 2], [2, 'success', 2]]);
+    expect(await instances()).to.deep.equal([
+      [0, 'success', 2],
+      [1, 'success', 2],
+      [2, 'success', 2],
+    ]);
     const total = (await listTaskInstances(stack.database.db, 'op_mapped', runId)).find((t) => t.task_id === 'total')!;
     expect([total.state, total.try_number]).to.deep.equal(['success', 1]);
   });
@@ -239,14 +324,25 @@ describe('operator actions: clear, mark tasks, mark runs', function () {
       }
       throw new Error(`action ${JSON.stringify(action)} was not refused`);
     };
-    expect(await refused({ kind: 'clear', task_ids: ['nope'] })).to.match(/^unknown task id\(s\) "nope"; the DAG's tasks are: setup, first, slow/);
-    expect(await refused({ kind: 'set_task_state', task_ids: ['slow'], state: 'running' })).to.equal('state "running" cannot be set by an operator: expected success or failed');
+    expect(await refused({ kind: 'clear', task_ids: ['nope'] })).to.match(
+      /^unknown task id\(s\) "nope"; the DAG's tasks are: setup, first, slow/,
+    );
+    expect(await refused({ kind: 'set_task_state', task_ids: ['slow'], state: 'running' })).to.equal(
+      'state "running" cannot be set by an operator: expected success or failed',
+    );
     expect(await refused({ kind: 'reset' })).to.match(/unknown action kind "reset"/);
-    expect(await refused({ kind: 'clear' }, 'no_such_run')).to.equal('DAG run "no_such_run" of DAG "op_slow" not found (see updraft dags list-runs op_slow)');
+    expect(await refused({ kind: 'clear' }, 'no_such_run')).to.equal(
+      'DAG run "no_such_run" of DAG "op_slow" not found (see updraft dags list-runs op_slow)',
+    );
 
     // The workflow's own validator refuses what a client did not check, naming the task.
     const handle = stack.client.workflow.getHandle(triggered.workflowId);
-    const err = await handle.executeUpdate(operatorActionUpdate, { args: [{ kind: 'clear', task_ids: ['ghost'] }] }).then(() => null, (e: unknown) => e);
+    const err = await handle
+      .executeUpdate(operatorActionUpdate, { args: [{ kind: 'clear', task_ids: ['ghost'] }] })
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     expect(err).to.be.instanceOf(WorkflowUpdateFailedError);
     expect((err as WorkflowUpdateFailedError).cause?.message).to.match(/unknown task id\(s\) "ghost"/);
 

@@ -29,7 +29,12 @@ describe("the operator's view in Temporal", function () {
 
   /** Task states as `id: state`, mapped tasks with their instance counts. */
   const summary = (view: TaskStatesView): Record<string, string> =>
-    Object.fromEntries(view.tasks.map((t) => [t.task_id, t.instances ? `${t.state} ${JSON.stringify(t.instances)}` : `${t.state} (try ${t.try_number})`]));
+    Object.fromEntries(
+      view.tasks.map((t) => [
+        t.task_id,
+        t.instances ? `${t.state} ${JSON.stringify(t.instances)}` : `${t.state} (try ${t.try_number})`,
+      ]),
+    );
 
   it('a failed run fails its workflow naming the root cause; query, pending activities, memo and search attribute tell the rest', async function () {
     this.timeout(120_000);
@@ -48,7 +53,13 @@ describe("the operator's view in Temporal", function () {
       }
       return undefined;
     });
-    expect(details).to.deep.include({ dag_id: 'ov_mixed', run_id: runId, task_id: 'wait_flag', map_index: -1, try_number: 1 });
+    expect(details).to.deep.include({
+      dag_id: 'ov_mixed',
+      run_id: runId,
+      task_id: 'wait_flag',
+      map_index: -1,
+      try_number: 1,
+    });
     expect(details.handle).to.include({ executor: 'process' });
 
     const running = await handle.query(taskStatesQuery);
@@ -62,11 +73,15 @@ describe("the operator's view in Temporal", function () {
       logs_command: `updraft tasks logs ov_mixed ${runId} <task_id>`,
       states_command: `updraft tasks states-for-dag-run ov_mixed ${runId}`,
     });
-    expect(await described.staticDetails()).to.contain(`Task logs: \`updraft tasks logs ov_mixed ${runId} <task_id>\` (files under \`${logsFolder}/\`)`);
+    expect(await described.staticDetails()).to.contain(
+      `Task logs: \`updraft tasks logs ov_mixed ${runId} <task_id>\` (files under \`${logsFolder}/\`)`,
+    );
 
     fs.writeFileSync(path.join(dir, 'go'), '');
     const error = await handle.result().then(
-      () => { throw new Error('the failed run completed its workflow'); },
+      () => {
+        throw new Error('the failed run completed its workflow');
+      },
       (err: unknown) => err,
     );
     expect(error).to.be.instanceOf(WorkflowFailedError);
@@ -81,7 +96,8 @@ describe("the operator's view in Temporal", function () {
     // The run's result travels in the failure: callers still read its state.
     const result = await dagRunResult(handle);
     expect(result).to.deep.equal({
-      state: 'failed', reason: '1 leaf task(s) failed: report (upstream_failed)',
+      state: 'failed',
+      reason: '1 leaf task(s) failed: report (upstream_failed)',
       tasks: { success: 2, failed: 1, upstream_failed: 1, skipped: 2 },
     });
     expect(failedRun(error)?.message).to.equal(cause!.message);
@@ -95,7 +111,9 @@ describe("the operator's view in Temporal", function () {
 
     // The filter docs/temporal-ui.md gives operators finds it (visibility is eventually consistent).
     await waitFor('the visibility query to list the failed run', async () => {
-      for await (const w of stack.client.workflow.list({ query: `DagId = "ov_mixed" AND DagRunState = "failed" AND WorkflowId = "${workflowId}"` })) {
+      for await (const w of stack.client.workflow.list({
+        query: `DagId = "ov_mixed" AND DagRunState = "failed" AND WorkflowId = "${workflowId}"`,
+      })) {
         if (w.status.name === 'FAILED') return true;
       }
       return false;
@@ -104,7 +122,12 @@ describe("the operator's view in Temporal", function () {
     // After the end the query still answers (the worker replays the history), skipped and
     // upstream_failed tasks and mapped instances included.
     const final = await handle.query(taskStatesQuery);
-    expect(final).to.deep.include({ dag_id: 'ov_mixed', run_id: runId, state: 'failed', reason: '1 leaf task(s) failed: report (upstream_failed)' });
+    expect(final).to.deep.include({
+      dag_id: 'ov_mixed',
+      run_id: runId,
+      state: 'failed',
+      reason: '1 leaf task(s) failed: report (upstream_failed)',
+    });
     expect(final.counts).to.deep.equal({ success: 2, failed: 1, upstream_failed: 1, skipped: 2 });
     expect(summary(final)).to.deep.equal({
       fetch: 'success (try 1)',
@@ -119,8 +142,18 @@ describe("the operator's view in Temporal", function () {
     const address = stack.config.temporalAddress;
     if (address === null) throw new Error('the test stack has no Temporal address');
     const { stdout } = await promisify(execFile)('temporal', [
-      'workflow', 'query', '--address', address, '--namespace', stack.config.namespace,
-      '--workflow-id', workflowId, '--name', 'taskStates', '--output', 'json',
+      'workflow',
+      'query',
+      '--address',
+      address,
+      '--namespace',
+      stack.config.namespace,
+      '--workflow-id',
+      workflowId,
+      '--name',
+      'taskStates',
+      '--output',
+      'json',
     ]);
     const answer = JSON.parse(stdout) as { queryResult: TaskStatesView[] };
     expect(summary(answer.queryResult[0]!)).to.deep.equal(summary(final));

@@ -24,7 +24,9 @@ interface Interval {
 }
 
 function intervals(runs: FinishedRun[], taskIds?: string[]): Interval[] {
-  const rows: Array<[string, TaskInstanceHistoryRow]> = runs.flatMap((r, i) => r.history.map((h) => [`run${i + 1}.${h.task_id}`, h] as [string, TaskInstanceHistoryRow]));
+  const rows: Array<[string, TaskInstanceHistoryRow]> = runs.flatMap((r, i) =>
+    r.history.map((h) => [`run${i + 1}.${h.task_id}`, h] as [string, TaskInstanceHistoryRow]),
+  );
   return rows
     .filter(([, h]) => taskIds === undefined || taskIds.includes(h.task_id))
     .map(([who, h]) => ({ who, start: h.start_date!.getTime(), end: h.end_date!.getTime() }))
@@ -73,7 +75,13 @@ describe('cross-run rules: pools, priority, max_active_*, depends_on_past', func
     const waited: string[] = [];
     for (const r of runs) {
       for (const id of ['a', 'b']) {
-        const log = await readTaskLog(stack.database.db, { dag_id: 'wf_pool_serial', run_id: r.triggered.runId, task_id: id, map_index: -1, try_number: 1 });
+        const log = await readTaskLog(stack.database.db, {
+          dag_id: 'wf_pool_serial',
+          run_id: r.triggered.runId,
+          task_id: id,
+          map_index: -1,
+          try_number: 1,
+        });
         if (log.some((l) => l.line === 'waiting for 1 slot(s) of pool "serial_pool": 1 of 1 in use')) waited.push(id);
       }
     }
@@ -83,13 +91,20 @@ describe('cross-run rules: pools, priority, max_active_*, depends_on_past', func
   it('a scarce slot goes to the ready tasks in priority_weight order', async function () {
     const triggered = await startRun(stack, 'wf_pool_priority');
     // While holder holds the slot, the three become ready and queue up.
-    await waitFor('low, mid and high to be queued', async () => {
-      const { tis } = await readRun(stack, 'wf_pool_priority', triggered.runId);
-      return ['low', 'mid', 'high'].every((id) => tis.get(id)?.state === 'queued');
-    }, 15_000);
+    await waitFor(
+      'low, mid and high to be queued',
+      async () => {
+        const { tis } = await readRun(stack, 'wf_pool_priority', triggered.runId);
+        return ['low', 'mid', 'high'].every((id) => tis.get(id)?.state === 'queued');
+      },
+      15_000,
+    );
     const { result, history } = await finishRun(stack, triggered);
     expect(result.state).to.equal('success');
-    const order = history.filter((h) => h.task_id !== 'start').sort((a, b) => a.start_date!.getTime() - b.start_date!.getTime()).map((h) => h.task_id);
+    const order = history
+      .filter((h) => h.task_id !== 'start')
+      .sort((a, b) => a.start_date!.getTime() - b.start_date!.getTime())
+      .map((h) => h.task_id);
     expect(order).to.deep.equal(['holder', 'high', 'mid', 'low']);
   });
 
@@ -104,22 +119,32 @@ describe('cross-run rules: pools, priority, max_active_*, depends_on_past', func
     for (const r of runs) expect(statesOf(r.tis)).to.deep.equal({ free: ['success', 1], limited: ['success', 1] });
     expectNoOverlap(intervals(runs, ['limited']));
     const free = intervals(runs, ['free']);
-    expect(free[1]!.start, 'the two runs\' `free` tries overlap').to.be.below(free[0]!.end);
+    expect(free[1]!.start, "the two runs' `free` tries overlap").to.be.below(free[0]!.end);
   });
 
-  it('depends_on_past: the second run\'s task waits queued until the first run\'s succeeded', async function () {
+  it("depends_on_past: the second run's task waits queued until the first run's succeeded", async function () {
     const first = await startRun(stack, 'wf_depends_on_past');
     await new Promise((r) => setTimeout(r, 300));
     const second = await startRun(stack, 'wf_depends_on_past');
-    await waitFor('the second run\'s step to be queued', async () => {
-      const { tis } = await readRun(stack, 'wf_depends_on_past', second.runId);
-      return tis.get('step')?.state === 'queued';
-    }, 15_000);
+    await waitFor(
+      "the second run's step to be queued",
+      async () => {
+        const { tis } = await readRun(stack, 'wf_depends_on_past', second.runId);
+        return tis.get('step')?.state === 'queued';
+      },
+      15_000,
+    );
     const [r1, r2] = await Promise.all([finishRun(stack, first), finishRun(stack, second)]);
     expect(statesOf(r1.tis)).to.deep.equal({ step: ['success', 1] });
     expect(statesOf(r2.tis)).to.deep.equal({ step: ['success', 1] });
     expect(ti(r2.tis, 'step').start_date!.getTime()).to.be.at.least(ti(r1.tis, 'step').end_date!.getTime());
-    const log = await readTaskLog(stack.database.db, { dag_id: 'wf_depends_on_past', run_id: second.runId, task_id: 'step', map_index: -1, try_number: 1 });
+    const log = await readTaskLog(stack.database.db, {
+      dag_id: 'wf_depends_on_past',
+      run_id: second.runId,
+      task_id: 'step',
+      map_index: -1,
+      try_number: 1,
+    });
     expect(log.map((l) => l.line)).to.include(
       `depends_on_past: waiting for task "step" in the previous run "${first.runId}" (logical date ${r1.run.logical_date!.toISOString()}) to succeed or be skipped; it is running`,
     );
@@ -130,6 +155,8 @@ describe('cross-run rules: pools, priority, max_active_*, depends_on_past', func
     expect(result.state).to.equal('failed');
     expect(statesOf(tis)).to.deep.equal({ lost: ['failed', 1] });
     expect(history.map((h) => [h.try_number, h.state])).to.deep.equal([[1, 'failed']]);
-    expect(ti(tis, 'lost').error).to.equal('pool "no_such_pool" does not exist; create it with `updraft pools set no_such_pool <slots>`');
+    expect(ti(tis, 'lost').error).to.equal(
+      'pool "no_such_pool" does not exist; create it with `updraft pools set no_such_pool <slots>`',
+    );
   });
 });

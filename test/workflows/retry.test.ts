@@ -41,7 +41,9 @@ describe('engine: retries with backoff', function () {
       [2, 'up_for_retry', 1],
       [3, 'success', 0],
     ]);
-    expect(flaky[0]!.error).to.match(/^process exited with code 1\. Last 2 line\(s\) of output:\nflaky run 1 \(try 1\)\nflaky failure 1/);
+    expect(flaky[0]!.error).to.match(
+      /^process exited with code 1\. Last 2 line\(s\) of output:\nflaky run 1 \(try 1\)\nflaky failure 1/,
+    );
     expect(ti(tis, 'flaky').max_tries).to.equal(3);
     expect(ti(tis, 'flaky').error).to.equal(null);
 
@@ -49,23 +51,39 @@ describe('engine: retries with backoff', function () {
     const logicalDate = run.logical_date!.toISOString();
     for (const failedTry of [1, 2]) {
       const expected = retryDelaySeconds({
-        dagId: 'wf_retry', taskId: 'flaky', logicalDate, tryNumber: failedTry,
-        retryDelay: 1, exponentialBackoff: true, maxRetryDelay: null,
+        dagId: 'wf_retry',
+        taskId: 'flaky',
+        logicalDate,
+        tryNumber: failedTry,
+        retryDelay: 1,
+        exponentialBackoff: true,
+        maxRetryDelay: null,
       });
       const gapMs = flaky[failedTry]!.start_date!.getTime() - flaky[failedTry - 1]!.end_date!.getTime();
       expect(gapMs, `gap after try ${failedTry} (expected >= ${expected}s)`).to.be.at.least(expected * 1000 - 20);
       // ...and not much more than that (the retry is a timer, not a poll).
       expect(gapMs, `gap after try ${failedTry}`).to.be.below(expected * 1000 + 5000);
     }
-    expect(retryDelaySeconds({ dagId: 'wf_retry', taskId: 'flaky', logicalDate, tryNumber: 2, retryDelay: 1, exponentialBackoff: true, maxRetryDelay: null }))
-      .to.be.oneOf([2, 3]);
+    expect(
+      retryDelaySeconds({
+        dagId: 'wf_retry',
+        taskId: 'flaky',
+        logicalDate,
+        tryNumber: 2,
+        retryDelay: 1,
+        exponentialBackoff: true,
+        maxRetryDelay: null,
+      }),
+    ).to.be.oneOf([2, 3]);
 
     // Each try has its own log.
     const key = { dag_id: 'wf_retry', run_id: triggered.runId, task_id: 'flaky', map_index: -1 };
     expect(await listLogTries(db, key)).to.deep.equal([1, 2, 3]);
     const try2 = await readTaskLog(db, { ...key, try_number: 2 });
     expect(try2.filter((l) => l.stream === 'stdout').map((l) => l.line)).to.deep.equal(['flaky run 2 (try 2)']);
-    expect(try2.map((l) => l.line)).to.include('flaky try 2 of 3 on ' + ti(tis, 'flaky').hostname + ' with the process executor');
+    expect(try2.map((l) => l.line)).to.include(
+      'flaky try 2 of 3 on ' + ti(tis, 'flaky').hostname + ' with the process executor',
+    );
 
     // Retries exhausted: try_number = retries + 1, the last try failed, the earlier one up_for_retry.
     const hopeless = historyOf(history, 'hopeless');
@@ -74,7 +92,9 @@ describe('engine: retries with backoff', function () {
       [2, 'failed', 3],
     ]);
     expect(ti(tis, 'hopeless').exit_code).to.equal(3);
-    expect(ti(tis, 'hopeless').error).to.match(/^process exited with code 3\. Last 1 line\(s\) of output:\nhopeless try 2/);
+    expect(ti(tis, 'hopeless').error).to.match(
+      /^process exited with code 3\. Last 1 line\(s\) of output:\nhopeless try 2/,
+    );
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

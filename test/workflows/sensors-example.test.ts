@@ -26,10 +26,21 @@ describe('sensors: example_sensors end to end', function () {
     });
     expect(result.state).to.equal('success');
     expect(ti(tis, 'wait_for_flag').operator).to.equal('FileSensor');
-    const xcom = await getXCom(stack.database.db, { dag_id: 'example_sensors', run_id: triggered.runId, task_id: 'wait_for_time', map_index: -1, key: 'return_value' });
+    const xcom = await getXCom(stack.database.db, {
+      dag_id: 'example_sensors',
+      run_id: triggered.runId,
+      task_id: 'wait_for_time',
+      map_index: -1,
+      key: 'return_value',
+    });
     expect((xcom as { waitedSeconds: number }).waitedSeconds).to.be.at.least(2);
     // The file sensor was rescheduled while write_flag had not written the flag yet.
-    const reschedules = await listReschedules(stack.database.db, { dag_id: 'example_sensors', run_id: triggered.runId, task_id: 'wait_for_flag', map_index: -1 });
+    const reschedules = await listReschedules(stack.database.db, {
+      dag_id: 'example_sensors',
+      run_id: triggered.runId,
+      task_id: 'wait_for_flag',
+      map_index: -1,
+    });
     expect(reschedules.length).to.be.at.least(1);
   });
 });

@@ -36,6 +36,7 @@ describe('engine: skips', function () {
     expect(ti(tis, 'skip_proc').exit_code).to.equal(99);
     expect(ti(tis, 'skip_proc').error).to.equal('process exited with code 99 (SKIP_EXIT_CODE): task skipped');
     // Cascaded skips never ran.
-    for (const id of ['after_skip', 'join_all_skipped', 'after_skip_proc']) expect(historyOf(history, id), id).to.deep.equal([]);
+    for (const id of ['after_skip', 'join_all_skipped', 'after_skip_proc'])
+      expect(historyOf(history, id), id).to.deep.equal([]);
   });
 });

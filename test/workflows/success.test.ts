@@ -24,7 +24,9 @@ for (const kind of TEST_DB_KINDS) {
 
     it('runs every task once, passes XComs, and records states, tries, history, logs and the run', async function () {
       const started = Date.now();
-      const { triggered, result, run, tis, history } = await runDag(stack, 'wf_success', { conf: { source: 'unit-test' } });
+      const { triggered, result, run, tis, history } = await runDag(stack, 'wf_success', {
+        conf: { source: 'unit-test' },
+      });
       const db = stack.database.db;
 
       expect(result).to.deep.equal({ state: 'success', tasks: { success: 4 } });
@@ -69,7 +71,9 @@ for (const kind of TEST_DB_KINDS) {
       // Logs in Postgres: process stdout and stderr, the function's logger, the system lines.
       const key = { dag_id: 'wf_success', run_id: triggered.runId, map_index: -1, try_number: 1 };
       const countLog = await readTaskLog(db, { ...key, task_id: 'count' });
-      expect(countLog.filter((l) => l.stream === 'stdout').map((l) => l.line)).to.deep.equal(['hello from process count try 1']);
+      expect(countLog.filter((l) => l.stream === 'stdout').map((l) => l.line)).to.deep.equal([
+        'hello from process count try 1',
+      ]);
       expect(countLog.filter((l) => l.stream === 'stderr').map((l) => l.line)).to.deep.equal(['to stderr']);
       expect(countLog.filter((l) => l.stream === 'system').map((l) => l.line)).to.include('count try 1: success');
       const extractLog = await readTaskLog(db, { ...key, task_id: 'extract' });

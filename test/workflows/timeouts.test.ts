@@ -6,7 +6,18 @@
  */
 import { expect } from 'chai';
 import type { TestStack } from '../helpers/stack.js';
-import { expectNoProcessesLeft, finishRun, groupMembers, historyOf, readRun, runProcesses, startRun, statesOf, ti, waitFor } from './helpers.js';
+import {
+  expectNoProcessesLeft,
+  finishRun,
+  groupMembers,
+  historyOf,
+  readRun,
+  runProcesses,
+  startRun,
+  statesOf,
+  ti,
+  waitFor,
+} from './helpers.js';
 import { sharedStack } from './shared-stack.js';
 
 describe('engine: timeouts', function () {
@@ -27,7 +38,9 @@ describe('engine: timeouts', function () {
     expect(result.state).to.equal('failed');
     expect(statesOf(tis)).to.deep.equal({ sleepy: ['failed', 1] });
     const sleepy = ti(tis, 'sleepy');
-    expect(sleepy.error).to.match(/^process timed out: it ran 2(\.\d)?s, over its execution timeout of 2s; process group \d+ was killed/);
+    expect(sleepy.error).to.match(
+      /^process timed out: it ran 2(\.\d)?s, over its execution timeout of 2s; process group \d+ was killed/,
+    );
     expect(historyOf(history, 'sleepy').map((h) => [h.try_number, h.state])).to.deep.equal([[1, 'failed']]);
     expect(sleepy.duration!).to.be.within(2, 10);
     expect(run.state).to.equal('failed');

@@ -39,15 +39,20 @@ describe('engine: triggering a run id twice', function () {
     const runId = uniqueRunId('dup');
     const first = await startRun(stack, 'wf_tiny', { runId });
     const err = await expectTriggerError(startRun(stack, 'wf_tiny', { runId }));
-    expect(err.message).to.equal(`a run with run_id "${runId}" already exists for DAG "wf_tiny"; pick another --run-id`);
+    expect(err.message).to.equal(
+      `a run with run_id "${runId}" already exists for DAG "wf_tiny"; pick another --run-id`,
+    );
 
     expect(await dagRunResult(first.handle)).to.deep.equal({ state: 'success', tasks: { success: 1 } });
     expect((await getDagRun(stack.database.db, 'wf_tiny', runId))?.state).to.equal('success');
-    expect((await first.handle.describe()).runId).to.equal((first.handle as WorkflowHandleWithFirstExecutionRunId).firstExecutionRunId);
+    expect((await first.handle.describe()).runId).to.equal(
+      (first.handle as WorkflowHandleWithFirstExecutionRunId).firstExecutionRunId,
+    );
     // Visibility is eventually consistent: wait for the first to show, then check there is only it.
     const id = dagRunWorkflowId('wf_tiny', runId);
     const deadline = Date.now() + 10_000;
-    while ((await workflowCount(stack, id)) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    while ((await workflowCount(stack, id)) === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 200));
     expect(await workflowCount(stack, id)).to.equal(1);
   });
 

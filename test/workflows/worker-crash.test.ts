@@ -13,7 +13,17 @@ import path from 'node:path';
 import { readTaskLog } from '../../db/task-log.repository.js';
 import { tempDir } from '../helpers/servers.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
-import { ENGINE_DAGS, expectNoProcessesLeft, historyOf, readRun, runProcesses, startRun, statesOf, ti, waitFor } from './helpers.js';
+import {
+  ENGINE_DAGS,
+  expectNoProcessesLeft,
+  historyOf,
+  readRun,
+  runProcesses,
+  startRun,
+  statesOf,
+  ti,
+  waitFor,
+} from './helpers.js';
 import { dagRunResult } from '../../client/run-result.js';
 
 const WORKER_CHILD = path.resolve(__dirname, 'fixtures', 'worker-child.js');
@@ -62,7 +72,9 @@ describe('engine: a worker killed with SIGKILL mid-task', function () {
       child.stdout!.on('data', (chunk: Buffer) => {
         if (chunk.toString().includes('ready')) resolve();
       });
-      child.once('exit', (code, signal) => reject(new Error(`worker child exited (${signal ?? code}) before it was ready:\n${stderr}`)));
+      child.once('exit', (code, signal) =>
+        reject(new Error(`worker child exited (${signal ?? code}) before it was ready:\n${stderr}`)),
+      );
     });
     return child;
   }
@@ -86,7 +98,11 @@ describe('engine: a worker killed with SIGKILL mid-task', function () {
     const triggered = await startRun(stack, 'wf_worker_crash', { conf: { dir } });
     const runId = triggered.runId;
 
-    await waitFor('the first attempt of "survivor" to run', () => fs.existsSync(path.join(dir, 'first-attempt')) && runProcesses(runId).length >= 2, 60_000);
+    await waitFor(
+      'the first attempt of "survivor" to run',
+      () => fs.existsSync(path.join(dir, 'first-attempt')) && runProcesses(runId).length >= 2,
+      60_000,
+    );
     const { tis: before } = await readRun(stack, 'wf_worker_crash', runId);
     expect(ti(before, 'survivor').state).to.equal('running');
     // Let the handle's heartbeat reach the server, then kill the worker without warning.
@@ -115,9 +131,18 @@ describe('engine: a worker killed with SIGKILL mid-task', function () {
     expect(statesOf(tis)).to.deep.equal({ setup: ['success', 1], survivor: ['success', 1], after: ['success', 1] });
     expect(historyOf(history, 'survivor').map((h) => [h.try_number, h.state])).to.deep.equal([[1, 'success']]);
 
-    const log = await readTaskLog(stack.database.db, { dag_id: 'wf_worker_crash', run_id: runId, task_id: 'survivor', map_index: -1, try_number: 1 });
+    const log = await readTaskLog(stack.database.db, {
+      dag_id: 'wf_worker_crash',
+      run_id: runId,
+      task_id: 'survivor',
+      map_index: -1,
+      try_number: 1,
+    });
     const lines = log.map((l) => l.line);
-    expect(lines.some((l) => /^survivor try 1 of 1 on .* \(attempt 2: an earlier attempt of this try was lost\)$/.test(l)), lines.join('\n')).to.equal(true);
+    expect(
+      lines.some((l) => /^survivor try 1 of 1 on .* \(attempt 2: an earlier attempt of this try was lost\)$/.test(l)),
+      lines.join('\n'),
+    ).to.equal(true);
     // The group the first attempt ran in (read before the kill): the handle named it.
     expect(lines).to.include(`killed orphan process group ${pgid} left by the crashed worker; starting afresh`);
     expect(lines).to.include('second attempt');

@@ -24,7 +24,9 @@ for (const kind of TEST_DB_KINDS) {
     });
 
     it('delivers a small inline value and a large stored value intact to a function and a process', async function () {
-      expect(stack.config.run.xcomInlineLimitBytes).to.equal(DEFAULT_RUN_OPTIONS.xcomInlineLimitBytes).and.equal(64 * 1024);
+      expect(stack.config.run.xcomInlineLimitBytes)
+        .to.equal(DEFAULT_RUN_OPTIONS.xcomInlineLimitBytes)
+        .and.equal(64 * 1024);
       const { triggered, result, tis } = await runDag(stack, 'wf_xcom');
       const db = stack.database.db;
       expect(result.state).to.equal('success');
@@ -46,11 +48,21 @@ for (const kind of TEST_DB_KINDS) {
       expect((xcoms.get('big')!.value as { blob: string }).blob === blob, 'stored big value differs').to.equal(true);
 
       // What the consumers saw, as they reported it.
-      expect(xcoms.get('check')!.value).to.deep.equal({ small: SMALL, bigLength: blob.length, bigDigest: sha256(blob) });
+      expect(xcoms.get('check')!.value).to.deep.equal({
+        small: SMALL,
+        bigLength: blob.length,
+        bigDigest: sha256(blob),
+      });
       expect(xcoms.get('check_file')!.value).to.deep.equal({ digest: sha256(bigJson), inlineEnv: false });
 
       // The big value went by reference: the producer says so, and it never entered Temporal's history.
-      const bigLog = await readTaskLog(db, { dag_id: 'wf_xcom', run_id: triggered.runId, task_id: 'big', map_index: -1, try_number: 1 });
+      const bigLog = await readTaskLog(db, {
+        dag_id: 'wf_xcom',
+        run_id: triggered.runId,
+        task_id: 'big',
+        map_index: -1,
+        try_number: 1,
+      });
       expect(bigLog.map((l) => l.line)).to.include(
         `XCom return_value is ${Buffer.byteLength(bigJson)} bytes: stored in Postgres and passed by reference`,
       );
@@ -68,7 +80,16 @@ for (const kind of TEST_DB_KINDS) {
       const checkRequest = requests.find((r) => r.task.task_id === 'check');
       expect(checkRequest?.input).to.deep.equal({
         small: SMALL,
-        big: { $xcom_ref: { dag_id: 'wf_xcom', run_id: triggered.runId, task_id: 'big', map_index: -1, key: 'return_value', path: [] } },
+        big: {
+          $xcom_ref: {
+            dag_id: 'wf_xcom',
+            run_id: triggered.runId,
+            task_id: 'big',
+            map_index: -1,
+            key: 'return_value',
+            path: [],
+          },
+        },
       });
     });
   });

@@ -15,20 +15,28 @@ export class S3WatcherConfigError extends Error {
 }
 
 /** `opts.cipher`: the key the connection's secrets were stored with (default UPDRAFT_FERNET_KEY). */
-export async function s3ClientFor(db: Kysely<Database>, spec: S3PrefixWatcherSpec, opts: CipherOption = {}): Promise<S3Client> {
+export async function s3ClientFor(
+  db: Kysely<Database>,
+  spec: S3PrefixWatcherSpec,
+  opts: CipherOption = {},
+): Promise<S3Client> {
   let endpoint = spec.endpoint;
   let region = spec.region;
   let credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
   if (spec.aws_conn_id !== null) {
     const conn = await getConnection(db, spec.aws_conn_id, opts);
     if (conn === undefined) {
-      throw new S3WatcherConfigError(`watcher '${spec.name}': connection '${spec.aws_conn_id}' does not exist; add it with \`updraft connections add ${spec.aws_conn_id} --conn-type aws --conn-login <access key id> --conn-password <secret>\``);
+      throw new S3WatcherConfigError(
+        `watcher '${spec.name}': connection '${spec.aws_conn_id}' does not exist; add it with \`updraft connections add ${spec.aws_conn_id} --conn-type aws --conn-login <access key id> --conn-password <secret>\``,
+      );
     }
     let extra: Record<string, unknown> = {};
     try {
       extra = conn.extra ? (JSON.parse(conn.extra) as Record<string, unknown>) : {};
     } catch {
-      throw new S3WatcherConfigError(`watcher '${spec.name}': connection '${spec.aws_conn_id}' has an extra that is not JSON`);
+      throw new S3WatcherConfigError(
+        `watcher '${spec.name}': connection '${spec.aws_conn_id}' has an extra that is not JSON`,
+      );
     }
     if (conn.login && conn.password) credentials = { accessKeyId: conn.login, secretAccessKey: conn.password };
     endpoint ??= typeof extra['endpoint_url'] === 'string' ? extra['endpoint_url'] : null;
@@ -46,7 +54,9 @@ export async function listS3Prefix(client: S3Client, spec: S3PrefixWatcherSpec):
   const items: Listing['items'] = [];
   let token: string | undefined;
   do {
-    const page: ListObjectsV2CommandOutput = await client.send(new ListObjectsV2Command({ Bucket: spec.bucket, Prefix: spec.prefix, ContinuationToken: token }));
+    const page: ListObjectsV2CommandOutput = await client.send(
+      new ListObjectsV2Command({ Bucket: spec.bucket, Prefix: spec.prefix, ContinuationToken: token }),
+    );
     for (const o of page.Contents ?? []) {
       // A "folder" marker is not an object anyone writes data to.
       if (o.Key === undefined || (o.Key.endsWith('/') && (o.Size ?? 0) === 0)) continue;
@@ -54,7 +64,13 @@ export async function listS3Prefix(client: S3Client, spec: S3PrefixWatcherSpec):
       items.push({
         key: o.Key,
         version: etag !== '' ? etag : `${o.LastModified?.getTime() ?? 0}:${o.Size ?? 0}`,
-        extra: { bucket: spec.bucket, key: o.Key, etag, size: o.Size ?? 0, last_modified: o.LastModified?.toISOString() ?? null },
+        extra: {
+          bucket: spec.bucket,
+          key: o.Key,
+          etag,
+          size: o.Size ?? 0,
+          last_modified: o.LastModified?.toISOString() ?? null,
+        },
         ready: true,
       });
     }

@@ -119,7 +119,8 @@ export class AssetWatcherService {
       this.#add(spec);
       started.push(spec.name);
     }
-    if (started.length + stopped.length > 0) this.#log(`asset watchers: started ${started.join(', ') || 'none'}; stopped ${stopped.join(', ') || 'none'}`);
+    if (started.length + stopped.length > 0)
+      this.#log(`asset watchers: started ${started.join(', ') || 'none'}; stopped ${stopped.join(', ') || 'none'}`);
     return { started, stopped };
   }
 
@@ -132,7 +133,14 @@ export class AssetWatcherService {
   }
 
   #add(spec: AssetWatcherSpec): void {
-    const r: Running = { spec, stopped: false, timer: null, inFlight: null, s3: null, status: { name: spec.name, holdsLease: false, polls: 0, emitted: 0, lastError: null } };
+    const r: Running = {
+      spec,
+      stopped: false,
+      timer: null,
+      inFlight: null,
+      s3: null,
+      status: { name: spec.name, holdsLease: false, polls: 0, emitted: 0, lastError: null },
+    };
     this.#running.set(spec.name, r);
     if (this.#opts.autoPoll ?? true) this.#schedule(r, 0);
   }
@@ -154,7 +162,10 @@ export class AssetWatcherService {
   /** Polls one watcher now (after any poll in flight); what the timer does. */
   async pollOnce(name: string): Promise<PollOutcome> {
     const r = this.#running.get(name);
-    if (r === undefined) throw new Error(`no watcher named '${name}' in this service (known: ${[...this.#running.keys()].join(', ') || 'none'})`);
+    if (r === undefined)
+      throw new Error(
+        `no watcher named '${name}' in this service (known: ${[...this.#running.keys()].join(', ') || 'none'})`,
+      );
     return this.#pollRunning(r);
   }
 
@@ -192,11 +203,15 @@ export class AssetWatcherService {
         r.status.holdsLease = false;
         return { status: 'standby' };
       }
-      if (!r.status.holdsLease) this.#log(`asset watcher '${spec.name}': lease taken; polling every ${spec.poll_interval} s`);
+      if (!r.status.holdsLease)
+        this.#log(`asset watcher '${spec.name}': lease taken; polling every ${spec.poll_interval} s`);
       r.status.holdsLease = true;
       const listing = await this.#list(r);
       const commit: PollCommit = await commitWatcherPoll(db, spec.name, this.owner, listing.items, {
-        fireExisting: spec.fire_existing, complete: listing.complete, ttlSeconds: ttl, retentionSeconds: this.#opts.retentionSeconds,
+        fireExisting: spec.fire_existing,
+        complete: listing.complete,
+        ttlSeconds: ttl,
+        retentionSeconds: this.#opts.retentionSeconds,
       });
       r.status.polls++;
       if (commit.leaseLost) {
@@ -210,7 +225,13 @@ export class AssetWatcherService {
         this.#log(`asset watcher '${spec.name}': ${commit.emitted.length} new item(s) → events on '${spec.asset.uri}'`);
         this.#opts.onEvents?.(spec.name, commit.emitted);
       }
-      return { status: 'polled', emitted: commit.emitted, baseline: commit.baseline, missing: commit.missing, seen: listing.items.length };
+      return {
+        status: 'polled',
+        emitted: commit.emitted,
+        baseline: commit.baseline,
+        missing: commit.missing,
+        seen: listing.items.length,
+      };
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       r.status.lastError = error;
@@ -223,7 +244,10 @@ export class AssetWatcherService {
   async #list(r: Running): Promise<Listing> {
     const spec = r.spec;
     if (spec.type === 'folder') return listFolder(spec);
-    r.s3 ??= await (this.#opts.s3Client ?? ((s) => s3ClientFor(this.#opts.db, s, this.#opts.cipher === undefined ? {} : { cipher: this.#opts.cipher })))(spec);
+    r.s3 ??= await (
+      this.#opts.s3Client ??
+      ((s) => s3ClientFor(this.#opts.db, s, this.#opts.cipher === undefined ? {} : { cipher: this.#opts.cipher }))
+    )(spec);
     return listS3Prefix(r.s3, spec);
   }
 

@@ -6,7 +6,14 @@
  * backing off to 30 s. A finished run wakes the queued runs that may start next. Histories from
  * before this change never asked (patch run-admission).
  */
-import { CancellationScope, condition, getExternalWorkflowHandle, isCancellation, patched, setHandler } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  isCancellation,
+  patched,
+  setHandler,
+} from '@temporalio/workflow';
 import { admissionWakeSignal } from '../messages.js';
 import type { DagRunInput } from '../types.js';
 import { local } from './activities.js';
@@ -35,7 +42,13 @@ export async function awaitAdmission(input: DagRunInput): Promise<void> {
   } catch (err) {
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(() =>
-        local.recordStates({ dagId: input.dagId, runId: input.runId, tasks: [], run: { state: 'failed', error: 'cancelled while queued', end: true } }));
+        local.recordStates({
+          dagId: input.dagId,
+          runId: input.runId,
+          tasks: [],
+          run: { state: 'failed', error: 'cancelled while queued', end: true },
+        }),
+      );
     }
     throw err;
   }
@@ -47,6 +60,12 @@ export async function wakeQueuedRuns(input: DagRunInput): Promise<void> {
   await CancellationScope.nonCancellable(async () => {
     const ids = await local.queuedRunsToWake({ dagId: input.dagId });
     // A run that already ended or has not started yet needs no wake: it asks by itself.
-    await Promise.all(ids.map((id) => getExternalWorkflowHandle(id).signal(admissionWakeSignal).catch(() => undefined)));
+    await Promise.all(
+      ids.map((id) =>
+        getExternalWorkflowHandle(id)
+          .signal(admissionWakeSignal)
+          .catch(() => undefined),
+      ),
+    );
   });
 }

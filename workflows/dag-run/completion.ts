@@ -21,14 +21,18 @@ export async function complete(run: RunState, state: RunEndState, reason: string
   await run.flush();
   await local.recordStates({ dagId: run.dagId, runId: run.runId, tasks: [], run: { state, error: reason, end: true } });
   const dagCallback = state === 'success' ? 'on_success' : 'on_failure';
-  if (run.dag.callbacks?.[dagCallback]) run.callbackQueue.push(callbackRequest(run, dagCallback, null, 0, state, reason));
+  if (run.dag.callbacks?.[dagCallback])
+    run.callbackQueue.push(callbackRequest(run, dagCallback, null, 0, state, reason));
   if (run.callbackQueue.length > 0) startCallbacks(run);
-  if (run.runningCallbacks.size > 0) await CancellationScope.nonCancellable(() => Promise.all([...run.runningCallbacks]));
+  if (run.runningCallbacks.size > 0)
+    await CancellationScope.nonCancellable(() => Promise.all([...run.runningCallbacks]));
   upsertSearchAttributes([{ key: DAG_RUN_STATE, value: state }]);
   const result: DagRunResult = { state, ...(reason ? { reason } : {}), tasks: run.graph.countsByState() };
   run.result = result;
   if (state === 'failed' && patched(FAILED_RUN_FAILS_WORKFLOW)) {
-    const failed = await CancellationScope.nonCancellable(() => local.failedTasks({ dagId: run.dagId, runId: run.runId, limit: NAMED_FAILURES }));
+    const failed = await CancellationScope.nonCancellable(() =>
+      local.failedTasks({ dagId: run.dagId, runId: run.runId, limit: NAMED_FAILURES }),
+    );
     const message = failureMessage(reason, failed, result.tasks);
     publishDetails(run, message);
     throw ApplicationFailure.create({ type: DAG_RUN_FAILED, message, nonRetryable: true, details: [result] });

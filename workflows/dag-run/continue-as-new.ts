@@ -38,10 +38,19 @@ export async function rollOver(run: RunState): Promise<never> {
     tasks: graph.tasks.map((_, i) => {
       const mapped = graph.carriedMapped(i);
       const base = graph.tryBase[i]!;
-      return { state: graph.state[i]!, try_number: graph.tryNumber[i]!, ...(mapped ? { mapped } : {}), ...(base > 0 ? { try_base: base } : {}) };
+      return {
+        state: graph.state[i]!,
+        try_number: graph.tryNumber[i]!,
+        ...(mapped ? { mapped } : {}),
+        ...(base > 0 ? { try_base: base } : {}),
+      };
     }),
-    xcoms: [...run.xcoms].filter(([i]) => graph.tasks[i]!.downstream.some((d) => !isFinished(graph.state[graph.indexOf.get(d)!]!))),
-    ...(run.mapLengths.size > 0 ? { mapLengths: [...run.mapLengths].filter(([i]) => !isFinished(graph.state[i]!)) } : {}),
+    xcoms: [...run.xcoms].filter(([i]) =>
+      graph.tasks[i]!.downstream.some((d) => !isFinished(graph.state[graph.indexOf.get(d)!]!)),
+    ),
+    ...(run.mapLengths.size > 0
+      ? { mapLengths: [...run.mapLengths].filter(([i]) => !isFinished(graph.state[i]!)) }
+      : {}),
     ...(run.forcedState !== null ? { forcedState: run.forcedState } : {}),
   };
   // The action that re-opened the run is applied; the next generation must not apply it again.

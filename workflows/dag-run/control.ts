@@ -15,7 +15,12 @@ export interface ControlSkips {
 }
 
 /** The skips a control task's result decides; undefined: none. */
-export async function controlSkips(run: RunState, index: number, xcom: XComEntry | null, tryNumber: number): Promise<ControlSkips | undefined> {
+export async function controlSkips(
+  run: RunState,
+  index: number,
+  xcom: XComEntry | null,
+  tryNumber: number,
+): Promise<ControlSkips | undefined> {
   const { graph, dagId, runId } = run;
   const task = graph.tasks[index]!;
   const control = task.control!;
@@ -24,7 +29,10 @@ export async function controlSkips(run: RunState, index: number, xcom: XComEntry
     case 'branch': {
       const value = await resultOf(run, id, xcom);
       const follow = branchFollow(value, task.downstream, control.groups);
-      return { indices: graph.branchSkips(index, follow), reason: `skipped by branch "${id}" (it followed ${follow.length > 0 ? follow.join(', ') : 'no task'})` };
+      return {
+        indices: graph.branchSkips(index, follow),
+        reason: `skipped by branch "${id}" (it followed ${follow.length > 0 ? follow.join(', ') : 'no task'})`,
+      };
     }
     case 'short_circuit': {
       // A value stored by reference is over the inline limit, so it is a non-empty string, array or object: truthy.
@@ -39,15 +47,25 @@ export async function controlSkips(run: RunState, index: number, xcom: XComEntry
       // Only DAGs with a model gate reach this case, so older histories replay unchanged.
       const verdict = gateVerdict(id, await resultOf(run, id, xcom));
       if (verdict.proceed) return undefined;
-      return { indices: graph.shortCircuitSkips(index, control.ignore_downstream_trigger_rules), reason: verdict.reason };
+      return {
+        indices: graph.shortCircuitSkips(index, control.ignore_downstream_trigger_rules),
+        reason: verdict.reason,
+      };
     }
     case 'latest_only': {
       const candidates = graph.latestOnlySkips(index);
       const answer = await local.checkLatestOnly({
-        dagId, runId, runType: run.input.runType, logicalDate: run.input.logicalDate, taskId: id, tryNumber,
+        dagId,
+        runId,
+        runType: run.input.runType,
+        logicalDate: run.input.logicalDate,
+        taskId: id,
+        tryNumber,
         downstream: candidates.map((i) => graph.tasks[i]!.task_id),
       });
-      return answer.latest ? undefined : { indices: candidates, reason: `skipped by latest_only "${id}": ${answer.reason}` };
+      return answer.latest
+        ? undefined
+        : { indices: candidates, reason: `skipped by latest_only "${id}": ${answer.reason}` };
     }
   }
 }
@@ -55,5 +73,7 @@ export async function controlSkips(run: RunState, index: number, xcom: XComEntry
 /** A control task's return value: inline, or read back when it was too large to travel through Temporal. */
 async function resultOf(run: RunState, taskId: string, xcom: XComEntry | null): Promise<Json> {
   if (xcom === null) return null;
-  return 'inline' in xcom ? xcom.inline : local.readXCom({ dagId: run.dagId, runId: run.runId, taskId, key: 'return_value' });
+  return 'inline' in xcom
+    ? xcom.inline
+    : local.readXCom({ dagId: run.dagId, runId: run.runId, taskId, key: 'return_value' });
 }

@@ -10,16 +10,23 @@ export const NAMED_FAILURES = 5;
 /** An error is cut to this many characters in the message (the task log has all of it). */
 const ERROR_CHARS = 500;
 
-export function failureMessage(reason: string | null, failed: FailedTasksResult, counts: Readonly<Record<string, number>>): string {
+export function failureMessage(
+  reason: string | null,
+  failed: FailedTasksResult,
+  counts: Readonly<Record<string, number>>,
+): string {
   const parts: string[] = [];
   // The leaves' summary (engine/dag-run-state.ts) only repeats what the failed tasks say.
   const leavesOnly = reason !== null && /^\d+ leaf task\(s\) failed: /.test(reason);
   if (reason !== null && !(leavesOnly && failed.total > 0)) parts.push(reason);
   for (const t of failed.tasks) {
     const label = t.map_index >= 0 ? `${t.task_id}[${t.map_index}]` : t.task_id;
-    parts.push(`task "${label}" failed: ${t.error === null || t.error === '' ? 'no error recorded' : oneLine(t.error)}`);
+    parts.push(
+      `task "${label}" failed: ${t.error === null || t.error === '' ? 'no error recorded' : oneLine(t.error)}`,
+    );
   }
-  if (failed.total > failed.tasks.length) parts.push(`${failed.total - failed.tasks.length} more task instance(s) failed`);
+  if (failed.total > failed.tasks.length)
+    parts.push(`${failed.total - failed.tasks.length} more task instance(s) failed`);
   const upstreamFailed = counts.upstream_failed ?? 0;
   if (upstreamFailed > 0) parts.push(`${upstreamFailed} task(s) upstream_failed`);
   return parts.length > 0 ? parts.join('; ') : 'the run failed';
@@ -27,7 +34,12 @@ export function failureMessage(reason: string | null, failed: FailedTasksResult,
 
 /** The error on one line, without a function's stack frames (the task log keeps them). */
 function oneLine(error: string): string {
-  const lines = error.trim().split('\n').filter((l) => !/^\s*at\s/.test(l)).map((l) => l.trim()).filter((l) => l !== '');
+  const lines = error
+    .trim()
+    .split('\n')
+    .filter((l) => !/^\s*at\s/.test(l))
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const flat = lines.join(' | ');
   return flat.length > ERROR_CHARS ? `${flat.slice(0, ERROR_CHARS)}…` : flat;
 }

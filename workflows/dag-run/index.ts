@@ -79,7 +79,12 @@ async function mainLoop(run: RunState): Promise<DagRunResult | null> {
     publishDetails(run);
     if (outcome.state !== 'running' && run.deferred.size === 0) {
       // last_error says why a run failed; a run marked success has none.
-      if (run.forcedState !== null) return await complete(run, run.forcedState, run.forcedState === 'failed' ? 'marked failed by an operator' : null);
+      if (run.forcedState !== null)
+        return await complete(
+          run,
+          run.forcedState,
+          run.forcedState === 'failed' ? 'marked failed by an operator' : null,
+        );
       return await complete(run, outcome.state, outcome.reason ?? null);
     }
     if (rollingOver && drained(run)) return await rollOver(run);

@@ -18,7 +18,13 @@ export async function expandTask(run: RunState, index: number): Promise<void> {
   if (lengths === undefined) {
     const found = sourceLengths(run, task);
     if (typeof found === 'string') {
-      run.pending.push({ task_id: task.task_id, map_index: -1, state: TaskInstanceState.UPSTREAM_FAILED, try_number: 0, error: found });
+      run.pending.push({
+        task_id: task.task_id,
+        map_index: -1,
+        state: TaskInstanceState.UPSTREAM_FAILED,
+        try_number: 0,
+        error: found,
+      });
       run.finish(index, TaskInstanceState.UPSTREAM_FAILED);
       return;
     }
@@ -27,14 +33,26 @@ export async function expandTask(run: RunState, index: number): Promise<void> {
   const n = expansionLength(lengths);
   if (n === 0) {
     // Airflow: a zero-length expansion skips the (unmapped) task instance.
-    run.pending.push({ task_id: task.task_id, map_index: -1, state: TaskInstanceState.SKIPPED, try_number: 0, error: 'mapped over an empty list: nothing to run' });
+    run.pending.push({
+      task_id: task.task_id,
+      map_index: -1,
+      state: TaskInstanceState.SKIPPED,
+      try_number: 0,
+      error: 'mapped over an empty list: nothing to run',
+    });
     run.finish(index, TaskInstanceState.SKIPPED);
     return;
   }
   run.mapLengths.set(index, lengths);
   if (!graph.mapped.has(index)) {
     const tryNumber = graph.tryNumber[index]!;
-    await local.expandMappedTask({ dagId: run.dagId, runId: run.runId, task, count: n, ...(tryNumber > 0 ? { tryNumber, maxTries: run.maxTries(index) } : {}) });
+    await local.expandMappedTask({
+      dagId: run.dagId,
+      runId: run.runId,
+      task,
+      count: n,
+      ...(tryNumber > 0 ? { tryNumber, maxTries: run.maxTries(index) } : {}),
+    });
     run.recordDecisions(graph.expandMapped(index, n));
   }
   graph.markInFlight(index, TaskInstanceState.RUNNING, graph.tryNumber[index]!);

@@ -5,7 +5,14 @@
  * main loop records the changes and schedules what runs again.
  */
 import { log, setHandler } from '@temporalio/workflow';
-import { describeAction, planAction, validateAction, OperatorActionError, type ActionResult, type OperatorAction } from '../../engine/operator-actions.js';
+import {
+  describeAction,
+  planAction,
+  validateAction,
+  OperatorActionError,
+  type ActionResult,
+  type OperatorAction,
+} from '../../engine/operator-actions.js';
 import { TaskInstanceState } from '../../spec/states.js';
 import { operatorActionUpdate, RUN_FINISHING } from '../messages.js';
 import type { TaskStateUpdate } from '../types.js';
@@ -48,13 +55,21 @@ function applyAction(run: RunState, action: OperatorAction): ActionResult {
     for (const [key, scope] of run.instanceScopes) if (key.startsWith(`${index}:`)) scope.cancel();
     run.activeMapped.delete(index);
     if (c.to === TaskInstanceState.NONE && !graph.mapped.has(index)) {
-      run.pending.push({ task_id: c.task_id, map_index: -1, state: TaskInstanceState.RESTARTING, try_number: graph.tryNumber[index]! });
+      run.pending.push({
+        task_id: c.task_id,
+        map_index: -1,
+        state: TaskInstanceState.RESTARTING,
+        try_number: graph.tryNumber[index]!,
+      });
       run.operatorWrites = true;
     }
   }
   if (action.kind === 'set_run_state') run.forcedState = action.state;
   else if (action.kind === 'clear' && plan.changes.length > 0) run.forcedState = null;
-  const what = action.kind === 'clear' ? 'cleared by an operator' : `marked ${action.kind === 'set_task_state' ? action.state : plan.forced_run_state} by an operator`;
+  const what =
+    action.kind === 'clear'
+      ? 'cleared by an operator'
+      : `marked ${action.kind === 'set_task_state' ? action.state : plan.forced_run_state} by an operator`;
   overrideStates(run, now, what);
   run.changed = true;
   log.info(`operator action: ${describeAction(action)}: ${plan.changes.length} task(s) changed`);
@@ -95,7 +110,8 @@ function overrideStates(run: RunState, list: Array<{ index: number; state: TaskI
     } else if (m) {
       // An expanded mapped task's record is its instances (map_index -1 is gone).
       for (let k = 0; k < m.n; k++) {
-        if (m.state[k] !== state) rows.push({ task_id: task.task_id, map_index: k, state, try_number: m.tryNumber[k]!, error: reason });
+        if (m.state[k] !== state)
+          rows.push({ task_id: task.task_id, map_index: k, state, try_number: m.tryNumber[k]!, error: reason });
       }
     }
   }
@@ -103,7 +119,14 @@ function overrideStates(run: RunState, list: Array<{ index: number; state: TaskI
   for (const { index, state } of list) {
     const task = graph.tasks[index]!;
     if (state === TaskInstanceState.NONE) {
-      rows.push({ task_id: task.task_id, map_index: -1, state, try_number: graph.tryNumber[index]!, error: null, max_tries: run.maxTries(index) });
+      rows.push({
+        task_id: task.task_id,
+        map_index: -1,
+        state,
+        try_number: graph.tryNumber[index]!,
+        error: null,
+        max_tries: run.maxTries(index),
+      });
     } else if (!rows.some((r) => r.task_id === task.task_id)) {
       rows.push({ task_id: task.task_id, map_index: -1, state, try_number: graph.tryNumber[index]!, error: reason });
     }

@@ -10,7 +10,8 @@ import type { RunState } from './state.js';
 
 export function answerQueries(run: RunState): void {
   setHandler(taskStatesQuery, () => taskStatesView(run), {
-    description: "Every task's state and try number (skipped and upstream_failed included); mapped tasks with their instances counted by state",
+    description:
+      "Every task's state and try number (skipped and upstream_failed included); mapped tasks with their instances counted by state",
   });
 }
 
@@ -28,8 +29,11 @@ export function taskStatesView(run: RunState): TaskStatesView {
     return view;
   });
   return {
-    dag_id: run.dagId, run_id: run.runId,
-    state: run.result?.state ?? 'running', reason: run.result?.reason ?? null,
-    counts: graph.countsByState(), tasks,
+    dag_id: run.dagId,
+    run_id: run.runId,
+    state: run.result?.state ?? 'running',
+    reason: run.result?.reason ?? null,
+    counts: graph.countsByState(),
+    tasks,
   };
 }

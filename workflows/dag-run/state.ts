@@ -8,7 +8,14 @@ import { aggregateState } from '../../engine/mapping.js';
 import { RunGraph, type AutoDecision } from '../../engine/run-graph.js';
 import type { DagSpec, Json } from '../../spec/dag-spec.js';
 import { isFinished, type TaskInstanceState } from '../../spec/states.js';
-import type { CarriedRun, DagRunInput, DagRunResult, RunCallbackRequest, TaskStateUpdate, XComEntry } from '../types.js';
+import type {
+  CarriedRun,
+  DagRunInput,
+  DagRunResult,
+  RunCallbackRequest,
+  TaskStateUpdate,
+  XComEntry,
+} from '../types.js';
 import { local } from './activities.js';
 
 export type RunEndState = 'success' | 'failed';
@@ -94,7 +101,8 @@ export class RunState {
     this.xcoms = new Map<number, XComEntry>(carried?.xcoms ?? []);
     this.startedAt = carried?.startedAt ?? new Date().toISOString();
     this.deadline =
-      carried?.deadline ?? (dag.dagrun_timeout == null ? null : new Date(Date.now() + dag.dagrun_timeout * 1000).toISOString());
+      carried?.deadline ??
+      (dag.dagrun_timeout == null ? null : new Date(Date.now() + dag.dagrun_timeout * 1000).toISOString());
     this.forcedState = carried?.forcedState ?? null;
     this.maxInFlight = Math.min(input.options.maxInFlight, dag.max_active_tasks);
     for (const [i, lengths] of carried?.mapLengths ?? []) this.mapLengths.set(i, lengths);
@@ -128,10 +136,22 @@ export class RunState {
       if (d.mapIndex !== undefined) {
         // An instance of a mapped-group member decided by its in-group upstream instance.
         const tryNumber = graph.mapped.get(d.index)?.tryNumber[d.mapIndex] ?? 0;
-        this.pending.push({ task_id: graph.tasks[d.index]!.task_id, map_index: d.mapIndex, state: d.state, try_number: tryNumber, error: d.reason });
+        this.pending.push({
+          task_id: graph.tasks[d.index]!.task_id,
+          map_index: d.mapIndex,
+          state: d.state,
+          try_number: tryNumber,
+          error: d.reason,
+        });
         continue;
       }
-      this.pending.push({ task_id: graph.tasks[d.index]!.task_id, map_index: -1, state: d.state, try_number: graph.tryNumber[d.index]!, error: d.reason });
+      this.pending.push({
+        task_id: graph.tasks[d.index]!.task_id,
+        map_index: -1,
+        state: d.state,
+        try_number: graph.tryNumber[d.index]!,
+        error: d.reason,
+      });
     }
   }
 
@@ -142,7 +162,12 @@ export class RunState {
     const reset = this.resetMapped;
     this.pending = [];
     this.resetMapped = [];
-    await local.recordStates({ dagId: this.dagId, runId: this.runId, tasks: batch, ...(reset.length > 0 ? { resetMapped: reset } : {}) });
+    await local.recordStates({
+      dagId: this.dagId,
+      runId: this.runId,
+      tasks: batch,
+      ...(reset.length > 0 ? { resetMapped: reset } : {}),
+    });
   }
 
   /** A task reached a terminal state (with a control task's skips): its downstream tasks are decided. */
@@ -153,7 +178,9 @@ export class RunState {
 
   /** A mapped instance reached a terminal state; the mapped task finishes with its last instance. */
   finishInstance(index: number, mapIndex: number, state: TaskInstanceState): void {
-    this.recordDecisions(this.graph.finishInstance(index, mapIndex, state, (states) => aggregateState(states) as TaskInstanceState));
+    this.recordDecisions(
+      this.graph.finishInstance(index, mapIndex, state, (states) => aggregateState(states) as TaskInstanceState),
+    );
     if (isFinished(this.graph.state[index]!)) this.activeMapped.delete(index);
     this.changed = true;
   }

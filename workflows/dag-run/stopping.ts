@@ -35,21 +35,37 @@ export async function stopRun(run: RunState): Promise<DagRunResult> {
     // first: failing a running task first would cascade upstream_failed onto them.
     for (const runningPass of [false, true]) {
       const stateFor = (s: TaskInstanceState): TaskInstanceState | null =>
-        isFinished(s) || (s === TaskInstanceState.RUNNING) !== runningPass ? null : runningPass && !timedOut ? TaskInstanceState.FAILED : TaskInstanceState.SKIPPED;
+        isFinished(s) || (s === TaskInstanceState.RUNNING) !== runningPass
+          ? null
+          : runningPass && !timedOut
+            ? TaskInstanceState.FAILED
+            : TaskInstanceState.SKIPPED;
       for (const i of [...run.activeMapped]) {
         const m = run.graph.mapped.get(i)!;
         for (let k = 0; k < m.n; k++) {
           const state = stateFor(m.state[k]!);
           if (state === null) continue;
           run.finishInstance(i, k, state);
-          run.pending.push({ task_id: run.graph.tasks[i]!.task_id, map_index: k, state, try_number: m.tryNumber[k]!, error: run.stopReason });
+          run.pending.push({
+            task_id: run.graph.tasks[i]!.task_id,
+            map_index: k,
+            state,
+            try_number: m.tryNumber[k]!,
+            error: run.stopReason,
+          });
         }
       }
       for (let i = 0; i < run.graph.size; i++) {
         const state = run.graph.mapped.has(i) ? null : stateFor(run.graph.state[i]!);
         if (state === null) continue;
         run.recordDecisions(run.graph.finish(i, state));
-        run.pending.push({ task_id: run.graph.tasks[i]!.task_id, map_index: -1, state, try_number: run.graph.tryNumber[i]!, error: run.stopReason });
+        run.pending.push({
+          task_id: run.graph.tasks[i]!.task_id,
+          map_index: -1,
+          state,
+          try_number: run.graph.tryNumber[i]!,
+          error: run.stopReason,
+        });
       }
     }
     return await complete(run, 'failed', run.stopReason);

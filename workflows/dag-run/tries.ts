@@ -22,12 +22,17 @@ export async function runTries(run: RunState, index: number, mapIndex = -1): Pro
   // Set when a sensor in reschedule mode asked to be poked again: the next poke is the same try.
   let rescheduledTry: number | null = null;
   for (;;) {
-    const tryNumber: number = rescheduledTry ?? (instance ? instance.tryNumber[mapIndex]! : run.graph.tryNumber[index]!) + 1;
+    const tryNumber: number =
+      rescheduledTry ?? (instance ? instance.tryNumber[mapIndex]! : run.graph.tryNumber[index]!) + 1;
     rescheduledTry = null;
     markTry(run, index, mapIndex, TaskInstanceState.RUNNING, tryNumber);
     run.changed = true;
     // Airflow runs on_execute_callback right before the work; so do we, awaited, per try.
-    if (task.callbacks?.on_execute) await callCallback(run, callbackRequest(run, 'on_execute', task.task_id, tryNumber, TaskInstanceState.RUNNING, null, mapIndex));
+    if (task.callbacks?.on_execute)
+      await callCallback(
+        run,
+        callbackRequest(run, 'on_execute', task.task_id, tryNumber, TaskInstanceState.RUNNING, null, mapIndex),
+      );
     const request = taskRequest(run, index, mapIndex, tryNumber, maxTries);
     const acts = tryActivities(run, task, mapIndex, tryNumber);
     let failure: TryFailure | null = null;
@@ -37,7 +42,9 @@ export async function runTries(run: RunState, index: number, mapIndex = -1): Pro
         // The activity recorded up_for_reschedule and gave back its slots; wait, then poke again.
         markTry(run, index, mapIndex, TaskInstanceState.UP_FOR_RESCHEDULE, tryNumber);
         run.changed = true;
-        await sleep(Math.max(1, result.delaySeconds * 1000), { summary: `${task.task_id} up_for_reschedule (try ${tryNumber}, next poke in ${result.delaySeconds}s)` });
+        await sleep(Math.max(1, result.delaySeconds * 1000), {
+          summary: `${task.task_id} up_for_reschedule (try ${tryNumber}, next poke in ${result.delaySeconds}s)`,
+        });
         rescheduledTry = tryNumber;
         continue;
       }
@@ -54,7 +61,9 @@ export async function runTries(run: RunState, index: number, mapIndex = -1): Pro
     }
     const delay = recordFailedTry(run, index, mapIndex, tryNumber, maxTries, failure);
     if (delay === null) return;
-    await sleep(delay * 1000, { summary: `${mapIndex >= 0 ? `${task.task_id}[${mapIndex}]` : task.task_id} up_for_retry (try ${tryNumber + 1} in ${delay}s)` });
+    await sleep(delay * 1000, {
+      summary: `${mapIndex >= 0 ? `${task.task_id}[${mapIndex}]` : task.task_id} up_for_retry (try ${tryNumber + 1} in ${delay}s)`,
+    });
   }
 }
 
@@ -67,8 +76,13 @@ function tryActivities(run: RunState, task: TaskSpec, mapIndex: number, tryNumbe
     heartbeatTimeout: options.heartbeatTimeoutSeconds * 1000,
     // Temporal retries only infrastructure failures (worker death) within the same try; the
     // task's own failures are non-retryable here and retried by runTries with Airflow's semantics.
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5,
-      nonRetryableErrorTypes: [TaskFailureType.FAILED, TaskFailureType.FAILED_NO_RETRY] },
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: '30 seconds',
+      maximumAttempts: 5,
+      nonRetryableErrorTypes: [TaskFailureType.FAILED, TaskFailureType.FAILED_NO_RETRY],
+    },
     summary: mapIndex >= 0 ? `${task.task_id}[${mapIndex}] try ${tryNumber}` : `${task.task_id} try ${tryNumber}`,
     // Wait for the try to stop its work and record its end before the run records final
     // states (the SDK's effective default is TRY_CANCEL, which resolves at once; the try's own

@@ -16,14 +16,25 @@ export interface TryFailure {
 }
 
 /** In-flight states a try goes through (running, up_for_retry, up_for_reschedule). */
-export function markTry(run: RunState, index: number, mapIndex: number, state: TaskInstanceState, tryNumber: number): void {
+export function markTry(
+  run: RunState,
+  index: number,
+  mapIndex: number,
+  state: TaskInstanceState,
+  tryNumber: number,
+): void {
   if (mapIndex >= 0) run.graph.markInstance(index, mapIndex, state, tryNumber);
   else run.graph.markInFlight(index, state, tryNumber);
 }
 
 /** A try that succeeded or skipped itself. */
 export function recordTryResult(
-  run: RunState, index: number, mapIndex: number, result: Exclude<RunTaskResult, { outcome: 'reschedule' }>, tryNumber: number, skip: ControlSkips | undefined,
+  run: RunState,
+  index: number,
+  mapIndex: number,
+  result: Exclude<RunTaskResult, { outcome: 'reschedule' }>,
+  tryNumber: number,
+  skip: ControlSkips | undefined,
 ): void {
   if (mapIndex >= 0) {
     // Instances' XComs stay in Postgres: downstream tasks read the collected list by reference.
@@ -45,11 +56,24 @@ export function recordTryResult(
  * failed and returns null. The activity records its own failures; a try that died (timeout, lost
  * worker) cannot, so the workflow records it too. Either way the upsert converges to the same row.
  */
-export function recordFailedTry(run: RunState, index: number, mapIndex: number, tryNumber: number, maxTries: number, failure: TryFailure): number | null {
+export function recordFailedTry(
+  run: RunState,
+  index: number,
+  mapIndex: number,
+  tryNumber: number,
+  maxTries: number,
+  failure: TryFailure,
+): number | null {
   const task = run.graph.tasks[index]!;
   const canRetry = failure.retryable && tryNumber < maxTries;
-  run.pending.push({ task_id: task.task_id, map_index: mapIndex, state: canRetry ? TaskInstanceState.UP_FOR_RETRY : TaskInstanceState.FAILED,
-    try_number: tryNumber, error: failure.message, end_date: new Date().toISOString() });
+  run.pending.push({
+    task_id: task.task_id,
+    map_index: mapIndex,
+    state: canRetry ? TaskInstanceState.UP_FOR_RETRY : TaskInstanceState.FAILED,
+    try_number: tryNumber,
+    error: failure.message,
+    end_date: new Date().toISOString(),
+  });
   if (!canRetry) {
     if (mapIndex >= 0) run.finishInstance(index, mapIndex, TaskInstanceState.FAILED);
     else run.finish(index, TaskInstanceState.FAILED);
@@ -60,8 +84,13 @@ export function recordFailedTry(run: RunState, index: number, mapIndex: number, 
   queueCallback(run, index, 'on_retry', tryNumber, TaskInstanceState.UP_FOR_RETRY, failure.message, mapIndex);
   run.changed = true;
   return retryDelaySeconds({
-    dagId: run.dagId, taskId: task.task_id, logicalDate: run.input.logicalDate, tryNumber,
-    retryDelay: task.retry_delay, exponentialBackoff: task.retry_exponential_backoff, maxRetryDelay: task.max_retry_delay,
+    dagId: run.dagId,
+    taskId: task.task_id,
+    logicalDate: run.input.logicalDate,
+    tryNumber,
+    retryDelay: task.retry_delay,
+    exponentialBackoff: task.retry_exponential_backoff,
+    maxRetryDelay: task.max_retry_delay,
   });
 }
 

@@ -24,7 +24,9 @@ function task(spec: DagSpec, id: string): TaskSpec {
 }
 
 const logged: string[] = [];
-const ctx = { log: { info: (m: string) => logged.push(m), warn: () => undefined, error: () => undefined } } as unknown as TaskContext;
+const ctx = {
+  log: { info: (m: string) => logged.push(m), warn: () => undefined, error: () => undefined },
+} as unknown as TaskContext;
 const noop = (): number => 1;
 
 describe('compiler: task groups', () => {
@@ -71,7 +73,11 @@ describe('compiler: task groups', () => {
       },
       { defaultArgs: { retries: 1, owner: 'dag', retryDelay: '10s' } },
     );
-    const view = (id: string): [number, string, number] => [task(spec, id).retries, task(spec, id).owner, task(spec, id).retry_delay];
+    const view = (id: string): [number, string, number] => [
+      task(spec, id).retries,
+      task(spec, id).owner,
+      task(spec, id).retry_delay,
+    ];
     expect(view('top')).to.deep.equal([1, 'dag', 10]);
     expect(view('g.a')).to.deep.equal([2, 'group', 10]);
     expect(view('g.b')).to.deep.equal([5, 'group', 10]);
@@ -146,10 +152,11 @@ describe('compiler: task groups', () => {
     });
     expect(spec.tasks.map((t) => t.task_id)).to.deep.equal(['g1.load', 'g2.load']);
     expectDefinitionError(
-      () => compile((d) => {
-        d.group({ groupId: 'g1', prefixGroupId: false }, (b) => b.empty({ taskId: 'load' }));
-        d.group({ groupId: 'g2', prefixGroupId: false }, (b) => b.empty({ taskId: 'load' }));
-      }),
+      () =>
+        compile((d) => {
+          d.group({ groupId: 'g1', prefixGroupId: false }, (b) => b.empty({ taskId: 'load' }));
+          d.group({ groupId: 'g2', prefixGroupId: false }, (b) => b.empty({ taskId: 'load' }));
+        }),
       'DAG "cf", task "load": taskId: duplicate task_id "load" (declared in group "g1" and in group "g2") (task ids must be unique within a DAG)',
     );
   });
@@ -160,36 +167,40 @@ describe('compiler: task groups', () => {
       `DAG "cf": groupId: task group id "a.b" may contain only ASCII letters, digits, '-' and '_' (dots separate nested groups)`,
     );
     expectDefinitionError(
-      () => compile((d) => {
-        d.group({ groupId: 'g' }, (b) => b.empty({ taskId: 'x' }));
-        d.group({ groupId: 'g' }, (b) => b.empty({ taskId: 'y' }));
-      }),
+      () =>
+        compile((d) => {
+          d.group({ groupId: 'g' }, (b) => b.empty({ taskId: 'x' }));
+          d.group({ groupId: 'g' }, (b) => b.empty({ taskId: 'y' }));
+        }),
       'DAG "cf": groupId: duplicate task group id "g" (group ids must be unique within a DAG)',
     );
     expectDefinitionError(
-      () => compile((d) => {
-        d.empty({ taskId: 'g' });
-        d.group({ groupId: 'g' }, (b) => b.empty({ taskId: 'y' }));
-      }),
+      () =>
+        compile((d) => {
+          d.empty({ taskId: 'g' });
+          d.group({ groupId: 'g' }, (b) => b.empty({ taskId: 'y' }));
+        }),
       'DAG "cf": groupId: task group id "g" is also a task id (Airflow keeps them in one namespace)',
     );
     expectDefinitionError(
-      () => compile((d) => {
-        const g = d.group({ groupId: 'g' }, (b) => b.empty({ taskId: 'y' }));
-        d.chain(g, g.result);
-      }),
+      () =>
+        compile((d) => {
+          const g = d.group({ groupId: 'g' }, (b) => b.empty({ taskId: 'y' }));
+          d.chain(g, g.result);
+        }),
       'DAG "cf": chain: chain() links task group "g" to its own task "g.y"',
     );
   });
 });
 
 describe('compiler: branch, short-circuit, latest-only', () => {
-  const branchDag = (pick: () => unknown): ReturnType<typeof compileDag> => compile((d) => {
-    const b = d.branch({ taskId: 'pick' }, pick as () => string);
-    const g = d.group({ groupId: 'grp' }, (x) => x.empty({ taskId: 'inside' }));
-    d.chain(b, [d.empty({ taskId: 'a' }), d.empty({ taskId: 'b' }), g]);
-    d.chain(d.empty({ taskId: 'unrelated' }));
-  });
+  const branchDag = (pick: () => unknown): ReturnType<typeof compileDag> =>
+    compile((d) => {
+      const b = d.branch({ taskId: 'pick' }, pick as () => string);
+      const g = d.group({ groupId: 'grp' }, (x) => x.empty({ taskId: 'inside' }));
+      d.chain(b, [d.empty({ taskId: 'a' }), d.empty({ taskId: 'b' }), g]);
+      d.chain(d.empty({ taskId: 'unrelated' }));
+    });
 
   it('records the control spec, the operator, and the downstream groups a branch may name', () => {
     const { spec } = branchDag(() => 'a');
@@ -220,21 +231,43 @@ describe('compiler: branch, short-circuit, latest-only', () => {
   });
 
   it('rejects branch results that are not ids', () => {
-    expect(() => branchTargets('p', 42, ['a'])).to.throw(BranchError, 'branch task "p" returned the number 42; expected a task id, a list of task ids, or null to skip every direct downstream task');
-    expect(() => branchTargets('p', ['a', 1], ['a'])).to.throw(BranchError, 'branch task "p" returned a list holding the number 1; every entry must be a task id (a string)');
-    expect(() => branchTargets('p', 'x', [])).to.throw(BranchError, 'branch task "p" returned unknown task id "x"; a branch may follow only its direct downstream tasks (it has none) (or return null to skip them all)');
+    expect(() => branchTargets('p', 42, ['a'])).to.throw(
+      BranchError,
+      'branch task "p" returned the number 42; expected a task id, a list of task ids, or null to skip every direct downstream task',
+    );
+    expect(() => branchTargets('p', ['a', 1], ['a'])).to.throw(
+      BranchError,
+      'branch task "p" returned a list holding the number 1; every entry must be a task id (a string)',
+    );
+    expect(() => branchTargets('p', 'x', [])).to.throw(
+      BranchError,
+      'branch task "p" returned unknown task id "x"; a branch may follow only its direct downstream tasks (it has none) (or return null to skip them all)',
+    );
     expect(branchTargets('p', undefined, ['a'])).to.deep.equal([]);
   });
 
   it('records short-circuit (default ignoreDownstreamTriggerRules: true) and latest-only', () => {
     const { spec } = compile((d) => {
-      d.chain(d.shortCircuit({ taskId: 'sc' }, () => true), d.empty({ taskId: 'x' }));
-      d.chain(d.shortCircuit({ taskId: 'sc2', ignoreDownstreamTriggerRules: false }, () => true), d.empty({ taskId: 'y' }));
+      d.chain(
+        d.shortCircuit({ taskId: 'sc' }, () => true),
+        d.empty({ taskId: 'x' }),
+      );
+      d.chain(
+        d.shortCircuit({ taskId: 'sc2', ignoreDownstreamTriggerRules: false }, () => true),
+        d.empty({ taskId: 'y' }),
+      );
       d.chain(d.latestOnly({ taskId: 'lo' }), d.empty({ taskId: 'z' }));
     });
-    expect([task(spec, 'sc').operator, task(spec, 'sc').control]).to.deep.equal(['ShortCircuitOperator', { type: 'short_circuit', ignore_downstream_trigger_rules: true }]);
+    expect([task(spec, 'sc').operator, task(spec, 'sc').control]).to.deep.equal([
+      'ShortCircuitOperator',
+      { type: 'short_circuit', ignore_downstream_trigger_rules: true },
+    ]);
     expect(task(spec, 'sc2').control).to.deep.equal({ type: 'short_circuit', ignore_downstream_trigger_rules: false });
-    expect([task(spec, 'lo').kind, task(spec, 'lo').operator, task(spec, 'lo').control]).to.deep.equal(['empty', 'LatestOnlyOperator', { type: 'latest_only' }]);
+    expect([task(spec, 'lo').kind, task(spec, 'lo').operator, task(spec, 'lo').control]).to.deep.equal([
+      'empty',
+      'LatestOnlyOperator',
+      { type: 'latest_only' },
+    ]);
     expect(task(spec, 'x')).to.not.have.property('control');
   });
 });
@@ -251,29 +284,36 @@ describe('compiler: setup and teardown', () => {
     expect(task(spec, 'create').is_setup).to.equal(true); // as_teardown(setups=...) marks them
     expect(task(spec, 'other_setup').is_setup).to.equal(true);
     const del = task(spec, 'delete');
-    expect([del.is_teardown, del.on_failure_fail_dagrun, del.trigger_rule]).to.deep.equal([true, true, 'all_done_setup_success']);
+    expect([del.is_teardown, del.on_failure_fail_dagrun, del.trigger_rule]).to.deep.equal([
+      true,
+      true,
+      'all_done_setup_success',
+    ]);
     expect(del.upstream).to.deep.equal(['create', 'other_setup', 'work']);
     expect(task(spec, 'work')).to.not.have.any.keys('is_setup', 'is_teardown', 'on_failure_fail_dagrun');
   });
 
   it('rejects a trigger rule on a teardown and a task that is both setup and teardown', () => {
     expectDefinitionError(
-      () => compile((d) => {
-        d.task({ taskId: 'td', triggerRule: 'all_done' }, noop).asTeardown();
-      }),
+      () =>
+        compile((d) => {
+          d.task({ taskId: 'td', triggerRule: 'all_done' }, noop).asTeardown();
+        }),
       'DAG "cf", task "td": triggerRule: the trigger rule of a teardown is all_done_setup_success and cannot be set (got "all_done")',
     );
     expectDefinitionError(
-      () => compile((d) => {
-        d.task({ taskId: 'both' }, noop).asSetup().asTeardown();
-      }),
+      () =>
+        compile((d) => {
+          d.task({ taskId: 'both' }, noop).asSetup().asTeardown();
+        }),
       'DAG "cf", task "both": asTeardown: a task cannot be both a setup and a teardown',
     );
     expectDefinitionError(
-      () => compile((d) => {
-        const a = d.task({ taskId: 'a' }, noop).asTeardown();
-        d.task({ taskId: 'b' }, noop).asTeardown({ setups: a });
-      }),
+      () =>
+        compile((d) => {
+          const a = d.task({ taskId: 'a' }, noop).asTeardown();
+          d.task({ taskId: 'b' }, noop).asTeardown({ setups: a });
+        }),
       'DAG "cf", task "b": setups: asTeardown() names "a" as a setup, but it is a teardown',
     );
   });
@@ -282,9 +322,11 @@ describe('compiler: setup and teardown', () => {
 describe('compiler: callbacks', () => {
   it('records callback flags in the spec and registers the functions under callback keys', async () => {
     const seen: string[] = [];
-    const cb = (name: string) => (c: CallbackContext): void => {
-      seen.push(`${name}:${c.taskId ?? 'dag'}:${c.state}`);
-    };
+    const cb =
+      (name: string) =>
+      (c: CallbackContext): void => {
+        seen.push(`${name}:${c.taskId ?? 'dag'}:${c.state}`);
+      };
     const { spec, functions } = compile(
       (d) => {
         d.task({ taskId: 'a', onSuccess: cb('task-success'), onSkipped: [cb('s1'), cb('s2')] }, noop);
@@ -295,13 +337,15 @@ describe('compiler: callbacks', () => {
     expect(task(spec, 'a').callbacks).to.deep.equal({ on_success: true, on_failure: true, on_skipped: true });
     expect(task(spec, 'b').callbacks).to.deep.equal({ on_failure: true });
     expect(spec.callbacks).to.deep.equal({ on_success: true });
-    expect([...functions.keys()].filter((k) => k.startsWith('callback:')).sort()).to.deep.equal([
-      callbackKey(null, 'on_success'),
-      callbackKey('a', 'on_failure'),
-      callbackKey('a', 'on_skipped'),
-      callbackKey('a', 'on_success'),
-      callbackKey('b', 'on_failure'),
-    ].sort());
+    expect([...functions.keys()].filter((k) => k.startsWith('callback:')).sort()).to.deep.equal(
+      [
+        callbackKey(null, 'on_success'),
+        callbackKey('a', 'on_failure'),
+        callbackKey('a', 'on_skipped'),
+        callbackKey('a', 'on_success'),
+        callbackKey('b', 'on_failure'),
+      ].sort(),
+    );
     const call = (key: string, c: Partial<CallbackContext>): Promise<void> =>
       (functions.get(key) as unknown as (c: CallbackContext) => Promise<void>)(c as CallbackContext);
     await call(callbackKey('a', 'on_skipped'), { taskId: 'a', state: 'skipped' });
@@ -312,14 +356,25 @@ describe('compiler: callbacks', () => {
   it('runs every callback of a list even when one throws, and reports each failure', async () => {
     const ran: number[] = [];
     const { functions } = compile((d) => {
-      d.task({
-        taskId: 'a',
-        onSuccess: [
-          () => { ran.push(1); throw new Error('first broke'); },
-          () => { ran.push(2); },
-          async () => { ran.push(3); throw new TypeError('third broke'); },
-        ],
-      }, noop);
+      d.task(
+        {
+          taskId: 'a',
+          onSuccess: [
+            () => {
+              ran.push(1);
+              throw new Error('first broke');
+            },
+            () => {
+              ran.push(2);
+            },
+            async () => {
+              ran.push(3);
+              throw new TypeError('third broke');
+            },
+          ],
+        },
+        noop,
+      );
     });
     const fn = functions.get(callbackKey('a', 'on_success')) as unknown as (c: CallbackContext) => Promise<void>;
     let error: unknown;
@@ -330,14 +385,17 @@ describe('compiler: callbacks', () => {
     }
     expect(ran).to.deep.equal([1, 2, 3]);
     expect(error).to.be.instanceOf(CallbackError);
-    expect((error as Error).message).to.equal('callback 1 of 3: Error: first broke; callback 3 of 3: TypeError: third broke');
+    expect((error as Error).message).to.equal(
+      'callback 1 of 3: Error: first broke; callback 3 of 3: TypeError: third broke',
+    );
   });
 
   it('rejects a callback that is not a function', () => {
     expectDefinitionError(
-      () => compile((d) => {
-        d.task({ taskId: 'a', onRetry: 'notify' as never }, noop);
-      }),
+      () =>
+        compile((d) => {
+          d.task({ taskId: 'a', onRetry: 'notify' as never }, noop);
+        }),
       'DAG "cf", task "a": onRetry: expected a function or an array of functions, got string',
     );
   });
@@ -347,6 +405,7 @@ describe('compiler: callbacks', () => {
       d.chain(d.task({ taskId: 'a' }, noop), d.empty({ taskId: 'b' }));
     });
     expect(spec).to.not.have.any.keys('callbacks', 'task_groups');
-    for (const t of spec.tasks) expect(t).to.not.have.any.keys('callbacks', 'control', 'task_group', 'is_setup', 'is_teardown');
+    for (const t of spec.tasks)
+      expect(t).to.not.have.any.keys('callbacks', 'control', 'task_group', 'is_setup', 'is_teardown');
   });
 });

@@ -7,7 +7,17 @@ import { renderDot, renderMermaid, renderText } from '../../../sdk/graph-render.
 
 describe('durations', () => {
   const cases: Array<[number | string, number]> = [
-    [0, 0], [90, 90], ['30s', 30], ['5m', 300], ['5 minutes', 300], ['2h', 7200], ['1.5h', 5400], ['1 day', 86400], ['500ms', 0.5], ['10', 10], ['1w', 604800],
+    [0, 0],
+    [90, 90],
+    ['30s', 30],
+    ['5m', 300],
+    ['5 minutes', 300],
+    ['2h', 7200],
+    ['1.5h', 5400],
+    ['1 day', 86400],
+    ['500ms', 0.5],
+    ['10', 10],
+    ['1w', 604800],
   ];
   for (const [input, seconds] of cases) {
     it(`${JSON.stringify(input)} is ${seconds}s`, () => expect(toSeconds(input)).to.equal(seconds));
@@ -23,19 +33,31 @@ describe('topologicalOrder', () => {
     if (r.ok) expect(r.order[9999]).to.equal('t09999');
   });
   it('reports a cycle as a closed path', () => {
-    const r = topologicalOrder(['a', 'b', 'c'], new Map([['a', ['c']], ['b', ['a']], ['c', ['b']]]));
+    const r = topologicalOrder(
+      ['a', 'b', 'c'],
+      new Map([
+        ['a', ['c']],
+        ['b', ['a']],
+        ['c', ['b']],
+      ]),
+    );
     expect(r).to.deep.equal({ ok: false, cycle: ['a', 'b', 'c', 'a'] });
   });
 });
 
 describe('graph rendering', () => {
-  const { spec } = compileDag(dag({ dagId: 'g' }, (d) => {
-    const a = d.empty({ taskId: 'a' });
-    const b = d.empty({ taskId: 'b', triggerRule: 'all_done' });
-    d.chain(a, b);
-  }), 'g.ts');
+  const { spec } = compileDag(
+    dag({ dagId: 'g' }, (d) => {
+      const a = d.empty({ taskId: 'a' });
+      const b = d.empty({ taskId: 'b', triggerRule: 'all_done' });
+      d.chain(a, b);
+    }),
+    'g.ts',
+  );
   it('renders text with upstreams and non-default rules', () => {
-    expect(renderText(spec)).to.equal('DAG g (2 tasks)\n  a    (EmptyOperator)\n    b    (EmptyOperator) [all_done]  <- a');
+    expect(renderText(spec)).to.equal(
+      'DAG g (2 tasks)\n  a    (EmptyOperator)\n    b    (EmptyOperator) [all_done]  <- a',
+    );
   });
   it('renders DOT and Mermaid edges', () => {
     expect(renderDot(spec)).to.contain('"a" -> "b";');

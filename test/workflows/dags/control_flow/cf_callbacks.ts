@@ -9,7 +9,10 @@ import { dag, FailTask, SkipTask, type CallbackContext } from '../../../../sdk/i
 
 const note = (c: CallbackContext): void => c.log.info(`${c.callback}: ${c.taskId} ${c.state} try ${c.tryNumber}`);
 const record = (c: CallbackContext): void => {
-  fs.appendFileSync(path.join(String(c.conf.dir), 'dag-callbacks.txt'), `${c.callback} ${c.state} ${c.exception ?? '-'} ${c.runId}\n`);
+  fs.appendFileSync(
+    path.join(String(c.conf.dir), 'dag-callbacks.txt'),
+    `${c.callback} ${c.state} ${c.exception ?? '-'} ${c.runId}\n`,
+  );
 };
 
 export default dag(
@@ -26,29 +29,38 @@ export default dag(
   },
   (d) => {
     d.task({ taskId: 'ok', onExecute: note, onSuccess: note }, () => 1);
-    d.task({ taskId: 'retry_then_ok', retries: 1, retryDelay: '1s', onRetry: note, onSuccess: note, onFailure: note }, (_: void, ctx) => {
-      if (ctx.tryNumber === 1) throw new Error('first try fails');
-      return 2;
-    });
+    d.task(
+      { taskId: 'retry_then_ok', retries: 1, retryDelay: '1s', onRetry: note, onSuccess: note, onFailure: note },
+      (_: void, ctx) => {
+        if (ctx.tryNumber === 1) throw new Error('first try fails');
+        return 2;
+      },
+    );
     d.task({ taskId: 'skip_me', onSkipped: note }, (): number => {
       throw new SkipTask('skipping myself');
     });
     const pick = d.branch({ taskId: 'pick' }, () => 'chosen');
     d.chain(pick, [d.empty({ taskId: 'chosen' }), d.empty({ taskId: 'not_chosen', onSkipped: note })]);
-    d.task({
-      taskId: 'boom_cb',
-      onSuccess: () => {
-        throw new TypeError('callback exploded');
+    d.task(
+      {
+        taskId: 'boom_cb',
+        onSuccess: () => {
+          throw new TypeError('callback exploded');
+        },
       },
-    }, () => 'fine');
-    d.task({
-      taskId: 'fails',
-      retries: 2,
-      onFailure: async () => {
-        throw new Error('failure callback exploded too');
+      () => 'fine',
+    );
+    d.task(
+      {
+        taskId: 'fails',
+        retries: 2,
+        onFailure: async () => {
+          throw new Error('failure callback exploded too');
+        },
       },
-    }, (): number => {
-      throw new FailTask('giving up');
-    });
+      (): number => {
+        throw new FailTask('giving up');
+      },
+    );
   },
 );

@@ -17,6 +17,9 @@ export default dag({ dagId: 'cf_replay', tags: ['test'], onSuccess: note }, (d) 
   });
   const teardown = d.task({ taskId: 'teardown' }, () => 'cleaned').asTeardown({ setups: setup });
   d.chain(setup, work, teardown);
-  d.chain(d.shortCircuit({ taskId: 'gate' }, () => false), d.empty({ taskId: 'gated' }));
+  d.chain(
+    d.shortCircuit({ taskId: 'gate' }, () => false),
+    d.empty({ taskId: 'gated' }),
+  );
   d.chain(d.latestOnly({ taskId: 'latest_only' }), d.empty({ taskId: 'after_latest' }));
 });

@@ -5,7 +5,11 @@
 import { dag } from '../../../../sdk/index.js';
 
 export const wfExecTimeout = dag({ dagId: 'wf_exec_timeout', tags: ['test'] }, (d) => {
-  d.process({ taskId: 'sleepy', executionTimeout: '2s', argv: ['sh', '-c', 'echo "sleeping"; sleep 60; echo "woke up"'] });
+  d.process({
+    taskId: 'sleepy',
+    executionTimeout: '2s',
+    argv: ['sh', '-c', 'echo "sleeping"; sleep 60; echo "woke up"'],
+  });
 });
 
 export const wfCancel = dag({ dagId: 'wf_cancel', tags: ['test'] }, (d) => {

@@ -8,8 +8,14 @@ import path from 'node:path';
 import { dag } from '../../../../sdk/index.js';
 
 export const mapLiteral = dag({ dagId: 'wf_map_literal', tags: ['test'], maxActiveTasks: 8 }, (d) => {
-  const add = d.task({ taskId: 'add' }, (i: { x: number; y: number }, ctx) => ({ sum: i.x + i.y, mapIndex: ctx.mapIndex }));
-  const total = d.task({ taskId: 'total' }, (results: Array<{ sum: number; mapIndex: number }>) => ({ results, total: results.reduce((a, r) => a + r.sum, 0) }));
+  const add = d.task({ taskId: 'add' }, (i: { x: number; y: number }, ctx) => ({
+    sum: i.x + i.y,
+    mapIndex: ctx.mapIndex,
+  }));
+  const total = d.task({ taskId: 'total' }, (results: Array<{ sum: number; mapIndex: number }>) => ({
+    results,
+    total: results.reduce((a, r) => a + r.sum, 0),
+  }));
   total(add.partial({ y: 10 }).expand({ x: [1, 2, 3] }));
 });
 
@@ -17,7 +23,11 @@ export const mapUpstream = dag({ dagId: 'wf_map_upstream', tags: ['test'] }, (d)
   const make = d.task({ taskId: 'make' }, () => ({ files: ['a.csv', 'b.csv', 'c.csv', 'd.csv'], other: 1 }));
   const count = d.process<{ file: string; prefix: string }, { line: string }>({
     taskId: 'count',
-    argv: ['node', '-e', 'const i = JSON.parse(process.env.UPDRAFT_INPUT); require("fs").writeFileSync(process.env.UPDRAFT_XCOM_DIR + "/return.json", JSON.stringify({ line: `${process.env.UPDRAFT_MAP_INDEX}:${i.prefix}:${i.file}` }))'],
+    argv: [
+      'node',
+      '-e',
+      'const i = JSON.parse(process.env.UPDRAFT_INPUT); require("fs").writeFileSync(process.env.UPDRAFT_XCOM_DIR + "/return.json", JSON.stringify({ line: `${process.env.UPDRAFT_MAP_INDEX}:${i.prefix}:${i.file}` }))',
+    ],
   });
   const collect = d.task({ taskId: 'collect' }, (lines: Array<{ line: string }>) => lines.map((l) => l.line));
   collect(count.partial({ prefix: 'p' }).expand({ file: make().get('files') }));
@@ -31,13 +41,22 @@ export const mapCross = dag({ dagId: 'wf_map_cross', tags: ['test'] }, (d) => {
 });
 
 export const mapKwargs = dag({ dagId: 'wf_map_kwargs', tags: ['test'] }, (d) => {
-  const configs = d.task({ taskId: 'configs' }, () => [{ lr: 0.1, name: 'a' }, { lr: 0.2, name: 'b' }]);
-  const train = d.task({ taskId: 'train' }, (i: { lr: number; name: string; epochs: number }) => `${i.name}:${i.lr}:${i.epochs}`);
+  const configs = d.task({ taskId: 'configs' }, () => [
+    { lr: 0.1, name: 'a' },
+    { lr: 0.2, name: 'b' },
+  ]);
+  const train = d.task(
+    { taskId: 'train' },
+    (i: { lr: number; name: string; epochs: number }) => `${i.name}:${i.lr}:${i.epochs}`,
+  );
   const literal = d.task({ taskId: 'literal' }, (i: { a: number; b: number }) => i.a * i.b);
   const report = d.task({ taskId: 'report' }, (i: { trained: string[]; products: number[] }) => i);
   report({
     trained: train.partial({ epochs: 3 }).expandKwargs(configs()),
-    products: literal.expandKwargs([{ a: 2, b: 3 }, { a: 4, b: 5 }]),
+    products: literal.expandKwargs([
+      { a: 2, b: 3 },
+      { a: 4, b: 5 },
+    ]),
   });
 });
 
@@ -80,12 +99,20 @@ export const mapRetry = dag({ dagId: 'wf_map_retry', tags: ['test'] }, (d) => {
 });
 
 /** conf.n no-op in-process instances (the scale test). */
-export const mapLarge = dag({ dagId: 'wf_map_large', tags: ['test'], maxActiveTasks: 200, maxMapLength: 20_000 }, (d) => {
-  const items = d.task({ taskId: 'items' }, (_: void, ctx) => Array.from({ length: Number(ctx.params.n ?? 10) }, (_x, i) => i));
-  const noop = d.task({ taskId: 'noop' }, (i: { x: number }) => i.x);
-  const check = d.task({ taskId: 'check' }, (xs: number[]) => ({ count: xs.length, sum: xs.reduce((a, b) => a + b, 0) }));
-  check(noop.expand({ x: items() }));
-});
+export const mapLarge = dag(
+  { dagId: 'wf_map_large', tags: ['test'], maxActiveTasks: 200, maxMapLength: 20_000 },
+  (d) => {
+    const items = d.task({ taskId: 'items' }, (_: void, ctx) =>
+      Array.from({ length: Number(ctx.params.n ?? 10) }, (_x, i) => i),
+    );
+    const noop = d.task({ taskId: 'noop' }, (i: { x: number }) => i.x);
+    const check = d.task({ taskId: 'check' }, (xs: number[]) => ({
+      count: xs.length,
+      sum: xs.reduce((a, b) => a + b, 0),
+    }));
+    check(noop.expand({ x: items() }));
+  },
+);
 
 /**
  * A mapped task group over an upstream's list: `rows` fails for one file; inside the group
@@ -99,9 +126,16 @@ export const mapGroup = dag({ dagId: 'wf_map_group', tags: ['test'] }, (d) => {
       if (i.file === 'bad.csv') throw new Error('cannot read bad.csv');
       return i.file.length;
     })({ file: args.file });
-    return g.task({ taskId: 'doubled' }, (i: { n: number; file: string }, ctx) => ({ file: i.file, n: i.n * 2, mapIndex: ctx.mapIndex }))({ n: rows, file: args.file });
+    return g.task({ taskId: 'doubled' }, (i: { n: number; file: string }, ctx) => ({
+      file: i.file,
+      n: i.n * 2,
+      mapIndex: ctx.mapIndex,
+    }))({ n: rows, file: args.file });
   });
-  d.task({ taskId: 'report', triggerRule: 'all_done' }, (xs: Array<{ file: string; n: number; mapIndex: number }>) => xs)(perFile.result);
+  d.task(
+    { taskId: 'report', triggerRule: 'all_done' },
+    (xs: Array<{ file: string; n: number; mapIndex: number }>) => xs,
+  )(perFile.result);
 
   const grid = d.mappedGroup({ groupId: 'grid', expand: { x: [1, 2], y: ['a', 'b'] } }, (g, args) => {
     const cell = g.task({ taskId: 'cell' }, (i: { x: number; y: string }) => `${i.x}${i.y}`)({ x: args.x, y: args.y });

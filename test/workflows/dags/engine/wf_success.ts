@@ -20,15 +20,18 @@ export default dag({ dagId: 'wf_success', tags: ['test'] }, (d) => {
       'sh',
       '-c',
       'echo "hello from process $UPDRAFT_TASK_ID try $UPDRAFT_TRY_NUMBER"; echo "to stderr" >&2; ' +
-        'exec node -e \'const i = JSON.parse(process.env.UPDRAFT_INPUT); ' +
+        "exec node -e 'const i = JSON.parse(process.env.UPDRAFT_INPUT); " +
         'require("fs").writeFileSync(process.env.UPDRAFT_XCOM_DIR + "/return.json", ' +
-        'JSON.stringify({ count: i.rows.length, sum: i.rows.reduce((a, b) => a + b, 0) }))\'',
+        "JSON.stringify({ count: i.rows.length, sum: i.rows.reduce((a, b) => a + b, 0) }))'",
     ],
   });
-  const report = d.task({ taskId: 'report' }, (i: { counted: { count: number; sum: number }; extracted: Extracted }, ctx) => {
-    ctx.log.info(`report: ${i.counted.count} rows summing to ${i.counted.sum} from ${i.extracted.source}`);
-    return { count: i.counted.count, sum: i.counted.sum, source: i.extracted.source };
-  });
+  const report = d.task(
+    { taskId: 'report' },
+    (i: { counted: { count: number; sum: number }; extracted: Extracted }, ctx) => {
+      ctx.log.info(`report: ${i.counted.count} rows summing to ${i.counted.sum} from ${i.extracted.source}`);
+      return { count: i.counted.count, sum: i.counted.sum, source: i.extracted.source };
+    },
+  );
   const done = d.empty({ taskId: 'done' });
 
   const extracted = extract();

@@ -15,6 +15,9 @@ const cases: Record<string, string> = {
 
 export const BAD_CASES = Object.keys(cases);
 
-export default dag({ dagId: 'wf_bad_outputs', tags: ['test', 'ml'], defaultArgs: { retries: 2, retryDelay: 1 } }, (d) => {
-  for (const [taskId, script] of Object.entries(cases)) d.process({ taskId, argv: ['sh', '-c', script] })();
-});
+export default dag(
+  { dagId: 'wf_bad_outputs', tags: ['test', 'ml'], defaultArgs: { retries: 2, retryDelay: 1 } },
+  (d) => {
+    for (const [taskId, script] of Object.entries(cases)) d.process({ taskId, argv: ['sh', '-c', script] })();
+  },
+);

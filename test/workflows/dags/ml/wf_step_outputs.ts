@@ -29,21 +29,39 @@ const train =
   'printf \'{"model":{"$artifact_out":"model"},"ro":%s}\' "$ro" > /updraft/xcom/return.json';
 
 export default dag({ dagId: 'wf_step_outputs', tags: ['test', 'ml'] }, (d) => {
-  const make = d.process<void, { data: ArtifactRef; rows: number }>({ taskId: 'make_data', argv: ['sh', '-c', writeDataset] });
+  const make = d.process<void, { data: ArtifactRef; rows: number }>({
+    taskId: 'make_data',
+    argv: ['sh', '-c', writeDataset],
+  });
   const again = d.process<void, { data: ArtifactRef }>({ taskId: 'same_data', argv: ['sh', '-c', writeDataset] });
   const fit = d.container<{ data: ArtifactRef }, { model: ArtifactRef; ro: boolean }>({
-    taskId: 'train', image: IMAGE, command: ['sh', '-c', train], pullPolicy: 'never',
+    taskId: 'train',
+    image: IMAGE,
+    command: ['sh', '-c', train],
+    pullPolicy: 'never',
   });
-  const evaluate = d.task({ taskId: 'evaluate' }, async (i: { model: { model: ArtifactRef }; data: { data: ArtifactRef } }, ctx: TaskContext) => {
-    const modelFile = await ctx.artifactPath(i.model.model);
-    const dataFile = await ctx.artifactPath(i.data.data);
-    ctx.logMetric('accuracy', 0.5);
-    ctx.logMetric('accuracy', 0.875, 1);
-    ctx.logParam('threshold', 0.5);
-    ctx.logParams({ metric: 'accuracy', strict: true });
-    const report = await ctx.logArtifact({ name: 'report', bytes: JSON.stringify({ accuracy: 0.875 }), type: 'report', format: 'json' });
-    return { report, modelText: readFileSync(modelFile, 'utf8').trim(), dataRows: readFileSync(dataFile, 'utf8').trim().split('\n').length - 1 };
-  });
+  const evaluate = d.task(
+    { taskId: 'evaluate' },
+    async (i: { model: { model: ArtifactRef }; data: { data: ArtifactRef } }, ctx: TaskContext) => {
+      const modelFile = await ctx.artifactPath(i.model.model);
+      const dataFile = await ctx.artifactPath(i.data.data);
+      ctx.logMetric('accuracy', 0.5);
+      ctx.logMetric('accuracy', 0.875, 1);
+      ctx.logParam('threshold', 0.5);
+      ctx.logParams({ metric: 'accuracy', strict: true });
+      const report = await ctx.logArtifact({
+        name: 'report',
+        bytes: JSON.stringify({ accuracy: 0.875 }),
+        type: 'report',
+        format: 'json',
+      });
+      return {
+        report,
+        modelText: readFileSync(modelFile, 'utf8').trim(),
+        dataRows: readFileSync(dataFile, 'utf8').trim().split('\n').length - 1,
+      };
+    },
+  );
   const data = make();
   again();
   const model = fit(data);

@@ -17,14 +17,17 @@ export const serial = dag({ dagId: 'wf_pool_serial', tags: ['test'] }, (d) => {
  * One slot, three ready tasks of different weights: `holder` takes the slot first, `start` makes
  * low/mid/high ready while it holds it, and they then run highest weight first.
  */
-export const priority = dag({ dagId: 'wf_pool_priority', tags: ['test'], defaultArgs: { weightRule: 'absolute' } }, (d) => {
-  d.task({ taskId: 'holder', pool: 'prio_pool', priorityWeight: 100 }, () => sleep(3000));
-  const start = d.task({ taskId: 'start' }, () => sleep(300));
-  const low = d.task({ taskId: 'low', pool: 'prio_pool', priorityWeight: 1 }, () => sleep(200));
-  const mid = d.task({ taskId: 'mid', pool: 'prio_pool', priorityWeight: 5 }, () => sleep(200));
-  const high = d.task({ taskId: 'high', pool: 'prio_pool', priorityWeight: 10 }, () => sleep(200));
-  d.chain(start, [low, mid, high]);
-});
+export const priority = dag(
+  { dagId: 'wf_pool_priority', tags: ['test'], defaultArgs: { weightRule: 'absolute' } },
+  (d) => {
+    d.task({ taskId: 'holder', pool: 'prio_pool', priorityWeight: 100 }, () => sleep(3000));
+    const start = d.task({ taskId: 'start' }, () => sleep(300));
+    const low = d.task({ taskId: 'low', pool: 'prio_pool', priorityWeight: 1 }, () => sleep(200));
+    const mid = d.task({ taskId: 'mid', pool: 'prio_pool', priorityWeight: 5 }, () => sleep(200));
+    const high = d.task({ taskId: 'high', pool: 'prio_pool', priorityWeight: 10 }, () => sleep(200));
+    d.chain(start, [low, mid, high]);
+  },
+);
 
 /** max_active_tasks = 1 counts across runs (and across pools). */
 export const maxActiveTasks = dag({ dagId: 'wf_max_active_tasks', tags: ['test'], maxActiveTasks: 1 }, (d) => {

@@ -38,20 +38,37 @@ export const fileSensor = dag({ dagId: 'wf_sensor_file', tags: ['test'], params:
   d.fileSensor({ taskId: 'wait_file', filepath: '{{ params.dir }}/in/*.ready', pokeInterval: 0.2, timeout: 60 });
 });
 
-export const processSensor = dag({ dagId: 'wf_sensor_process', tags: ['test'], params: { dir: '/nonexistent' } }, (d) => {
-  d.processSensor({
-    taskId: 'wait_flag',
-    argv: ['sh', '-c', 'test -f "$0/flag" || exit 1; echo \'{"seen": true}\' > "$UPDRAFT_XCOM_DIR/return.json"', '{{ params.dir }}'],
-    pokeInterval: 0.2,
-    timeout: 60,
-  });
-  d.processSensor({ taskId: 'skip_me', argv: ['sh', '-c', 'exit 99'], pokeInterval: 0.2 });
-  d.processSensor({ taskId: 'fail_me', argv: ['sh', '-c', 'echo giving up; exit 98'], pokeInterval: 0.2, retries: 2, retryDelay: 1 });
-});
+export const processSensor = dag(
+  { dagId: 'wf_sensor_process', tags: ['test'], params: { dir: '/nonexistent' } },
+  (d) => {
+    d.processSensor({
+      taskId: 'wait_flag',
+      argv: [
+        'sh',
+        '-c',
+        'test -f "$0/flag" || exit 1; echo \'{"seen": true}\' > "$UPDRAFT_XCOM_DIR/return.json"',
+        '{{ params.dir }}',
+      ],
+      pokeInterval: 0.2,
+      timeout: 60,
+    });
+    d.processSensor({ taskId: 'skip_me', argv: ['sh', '-c', 'exit 99'], pokeInterval: 0.2 });
+    d.processSensor({
+      taskId: 'fail_me',
+      argv: ['sh', '-c', 'echo giving up; exit 98'],
+      pokeInterval: 0.2,
+      retries: 2,
+      retryDelay: 1,
+    });
+  },
+);
 
 export const timeouts = dag({ dagId: 'wf_sensor_timeout', tags: ['test'] }, (d) => {
   d.sensor({ taskId: 'never', pokeInterval: 0.3, timeout: 1, retries: 2, retryDelay: 1 }, () => false);
-  d.sensor({ taskId: 'never_rescheduled', mode: 'reschedule', pokeInterval: 0.4, timeout: 1.5, retries: 2, retryDelay: 1 }, () => false);
+  d.sensor(
+    { taskId: 'never_rescheduled', mode: 'reschedule', pokeInterval: 0.4, timeout: 1.5, retries: 2, retryDelay: 1 },
+    () => false,
+  );
 });
 
 export const softFail = dag({ dagId: 'wf_sensor_soft_fail', tags: ['test'] }, (d) => {
@@ -65,8 +82,20 @@ export const upstream = dag({ dagId: 'wf_sensor_upstream', tags: ['test'] }, (d)
 });
 
 export const external = dag({ dagId: 'wf_sensor_external', tags: ['test'] }, (d) => {
-  d.externalTaskSensor({ taskId: 'wait_task', externalDagId: 'wf_sensor_upstream', externalTaskId: 'produce', pokeInterval: 0.3, timeout: 60 });
-  d.externalTaskSensor({ taskId: 'wait_run', externalDagId: 'wf_sensor_upstream', mode: 'reschedule', pokeInterval: 0.3, timeout: 60 });
+  d.externalTaskSensor({
+    taskId: 'wait_task',
+    externalDagId: 'wf_sensor_upstream',
+    externalTaskId: 'produce',
+    pokeInterval: 0.3,
+    timeout: 60,
+  });
+  d.externalTaskSensor({
+    taskId: 'wait_run',
+    externalDagId: 'wf_sensor_upstream',
+    mode: 'reschedule',
+    pokeInterval: 0.3,
+    timeout: 60,
+  });
 });
 
 /** Pokes per run of the silent_fail sensor (the check throws on its first two). */
