@@ -36,7 +36,7 @@ describe('updraft assets (CLI)', function () {
   });
   after(async () => {
     await db?.close();
-    fs.rmSync(dags, { recursive: true, force: true });
+    for (const dir of [dags, env?.['UPDRAFT_HOME']]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('lists the declared assets with their consumers and producers', async () => {
