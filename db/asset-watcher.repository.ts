@@ -44,13 +44,11 @@ export async function registerAssetWatcher(db: Kysely<Database>, spec: AssetWatc
       definition: toJsonb(spec, `watcher '${spec.name}'`),
     })
     .onConflict((oc) =>
-      oc
-        .column('name')
-        .doUpdateSet((eb) => ({
-          type: eb.ref('excluded.type'),
-          asset_id: eb.ref('excluded.asset_id'),
-          definition: eb.ref('excluded.definition'),
-        })),
+      oc.column('name').doUpdateSet((eb) => ({
+        type: eb.ref('excluded.type'),
+        asset_id: eb.ref('excluded.asset_id'),
+        definition: eb.ref('excluded.definition'),
+      })),
     )
     .returningAll()
     .executeTakeFirstOrThrow();
