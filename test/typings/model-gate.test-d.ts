@@ -20,11 +20,11 @@ dag({ dagId: 'typings_gate' }, (d) => {
 
   // @ts-expect-error a version number is not a string
   label(gate.get('version'));
-  // @ts-expect-error thresholds need a direction
   d.modelGate({
     taskId: 'g2',
     model: 'iris',
     candidate: train().get('model'),
+    // @ts-expect-error thresholds need a direction
     thresholds: { accuracy: { threshold: 0.9 } },
   });
   // @ts-expect-error metrics is an output, a map, or 'candidate_version'
