@@ -20,6 +20,7 @@ import { createKubernetesExecutor } from '../activities/executors/kubernetes.js'
 import { createProcessExecutor } from '../activities/executors/process.js';
 import { createSensorExecutor } from '../activities/sensors/sensor-executor.js';
 import { createModelGateExecutor } from '../activities/model-gate.js';
+import { createModelVersionExecutor } from '../activities/model-version.js';
 import type { GpuAllocator } from '../activities/gpu-allocator.js';
 import { TaskExecutionError, type Executor } from '../activities/executors/types.js';
 import type { Database } from '../db/database.js';
@@ -114,6 +115,7 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     empty: emptyExecutor,
     sensor: createSensorExecutor({ db: opts.db, functionExecutor: inProcess, processExecutor }),
     model_gate: createModelGateExecutor({ db: opts.db }),
+    model_version: createModelVersionExecutor({ db: opts.db }),
     ...(opts.containers ? { container: createContainerExecutor(opts.containers) } : {}),
     ...Object.fromEntries(
       Object.entries(opts.executors ?? {}).filter((e): e is [string, Executor] => e[1] !== undefined),
