@@ -69,6 +69,8 @@ export interface UpdraftWorkerOptions {
   gpu?: GpuAllocator;
   /** Called after a task's outlets recorded asset events (wakes the asset-run service). */
   onAssetEvents?: () => void;
+  /** Called when a DAG run ended (starts a @continuous DAG's next run). */
+  onRunEnded?: (dagId: string) => void;
   /** Step outputs and the ML record (docs/step-outputs.md); absent: step output files are ignored. */
   artifactStore?: ArtifactStore | null;
   /** Where Kubernetes steps find the store (worker/config.ts artifactStoreEnv). */
@@ -128,6 +130,7 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     hostname: opts.hostname ?? os.hostname(),
     heartbeatIntervalMs: opts.heartbeatIntervalMs,
     ...(opts.onAssetEvents ? { onAssetEvents: opts.onAssetEvents } : {}),
+    ...(opts.onRunEnded ? { onRunEnded: opts.onRunEnded } : {}),
     artifactStore: opts.artifactStore ?? null,
     ...(opts.artifactStoreEnv ? { artifactStoreEnv: opts.artifactStoreEnv } : {}),
     openLineage: opts.openLineage ?? null,
