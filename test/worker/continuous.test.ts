@@ -48,6 +48,12 @@ export default dag({ dagId: 'cont_removed', schedule: '@continuous', startDate: 
 
 const finished = (r: DagRunRow): boolean => r.state === 'success' || r.state === 'failed';
 
+/** The DAG's runs once none runs: each finished, or queued and held by the pause. */
+async function settledRuns(stack: Pick<Stack, 'database'>): Promise<DagRunRow[] | undefined> {
+  const rows = await runsOf(stack, 'cont');
+  return rows.every((r) => finished(r) || r.state === 'queued') ? rows : undefined;
+}
+
 /** Checks runs that ended one after another: one at a time, intervals chained, Airflow's fields. */
 function expectBackToBack(runs: DagRunRow[], startDate: Date): void {
   expect(runs[0]!.data_interval_start!.toISOString()).to.equal(startDate.toISOString());
@@ -166,15 +172,7 @@ describe('@continuous: the next run starts when the previous ends', function () 
     await setDagPaused(first.database.db, 'cont', true);
     await syncDagSchedule(ctx, 'cont');
     // The run in flight may finish; nothing follows it.
-    const settled = await waitFor(
-      'no run queued or running',
-      async () => {
-        const all = await runsOf(first, 'cont');
-        return all.every((r) => finished(r) || r.state === 'queued') ? all : undefined;
-      },
-      30_000,
-      200,
-    );
+    const settled = await waitFor('no run running', () => settledRuns(first), 30_000, 200);
     const queuedAtPause = settled.filter((r) => r.state === 'queued');
     // A run recorded just before the pause stays queued (admission holds it), never starts.
     expect(queuedAtPause.length).to.be.at.most(1);
@@ -183,16 +181,18 @@ describe('@continuous: the next run starts when the previous ends', function () 
     expect(whilePaused.length, 'runs created while paused').to.equal(settled.length);
     expect(whilePaused.filter((r) => r.state === 'running')).to.have.length(0);
     // Unpause: five schedulers (the CLI's sync, workers' syncs) ask at once.
-    if (queuedAtPause.length > 0) {
-      // Let it run out so the race below starts from an empty slot.
+    let held = queuedAtPause;
+    while (held.length > 0) {
+      // Let it run out so the race below starts from an empty slot (pausing again may hold another).
+      const heldId = held[0]!.run_id;
       await setDagPaused(first.database.db, 'cont', false);
       await syncDagSchedule(ctx, 'cont');
       await waitFor('the held run to end', async () => {
-        const r = (await runsOf(first, 'cont')).find((x) => x.run_id === queuedAtPause[0]!.run_id);
+        const r = (await runsOf(first, 'cont')).find((x) => x.run_id === heldId);
         return r && finished(r);
       });
       await setDagPaused(first.database.db, 'cont', true);
-      await waitFor('no run queued or running', async () => (await runsOf(first, 'cont')).every(finished) || undefined);
+      held = (await waitFor('no run running', () => settledRuns(first))).filter((r) => r.state === 'queued');
     }
     const before = await runsOf(first, 'cont');
     await setDagPaused(first.database.db, 'cont', false);
@@ -208,15 +208,7 @@ describe('@continuous: the next run starts when the previous ends', function () 
     await setDagPaused(first.database.db, 'cont', true);
     await syncDagSchedule(ctx, 'cont');
     // As at the first pause: a run recorded just before it stays queued (held), none runs.
-    const last = await waitFor(
-      'no run running',
-      async () => {
-        const rows = await runsOf(first, 'cont');
-        return rows.every((r) => finished(r) || r.state === 'queued') ? rows : undefined;
-      },
-      30_000,
-      200,
-    );
+    const last = await waitFor('no run running', () => settledRuns(first), 30_000, 200);
     expect(last.filter((r) => r.state === 'queued').length).to.be.at.most(1);
     const all = last.filter(finished);
     // The whole history stays one at a time and chained, across pause and unpause.
