@@ -89,7 +89,8 @@ def resolve_ref(
         if not os.path.isfile(local):
             raise InputError(f"{where}.$artifact.uri: {uri!r} names no file on this machine")
     elif uri.startswith("s3://"):
-        local = _download_s3(uri, body, where, download_dir, env)
+        # Checked against the ref's sha256 before the file appears: no second read here.
+        return _download_s3(uri, body, where, download_dir, env)
     else:
         raise InputError(f"{where}.$artifact.uri: unsupported scheme in {uri!r}; expected file:// or s3://")
     expected = body.get("sha256")

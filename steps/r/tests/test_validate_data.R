@@ -237,7 +237,8 @@ if (!nzchar(s3_endpoint)) stop("UPDRAFT_TEST_S3_ENDPOINT is not set: start the t
 s3_bucket <- Sys.getenv("UPDRAFT_TEST_S3_BUCKET", "updraft-test")
 Sys.setenv(UPDRAFT_S3_ENDPOINT = s3_endpoint, AWS_REGION = Sys.getenv("UPDRAFT_TEST_S3_REGION", "us-east-1"),
            AWS_ACCESS_KEY_ID = Sys.getenv("UPDRAFT_TEST_S3_ACCESS_KEY_ID"), AWS_SECRET_ACCESS_KEY = Sys.getenv("UPDRAFT_TEST_S3_SECRET_ACCESS_KEY"))
-s3_store <- sprintf("s3://%s/r-helper-%s", s3_bucket, paste(sample(c(letters, 0:9), 12, replace = TRUE), collapse = ""))
+# Unique per run (not sample(): make_data's set.seed makes R's random numbers the same every run).
+s3_store <- sprintf("s3://%s/r-helper-%d-%.0f", s3_bucket, Sys.getpid(), as.numeric(Sys.time()) * 1000)
 s3_prefix <- sub(sprintf("^s3://%s/", s3_bucket), "", s3_store)
 s3_key <- function(sha) sprintf("%s/sha256/%s/%s", s3_prefix, substr(sha, 1, 2), sha)
 s3_size <- function(key) {
