@@ -54,6 +54,11 @@ async function runGate(deps: ModelGateDeps, req: ExecutionRequest): Promise<Exec
   let record: ModelGateRecord;
   try {
     const input = gateInput(req.input, spec);
+    if (input.champion !== undefined)
+      log(
+        `the evaluation ran against ${input.champion === null ? `no "${spec.promote_to}"` : `${spec.model}@${input.champion}`}: ` +
+          `a promotion expects "${spec.promote_to}" ${input.champion === null ? 'still unset' : `still at version ${input.champion}`}`,
+      );
     log(
       `model gate for "${spec.model}": candidate ${describeCandidate(input.candidate)}, ` +
         `metrics from ${spec.metrics_from === 'input' ? 'the task input' : 'the candidate version'}, ` +
@@ -64,6 +69,7 @@ async function runGate(deps: ModelGateDeps, req: ExecutionRequest): Promise<Exec
       candidate: input.candidate,
       candidateMetrics: input.metrics,
       baseline: input.baseline,
+      ...(input.champion === undefined ? {} : { expectedChampion: input.champion }),
       thresholds: thresholdsFromSpec(spec.thresholds),
       promoteTo: spec.promote_to,
       otherwiseAlias: spec.otherwise_alias,
@@ -99,6 +105,8 @@ interface ParsedGateInput {
   candidate: GateCandidate;
   metrics: MetricValues | null;
   baseline: { version: number; metrics: MetricValues } | null;
+  /** The champion's version when the evaluation ran (null: none); undefined: not given. */
+  champion?: number | null;
 }
 
 function isRecord(v: unknown): v is Record<string, Json> {
@@ -111,7 +119,7 @@ function bad(field: string, message: string): never {
 
 /** The resolved input, checked: each problem names the field. */
 export function gateInput(raw: Json | undefined, spec: ModelGateSpec): ParsedGateInput {
-  if (!isRecord(raw)) bad('input', 'expected {candidate, metrics?, baseline?}');
+  if (!isRecord(raw)) bad('input', 'expected {candidate, metrics?, baseline?, champion?}');
   const candidate = parseCandidate(raw.candidate);
   let metrics: MetricValues | null = null;
   if (spec.metrics_from === 'input') {
@@ -130,7 +138,27 @@ export function gateInput(raw: Json | undefined, spec: ModelGateSpec): ParsedGat
     }
     baseline = { version: b.version as number, metrics: parseMetricValues(b.metrics, 'baseline.metrics') };
   }
-  return { candidate, metrics, baseline };
+  // The key is there when the DAG gave the option; its value is null when there was no champion.
+  if (!('champion' in raw)) return { candidate, metrics, baseline };
+  return { candidate, metrics, baseline, champion: parseChampion(raw.champion, spec) };
+}
+
+/** d.modelVersion()'s output for the alias the gate moves: its version, or null when it was unset. */
+function parseChampion(raw: Json | undefined, spec: ModelGateSpec): number | null {
+  if (raw === null || raw === undefined) return null;
+  const expected = `d.modelVersion({model: '${spec.model}', alias: '${spec.promote_to}'})'s output or null`;
+  if (!isRecord(raw)) bad('champion', `expected ${expected}, got ${JSON.stringify(raw).slice(0, 80)}`);
+  if (raw.model !== spec.model)
+    bad('champion.model', `expected "${spec.model}" (the gate's model), got ${JSON.stringify(raw.model)}`);
+  if (raw.alias !== spec.promote_to) {
+    bad(
+      'champion.alias',
+      `expected "${spec.promote_to}" (the alias the gate moves), got ${JSON.stringify(raw.alias)}: the pin must be the alias the promotion compares and swaps`,
+    );
+  }
+  if (typeof raw.version !== 'number' || !Number.isInteger(raw.version) || raw.version < 1)
+    bad('champion.version', `expected a version number >= 1, got ${JSON.stringify(raw.version)}`);
+  return raw.version;
 }
 
 const EXPECTED_REF =
@@ -182,7 +210,8 @@ function describeCandidate(c: GateCandidate): string {
     : `artifact "${c.artifact.name}" ${String(c.artifact.sha256).slice(0, 12)}`;
 }
 
-function artifactRef(a: ArtifactRow): ModelGateResult['artifact'] {
+/** A recorded artifact as the `{"$artifact": {...}}` ref a task passes on. */
+export function artifactRef(a: ArtifactRow): ModelGateResult['artifact'] {
   return { $artifact: { sha256: a.sha256, uri: a.uri, name: a.name, type: a.type, format: a.format, size: a.size } };
 }
 

@@ -7,9 +7,17 @@ import type { Database } from '../db/database.js';
 import { admitQueuedRun, queuedRunsToWake } from '../db/run-admission.repository.js';
 import type { AdmitRunRequest, AdmitRunResult } from '../workflows/types.js';
 
-export function makeRunAdmission(db: Kysely<Database>) {
+/**
+ * `onRunEnded`: told (without being awaited) when a run of the DAG ended: the workflow asks for
+ * the runs to wake only then. The worker's scheduler starts a @continuous DAG's next run there.
+ */
+export function makeRunAdmission(db: Kysely<Database>, onRunEnded?: (dagId: string) => void) {
   return {
     admitRun: (req: AdmitRunRequest): Promise<AdmitRunResult> => admitQueuedRun(db, req.dagId, req.runId),
-    queuedRunsToWake: (req: { dagId: string }): Promise<string[]> => queuedRunsToWake(db, req.dagId),
+    queuedRunsToWake: async (req: { dagId: string }): Promise<string[]> => {
+      const ids = await queuedRunsToWake(db, req.dagId);
+      onRunEnded?.(req.dagId);
+      return ids;
+    },
   };
 }

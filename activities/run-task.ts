@@ -29,7 +29,7 @@ import { prepareTry } from './templating/prepare-try.js';
 import type { ArtifactStore } from '../artifacts/index.js';
 import type { OpenLineageEmitter } from './lineage/openlineage-transport.js';
 import { StepIO, emptyOutputs, type StepOutputs } from './step-outputs/step-io.js';
-import { InputArtifactError, StepOutputError, findArtifactRefs } from './step-outputs/protocol.js';
+import { InputArtifactError, StepOutputError, findArtifactRefs, resolveOutletExtras } from './step-outputs/protocol.js';
 import { consumedArtifacts, markRegistered, modelVersionXCom, recordOutcome } from './step-outputs/record.js';
 import type { LineageArtifactInput } from '../db/lineage.repository.js';
 import type { ExecutionState } from '../db/database.js';
@@ -308,6 +308,20 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
       const mapLengths = req.task.map_sources
         ? checkMapSources(req, result.returnValue as Json | undefined)
         : undefined;
+      // A process or container step's outlet_events.json: checked against the task's outlets
+      // before anything of the try is recorded (a uri that is no outlet fails it without retries).
+      const stepOutletEvents = result.outputs?.outletEvents;
+      const outletExtras = stepOutletEvents
+        ? {
+            ...result.outletExtras,
+            ...resolveOutletExtras(
+              stepOutletEvents.extras,
+              req.task.outlets ?? [],
+              req.task.task_id,
+              stepOutletEvents.file,
+            ),
+          }
+        : result.outletExtras;
       let returnValue = result.returnValue;
       if (stepIO) returnValue = await recordSuccess(result.outputs ?? emptyOutputs(), returnValue);
       let xcom: XComEntry | null = null;
@@ -331,7 +345,7 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
         ...key,
         try_number: req.tryNumber,
         outlets: req.task.outlets ?? [],
-        extras: result.outletExtras,
+        extras: outletExtras,
       });
       for (const e of emitted) {
         log.system(

@@ -37,7 +37,9 @@ import {
 import type { DagSpec } from '../spec/dag-spec.js';
 import { DagRunType } from '../spec/states.js';
 import { admissionWakeSignal } from '../workflows/messages.js';
-import { SCHEDULE_TICK_WORKFLOW, type RunOptions, type ScheduleTickResult } from '../workflows/types.js';
+import { SCHEDULE_TICK_WORKFLOW, type ScheduleTickResult } from '../workflows/types.js';
+import { isContinuous, nextContinuousRun, startContinuousRun } from './continuous.js';
+import type { SchedulerContext } from './scheduler-context.js';
 import { TriggerError, triggerDagRun } from './trigger.js';
 
 /** The Temporal Schedule of a DAG (one per DAG; a namespace serves one Updraft deployment). */
@@ -60,7 +62,8 @@ export interface SchedulePlan {
 
 /**
  * Whether Updraft's scheduler starts this DAG's runs by the clock: not for schedule=None, asset
- * schedules (data-aware runs are another path) or @continuous (a run starts when the previous ends).
+ * schedules (data-aware runs are another path) or @continuous (a run starts when the previous ends:
+ * client/continuous.ts).
  */
 export function isClockScheduled(spec: Pick<DagSpec, 'timetable'>): boolean {
   const type = spec.timetable?.type;
@@ -93,6 +96,23 @@ export function planSchedule(
     cursor = info.data_interval;
   }
   return { timetable, due, upcoming };
+}
+
+/**
+ * A continuous DAG's Schedule holds one fire time, and only while its first run waits for a
+ * start_date in the future; after that each run's end starts the next. Pure.
+ */
+export function planContinuousSchedule(
+  spec: Pick<DagSpec, 'timetable' | 'start_date' | 'end_date' | 'catchup'>,
+  last: DataInterval | null,
+  now: Date,
+): SchedulePlan {
+  const next = nextContinuousRun(spec, last, now);
+  return {
+    timetable: timetableFromSpec(spec.timetable),
+    due: [],
+    upcoming: next && next.run_after.getTime() > now.getTime() ? [next] : [],
+  };
 }
 
 const MONTH_NAMES: readonly Month[] = [
@@ -128,16 +148,7 @@ export function calendarAt(at: Date, comment: string): CalendarSpec {
   };
 }
 
-export interface SchedulerContext {
-  db: Kysely<Database>;
-  client: Client;
-  /** Options of the runs it starts (and the task queue of the tick workflows). */
-  runOptions: RunOptions;
-  logsFolder?: string | null;
-  /** The clock (tests and benchmarks pin it); default Date.now. */
-  now?: () => Date;
-  log?: (line: string) => void;
-}
+export type { SchedulerContext } from './scheduler-context.js';
 
 /**
  * Creates the DAG's scheduled runs that are due, oldest first, as a trigger does (same record,
@@ -150,6 +161,7 @@ export async function createDueRuns(ctx: SchedulerContext, dagId: string): Promi
   if (!dag || !dag.is_active) return { created: [], note: `DAG "${dagId}" is not in the DAGs folder` };
   if (dag.is_paused) return { created: [], note: `DAG "${dagId}" is paused` };
   const version = await getLatestDagVersion(ctx.db, dagId);
+  if (version && isContinuous(version.spec)) return startContinuousRun(ctx, dagId);
   if (!version || !isClockScheduled(version.spec))
     return { created: [], note: `DAG "${dagId}" has no time-based schedule` };
   const now = (ctx.now ?? (() => new Date()))();
@@ -243,7 +255,8 @@ function scheduleOptions(
  * Brings a DAG's Temporal Schedule in line with its stored definition: created, updated in place
  * (new fire times, paused or not), or deleted (the DAG left the folder, or has no time-based
  * schedule, or no further runs). Runs already due are created at once (a DAG with catchup, an
- * unpaused DAG whose latest fire time passed), as Airflow's scheduler would on its next loop.
+ * unpaused DAG whose latest fire time passed, a @continuous DAG with no run queued or running),
+ * as Airflow's scheduler would on its next loop.
  */
 export async function syncDagSchedule(
   ctx: SchedulerContext,
@@ -263,10 +276,13 @@ export async function syncDagSchedule(
       throw err;
     }
   };
-  if (!dag || !version || !isClockScheduled(version.spec)) return remove();
+  if (!dag || !version || !(isClockScheduled(version.spec) || isContinuous(version.spec))) return remove();
   if (!dag.is_paused && opts.createDue !== false) await createDueRuns(ctx, dagId);
   const now = (ctx.now ?? (() => new Date()))();
-  const plan = planSchedule(version.spec, await latestScheduledInterval(ctx.db, dagId), now);
+  const last = await latestScheduledInterval(ctx.db, dagId);
+  const plan = isContinuous(version.spec)
+    ? planContinuousSchedule(version.spec, last, now)
+    : planSchedule(version.spec, last, now);
   if (plan.upcoming.length === 0) return remove();
   const options = scheduleOptions(ctx, dagId, version.spec, plan, dag.is_paused);
   for (let attempt = 0; ; attempt++) {

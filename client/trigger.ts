@@ -10,10 +10,11 @@ import type { Database } from '../db/database.js';
 import { getDag, getDagVersion, getLatestDagVersion } from '../db/dag.repository.js';
 import { createDagRun, getDagRun, updateDagRunState } from '../db/dag-run.repository.js';
 import { DagRunExistsError } from '../db/errors.js';
+import { inTransaction } from '../db/transaction.js';
 import { validateRunParams } from './params.js';
 import { runLinks } from './run-links.js';
 import type { Json } from '../spec/dag-spec.js';
-import { DagRunType } from '../spec/states.js';
+import { DagRunType, defaultTriggeredBy, type DagRunTriggeredBy } from '../spec/states.js';
 import type { dagRun } from '../workflows/dag-run/index.js';
 import { DAG_ID, DAG_RUN_ID, DAG_RUN_STATE, LOGICAL_DATE, RUN_TYPE } from '../workflows/search-attributes.js';
 import { DAG_RUN_WORKFLOW, type DagRunInput, type RunOptions } from '../workflows/types.js';
@@ -98,6 +99,14 @@ export interface TriggerOptions {
    */
   onExisting?: 'error' | 'same-run';
   runType?: (typeof DagRunType)[keyof typeof DagRunType];
+  /** Who asks (default: what the run type implies; `dags test` says 'test', which a pause does not hold). */
+  triggeredBy?: DagRunTriggeredBy;
+  /**
+   * Checked in the transaction that records the run, before the insert (it may lock rows): a
+   * throw records nothing and reaches the caller. The continuous scheduler checks there that no
+   * other run took the DAG's one slot (client/continuous.ts).
+   */
+  precondition?: (trx: Kysely<Database>) => Promise<void>;
   runOptions: RunOptions;
   /** The workers' task-log folder: the workflow's memo and details point there (absent: only the command). */
   logsFolder?: string | null;
@@ -173,8 +182,8 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
   const workflowId = dagRunWorkflowId(opts.dagId, runId);
   let created = true;
   let versionForRun = version;
-  try {
-    await createDagRun(db, {
+  const record = (into: Kysely<Database>) =>
+    createDagRun(into, {
       dag_id: opts.dagId,
       run_id: runId,
       state: 'queued',
@@ -188,7 +197,16 @@ export async function triggerDagRun(db: Kysely<Database>, client: Client, opts: 
       queued_at: now,
       run_after: runAfter,
       backfill_id: opts.backfillId ?? null,
+      triggered_by: opts.triggeredBy ?? defaultTriggeredBy(runType),
     });
+  try {
+    const precondition = opts.precondition;
+    if (precondition)
+      await inTransaction(db, async (trx) => {
+        await precondition(trx);
+        await record(trx);
+      });
+    else await record(db);
   } catch (err) {
     if (err instanceof DagRunExistsError && opts.onExisting === 'same-run') {
       const existing = await getDagRun(db, opts.dagId, runId);

@@ -1,6 +1,8 @@
 /**
  * The reference retraining pipeline (docs/ml-pipeline.md): extract → validate_data → prepare →
  * train → evaluate → validate_model → serve → monitor on scikit-learn's bundled breast cancer table.
+ * `champion` reads the registry (models:/breast_cancer_classifier@champion) so evaluate scores the
+ * current champion on the same test rows as the candidate, and the gate compares the two.
  * Every step but the gate is a real program of steps/ (Python; validate_data is R), run as a process
  * (the setup's venv and Rscript) or as a container (updraft/step-python, updraft/step-r on Docker or
  * Kubernetes): UPDRAFT_ML_RUNTIME=process|docker|kubernetes picks one for the whole graph when the
@@ -130,13 +132,11 @@ export default dag(
       taskId: 'train',
       env: { UPDRAFT_STEP_PARAMS: JSON.stringify({ model_name: MODEL_NAME }) },
     });
-    const evaluate = step<{ model: Ref; test: Ref }, { metrics: Record<string, number>; evaluation: Ref; golden: Ref }>(
-      'python',
-      'evaluate.py',
-      {
-        taskId: 'evaluate',
-      },
-    );
+    type Metrics = Record<string, number>;
+    const evaluate = step<
+      { model: Ref; test: Ref; champion: unknown },
+      { metrics: Metrics; baseline: { version: number; metrics: Metrics } | null; evaluation: Ref; golden: Ref }
+    >('python', 'evaluate.py', { taskId: 'evaluate' });
     const serve = step<{ model: Ref; golden: Ref }, { served: boolean; version: string }>('python', 'serve.py', {
       taskId: 'serve',
       ...(runtime === 'docker' || realNode
@@ -155,12 +155,19 @@ export default dag(
     const split = prepare({ dataset: data.get('dataset') });
     d.chain(checked, split);
     const model = train({ train: split.get('train') });
-    const scored = evaluate({ model: model.get('model'), test: split.get('test') });
+    // models:/<name>@champion, resolved once: evaluate scores it on the same test rows as the
+    // candidate, and the gate promotes only if the alias still points there (a lost race otherwise).
+    const champion = d.modelVersion({ taskId: 'champion', model: MODEL_NAME, alias: 'champion' });
+    // Read after training, right before evaluate: the shortest window for another run to move it.
+    d.chain(model, champion);
+    const scored = evaluate({ model: model.get('model'), test: split.get('test'), champion });
     const gate = d.modelGate({
       taskId: 'validate_model',
       model: MODEL_NAME,
       candidate: model.get('model'),
       metrics: scored.get('metrics'),
+      baseline: scored.get('baseline'),
+      champion,
       // MLflow's rules: an absolute bar for every model, and a challenger must beat the champion's
       // accuracy by half a point without losing on ROC AUC or log loss.
       thresholds: {

@@ -19,6 +19,7 @@ export interface DagRunCreate {
   end_date?: Date | null;
   run_after?: Date | null;
   backfill_id?: number | null;
+  triggered_by?: string | null;
 }
 
 /**
@@ -45,6 +46,7 @@ export async function createDagRun(db: Kysely<Database>, run: DagRunCreate): Pro
       end_date: run.end_date ?? null,
       run_after: run.run_after ?? null,
       backfill_id: run.backfill_id ?? null,
+      triggered_by: run.triggered_by ?? null,
     })
     .onConflict((oc) => oc.columns(['dag_id', 'run_id']).doNothing())
     .returningAll()

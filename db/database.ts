@@ -84,6 +84,8 @@ export interface DagRunTable {
   run_after: NullableTimestamp;
   /** The backfill that created the run. */
   backfill_id: ColumnType<number | null, number | null | undefined, number | null>;
+  /** Who asked for the run (Airflow 3's triggered_by: cli, test, timetable, asset, backfill); null before it was kept. */
+  triggered_by: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** One `updraft backfill create` (Airflow 3's backfill table). */

@@ -10,6 +10,17 @@ export class DagRunExistsError extends Error {
   }
 }
 
+/** A continuous DAG's next run may not be recorded now (its one slot is taken, or it is paused or gone). */
+export class ContinuousSlotTakenError extends Error {
+  override readonly name = 'ContinuousSlotTakenError';
+  constructor(
+    readonly dagId: string,
+    readonly reason: string,
+  ) {
+    super(`no next run recorded for continuous DAG "${dagId}": ${reason}`);
+  }
+}
+
 export class DagRunNotFoundError extends Error {
   override readonly name = 'DagRunNotFoundError';
   constructor(

@@ -40,6 +40,13 @@ export interface ModelGateInput {
   readonly candidateMetrics: MetricValues | null;
   /** The champion's metrics on the same data, pinned to the version they are of; null: looked up. */
   readonly baseline: { readonly version: number; readonly metrics: MetricValues } | null;
+  /**
+   * The champion the evaluation scored against, resolved before it ran (null: there was none);
+   * undefined: not pinned (the champion is read when the gate runs). Pinned, the promotion expects
+   * the alias exactly there, so a champion that moved or appeared since is a lost race, and the
+   * baseline must be of this version (none without a champion: the thresholds alone decide).
+   */
+  readonly expectedChampion?: number | null;
   readonly thresholds: MetricThresholds;
   readonly promoteTo: string;
   readonly otherwiseAlias: string | null;
@@ -83,6 +90,7 @@ export async function runModelGate(db: Kysely<Database>, input: ModelGateInput):
   if (input.candidateMetrics !== null) parseMetricValues(input.candidateMetrics, 'metrics');
   if (input.baseline !== null) parseMetricValues(input.baseline.metrics, 'baseline.metrics');
   if ('artifact' in input.candidate) checkArtifactInput(input.candidate.artifact, 'candidate');
+  checkPinnedChampion(input);
   return inTransaction(db, async (trx) => {
     const { version: candidate, artifact, registered } = await resolveCandidate(trx, input);
     const candidateMetrics = input.candidateMetrics ?? candidate.metrics;
@@ -159,6 +167,29 @@ export async function runModelGate(db: Kysely<Database>, input: ModelGateInput):
     await setStatus(trx, candidate.id, 'rejected');
     return { ...common, outcome: 'rejected', promotion: move?.promotion ?? null, champion: champion?.version ?? null };
   });
+}
+
+/** A pinned champion and the baseline must name the same version (the evaluation scored that one). */
+function checkPinnedChampion(input: ModelGateInput): void {
+  const pinned = input.expectedChampion;
+  if (pinned === undefined) return;
+  if (pinned !== null && (!Number.isInteger(pinned) || pinned < 1))
+    throw new InvalidRecordFieldError('champion', `expected a version number >= 1 or null, got ${String(pinned)}`);
+  const scored = input.baseline?.version ?? null;
+  if (pinned === scored) return;
+  if (scored === null) {
+    throw new InvalidRecordFieldError(
+      'baseline',
+      `the champion was version ${pinned} when the evaluation ran, but the evaluation returned no baseline: ` +
+        `score the champion on the same rows and return {version: ${pinned}, metrics} (evaluate.py takes it as input.champion)`,
+    );
+  }
+  throw new InvalidRecordFieldError(
+    'baseline.version',
+    pinned === null
+      ? `the baseline is version ${scored}, but there was no champion when the evaluation ran`
+      : `the baseline is version ${scored}, but the champion the evaluation was given is version ${pinned}`,
+  );
 }
 
 async function setStatus(trx: Kysely<Database>, versionId: number, status: 'validated' | 'rejected'): Promise<void> {
@@ -284,7 +315,8 @@ async function producingTry(
 }
 
 /**
- * The version compared against and its metrics: the pinned baseline from the input, else the
+ * The version compared against and its metrics: the pinned baseline from the input, else none
+ * when the evaluation ran without a champion (pinned null), else the
  * champion with the metrics of the evaluation that made it champion, else of its latest
  * evaluation as a candidate, else those recorded with the version.
  */
@@ -297,7 +329,8 @@ async function baselineOf(
     await versionOf(trx, input.model, input.baseline.version, 'baseline.version');
     return { version: input.baseline.version, metrics: input.baseline.metrics, from: 'input' };
   }
-  if (champion === undefined) return null;
+  // Evaluated with no champion (pinned null): the thresholds alone, whatever holds the alias now.
+  if (champion === undefined || input.expectedChampion === null) return null;
   const promoted = await trx
     .selectFrom('model_promotion as p')
     .innerJoin('model_evaluation as e', 'e.id', 'p.evaluation_id')

@@ -214,6 +214,35 @@ export async function resolveAlias(
     .executeTakeFirst();
 }
 
+/**
+ * `models:/<model>@<alias>` with the version's artifact row, or undefined while there is nothing
+ * behind it: the alias is unset, or the model is not registered yet (a pipeline's first run has no
+ * champion; that is not an error here). Names are checked.
+ */
+export async function lookupAlias(
+  db: Kysely<Database>,
+  model: string,
+  alias: string,
+): Promise<{ version: ModelVersionRow; artifact: ArtifactRow } | undefined> {
+  checkModelName(model);
+  checkAliasName(alias);
+  const version = await db
+    .selectFrom('model_alias as a')
+    .innerJoin('registered_model as m', 'm.id', 'a.model_id')
+    .innerJoin('model_version as v', 'v.id', 'a.version_id')
+    .selectAll('v')
+    .where('m.name', '=', model)
+    .where('a.alias', '=', alias)
+    .executeTakeFirst();
+  if (version === undefined) return undefined;
+  const artifact = await db
+    .selectFrom('artifact')
+    .selectAll()
+    .where('id', '=', version.artifact_id)
+    .executeTakeFirstOrThrow();
+  return { version, artifact };
+}
+
 export interface RegisterVersionInput {
   readonly model: string;
   /** The recorded artifact holding the model's bytes. */

@@ -4,7 +4,7 @@
  * decision: lock the pool row, lock the DAG, reclaim expired grants, upsert the try's request,
  * read usage and the waiters ranked ahead, then grant or leave it queued.
  */
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable, type SelectQueryBuilder } from 'kysely';
 import type { Database, SlotPoolTable, TaskSlotGrantTable } from './database.js';
 
 export const DEFAULT_POOL = 'default_pool';
@@ -187,11 +187,27 @@ export async function grantIfClearlyFree(trx: Kysely<Database>, r: GrantRequest,
  * requested_at (its place in line), so a retried attempt of the try resumes where it was.
  */
 export async function upsertGrantRequest(trx: Kysely<Database>, r: GrantRequest): Promise<SlotGrantRow> {
+  const [row] = await upsertGrantRequests(trx, [r]);
+  return row!;
+}
+
+/** upsertGrantRequest for many tries in one statement (a worker's waiting tries, each poll). */
+export async function upsertGrantRequests(
+  trx: Kysely<Database>,
+  requests: readonly GrantRequest[],
+): Promise<SlotGrantRow[]> {
+  if (requests.length === 0) return [];
   return (
     trx
       .insertInto('task_slot_grant')
       // Millisecond precision, so the value read back into a JS Date ranks exactly (waitersAhead).
-      .values({ ...r, state: 'queued', requested_at: sql<Date>`date_trunc('milliseconds', now())` })
+      .values(
+        requests.map((r) => ({
+          ...r,
+          state: 'queued' as const,
+          requested_at: sql<Date>`date_trunc('milliseconds', now())`,
+        })),
+      )
       .onConflict((oc) =>
         oc.columns(['dag_id', 'run_id', 'task_id', 'map_index', 'try_number']).doUpdateSet({
           heartbeat_at: sql`now()`,
@@ -207,7 +223,7 @@ export async function upsertGrantRequest(trx: Kysely<Database>, r: GrantRequest)
         }),
       )
       .returningAll()
-      .executeTakeFirstOrThrow()
+      .execute()
   );
 }
 
@@ -241,29 +257,60 @@ export async function grantedUsage(trx: Kysely<Database>): Promise<GrantedUsageR
  * that compete with it: same pool or same DAG. At most `limit`, best first.
  */
 export async function waitersAhead(trx: Kysely<Database>, mine: SlotGrantRow, limit = 500): Promise<SlotGrantRow[]> {
-  return trx
-    .selectFrom('task_slot_grant')
-    .selectAll()
-    .where('state', '=', 'queued')
-    .where((eb) => eb.or([eb('pool', '=', mine.pool), eb('dag_id', '=', mine.dag_id)]))
-    .where((eb) =>
-      eb.or([
-        eb('priority_weight', '>', mine.priority_weight),
-        eb.and([
-          eb('priority_weight', '=', mine.priority_weight),
-          sql<boolean>`(requested_at, dag_id, run_id, task_id, map_index, try_number) < (${mine.requested_at}, ${mine.dag_id}, ${mine.run_id}, ${mine.task_id}, ${mine.map_index}, ${mine.try_number})`,
+  return ranked(
+    trx
+      .selectFrom('task_slot_grant')
+      .selectAll()
+      .where('state', '=', 'queued')
+      .where((eb) => eb.or([eb('pool', '=', mine.pool), eb('dag_id', '=', mine.dag_id)]))
+      .where((eb) =>
+        eb.or([
+          eb('priority_weight', '>', mine.priority_weight),
+          eb.and([
+            eb('priority_weight', '=', mine.priority_weight),
+            sql<boolean>`(requested_at, dag_id, run_id, task_id, map_index, try_number) < (${mine.requested_at}, ${mine.dag_id}, ${mine.run_id}, ${mine.task_id}, ${mine.map_index}, ${mine.try_number})`,
+          ]),
         ]),
-      ]),
-    )
+      ),
+  )
+    .limit(limit)
+    .execute();
+}
+
+/** Every queued request in one of `pools` or of one of `dags`, best-ranked first; at most `limit`. */
+export async function queuedCompeting(
+  trx: Kysely<Database>,
+  pools: readonly string[],
+  dags: readonly string[],
+  limit: number,
+): Promise<SlotGrantRow[]> {
+  if (pools.length === 0 && dags.length === 0) return [];
+  return ranked(
+    trx
+      .selectFrom('task_slot_grant')
+      .selectAll()
+      .where('state', '=', 'queued')
+      .where((eb) =>
+        eb.or([
+          ...(pools.length > 0 ? [eb('pool', 'in', [...pools])] : []),
+          ...(dags.length > 0 ? [eb('dag_id', 'in', [...dags])] : []),
+        ]),
+      ),
+  )
+    .limit(limit)
+    .execute();
+}
+
+/** Admission's rank: priority_weight desc, then request time, then the key (a total order). */
+function ranked<Q extends SelectQueryBuilder<Database, 'task_slot_grant', SlotGrantRow>>(q: Q): Q {
+  return q
     .orderBy('priority_weight', 'desc')
     .orderBy('requested_at')
     .orderBy('dag_id')
     .orderBy('run_id')
     .orderBy('task_id')
     .orderBy('map_index')
-    .orderBy('try_number')
-    .limit(limit)
-    .execute();
+    .orderBy('try_number') as Q;
 }
 
 export async function poolSizes(trx: Kysely<Database>, pools: readonly string[]): Promise<Map<string, number>> {
@@ -277,10 +324,16 @@ export async function poolSizes(trx: Kysely<Database>, pools: readonly string[])
 }
 
 export async function markGranted(trx: Kysely<Database>, key: GrantKey): Promise<void> {
+  await markAllGranted(trx, [key]);
+}
+
+/** Grants every request in `keys` (one statement). */
+export async function markAllGranted(trx: Kysely<Database>, keys: readonly GrantKey[]): Promise<void> {
+  if (keys.length === 0) return;
   await trx
     .updateTable('task_slot_grant')
     .set({ state: 'granted', granted_at: sql`now()`, heartbeat_at: sql`now()` })
-    .where((eb) => eb.and(keyOf(key)))
+    .where((eb) => eb.or(keys.map((k) => eb.and(keyOf(k)))))
     .execute();
 }
 

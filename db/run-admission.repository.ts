@@ -2,16 +2,23 @@
  * Which queued DAG runs may start (Airflow's max_active_runs, as its scheduler's
  * _start_queued_dagruns applies it): a DAG's runs other than backfill runs share the DAG's
  * max_active_runs, a backfill's runs share the backfill's; queued runs start in logical-date order
- * (a backfill's in the order it created them, so --run-backwards starts newest first); the runs
- * of a paused DAG that the schedule or a backfill made wait while it is paused (manual runs do not).
- * Every decision is taken with the DAG's row locked, so concurrent runs asking at once agree.
+ * (a backfill's in the order it created them, so --run-backwards starts newest first); every run
+ * of a paused DAG waits while it is paused, manual ones too (Airflow 3's scheduler starts no queued
+ * run of a paused DAG), except the one `dags test` makes (triggered_by 'test': Airflow's dag.test()
+ * bypasses the scheduler). Every decision is taken with the DAG's row locked, so concurrent runs
+ * asking at once agree.
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './database.js';
+import { latestScheduledInterval } from './dag-run.repository.js';
+import { ContinuousSlotTakenError } from './errors.js';
 import { inTransaction } from './transaction.js';
 
 /** Airflow's [core] max_active_runs_per_dag, for DAGs stored before the limit was kept. */
 export const DEFAULT_MAX_ACTIVE_RUNS = 16;
+
+/** The runs a pause does not hold: `dags test`'s. */
+const UNPAUSED_TRIGGER = 'test';
 
 export type AdmissionDecision = { admitted: true } | { admitted: false; reason: string };
 
@@ -76,12 +83,12 @@ export async function admitQueuedRun(
       .executeTakeFirst();
     const run = await trx
       .selectFrom('dag_run')
-      .select(['id', 'state', 'run_type', 'backfill_id'])
+      .select(['id', 'state', 'triggered_by', 'backfill_id'])
       .where('dag_id', '=', dag_id)
       .where('run_id', '=', run_id)
       .executeTakeFirst();
     if (!dag || !run || run.state !== 'queued') return { admitted: true };
-    if (dag.is_paused && run.run_type !== 'manual') {
+    if (dag.is_paused && run.triggered_by !== UNPAUSED_TRIGGER) {
       return {
         admitted: false,
         reason: `DAG "${dag_id}" is paused: the run starts when it is unpaused (updraft dags unpause ${dag_id})`,
@@ -94,7 +101,7 @@ export async function admitQueuedRun(
       pool.backfillId === null ? `max_active_runs=${pool.limit}` : `the backfill's max_active_runs=${pool.limit}`;
     if (free <= 0) return { admitted: false, reason: `${running} run(s) running, ${what}` };
     const ahead = await queuedInOrder(trx, dag_id, pool)
-      .$if(dag.is_paused, (q) => q.where('run_type', '=', 'manual'))
+      .$if(dag.is_paused, (q) => q.where('triggered_by', '=', UNPAUSED_TRIGGER))
       .select('id')
       .limit(free)
       .execute();
@@ -134,8 +141,44 @@ export async function queuedRunsToWake(db: Kysely<Database>, dag_id: string): Pr
     const free = pool.limit - (await runningCount(db, dag_id, pool));
     if (free <= 0) continue;
     let q = queuedInOrder(db, dag_id, pool).select('workflow_id');
-    if (dag.is_paused) q = q.where('run_type', '=', 'manual');
+    if (dag.is_paused) q = q.where('triggered_by', '=', UNPAUSED_TRIGGER);
     ids.push(...(await q.limit(free).execute()).map((r) => r.workflow_id));
   }
   return ids;
+}
+
+/**
+ * The check before a continuous DAG's next run is recorded, in the recording transaction, with
+ * the DAG's row locked as admission locks it: the DAG is active and unpaused, none of its runs
+ * outside backfills is queued or running (max_active_runs is 1), and its latest scheduled run is
+ * still the one the next run was computed from. Otherwise ContinuousSlotTakenError: another worker
+ * (or a trigger) got there first, or a pause came in between. Two workers asking at once for the
+ * same DAG record one run between them.
+ */
+export async function claimContinuousSlot(
+  trx: Kysely<Database>,
+  dag_id: string,
+  /** The data_interval_start of the latest scheduled run the next one was computed from (null: none). */
+  lastIntervalStart: Date | null,
+): Promise<void> {
+  const dag = await trx
+    .selectFrom('dag')
+    .select(['is_paused', 'is_active'])
+    .where('dag_id', '=', dag_id)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!dag || !dag.is_active) throw new ContinuousSlotTakenError(dag_id, 'it is no longer in the DAGs folder');
+  if (dag.is_paused) throw new ContinuousSlotTakenError(dag_id, 'it is paused');
+  const active = await trx
+    .selectFrom('dag_run')
+    .select('run_id')
+    .where('dag_id', '=', dag_id)
+    .where('backfill_id', 'is', null)
+    .where('state', 'in', ['queued', 'running'])
+    .limit(1)
+    .executeTakeFirst();
+  if (active) throw new ContinuousSlotTakenError(dag_id, `run "${active.run_id}" is queued or running`);
+  const latest = await latestScheduledInterval(trx, dag_id);
+  if ((latest?.start.getTime() ?? null) !== (lastIntervalStart?.getTime() ?? null))
+    throw new ContinuousSlotTakenError(dag_id, 'another scheduled run was recorded in the meantime');
 }

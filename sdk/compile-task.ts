@@ -14,6 +14,7 @@ import type {
 } from './options.js';
 import { extractParams } from './params.js';
 import { compileModelGate } from './model-gate.js';
+import { compileModelVersion } from './model-version.js';
 import { compileSensor } from './sensors.js';
 import type { DeclaredGroup, DeclaredTask } from './task.js';
 import { TEMPLATE_FIELDS, type InputTemplate, type TaskSpec } from '../spec/dag-spec.js';
@@ -85,6 +86,7 @@ export function compileTask(
   if (t.kind === 'container') spec.container = compileContainer(t.options as ContainerTaskOptions, f);
   if (t.kind === 'sensor') Object.assign(spec, compileSensor(t, fileloc, f));
   if (t.kind === 'model_gate') Object.assign(spec, compileModelGate(t, f));
+  if (t.kind === 'model_version') Object.assign(spec, compileModelVersion(t, f));
   Object.assign(spec, compileCrossRunOptions(o, f));
   if (t.options.params !== undefined) {
     const taskParams = extractParams(t.options.params, 'params', f);
@@ -138,6 +140,7 @@ const OPERATOR_NAMES: Record<DeclaredTask['kind'], string> = {
   empty: 'EmptyOperator',
   sensor: 'BaseSensorOperator',
   model_gate: 'ModelGateOperator',
+  model_version: 'ModelVersionOperator',
 };
 
 const QUANTITY = /^\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;

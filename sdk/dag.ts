@@ -16,6 +16,7 @@ import type {
 import type { ControlSpec, Json } from '../spec/dag-spec.js';
 import { makeXComArg, type TaskRef, type XComArg } from './xcom-arg.js';
 import { modelGateBuilder, type ModelGateBuilder } from './model-gate.js';
+import { modelVersionBuilder, type ModelVersionBuilder } from './model-version.js';
 import { sensorBuilder, type SensorBuilder } from './sensors.js';
 import type {
   DeclaredGroup,
@@ -51,7 +52,7 @@ export type ChainNode = TaskRef | TaskGroup<unknown>;
 /** What a branch function returns: the direct downstream task id(s) to follow, or null for none. */
 export type BranchResult = string | readonly string[] | null | undefined | void;
 
-export interface DagBuilder extends SensorBuilder, ModelGateBuilder {
+export interface DagBuilder extends SensorBuilder, ModelGateBuilder, ModelVersionBuilder {
   /** An in-process TypeScript task; runs in the worker. Its return value is the XCom. */
   task<I = void, O = void>(options: TaskOptions, fn: TaskFunction<I, O>): Task<I, Awaited<O>>;
   /** A local program run as a process (argv array; no shell unless asked). */
@@ -297,6 +298,7 @@ export function draftDag(definition: DagDefinition): DagDraft {
       empty: (options: TaskOptions) => declare<void, void>('empty', options),
       ...sensorBuilder(declare),
       ...modelGateBuilder(declare),
+      ...modelVersionBuilder(declare),
       branch: <I>(options: TaskOptions, fn: TaskFunction<I, BranchResult | Promise<BranchResult>>) =>
         declare<I, Json>('function', options, fn as TaskFunction<unknown, unknown>, { type: 'branch' }),
       shortCircuit: <I, O>(options: ShortCircuitOptions, fn: TaskFunction<I, O>) =>

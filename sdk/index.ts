@@ -82,4 +82,5 @@ export type {
   ArtifactRefJson,
   BaselineMetrics,
 } from './model-gate.js';
-export type { ModelGateSpec, ModelGateThresholdSpec } from '../spec/dag-spec.js';
+export type { ModelVersionOptions, ResolvedModelVersion } from './model-version.js';
+export type { ModelGateSpec, ModelGateThresholdSpec, ModelVersionSpec } from '../spec/dag-spec.js';

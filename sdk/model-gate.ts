@@ -79,6 +79,14 @@ export interface ModelGateOptions extends TaskOptions {
    * champion's metrics from the evaluation that made it champion (else its version's metrics).
    */
   baseline?: XComArg<unknown> | BaselineMetrics;
+  /**
+   * The champion the evaluation scored: `d.modelVersion({model, alias: promoteTo})`'s output (null
+   * when there was none). The gate then promotes only if the alias still points at that version
+   * (is still unset, for null): a champion that moved or appeared since the evaluation is a lost
+   * race, never promoted over. The baseline must be of this version; with none, the thresholds
+   * alone decide. Omitted: the champion is read when the gate runs.
+   */
+  champion?: XComArg<unknown>;
   /** Per metric: MLflow's rules. */
   thresholds: Record<string, MetricThresholdOptions>;
   /** The alias a passing candidate takes. @default 'champion' */
@@ -145,6 +153,7 @@ export function modelGateBuilder(declare: DeclareGateTask): ModelGateBuilder {
       const input: Record<string, unknown> = { candidate: options?.candidate };
       if (metrics !== undefined && metrics !== 'candidate_version') input.metrics = metrics;
       if (options?.baseline !== undefined) input.baseline = options.baseline;
+      if (options?.champion !== undefined) input.champion = options.champion;
       return task(input);
     },
   };
@@ -163,6 +172,12 @@ export function compileModelGate(t: DeclaredTask, f: FieldFail): Pick<TaskSpec, 
   checkRef(o.candidate, 'candidate', f);
   const metricsFrom = compileMetricsSource(o.metrics, f);
   if (o.baseline !== undefined) checkBaseline(o.baseline, f);
+  if (o.champion !== undefined && !isXComArg(o.champion)) {
+    f(
+      "expected d.modelVersion()'s output (the champion the evaluation was given), e.g. champion: d.modelVersion({ taskId: 'champion', model, alias: 'champion' })",
+      'champion',
+    );
+  }
   if (
     o.thresholds === null ||
     typeof o.thresholds !== 'object' ||
@@ -266,4 +281,4 @@ function checkBaseline(baseline: unknown, f: FieldFail): void {
 }
 
 /** The JSON a gate's input holds; exported for the activity's checks of resolved values. */
-export type ModelGateInput = { candidate?: Json; metrics?: Json; baseline?: Json };
+export type ModelGateInput = { candidate?: Json; metrics?: Json; baseline?: Json; champion?: Json };

@@ -85,7 +85,7 @@ export interface DeclaredGroup {
 export interface DeclaredTask {
   /** The full task id (group prefixes applied). */
   taskId: string;
-  kind: 'function' | 'process' | 'container' | 'empty' | 'sensor' | 'model_gate';
+  kind: 'function' | 'process' | 'container' | 'empty' | 'sensor' | 'model_gate' | 'model_version';
   options: TaskOptions | ProcessTaskOptions | ContainerTaskOptions;
   fn?: TaskFunction<unknown, unknown>;
   /** The bound input, with XComArgs still in it; undefined until the task is called. */

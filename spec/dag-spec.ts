@@ -94,7 +94,7 @@ export interface ContainerOperatorSpec {
   };
 }
 
-export type TaskKind = 'function' | 'process' | 'container' | 'empty' | 'sensor' | 'model_gate';
+export type TaskKind = 'function' | 'process' | 'container' | 'empty' | 'sensor' | 'model_gate' | 'model_version';
 
 export interface TaskSpec {
   task_id: string;
@@ -134,6 +134,8 @@ export interface TaskSpec {
   sensor?: SensorSpec;
   /** A champion/challenger gate (kind 'model_gate'; sdk/model-gate.ts, activities/model-gate.ts). */
   model_gate?: ModelGateSpec;
+  /** A registry lookup: the version behind a model's alias (kind 'model_version'; sdk/model-version.ts). */
+  model_version?: ModelVersionSpec;
   /** The declared priority_weight where weight_rule made the effective one differ (engine/priority.ts). */
   declared_priority_weight?: number;
   /** Airflow's depends_on_past (absent: false). */
@@ -220,6 +222,7 @@ export const TEMPLATE_FIELDS: Record<TaskKind, { allowed: readonly string[]; def
   // A process sensor's argv/env/cwd render like a process task's, a file sensor's filepath like FileSensor's.
   sensor: { allowed: ['input', 'argv', 'env', 'cwd', 'filepath'], default: ['argv', 'env', 'cwd', 'filepath'] },
   model_gate: { allowed: [], default: [] },
+  model_version: { allowed: [], default: [] },
 };
 
 export interface DagSpec {
@@ -432,6 +435,16 @@ export interface ModelGateThresholdSpec {
   /** A fraction of the champion's value, 0..1. */
   min_relative_change?: number;
   greater_is_better: boolean;
+}
+
+/**
+ * `TaskSpec.model_version`: `models:/<model>@<alias>` resolved when the task runs. Its XCom is the
+ * version with an ArtifactRef of its file, or null while the alias is unset (or the model is not
+ * registered yet).
+ */
+export interface ModelVersionSpec {
+  model: string;
+  alias: string;
 }
 
 /**

@@ -46,3 +46,28 @@ export const DagRunType = {
   ASSET_TRIGGERED: 'asset_triggered',
 } as const;
 export type DagRunType = (typeof DagRunType)[keyof typeof DagRunType];
+
+/** Who asked for a run (Airflow 3's `DagRunTriggeredByType`, the values Updraft records). */
+export const DagRunTriggeredBy = {
+  CLI: 'cli',
+  /** `dags test`: runs at once, even on a paused DAG (Airflow's dag.test() bypasses the scheduler). */
+  TEST: 'test',
+  TIMETABLE: 'timetable',
+  ASSET: 'asset',
+  BACKFILL: 'backfill',
+} as const;
+export type DagRunTriggeredBy = (typeof DagRunTriggeredBy)[keyof typeof DagRunTriggeredBy];
+
+/** The triggered_by of a run nobody named one for: what its run type implies (manual: the CLI, today's only manual path). */
+export function defaultTriggeredBy(runType: DagRunType): DagRunTriggeredBy {
+  switch (runType) {
+    case DagRunType.SCHEDULED:
+      return DagRunTriggeredBy.TIMETABLE;
+    case DagRunType.BACKFILL:
+      return DagRunTriggeredBy.BACKFILL;
+    case DagRunType.ASSET_TRIGGERED:
+      return DagRunTriggeredBy.ASSET;
+    case DagRunType.MANUAL:
+      return DagRunTriggeredBy.CLI;
+  }
+}

@@ -216,6 +216,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         containers: config.containers,
         ...ml,
         onAssetEvents,
+        // A finished run starts its @continuous DAG's next one (only where the scheduler runs:
+        // `dags test`'s short-lived stack must leave no run behind).
+        ...(config.scheduler ? { onRunEnded: (dagId: string) => tickScheduler.runEnded(dagId) } : {}),
         extraActivities: tickScheduler.activities(),
       });
       // A GPU worker also serves the GPU queue(s), one try per device set, exclusive devices.

@@ -20,6 +20,7 @@ import { createKubernetesExecutor } from '../activities/executors/kubernetes.js'
 import { createProcessExecutor } from '../activities/executors/process.js';
 import { createSensorExecutor } from '../activities/sensors/sensor-executor.js';
 import { createModelGateExecutor } from '../activities/model-gate.js';
+import { createModelVersionExecutor } from '../activities/model-version.js';
 import type { GpuAllocator } from '../activities/gpu-allocator.js';
 import { TaskExecutionError, type Executor } from '../activities/executors/types.js';
 import type { Database } from '../db/database.js';
@@ -68,6 +69,8 @@ export interface UpdraftWorkerOptions {
   gpu?: GpuAllocator;
   /** Called after a task's outlets recorded asset events (wakes the asset-run service). */
   onAssetEvents?: () => void;
+  /** Called when a DAG run ended (starts a @continuous DAG's next run). */
+  onRunEnded?: (dagId: string) => void;
   /** Step outputs and the ML record (docs/step-outputs.md); absent: step output files are ignored. */
   artifactStore?: ArtifactStore | null;
   /** Where Kubernetes steps find the store (worker/config.ts artifactStoreEnv). */
@@ -116,6 +119,7 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     empty: emptyExecutor,
     sensor: createSensorExecutor({ db: opts.db, functionExecutor: inProcess, processExecutor }),
     model_gate: createModelGateExecutor({ db: opts.db }),
+    model_version: createModelVersionExecutor({ db: opts.db }),
     ...(opts.containers ? { container: createContainerExecutor(opts.containers) } : {}),
     ...Object.fromEntries(
       Object.entries(opts.executors ?? {}).filter((e): e is [string, Executor] => e[1] !== undefined),
@@ -128,6 +132,7 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     hostname: opts.hostname ?? os.hostname(),
     heartbeatIntervalMs: opts.heartbeatIntervalMs,
     ...(opts.onAssetEvents ? { onAssetEvents: opts.onAssetEvents } : {}),
+    ...(opts.onRunEnded ? { onRunEnded: opts.onRunEnded } : {}),
     artifactStore: opts.artifactStore ?? null,
     ...(opts.artifactStoreEnv ? { artifactStoreEnv: opts.artifactStoreEnv } : {}),
     ...(opts.artifactStoreCredentials ? { artifactStoreCredentials: opts.artifactStoreCredentials } : {}),

@@ -4,18 +4,19 @@
  * `pool_slots` of the task's pool within the DAG's max_active_tasks and the task's
  * max_active_tis_per_dag, counted over all runs. While it waits the try is `queued` in
  * task_instance, says in its log what it waits for, heartbeats Temporal, re-checks every
- * `pollMs`, and honours cancellation. The grant is heartbeated while held (a crashed worker's
+ * `pollMs` (together with the process's other waiting tries, wait-list.ts), and honours
+ * cancellation. The grant is heartbeated while held (a crashed worker's
  * grant expires after its lease) and given back by `release()`.
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
-import { deleteGrant, heartbeatGrant, type GrantKey } from '../../db/pool.repository.js';
+import { deleteGrant, heartbeatGrant, type GrantKey, type SlotGrantRow } from '../../db/pool.repository.js';
 import { upsertTaskInstances } from '../../db/task-instance.repository.js';
 import type { RunTaskRequest } from '../../workflows/types.js';
 import { TaskExecutionError } from '../executors/types.js';
 import { describeBlocker } from './decide.js';
 import { pastDepsBlocker } from './past-deps.js';
-import { requestSlots } from './slots.js';
+import { slotWaitListFor } from './wait-list.js';
 import { abortableSleep } from '../abortable-sleep.js';
 
 export interface AdmissionDeps {
@@ -50,27 +51,24 @@ export async function admitTry(deps: AdmissionDeps, req: RunTaskRequest): Promis
   const pollMs = deps.pollMs ?? 200;
   const task = req.task;
   let lastLine = '';
-  let markedQueued = false;
-  const waiting = async (line: string): Promise<void> => {
-    if (!markedQueued) {
-      markedQueued = true;
-      await upsertTaskInstances(deps.db, [
-        {
-          dag_id: req.dagId,
-          run_id: req.runId,
-          task_id: task.task_id,
-          map_index: req.mapIndex,
-          state: 'queued',
-          try_number: req.tryNumber,
-        },
-      ]);
-    }
+  let marking: Promise<void> | undefined;
+  // The try shows as queued in task_instance from its first wait (written once).
+  const markQueued = (): Promise<void> =>
+    (marking ??= upsertTaskInstances(deps.db, [
+      {
+        dag_id: req.dagId,
+        run_id: req.runId,
+        task_id: task.task_id,
+        map_index: req.mapIndex,
+        state: 'queued',
+        try_number: req.tryNumber,
+      },
+    ]));
+  const logWaiting = (line: string): void => {
     if (line !== lastLine) {
       deps.log(line);
       lastLine = line;
     }
-    deps.heartbeat();
-    await pause(pollMs, deps.signal);
   };
 
   // 1. The previous run (polled less often: it changes at the speed of tasks, not of slots).
@@ -82,7 +80,10 @@ export async function admitTry(deps: AdmissionDeps, req: RunTaskRequest): Promis
       logicalDate: req.logicalDate,
     });
     if (blocker === null) break;
-    await waiting(blocker).then(() => pause(Math.max(0, 1000 - pollMs), deps.signal));
+    await markQueued();
+    logWaiting(blocker);
+    deps.heartbeat();
+    await pause(Math.max(1000, pollMs), deps.signal);
   }
 
   // 2. Slots. Empty tasks never occupy a slot (Airflow finishes EmptyOperator without queueing it).
@@ -105,43 +106,56 @@ export async function admitTry(deps: AdmissionDeps, req: RunTaskRequest): Promis
     max_active_tis_per_dag: task.max_active_tis_per_dag ?? null,
     hostname: deps.hostname,
   };
-  let waitedForSlots = false;
   try {
-    for (;;) {
-      const outcome = await requestSlots(deps.db, request);
-      for (const r of outcome.state === 'granted' || outcome.state === 'queued' ? outcome.reclaimed : []) {
-        deps.log(
-          `reclaimed ${r.slots} slot(s) of pool "${r.pool}" from ${r.dag_id}/${r.run_id}/${r.task_id} try ${r.try_number}: its worker stopped heartbeating for over ${r.lease_seconds}s`,
-        );
-      }
-      if (outcome.state === 'no_pool') {
-        throw new TaskExecutionError(
-          `pool "${task.pool}" does not exist; create it with \`updraft pools set ${task.pool} <slots>\``,
-          'fail',
-        );
-      }
-      if (outcome.state === 'too_big') {
-        throw new TaskExecutionError(
-          `task "${task.task_id}" asks for ${task.pool_slots} slots (pool_slots) of pool "${task.pool}", which has only ${outcome.size}; ` +
-            `lower pool_slots or grow the pool with \`updraft pools set ${task.pool} ${task.pool_slots}\``,
-          'fail',
-        );
-      }
-      if (outcome.state === 'granted') {
-        if (outcome.reused)
-          deps.log(
-            `holding ${task.pool_slots} slot(s) of pool "${task.pool}" granted to an earlier attempt of this try`,
-          );
-        else if (waitedForSlots) deps.log(`got ${task.pool_slots} slot(s) of pool "${task.pool}"`);
-        return holdGrant(deps, key, leaseSeconds);
-      }
-      waitedForSlots = true;
-      await waiting(describeBlocker(outcome.blocker));
+    // Every slot decision of this process goes through its wait list (wait-list.ts): a new try is
+    // decided in the next round (at once when none runs), a waiting one every pollMs and whenever
+    // a slot is given back here, all of them together in one transaction per round.
+    let waited = false;
+    const outcome = await slotWaitListFor(deps.db).wait(request, {
+      signal: deps.signal,
+      pollMs,
+      onQueued: (queued) => {
+        waited = true;
+        markQueued().catch(() => undefined); // awaited below, where its error surfaces
+        logReclaimed(deps, queued.reclaimed);
+        logWaiting(describeBlocker(queued.blocker));
+        deps.heartbeat();
+      },
+    });
+    if (marking) await marking;
+    if (outcome.state === 'granted') {
+      logReclaimed(deps, outcome.reclaimed);
+      if (waited && !outcome.reused) deps.log(`got ${task.pool_slots} slot(s) of pool "${task.pool}"`);
     }
+    if (outcome.state === 'no_pool') {
+      throw new TaskExecutionError(
+        `pool "${task.pool}" does not exist; create it with \`updraft pools set ${task.pool} <slots>\``,
+        'fail',
+      );
+    }
+    if (outcome.state === 'too_big') {
+      throw new TaskExecutionError(
+        `task "${task.task_id}" asks for ${task.pool_slots} slots (pool_slots) of pool "${task.pool}", which has only ${outcome.size}; ` +
+          `lower pool_slots or grow the pool with \`updraft pools set ${task.pool} ${task.pool_slots}\``,
+        'fail',
+      );
+    }
+    if (outcome.reused) {
+      deps.log(`holding ${task.pool_slots} slot(s) of pool "${task.pool}" granted to an earlier attempt of this try`);
+    }
+    return holdGrant(deps, key, leaseSeconds);
   } catch (err) {
     // A cancelled wait withdraws its request, unless a later attempt of this try will resume it.
     if (!(deps.signal.aborted && deps.keepRequestOnAbort())) await deleteGrant(deps.db, key).catch(() => undefined);
     throw err;
+  }
+}
+
+function logReclaimed(deps: AdmissionDeps, reclaimed: readonly SlotGrantRow[]): void {
+  for (const r of reclaimed) {
+    deps.log(
+      `reclaimed ${r.slots} slot(s) of pool "${r.pool}" from ${r.dag_id}/${r.run_id}/${r.task_id} try ${r.try_number}: its worker stopped heartbeating for over ${r.lease_seconds}s`,
+    );
   }
 }
 
@@ -171,8 +185,11 @@ function holdGrant(deps: AdmissionDeps, key: GrantKey, leaseSeconds: number): Ad
       if (released) return;
       released = true;
       clearInterval(ticker);
-      await deleteGrant(deps.db, key).catch((err: Error) =>
-        deps.log(`could not give back the slot grant (it expires after ${leaseSeconds}s): ${err.message}`),
+      await deleteGrant(deps.db, key).then(
+        // The freed slots go to this process's waiting tries now rather than at their next poll.
+        () => slotWaitListFor(deps.db).wake(),
+        (err: Error) =>
+          deps.log(`could not give back the slot grant (it expires after ${leaseSeconds}s): ${err.message}`),
       );
     },
   };

@@ -107,6 +107,34 @@ export function decide(
   return { admit: true };
 }
 
+/**
+ * One pass over the queue in rank order, as Airflow's scheduler makes it: each waiter that fits on
+ * what runs plus the better-ranked waiters admitted before it is admitted. A worker decides for all
+ * its waiting tries at once this way (activities/admission/wait-list.ts). For each waiter: null
+ * when admitted, else what blocks it, in the words `decide` uses.
+ */
+export function admitInRankOrder(
+  usage: Usage,
+  sizes: ReadonlyMap<string, number>,
+  queued: readonly Demand[],
+): Array<Blocker | null> {
+  const simulated = copy(usage);
+  const admitted: Demand[] = [];
+  return queued.map((w) => {
+    const size = sizes.get(w.pool);
+    const now = blockerFor(w, simulated, size);
+    if (now === null) {
+      add(simulated, w.pool, w.dag_id, w.task_id, w.slots, 1);
+      admitted.push(w);
+      return null;
+    }
+    const own = blockerFor(w, usage, size);
+    if (own) return own;
+    const ahead = admitted.filter((a) => a.pool === w.pool || a.dag_id === w.dag_id);
+    return { kind: 'waiters_ahead', ahead, then: now };
+  });
+}
+
 /** One line for the task log: what the try waits for. */
 export function describeBlocker(b: Blocker): string {
   switch (b.kind) {

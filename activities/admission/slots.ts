@@ -11,6 +11,11 @@ import type { Database } from '../../db/database.js';
 import {
   deleteGrant,
   grantIfClearlyFree,
+  markAllGranted,
+  queuedCompeting,
+  upsertGrantRequests,
+  type GrantKey,
+  type SlotPoolRow,
   grantedUsage,
   isSingleConnection,
   lockDag,
@@ -25,7 +30,7 @@ import {
   type SlotGrantRow,
 } from '../../db/pool.repository.js';
 import { inTransaction } from '../../db/transaction.js';
-import { decide, usageFrom, type Blocker, type Demand } from './decide.js';
+import { admitInRankOrder, decide, usageFrom, type Blocker, type Demand } from './decide.js';
 
 export type SlotOutcome =
   | {
@@ -47,14 +52,105 @@ export async function requestSlots(db: Kysely<Database>, req: GrantRequest): Pro
   if (!db.isTransaction && (await isSingleConnection(db)) && (await grantIfClearlyFree(db, req))) {
     return { state: 'granted', reused: false, reclaimed: [] };
   }
+  return retryingConflicts(() => inTransaction(db, (trx) => decideInTransaction(trx, req)));
+}
+
+/**
+ * Asks once for many tries (a worker's waiting tries) in one transaction, outcomes in the order of
+ * `requests`. The same rules as requestSlots, decided in one ranked pass over the queue; reclaimed
+ * grants are reported once, with the first outcome that can carry them.
+ */
+export async function requestSlotsTogether(
+  db: Kysely<Database>,
+  requests: readonly GrantRequest[],
+): Promise<SlotOutcome[]> {
+  if (requests.length === 0) return [];
+  return retryingConflicts(() => inTransaction(db, (trx) => decideTogetherInTransaction(trx, requests)));
+}
+
+async function retryingConflicts<T>(fn: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await inTransaction(db, (trx) => decideInTransaction(trx, req));
+      return await fn();
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if (attempt >= 5 || typeof code !== 'string' || !RETRYABLE_CODES.has(code)) throw err;
     }
   }
+}
+
+/** How many queued requests one joint decision reads (they are bounded by the workers' activity slots). */
+const QUEUE_READ_LIMIT = 5000;
+
+async function decideTogetherInTransaction(
+  trx: Kysely<Database>,
+  requests: readonly GrantRequest[],
+): Promise<SlotOutcome[]> {
+  const outcomes: Array<SlotOutcome | undefined> = requests.map(() => undefined);
+  // Locks in a fixed order (pools by name, then DAGs by name), after which single decisions take
+  // theirs (one pool, then one DAG), so no two deciders wait on each other in a cycle.
+  const poolNames = [...new Set(requests.map((r) => r.pool))].sort();
+  const pools = new Map<string, SlotPoolRow | undefined>();
+  for (const name of poolNames) pools.set(name, await lockPool(trx, name));
+  const live: number[] = [];
+  for (const [i, r] of requests.entries()) {
+    const pool = pools.get(r.pool);
+    if (!pool) outcomes[i] = { state: 'no_pool' };
+    else if (pool.slots !== UNLIMITED_SLOTS && r.slots > pool.slots)
+      outcomes[i] = { state: 'too_big', size: pool.slots };
+    else live.push(i);
+  }
+  for (const [i, r] of requests.entries()) if (outcomes[i] !== undefined) await deleteGrant(trx, r);
+  if (live.length > 0) {
+    const dagNames = [...new Set(live.map((i) => requests[i]!.dag_id))].sort();
+    for (const dag of dagNames) await lockDag(trx, dag);
+    const reclaimed = await reclaimExpiredGrants(trx);
+    const rows = await upsertGrantRequests(
+      trx,
+      live.map((i) => requests[i]!),
+    );
+    const rowOf = new Map(rows.map((r) => [grantKeyString(r), r]));
+    const usage = usageFrom(await grantedUsage(trx));
+    const livePools = [...new Set(live.map((i) => requests[i]!.pool))];
+    const queued = await queuedCompeting(trx, livePools, dagNames, QUEUE_READ_LIMIT);
+    const sizes = await poolSizes(trx, [...livePools, ...queued.map((q) => q.pool)]);
+    const blockers = admitInRankOrder(usage, sizes, queued.map(demandOf));
+    const blockerOf = new Map(queued.map((q, n) => [grantKeyString(q), blockers[n]!]));
+    const grant: GrantKey[] = [];
+    for (const i of live) {
+      const key = grantKeyString(requests[i]!);
+      if (rowOf.get(key)?.state === 'granted') {
+        outcomes[i] = { state: 'granted', reused: true, reclaimed: [] };
+        continue;
+      }
+      const blocker = blockerOf.has(key) ? blockerOf.get(key)! : beyondRead(rowOf.get(key)!, usage, sizes, queued);
+      if (blocker === null) {
+        grant.push(requests[i]!);
+        outcomes[i] = { state: 'granted', reused: false, reclaimed: [] };
+      } else {
+        outcomes[i] = { state: 'queued', blocker, reclaimed: [] };
+      }
+    }
+    await markAllGranted(trx, grant);
+    const first = outcomes.find((o) => o?.state === 'granted' || o?.state === 'queued');
+    if (first && (first.state === 'granted' || first.state === 'queued')) first.reclaimed = reclaimed;
+  }
+  return outcomes.map((o) => o!);
+}
+
+/** A request ranked beyond the rows read: everyone read is ahead of it. */
+function beyondRead(
+  mine: SlotGrantRow,
+  usage: ReturnType<typeof usageFrom>,
+  sizes: ReadonlyMap<string, number>,
+  queued: readonly SlotGrantRow[],
+): Blocker | null {
+  const decision = decide(demandOf(mine), usage, sizes, queued.map(demandOf));
+  return decision.admit ? null : decision.blocker;
+}
+
+export function grantKeyString(k: GrantKey): string {
+  return JSON.stringify([k.dag_id, k.run_id, k.task_id, k.map_index, k.try_number]);
 }
 
 async function decideInTransaction(trx: Kysely<Database>, req: GrantRequest): Promise<SlotOutcome> {

@@ -1,6 +1,6 @@
 /**
  * Step output protocol v1 (docs/ml-steps.md, docs/step-outputs.md): the rules for what a step leaves
- * beside return.json — `metrics.jsonl`, `params.json`, `artifacts.json` — and for the Kubernetes
+ * beside return.json — `metrics.jsonl`, `params.json`, `artifacts.json`, `outlet_events.json` — and for the Kubernetes
  * termination-message manifest, as pure functions over text and JSON values. The same rules as the
  * Python helper (steps/python/updraft_step/protocol.py), so a step cannot write what the worker refuses.
  *
@@ -8,12 +8,16 @@
  * a step's output may hold a secret, and these messages end up in the task log, the task instance
  * and Temporal's history. Names are quoted only once they passed the name rule (safe characters).
  */
+import { sanitizeAssetUri } from '../../engine/assets/asset.js';
 import { jsonSyntaxReason } from '../../secrets/json-error.js';
 import type { Json } from '../../spec/dag-spec.js';
 
 export const METRICS_FILE = 'metrics.jsonl';
 export const PARAMS_FILE = 'params.json';
 export const ARTIFACTS_FILE = 'artifacts.json';
+export const OUTLET_EVENTS_FILE = 'outlet_events.json';
+/** The most JSON one outlet event's extra may take (it is stored with every asset event). */
+export const MAX_OUTLET_EXTRA_BYTES = 64 * 1024;
 /** The manifest marker a Kubernetes step's termination message carries. */
 export const MANIFEST_KEY = '$updraft_manifest';
 export const ARTIFACT_REF_KEY = '$artifact';
@@ -66,7 +70,12 @@ export interface StepManifest {
   metrics: StepMetric[];
   params: Record<string, ParamValue>;
   artifacts: StoredArtifactOut[];
+  /** The extra of each outlet's event, by the uri the step wrote (checked against the outlets later). */
+  outletEvents: OutletEventExtras;
 }
+
+/** Airflow's `outlet_events[uri].extra`, as a step wrote it: extra by uri. */
+export type OutletEventExtras = Record<string, { [key: string]: Json }>;
 
 /** The body of an ArtifactRef (`{"$artifact": {...}}`), as it travels in XCom. */
 export interface ArtifactRefBody {
@@ -360,7 +369,7 @@ export function isManifest(value: Json | undefined): boolean {
 export function parseManifest(value: Json, file = 'the termination message manifest'): StepManifest {
   if (!isObject(value)) throw new StepOutputError(file, '', `expected an object, got ${kind(value)}`);
   if (value[MANIFEST_KEY] !== 1) throw new StepOutputError(file, MANIFEST_KEY, 'this worker reads manifest version 1');
-  onlyKeys(value, [MANIFEST_KEY, 'return', 'metrics', 'params', 'artifacts'], file, '');
+  onlyKeys(value, [MANIFEST_KEY, 'return', 'metrics', 'params', 'artifacts', 'outlet_events'], file, '');
   const metricsRaw = value['metrics'] ?? [];
   if (!Array.isArray(metricsRaw))
     throw new StepOutputError(file, 'metrics', `expected a list, got ${kind(metricsRaw)}`);
@@ -390,7 +399,74 @@ export function parseManifest(value: Json, file = 'the termination message manif
     metrics,
     params,
     artifacts: uniqueNames(artifacts, file, 'artifacts'),
+    outletEvents: checkOutletEvents(value['outlet_events'] ?? {}, file, 'outlet_events'),
   };
+}
+
+/**
+ * outlet_events.json: `{"<outlet uri>": {"extra": {...}}, ...}` — Airflow's
+ * `outlet_events[asset].extra` for a process or container step. Which uris are the task's outlets
+ * is checked against its spec (resolveOutletExtras), here only the shape and size.
+ */
+export function parseOutletEventsJson(text: string, file = OUTLET_EVENTS_FILE): OutletEventExtras {
+  return checkOutletEvents(parseJson(text, file), file, '');
+}
+
+function checkOutletEvents(v: unknown, file: string, field: string): OutletEventExtras {
+  const at = (key: string): string => (field === '' ? key : `${field}.${key}`);
+  if (!isObject(v))
+    throw new StepOutputError(file, field, `expected {"<outlet uri>": {"extra": {...}}}, got ${kind(v)}`);
+  const out: OutletEventExtras = {};
+  for (const [uri, entry] of Object.entries(v)) {
+    // The uri is not echoed: it is the step's content until it matches an outlet of the task.
+    if (uri.trim() === '' || uri.length > 1500)
+      throw new StepOutputError(file, field, 'an outlet uri must be 1..1500 characters');
+    const where = at(`[${Object.keys(out).length}]`);
+    if (!isObject(entry)) throw new StepOutputError(file, where, `expected {"extra": {...}}, got ${kind(entry)}`);
+    onlyKeys(entry, ['extra'], file, where);
+    const extra = checkJsonObject(entry['extra'] ?? {}, file, `${where}.extra`);
+    const bytes = Buffer.byteLength(JSON.stringify(extra), 'utf8');
+    if (bytes > MAX_OUTLET_EXTRA_BYTES)
+      throw new StepOutputError(
+        file,
+        `${where}.extra`,
+        `is ${bytes} bytes of JSON, at most ${MAX_OUTLET_EXTRA_BYTES} (put large data in an artifact and its uri in the extra)`,
+      );
+    out[uri] = extra;
+  }
+  return out;
+}
+
+/**
+ * The step's outlet extras by the task's outlet uris (normalized as Airflow normalizes them).
+ * A uri that is not an outlet of the task is a StepOutputError listing the outlets.
+ */
+export function resolveOutletExtras(
+  events: OutletEventExtras,
+  outlets: readonly { uri: string }[],
+  taskId: string,
+  file: string,
+): OutletEventExtras {
+  const declared = new Set(outlets.map((o) => o.uri));
+  const out: OutletEventExtras = {};
+  for (const [i, [raw, extra]] of Object.entries(events).entries()) {
+    let uri: string;
+    try {
+      uri = sanitizeAssetUri(raw, 'uri');
+    } catch {
+      uri = raw;
+    }
+    if (!declared.has(uri)) {
+      const names = [...declared].map((u) => `'${u}'`).join(', ');
+      throw new StepOutputError(
+        file,
+        `[${i}]`,
+        `not an outlet of task "${taskId}" (${names ? `its outlets: ${names}` : 'it has no outlets'}); add the asset to the task's outlets or fix the uri`,
+      );
+    }
+    out[uri] = extra;
+  }
+  return out;
 }
 
 /** `{"$artifact": body}` */

@@ -12,6 +12,7 @@ import type { Json } from '../../spec/dag-spec.js';
 import {
   ARTIFACTS_FILE,
   METRICS_FILE,
+  OUTLET_EVENTS_FILE,
   PARAMS_FILE,
   InputArtifactError,
   StepOutputError,
@@ -25,11 +26,13 @@ import {
   parseArtifactsJson,
   parseManifest,
   parseMetricsJsonl,
+  parseOutletEventsJson,
   parseParamsJson,
   replaceArtifactOutMarkers,
   type ArtifactOut,
   type ArtifactRefBody,
   type FoundRef,
+  type OutletEventExtras,
   type ParamValue,
   type StepMetric,
 } from './protocol.js';
@@ -49,6 +52,8 @@ export interface StepOutputs {
   metrics: StepMetric[];
   params: Record<string, ParamValue>;
   artifacts: StoredOutput[];
+  /** What a process or container step set as its outlet events' extras, and the file it wrote them in. */
+  outletEvents?: { file: string; extras: OutletEventExtras };
 }
 
 export function emptyOutputs(): StepOutputs {
@@ -133,6 +138,7 @@ export class StepIO {
     const metricsText = await readOptional(path.join(dir, METRICS_FILE), METRICS_FILE);
     const paramsText = await readOptional(path.join(dir, PARAMS_FILE), PARAMS_FILE);
     const artifactsText = await readOptional(path.join(dir, ARTIFACTS_FILE), ARTIFACTS_FILE);
+    const outletText = await readOptional(path.join(dir, OUTLET_EVENTS_FILE), OUTLET_EVENTS_FILE);
     const metrics = metricsText === null ? [] : parseMetricsJsonl(metricsText);
     const params = paramsText === null ? {} : parseParamsJson(paramsText);
     const declared = artifactsText === null ? [] : parseArtifactsJson(artifactsText);
@@ -143,7 +149,10 @@ export class StepIO {
       artifacts.push({ declared: a, sha256: put.sha256, uri: put.uri, size: put.size, created: put.created });
     }
     const refs = new Map(artifacts.map((o) => [o.declared.name, refOf(o)]));
-    return { returnValue: replaceArtifactOutMarkers(returnValue, refs), outputs: { metrics, params, artifacts } };
+    const outputs: StepOutputs = { metrics, params, artifacts };
+    if (outletText !== null)
+      outputs.outletEvents = { file: OUTLET_EVENTS_FILE, extras: parseOutletEventsJson(outletText) };
+    return { returnValue: replaceArtifactOutMarkers(returnValue, refs), outputs };
   }
 
   /**
@@ -183,7 +192,7 @@ export class StepIO {
     const refs = new Map(artifacts.map((o) => [o.declared.name, refOf(o)]));
     return {
       returnValue: replaceArtifactOutMarkers(m.returnValue, refs, file),
-      outputs: { metrics: m.metrics, params: m.params, artifacts },
+      outputs: { metrics: m.metrics, params: m.params, artifacts, outletEvents: { file, extras: m.outletEvents } },
     };
   }
 

@@ -47,7 +47,7 @@ async function setPaused(dagId: string, paused: boolean, format: 'table' | 'json
         );
         schedule =
           outcome === 'absent'
-            ? 'none (the DAG has no time-based schedule)'
+            ? 'none (the DAG has no time-based schedule, or is @continuous: a run starts when the previous one ends)'
             : `Temporal schedule updraft-schedule-${dagId} ${paused ? 'paused' : 'unpaused'}`;
         if (!paused) woken = await wakeQueuedRuns(h.db, t.client, dagId);
       } finally {

@@ -21,7 +21,7 @@ import { listImportErrors } from '../../db/import-error.repository.js';
 import { renderDot, renderMermaid, renderText } from '../../sdk/graph-render.js';
 import { nonFiniteNumberMessage, nonFiniteNumberPath, triggerDagRun, TriggerError } from '../../client/trigger.js';
 import { jsonSyntaxReason } from '../../secrets/json-error.js';
-import { DagRunState } from '../../spec/states.js';
+import { DagRunState, DagRunTriggeredBy } from '../../spec/states.js';
 import { loadConfig, type UpdraftConfig } from '../../worker/config.js';
 import { DagBag, listDagFiles } from '../../worker/dag-bag.js';
 import { syncDagBag } from '../../worker/dag-sync.js';
@@ -311,6 +311,11 @@ export function registerDagsCommands(program: Command): void {
           throw err;
         });
         const ui = t.uiUrl ? workflowUiUrl(t.uiUrl, config.namespace, run.workflowId) : null;
+        // Airflow 3 keeps a paused DAG's runs queued, manual ones too.
+        if ((await getDag(h.db, dagId))?.is_paused)
+          process.stderr.write(
+            `DAG "${dagId}" is paused: the run stays queued until it is unpaused (updraft dags unpause ${dagId})\n`,
+          );
         if (!o.wait) {
           print(
             [{ dag_id: dagId, run_id: run.runId, state: 'queued', workflow_id: run.workflowId, ui }],
@@ -374,6 +379,8 @@ export function registerDagsCommands(program: Command): void {
         const run = await triggerDagRun(stack.database.db, stack.client, {
           dagId,
           conf,
+          // Runs even when the DAG is paused, as Airflow's `dags test` does.
+          triggeredBy: DagRunTriggeredBy.TEST,
           runOptions: config.run,
           logsFolder: config.logsFolder,
         }).catch((err) => {

@@ -89,6 +89,7 @@ updraft_step <- function() {
   step$manifest <- manifest
   step$params <- list()
   step$artifacts <- list()
+  step$outlet_events <- list()
   step
 }
 
@@ -212,9 +213,29 @@ updraft_log_artifact <- function(step, name, path, type, format = NULL, metadata
   list(`$artifact_out` = name)
 }
 
+# Airflow's outlet_events[asset]$extra: the extra of the asset event the task's outlet `uri` records
+# when this try succeeds (a later call for the same uri replaces it). A uri that is not an outlet of
+# the task fails the try in the worker.
+updraft_outlet_event <- function(step, uri, extra = structure(list(), names = character(0))) {
+  if (!is.character(uri) || length(uri) != 1 || !nzchar(trimws(uri)) || nchar(uri) > 1500) {
+    updraft_fail("outlet_events.json: an outlet uri must be a string of 1..1500 characters")
+  }
+  if (!is.list(extra) || (length(extra) > 0 && (is.null(names(extra)) || any(!nzchar(names(extra)))))) {
+    updraft_fail("outlet_events.json: the extra of an outlet event must be a named list (a JSON object)")
+  }
+  size <- nchar(updraft_to_json(extra), type = "bytes")
+  if (size > 65536L) {
+    updraft_fail(sprintf("outlet_events.json: the extra is %d bytes of JSON, at most 65536 (put large data in an artifact and its uri in the extra)", size))
+  }
+  if (length(extra) == 0) extra <- structure(list(), names = character(0))
+  step$outlet_events[[uri]] <- list(extra = extra)
+  invisible(NULL)
+}
+
 updraft_finish <- function(step, result = NULL) {
   if (length(step$params) > 0) writeLines(updraft_to_json(step$params), file.path(step$out_dir, "params.json"))
   if (length(step$artifacts) > 0) writeLines(updraft_to_json(list(outputs = step$artifacts)), file.path(step$out_dir, "artifacts.json"))
+  if (length(step$outlet_events) > 0) writeLines(updraft_to_json(step$outlet_events), file.path(step$out_dir, "outlet_events.json"))
   if (!is.null(result)) writeLines(updraft_to_json(result), file.path(step$out_dir, "return.json"))
   if (isTRUE(step$manifest)) .updraft_write_manifest(step, result)
   invisible(NULL)
@@ -269,6 +290,7 @@ updraft_finish <- function(step, result = NULL) {
   manifest <- list(`$updraft_manifest` = 1L, `return` = .updraft_substitute(result, refs), metrics = metrics,
                    params = if (length(step$params) > 0) step$params else structure(list(), names = character(0)),
                    artifacts = outputs)
+  if (length(step$outlet_events) > 0) manifest$outlet_events <- step$outlet_events
   text <- updraft_to_json(manifest)
   if (nchar(text, type = "bytes") > 4096L) {
     updraft_fail(sprintf("return.json: the output manifest is %d bytes, over the 4096-byte termination-message limit: log fewer metrics/params and put details into a report artifact", nchar(text, type = "bytes")))

@@ -2,14 +2,15 @@
  * Cross-run admission on Postgres and PGlite: pools (CRUD, occupancy), grants in priority order,
  * pool_slots without head-of-line blocking, max_active_tasks and max_active_tis_per_dag across
  * runs, idempotent grants per try, reclaiming a crashed worker's grant, concurrent deciders never
- * over-granting, the exact errors for an unknown pool and an oversized request, depends_on_past /
+ * over-granting, a worker's waiting tries decided together (one transaction per round, woken by a
+ * local release), the exact errors for an unknown pool and an oversized request, depends_on_past /
  * wait_for_downstream waiting on the previous run, and cancellation of a waiting try.
  */
 import { expect } from 'chai';
 import { sql } from 'kysely';
 import { admitTry, type AdmissionDeps } from '../../activities/admission/admit.js';
 import { describeBlocker } from '../../activities/admission/decide.js';
-import { requestSlots, type SlotOutcome } from '../../activities/admission/slots.js';
+import { requestSlots, requestSlotsTogether, type SlotOutcome } from '../../activities/admission/slots.js';
 import { TaskExecutionError } from '../../activities/executors/types.js';
 import {
   DEFAULT_POOL,
@@ -26,6 +27,7 @@ import {
 import { getTaskInstance, upsertTaskInstances } from '../../db/task-instance.repository.js';
 import type { TaskSpec } from '../../spec/dag-spec.js';
 import type { RunTaskRequest } from '../../workflows/types.js';
+import { baseTaskSpec } from '../helpers/task-spec.js';
 import { DIALECTS, openMigratedDatabase, rejectionOf, type TestDatabase } from '../db/test-database.js';
 
 let counter = 0;
@@ -48,29 +50,7 @@ function request(over: Partial<GrantRequest> & { task_id: string }): GrantReques
 }
 
 function taskSpec(over: Partial<TaskSpec> & { task_id: string }): TaskSpec {
-  return {
-    kind: 'function',
-    operator: 'TypeScriptOperator',
-    upstream: [],
-    downstream: [],
-    trigger_rule: 'all_success',
-    retries: 0,
-    retry_delay: 300,
-    retry_exponential_backoff: false,
-    max_retry_delay: null,
-    execution_timeout: null,
-    queue: null,
-    pool: DEFAULT_POOL,
-    pool_slots: 1,
-    priority_weight: 1,
-    weight_rule: 'downstream',
-    owner: 'updraft',
-    outlets: [],
-    doc_md: null,
-    input: null,
-    resources: { cpu: null, memory: null, gpu: 0, gpu_type: null },
-    ...over,
-  };
+  return baseTaskSpec({ kind: 'function', operator: 'TypeScriptOperator', owner: 'updraft', ...over });
 }
 
 function runTaskRequest(task: TaskSpec, over: Partial<RunTaskRequest> = {}): RunTaskRequest {
@@ -303,6 +283,65 @@ for (const kind of DIALECTS) {
       );
       expect(outcomes.filter((o) => o.state === 'granted')).to.have.length(3);
       expect((await listGrants(t.db, 'p')).filter((g) => g.state === 'granted')).to.have.length(3);
+    });
+
+    it("decides many requests in one transaction by the single decision's rules", async () => {
+      await setPool(t.db, 'p', { slots: 2 });
+      expect(state(await requestSlots(t.db, request({ task_id: 'held', priority_weight: 1 })))).to.equal('granted');
+      const outcomes = await requestSlotsTogether(t.db, [
+        request({ task_id: 'held' }),
+        request({ task_id: 'low', priority_weight: 1 }),
+        request({ task_id: 'high', priority_weight: 5 }),
+        request({ task_id: 'ghost', pool: 'nope' }),
+        request({ task_id: 'huge', slots: 3 }),
+      ]);
+      expect(outcomes.map((o) => o.state)).to.deep.equal(['granted', 'queued', 'granted', 'no_pool', 'too_big']);
+      expect(outcomes[0]).to.deep.include({ reused: true });
+      expect(describeBlocker((outcomes[1] as Extract<SlotOutcome, { state: 'queued' }>).blocker)).to.equal(
+        'waiting for 1 slot(s) of pool "p": 2 of 2 in use once 1 higher-priority waiting try start (first: d/r1/high with priority_weight 5)',
+      );
+      expect(
+        (await listGrants(t.db)).map((g) => [g.task_id, g.state]).sort((a, b) => a[0]!.localeCompare(b[0]!)),
+      ).to.deep.equal([
+        ['held', 'granted'],
+        ['high', 'granted'],
+        ['low', 'queued'],
+      ]);
+    });
+
+    it("decides a worker's waiting tries together: never over the pool, in weight order, a slot given back here goes on at once", async function () {
+      this.timeout(30_000);
+      await setPool(t.db, 'p', { slots: 3 });
+      // pollMs far longer than the test may take: only the wake-up of a local release moves waiters.
+      const slow = deps([], { pollMs: 60_000 });
+      const holder = await admitTry(slow, runTaskRequest(taskSpec({ task_id: 'holder', pool: 'p', pool_slots: 3 })));
+      const n = 30;
+      const order: number[] = [];
+      let running = 0;
+      let most = 0;
+      const tries = Array.from({ length: n }, async (_, i) => {
+        const admission = await admitTry(
+          slow,
+          runTaskRequest(taskSpec({ task_id: `t${i}`, pool: 'p', priority_weight: i + 1 })),
+        );
+        order.push(i + 1);
+        most = Math.max(most, ++running);
+        await new Promise((r) => setTimeout(r, 5));
+        running--;
+        await admission.release();
+      });
+      for (let i = 0; i < 100 && (await listGrants(t.db, 'p')).filter((g) => g.state === 'queued').length < n; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const started = Date.now();
+      await holder.release();
+      await Promise.all(tries);
+      expect(Date.now() - started, 'all 30 ran well within one poll interval').to.be.below(20_000);
+      expect(most).to.be.at.most(3);
+      // Granted in rank order; tries granted in the same round may report in any order among themselves.
+      const inversions = order.flatMap((w, i) => order.slice(i + 1).flatMap((v, d) => (v > w ? [d + 1] : [])));
+      expect(Math.max(0, ...inversions), `admission order ${order.join(',')}`).to.be.below(3);
+      expect(await listGrants(t.db, 'p')).to.deep.equal([]);
     });
 
     it('fails a try naming an unknown pool, or asking for more slots than its pool has, without waiting', async () => {

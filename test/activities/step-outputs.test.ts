@@ -17,8 +17,10 @@ import {
   parseArtifactsJson,
   parseManifest,
   parseMetricsJsonl,
+  parseOutletEventsJson,
   parseParamsJson,
   replaceArtifactOutMarkers,
+  resolveOutletExtras,
 } from '../../activities/step-outputs/protocol.js';
 import { StepIO } from '../../activities/step-outputs/step-io.js';
 import type { Json } from '../../spec/dag-spec.js';
@@ -190,6 +192,31 @@ describe('step output protocol v1: the rules', () => {
     expect(errorOf(() => findArtifactRefs({ x: { $artifact: { ...body, sha256: 'short' } } })).message).to.equal(
       'the task input: input.x.$artifact.sha256: expected 64 lower-case hex characters',
     );
+  });
+
+  it('reads outlet_events.json, checks its uris against the outlets, and refuses a bad shape or size', () => {
+    const events = parseOutletEventsJson('{"s3://lake/raw/": {"extra": {"rows": 3}}, "file:///x": {}}');
+    expect(events).to.deep.equal({ 's3://lake/raw/': { rows: 3 }, 'file:///x': {} });
+    expect(
+      resolveOutletExtras(events, [{ uri: 's3://lake/raw' }, { uri: 'file:///x' }], 't', 'outlet_events.json'),
+    ).to.deep.equal({ 's3://lake/raw': { rows: 3 }, 'file:///x': {} });
+    expect(
+      errorOf(() => resolveOutletExtras({ 's3://secret-name': {} }, [], 't', 'outlet_events.json')).message,
+    ).to.equal(
+      `outlet_events.json: [0]: not an outlet of task "t" (it has no outlets); add the asset to the task's outlets or fix the uri`,
+    );
+    expect(errorOf(() => parseOutletEventsJson('[1]')).message).to.equal(
+      'outlet_events.json: expected {"<outlet uri>": {"extra": {...}}}, got an array',
+    );
+    expect(errorOf(() => parseOutletEventsJson('{"s3://x": {"extras": {}}}')).message).to.match(
+      /^outlet_events.json: \[0\]: unknown field\(s\) extras; expected extra$/,
+    );
+    expect(errorOf(() => parseOutletEventsJson('{"s3://x": {"extra": [1]}}')).message).to.match(
+      /^outlet_events.json: \[0\]\.extra: /,
+    );
+    expect(
+      errorOf(() => parseOutletEventsJson(JSON.stringify({ 's3://x': { extra: { b: 'x'.repeat(70_000) } } }))).message,
+    ).to.match(/^outlet_events.json: \[0\]\.extra: is 70008 bytes of JSON, at most 65536/);
   });
 
   it('parses the Kubernetes manifest', () => {

@@ -37,6 +37,7 @@ import type { Json, TaskSpec } from '../../spec/dag-spec.js';
 import type { RunTaskRequest } from '../../workflows/types.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 import { runDag, startRun, ti, uniqueRunId } from '../workflows/helpers.js';
+import { baseTaskSpec } from '../helpers/task-spec.js';
 
 const FIXTURE_DAGS = path.resolve(__dirname, '../../../test/fixtures/dags-templating');
 
@@ -167,31 +168,14 @@ function processSpec(
   env: Record<string, string> = {},
   cwd: string | null = null,
 ): TaskSpec {
-  return {
+  return baseTaskSpec({
     task_id: 'load',
     kind: 'process',
     operator: 'ProcessOperator',
-    upstream: [],
-    downstream: [],
-    trigger_rule: 'all_success',
-    retries: 0,
-    retry_delay: 300,
-    retry_exponential_backoff: false,
-    max_retry_delay: null,
-    execution_timeout: null,
-    queue: null,
-    pool: 'default_pool',
-    pool_slots: 1,
-    priority_weight: 1,
-    weight_rule: 'downstream',
     owner: 'updraft',
-    outlets: [],
-    doc_md: null,
-    input: null,
-    resources: { cpu: null, memory: null, gpu: 0, gpu_type: null },
     process: { argv, env, cwd, shell: false },
     ...extra,
-  };
+  });
 }
 
 async function render(

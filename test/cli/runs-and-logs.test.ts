@@ -10,9 +10,8 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { triggerDagRun, TriggerError } from '../../client/trigger.js';
 import { listDagRuns } from '../../db/dag-run.repository.js';
-import { cliEnvFor, runCli } from '../helpers/cli.js';
+import { cliTestStack, runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/servers.js';
-import { startTestStack, type TestStack } from '../helpers/stack.js';
 import { finishRun, readRun, startRun, statesOf } from '../workflows/helpers.js';
 
 const FIXTURES = path.resolve(__dirname, '../../../test/workflows/dags/operator');
@@ -20,22 +19,17 @@ const DEFAULT_RUN_ID = /^manual__(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.\d{6}\+00:00$
 
 describe('run ids, conf, list-runs, clearing across runs and task logs (CLI)', function () {
   this.timeout(180_000);
-  let stack: TestStack;
-  let env: NodeJS.ProcessEnv;
-
-  before(async function () {
-    stack = await startTestStack({ dagsFolder: FIXTURES, db: 'postgres' });
-    env = cliEnvFor(stack, FIXTURES);
-  });
-  after(async function () {
-    await stack?.stop();
-  });
+  const served = cliTestStack(FIXTURES);
 
   it('default run ids carry microseconds: triggers in the same second get distinct runs; a collision says so', async () => {
     const dir = tempDir('runs-cli');
     fs.writeFileSync(path.join(dir, 'gate'), '');
     const trigger = (): ReturnType<typeof triggerDagRun> =>
-      triggerDagRun(stack.database.db, stack.client, { dagId: 'op_gate', conf: { dir }, runOptions: stack.config.run });
+      triggerDagRun(served.stack.database.db, served.stack.client, {
+        dagId: 'op_gate',
+        conf: { dir },
+        runOptions: served.stack.config.run,
+      });
     const runs = await Promise.all([trigger(), trigger(), trigger(), trigger(), trigger()]);
     const ids = runs.map((r) => r.runId);
     for (const id of ids) expect(id).to.match(DEFAULT_RUN_ID);
@@ -45,21 +39,21 @@ describe('run ids, conf, list-runs, clearing across runs and task logs (CLI)', f
       seconds.length - new Set(seconds).size,
       `several triggers in one second: ${ids.join(', ')}`,
     ).to.be.greaterThan(0);
-    for (const r of runs) expect((await finishRun(stack, r)).run.state).to.equal('success');
+    for (const r of runs) expect((await finishRun(served.stack, r)).run.state).to.equal('success');
 
     // Two triggers at the very same microsecond (a pinned clock): the second is refused clearly.
     const clock = (): bigint => 1_780_000_000_123_456n;
-    const first = await triggerDagRun(stack.database.db, stack.client, {
+    const first = await triggerDagRun(served.stack.database.db, served.stack.client, {
       dagId: 'op_gate',
       conf: { dir },
-      runOptions: stack.config.run,
+      runOptions: served.stack.config.run,
       clock,
     });
     expect(first.runId).to.equal('manual__2026-05-28T20:26:40.123456+00:00');
-    const second = await triggerDagRun(stack.database.db, stack.client, {
+    const second = await triggerDagRun(served.stack.database.db, served.stack.client, {
       dagId: 'op_gate',
       conf: { dir },
-      runOptions: stack.config.run,
+      runOptions: served.stack.config.run,
       clock,
     }).then(
       () => null,
@@ -70,33 +64,33 @@ describe('run ids, conf, list-runs, clearing across runs and task logs (CLI)', f
       'another run of DAG "op_gate" was triggered at the same instant and took the default run_id ' +
         '"manual__2026-05-28T20:26:40.123456+00:00"; trigger again, or pass a run id of your own (--run-id)',
     );
-    await finishRun(stack, first);
+    await finishRun(served.stack, first);
   });
 
   it('refuses conf numbers JSON cannot hold, naming the field, and records nothing', async () => {
-    const before = (await listDagRuns(stack.database.db, 'op_gate')).length;
+    const before = (await listDagRuns(served.stack.database.db, 'op_gate')).length;
     const cli = await runCli(
       ['dags', 'trigger', 'op_gate', '--conf', '{"dir": "/tmp", "model": {"threshold": 1e400}}'],
-      env,
+      served.env,
     );
     expect(cli.code).to.equal(2);
     expect(cli.stderr).to.equal(
       'Error: --conf: conf.model.threshold is not a finite number (a literal like 1e400 overflows to Infinity, ' +
         'which JSON cannot store): pass a number between -1.7976931348623157e308 and 1.7976931348623157e308\n',
     );
-    const api = await triggerDagRun(stack.database.db, stack.client, {
+    const api = await triggerDagRun(served.stack.database.db, served.stack.client, {
       dagId: 'op_gate',
       conf: { xs: [1, -Infinity] },
-      runOptions: stack.config.run,
+      runOptions: served.stack.config.run,
     }).then(
       () => null,
       (err: unknown) => err,
     );
     expect((api as Error).message).to.match(/^conf\.xs\[1\] is not a finite number/);
-    expect((await listDagRuns(stack.database.db, 'op_gate')).length).to.equal(before);
+    expect((await listDagRuns(served.stack.database.db, 'op_gate')).length).to.equal(before);
 
     // An invalid --conf is described without quoting it (it may hold a token).
-    const bad = await runCli(['dags', 'trigger', 'op_gate', '--conf', '{"token": hunter2-secret-value}'], env);
+    const bad = await runCli(['dags', 'trigger', 'op_gate', '--conf', '{"token": hunter2-secret-value}'], served.env);
     expect(bad.code).to.equal(2);
     expect(bad.stderr).to.equal(
       'Error: --conf is not valid JSON: unexpected token (example: --conf \'{"rows": 10}\')\n',
@@ -104,12 +98,12 @@ describe('run ids, conf, list-runs, clearing across runs and task logs (CLI)', f
   });
 
   it('list-runs --state accepts only DAG run states', async () => {
-    const bogus = await runCli(['dags', 'list-runs', 'op_gate', '--state', 'bogus'], env);
+    const bogus = await runCli(['dags', 'list-runs', 'op_gate', '--state', 'bogus'], served.env);
     expect([bogus.code, bogus.stderr]).to.deep.equal([
       2,
       'Error: --state must be one of queued, running, success, failed (Airflow\'s DAG run states), got "bogus"\n',
     ]);
-    const ok = await runCli(['dags', 'list-runs', 'op_gate', '--state', 'success', '-o', 'json'], env);
+    const ok = await runCli(['dags', 'list-runs', 'op_gate', '--state', 'success', '-o', 'json'], served.env);
     expect(ok.code, ok.stderr).to.equal(0);
     const rows = JSON.parse(ok.stdout) as Array<{ state: string }>;
     expect(rows.length).to.be.greaterThan(0);
@@ -119,13 +113,13 @@ describe('run ids, conf, list-runs, clearing across runs and task logs (CLI)', f
   it('tasks clear <dag_id> -t REGEX -y without a run id clears every matching run, -s/-e select by logical date', async () => {
     const dirA = tempDir('runs-cli');
     const dirB = tempDir('runs-cli');
-    const a = await finishRun(stack, await startRun(stack, 'op_gate', { conf: { dir: dirA } }));
-    const b = await finishRun(stack, await startRun(stack, 'op_gate', { conf: { dir: dirB } }));
+    const a = await finishRun(served.stack, await startRun(served.stack, 'op_gate', { conf: { dir: dirA } }));
+    const b = await finishRun(served.stack, await startRun(served.stack, 'op_gate', { conf: { dir: dirB } }));
     expect([a.run.state, b.run.state]).to.deep.equal(['failed', 'failed']);
     fs.writeFileSync(path.join(dirA, 'gate'), '');
     fs.writeFileSync(path.join(dirB, 'gate'), '');
 
-    const unconfirmed = await runCli(['tasks', 'clear', 'op_gate', '-t', '^gate$', '-d', '-f'], env);
+    const unconfirmed = await runCli(['tasks', 'clear', 'op_gate', '-t', '^gate$', '-d', '-f'], served.env);
     expect(unconfirmed.code).to.equal(2);
     expect(unconfirmed.stdout).to.contain(`${a.triggered.runId} | gate    | failed          | none (runs again)`);
     expect(unconfirmed.stderr).to.contain('add -y (--yes) to confirm');
@@ -145,40 +139,43 @@ describe('run ids, conf, list-runs, clearing across runs and task logs (CLI)', f
         '-y',
         '--wait',
       ],
-      env,
+      served.env,
     );
     expect(upToA.code, upToA.stdout + upToA.stderr).to.equal(0);
     expect(upToA.stdout).to.contain('2 task instance(s) in 1 run(s) changed (1 finished run(s) re-opened)');
-    expect(statesOf((await readRun(stack, 'op_gate', a.triggered.runId)).tis)).to.deep.equal({
+    expect(statesOf((await readRun(served.stack, 'op_gate', a.triggered.runId)).tis)).to.deep.equal({
       start: ['success', 1],
       gate: ['success', 2],
       after: ['success', 1],
     });
-    expect((await readRun(stack, 'op_gate', b.triggered.runId)).run.state).to.equal('failed');
+    expect((await readRun(served.stack, 'op_gate', b.triggered.runId)).run.state).to.equal('failed');
 
     // Every run: only B still has failed tasks (-f), the earlier successful runs are untouched.
     const all = await runCli(
       ['tasks', 'clear', 'op_gate', '-t', '^gate$', '-d', '-f', '-y', '-o', 'json', '--wait'],
-      env,
+      served.env,
     );
     expect(all.code, all.stderr).to.equal(0);
     const outcomes = JSON.parse(all.stdout) as Array<{ run_id: string; changes: unknown[] }>;
     expect(outcomes.filter((o) => o.changes.length > 0).map((o) => o.run_id)).to.deep.equal([b.triggered.runId]);
-    expect((await readRun(stack, 'op_gate', b.triggered.runId)).run.state).to.equal('success');
+    expect((await readRun(served.stack, 'op_gate', b.triggered.runId)).run.state).to.equal('success');
 
-    const future = await runCli(['tasks', 'clear', 'op_gate', '-t', 'gate', '-s', '2999-01-01', '-y'], env);
+    const future = await runCli(['tasks', 'clear', 'op_gate', '-t', 'gate', '-s', '2999-01-01', '-y'], served.env);
     expect([future.code, future.stderr]).to.deep.equal([
       1,
       'Error: DAG "op_gate" has no runs with a logical date from 2999-01-01T00:00:00.000Z (see updraft dags list-runs op_gate)\n',
     ]);
-    const noMatch = await runCli(['tasks', 'clear', 'op_gate', '-t', 'zzz', '-y'], env);
+    const noMatch = await runCli(['tasks', 'clear', 'op_gate', '-t', 'zzz', '-y'], served.env);
     expect(noMatch.code).to.equal(1);
     expect(noMatch.stderr).to.match(
       /^Error: --task-regex "zzz" matches no task in the \d+ run\(s\) of DAG "op_gate"; their tasks are: after, gate, start\n$/,
     );
-    const datesWithRun = await runCli(['tasks', 'clear', 'op_gate', a.triggered.runId, '-s', '2025-01-01', '-y'], env);
+    const datesWithRun = await runCli(
+      ['tasks', 'clear', 'op_gate', a.triggered.runId, '-s', '2025-01-01', '-y'],
+      served.env,
+    );
     expect(datesWithRun.code).to.equal(2);
-    const badDate = await runCli(['tasks', 'clear', 'op_gate', '-s', 'yesterday', '-y'], env);
+    const badDate = await runCli(['tasks', 'clear', 'op_gate', '-s', 'yesterday', '-y'], served.env);
     expect([badDate.code, badDate.stderr]).to.deep.equal([
       2,
       'Error: --start-date must be a date like 2025-01-31 or 2025-01-31T06:00:00Z, got "yesterday"\n',
@@ -186,10 +183,13 @@ describe('run ids, conf, list-runs, clearing across runs and task logs (CLI)', f
   });
 
   it('tasks logs says when a task is mapped (-m needed), never ran, or does not exist', async () => {
-    const run = await finishRun(stack, await startRun(stack, 'op_mapped', { conf: { dir: tempDir('runs-cli') } }));
+    const run = await finishRun(
+      served.stack,
+      await startRun(served.stack, 'op_mapped', { conf: { dir: tempDir('runs-cli') } }),
+    );
     const runId = run.triggered.runId;
     const logs = (...args: string[]): ReturnType<typeof runCli> =>
-      runCli(['tasks', 'logs', 'op_mapped', runId, ...args], env);
+      runCli(['tasks', 'logs', 'op_mapped', runId, ...args], served.env);
 
     const noIndex = await logs('double');
     expect([noIndex.code, noIndex.stderr]).to.deep.equal([

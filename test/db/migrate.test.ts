@@ -19,6 +19,7 @@ const ALL = [
   '2026_12_06_000008_model_reproducibility',
   '2026_12_06_000009_schedules_runtime',
   '2026_12_06_000010_assets',
+  '2026_12_07_000011_dag_run_triggered_by',
 ];
 const TABLES = [
   'artifact',

@@ -3,7 +3,8 @@
  * The model gate's transaction (db/model-gate.repository.ts) on Postgres and PGlite: six gates
  * racing with equal metrics promote exactly one candidate; a candidate already champion is
  * `unchanged`; the same artifact gated again in the same run reuses its version; bad candidates
- * and baselines are errors naming the field with nothing written.
+ * and baselines are errors naming the field with nothing written; a pinned champion (the one the
+ * evaluation scored) that moved or appeared before the gate makes the promotion a lost race.
  */
 import { expect } from 'chai';
 import type { Kysely } from 'kysely';
@@ -11,7 +12,13 @@ import type { Database } from '../../db/database.js';
 import { InvalidRecordFieldError, VersionOfAnotherModelError } from '../../db/ml-errors.js';
 import { runModelGate, type ModelGateInput } from '../../db/model-gate.repository.js';
 import { recordArtifact } from '../../db/artifact.repository.js';
-import { promotionHistory, registerModelVersion, resolveAlias, setAlias } from '../../db/model-registry.repository.js';
+import {
+  lookupAlias,
+  promotionHistory,
+  registerModelVersion,
+  resolveAlias,
+  setAlias,
+} from '../../db/model-registry.repository.js';
 import { MissingCandidateMetricError } from '../../engine/promotion.js';
 import { createTestDatabase, TEST_DB_KINDS } from '../helpers/servers.js';
 import { art } from './ml-fixtures.js';
@@ -149,6 +156,107 @@ for (const kind of TEST_DB_KINDS) {
         baselineMetricsFrom: 'version',
         baselineMetrics: { accuracy: 0.7 },
       });
+    });
+
+    it('a pinned champion that moved since the evaluation (or appeared) is a lost race, never promoted over', async () => {
+      // pinned: version 1 was champion when the evaluation ran; version 2 took the alias since.
+      for (const n of ['p1', 'p2']) {
+        await registerModelVersion(db, {
+          model: 'pin',
+          artifactId: (await recordArtifact(db, art(`${n}.onnx`, 'model'))).id,
+        });
+      }
+      await setAlias(db, { model: 'pin', alias: 'champion', version: 1, actor: 'test' });
+      expect(await lookupAlias(db, 'pin', 'champion')).to.deep.include({
+        version: await resolveAlias(db, 'pin', 'champion'),
+      });
+      expect((await lookupAlias(db, 'pin', 'champion'))!.artifact.name).to.equal('p1.onnx');
+      await setAlias(db, { model: 'pin', alias: 'champion', version: 2, expectedVersion: 1, actor: 'other run' });
+      const moved = await runModelGate(
+        db,
+        gate('p3.onnx', {
+          model: 'pin',
+          candidateMetrics: { accuracy: 0.9 },
+          baseline: { version: 1, metrics: { accuracy: 0.8 } },
+          expectedChampion: 1,
+        }),
+      );
+      expect(moved).to.deep.include({
+        outcome: 'lost',
+        decision: 'pass',
+        baselineVersion: 1,
+        baselineMetricsFrom: 'input',
+        champion: 2,
+      });
+      expect(moved.promotion).to.deep.include({ action: 'lost', alias: 'champion' });
+      expect(moved.promotion!.reason).to.match(
+        /^lost the race to promote version 3: "champion" was expected version id \d+ but is at version 2; passed against version 1$/,
+      );
+
+      // pinned null: no champion when the evaluation ran, but one appeared since: the thresholds alone
+      // decided (no baseline looked up from the new champion's run), and the promotion is lost.
+      const appeared = await runModelGate(
+        db,
+        gate('p4.onnx', { model: 'pin', candidateMetrics: { accuracy: 0.95 }, expectedChampion: null }),
+      );
+      expect(appeared).to.deep.include({
+        outcome: 'lost',
+        decision: 'pass',
+        baselineVersion: null,
+        baselineMetrics: null,
+        baselineMetricsFrom: null,
+        champion: 2,
+      });
+      expect((await resolveAlias(db, 'pin', 'champion'))!.version).to.equal(2);
+      expect((await promotionHistory(db, 'pin', 'champion')).map((p) => [p.action, p.to_version])).to.deep.equal([
+        ['promote', 1],
+        ['promote', 2],
+        ['lost', 3],
+        ['lost', 4],
+      ]);
+      // Not registered, or an alias not set: nothing behind it (not an error).
+      expect(await lookupAlias(db, 'never-registered', 'champion')).to.equal(undefined);
+      expect(await lookupAlias(db, 'pin', 'staging')).to.equal(undefined);
+    });
+
+    it('refuses a pinned champion that the baseline does not match, and bad alias names in lookups', async () => {
+      await expectRejected(
+        db,
+        () => runModelGate(db, gate('q.onnx', { model: 'pin', expectedChampion: 2 })),
+        InvalidRecordFieldError,
+        'baseline: the champion was version 2 when the evaluation ran, but the evaluation returned no baseline: ' +
+          'score the champion on the same rows and return {version: 2, metrics} (evaluate.py takes it as input.champion)',
+      );
+      await expectRejected(
+        db,
+        () =>
+          runModelGate(
+            db,
+            gate('q.onnx', { model: 'pin', expectedChampion: 2, baseline: { version: 1, metrics: { accuracy: 0.8 } } }),
+          ),
+        InvalidRecordFieldError,
+        'baseline.version: the baseline is version 1, but the champion the evaluation was given is version 2',
+      );
+      await expectRejected(
+        db,
+        () =>
+          runModelGate(
+            db,
+            gate('q.onnx', {
+              model: 'pin',
+              expectedChampion: null,
+              baseline: { version: 1, metrics: { accuracy: 0.8 } },
+            }),
+          ),
+        InvalidRecordFieldError,
+        'baseline.version: the baseline is version 1, but there was no champion when the evaluation ran',
+      );
+      const err = await lookupAlias(db, 'pin', 'v2').then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
+      expect(err).to.be.instanceOf(InvalidRecordFieldError);
+      expect(err!.message).to.match(/^alias: expected an alias such as champion/);
     });
 
     it('refuses bad candidates, baselines and metrics, naming the field, with nothing written', async () => {

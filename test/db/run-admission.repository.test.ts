@@ -1,13 +1,16 @@
 /**
  * Run admission on both databases: max_active_runs counts running runs, queued runs are admitted
  * in logical-date order, a backfill's runs share the backfill's own limit in creation order, a
- * paused DAG holds scheduled runs (not manual ones), wake lists name the runs that may start, and
- * concurrent asks never admit more than the limit.
+ * paused DAG holds every run (manual ones too, as Airflow 3 does) but `dags test`'s, wake lists
+ * name the runs that may start, concurrent asks never admit more than the limit, and a continuous
+ * DAG's one slot is claimed by one recorder only.
  */
 import { expect } from 'chai';
 import { setDagPaused, upsertDag } from '../../db/dag.repository.js';
 import { createDagRun, updateDagRunState, type DagRunCreate } from '../../db/dag-run.repository.js';
-import { admitQueuedRun, queuedRunsToWake } from '../../db/run-admission.repository.js';
+import { ContinuousSlotTakenError } from '../../db/errors.js';
+import { inTransaction } from '../../db/transaction.js';
+import { admitQueuedRun, claimContinuousSlot, queuedRunsToWake } from '../../db/run-admission.repository.js';
 import { DIALECTS, openMigratedDatabase, rejectionOf, type TestDatabase } from './test-database.js';
 
 const day = (n: number): Date => new Date(Date.UTC(2025, 0, n));
@@ -105,21 +108,55 @@ for (const dialect of DIALECTS) {
       });
     });
 
-    it('a paused DAG holds its scheduled runs but not manual ones', async function () {
+    it("a paused DAG holds its scheduled and manual runs; only `dags test`'s run starts", async function () {
       await dag('p', 5);
-      await queued('p', 's1', { logical_date: day(1), run_type: 'scheduled' });
-      await queued('p', 'm1', { logical_date: day(2) });
+      await queued('p', 's1', { logical_date: day(1), run_type: 'scheduled', triggered_by: 'timetable' });
+      await queued('p', 'm1', { logical_date: day(2), triggered_by: 'cli' });
+      await queued('p', 't1', { logical_date: day(3), triggered_by: 'test' });
       await setDagPaused(t.db, 'p', true);
-      expect((await queuedRunsToWake(t.db, 'p')).map((w) => w.split(':')[2])).to.deep.equal(['m1']);
-      const held = await admitQueuedRun(t.db, 'p', 's1');
-      expect(held).to.deep.equal({
+      expect((await queuedRunsToWake(t.db, 'p')).map((w) => w.split(':')[2])).to.deep.equal(['t1']);
+      const paused = {
         admitted: false,
         reason: 'DAG "p" is paused: the run starts when it is unpaused (updraft dags unpause p)',
-      });
-      expect(await admitQueuedRun(t.db, 'p', 'm1')).to.deep.equal({ admitted: true });
+      };
+      expect(await admitQueuedRun(t.db, 'p', 's1')).to.deep.equal(paused);
+      expect(await admitQueuedRun(t.db, 'p', 'm1')).to.deep.equal(paused);
+      expect(await admitQueuedRun(t.db, 'p', 't1')).to.deep.equal({ admitted: true });
       await setDagPaused(t.db, 'p', false);
-      expect((await queuedRunsToWake(t.db, 'p')).map((w) => w.split(':')[2])).to.deep.equal(['s1']);
+      expect((await queuedRunsToWake(t.db, 'p')).map((w) => w.split(':')[2])).to.deep.equal(['s1', 'm1']);
       expect(await admitQueuedRun(t.db, 'p', 's1')).to.deep.equal({ admitted: true });
+      expect(await admitQueuedRun(t.db, 'p', 'm1')).to.deep.equal({ admitted: true });
+    });
+
+    it("a continuous DAG's slot: claimed only when unpaused, nothing queued or running, and the latest run unchanged", async function () {
+      await dag('cont', 1);
+      const claim = (last: Date | null): Promise<string> =>
+        inTransaction(t.db, (trx) => claimContinuousSlot(trx, 'cont', last)).then(
+          () => 'claimed',
+          (err: unknown) => {
+            if (err instanceof ContinuousSlotTakenError) return err.reason;
+            throw err;
+          },
+        );
+      expect(await claim(null)).to.equal('claimed');
+      const sched = { run_type: 'scheduled', triggered_by: 'timetable' };
+      await queued('cont', 'c1', {
+        ...sched,
+        logical_date: day(1),
+        data_interval_start: day(1),
+        data_interval_end: day(2),
+      });
+      expect(await claim(null)).to.equal('run "c1" is queued or running');
+      await updateDagRunState(t.db, 'cont', 'c1', 'failed');
+      // Computed from before c1 existed: c1's successor would be a second run of the same slot.
+      expect(await claim(null)).to.equal('another scheduled run was recorded in the meantime');
+      expect(await claim(day(1))).to.equal('claimed');
+      await setDagPaused(t.db, 'cont', true);
+      expect(await claim(day(1))).to.equal('it is paused');
+      await setDagPaused(t.db, 'cont', false);
+      // A manual run takes the one slot too (max_active_runs 1 counts every run outside backfills).
+      await queued('cont', 'm1', { logical_date: day(5) });
+      expect(await claim(day(1))).to.equal('run "m1" is queued or running');
     });
 
     it('concurrent asks never admit more than the limit', async function () {

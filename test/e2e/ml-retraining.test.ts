@@ -5,11 +5,15 @@
  *
  * - Docker (real dockerd, DOCKER_HOST; the step images built locally with deploy/images/build.sh):
  *   run 1 on 60% of the rows → version 1 becomes the champion on the thresholds alone; run 2 on all
- *   rows → version 2, evaluated against version 1, beats it and is promoted.
+ *   rows → version 2, evaluated against version 1 scored on run 2's own test rows, beats it and is
+ *   promoted.
  * - Processes (the setup's venv, steps/setup-venv.sh, and Rscript): run 1 on all rows → champion;
- *   run 2 on 60% → evaluated against version 1, refused: it stays a challenger, serve and monitor
- *   are skipped with the gate's reason. The 60% model's bytes equal the Docker run's (reproducible
- *   across runtimes).
+ *   run 2 on 60% → evaluated against version 1 on run 2's test rows, refused: it stays a
+ *   challenger, serve and monitor are skipped with the gate's reason. The 60% model's bytes equal
+ *   the Docker run's (reproducible across runtimes).
+ * In every second run the baseline is the champion's file scored by evaluate on the same rows as
+ * the candidate (not the metrics recorded when it was promoted, on another split): checked against
+ * a separate scoring of that file on that test table, and in the lineage (evaluate read its file, the gate its ref).
  * - Kubernetes on the test cluster's real node (only with UPDRAFT_TEST_K8S_REAL_NODE; skipped saying
  *   why otherwise): run 1 on 60% → version 1, champion, lineage exact, the Docker run's model bytes;
  *   once through the worker's local store (a folder the pods share) and once through the S3 store
@@ -26,7 +30,7 @@ import { dagRunResult } from '../../client/run-result.js';
 import type { Database } from '../../db/database.js';
 import { listTaskInstances } from '../../db/task-instance.repository.js';
 import { getXCom } from '../../db/xcom.repository.js';
-import { lineageOfRun } from '../../db/lineage.repository.js';
+import { downstreamOfArtifacts, lineageOfRun } from '../../db/lineage.repository.js';
 import {
   listModelVersions,
   promotionHistory,
@@ -58,11 +62,23 @@ const RUN_LINEAGE = {
   validate_data: { input: ['dataset'], output: ['validation_report'] },
   prepare: { input: ['dataset'], output: ['reference_stats', 'test', 'train'] },
   train: { input: ['train'], output: ['model'] },
+  champion: { input: [], output: [] },
   evaluate: { input: ['model', 'test'], output: ['evaluation', 'golden'] },
   validate_model: { input: ['model'], output: [] },
   serve: { input: ['golden', 'model'], output: ['deployment'] },
   monitor: { input: ['dataset', 'train'], output: ['drift_report'] },
 };
+
+// A second run's evaluate also reads the champion's model file (another artifact named "model"),
+// and the gate its ref (the champion pin); serve and monitor run only when the gate promoted.
+const SECOND_RUN_LINEAGE = {
+  ...RUN_LINEAGE,
+  evaluate: { input: ['model', 'model', 'test'], output: ['evaluation', 'golden'] },
+  validate_model: { input: ['model', 'model'], output: [] },
+};
+const { serve: _serve, monitor: _monitor, ...SECOND_RUN_REJECTED_LINEAGE } = SECOND_RUN_LINEAGE;
+
+type Metrics = Record<string, number>;
 
 function filesUnder(dir: string): string[] {
   return fs
@@ -75,7 +91,15 @@ interface RunOutcome {
   runId: string;
   state: string;
   tasks: Record<string, string>;
-  metrics: Record<string, number>;
+  metrics: Metrics;
+  /** evaluate's `baseline`: the champion's metrics on this run's test rows (null without one). */
+  baseline: { version: number; metrics: Metrics } | null;
+  /** What the champion task resolved (null: no champion yet). */
+  champion: { version: number; sha256: string; artifact: { $artifact: { sha256: string; uri: string } } } | null;
+  /** The gate's XCom fields about the comparison. */
+  gate: { outcome: string; baseline_version: number | null; baseline_metrics_from: string | null };
+  /** prepare's test table of this run. */
+  test: { $artifact: { sha256: string; uri: string } };
   modelSha256: string;
 }
 
@@ -90,7 +114,7 @@ async function runPipeline(stack: TestStack, conf: Record<string, unknown>): Pro
   const tasks = Object.fromEntries(tis.map((t) => [t.task_id, t.state ?? 'none']));
   const xcom = (task_id: string) =>
     getXCom(stack.database.db, { dag_id: DAG_ID, run_id: run.runId, task_id, map_index: -1, key: 'return_value' });
-  const evaluated = (await xcom('evaluate')) as { metrics: Record<string, number> } | undefined;
+  const evaluated = (await xcom('evaluate')) as Pick<RunOutcome, 'metrics' | 'baseline'> | undefined;
   const trained = (await xcom('train')) as { model_sha256: string } | undefined;
   expect(evaluated, `evaluate's XCom (run ${run.runId}, tasks ${JSON.stringify(tasks)})`).to.be.an('object');
   return {
@@ -98,6 +122,10 @@ async function runPipeline(stack: TestStack, conf: Record<string, unknown>): Pro
     state: result.state,
     tasks,
     metrics: evaluated!.metrics,
+    baseline: evaluated!.baseline,
+    champion: (await xcom('champion')) as RunOutcome['champion'],
+    gate: (await xcom('validate_model')) as RunOutcome['gate'],
+    test: ((await xcom('prepare')) as { test: RunOutcome['test'] }).test,
     modelSha256: trained!.model_sha256,
   };
 }
@@ -161,6 +189,83 @@ async function registry(db: Kysely<Database>) {
   return { versions, champion, challenger, promotions, evaluations };
 }
 
+/**
+ * The champion's model file scored on a test table by a separate run of evaluate.py (as the
+ * candidate, outside the pipeline): what the second run's baseline must be. The venv runs it; without
+ * one (a Docker-only machine), the step image does, with the artifact store mounted.
+ */
+function scoreSeparately(model: { $artifact: { uri: string } }, test: { $artifact: { uri: string } }): Metrics {
+  const dir = tempDir('score-champion');
+  const input = { model, test };
+  const python = path.join(REPO, '.updraft', 'venv', 'bin', 'python');
+  const files = [model, test].map((r) => new URL(r.$artifact.uri).pathname);
+  if (fs.existsSync(python)) {
+    fs.writeFileSync(path.join(dir, 'input.json'), JSON.stringify(input));
+    execFileSync(python, [path.join(REPO, 'steps', 'python', 'evaluate.py')], {
+      env: { PATH: process.env.PATH, UPDRAFT_INPUT_FILE: path.join(dir, 'input.json'), UPDRAFT_XCOM_DIR: dir },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+  } else {
+    execFileSync(
+      'docker',
+      [
+        'run',
+        '--rm',
+        '--user',
+        `${process.getuid?.() ?? 0}`,
+        ...files.flatMap((f) => ['-v', `${f}:${f}:ro`]),
+        '-v',
+        `${dir}:/out`,
+        '-e',
+        `UPDRAFT_INPUT=${JSON.stringify(input)}`,
+        '-e',
+        'UPDRAFT_XCOM_DIR=/out',
+        'updraft/step-python:latest',
+        'python',
+        '/steps/python/evaluate.py',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+  }
+  return (JSON.parse(fs.readFileSync(path.join(dir, 'return.json'), 'utf8')) as { metrics: Metrics }).metrics;
+}
+
+/**
+ * A second run's comparison: evaluate scored the champion (version 1, as the champion task
+ * resolved it) on this run's test rows, exactly as a separate scoring of its file gives; the gate
+ * took those metrics ("input") and the evaluation row stores them; they are not the metrics
+ * recorded when version 1 was promoted (another split); lineage shows evaluate reading its file.
+ */
+async function expectSameRowsBaseline(
+  db: Kysely<Database>,
+  first: { metrics: Metrics; sha256: string },
+  second: RunOutcome,
+  evaluation: { baseline: number | null; baseline_metrics: Metrics | null },
+): Promise<void> {
+  expect(second.champion?.version).to.equal(1);
+  expect(second.champion!.sha256).to.equal(first.sha256);
+  const scored = scoreSeparately(second.champion!.artifact, second.test);
+  expect(second.baseline).to.deep.equal({ version: 1, metrics: scored });
+  expect(evaluation.baseline).to.equal(1);
+  expect(evaluation.baseline_metrics).to.deep.equal(scored);
+  expect(evaluation.baseline_metrics).to.not.deep.equal(first.metrics);
+  expect(second.gate).to.deep.include({ baseline_version: 1, baseline_metrics_from: 'input' });
+  expect(await lineageByTask(db, second.runId)).to.deep.equal(
+    second.gate.outcome === 'promoted' ? SECOND_RUN_LINEAGE : SECOND_RUN_REJECTED_LINEAGE,
+  );
+  const v1 = await db.selectFrom('artifact').selectAll().where('sha256', '=', first.sha256).executeTakeFirstOrThrow();
+  // `updraft lineage <v1 sha256> --downstream`: the tries of run 2 that read version 1's file itself
+  // (the graph goes on transitively: serve reads what evaluate wrote).
+  const down = await downstreamOfArtifacts(db, [v1.id]);
+  const readers = down.events
+    .filter((e) => e.kind === 'input' && e.artifact_id === v1.id)
+    .map((e) => down.executions.find((x) => x.id === e.execution_id)!)
+    .filter((x) => x.run_id === second.runId)
+    .map((x) => x.task_id)
+    .sort();
+  expect(readers).to.deep.equal(['evaluate', 'validate_model']);
+}
+
 function expectAllSucceeded(r: RunOutcome): void {
   expect(r.state, JSON.stringify(r.tasks)).to.equal('success');
   expect(r.tasks).to.deep.equal(Object.fromEntries(Object.keys(RUN_LINEAGE).map((t) => [t, 'success'])));
@@ -196,6 +301,9 @@ async function expectFirstChampion(db: Kysely<Database>, first: RunOutcome): Pro
   expect(e.baseline_metrics).to.equal(null);
   expect(e.thresholds).to.deep.equal(THRESHOLDS);
   expect(await lineageByTask(db, first.runId)).to.deep.equal(RUN_LINEAGE);
+  // No champion yet: nothing to score beside the candidate, and the promotion expected the alias unset.
+  expect([first.champion, first.baseline]).to.deep.equal([null, null]);
+  expect(first.gate).to.deep.include({ outcome: 'promoted', baseline_version: null, baseline_metrics_from: null });
 
   // Everything upstream of the champion: the data it was built from and the tries that made it.
   const up = await upstreamOfModelVersion(db, MODEL, 1);
@@ -293,14 +401,19 @@ describe('ml_retraining, the reference pipeline', function () {
         failures: [],
       });
       expect(e.candidate_metrics).to.deep.equal(second.metrics);
-      expect(e.baseline_metrics).to.deep.equal(reg.evaluations[0]!.candidate_metrics);
-      // The thresholds say why: 0.982 >= 0.957 + 0.005 accuracy, and no loss on ROC AUC or log loss.
+      await expectSameRowsBaseline(
+        db,
+        { metrics: reg.evaluations[0]!.candidate_metrics, sha256: reg.versions[0]!.sha256 },
+        second,
+        e,
+      );
+      // The thresholds say why: on the same rows 0.982 >= 0.974 + 0.005 accuracy, and no loss on
+      // ROC AUC or log loss (version 1 had scored 0.957 on its own run's test rows).
       expect(second.metrics.accuracy).to.be.at.least(e.baseline_metrics!.accuracy! + 0.005);
       expect(reg.promotions).to.deep.equal([
         { alias: 'champion', action: 'promote', from: null, to: 1, evaluation: reg.evaluations[0]!.id },
         { alias: 'champion', action: 'promote', from: 1, to: 2, evaluation: e.id },
       ]);
-      expect(await lineageByTask(db, second.runId)).to.deep.equal(RUN_LINEAGE);
       const up = await upstreamOfModelVersion(db, MODEL, 2);
       expect(up.runs).to.deep.equal([{ dag_id: DAG_ID, run_id: second.runId }]);
     });
@@ -326,6 +439,7 @@ describe('ml_retraining, the reference pipeline', function () {
         validate_data: 'success',
         prepare: 'success',
         train: 'success',
+        champion: 'success',
         evaluate: 'success',
         validate_model: 'success',
         serve: 'skipped',
@@ -345,6 +459,14 @@ describe('ml_retraining, the reference pipeline', function () {
         'log_loss',
         'roc_auc',
       ]);
+      // Version 1 on run 2's 69 test rows (0.986 accuracy), not on its own run's 114 (0.982).
+      await expectSameRowsBaseline(
+        db,
+        { metrics: reg.evaluations[0]!.candidate_metrics, sha256: reg.versions[0]!.sha256 },
+        second,
+        e,
+      );
+      expect(second.gate.outcome).to.equal('rejected');
       expect(reg.promotions.filter((p) => p.alias === 'champion')).to.have.length(1);
       // The same data and params give the same model bytes on another runtime.
       if (reference06 !== null) expect(second.modelSha256).to.equal(reference06);

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { tempDir } from './servers.js';
-import type { TestStack } from './stack.js';
+import { startTestStack, type TestStack } from './stack.js';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'updraft.js');
@@ -52,6 +52,22 @@ export async function stopDev(child: ChildProcess): Promise<number | null> {
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.kill('SIGINT');
   return exited;
+}
+
+/**
+ * A worker stack on Postgres serving `dagsFolder` for the CLI tests of the calling describe block
+ * (started before them, stopped after), and the environment that points a CLI process at it.
+ */
+export function cliTestStack(dagsFolder: string): { readonly stack: TestStack; readonly env: NodeJS.ProcessEnv } {
+  const state = {} as { stack: TestStack; env: NodeJS.ProcessEnv };
+  before(async function () {
+    state.stack = await startTestStack({ dagsFolder, db: 'postgres' });
+    state.env = cliEnvFor(state.stack, dagsFolder);
+  });
+  after(async function () {
+    await state.stack?.stop();
+  });
+  return state;
 }
 
 /** The environment that points a CLI process at a test stack (its database, Temporal and task queue). */

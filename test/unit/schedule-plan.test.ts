@@ -1,11 +1,13 @@
 /**
  * The scheduler's plan, pure: which runs are due and which fire times the Temporal Schedule gets,
  * for catchup on and off, across a DST change and up to end_date; a fire time as a calendar entry;
- * Airflow's reprocess rules for a backfill date that already has a run.
+ * Airflow's reprocess rules for a backfill date that already has a run; a @continuous DAG's next
+ * run and its one-fire Schedule while start_date is ahead.
  */
 import { expect } from 'chai';
 import { reprocessDecision } from '../../client/backfill.js';
-import { calendarAt, isClockScheduled, planSchedule } from '../../client/schedules.js';
+import { isContinuous, nextContinuousRun } from '../../client/continuous.js';
+import { calendarAt, isClockScheduled, planContinuousSchedule, planSchedule } from '../../client/schedules.js';
 import { cronTimetable } from '../../engine/timetables/index.js';
 
 const iso = (d: Date): string => d.toISOString();
@@ -80,6 +82,42 @@ describe('scheduler plan: due runs and Schedule fire times', function () {
     expect(isClockScheduled({ timetable: amsterdam.timetable })).to.equal(true);
     expect(isClockScheduled({})).to.equal(false);
     expect(isClockScheduled({ timetable: { type: 'continuous' } })).to.equal(false);
+  });
+
+  it('@continuous: each run starts where the previous ended and runs until now; start_date ahead is one fire', function () {
+    const spec = {
+      timetable: { type: 'continuous' } as const,
+      start_date: '2025-01-01T00:00:00Z',
+      end_date: '2025-01-02T00:00:00Z',
+      catchup: false,
+    };
+    expect(isContinuous(spec)).to.equal(true);
+    expect(isContinuous(amsterdam)).to.equal(false);
+    const now = new Date('2025-01-01T10:00:00.250Z');
+    const firstRun = nextContinuousRun(spec, null, now)!;
+    expect([
+      iso(firstRun.data_interval!.start),
+      iso(firstRun.data_interval!.end),
+      iso(firstRun.run_after),
+    ]).to.deep.equal(['2025-01-01T00:00:00.000Z', '2025-01-01T10:00:00.250Z', '2025-01-01T10:00:00.250Z']);
+    expect(firstRun.logical_date).to.deep.equal(firstRun.data_interval!.start);
+    expect(firstRun.run_id).to.equal('scheduled__2025-01-01T10:00:00.250000+00:00');
+    const later = new Date('2025-01-01T10:00:03Z');
+    const second = nextContinuousRun(spec, firstRun.data_interval, later)!;
+    expect([iso(second.data_interval!.start), iso(second.run_after)]).to.deep.equal([
+      '2025-01-01T10:00:00.250Z',
+      '2025-01-01T10:00:03.000Z',
+    ]);
+    // Nothing is ever "upcoming" once it started: a run's end starts the next, not the Schedule.
+    expect(planContinuousSchedule(spec, firstRun.data_interval, later).upcoming).to.deep.equal([]);
+    // end_date passed: no further run.
+    expect(nextContinuousRun(spec, second.data_interval, new Date('2025-01-02T00:00:01Z'))).to.equal(null);
+    // Before start_date: the first run is due at start_date, the Schedule's one fire time.
+    const early = planContinuousSchedule(spec, null, new Date('2024-12-31T23:00:00Z'));
+    expect(early.upcoming.map((r) => [iso(r.run_after), r.run_id])).to.deep.equal([
+      ['2025-01-01T00:00:00.000Z', 'scheduled__2025-01-01T00:00:00+00:00'],
+    ]);
+    expect(early.due).to.deep.equal([]);
   });
 
   it("a backfill date with a run follows Airflow's reprocess behaviours", function () {

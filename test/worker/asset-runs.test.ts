@@ -80,6 +80,15 @@ export default dag({ dagId: 'producer', tags: ['assets'] }, (d) => {
   });
 });
 `,
+  // A process step sets its outlet events' extras through outlet_events.json (step output protocol).
+  'producer_proc.ts': `import { Asset, dag } from 'updraft';
+const landed = Asset('s3://lake/raw/landed');
+const write = (body: string) => ['sh', '-c', 'printf %s "$0" > "$UPDRAFT_OUTPUT_DIR/outlet_events.json"', body];
+export default dag({ dagId: 'producer_proc' }, (d) => {
+  d.process({ taskId: 'land', outlets: [landed], argv: write('{"s3://lake/raw/landed": {"extra": {"rows": 7, "file": "a.csv"}}}') });
+  d.process({ taskId: 'stray', outlets: [landed], retries: 2, argv: write('{"s3://lake/raw/other": {"extra": {}}}') });
+});
+`,
   'consumer.ts': `import { Asset, dag } from 'updraft';
 export default dag({ dagId: 'consumer', schedule: [Asset('s3://lake/raw/orders')] }, (d) => {
   const read = d.task({ taskId: 'read' }, (_: void, ctx) => ({
@@ -180,6 +189,26 @@ describe('worker: data-aware runs on Temporal', function () {
           })
         ).map((l) => l.line);
         expect(lines).to.include(`rows=1200 run=${run!.run_id}`);
+      });
+
+      it("a process step's outlet_events.json sets its events' extras; a uri that is no outlet fails the try without retries", async function () {
+        const run = await startRun(stack, 'producer_proc');
+        expect((await dagRunResult(run.handle)).state).to.equal('failed');
+        const db = stack.database.db;
+        const events = await db.selectFrom('asset_event').selectAll().where('source_run_id', '=', run.runId).execute();
+        expect(events.map((e) => [e.source_task_id, e.extra])).to.deep.equal([['land', { rows: 7, file: 'a.csv' }]]);
+        const stray = await db
+          .selectFrom('task_instance')
+          .selectAll()
+          .where('dag_id', '=', 'producer_proc')
+          .where('run_id', '=', run.runId)
+          .where('task_id', '=', 'stray')
+          .executeTakeFirstOrThrow();
+        expect(stray.state).to.equal('failed');
+        expect(stray.try_number, 'no retries for a protocol error').to.equal(1);
+        expect(stray.error).to.equal(
+          `step output protocol: outlet_events.json: [0]: not an outlet of task "stray" (its outlets: 's3://lake/raw/landed'); add the asset to the task's outlets or fix the uri`,
+        );
       });
 
       it('starting a claimed run again (a re-drive after a crash) starts a recorded run once; Temporal away leaves it queued', async function () {

@@ -7,16 +7,16 @@
  * workflow, and every run succeeds: nothing lost, nothing doubled.
  */
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { dagRunResult } from '../../client/run-result.js';
 import { emitAssetEvent } from '../../db/asset-event.repository.js';
 import { tempDir } from '../helpers/servers.js';
+import { WorkerChildren } from '../helpers/worker-children.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 
-const WORKER_CHILD = path.resolve(__dirname, '..', 'workflows', 'fixtures', 'worker-child.js');
 const [A, B, C] = ['s3://crash/a', 's3://crash/b', 's3://crash/c'];
 const CONSUMERS: Record<string, string[]> = { crash_and: [A, B], crash_or: [A, C], crash_single: [B] };
 
@@ -32,39 +32,13 @@ describe('worker: workers SIGKILLed while consuming asset events', function () {
   this.timeout(300_000);
   let stack: TestStack;
   let dags: string;
-  const children: ChildProcess[] = [];
-  const homes: string[] = [];
-
-  async function startWorkerChild(): Promise<ChildProcess> {
-    const home = tempDir('asset-worker-child');
-    homes.push(home);
-    const child = spawn(process.execPath, [WORKER_CHILD], {
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: stack.temporalAddress,
-        DATABASE_URL: stack.config.databaseUrl!,
-        UPDRAFT_TASK_QUEUE: stack.config.taskQueue,
-        UPDRAFT_DAGS_FOLDER: dags,
-        UPDRAFT_HOME: home,
-        UPDRAFT_HEARTBEAT_TIMEOUT_SECONDS: '3',
-        // A claim a killed worker left unstarted is started by the survivor after 1 s.
-        UPDRAFT_ASSET_REDRIVE_AFTER_SECONDS: '1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const workers = new WorkerChildren();
+  const startWorkerChild = (): Promise<ChildProcess> =>
+    workers.start(stack, dags, {
+      UPDRAFT_HEARTBEAT_TIMEOUT_SECONDS: '3',
+      // A claim a killed worker left unstarted is started by the survivor after 1 s.
+      UPDRAFT_ASSET_REDRIVE_AFTER_SECONDS: '1',
     });
-    children.push(child);
-    let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (chunk: Buffer) => {
-        if (chunk.toString().includes('ready')) resolve();
-      });
-      child.once('exit', (code, signal) =>
-        reject(new Error(`worker child exited (${signal ?? code}) before it was ready:\n${stderr}`)),
-      );
-    });
-    return child;
-  }
 
   before(async () => {
     dags = tempDir('asset-crash-dags');
@@ -74,9 +48,9 @@ describe('worker: workers SIGKILLed while consuming asset events', function () {
     expect(stack.bag.importErrors).to.deep.equal([]);
   });
   after(async () => {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    workers.killAll();
     await stack?.stop();
-    for (const home of [...homes, dags]) fs.rmSync(home, { recursive: true, force: true });
+    fs.rmSync(dags, { recursive: true, force: true });
   });
 
   it('loses and doubles nothing', async function () {

@@ -28,6 +28,7 @@ import { getXCom } from '../../db/xcom.repository.js';
 import { tempDir } from '../helpers/servers.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 import { waitFor } from '../workflows/helpers.js';
+import { runsOf } from './run-rows.js';
 
 const EVERY_2S = `import { dag } from 'updraft';
 export default dag({ dagId: 'sch_every2s', schedule: '* * * * * */2', startDate: '2025-01-01', tags: ['test'] }, (d) => {
@@ -71,16 +72,6 @@ export default dag({ dagId: 'sch_bad', schedule: '61 * * * *', tags: ['test'] },
   d.task({ taskId: 't' }, () => 1)();
 });
 `;
-
-async function runsOf(stack: TestStack, dagId: string): Promise<DagRunRow[]> {
-  return stack.database.db
-    .selectFrom('dag_run')
-    .selectAll()
-    .where('dag_id', '=', dagId)
-    .orderBy('logical_date')
-    .orderBy('id')
-    .execute();
-}
 
 /** The most runs whose [start_date, end_date] overlap at one instant. */
 function maxOverlap(runs: DagRunRow[]): number {

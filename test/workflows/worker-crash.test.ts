@@ -7,11 +7,12 @@
  * afresh; the run succeeds and no process of the run is left.
  */
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { readTaskLog } from '../../db/task-log.repository.js';
 import { tempDir } from '../helpers/servers.js';
+import { WorkerChildren } from '../helpers/worker-children.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 import {
   ENGINE_DAGS,
@@ -25,8 +26,6 @@ import {
   waitFor,
 } from './helpers.js';
 import { dagRunResult } from '../../client/run-result.js';
-
-const WORKER_CHILD = path.resolve(__dirname, 'fixtures', 'worker-child.js');
 
 function isAlive(pid: number): boolean {
   try {
@@ -45,39 +44,8 @@ function pgidOf(pid: number): number {
 
 describe('engine: a worker killed with SIGKILL mid-task', function () {
   let stack: TestStack;
-  const children: ChildProcess[] = [];
-  const homes: string[] = [];
-
-  /** Starts a worker process on the stack's task queue and database; resolves once it polls. */
-  async function startWorkerChild(): Promise<ChildProcess> {
-    const home = tempDir('worker-child');
-    homes.push(home);
-    const child = spawn(process.execPath, [WORKER_CHILD], {
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: stack.temporalAddress,
-        DATABASE_URL: stack.config.databaseUrl!,
-        UPDRAFT_TASK_QUEUE: stack.config.taskQueue,
-        UPDRAFT_DAGS_FOLDER: ENGINE_DAGS,
-        UPDRAFT_HOME: home,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (chunk: Buffer) => {
-        if (chunk.toString().includes('ready')) resolve();
-      });
-      child.once('exit', (code, signal) =>
-        reject(new Error(`worker child exited (${signal ?? code}) before it was ready:\n${stderr}`)),
-      );
-    });
-    return child;
-  }
+  const workers = new WorkerChildren();
+  const startWorkerChild = (): Promise<ChildProcess> => workers.start(stack, ENGINE_DAGS);
 
   before(async () => {
     // No in-process worker: only the child processes run tasks. Postgres, as two processes share it.
@@ -85,10 +53,9 @@ describe('engine: a worker killed with SIGKILL mid-task', function () {
     expect(stack.config.run.heartbeatTimeoutSeconds).to.equal(3);
   });
   after(async () => {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    workers.killAll();
     await stack?.stop();
-    if (stack) homes.push(stack.home);
-    for (const home of homes) fs.rmSync(home, { recursive: true, force: true });
+    if (stack) fs.rmSync(stack.home, { recursive: true, force: true });
   });
 
   it('re-runs the try on a new worker, which kills the orphaned process of the dead one first', async function () {

@@ -227,6 +227,45 @@ class TestArtifactRefs:
         assert [(w, r["path"]) for w, r in step.input_refs()] == [("input.a", "x"), ("input.b[0].c", "y")]
 
 
+class TestOutletEvents:
+    """Airflow's outlet_events[asset].extra from a process or container step: outlet_events.json."""
+
+    def test_writes_the_extras_and_the_manifest_carries_them(self, tmp_path):
+        step = make_step(tmp_path)
+        step.outlet_event("s3://lake/raw", {"rows": 1})
+        step.outlet_event("s3://lake/raw", {"rows": 2})  # a later call replaces the extra
+        step.outlet_event("file:///data/out", {})
+        step.finish(None)
+        written = json.loads((tmp_path / "out" / "outlet_events.json").read_text())
+        assert written == {"s3://lake/raw": {"extra": {"rows": 2}}, "file:///data/out": {"extra": {}}}
+        assert protocol.check_output_dir(str(tmp_path / "out"))["outlet_events"] == written
+        store = tmp_path / "store"
+        m = Step(None, str(tmp_path / "m"), {"UPDRAFT_OUTPUT_MANIFEST": "1", "UPDRAFT_ARTIFACT_STORE": f"file://{store}"}, "t")
+        m.outlet_event("s3://lake/raw", {"rows": 3})
+        m.finish(None)
+        assert json.loads((tmp_path / "m" / "return.json").read_text())["outlet_events"] == {"s3://lake/raw": {"extra": {"rows": 3}}}
+
+    @pytest.mark.parametrize(
+        "uri, extra, error",
+        [
+            ("", {}, r"outlet uri must be a string of 1..1500"),
+            ("s3://x", [1], r"must be an object, got list"),
+            ("s3://x", {"v": float("nan")}, r"not JSON-serializable"),
+            ("s3://x", {"blob": "x" * 70000}, r"at most 65536"),
+        ],
+    )
+    def test_refuses(self, tmp_path, uri, extra, error):
+        with pytest.raises(ProtocolError, match=error):
+            make_step(tmp_path).outlet_event(uri, extra) if isinstance(extra, dict) else protocol.check_outlet_extra(uri, extra)
+
+    def test_a_file_written_by_hand_is_checked(self, tmp_path):
+        out = tmp_path / "out"
+        out.mkdir()
+        (out / "outlet_events.json").write_text('{"s3://x": {"extras": {}}}')
+        with pytest.raises(ProtocolError, match=r'outlet_events.json: \[0\]: expected \{"extra"'):
+            protocol.check_output_dir(str(out))
+
+
 class TestManifest:
     """Kubernetes: the outputs travel as the termination message; the step puts the bytes in the store."""
 

@@ -184,6 +184,91 @@ class TestEvaluate:
         assert run.rc == 98 and "the table's columns do not match the model's features (order differs)" in run.stderr
 
 
+@pytest.fixture(scope="module")
+def other_model(tmp_path_factory):
+    """A model trained on another slice (all rows): the champion of TestEvaluateWithChampion."""
+    base = tmp_path_factory.mktemp("champion")
+    extract = run_script("extract.py", {"params": {"fraction": 1.0, "seed": 0}}, base / "extract")
+    prepare = run_script("prepare.py", {"dataset": extract.ref("dataset")}, base / "prepare")
+    train = run_script("train.py", {"train": prepare.ref("train")}, base / "train")
+    assert train.rc == 0, train.stderr
+    return train
+
+
+class TestEvaluateWithChampion:
+    """`input.champion` (d.modelVersion()'s output): the champion's ONNX file scored on the SAME test rows."""
+
+    @staticmethod
+    def champion(ref: dict, version: int = 1) -> dict:
+        return {"model": "breast_cancer_classifier", "version": version, "alias": "champion", "artifact": ref}
+
+    def test_scores_the_champion_on_the_same_rows(self, pipeline, other_model, tmp_path):
+        test_ref = pipeline["prepare"].ref("test")
+        run = run_script("evaluate.py", {"model": pipeline["train"].ref("model"), "test": test_ref,
+                                         "champion": self.champion(other_model.ref("model"), 3)}, tmp_path / "run")
+        assert run.rc == 0, run.stderr
+        # The candidate's metrics do not change with a champion beside it.
+        assert run.ret["metrics"] == pipeline["evaluate"].ret["metrics"]
+        # The champion's equal what evaluating its file as the candidate on these rows gives ...
+        alone = run_script("evaluate.py", {"model": other_model.ref("model"), "test": test_ref}, tmp_path / "alone")
+        assert alone.rc == 0, alone.stderr
+        assert run.ret["baseline"] == {"version": 3, "metrics": alone.ret["metrics"]}
+        # ... and an independent onnxruntime pass over the same table.
+        import onnxruntime as ort
+
+        test = rows(pipeline["prepare"].out / "test.csv")
+        X = np.array([[float(v) for k, v in r.items() if k != "target"] for r in test], dtype=np.float32)
+        y = np.array([int(r["target"]) for r in test])
+        sess = ort.InferenceSession(str(other_model.out / "model.onnx"), providers=["CPUExecutionProvider"])
+        label, _ = sess.run(None, {"input": X})
+        assert math.isclose(run.ret["baseline"]["metrics"]["accuracy"], float(np.mean(label == y)))
+        # The champion trained on other rows (some of these among them): not its own recorded numbers.
+        assert run.ret["baseline"]["metrics"] != pipeline["evaluate"].ret["metrics"]
+        assert {k: run.metrics[f"baseline_{k}"] for k in run.ret["baseline"]["metrics"]} == run.ret["baseline"]["metrics"]
+        assert run.params["baseline_version"] == 3
+        report = json.loads((run.out / "evaluation.json").read_text())
+        assert report["baseline"]["version"] == 3 and report["baseline"]["metrics"] == run.ret["baseline"]["metrics"]
+        assert report["baseline"]["model_sha256"] == other_model.ret["model_sha256"]
+        assert sum(map(sum, report["baseline"]["confusion_matrix"]["matrix"])) == len(test)
+        # golden.json stays the candidate's (serve replays the candidate).
+        golden = json.loads((run.out / "golden.json").read_text())
+        assert golden["model_sha256"] == pipeline["train"].ret["model_sha256"]
+
+    @pytest.mark.parametrize("given", [{"champion": None}, {}])
+    def test_no_champion(self, pipeline, tmp_path, given):
+        run = run_script("evaluate.py", {"model": pipeline["train"].ref("model"), "test": pipeline["prepare"].ref("test"),
+                                         **given}, tmp_path)
+        assert run.rc == 0, run.stderr
+        assert run.ret["baseline"] is None and run.ret["metrics"] == pipeline["evaluate"].ret["metrics"]
+        assert not any(name.startswith("baseline_") for name in run.metrics) and "baseline_version" not in run.params
+        assert json.loads((run.out / "evaluation.json").read_text())["baseline"] is None
+
+    def test_a_champion_on_other_features_fails_naming_it(self, pipeline, tmp_path):
+        # A champion trained when a column had another name cannot score the new table's rows.
+        train_csv = pipeline["prepare"].out / "train.csv"
+        lines = train_csv.read_text().splitlines()
+        renamed = tmp_path / "train.csv"
+        renamed.write_text("\n".join([lines[0].replace("mean_radius", "radius_mean", 1), *lines[1:]]) + "\n")
+        old = run_script("train.py", {"train": {"$artifact": {"path": str(renamed)}}}, tmp_path / "old")
+        assert old.rc == 0, old.stderr
+        run = run_script("evaluate.py", {"model": pipeline["train"].ref("model"), "test": pipeline["prepare"].ref("test"),
+                                         "champion": self.champion(old.ref("model"), 2)}, tmp_path / "run")
+        assert run.rc == 98
+        assert ("input.champion: the table's columns do not match the champion breast_cancer_classifier@2's features "
+                "(missing ['radius_mean'])") in run.stderr
+
+    @pytest.mark.parametrize("champion,error", [
+        (3, "input.champion: expected null or {model, version, alias, artifact} (d.modelVersion()'s output), got int"),
+        ({"version": "1", "artifact": {}}, 'input.champion.version: expected a version number >= 1, got "1"'),
+        ({"version": 1}, "input.champion.artifact: missing"),
+        ({"version": 1, "artifact": {"sha256": "x"}}, "input.champion.artifact: expected an artifact reference"),
+    ])
+    def test_bad_champion_input(self, pipeline, tmp_path, champion, error):
+        run = run_script("evaluate.py", {"model": pipeline["train"].ref("model"), "test": pipeline["prepare"].ref("test"),
+                                         "champion": champion}, tmp_path)
+        assert run.rc == 98 and error in run.stderr
+
+
 class TestServe:
     def inputs(self, pipeline, serving, **params):
         return {"model": pipeline["train"].ref("model"), "golden": pipeline["evaluate"].ref("golden"),

@@ -10,6 +10,7 @@
         step.log_params({"C": p["C"]})
         model = step.log_artifact("model", "model.onnx", "model", format="onnx",
                                   register={"model": "breast_cancer_classifier"})
+        step.outlet_event("s3://lake/models/bc", {"rows": 569})  # Airflow's outlet_events[asset].extra
         return {"model": model}                      # return.json; `model` becomes the ArtifactRef
 
     run_step(main)                                   # exit 0 / 99 (SkipStep) / 98 (FailStep)

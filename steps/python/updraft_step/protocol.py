@@ -19,6 +19,9 @@ RETURN_FILE = "return.json"
 METRICS_FILE = "metrics.jsonl"
 PARAMS_FILE = "params.json"
 ARTIFACTS_FILE = "artifacts.json"
+OUTLET_EVENTS_FILE = "outlet_events.json"
+#: The most JSON one outlet event's extra may take (the worker's MAX_OUTLET_EXTRA_BYTES).
+MAX_OUTLET_EXTRA_BYTES = 64 * 1024
 
 #: MLflow's metric/param name rule.
 NAME_RE = re.compile(r"^[A-Za-z0-9_.\-/]{1,250}$")
@@ -213,6 +216,36 @@ def read_artifacts(path: str, out_dir: str) -> list[dict]:
     return check_artifacts(obj["outputs"], out_dir)
 
 
+def check_outlet_extra(uri: Any, extra: Any, where: str = OUTLET_EVENTS_FILE) -> None:
+    """One outlet event's extra: a JSON object of at most MAX_OUTLET_EXTRA_BYTES, for a uri string.
+    Whether the uri is an outlet of the task only the worker knows (it fails the try if not)."""
+    if not isinstance(uri, str) or not uri.strip() or len(uri) > 1500:
+        raise ProtocolError(f"{where}: an outlet uri must be a string of 1..1500 characters")
+    if not isinstance(extra, dict):
+        raise ProtocolError(f"{where}: the extra of an outlet event must be an object, got {type(extra).__name__}")
+    try:
+        size = len(json.dumps(extra, allow_nan=False).encode())
+    except (TypeError, ValueError) as err:
+        raise ProtocolError(f"{where}: the extra is not JSON-serializable: {err}") from None
+    if size > MAX_OUTLET_EXTRA_BYTES:
+        raise ProtocolError(
+            f"{where}: the extra is {size} bytes of JSON, at most {MAX_OUTLET_EXTRA_BYTES} "
+            "(put large data in an artifact and its uri in the extra)"
+        )
+
+
+def read_outlet_events(path: str) -> dict:
+    obj = _load_json(path, OUTLET_EVENTS_FILE)
+    if not isinstance(obj, dict):
+        raise ProtocolError(f'{OUTLET_EVENTS_FILE}: expected {{"<outlet uri>": {{"extra": {{...}}}}}}, got {type(obj).__name__}')
+    for i, (uri, entry) in enumerate(obj.items()):
+        where = f"{OUTLET_EVENTS_FILE}: [{i}]"
+        if not isinstance(entry, dict) or set(entry) - {"extra"}:
+            raise ProtocolError(f'{where}: expected {{"extra": {{...}}}}')
+        check_outlet_extra(uri, entry.get("extra", {}), where)
+    return obj
+
+
 def check_output_dir(out_dir: str) -> dict:
     """Reads and validates everything a step left in its output folder, as the worker would."""
     result: dict[str, Any] = {"return": None, "metrics": [], "params": {}, "artifacts": []}
@@ -225,4 +258,6 @@ def check_output_dir(out_dir: str) -> dict:
         result["params"] = read_params(os.path.join(out_dir, PARAMS_FILE))
     if os.path.exists(os.path.join(out_dir, ARTIFACTS_FILE)):
         result["artifacts"] = read_artifacts(os.path.join(out_dir, ARTIFACTS_FILE), out_dir)
+    if os.path.exists(os.path.join(out_dir, OUTLET_EVENTS_FILE)):
+        result["outlet_events"] = read_outlet_events(os.path.join(out_dir, OUTLET_EVENTS_FILE))
     return result

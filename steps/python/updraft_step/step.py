@@ -93,6 +93,7 @@ class Step:
         self._params: dict[str, Any] = {}
         self._artifacts: list[dict] = []
         self._metrics: list[dict] = []
+        self._outlet_events: dict[str, dict] = {}
         os.makedirs(out_dir, exist_ok=True)
 
     @classmethod
@@ -229,6 +230,14 @@ class Step:
         self._artifacts.append(entry)
         return {OUT_KEY: name}
 
+    def outlet_event(self, uri: str, extra: Mapping[str, Any]) -> None:
+        """Airflow's ``outlet_events[asset].extra = extra``: the extra of the asset event the task's
+        outlet ``uri`` records when this try succeeds (a later call for the same uri replaces it).
+        A uri that is not an outlet of the task fails the try in the worker."""
+        extra = dict(extra)
+        protocol.check_outlet_extra(uri, extra)
+        self._outlet_events[uri] = {"extra": extra}
+
     def finish(self, result: Any) -> None:
         """Writes params.json, artifacts.json and return.json, then reads the folder back with the
         worker's rules, so a protocol error fails here, naming the file, not in the worker."""
@@ -236,6 +245,8 @@ class Step:
             self._write_json(protocol.PARAMS_FILE, self._params)
         if self._artifacts:
             self._write_json(protocol.ARTIFACTS_FILE, {"outputs": self._artifacts})
+        if self._outlet_events:
+            self._write_json(protocol.OUTLET_EVENTS_FILE, self._outlet_events)
         names = {a["name"] for a in self._artifacts}
         for where, name in _placeholders(result, "return"):
             if name not in names:
@@ -280,6 +291,7 @@ class Step:
             "metrics": [{k: v for k, v in m.items() if k != "timestamp"} for m in self._metrics],
             "params": self._params,
             "artifacts": outputs,
+            **({"outlet_events": self._outlet_events} if self._outlet_events else {}),
         }
 
     def _write_manifest(self, result: Any) -> None:

@@ -307,5 +307,29 @@ test("S3: a corrupt object is refused; a wrong secret fails with HTTP 403 and is
   expect(grepl("HTTP 403", r$stderr, fixed = TRUE) && !grepl("not-the-secret", r$stderr, fixed = TRUE), paste("stderr:", r$stderr))
 })
 
+test("outlet events: outlet_events.json and the manifest carry the extras", function() {
+  helper <- normalizePath(file.path(here, "..", "updraft_step.R"))
+  env <- new.env()
+  sys.source(helper, envir = env)
+  out <- tempfile("outlet-")
+  step <- new.env()
+  step$out_dir <- out
+  step$manifest <- FALSE
+  step$params <- list()
+  step$artifacts <- list()
+  step$outlet_events <- list()
+  dir.create(out)
+  env$updraft_outlet_event(step, "s3://lake/raw", list(rows = 1L))
+  env$updraft_outlet_event(step, "s3://lake/raw", list(rows = 2L))
+  env$updraft_outlet_event(step, "file:///data/out")
+  env$updraft_finish(step, NULL)
+  written <- paste(readLines(file.path(out, "outlet_events.json")), collapse = "")
+  expect(identical(written, '{"s3://lake/raw":{"extra":{"rows":2}},"file:///data/out":{"extra":{}}}'), paste("outlet_events.json:", written))
+  bad <- tryCatch({ env$updraft_outlet_event(step, "", list()); "no error" }, updraft_fail = function(e) conditionMessage(e))
+  expect(grepl("outlet uri must be a string", bad), paste("empty uri refused:", bad))
+  bad <- tryCatch({ env$updraft_outlet_event(step, "s3://x", list(1, 2)); "no error" }, updraft_fail = function(e) conditionMessage(e))
+  expect(grepl("must be a named list", bad), paste("unnamed extra refused:", bad))
+})
+
 cat(sprintf("\n%d passed, %d failed\n", passed, failed))
 quit(save = "no", status = if (failed > 0) 1L else 0L)

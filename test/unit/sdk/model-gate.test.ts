@@ -178,6 +178,11 @@ describe('sdk: d.modelGate()', () => {
       { baseline: { metrics: { accuracy: 1 } } as never },
       "baseline: expected an evaluation task's output or {version, metrics: {name: value}} (the champion's metrics on the same data)",
     ],
+    [
+      'a literal champion',
+      { champion: { model: 'iris', version: 1 } as never },
+      "champion: expected d.modelVersion()'s output (the champion the evaluation was given), e.g. champion: d.modelVersion({ taskId: 'champion', model, alias: 'champion' })",
+    ],
   ];
   for (const [what, overrides, message] of cases) {
     it(`refuses ${what}, naming the field`, () => expectError(() => gateDag(overrides), where + message));
