@@ -51,6 +51,8 @@ export interface RunTaskDeps extends TaskLogDeps {
   artifactStore?: ArtifactStore | null;
   /** What a step that uses the store itself needs to find it (Kubernetes pods). */
   artifactStoreEnv?: Record<string, string>;
+  /** The store's keys for such steps (AWS_ACCESS_KEY_ID, ...): they reach a pod through a Secret only. */
+  artifactStoreCredentials?: Record<string, string>;
   /** OpenLineage events for each try (START, COMPLETE/FAIL); null or absent: none. */
   openLineage?: OpenLineageEmitter | null;
 }
@@ -154,7 +156,7 @@ export function makeRunTask(deps: RunTaskDeps): (req: RunTaskRequest) => Promise
     // Empty tasks (EmptyOperator) run nothing, so there is nothing to record.
     const stepIO =
       deps.artifactStore && req.task.kind !== 'empty'
-        ? new StepIO(deps.artifactStore, deps.artifactStoreEnv ?? {})
+        ? new StepIO(deps.artifactStore, deps.artifactStoreEnv ?? {}, deps.artifactStoreCredentials ?? {})
         : undefined;
     let consumed: LineageArtifactInput[] = [];
     const tryEvent = (

@@ -103,9 +103,12 @@ else
       step "mocha: Kubernetes suites"
       npx mocha 'dist/test/**/kubernetes*.test.js' 'dist/test/**/k8s*.test.js' || status=1
       # k8s.sh exports UPDRAFT_TEST_K8S_REAL_NODE when its real node is up: the reference ML
-      # pipeline then runs once there (about 1 min on the 2-core dev VM).
+      # pipeline then runs there twice (about 1 min each on the 2-core dev VM): through the worker's
+      # local store, a folder the pods share ("on Kubernetes (the test cluster's real node)"), and
+      # through the S3 store started above, the helpers reading and writing the bucket themselves
+      # ("on Kubernetes with the S3 artifact store"; it needs the s3 service's UPDRAFT_TEST_S3_*).
       if [ -n "${UPDRAFT_TEST_K8S_REAL_NODE:-}" ]; then
-        step "mocha: the ML pipeline on the real node"
+        step "mocha: the ML pipeline on the real node (local store, then S3 store)"
         npx mocha dist/test/e2e/ml-retraining.test.js --grep 'on Kubernetes' || status=1
       fi
     fi

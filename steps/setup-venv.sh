@@ -7,8 +7,9 @@
 #   wheels from PyPI. Cached by content: ~/.cache/updraft/step-venvs/<python>-<hash of the lock>
 #   (or VENV_DIR / $UPDRAFT_STEPS_VENV), stamped when complete, so a second run returns at once and
 #   a changed lock builds a new venv. <repo>/.updraft/venv links to it.
-# - Rscript with jsonlite: when missing and running as root on Debian/Ubuntu, installs
-#   r-base-core and r-cran-jsonlite with apt-get; otherwise says how and fails (--no-r skips this).
+# - Rscript with jsonlite, curl and digest (the R helper's S3 client): when missing and running as
+#   root on Debian/Ubuntu, installs r-base-core r-cran-jsonlite r-cran-curl r-cran-digest with
+#   apt-get; otherwise says how and fails (--no-r skips this).
 #
 # Progress goes to stderr; stdout gets one line: the venv's directory.
 #   UPDRAFT_PYTHON   the interpreter to build the venv from (default python3; 3.11 or newer)
@@ -24,7 +25,7 @@ venv=""
 for arg in "$@"; do
   case "$arg" in
     --no-r) check_r=0 ;;
-    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option '$arg' (expected --no-r or a venv directory)" ;;
     *) venv="$arg" ;;
   esac
@@ -76,13 +77,13 @@ if [ -z "${UPDRAFT_STEPS_VENV:-}" ] && [ "$venv" != "$ROOT/.updraft/venv" ]; the
 fi
 
 if [ "$check_r" = 1 ]; then
-  if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'library(jsonlite)' >/dev/null 2>&1; then
+  if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'library(jsonlite); library(curl); library(digest)' >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      log "installing R: r-base-core r-cran-jsonlite (apt-get, Debian packages)"
+      log "installing R: r-base-core r-cran-jsonlite r-cran-curl r-cran-digest (apt-get, Debian packages)"
       apt-get update -qq >&2
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends r-base-core r-cran-jsonlite >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends r-base-core r-cran-jsonlite r-cran-curl r-cran-digest >&2
     else
-      die "Rscript with the jsonlite package is needed for the R steps: Debian/Ubuntu: sudo apt-get install r-base-core r-cran-jsonlite; macOS: brew install r && Rscript -e 'install.packages(\"jsonlite\")'; or pass --no-r"
+      die "Rscript with the jsonlite, curl and digest packages is needed for the R steps: Debian/Ubuntu: sudo apt-get install r-base-core r-cran-jsonlite r-cran-curl r-cran-digest; macOS: brew install r && Rscript -e 'install.packages(c(\"jsonlite\", \"curl\", \"digest\"))'; or pass --no-r"
     fi
   fi
   log "R ready: $(Rscript -e 'cat(R.version.string, "jsonlite", as.character(packageVersion("jsonlite")))' 2>/dev/null)"

@@ -147,6 +147,24 @@ export function artifactStoreEnv(ml: MlConfig): Record<string, string> {
   };
 }
 
+/**
+ * The worker's S3 keys, for steps that use the store themselves (Kubernetes pods): the executor puts
+ * them into a Secret and the pod's env refers to it, so they are in no Job spec, argv or log. Empty
+ * for a local store, and when the worker has no explicit keys (the SDK's default chain: the pods
+ * need their own identity then).
+ */
+export function artifactStoreCredentialEnv(ml: MlConfig, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  if (ml.artifactStore.kind !== 's3') return {};
+  const keyId = env.AWS_ACCESS_KEY_ID || '';
+  const secret = env.AWS_SECRET_ACCESS_KEY || '';
+  if (keyId === '' || secret === '') return {};
+  return {
+    AWS_ACCESS_KEY_ID: keyId,
+    AWS_SECRET_ACCESS_KEY: secret,
+    ...(env.AWS_SESSION_TOKEN ? { AWS_SESSION_TOKEN: env.AWS_SESSION_TOKEN } : {}),
+  };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): UpdraftConfig {
   const home = path.resolve(cwd, env.UPDRAFT_HOME ?? '.updraft');
   const taskQueue = env.UPDRAFT_TASK_QUEUE || DEFAULT_RUN_OPTIONS.taskQueue;

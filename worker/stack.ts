@@ -10,7 +10,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { openDatabase, type DatabaseHandle } from '../db/connect.js';
 import { migrateToLatest } from '../db/migrate.js';
 import type { Executor } from '../activities/executors/types.js';
-import { artifactStoreEnv, type UpdraftConfig } from './config.js';
+import { artifactStoreCredentialEnv, artifactStoreEnv, type UpdraftConfig } from './config.js';
 import { artifactStoreFromEnv } from '../artifacts/index.js';
 import { openLineageFromEnv } from '../activities/lineage/openlineage-transport.js';
 import { DagBag } from './dag-bag.js';
@@ -182,6 +182,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       const ml = {
         artifactStore: artifactStoreFromEnv({ ...process.env, ...storeEnv }, { home: config.home }),
         artifactStoreEnv: storeEnv,
+        artifactStoreCredentials: artifactStoreCredentialEnv(config.ml),
         openLineage: openLineageFromEnv(
           {
             ...process.env,

@@ -75,6 +75,8 @@ export interface UpdraftWorkerOptions {
   artifactStore?: ArtifactStore | null;
   /** Where Kubernetes steps find the store (worker/config.ts artifactStoreEnv). */
   artifactStoreEnv?: Record<string, string>;
+  /** The store's keys for Kubernetes steps (worker/config.ts artifactStoreCredentialEnv); never logged. */
+  artifactStoreCredentials?: Record<string, string>;
   /** OpenLineage events for DAG runs and task tries; absent or null: none. */
   openLineage?: OpenLineageEmitter | null;
   /** Activities beyond the DAG run's (the scheduler's tick, which needs a Temporal client). */
@@ -133,6 +135,7 @@ export async function createUpdraftWorker(opts: UpdraftWorkerOptions): Promise<W
     ...(opts.onRunEnded ? { onRunEnded: opts.onRunEnded } : {}),
     artifactStore: opts.artifactStore ?? null,
     ...(opts.artifactStoreEnv ? { artifactStoreEnv: opts.artifactStoreEnv } : {}),
+    ...(opts.artifactStoreCredentials ? { artifactStoreCredentials: opts.artifactStoreCredentials } : {}),
     openLineage: opts.openLineage ?? null,
     ...(opts.gpu ? { allocateGpus: gpuAllocation(opts.gpu) } : {}),
     executorFor: (req) => {

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { V1Job, V1Toleration, V1Volume, V1VolumeMount, V1EnvVar } from '@kubernetes/client-node' with {
+import type { V1Job, V1Secret, V1Toleration, V1Volume, V1VolumeMount, V1EnvVar } from '@kubernetes/client-node' with {
   'resolution-mode': 'import',
 };
 import type { ExecutionRequest } from './types.js';
@@ -130,6 +130,27 @@ export function localStoreRoot(request: Pick<ExecutionRequest, 'stepIO'>): strin
   return fileURLToPath(store);
 }
 
+/**
+ * The Secret that carries the worker's artifact store keys to step pods (null when the worker has
+ * none to give: a local store, or S3 through the pods' own identity). Named after the access key
+ * id (public: it is in every signed request), so workers with other keys do not overwrite each
+ * other; the executor creates it, or replaces it when it exists (a rotated secret key). The Job
+ * refers to it by name, so the keys are in no Job spec, pod spec, argv or log.
+ */
+export function storeSecretFor(request: Pick<ExecutionRequest, 'stepIO'>, namespace: string): V1Secret | null {
+  const credentials = request.stepIO?.storeCredentials() ?? {};
+  const keyId = credentials['AWS_ACCESS_KEY_ID'];
+  if (keyId === undefined) return null;
+  const name = `updraft-artifact-store-${createHash('sha256').update(keyId).digest('hex').slice(0, HASH_LEN)}`;
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'Opaque',
+    metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'updraft' } },
+    stringData: { ...credentials },
+  };
+}
+
 export function buildJobManifest(request: ExecutionRequest, opts: JobManifestOptions): V1Job {
   const container = request.spec.container;
   if (!container) {
@@ -149,7 +170,8 @@ export function buildJobManifest(request: ExecutionRequest, opts: JobManifestOpt
   // goes last because it is the executor's to set. Sorted for a deterministic manifest.
   // With the step output protocol on (request.stepIO), the step puts its outputs into the shared
   // store itself and writes a manifest as its termination message (a pod's files are gone after
-  // it ends); the store's location goes with it, credentials do not (the pod's own: env, IRSA, ...).
+  // it ends); the store's location goes with it as values, its keys (when the worker has explicit
+  // ones) as references to the store Secret (storeSecretFor), winning over the task's own.
   const stepEnv: Record<string, string> = request.stepIO
     ? { ...request.stepIO.storeEnv, UPDRAFT_OUTPUT_MANIFEST: '1' }
     : {};
@@ -159,9 +181,17 @@ export function buildJobManifest(request: ExecutionRequest, opts: JobManifestOpt
     ...request.contextEnv,
     UPDRAFT_INPUT: JSON.stringify(request.input ?? null),
   };
-  const env: V1EnvVar[] = Object.keys(envMap)
-    .sort()
-    .map((name) => ({ name, value: envMap[name] ?? '' }));
+  const storeSecret = storeSecretFor(request, namespaceFor(request, opts.namespace));
+  const secretKeys = Object.keys(storeSecret?.stringData ?? {});
+  const env: V1EnvVar[] = [
+    ...Object.keys(envMap)
+      .filter((name) => !secretKeys.includes(name))
+      .map((name): V1EnvVar => ({ name, value: envMap[name] ?? '' })),
+    ...secretKeys.map((key): V1EnvVar => ({
+      name: key,
+      valueFrom: { secretKeyRef: { name: storeSecret!.metadata!.name!, key } },
+    })),
+  ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
   const limits: Record<string, string> = {};
   if (resources.cpu) limits['cpu'] = resources.cpu;

@@ -22,6 +22,7 @@ import {
   KubernetesSpecError,
   TASK_CONTAINER_NAME,
   XCOM_RETURN_PATH,
+  storeSecretFor,
   type JobManifestOptions,
 } from './kubernetes-manifest.js';
 import { exitCodeFailure, type ExitFailureKind } from './exit-code.js';
@@ -41,6 +42,7 @@ export {
   buildJobManifest,
   jobNameFor,
   labelValue,
+  storeSecretFor,
   XCOM_RETURN_PATH,
   KubernetesSpecError,
 } from './kubernetes-manifest.js';
@@ -258,8 +260,41 @@ class JobRun {
     );
   }
 
+  /**
+   * Creates or replaces the Secret with the artifact store's keys that the Job's env refers to
+   * (kubernetes-manifest.ts storeSecretFor); nothing when the worker has no keys to give.
+   */
+  private async ensureStoreSecret(): Promise<void> {
+    const secret = storeSecretFor(this.request, this.namespace);
+    if (secret === null) return;
+    const name = secret.metadata!.name!;
+    const where = `Secret ${this.namespace}/${name} (the artifact store's keys for step pods)`;
+    try {
+      await this.c.core.createNamespacedSecret({ namespace: this.namespace, body: secret });
+      this.request.log.write('system', `created ${where}`);
+      return;
+    } catch (err) {
+      if (apiStatus(err) !== 409) {
+        throw new TaskExecutionError(
+          `creating ${where} failed: ${apiErrorMessage(err)}; the worker needs create and update on secrets in namespace ${this.namespace} (docs/kubernetes.md)`,
+          'error',
+        );
+      }
+    }
+    try {
+      // The keys may have been rotated since: write what this worker has (a 409 carries no body to compare).
+      await this.c.core.replaceNamespacedSecret({ name, namespace: this.namespace, body: secret });
+    } catch (err) {
+      throw new TaskExecutionError(
+        `updating ${where} failed: ${apiErrorMessage(err)}; the worker needs create and update on secrets in namespace ${this.namespace} (docs/kubernetes.md)`,
+        'error',
+      );
+    }
+  }
+
   /** Creates the try's Job, or re-attaches to it when it already exists (same deterministic name). */
   private async createOrAttach(): Promise<V1Job> {
+    await this.ensureStoreSecret();
     const deadline = Date.now() + Math.max(this.pendingTimeoutMs, 60_000);
     for (;;) {
       try {

@@ -108,9 +108,18 @@ export class StepIO {
   /** What an in-process task logged through its context. */
   readonly logged: StepOutputs = emptyOutputs();
 
-  constructor(store: ArtifactStore, storeEnv: Record<string, string> = {}) {
+  /** The store's keys (S3), kept out of every enumerable field so no log or JSON dump carries them. */
+  readonly #credentials: Readonly<Record<string, string>>;
+
+  constructor(store: ArtifactStore, storeEnv: Record<string, string> = {}, credentials: Record<string, string> = {}) {
     this.#store = store;
     this.storeEnv = storeEnv;
+    this.#credentials = credentials;
+  }
+
+  /** Variables with the store's keys for a step that uses the store itself; {} when the worker has none. */
+  storeCredentials(): Readonly<Record<string, string>> {
+    return this.#credentials;
   }
 
   get store(): ArtifactStore {

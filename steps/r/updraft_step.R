@@ -8,6 +8,10 @@
 #   updraft_log_metric(step, "rows", 569)
 #   ref <- updraft_log_artifact(step, "report", "report.json", "report", format = "json")
 #   updraft_finish(step, list(valid = TRUE, report = ref))    # exit codes: updraft_fail() -> 98
+#
+# With an s3:// artifact store (a Kubernetes pod: UPDRAFT_ARTIFACT_STORE, UPDRAFT_S3_ENDPOINT,
+# AWS_REGION and the AWS_* keys from the executor) inputs are read from and outputs put into the bucket
+# with a small SigV4 client on Debian's r-cran-curl and r-cran-digest, loaded only then.
 suppressPackageStartupMessages(library(jsonlite))
 
 UPDRAFT_SKIP_EXIT_CODE <- 99L
@@ -68,12 +72,13 @@ updraft_step <- function() {
     startsWith(Sys.getenv("UPDRAFT_ARTIFACT_STORE"), "s3://") && nzchar(Sys.getenv("KUBERNETES_SERVICE_HOST"))
   if (manifest) {
     store <- Sys.getenv("UPDRAFT_ARTIFACT_STORE")
-    # The R helper puts outputs into a local store only (a folder the pod shares with the worker,
-    # e.g. the test cluster's real node); S3 would need an S3 client in the R image.
-    if (!startsWith(store, "file://")) {
-      updraft_fail(sprintf(paste0("manifest output (Kubernetes) from R needs a local artifact store: UPDRAFT_ARTIFACT_STORE is '%s', ",
-                                  "expected file:///folder mounted into the pod; the R helper has no S3 client (use the Python helper, or Docker/process)"), store))
+    # Outputs go into the worker's store: a folder the pod shares with the worker (file://, the test
+    # cluster's real node) or a bucket (s3://, any node).
+    if (!startsWith(store, "file://") && !startsWith(store, "s3://")) {
+      updraft_fail(sprintf(paste0("manifest output (Kubernetes) needs the worker's artifact store: UPDRAFT_ARTIFACT_STORE is '%s', ",
+                                  "expected file:///folder (mounted into the pod) or s3://bucket[/prefix]"), store))
     }
+    if (startsWith(store, "s3://")) .updraft_s3_config("UPDRAFT_ARTIFACT_STORE")
   }
   out <- updraft_output_dir()
   dir.create(out, recursive = TRUE, showWarnings = FALSE)
@@ -156,7 +161,9 @@ updraft_artifact <- function(step, key, optional = FALSE) {
   body <- value[["$artifact"]]
   path <- body$path
   if (is.null(path) && is.character(body$uri) && startsWith(body$uri, "file://")) path <- URLdecode(sub("^file://", "", body$uri))
-  if (is.null(path)) updraft_fail(sprintf("%s.$artifact: has no 'path' (the worker adds it) nor a file:// 'uri'", where))
+  # A pod's input in an S3 store: downloaded here, hash-checked before it becomes the input file.
+  if (is.null(path) && is.character(body$uri) && startsWith(body$uri, "s3://")) return(.updraft_s3_download(body, where))
+  if (is.null(path)) updraft_fail(sprintf("%s.$artifact: has no 'path' (the worker adds it) nor a file:// or s3:// 'uri'", where))
   if (!file.exists(path) || dir.exists(path)) updraft_fail(sprintf("%s.$artifact.path: '%s' is not a file (was the artifact materialized for this try?)", where, path))
   if (is.character(body$sha256) && nzchar(Sys.which("sha256sum"))) {
     actual <- strsplit(system2("sha256sum", shQuote(path), stdout = TRUE), " ")[[1]][1]
@@ -242,6 +249,7 @@ updraft_finish <- function(step, result = NULL) {
 # Puts a file into the local store by content, at the key layout of the worker's store
 # (sha256/<first 2 hex>/<full hex>, artifacts/local-store.ts); returns its file:// uri.
 .updraft_put_in_store <- function(local, sha, store) {
+  if (startsWith(store, "s3://")) return(.updraft_s3_put(local, sha, store))
   root <- URLdecode(sub("^file://", "", store))
   dest <- file.path(root, "sha256", substr(sha, 1, 2), sha)
   if (!file.exists(dest)) {
@@ -288,6 +296,167 @@ updraft_finish <- function(step, result = NULL) {
     updraft_fail(sprintf("return.json: the output manifest is %d bytes, over the 4096-byte termination-message limit: log fewer metrics/params and put details into a report artifact", nchar(text, type = "bytes")))
   }
   writeLines(text, file.path(step$out_dir, "return.json"))
+}
+
+# --- S3 (the artifact store for pods on any node) ------------------------------------------------
+# A SigV4 client on curl and digest, as the Python helper's updraft_step/s3.py: HEAD, GET to a file,
+# PUT from a file. A PUT signs the body's SHA-256, which is also its key: the server refuses a body
+# that is not the bytes the key names. Messages name bucket and key, never a credential.
+
+.updraft_s3_config <- function(where) {
+  for (pkg in c("curl", "digest")) {
+    if (!requireNamespace(pkg, quietly = TRUE)) {
+      updraft_fail(sprintf(paste0("%s: the artifact store is S3, and the R helper's S3 client needs the R package '%s' ",
+                                  "(Debian: apt-get install r-cran-curl r-cran-digest; the updraft/step-r image has both)"), where, pkg))
+    }
+  }
+  key_id <- Sys.getenv("AWS_ACCESS_KEY_ID")
+  secret <- Sys.getenv("AWS_SECRET_ACCESS_KEY")
+  if (!nzchar(key_id) || !nzchar(secret)) {
+    updraft_fail(sprintf(paste0("%s: the artifact store is S3, but %s is not set in the step's environment (the worker's Kubernetes ",
+                                "executor passes its own keys from a Secret when it has them; otherwise set them in the task's env from your own Secret)"),
+                         where, if (!nzchar(key_id)) "AWS_ACCESS_KEY_ID" else "AWS_SECRET_ACCESS_KEY"))
+  }
+  endpoint <- sub("/+$", "", Sys.getenv("UPDRAFT_S3_ENDPOINT"))
+  if (nzchar(endpoint) && !grepl("^https?://[^/]+$", endpoint)) {
+    updraft_fail(sprintf("UPDRAFT_S3_ENDPOINT: expected http(s)://host[:port], got '%s'", endpoint))
+  }
+  region <- Sys.getenv("AWS_REGION")
+  if (!nzchar(region)) region <- Sys.getenv("AWS_DEFAULT_REGION", "us-east-1")
+  list(endpoint = endpoint, region = region, key_id = key_id, secret = secret, token = Sys.getenv("AWS_SESSION_TOKEN"))
+}
+
+.updraft_uri_encode <- function(x, keep_slash) {
+  enc <- curl::curl_escape(x)  # RFC 3986: unreserved characters stay
+  if (keep_slash) gsub("%2F", "/", enc, fixed = TRUE) else enc
+}
+
+# (bucket, key) of s3://bucket/key.
+.updraft_s3_parse <- function(uri, where) {
+  rest <- sub("^s3://", "", uri)
+  bucket <- sub("/.*$", "", rest)
+  key <- if (grepl("/", rest, fixed = TRUE)) sub("^[^/]*/+", "", rest) else ""
+  if (!nzchar(bucket)) updraft_fail(sprintf("%s: '%s' names no bucket; expected s3://bucket/key", where, uri))
+  list(bucket = bucket, key = key)
+}
+
+# The request headers (host, x-amz-date, x-amz-content-sha256, token, Authorization) for a request
+# with no query string to `path` (already encoded).
+.updraft_s3_sign <- function(method, host, path, headers, payload_sha, cfg, now = Sys.time()) {
+  amz_date <- format(now, "%Y%m%dT%H%M%SZ", tz = "UTC")
+  date <- substr(amz_date, 1, 8)
+  names(headers) <- tolower(names(headers))
+  headers[["host"]] <- host
+  headers[["x-amz-date"]] <- amz_date
+  headers[["x-amz-content-sha256"]] <- payload_sha
+  if (nzchar(cfg$token)) headers[["x-amz-security-token"]] <- cfg$token
+  signed <- sort(names(headers))
+  canonical <- paste(method, path, "", paste0(paste0(signed, ":", trimws(unlist(headers[signed])), "\n"), collapse = ""),
+                     paste(signed, collapse = ";"), payload_sha, sep = "\n")
+  scope <- paste(date, cfg$region, "s3", "aws4_request", sep = "/")
+  to_sign <- paste("AWS4-HMAC-SHA256", amz_date, scope, digest::digest(canonical, "sha256", serialize = FALSE), sep = "\n")
+  k <- charToRaw(paste0("AWS4", cfg$secret))
+  for (part in c(date, cfg$region, "s3", "aws4_request")) k <- digest::hmac(k, part, "sha256", raw = TRUE)
+  headers[["authorization"]] <- sprintf("AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s",
+                                        cfg$key_id, scope, paste(signed, collapse = ";"), digest::hmac(k, to_sign, "sha256"))
+  headers
+}
+
+# One request; `dest` receives a GET's body, `body_file` is a PUT's. Returns the status and headers.
+# 5xx answers and connection errors are tried again (three times, 0.5 s, 1 s, 2 s apart).
+.updraft_s3_request <- function(cfg, method, bucket, key, dest = NULL, body_file = NULL, payload_sha = NULL) {
+  if (is.null(payload_sha)) payload_sha <- "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+  encoded <- .updraft_uri_encode(key, TRUE)
+  if (nzchar(cfg$endpoint)) {
+    host <- sub("^https?://", "", cfg$endpoint)
+    path <- paste0("/", .updraft_uri_encode(bucket, FALSE), "/", encoded)
+    url <- paste0(cfg$endpoint, path)
+  } else {
+    host <- sprintf("%s.s3.%s.amazonaws.com", bucket, cfg$region)
+    path <- paste0("/", encoded)
+    url <- paste0("https://", host, path)
+  }
+  op <- c(HEAD = "HeadObject", GET = "GetObject", PUT = "PutObject")[[method]]
+  failure <- NULL
+  for (attempt in 0:3) {
+    if (attempt > 0) Sys.sleep(0.5 * 2^(attempt - 1))
+    extra <- if (method == "PUT") list(`content-length` = as.character(file.size(body_file))) else list()
+    headers <- .updraft_s3_sign(method, host, path, extra, payload_sha, cfg)
+    h <- curl::new_handle()
+    curl::handle_setopt(h, connecttimeout = 30, low_speed_time = 60, low_speed_limit = 1)
+    if (method == "HEAD") curl::handle_setopt(h, nobody = TRUE)
+    con <- NULL
+    if (method == "PUT") {
+      con <- file(body_file, "rb")
+      curl::handle_setopt(h, upload = TRUE, infilesize_large = file.size(body_file),
+                          readfunction = function(n) readBin(con, raw(), n))
+      headers[["content-length"]] <- NULL  # curl sends it from infilesize
+    }
+    curl::handle_setheaders(h, .list = headers)
+    res <- tryCatch(if (is.null(dest)) curl::curl_fetch_memory(url, handle = h) else curl::curl_fetch_disk(url, dest, handle = h),
+                    error = function(e) e)
+    if (!is.null(con)) close(con)
+    if (inherits(res, "error")) {
+      failure <- list(status = 0L, code = "ConnectionError", message = sprintf("%s (endpoint %s)", conditionMessage(res), sub(path, "", url, fixed = TRUE)))
+      next
+    }
+    status <- res$status_code
+    if (status >= 200 && status < 300) return(list(status = status, headers = curl::parse_headers_list(res$headers)))
+    body <- if (!is.null(dest)) { if (file.exists(dest)) paste(readLines(dest, warn = FALSE), collapse = "") else "" } else rawToChar(res$content)
+    field <- function(name) { m <- regmatches(body, regexec(sprintf("<%s>([^<]*)</%s>", name, name), body))[[1]]; if (length(m) == 2) substr(m[2], 1, 200) else "" }
+    failure <- list(status = status, code = if (nzchar(field("Code"))) field("Code") else "error", message = field("Message"))
+    if (status < 500) break
+  }
+  failure$text <- trimws(sprintf("S3 %s s3://%s/%s failed: HTTP %d %s%s", op, bucket, key, failure$status, failure$code,
+                                 if (nzchar(failure$message)) paste0(": ", failure$message) else ""))
+  structure(failure, class = "updraft_s3_failure")
+}
+
+.updraft_s3_download <- function(body, where) {
+  cfg <- .updraft_s3_config(where)
+  loc <- .updraft_s3_parse(body$uri, paste0(where, ".$artifact.uri"))
+  dir <- tempfile("updraft-artifacts-")
+  dir.create(dir, recursive = TRUE)
+  name <- if (is.character(body$sha256)) body$sha256 else basename(loc$key)
+  partial <- file.path(dir, paste0(".", name, ".partial"))
+  res <- .updraft_s3_request(cfg, "GET", loc$bucket, loc$key, dest = partial)
+  if (inherits(res, "updraft_s3_failure")) {
+    unlink(partial)
+    if (res$status == 404) {
+      updraft_fail(sprintf(paste0("%s: the artifact %s is not in the store: S3 key '%s' in bucket '%s' does not exist (%s); ",
+                                  "was it written to another store? check UPDRAFT_ARTIFACT_STORE and UPDRAFT_S3_ENDPOINT"),
+                           where, if (is.character(body$name)) body$name else "", loc$key, loc$bucket, body$uri))
+    }
+    updraft_fail(sprintf("%s: could not read %s: %s", where, body$uri, res$text))
+  }
+  if (is.character(body$sha256)) {
+    actual <- digest::digest(file = partial, algo = "sha256")
+    if (!identical(actual, body$sha256)) {
+      unlink(partial)
+      updraft_fail(sprintf("%s: %s has sha256 %s, the reference says %s: the stored object is corrupt; refusing it as input", where, body$uri, actual, body$sha256))
+    }
+  }
+  local <- file.path(dir, name)
+  file.rename(partial, local)
+  local
+}
+
+# Puts a file into the S3 store by content; same key and size means the same bytes (stored once).
+.updraft_s3_put <- function(local, sha, store) {
+  cfg <- .updraft_s3_config("UPDRAFT_ARTIFACT_STORE")
+  loc <- .updraft_s3_parse(store, "UPDRAFT_ARTIFACT_STORE")
+  key <- paste(c(if (nzchar(sub("/+$", "", loc$key))) sub("/+$", "", loc$key), "sha256", substr(sha, 1, 2), sha), collapse = "/")
+  uri <- sprintf("s3://%s/%s", loc$bucket, key)
+  head <- .updraft_s3_request(cfg, "HEAD", loc$bucket, key)
+  if (!inherits(head, "updraft_s3_failure") && identical(as.numeric(head$headers[["content-length"]]), as.numeric(file.size(local)))) {
+    message(sprintf("[updraft_step] output sha256 %s at %s (already in the store: stored once)", sha, uri))
+    return(uri)
+  }
+  if (inherits(head, "updraft_s3_failure") && head$status != 404) updraft_fail(sprintf("could not put %s into the artifact store: %s", basename(local), head$text))
+  put <- .updraft_s3_request(cfg, "PUT", loc$bucket, key, body_file = local, payload_sha = sha)
+  if (inherits(put, "updraft_s3_failure")) updraft_fail(sprintf("could not put %s into the artifact store: %s", basename(local), put$text))
+  message(sprintf("[updraft_step] output sha256 %s at %s", sha, uri))
+  uri
 }
 
 # Runs main(step) and exits as Updraft expects: 0, 99 (updraft_skip), 98 (updraft_fail); any other

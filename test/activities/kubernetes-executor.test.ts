@@ -6,6 +6,7 @@
  * test through pod annotations that the cluster's kwok Stages read (deploy/k8s-testenv/kwok-stages.yaml).
  */
 import { expect } from 'chai';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import {
   createKubernetesExecutor,
   jobNameFor,
   labelValue,
+  storeSecretFor,
   XCOM_RETURN_PATH,
   type JobManifestOptions,
   type KubernetesExecutorOptions,
@@ -162,6 +164,42 @@ describe('kubernetes executor: buildJobManifest', () => {
     expect(Object.keys(byName).filter((k) => k.startsWith('AWS_') && k !== 'AWS_REGION')).to.deep.equal([]);
     const without = buildJobManifest(request(taskSpec()), MANIFEST_OPTS).spec?.template.spec?.containers[0]?.env ?? [];
     expect(without.map((e) => e.name)).to.not.include('UPDRAFT_OUTPUT_MANIFEST');
+  });
+
+  it("with the worker's S3 keys, the pod's env refers to the store Secret by name; no key value is in the Job", () => {
+    const keys = {
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'secret-value-123',
+      AWS_SESSION_TOKEN: 'tok-456',
+    };
+    const io = new StepIO(
+      new LocalArtifactStore('/var/updraft/artifacts'),
+      { UPDRAFT_ARTIFACT_STORE: 's3://ml/team' },
+      keys,
+    );
+    // The task's own AWS_ACCESS_KEY_ID loses: the step must use the worker's store with its keys.
+    const req = request(taskSpec({ env: { AWS_ACCESS_KEY_ID: 'task-own', LR: '0.1' } }), { stepIO: io });
+    const job = buildJobManifest(req, MANIFEST_OPTS);
+    const secret = storeSecretFor(req, MANIFEST_OPTS.namespace);
+    const name = `updraft-artifact-store-${createHash('sha256').update('AKIDEXAMPLE').digest('hex').slice(0, 10)}`;
+    expect(secret).to.deep.equal({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'Opaque',
+      metadata: { name, namespace: MANIFEST_OPTS.namespace, labels: { 'app.kubernetes.io/managed-by': 'updraft' } },
+      stringData: keys,
+    });
+    const env = job.spec?.template.spec?.containers[0]?.env ?? [];
+    expect(env.filter((e) => e.name.startsWith('AWS_'))).to.deep.equal(
+      Object.keys(keys).map((key) => ({ name: key, valueFrom: { secretKeyRef: { name, key } } })),
+    );
+    expect(env.map((e) => e.name)).to.deep.equal([...env.map((e) => e.name)].sort());
+    const text = JSON.stringify(job);
+    for (const value of [...Object.values(keys), 'task-own']) expect(text).to.not.include(value);
+    // No keys (a local store, or S3 through the pod's own identity): no Secret, no references.
+    const none = request(taskSpec(), { stepIO: new StepIO(new LocalArtifactStore('/x'), {}) });
+    expect(storeSecretFor(none, 'ns')).to.equal(null);
+    expect(JSON.stringify(buildJobManifest(none, MANIFEST_OPTS))).to.not.include('secretKeyRef');
   });
 
   it('with a local (file://) store, mounts its folder at the same path read-write; not for an S3 store', () => {
@@ -453,6 +491,42 @@ describe('kubernetes executor against a real API server (scripts/services/k8s.sh
     } finally {
       rmSync(storeDir, { recursive: true, force: true });
     }
+  });
+
+  it("creates the store Secret the pod's env refers to, and replaces it when the worker's secret key changed", async () => {
+    const keyId = `AKID${process.pid}${Date.now()}`;
+    const run = async (secretKey: string) => {
+      const io = new StepIO(
+        new LocalArtifactStore('/var/updraft/artifacts'),
+        { UPDRAFT_ARTIFACT_STORE: 's3://ml/team' },
+        {
+          AWS_ACCESS_KEY_ID: keyId,
+          AWS_SECRET_ACCESS_KEY: secretKey,
+        },
+      );
+      const req = request(taskSpec(), { stepIO: io });
+      await executor().execute(req);
+      return req;
+    };
+    const first = await run('first');
+    const name = storeSecretFor(first, namespace)!.metadata!.name!;
+    expect(first.log.of('system')).to.include(
+      `created Secret ${namespace}/${name} (the artifact store's keys for step pods)`,
+    );
+    const read = async () => {
+      const s = await clients.core.readNamespacedSecret({ name, namespace });
+      return Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+    };
+    expect(await read()).to.deep.equal({ AWS_ACCESS_KEY_ID: keyId, AWS_SECRET_ACCESS_KEY: 'first' });
+    const pods = await podsOf(`batch.kubernetes.io/job-name=${jobNameFor(first)}`);
+    expect(pods[0]?.spec?.containers[0]?.env?.find((e) => e.name === 'AWS_SECRET_ACCESS_KEY')).to.deep.equal({
+      name: 'AWS_SECRET_ACCESS_KEY',
+      valueFrom: { secretKeyRef: { name, key: 'AWS_SECRET_ACCESS_KEY' } },
+    });
+    const second = await run('rotated');
+    expect(second.log.of('system').some((l) => l.startsWith('created Secret'))).to.equal(false);
+    expect(await read()).to.deep.equal({ AWS_ACCESS_KEY_ID: keyId, AWS_SECRET_ACCESS_KEY: 'rotated' });
+    await clients.core.deleteNamespacedSecret({ name, namespace });
   });
 
   it('captures the pod log, each line exactly once', async () => {

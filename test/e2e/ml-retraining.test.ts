@@ -15,7 +15,10 @@
  * the candidate (not the metrics recorded when it was promoted, on another split): checked against
  * a separate scoring of that file on that test table, and in the lineage (evaluate read its file, the gate its ref).
  * - Kubernetes on the test cluster's real node (only with UPDRAFT_TEST_K8S_REAL_NODE; skipped saying
- *   why otherwise): run 1 on 60% → version 1, champion, lineage exact, the Docker run's model bytes.
+ *   why otherwise): run 1 on 60% → version 1, champion, lineage exact, the Docker run's model bytes;
+ *   once through the worker's local store (a folder the pods share) and once through the S3 store
+ *   (the real S3-compatible test server, UPDRAFT_TEST_S3_*: the step helpers read and write the
+ *   bucket themselves, with the worker's keys from the Secret the executor makes).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -36,8 +39,15 @@ import {
 } from '../../db/model-registry.repository.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/servers.js';
+import { s3TestEnv, s3TestStore } from '../helpers/s3.js';
+import { loadConfig } from '../../worker/config.js';
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
+// The step images the DAG runs (UPDRAFT_ML_*_IMAGE pick other tags, as for the DAG itself).
+const STEP_IMAGES = [
+  process.env.UPDRAFT_ML_PYTHON_IMAGE || 'updraft/step-python:latest',
+  process.env.UPDRAFT_ML_R_IMAGE || 'updraft/step-r:latest',
+];
 const DAG_ID = 'ml_retraining';
 const MODEL = 'breast_cancer_classifier';
 // As the DAG authors them; the evaluation row keeps them so.
@@ -69,6 +79,13 @@ const SECOND_RUN_LINEAGE = {
 const { serve: _serve, monitor: _monitor, ...SECOND_RUN_REJECTED_LINEAGE } = SECOND_RUN_LINEAGE;
 
 type Metrics = Record<string, number>;
+
+function filesUnder(dir: string): string[] {
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name));
+}
 
 interface RunOutcome {
   runId: string;
@@ -338,7 +355,7 @@ describe('ml_retraining, the reference pipeline', function () {
     const stack = withRuntime('docker', () => {
       if (!process.env.DOCKER_HOST)
         throw new Error('DOCKER_HOST is not set: run `eval "$(scripts/services/dockerd.sh start)"` (or `make test`)');
-      for (const image of ['updraft/step-python:latest', 'updraft/step-r:latest']) {
+      for (const image of STEP_IMAGES) {
         try {
           execFileSync('docker', ['image', 'inspect', image], { stdio: 'ignore' });
         } catch {
@@ -456,48 +473,117 @@ describe('ml_retraining, the reference pipeline', function () {
     });
   });
 
+  /** The stack options for the test cluster's real node (the images must be in its engine). */
+  function realNodeStackOptions(): Partial<Parameters<typeof startTestStack>[0]> {
+    for (const image of STEP_IMAGES) {
+      try {
+        execFileSync('docker', ['image', 'inspect', image], { stdio: 'ignore' });
+      } catch {
+        throw new Error(
+          `${image} is not on the Docker engine of the real node (${process.env.DOCKER_HOST}): build it with deploy/images/build.sh`,
+        );
+      }
+    }
+    process.env.UPDRAFT_ML_K8S_REAL_NODE = '1';
+    return {
+      containers: {
+        kubeconfig: process.env.KUBECONFIG ?? null,
+        kubeNamespace: process.env.UPDRAFT_TEST_K8S_NAMESPACE ?? 'default',
+        kubePendingTimeoutSeconds: 120,
+      },
+    };
+  }
+
+  /** Run 1 (60%) on the real node: version 1 the champion, the Docker run's bytes, published by serve. */
+  async function realNodeFirstRun(stack: TestStack): Promise<RunOutcome> {
+    const first = await runPipeline(stack, { fraction: 0.6 });
+    await expectFirstChampion(stack.database.db, first);
+    if (reference06 !== null) expect(first.modelSha256).to.equal(reference06);
+    const deployment = JSON.parse(
+      fs.readFileSync(path.join(process.env.UPDRAFT_SERVING_DIR!, MODEL, 'deployment.json'), 'utf8'),
+    ) as { sha256: string };
+    expect(deployment.sha256).to.equal(first.modelSha256);
+    return first;
+  }
+
+  function skipWithoutRealNode(this: Mocha.Context): void {
+    if (!process.env.UPDRAFT_TEST_K8S_REAL_NODE) {
+      console.log(
+        '      skipped: UPDRAFT_TEST_K8S_REAL_NODE is not set (start scripts/services/k8s.sh with its real node; the kwok nodes run no containers)',
+      );
+      this.skip();
+    }
+  }
+
   describe("on Kubernetes (the test cluster's real node)", function () {
     // The real node is this machine: the pods mount the worker's local artifact store (the executor
     // does) and the serving folder (the DAG does), and run the locally built images.
-    before(function () {
-      if (!process.env.UPDRAFT_TEST_K8S_REAL_NODE) {
-        console.log(
-          '      skipped: UPDRAFT_TEST_K8S_REAL_NODE is not set (start scripts/services/k8s.sh with its real node; the kwok nodes run no containers)',
-        );
-        this.skip();
-      }
-    });
-    const stack = withRuntime('kubernetes', () => {
-      for (const image of ['updraft/step-python:latest', 'updraft/step-r:latest']) {
-        try {
-          execFileSync('docker', ['image', 'inspect', image], { stdio: 'ignore' });
-        } catch {
-          throw new Error(
-            `${image} is not on the Docker engine of the real node (${process.env.DOCKER_HOST}): build it with deploy/images/build.sh`,
-          );
-        }
-      }
-      process.env.UPDRAFT_ML_K8S_REAL_NODE = '1';
-      return {
-        containers: {
-          kubeconfig: process.env.KUBECONFIG ?? null,
-          kubeNamespace: process.env.UPDRAFT_TEST_K8S_NAMESPACE ?? 'default',
-          kubePendingTimeoutSeconds: 120,
-        },
-      };
-    });
+    before(skipWithoutRealNode);
+    const stack = withRuntime('kubernetes', realNodeStackOptions);
     after(() => {
       delete process.env.UPDRAFT_ML_K8S_REAL_NODE;
     });
 
     it('run 1 (60% of the rows): version 1, champion, lineage exact, the same model bytes as on Docker', async () => {
-      const first = await runPipeline(stack(), { fraction: 0.6 });
-      await expectFirstChampion(stack().database.db, first);
-      if (reference06 !== null) expect(first.modelSha256).to.equal(reference06);
-      const deployment = JSON.parse(
-        fs.readFileSync(path.join(process.env.UPDRAFT_SERVING_DIR!, MODEL, 'deployment.json'), 'utf8'),
-      ) as { sha256: string };
-      expect(deployment.sha256).to.equal(first.modelSha256);
+      await realNodeFirstRun(stack());
+    });
+  });
+
+  describe("on Kubernetes with the S3 artifact store (the test cluster's real node)", function () {
+    // As a cluster whose nodes share no disk with the worker: no store folder is mounted; the Python
+    // and R helpers read their inputs from the bucket and put their outputs there (SigV4 clients),
+    // reaching the S3 server on 127.0.0.1 through the host network.
+    let s3: ReturnType<typeof s3TestEnv>;
+    const prefix = `ml-k8s-${process.pid}-${Date.now()}`;
+    const saved: Record<string, string | undefined> = {};
+    before(skipWithoutRealNode);
+    before(() => {
+      s3 = s3TestEnv();
+      // The worker's keys come from its environment (artifacts/config.ts), as in a deployment.
+      for (const [k, v] of Object.entries({
+        AWS_ACCESS_KEY_ID: s3.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      })) {
+        saved[k] = process.env[k];
+        process.env[k] = v;
+      }
+    });
+    const stack = withRuntime('kubernetes', () => ({
+      ...realNodeStackOptions(),
+      config: {
+        ml: loadConfig({
+          UPDRAFT_ARTIFACT_STORE: `s3://${s3.bucket}/${prefix}`,
+          UPDRAFT_S3_ENDPOINT: s3.endpoint,
+          AWS_REGION: s3.region,
+        }).ml,
+      },
+    }));
+    after(() => {
+      delete process.env.UPDRAFT_ML_K8S_REAL_NODE;
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    });
+
+    it('run 1 (60% of the rows): version 1, champion, lineage exact, every artifact in the bucket, no key in a log', async () => {
+      const first = await realNodeFirstRun(stack());
+
+      // Every artifact of the run is an object of the worker's bucket and prefix, with its size.
+      const store = s3TestStore(prefix);
+      const graph = await lineageOfRun(stack().database.db, DAG_ID, first.runId);
+      expect(graph.artifacts.map((a) => a.name).sort()).to.deep.equal(
+        [...new Set(Object.values(RUN_LINEAGE).flatMap((t) => [...t.input, ...t.output]))].sort(),
+      );
+      for (const a of graph.artifacts) {
+        expect(a.uri, a.name).to.equal(store.uriFor(a.sha256));
+        expect(await store.stat(a.sha256), a.name).to.deep.equal({ size: Number(a.size) });
+      }
+      // The keys reached the pods through the Secret only: no task log holds the secret key, and the
+      // step logs show the helpers wrote to the bucket themselves.
+      const logs = filesUnder(stack().config.logsFolder).map((f) => fs.readFileSync(f, 'utf8'));
+      expect(logs.join('\n')).to.include(`at s3://${s3.bucket}/${prefix}/sha256/`);
+      expect(logs.filter((text) => text.includes(s3.secretAccessKey))).to.deep.equal([]);
     });
   });
 });

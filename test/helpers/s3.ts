@@ -1,3 +1,5 @@
+import { S3ArtifactStore } from '../../artifacts/index.js';
+
 /** The test S3-compatible server (versitygw, scripts/services/s3.sh start; UPDRAFT_TEST_S3_*). */
 export function s3TestEnv(): {
   endpoint: string;
@@ -20,4 +22,16 @@ export function s3TestEnv(): {
     bucket: e['UPDRAFT_TEST_S3_BUCKET'] ?? 'updraft-test',
     region: e['UPDRAFT_TEST_S3_REGION'] ?? 'us-east-1',
   };
+}
+
+/** A client of the test's own for the bucket's `prefix` (to read back what a worker or step stored). */
+export function s3TestStore(prefix: string): S3ArtifactStore {
+  const s3 = s3TestEnv();
+  return new S3ArtifactStore({
+    bucket: s3.bucket,
+    prefix,
+    endpoint: s3.endpoint,
+    region: s3.region,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
 }

@@ -15,8 +15,8 @@ import { readTaskLog } from '../../db/task-log.repository.js';
 import { getExecution, listMetrics, lineageOfRun } from '../../db/lineage.repository.js';
 import { listModelVersions } from '../../db/model-registry.repository.js';
 import { dagRunUuid, taskTryUuid, type RunEvent } from '../../activities/lineage/openlineage.js';
-import { LocalArtifactStore, S3ArtifactStore } from '../../artifacts/index.js';
-import { s3TestEnv } from '../helpers/s3.js';
+import { LocalArtifactStore } from '../../artifacts/index.js';
+import { s3TestEnv, s3TestStore } from '../helpers/s3.js';
 import type { Json } from '../../spec/dag-spec.js';
 import { loadValidator } from '../helpers/openlineage-schema.js';
 import { tempDir } from '../helpers/servers.js';
@@ -362,13 +362,7 @@ describe('step outputs: a worker on the S3-compatible store (versitygw, postgres
     );
     expect(model.uri).to.equal(`s3://${s3.bucket}/${prefix}/sha256/${model.sha256.slice(0, 2)}/${model.sha256}`);
     // Read back from the bucket with a client of our own.
-    const store = new S3ArtifactStore({
-      bucket: s3.bucket,
-      prefix,
-      endpoint: s3.endpoint,
-      region: s3.region,
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    });
+    const store = s3TestStore(prefix);
     const back = path.join(tempDir('ml-s3-back'), 'model');
     await store.get(model.sha256, back);
     expect(readFileSync(back, 'utf8')).to.equal(`${dataSha}\n`);

@@ -12,10 +12,11 @@ import os
 import re
 import shutil
 import tempfile
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 from urllib.parse import unquote, urlparse
 
 from .errors import FailStep, InputError
+from .s3 import S3Client, S3ConfigError, S3Error, S3NotFound
 
 REF_KEY = "$artifact"
 OUT_KEY = "$artifact_out"
@@ -65,9 +66,12 @@ def _check_ref_body(body: Any, where: str) -> dict:
     return body
 
 
-def resolve_ref(value: Any, where: str, download_dir: str | None = None, verify: bool = True) -> str:
+def resolve_ref(
+    value: Any, where: str, download_dir: str | None = None, verify: bool = True, env: Mapping[str, str] = os.environ
+) -> str:
     """A local file for an ArtifactRef: its `path` when given, else the file of a file:// uri, else
-    a download of an s3:// uri (boto3). Verifies the sha256 when the ref names one."""
+    a download of an s3:// uri (updraft_step.s3, with the store's settings from `env`). Verifies the
+    sha256 when the ref names one."""
     if not is_ref(value):
         raise InputError(
             f"{where}: expected an artifact reference {{\"$artifact\": {{\"sha256\": ..., \"uri\": ..., \"path\": ...}}}}, "
@@ -85,7 +89,8 @@ def resolve_ref(value: Any, where: str, download_dir: str | None = None, verify:
         if not os.path.isfile(local):
             raise InputError(f"{where}.$artifact.uri: {uri!r} names no file on this machine")
     elif uri.startswith("s3://"):
-        local = _download_s3(uri, body, where, download_dir)
+        # Checked against the ref's sha256 before the file appears: no second read here.
+        return _download_s3(uri, body, where, download_dir, env)
     else:
         raise InputError(f"{where}.$artifact.uri: unsupported scheme in {uri!r}; expected file:// or s3://")
     expected = body.get("sha256")
@@ -96,62 +101,87 @@ def resolve_ref(value: Any, where: str, download_dir: str | None = None, verify:
     return local
 
 
-def _download_s3(uri: str, body: dict, where: str, download_dir: str | None) -> str:
-    try:
-        import boto3  # type: ignore[import-not-found]
-    except ImportError:
-        raise FailStep(
-            f"{where}: {uri} is in an S3 store but boto3 is not installed in this image; "
-            "install boto3, or let the worker materialize the file (it adds 'path')"
-        ) from None
+def parse_s3_uri(uri: str, where: str) -> tuple[str, str]:
+    """(bucket, key) of `s3://bucket/key`."""
     parsed = urlparse(uri)
+    key = parsed.path.lstrip("/")
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise InputError(f"{where}: {uri!r} is not an s3://bucket/key uri")
+    return parsed.netloc, key
+
+
+def _s3_client(where: str, env: Mapping[str, str]) -> S3Client:
+    try:
+        return S3Client.from_env(env)
+    except S3ConfigError as err:
+        raise FailStep(f"{where}: the artifact store is S3, but {err}") from None
+
+
+def _download_s3(uri: str, body: dict, where: str, download_dir: str | None, env: Mapping[str, str]) -> str:
+    """Downloads the object of an s3:// ref into `download_dir` (hash-checked while written when the
+    ref names its sha256: a corrupt object never becomes the step's input file)."""
+    bucket, key = parse_s3_uri(uri, f"{where}.$artifact.uri")
+    client = _s3_client(where, env)
     target_dir = download_dir or tempfile.mkdtemp(prefix="updraft-artifacts-")
-    name = body.get("sha256") or os.path.basename(parsed.path)
+    os.makedirs(target_dir, exist_ok=True)
+    name = body.get("sha256") or os.path.basename(key) or "artifact"
     local = os.path.join(target_dir, name)
-    s3_client(boto3).download_file(parsed.netloc, parsed.path.lstrip("/"), local)
+    fd, partial = tempfile.mkstemp(dir=target_dir, prefix=f".{name[:16]}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            client.get_to(bucket, key, fh)
+        expected = body.get("sha256")
+        if expected:
+            actual = sha256_file(partial)
+            if actual != expected:
+                raise FailStep(
+                    f"{where}: s3://{bucket}/{key} has sha256 {actual}, the reference says {expected}: the stored "
+                    "object is corrupt; refusing it as input"
+                )
+        os.replace(partial, local)
+    except S3NotFound:
+        raise InputError(
+            f"{where}: the artifact {body.get('name') or ''!s} is not in the store: S3 key {key!r} in bucket "
+            f"{bucket!r} does not exist ({uri}); was it written to another store? check UPDRAFT_ARTIFACT_STORE "
+            "and UPDRAFT_S3_ENDPOINT"
+        ) from None
+    except S3Error as err:
+        raise FailStep(f"{where}: could not read {uri}: {err}") from None
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
     return local
 
 
-def s3_client(boto3: Any) -> Any:
-    """A client for the configured S3-compatible endpoint (path-style: works with any server)."""
-    from botocore.config import Config  # type: ignore[import-not-found]
-
-    return boto3.client(
-        "s3",
-        endpoint_url=os.environ.get("UPDRAFT_S3_ENDPOINT") or None,
-        region_name=os.environ.get("AWS_REGION") or "us-east-1",
-        config=Config(s3={"addressing_style": "path"}),
-    )
-
-
-def put_in_store(local: str, sha256: str, store: str) -> str:
-    """Puts a file into the artifact store by content (same bytes → stored once); returns its uri."""
+def put_in_store(local: str, sha256: str, store: str, env: Mapping[str, str] = os.environ) -> tuple[str, bool]:
+    """Puts a file into the artifact store by content; returns its uri and whether it was written
+    (False: the same bytes were there already, stored once)."""
     parsed = urlparse(store)
     key = store_key(sha256)
     if parsed.scheme == "file":
         root = unquote(parsed.path)
         dest = os.path.join(root, key)
-        if not os.path.exists(dest):
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".put-")
-            os.close(fd)
-            shutil.copyfile(local, tmp)
-            os.replace(tmp, dest)
-        return "file://" + dest
+        if os.path.exists(dest):
+            return "file://" + dest, False
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".put-")
+        os.close(fd)
+        shutil.copyfile(local, tmp)
+        os.replace(tmp, dest)
+        return "file://" + dest, True
     if parsed.scheme == "s3":
-        try:
-            import boto3  # type: ignore[import-not-found]
-        except ImportError:
-            raise FailStep(
-                "UPDRAFT_ARTIFACT_STORE is s3:// but boto3 is not installed in this image: "
-                "add boto3 to the image, or run the step where the worker reads its output folder"
-            ) from None
         bucket = parsed.netloc
+        if not bucket:
+            raise FailStep(f"UPDRAFT_ARTIFACT_STORE: {store!r} names no bucket; expected s3://bucket[/prefix]")
         full_key = "/".join(p for p in (parsed.path.strip("/"), key) if p)
-        client = s3_client(boto3)
+        uri = f"s3://{bucket}/{full_key}"
+        client = _s3_client("UPDRAFT_ARTIFACT_STORE", env)
         try:
-            client.head_object(Bucket=bucket, Key=full_key)
-        except Exception:  # noqa: BLE001 - any miss (404, 403 on missing keys) means: upload
-            client.upload_file(local, bucket, full_key)
-        return f"s3://{bucket}/{full_key}"
+            # Same key and size: the same bytes (the key is their hash), as the worker's store decides.
+            if client.head(bucket, full_key) == os.path.getsize(local):
+                return uri, False
+            client.put_file(bucket, full_key, local, sha256)
+        except S3Error as err:
+            raise FailStep(f"could not put {os.path.basename(local)} into the artifact store: {err}") from None
+        return uri, True
     raise FailStep(f"UPDRAFT_ARTIFACT_STORE: unsupported scheme in {store!r}; expected file:// or s3://")

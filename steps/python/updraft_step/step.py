@@ -166,7 +166,7 @@ class Step:
         obj = self._object()
         if key not in obj or obj[key] is None:
             raise InputError(f"input.{key}: missing; expected an artifact reference {{\"$artifact\": {{...}}}} from an upstream step")
-        return resolve_ref(obj[key], f"input.{key}", download_dir=None)
+        return resolve_ref(obj[key], f"input.{key}", download_dir=None, env=self.env)
 
     def artifact_ref(self, key: str) -> dict:
         """The body of the ArtifactRef at `input.<key>` (sha256, uri, name, ...)."""
@@ -274,7 +274,13 @@ class Step:
         for entry in self._artifacts:
             local = os.path.join(self.out_dir, entry["path"])
             sha = sha256_file(local)
-            uri = put_in_store(local, sha, store)
+            uri, created = put_in_store(local, sha, store, self.env)
+            # The worker logs each output too; this line is the step's side (no credentials in it).
+            print(
+                f"[updraft_step] output {entry['name']!r} sha256 {sha} at {uri}"
+                + ("" if created else " (already in the store: stored once)"),
+                file=sys.stderr,
+            )
             out = {k: v for k, v in entry.items() if k != "path"}
             out.update(sha256=sha, uri=uri, size=os.path.getsize(local))
             outputs.append(out)

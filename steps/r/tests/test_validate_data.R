@@ -222,8 +222,89 @@ test("manifest output (Kubernetes): outputs put into a local store by content, r
   expect(m$metrics[[1]]$name == "rows" && m$metrics[[1]]$value == 80, "metrics travel in the manifest")
   expect(m$params$min_rows == 50, "params travel in the manifest")
 
-  expect_fail(run_step(extra_env = c("UPDRAFT_OUTPUT_MANIFEST=1", "UPDRAFT_ARTIFACT_STORE=s3://ml/team")),
-              "manifest output (Kubernetes) from R needs a local artifact store")
+  expect_fail(run_step(extra_env = c("UPDRAFT_OUTPUT_MANIFEST=1", "UPDRAFT_ARTIFACT_STORE=gs://ml/team")),
+              "manifest output (Kubernetes) needs the worker's artifact store: UPDRAFT_ARTIFACT_STORE is 'gs://ml/team'")
+  expect_fail(run_step(extra_env = c("UPDRAFT_OUTPUT_MANIFEST=1", "UPDRAFT_ARTIFACT_STORE=s3://ml/team", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=")),
+              "UPDRAFT_ARTIFACT_STORE: the artifact store is S3, but AWS_ACCESS_KEY_ID is not set in the step's environment")
+})
+
+# --- The S3 store (a pod on any node): the helper's SigV4 client against the real test server ---------
+# (versitygw: scripts/services/s3.sh start, UPDRAFT_TEST_S3_*). The keys reach the steps through the
+# environment (Sys.setenv), never a command line.
+source(file.path(here, "..", "updraft_step.R"))
+s3_endpoint <- Sys.getenv("UPDRAFT_TEST_S3_ENDPOINT")
+if (!nzchar(s3_endpoint)) stop("UPDRAFT_TEST_S3_ENDPOINT is not set: start the test S3 server with `eval \"$(scripts/services/s3.sh start)\"` and run the tests again")
+s3_bucket <- Sys.getenv("UPDRAFT_TEST_S3_BUCKET", "updraft-test")
+Sys.setenv(UPDRAFT_S3_ENDPOINT = s3_endpoint, AWS_REGION = Sys.getenv("UPDRAFT_TEST_S3_REGION", "us-east-1"),
+           AWS_ACCESS_KEY_ID = Sys.getenv("UPDRAFT_TEST_S3_ACCESS_KEY_ID"), AWS_SECRET_ACCESS_KEY = Sys.getenv("UPDRAFT_TEST_S3_SECRET_ACCESS_KEY"))
+# Unique per run (not sample(): make_data's set.seed makes R's random numbers the same every run).
+s3_store <- sprintf("s3://%s/r-helper-%d-%.0f", s3_bucket, Sys.getpid(), as.numeric(Sys.time()) * 1000)
+s3_prefix <- sub(sprintf("^s3://%s/", s3_bucket), "", s3_store)
+s3_key <- function(sha) sprintf("%s/sha256/%s/%s", s3_prefix, substr(sha, 1, 2), sha)
+s3_size <- function(key) {
+  h <- .updraft_s3_request(.updraft_s3_config("test"), "HEAD", s3_bucket, key)
+  if (inherits(h, "updraft_s3_failure")) NA else as.numeric(h$headers[["content-length"]])
+}
+manifest_env <- c("UPDRAFT_OUTPUT_MANIFEST=1", paste0("UPDRAFT_ARTIFACT_STORE=", s3_store))
+
+test("S3: the SigV4 signature of AWS's published example (GET Object)", function() {
+  cfg <- list(region = "us-east-1", key_id = "AKIAIOSFODNN7EXAMPLE", secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", token = "")
+  h <- .updraft_s3_sign("GET", "examplebucket.s3.amazonaws.com", "/test.txt", list(Range = "bytes=0-9"),
+                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", cfg,
+                        now = as.POSIXct("2013-05-24 00:00:00", tz = "UTC"))
+  expect(identical(h[["authorization"]], paste0("AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, ",
+                                               "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, ",
+                                               "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")),
+         paste("authorization:", h[["authorization"]]))
+})
+
+test("S3: manifest output with inputs read from and outputs put into the bucket; the same bytes stored once", function() {
+  csv <- tempfile(fileext = ".csv")
+  write.csv(make_data(), csv, row.names = FALSE)
+  sha_in <- digest::digest(file = csv, algo = "sha256")
+  uri_in <- .updraft_put_in_store(csv, sha_in, s3_store)
+  expect(identical(uri_in, sprintf("%s/sha256/%s/%s", s3_store, substr(sha_in, 1, 2), sha_in)), paste("input uri", uri_in))
+  expect(s3_size(s3_key(sha_in)) == file.size(csv), "the input is in the bucket")
+  input <- sprintf('{"dataset": {"$artifact": {"name": "dataset", "sha256": "%s", "uri": "%s"}}}', sha_in, uri_in)
+  r <- run_step(raw_input = input, extra_env = manifest_env)
+  expect(r$rc == 0, paste("exit", r$rc, r$stderr))
+  m <- r$ret
+  expect(identical(m[["$updraft_manifest"]], 1L) && length(m$artifacts) == 1, "one artifact in the manifest")
+  a <- m$artifacts[[1]]
+  expect(identical(a$uri, sprintf("%s/sha256/%s/%s", s3_store, substr(a$sha256, 1, 2), a$sha256)), paste("output uri", a$uri))
+  expect(s3_size(s3_key(a$sha256)) == a$size, "the report is in the bucket with its size")
+  expect(identical(m[["return"]]$report[["$artifact"]]$uri, a$uri), "the placeholder became the ref")
+  expect(grepl(paste("at", a$uri), r$stderr, fixed = TRUE) && !grepl("stored once", r$stderr, fixed = TRUE), paste("first put:", r$stderr))
+  expect(!grepl(Sys.getenv("AWS_SECRET_ACCESS_KEY"), r$stderr, fixed = TRUE), "no secret in the log")
+  again <- run_step(raw_input = input, extra_env = manifest_env)
+  expect(again$rc == 0 && identical(again$ret$artifacts[[1]]$sha256, a$sha256), "the same report again")
+  expect(grepl("(already in the store: stored once)", again$stderr, fixed = TRUE), paste("second put:", again$stderr))
+})
+
+test("S3: a missing input object fails naming the input field and the key", function() {
+  sha <- digest::digest("never written", "sha256", serialize = FALSE)
+  uri <- sprintf("%s/sha256/%s/%s", s3_store, substr(sha, 1, 2), sha)
+  r <- run_step(raw_input = sprintf('{"dataset": {"$artifact": {"name": "dataset", "sha256": "%s", "uri": "%s"}}}', sha, uri),
+                extra_env = manifest_env)
+  expect_fail(r, sprintf("input.dataset: the artifact dataset is not in the store: S3 key '%s' in bucket '%s' does not exist", s3_key(sha), s3_bucket))
+})
+
+test("S3: a corrupt object is refused; a wrong secret fails with HTTP 403 and is not echoed", function() {
+  claimed <- digest::digest("the real bytes", "sha256", serialize = FALSE)
+  other <- tempfile()
+  writeLines("other bytes", other)
+  put <- .updraft_s3_request(.updraft_s3_config("test"), "PUT", s3_bucket, s3_key(claimed), body_file = other,
+                             payload_sha = digest::digest(file = other, algo = "sha256"))
+  expect(!inherits(put, "updraft_s3_failure"), paste("put:", put$text))
+  uri <- sprintf("%s/sha256/%s/%s", s3_store, substr(claimed, 1, 2), claimed)
+  expect_fail(run_step(raw_input = sprintf('{"dataset": {"$artifact": {"sha256": "%s", "uri": "%s"}}}', claimed, uri), extra_env = manifest_env),
+              sprintf("input.dataset: %s has sha256 %s, the reference says %s: the stored object is corrupt", uri, digest::digest(file = other, algo = "sha256"), claimed))
+  secret <- Sys.getenv("AWS_SECRET_ACCESS_KEY")
+  Sys.setenv(AWS_SECRET_ACCESS_KEY = "not-the-secret-0123456789")
+  on.exit(Sys.setenv(AWS_SECRET_ACCESS_KEY = secret))
+  r <- run_step(extra_env = manifest_env)
+  expect_fail(r, "could not put validation_report.json into the artifact store: S3 HeadObject")
+  expect(grepl("HTTP 403", r$stderr, fixed = TRUE) && !grepl("not-the-secret", r$stderr, fixed = TRUE), paste("stderr:", r$stderr))
 })
 
 test("outlet events: outlet_events.json and the manifest carry the extras", function() {
