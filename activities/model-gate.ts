@@ -22,7 +22,13 @@ import { thresholdsFromSpec } from '../engine/model-gate.js';
 import { EvaluationInputError, parseMetricValues, type MetricValues } from '../engine/promotion.js';
 import type { ModelGateResult } from '../sdk/model-gate.js';
 import type { Json, ModelGateSpec } from '../spec/dag-spec.js';
-import { TaskExecutionError, type ExecutionRequest, type ExecutionResult, type Executor } from './executors/types.js';
+import {
+  TaskExecutionError,
+  specPartOf,
+  type ExecutionRequest,
+  type ExecutionResult,
+  type Executor,
+} from './executors/types.js';
 
 export interface ModelGateDeps {
   db: Kysely<Database>;
@@ -44,12 +50,7 @@ const INPUT_ERRORS = [
 ];
 
 async function runGate(deps: ModelGateDeps, req: ExecutionRequest): Promise<ExecutionResult> {
-  const spec = req.spec.model_gate;
-  if (spec === undefined)
-    throw new TaskExecutionError(
-      `task "${req.taskId}" has no spec.model_gate; the model gate executor needs one`,
-      'fail',
-    );
+  const spec = specPartOf(req, 'model_gate', 'model gate');
   const log = (line: string): void => req.log.write('system', line);
   let record: ModelGateRecord;
   try {

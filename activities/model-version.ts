@@ -11,7 +11,13 @@ import { lookupAlias } from '../db/model-registry.repository.js';
 import type { ResolvedModelVersion } from '../sdk/model-version.js';
 import type { Json } from '../spec/dag-spec.js';
 import { artifactRef } from './model-gate.js';
-import { TaskExecutionError, type ExecutionRequest, type ExecutionResult, type Executor } from './executors/types.js';
+import {
+  TaskExecutionError,
+  specPartOf,
+  type ExecutionRequest,
+  type ExecutionResult,
+  type Executor,
+} from './executors/types.js';
 
 export interface ModelVersionDeps {
   db: Kysely<Database>;
@@ -22,12 +28,7 @@ export function createModelVersionExecutor(deps: ModelVersionDeps): Executor {
 }
 
 async function resolve(deps: ModelVersionDeps, req: ExecutionRequest): Promise<ExecutionResult> {
-  const spec = req.spec.model_version;
-  if (spec === undefined)
-    throw new TaskExecutionError(
-      `task "${req.taskId}" has no spec.model_version; the model version executor needs one`,
-      'fail',
-    );
+  const spec = specPartOf(req, 'model_version', 'model version');
   const log = (line: string): void => req.log.write('system', line);
   let found;
   try {

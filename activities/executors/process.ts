@@ -27,7 +27,7 @@ import {
   parseProcessHandle,
   readProcStat,
 } from './process-registry.js';
-import { TaskExecutionError } from './types.js';
+import { TaskExecutionError, specPartOf } from './types.js';
 import { exitCodeFailure, type ExitFailureKind } from './exit-code.js';
 import { parseReturnJson } from './return-json.js';
 import type { ExecutionRequest, ExecutionResult, Executor, ExecutorHandle, LogStream } from './types.js';
@@ -64,13 +64,7 @@ async function executeProcess(
   killGraceMs: number,
   heartbeatIntervalMs: number,
 ): Promise<ExecutionResult> {
-  const spec = request.spec.process;
-  if (spec === undefined) {
-    throw new TaskExecutionError(
-      `task "${request.taskId}" has no spec.process; the process executor needs one`,
-      'error',
-    );
-  }
+  const spec = specPartOf(request, 'process', 'process');
   const program = spec.argv[0];
   if (program === undefined || program === '') {
     throw new TaskExecutionError(

@@ -122,3 +122,24 @@ export interface Executor {
  */
 export const SKIP_EXIT_CODE = 99;
 export const FAIL_EXIT_CODE = 98;
+
+/** The spec parts an executor runs from (`spec.process`, `spec.sensor`, ...). */
+type SpecPart = 'process' | 'container' | 'sensor' | 'model_gate' | 'model_version';
+
+/**
+ * The part of the task's spec an executor runs from. A spec without it is a bug in the compiler
+ * or a hand-built spec, which no retry fixes: the try fails without retries, naming both.
+ */
+export function specPartOf<K extends SpecPart>(
+  req: { taskId: string; spec: TaskSpec },
+  part: K,
+  executor: string,
+): NonNullable<TaskSpec[K]> {
+  const value = req.spec[part];
+  if (value === undefined || value === null)
+    throw new TaskExecutionError(
+      `task "${req.taskId}" has no spec.${part}; the ${executor} executor needs one`,
+      'fail',
+    );
+  return value as NonNullable<TaskSpec[K]>;
+}

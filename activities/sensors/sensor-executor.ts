@@ -22,7 +22,13 @@ import { firstStartOf } from '../../db/cross-run.repository.js';
 import type { Database } from '../../db/database.js';
 import type { SensorSpec } from '../../spec/dag-spec.js';
 import type { Json } from '../../spec/dag-spec.js';
-import { TaskExecutionError, type ExecutionRequest, type ExecutionResult, type Executor } from '../executors/types.js';
+import {
+  TaskExecutionError,
+  specPartOf,
+  type ExecutionRequest,
+  type ExecutionResult,
+  type Executor,
+} from '../executors/types.js';
 import { checkExternalTask } from './external-task.js';
 import { findFileMatch } from './file-check.js';
 import { nextPokeInterval } from './poke-interval.js';
@@ -46,9 +52,7 @@ export function createSensorExecutor(deps: SensorExecutorDeps): Executor {
 }
 
 async function runSensor(deps: SensorExecutorDeps, req: ExecutionRequest): Promise<ExecutionResult> {
-  const sensor = req.spec.sensor;
-  if (sensor === undefined)
-    throw new TaskExecutionError(`task "${req.taskId}" has no spec.sensor; the sensor executor needs one`, 'error');
+  const sensor = specPartOf(req, 'sensor', 'sensor');
   const key = { dag_id: req.dagId, run_id: req.runId, task_id: req.taskId, map_index: req.mapIndex };
   const started = (await firstStartOf(deps.db, key)) ?? new Date();
   const deadline = req.timeoutMs === null ? null : Date.now() + req.timeoutMs;
