@@ -96,14 +96,21 @@ champion="$(updraft models versions "$MODEL" -o json | node -e '
 [ -n "$champion" ] || die "no champion: neither run passed the gate's thresholds (updraft models history $MODEL)"
 version="${champion%% *}"
 run_id="${champion#* }"
+# evaluate logs the candidate's metrics and, when there was a champion, that champion's on the same
+# rows as baseline_<name>: print them as two lines.
 metrics="$(updraft runs metrics ml_retraining "$run_id" -o json | node -e '
   let s = ""; process.stdin.on("data", (c) => (s += c)).on("end", () => {
     const rows = JSON.parse(s).filter((r) => r.task_id === "evaluate" && r.name !== "n_test");
-    process.stdout.write(rows.map((r) => `${r.name} ${Number(r.value).toFixed(4)}`).join(", "));
+    const line = (rs, strip) => rs.map((r) => `${r.name.slice(strip)} ${Number(r.value).toFixed(4)}`).join(", ");
+    const own = rows.filter((r) => !r.name.startsWith("baseline_"));
+    const base = rows.filter((r) => r.name.startsWith("baseline_"));
+    process.stdout.write(line(own, 0) + "\n" + line(base, "baseline_".length));
   });')"
 echo
 echo "Champion: $MODEL version $version, trained by run $run_id"
-echo "Metrics:  $metrics (evaluate, on that run's test split)"
+echo "Metrics:  $(head -n1 <<<"$metrics") (evaluate, on that run's test split)"
+baseline="$(tail -n +2 <<<"$metrics")"
+[ -z "$baseline" ] || echo "Previous champion on the same rows: $baseline (the gate compared these)"
 echo "History:  updraft models history $MODEL"
 echo "Lineage:  updraft lineage $MODEL@$version            (--format dot | mermaid)"
 echo "Runtime:  $runtime — $reason"
