@@ -7,6 +7,7 @@
  * wait_for_downstream waiting on the previous run, and cancellation of a waiting try.
  */
 import { expect } from 'chai';
+import { setMaxListeners } from 'node:events';
 import { sql } from 'kysely';
 import { admitTry, type AdmissionDeps } from '../../activities/admission/admit.js';
 import { describeBlocker } from '../../activities/admission/decide.js';
@@ -24,6 +25,7 @@ import {
   setPool,
   type GrantRequest,
 } from '../../db/pool.repository.js';
+import { openDatabase } from '../../db/connect.js';
 import { getTaskInstance, upsertTaskInstances } from '../../db/task-instance.repository.js';
 import type { TaskSpec } from '../../spec/dag-spec.js';
 import type { RunTaskRequest } from '../../workflows/types.js';
@@ -77,6 +79,12 @@ function runTaskRequest(task: TaskSpec, over: Partial<RunTaskRequest> = {}): Run
 
 const state = (o: SlotOutcome): string => o.state;
 
+/** One signal shared by many tries of a test (an activity has its own): no listener-leak warning. */
+function manyListeners(signal: AbortSignal): AbortSignal {
+  setMaxListeners(100, signal);
+  return signal;
+}
+
 for (const kind of DIALECTS) {
   describe(`${kind}: cross-run admission`, function () {
     let t: TestDatabase;
@@ -104,7 +112,7 @@ for (const kind of DIALECTS) {
         hostname: 'test',
         log: (l) => lines.push(l),
         heartbeat: () => undefined,
-        signal: new AbortController().signal,
+        signal: manyListeners(new AbortController().signal),
         heartbeatTimeoutMs: 3000,
         keepRequestOnAbort: () => false,
         pollMs: 20,
@@ -342,6 +350,39 @@ for (const kind of DIALECTS) {
       const inversions = order.flatMap((w, i) => order.slice(i + 1).flatMap((v, d) => (v > w ? [d + 1] : [])));
       expect(Math.max(0, ...inversions), `admission order ${order.join(',')}`).to.be.below(3);
       expect(await listGrants(t.db, 'p')).to.deep.equal([]);
+    });
+
+    it("another worker's better-ranked waiter keeps its place when a slot is given back here", async function () {
+      if (!('url' in t.location)) return this.skip(); // one process holds a PGlite database
+      this.timeout(30_000);
+      // A second connection pool to the same database: the other worker, with its own wait list.
+      const other = await openDatabase({ url: t.location.url, poolSize: 2 });
+      try {
+        const here = deps([], { pollMs: 300 });
+        const there: AdmissionDeps = { ...deps([], { pollMs: 50 }), db: other.db };
+        const holder = await admitTry(here, runTaskRequest(taskSpec({ task_id: 'holder', pool: 'p' })));
+        const order: string[] = [];
+        const run = async (d: AdmissionDeps, id: string, weight: number): Promise<void> => {
+          const admission = await admitTry(
+            d,
+            runTaskRequest(taskSpec({ task_id: id, pool: 'p', priority_weight: weight })),
+          );
+          order.push(id);
+          await new Promise((r) => setTimeout(r, 100));
+          await admission.release();
+        };
+        const low = run(here, 'low_here', 1);
+        const high = run(there, 'high_there', 10);
+        for (let i = 0; i < 100 && (await listGrants(t.db, 'p')).filter((g) => g.state === 'queued').length < 2; i++) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        // The release wakes this worker's list at once; its round sees the better waiter elsewhere.
+        await holder.release();
+        await Promise.all([low, high]);
+        expect(order).to.deep.equal(['high_there', 'low_here']);
+      } finally {
+        await other.close();
+      }
     });
 
     it('fails a try naming an unknown pool, or asking for more slots than its pool has, without waiting', async () => {
