@@ -89,9 +89,9 @@ export class SlotWaitList {
     if (this.timer !== undefined && this.timerDue <= due) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timerDue = due;
+    // Not unref'd: while a try waits, its next decision is work the process must stay up for (as
+    // each waiting try's own sleep was); with nobody waiting no timer is set.
     this.timer = setTimeout(() => void this.round(), delayMs);
-    // A waiting try keeps its activity (and so the process) alive; the timer need not.
-    this.timer.unref();
   }
 
   private async round(): Promise<void> {
