@@ -106,6 +106,19 @@ for (const kind of DIALECTS) {
       await setPool(t.db, 'p', { slots: 1 });
     });
 
+    /** The task ids of the requests queued in `pool`. */
+    async function queuedIn(pool: string): Promise<string[]> {
+      return (await listGrants(t.db, pool)).filter((g) => g.state === 'queued').map((g) => g.task_id);
+    }
+
+    /** Polls `check` until it holds (the machine may be loaded); fails naming `what` after 20 s. */
+    async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+      for (const deadline = Date.now() + 20_000; !(await check());) {
+        if (Date.now() > deadline) throw new Error(`timed out after 20 s waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+
     function deps(lines: string[], over: Partial<AdmissionDeps> = {}): AdmissionDeps {
       return {
         db: t.db,
@@ -205,12 +218,9 @@ for (const kind of DIALECTS) {
         await new Promise((r) => setTimeout(r, 60));
         await admission.release();
       });
-      await new Promise((r) => setTimeout(r, 150));
-      expect((await listGrants(t.db, 'p')).filter((g) => g.state === 'queued').map((g) => g.task_id)).to.have.members([
-        'w1',
-        'w2',
-        'w3',
-      ]);
+      // Each asks once on its own; on a loaded machine the three may take several rounds to queue.
+      await until('the three waiters queued', async () => (await queuedIn('p')).length === 3);
+      expect(await queuedIn('p')).to.have.members(['w1', 'w2', 'w3']);
       await deleteGrant(t.db, request({ task_id: 'holder' }));
       await Promise.all(runs);
       expect(order).to.deep.equal(['w3', 'w2', 'w1']);
@@ -338,9 +348,7 @@ for (const kind of DIALECTS) {
         running--;
         await admission.release();
       });
-      for (let i = 0; i < 100 && (await listGrants(t.db, 'p')).filter((g) => g.state === 'queued').length < n; i++) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await until(`all ${n} tries queued`, async () => (await queuedIn('p')).length === n);
       const started = Date.now();
       await holder.release();
       await Promise.all(tries);
@@ -373,9 +381,7 @@ for (const kind of DIALECTS) {
         };
         const low = run(here, 'low_here', 1);
         const high = run(there, 'high_there', 10);
-        for (let i = 0; i < 100 && (await listGrants(t.db, 'p')).filter((g) => g.state === 'queued').length < 2; i++) {
-          await new Promise((r) => setTimeout(r, 20));
-        }
+        await until('both waiters queued', async () => (await queuedIn('p')).length === 2);
         // The release wakes this worker's list at once; its round sees the better waiter elsewhere.
         await holder.release();
         await Promise.all([low, high]);
@@ -412,10 +418,10 @@ for (const kind of DIALECTS) {
         deps(lines, { signal: abort.signal, heartbeat: () => beats++ }),
         runTaskRequest(taskSpec({ task_id: 'w', pool: 'p' })),
       );
-      await new Promise((r) => setTimeout(r, 200));
-      expect((await getTaskInstance(t.db, { dag_id: 'd', run_id: 'r1', task_id: 'w', map_index: -1 }))?.state).to.equal(
-        'queued',
-      );
+      await until('the try queued and heartbeating', async () => {
+        const ti = await getTaskInstance(t.db, { dag_id: 'd', run_id: 'r1', task_id: 'w', map_index: -1 });
+        return ti?.state === 'queued' && beats > 2;
+      });
       expect(lines).to.deep.equal(['waiting for 1 slot(s) of pool "p": 1 of 1 in use']);
       expect(beats).to.be.greaterThan(2);
       abort.abort();
